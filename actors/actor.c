@@ -1,0 +1,360 @@
+/* Actor objects: spawning, one turn on a worker, scheduling state, freeing.
+ *
+ * The schedule state machine (tr_actor.sched) guarantees an actor runs on at
+ * most one worker: only the thread that moves it IDLE->SCHEDULED (or
+ * MUTED->SCHEDULED) queues it, and only its worker moves it back at the end
+ * of a turn, re-checking the mailbox afterwards so a message pushed in
+ * between is never stranded. */
+#include "actors/actor_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/ask.h"
+#include "actors/lifecycle.h"
+#include "actors/sched.h"
+#include "actors/system_impl.h"
+
+static _Thread_local struct tr_actor *tls_actor;
+
+struct tr_actor *tr_actor_current(void) { return tls_actor; }
+
+tr_ref tr_self(const tr_ctx *self) { return self->self; }
+
+tr_system *tr_ctx_system(const tr_ctx *self) { return self->sys; }
+
+pthread_mutex_t *tr_actor_stripe(tr_system *sys, struct tr_actor *a)
+{
+    if (a == NULL)
+        return &sys->root_lock;
+    return &sys->stripes[(a->self.id & 0xffffffffu) % TR_STRIPES];
+}
+
+tr_actor_ext *tr_actor_ext_get(struct tr_actor *a)
+{
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext != NULL)
+        return ext;
+    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
+    pthread_mutex_lock(m);
+    ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
+    if (ext == NULL) {
+        ext = calloc(1, sizeof(*ext));
+        atomic_store_explicit(&a->ext, ext, memory_order_release);
+    }
+    pthread_mutex_unlock(m);
+    return ext;
+}
+
+void tr_actor_wake(struct tr_actor *a, bool unmute)
+{
+    uint32_t s = atomic_load_explicit(&a->sched, memory_order_seq_cst);
+    while (s == TR_SCHED_IDLE || (unmute && s == TR_SCHED_MUTED)) {
+        if (atomic_compare_exchange_weak_explicit(&a->sched, &s, TR_SCHED_SCHEDULED,
+                                                  memory_order_seq_cst, memory_order_seq_cst)) {
+            tr_sched_submit(a->sys, a);
+            return;
+        }
+    }
+}
+
+void tr_actor_signal(struct tr_actor *a, uint32_t bits)
+{
+    atomic_fetch_or_explicit(&a->signals, bits, memory_order_seq_cst);
+    /* a child's exit must not un-mute its parent: a muted actor is not
+     * stopping, so it has nobody waiting on that exit */
+    tr_actor_wake(a, (bits & ~TR_SIG_CHILD) != 0);
+}
+
+/* ---- spawning ---- */
+
+static int spawn_check_opts(tr_system *sys, const tr_behaviour *beh, tr_spawn_opts *o)
+{
+    if (beh == NULL || beh->handle == NULL)
+        return TR_EINVAL;
+    if (o->mailbox_capacity == 0)
+        o->mailbox_capacity = sys->cfg.mailbox_capacity;
+    if (o->mailbox_capacity > (1u << 30))
+        return TR_EINVAL;
+    if (o->low_watermark == 0)
+        o->low_watermark = o->mailbox_capacity / 2;
+    if (o->low_watermark >= o->mailbox_capacity && o->mailbox_capacity > 1)
+        return TR_EINVAL;
+    if ((unsigned)o->overflow > TR_OVERFLOW_DROP)
+        return TR_EINVAL;
+    if (o->drain_timeout_ms == 0)
+        o->drain_timeout_ms = 5000;
+    return TR_OK;
+}
+
+static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, void *arg,
+                                    const tr_spawn_opts *o, struct tr_actor *parent)
+{
+    struct tr_actor *a = malloc(sizeof(*a) + beh->state_size);
+    if (a == NULL)
+        return NULL;
+    memset(a, 0, sizeof(*a) + beh->state_size);
+    tr_mailbox_init(&a->mbox);
+    atomic_init(&a->sched, TR_SCHED_SCHEDULED); /* queued by spawn itself */
+    atomic_init(&a->signals, 0);
+    atomic_init(&a->mute_count, 0);
+    atomic_init(&a->pressure, 0);
+    atomic_init(&a->lifecycle, TR_STATE_CREATED);
+    atomic_init(&a->ext, NULL);
+    a->overflow = (uint8_t)o->overflow;
+    a->sys = sys;
+    a->beh = beh;
+    a->arg = arg;
+    a->parent = parent;
+    a->capacity = o->mailbox_capacity;
+    a->low_watermark = o->low_watermark;
+    a->drain_timeout_ms = o->drain_timeout_ms;
+    return a;
+}
+
+/* Links `a` under its parent (or the top level) unless that is stopping. */
+static int spawn_link(tr_system *sys, struct tr_actor *a)
+{
+    struct tr_actor *p = a->parent;
+    pthread_mutex_t *m = tr_actor_stripe(sys, p);
+    int rc = TR_OK;
+    pthread_mutex_lock(m);
+    if (p != NULL ? p->stop_mode != TR_STOP_NONE
+                  : atomic_load_explicit(&sys->closing, memory_order_acquire)) {
+        rc = p != NULL ? TR_ESTOPPING : TR_ECLOSED;
+    } else {
+        struct tr_actor **head = p != NULL ? &p->first_child : &sys->root_children;
+        a->next_sibling = *head;
+        if (*head != NULL)
+            (*head)->prev_sibling = a;
+        *head = a;
+    }
+    pthread_mutex_unlock(m);
+    return rc;
+}
+
+int tr_actor_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_spawn_opts *opts,
+                   struct tr_group *group, tr_ref *out)
+{
+    if (sys == NULL)
+        return TR_EINVAL;
+    tr_spawn_opts o = opts != NULL ? *opts : (tr_spawn_opts){0};
+    int rc = spawn_check_opts(sys, beh, &o);
+    if (rc != TR_OK)
+        return rc;
+    if (atomic_load_explicit(&sys->closing, memory_order_acquire))
+        return TR_ECLOSED;
+    struct tr_actor *parent = NULL;
+    if (!tr_ref_is_none(o.parent) &&
+        (rc = tr_table_acquire(&sys->table, o.parent, false, &parent)) != TR_OK)
+        return rc;
+    struct tr_actor *a = actor_alloc(sys, beh, arg, &o, parent);
+    if (a == NULL) {
+        rc = TR_ENOMEM;
+        goto out;
+    }
+    if (o.name != NULL || group != NULL) {
+        tr_actor_ext *ext = calloc(1, sizeof(*ext));
+        char *name = o.name != NULL ? strdup(o.name) : NULL;
+        if (ext == NULL || (o.name != NULL && name == NULL)) {
+            free(ext);
+            free(name);
+            free(a);
+            rc = TR_ENOMEM;
+            goto out;
+        }
+        ext->name = name;
+        ext->group = group;
+        atomic_init(&a->ext, ext);
+    }
+    if ((rc = tr_table_insert(&sys->table, a, &a->self)) != TR_OK) {
+        tr_actor_destroy(a);
+        goto out;
+    }
+    atomic_fetch_add_explicit(&sys->alive, 1, memory_order_relaxed);
+    if ((rc = spawn_link(sys, a)) != TR_OK) {
+        atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_relaxed);
+        tr_table_kill(&sys->table, a->self); /* nobody else knows the ref: destroyed here */
+        goto out;
+    }
+    atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
+    if (out != NULL)
+        *out = a->self;
+    tr_sched_submit(sys, a);
+out:
+    if (parent != NULL)
+        tr_table_release(&sys->table, o.parent);
+    return rc;
+}
+
+int tr_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_spawn_opts *opts,
+             tr_ref *out)
+{
+    return tr_actor_spawn(sys, beh, arg, opts, NULL, out);
+}
+
+/* ---- one turn ---- */
+
+/* After a callback returned rc: a failure or tr_stop_self starts stopping. */
+static void after_callback(struct tr_actor *a, int rc)
+{
+    if (rc != TR_OK) {
+        tr_lifecycle_begin(a, rc, TR_STOP_ABORT, false);
+    } else if (a->flags & TR_AF_STOP_SELF) {
+        a->flags &= (uint8_t)~TR_AF_STOP_SELF;
+        tr_lifecycle_begin(a, TR_OK, TR_STOP_DRAIN, false);
+    }
+}
+
+static void dispatch(struct tr_actor *a, tr_mnode *m)
+{
+    if (m->kind != TR_MNODE_USER) {
+        tr_mnode_free(m);
+        return;
+    }
+    if (a->stop_mode >= TR_STOP_ABORT) {
+        tr_dead_letter_record(a->sys, a->self, m->msg.sender, m->msg.type, TR_EDEAD);
+        tr_mnode_free(m);
+        return;
+    }
+    if (!tr_ask_accept(a, m)) {
+        tr_mnode_free(m);
+        return;
+    }
+    int rc = a->beh->handle(a, a->state, &m->msg);
+    tr_mnode_free(m);
+    after_callback(a, rc);
+}
+
+/* Pressure hysteresis: set at capacity, cleared at the low watermark. */
+static bool update_pressure(struct tr_actor *a, uint32_t count)
+{
+    if (count >= a->capacity)
+        atomic_store_explicit(&a->pressure, 1, memory_order_relaxed);
+    else if (count <= a->low_watermark)
+        atomic_store_explicit(&a->pressure, 0, memory_order_relaxed);
+    return atomic_load_explicit(&a->pressure, memory_order_relaxed) != 0;
+}
+
+static void end_turn(struct tr_actor *a)
+{
+    uint32_t count = tr_mailbox_count(&a->mbox);
+    bool pressured = update_pressure(a, count);
+    if (count <= a->low_watermark)
+        tr_actor_release_muted(a);
+    if (atomic_load_explicit(&a->sys->post_waiters, memory_order_seq_cst) > 0 && count < a->capacity)
+        tr_system_broadcast(a->sys); /* outside threads blocked on a full mailbox */
+    atomic_store_explicit(&a->lifecycle,
+                          a->stop_mode != TR_STOP_NONE ? TR_STATE_STOPPING : TR_STATE_WAITING,
+                          memory_order_relaxed);
+
+    if (a->stop_mode == TR_STOP_NONE && !pressured &&
+        atomic_load_explicit(&a->mute_count, memory_order_seq_cst) > 0) {
+        atomic_store_explicit(&a->sched, TR_SCHED_MUTED, memory_order_seq_cst);
+        /* re-check: the last receiver may have drained, or we filled up,
+         * or someone signalled us, between the test above and the store */
+        if (atomic_load_explicit(&a->mute_count, memory_order_seq_cst) == 0 ||
+            tr_mailbox_count(&a->mbox) >= a->capacity ||
+            atomic_load_explicit(&a->signals, memory_order_seq_cst) != 0)
+            tr_actor_wake(a, true);
+        return;
+    }
+    if (count > 0) {
+        tr_sched_submit(a->sys, a); /* more work: back of the queue, still SCHEDULED */
+        return;
+    }
+    atomic_store_explicit(&a->sched, TR_SCHED_IDLE, memory_order_seq_cst);
+    if (tr_mailbox_count(&a->mbox) > 0 || atomic_load_explicit(&a->signals, memory_order_seq_cst) != 0)
+        tr_actor_wake(a, false);
+}
+
+void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
+{
+    uint64_t n = 0;
+    tls_actor = a;
+    atomic_store_explicit(&a->lifecycle, TR_STATE_RUNNING, memory_order_relaxed);
+    if (!(a->flags & TR_AF_INITIALIZED)) {
+        a->flags |= TR_AF_INITIALIZED;
+        int rc = a->beh->init != NULL ? a->beh->init(a, a->state, a->arg) : TR_OK;
+        after_callback(a, rc);
+    }
+    for (;;) {
+        if (atomic_load_explicit(&a->signals, memory_order_relaxed) != 0)
+            tr_lifecycle_take_signals(a);
+        if (a->stop_mode != TR_STOP_NONE && tr_lifecycle_try_finish(a)) {
+            tls_actor = NULL;
+            *handled = n;
+            return; /* dead: its memory may already be gone */
+        }
+        if (n >= batch)
+            break;
+        tr_mnode *m = tr_mailbox_pop(&a->mbox);
+        if (m == NULL)
+            break;
+        n++;
+        dispatch(a, m);
+    }
+    tls_actor = NULL;
+    *handled = n;
+    end_turn(a);
+}
+
+/* ---- queries ---- */
+
+tr_actor_state tr_actor_state_of(tr_system *sys, tr_ref ref)
+{
+    struct tr_actor *a;
+    if (sys == NULL || tr_table_acquire(&sys->table, ref, false, &a) != TR_OK)
+        return TR_STATE_DEAD;
+    tr_actor_state s = (tr_actor_state)atomic_load_explicit(&a->lifecycle, memory_order_relaxed);
+    tr_table_release(&sys->table, ref);
+    return s;
+}
+
+int tr_actor_name(tr_system *sys, tr_ref ref, char *buf, size_t len)
+{
+    if (sys == NULL || buf == NULL || len == 0)
+        return TR_EINVAL;
+    struct tr_actor *a;
+    int rc = tr_table_acquire(&sys->table, ref, false, &a);
+    if (rc != TR_OK)
+        return rc;
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    const char *name = ext != NULL && ext->name != NULL ? ext->name : "";
+    size_t n = strlen(name);
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, name, n);
+    buf[n] = '\0';
+    tr_table_release(&sys->table, ref);
+    return TR_OK;
+}
+
+/* ---- freeing ---- */
+
+static void drain_to_dead_letters(struct tr_actor *a, int reason)
+{
+    tr_mnode *m;
+    while ((m = tr_mailbox_pop(&a->mbox)) != NULL) {
+        if (m->kind == TR_MNODE_USER)
+            tr_dead_letter_record(a->sys, a->self, m->msg.sender, m->msg.type, reason);
+        tr_mnode_free(m);
+    }
+}
+
+void tr_actor_drop_mailbox(struct tr_actor *a, int reason) { drain_to_dead_letters(a, reason); }
+
+void tr_actor_destroy(struct tr_actor *a)
+{
+    drain_to_dead_letters(a, TR_EDEAD); /* sends that raced with the end */
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
+    if (ext != NULL) {
+        free(ext->name);
+        free(ext->muted);
+        free(ext->asks);
+        free(ext->timers);
+        free(ext);
+    }
+    free(a);
+}

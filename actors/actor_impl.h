@@ -1,0 +1,135 @@
+/* The actor object and the runtime-internal operations on it.
+ *
+ * Layout: fields written by other threads (mailbox tail and count, schedule
+ * state, signals, mute count) come first; fields only the running worker
+ * touches follow; the behaviour's state is allocated right after the struct.
+ * Rarely used data (name, muted senders, pending asks, owned timers, group)
+ * lives in a lazily allocated extension, keeping a plain actor small. */
+#ifndef TROUPE_ACTORS_ACTOR_IMPL_H
+#define TROUPE_ACTORS_ACTOR_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mailbox/mailbox.h"
+#include "troupe/actor.h"
+
+struct tr_group;
+
+/* Schedule state (tr_actor.sched). */
+enum {
+    TR_SCHED_IDLE = 0,      /* not queued, not running */
+    TR_SCHED_SCHEDULED = 1, /* in a run queue or running: owned by one worker */
+    TR_SCHED_MUTED = 2,     /* has work but held back by backpressure */
+    TR_SCHED_DEAD = 3       /* finished: never scheduled again */
+};
+
+/* Requests from other threads (tr_actor.signals). */
+enum {
+    TR_SIG_STOP = 1u << 0,        /* graceful stop with TR_ESHUTDOWN */
+    TR_SIG_KILL = 1u << 1,        /* immediate stop with TR_EKILLED */
+    TR_SIG_FROM_PARENT = 1u << 2, /* the stop comes from an ancestor that owns the deadline */
+    TR_SIG_CHILD = 1u << 3,       /* a child ended: a stopping parent re-checks */
+};
+
+/* How the actor is stopping (tr_actor.stop_mode), in increasing force. */
+enum {
+    TR_STOP_NONE = 0,
+    TR_STOP_DRAIN = 1, /* handle queued messages, stop children gracefully */
+    TR_STOP_ABORT = 2, /* failed: drop queued messages, stop children gracefully */
+    TR_STOP_KILL = 3   /* drop queued messages, kill children */
+};
+
+/* Owner-thread flags (tr_actor.flags). */
+enum {
+    TR_AF_INITIALIZED = 1u << 0,
+    TR_AF_STOP_SELF = 1u << 1, /* tr_stop_self called during this callback */
+    TR_AF_TERMINATED = 1u << 2,
+};
+
+typedef struct tr_pending_ask {
+    uint64_t corr;
+    uint64_t timer;
+} tr_pending_ask;
+
+/* Extension: allocated on first use under the actor's stripe lock. */
+typedef struct tr_actor_ext {
+    char *name;
+    /* senders muted on this actor (guarded by the stripe lock) */
+    tr_ref *muted;
+    uint32_t nmuted, muted_cap;
+    _Atomic uint32_t has_muted;
+    /* owner thread only */
+    tr_pending_ask *asks;
+    uint32_t nasks, asks_cap;
+    uint64_t next_corr;
+    uint64_t *timers; /* ids of timers this actor created */
+    uint32_t ntimers, timers_cap;
+    uint64_t deadline_timer;
+    struct tr_group *group;
+    int64_t result;
+} tr_actor_ext;
+
+struct tr_actor {
+    /* --- written by any thread --- */
+    tr_mailbox mbox;
+    _Atomic uint32_t sched;
+    _Atomic uint32_t signals;
+    _Atomic uint32_t mute_count; /* receivers this actor is muted on */
+    _Atomic uint32_t pressure;   /* 1 from reaching capacity until drained to the low watermark */
+    _Atomic uint8_t lifecycle;   /* tr_actor_state, for observers */
+    uint8_t overflow;
+    uint8_t stop_mode;
+    uint8_t flags;
+    struct tr_actor *next_queued; /* injection queue link */
+    _Atomic(tr_actor_ext *) ext;
+    /* --- owned by the running worker, or set before publication --- */
+    tr_system *sys;
+    const tr_behaviour *beh;
+    void *arg;
+    tr_ref self;
+    struct tr_actor *parent; /* NULL for top-level actors */
+    /* tree links, guarded by the parent's stripe lock */
+    struct tr_actor *first_child, *prev_sibling, *next_sibling;
+    uint32_t capacity;
+    uint32_t low_watermark;
+    uint32_t drain_timeout_ms;
+    int exit_reason;
+    _Alignas(16) unsigned char state[];
+};
+
+/* Returns the extension, creating it; NULL on ENOMEM. */
+tr_actor_ext *tr_actor_ext_get(struct tr_actor *a);
+
+/* Makes a runnable actor owned by a worker: IDLE -> SCHEDULED (or, with
+ * force, MUTED -> SCHEDULED) and queues it. Any thread. */
+void tr_actor_wake(struct tr_actor *a, bool unmute);
+
+/* Sets signal bits and wakes the actor so it acts on them. Any thread. */
+void tr_actor_signal(struct tr_actor *a, uint32_t bits);
+
+/* Runs one turn of `a` on the calling worker (sched.c calls it). */
+void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled);
+
+/* Frees an actor after its last table hold (table destroy callback). */
+void tr_actor_destroy(struct tr_actor *a);
+
+/* The actor whose callback is running on this thread, or NULL. */
+struct tr_actor *tr_actor_current(void);
+
+/* Mutex guarding `a`'s children list and extension (NULL a = top level). */
+pthread_mutex_t *tr_actor_stripe(tr_system *sys, struct tr_actor *a);
+
+/* Turns every queued message into a dead letter with `reason`. Owner only. */
+void tr_actor_drop_mailbox(struct tr_actor *a, int reason);
+
+/* Unmutes every sender muted on `a` (it drained, or it died). */
+void tr_actor_release_muted(struct tr_actor *a);
+
+/* Internal spawn used by tr_spawn and spawn groups. */
+int tr_actor_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_spawn_opts *opts,
+                   struct tr_group *group, tr_ref *out);
+
+#endif

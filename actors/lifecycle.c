@@ -1,0 +1,181 @@
+/* Stopping, finishing and the end-of-life notifications; see lifecycle.h. */
+#include "actors/lifecycle.h"
+
+#include <stdlib.h>
+
+#include "actors/ask.h"
+#include "actors/group_impl.h"
+#include "actors/system_impl.h"
+#include "actors/timers.h"
+
+static void arm_deadline(struct tr_actor *a)
+{
+    tr_actor_ext *ext = tr_actor_ext_get(a);
+    if (ext == NULL)
+        return; /* no memory for the deadline: the stop stays graceful */
+    tr_timer_spec spec = {.action = TR_TIMER_KILL, .target = a->self, .delay_ms = a->drain_timeout_ms};
+    if (tr_timers_add(a->sys, &spec, &ext->deadline_timer) != TR_OK)
+        ext->deadline_timer = 0;
+}
+
+void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_parent)
+{
+    if (mode <= a->stop_mode)
+        return;
+    bool first = a->stop_mode == TR_STOP_NONE;
+    if (first || (reason != TR_OK && (a->exit_reason == TR_OK || a->exit_reason == TR_ESHUTDOWN)))
+        a->exit_reason = reason;
+
+    /* stop_mode changes under the stripe lock so spawn_link sees it */
+    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
+    pthread_mutex_lock(m);
+    a->stop_mode = (uint8_t)mode;
+    uint32_t bits = (mode == TR_STOP_KILL ? TR_SIG_KILL : TR_SIG_STOP) | TR_SIG_FROM_PARENT;
+    bool has_children = a->first_child != NULL;
+    for (struct tr_actor *c = a->first_child; c != NULL; c = c->next_sibling)
+        tr_actor_signal(c, bits);
+    pthread_mutex_unlock(m);
+
+    if (first) {
+        tr_table_close(&a->sys->table, a->self);
+        atomic_store_explicit(&a->lifecycle, TR_STATE_STOPPING, memory_order_relaxed);
+    }
+    if (mode >= TR_STOP_ABORT)
+        tr_actor_drop_mailbox(a, mode == TR_STOP_KILL ? TR_EKILLED : TR_EDEAD);
+    if (first && !from_parent && mode != TR_STOP_KILL &&
+        (has_children || tr_mailbox_count(&a->mbox) > 0))
+        arm_deadline(a);
+}
+
+void tr_lifecycle_take_signals(struct tr_actor *a)
+{
+    uint32_t s = atomic_exchange_explicit(&a->signals, 0, memory_order_seq_cst);
+    if (s & TR_SIG_KILL)
+        tr_lifecycle_begin(a, TR_EKILLED, TR_STOP_KILL, true);
+    else if (s & TR_SIG_STOP)
+        tr_lifecycle_begin(a, TR_ESHUTDOWN, TR_STOP_DRAIN, (s & TR_SIG_FROM_PARENT) != 0);
+}
+
+static bool has_children(struct tr_actor *a)
+{
+    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
+    pthread_mutex_lock(m);
+    bool any = a->first_child != NULL;
+    pthread_mutex_unlock(m);
+    return any;
+}
+
+/* Removes `a` from its parent's children and wakes the parent. */
+static void unlink_from_parent(struct tr_actor *a)
+{
+    tr_system *sys = a->sys;
+    struct tr_actor *p = a->parent;
+    pthread_mutex_t *m = tr_actor_stripe(sys, p);
+    pthread_mutex_lock(m);
+    if (a->prev_sibling != NULL)
+        a->prev_sibling->next_sibling = a->next_sibling;
+    else if (p != NULL)
+        p->first_child = a->next_sibling;
+    else
+        sys->root_children = a->next_sibling;
+    if (a->next_sibling != NULL)
+        a->next_sibling->prev_sibling = a->prev_sibling;
+    if (p != NULL)
+        tr_actor_signal(p, TR_SIG_CHILD); /* p cannot end while we are linked */
+    pthread_mutex_unlock(m);
+}
+
+/* Tells outside threads blocked in tr_await_exit or shutdown. */
+static void notify_waiters(struct tr_actor *a, int reason)
+{
+    tr_system *sys = a->sys;
+    if (atomic_load_explicit(&sys->event_waiters, memory_order_seq_cst) == 0)
+        return;
+    pthread_mutex_lock(&sys->event_lock);
+    for (tr_exit_waiter *w = sys->exit_waiters; w != NULL; w = w->next) {
+        if (tr_ref_equal(w->ref, a->self)) {
+            w->done = true;
+            w->reason = reason;
+        }
+    }
+    pthread_cond_broadcast(&sys->event_cv);
+    pthread_mutex_unlock(&sys->event_lock);
+}
+
+static void cancel_owned_timers(struct tr_actor *a)
+{
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext == NULL)
+        return;
+    for (uint32_t i = 0; i < ext->ntimers; i++)
+        tr_timers_cancel(a->sys, ext->timers[i]);
+    ext->ntimers = 0;
+    if (ext->deadline_timer != 0)
+        tr_timers_cancel(a->sys, ext->deadline_timer);
+    ext->deadline_timer = 0;
+}
+
+static void finish(struct tr_actor *a)
+{
+    tr_system *sys = a->sys;
+    int reason = a->exit_reason;
+    a->flags |= TR_AF_TERMINATED;
+    if (a->beh->terminate != NULL)
+        a->beh->terminate(a, a->state, reason);
+    tr_ask_cancel_all(a);
+    cancel_owned_timers(a);
+    atomic_store_explicit(&a->lifecycle, TR_STATE_DEAD, memory_order_relaxed);
+    atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_seq_cst);
+    tr_actor_release_muted(a);
+    unlink_from_parent(a);
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext != NULL && ext->group != NULL)
+        tr_group_member_done(ext->group, a->self, reason, ext->result);
+    tr_actor_drop_mailbox(a, TR_EDEAD);
+    atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_seq_cst);
+    notify_waiters(a, reason);
+    tr_table_kill(&sys->table, a->self);
+}
+
+bool tr_lifecycle_try_finish(struct tr_actor *a)
+{
+    if (a->stop_mode == TR_STOP_DRAIN && tr_mailbox_count(&a->mbox) > 0)
+        return false;
+    if (has_children(a))
+        return false;
+    finish(a);
+    return true;
+}
+
+void tr_lifecycle_signal_top_level(tr_system *sys, uint32_t bits)
+{
+    pthread_mutex_lock(&sys->root_lock);
+    for (struct tr_actor *c = sys->root_children; c != NULL; c = c->next_sibling)
+        tr_actor_signal(c, bits);
+    pthread_mutex_unlock(&sys->root_lock);
+}
+
+/* ---- public stop API ---- */
+
+static int signal_ref(tr_system *sys, tr_ref ref, uint32_t bits)
+{
+    struct tr_actor *a;
+    if (sys == NULL)
+        return TR_EINVAL;
+    int rc = tr_table_acquire(&sys->table, ref, false, &a);
+    if (rc != TR_OK)
+        return rc;
+    tr_actor_signal(a, bits);
+    tr_table_release(&sys->table, ref);
+    return TR_OK;
+}
+
+int tr_stop(tr_system *sys, tr_ref ref) { return signal_ref(sys, ref, TR_SIG_STOP); }
+
+int tr_kill(tr_system *sys, tr_ref ref) { return signal_ref(sys, ref, TR_SIG_KILL); }
+
+void tr_stop_self(tr_ctx *self)
+{
+    if (self != NULL)
+        self->flags |= TR_AF_STOP_SELF;
+}

@@ -1,0 +1,52 @@
+/* Metrics snapshots and the dead-letter log. */
+#include <string.h>
+
+#include "actors/system_impl.h"
+
+void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason)
+{
+    atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
+    pthread_mutex_lock(&sys->dl_lock);
+    sys->dl_log[sys->dl_next++ % TR_DEAD_LETTER_LOG] =
+        (tr_dead_letter){.to = to, .sender = sender, .type = type, .reason = reason};
+    pthread_mutex_unlock(&sys->dl_lock);
+}
+
+size_t tr_dead_letters_recent(tr_system *sys, tr_dead_letter *out, size_t max)
+{
+    if (sys == NULL || out == NULL)
+        return 0;
+    pthread_mutex_lock(&sys->dl_lock);
+    uint64_t end = sys->dl_next;
+    uint64_t kept = end < TR_DEAD_LETTER_LOG ? end : TR_DEAD_LETTER_LOG;
+    if (max > kept)
+        max = (size_t)kept;
+    for (size_t i = 0; i < max; i++)
+        out[i] = sys->dl_log[(end - max + i) % TR_DEAD_LETTER_LOG];
+    pthread_mutex_unlock(&sys->dl_lock);
+    return max;
+}
+
+void tr_metrics_get(tr_system *sys, tr_metrics *out)
+{
+    if (sys == NULL || out == NULL)
+        return;
+    memset(out, 0, sizeof(*out));
+    uint32_t n = sys->nworkers < TR_METRICS_MAX_WORKERS ? sys->nworkers : TR_METRICS_MAX_WORKERS;
+    out->workers = n;
+    for (uint32_t i = 0; i < n; i++) {
+        tr_worker *w = &sys->workers[i];
+        out->worker[i] = (tr_worker_metrics){
+            .queue_depth = tr_runq_len(&w->runq),
+            .steals = atomic_load_explicit(&w->steals, memory_order_relaxed),
+            .parks = atomic_load_explicit(&w->parks, memory_order_relaxed),
+            .messages = atomic_load_explicit(&w->messages, memory_order_relaxed),
+            .turns = atomic_load_explicit(&w->turns, memory_order_relaxed),
+        };
+    }
+    out->injection_depth = atomic_load_explicit(&sys->inject_len, memory_order_relaxed);
+    out->actors_alive = atomic_load_explicit(&sys->alive, memory_order_relaxed);
+    out->actors_spawned = atomic_load_explicit(&sys->spawned, memory_order_relaxed);
+    out->dead_letters = atomic_load_explicit(&sys->dead_letters, memory_order_relaxed);
+    out->mutes = atomic_load_explicit(&sys->mutes, memory_order_relaxed);
+}

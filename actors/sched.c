@@ -1,0 +1,189 @@
+/* Work-stealing scheduler; see sched.h for the protocol. */
+#include "actors/sched.h"
+
+#include <stdlib.h>
+
+static _Thread_local tr_worker *tls_worker;
+
+tr_worker *tr_sched_current_worker(void) { return tls_worker; }
+
+static void inject_push(tr_system *sys, struct tr_actor *a)
+{
+    a->next_queued = NULL;
+    pthread_mutex_lock(&sys->inject_lock);
+    if (sys->inject_tail != NULL)
+        sys->inject_tail->next_queued = a;
+    else
+        sys->inject_head = a;
+    sys->inject_tail = a;
+    atomic_fetch_add_explicit(&sys->inject_len, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&sys->inject_lock);
+}
+
+static struct tr_actor *inject_pop(tr_system *sys)
+{
+    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) == 0)
+        return NULL;
+    pthread_mutex_lock(&sys->inject_lock);
+    struct tr_actor *a = sys->inject_head;
+    if (a != NULL) {
+        sys->inject_head = a->next_queued;
+        if (sys->inject_head == NULL)
+            sys->inject_tail = NULL;
+        atomic_fetch_sub_explicit(&sys->inject_len, 1, memory_order_seq_cst);
+    }
+    pthread_mutex_unlock(&sys->inject_lock);
+    return a;
+}
+
+/* Hands one wake token to a parked worker, if any is parked. */
+static void notify_one(tr_system *sys)
+{
+    if (atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) == 0)
+        return;
+    pthread_mutex_lock(&sys->park_lock);
+    if (sys->wake_tokens < atomic_load_explicit(&sys->sleepers, memory_order_relaxed)) {
+        sys->wake_tokens++;
+        pthread_cond_signal(&sys->park_cv);
+    }
+    pthread_mutex_unlock(&sys->park_lock);
+}
+
+void tr_sched_submit(tr_system *sys, struct tr_actor *a)
+{
+    tr_worker *w = tls_worker;
+    if (w != NULL && w->sys == sys) {
+        if (!tr_runq_push(&w->runq, a)) {
+            inject_push(sys, a);
+            notify_one(sys);
+            return;
+        }
+        /* A single queued actor will be picked up by this worker as soon as
+         * the current turn ends; wake a sleeper only when there is more work
+         * than that, so ping-pong pairs do not bounce between cores. */
+        if (tr_runq_len(&w->runq) > 1)
+            notify_one(sys);
+        return;
+    }
+    inject_push(sys, a);
+    notify_one(sys);
+}
+
+static bool sched_has_work(tr_system *sys)
+{
+    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) > 0)
+        return true;
+    for (uint32_t i = 0; i < sys->nworkers; i++)
+        if (tr_runq_len(&sys->workers[i].runq) > 0)
+            return true;
+    return false;
+}
+
+static struct tr_actor *steal(tr_worker *w)
+{
+    tr_system *sys = w->sys;
+    uint32_t n = sys->nworkers;
+    if (n < 2)
+        return NULL;
+    w->rng = w->rng * 6364136223846793005ull + 1442695040888963407ull;
+    uint32_t start = (uint32_t)(w->rng >> 33) % n;
+    for (uint32_t i = 0; i < n; i++) {
+        tr_worker *victim = &sys->workers[(start + i) % n];
+        if (victim == w)
+            continue;
+        size_t got = tr_runq_steal_half(&victim->runq, &w->runq);
+        if (got > 0) {
+            atomic_fetch_add_explicit(&w->steals, got, memory_order_relaxed);
+            return tr_runq_pop(&w->runq);
+        }
+    }
+    return NULL;
+}
+
+static struct tr_actor *next_actor(tr_worker *w)
+{
+    struct tr_actor *a;
+    if (++w->tick % 61 == 0 && (a = inject_pop(w->sys)) != NULL)
+        return a;
+    if ((a = tr_runq_pop(&w->runq)) != NULL)
+        return a;
+    if ((a = inject_pop(w->sys)) != NULL)
+        return a;
+    return steal(w);
+}
+
+static void park(tr_worker *w)
+{
+    tr_system *sys = w->sys;
+    pthread_mutex_lock(&sys->park_lock);
+    atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
+    if (sched_has_work(sys) || atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
+        atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
+        pthread_mutex_unlock(&sys->park_lock);
+        return;
+    }
+    atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
+    while (sys->wake_tokens == 0 && !atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst))
+        pthread_cond_wait(&sys->park_cv, &sys->park_lock);
+    if (sys->wake_tokens > 0)
+        sys->wake_tokens--;
+    atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&sys->park_lock);
+}
+
+static void *worker_main(void *arg)
+{
+    tr_worker *w = arg;
+    tls_worker = w;
+    uint32_t batch = w->sys->cfg.batch;
+    while (!atomic_load_explicit(&w->sys->workers_exit, memory_order_acquire)) {
+        struct tr_actor *a = next_actor(w);
+        if (a == NULL) {
+            park(w);
+            continue;
+        }
+        uint64_t handled = 0;
+        tr_actor_run(a, batch, &handled);
+        atomic_fetch_add_explicit(&w->messages, handled, memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
+    }
+    tls_worker = NULL;
+    return NULL;
+}
+
+int tr_sched_start(tr_system *sys)
+{
+    uint32_t n = sys->cfg.workers;
+    sys->workers = calloc(n, sizeof(*sys->workers));
+    if (sys->workers == NULL)
+        return TR_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        tr_worker *w = &sys->workers[i];
+        tr_runq_init(&w->runq);
+        w->sys = sys;
+        w->index = i;
+        w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]) != 0) {
+            sys->nworkers = i;
+            tr_sched_stop(sys);
+            return TR_ENOMEM;
+        }
+        sys->nworkers = i + 1;
+    }
+    return TR_OK;
+}
+
+void tr_sched_stop(tr_system *sys)
+{
+    pthread_mutex_lock(&sys->park_lock);
+    atomic_store_explicit(&sys->workers_exit, true, memory_order_seq_cst);
+    pthread_cond_broadcast(&sys->park_cv);
+    pthread_mutex_unlock(&sys->park_lock);
+    for (uint32_t i = 0; i < sys->nworkers; i++)
+        pthread_join(sys->workers[i].thread, NULL);
+    free(sys->workers);
+    sys->workers = NULL;
+    sys->nworkers = 0;
+}

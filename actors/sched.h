@@ -1,0 +1,28 @@
+/* The work-stealing scheduler: one worker thread per core.
+ *
+ * Worker loop: local run queue -> global injection queue -> steal half of a
+ * random victim's queue -> park. Every 61st pick looks at the injection queue
+ * first so outside work is not starved by a busy local queue. A worker parks
+ * only after announcing itself as a sleeper and re-checking every queue;
+ * whoever queues work afterwards sees the sleeper and hands out a wake token,
+ * so no wake-up is lost and idle workers use no CPU. */
+#ifndef TROUPE_ACTORS_SCHED_H
+#define TROUPE_ACTORS_SCHED_H
+
+#include "actors/system_impl.h"
+
+/* Starts the worker threads. Returns TR_OK or TR_ENOMEM. */
+int tr_sched_start(tr_system *sys);
+
+/* Tells workers to exit once idle and joins them. */
+void tr_sched_stop(tr_system *sys);
+
+/* Queues a runnable actor: on the calling worker's local queue when called
+ * from a worker of `sys`, else on the injection queue; wakes a parked worker
+ * if there is one. */
+void tr_sched_submit(tr_system *sys, struct tr_actor *a);
+
+/* The worker running on this thread, or NULL for outside threads. */
+tr_worker *tr_sched_current_worker(void);
+
+#endif

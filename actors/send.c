@@ -1,0 +1,253 @@
+/* Sending: resolve the reference, apply the receiver's overflow policy, push,
+ * wake. Backpressure mutes the sending actor (Pony's rule, made
+ * deadlock-free by hysteresis):
+ *
+ *   A sender is muted only if it is not itself under pressure. An actor is
+ *   under pressure from the moment its mailbox reaches capacity until it has
+ *   drained to its low watermark; while under pressure it is never muted.
+ *
+ * A sender is muted on a receiver only when that receiver is at capacity,
+ * i.e. under pressure, so the receiver keeps running until it drains to its
+ * low watermark, and that drain releases the sender. Every wait therefore
+ * points at an actor that is running, and floods in a cycle (A<->B, rings)
+ * keep moving: each member is under pressure and keeps sending. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "actors/actor_impl.h"
+#include "actors/sched.h"
+#include "actors/send.h"
+#include "actors/system_impl.h"
+
+static bool ref_in(const tr_ref *refs, uint32_t n, tr_ref r)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (tr_ref_equal(refs[i], r))
+            return true;
+    return false;
+}
+
+/* Records that `sender` waits for `r` to drain; it mutes after this turn. */
+static void mute_sender(struct tr_actor *sender, struct tr_actor *r)
+{
+    if (sender == r || sender->stop_mode != TR_STOP_NONE ||
+        atomic_load_explicit(&sender->pressure, memory_order_relaxed) ||
+        tr_mailbox_count(&sender->mbox) >= sender->capacity)
+        return; /* never mute an actor under pressure: that is what avoids deadlock */
+    tr_actor_ext *ext = tr_actor_ext_get(r);
+    if (ext == NULL)
+        return; /* out of memory: the message is kept, only the mute is skipped */
+    atomic_fetch_add_explicit(&sender->mute_count, 1, memory_order_seq_cst);
+    bool added = false;
+    pthread_mutex_t *m = tr_actor_stripe(r->sys, r);
+    pthread_mutex_lock(m);
+    if (!ref_in(ext->muted, ext->nmuted, sender->self)) {
+        if (ext->nmuted == ext->muted_cap) {
+            uint32_t cap = ext->muted_cap ? ext->muted_cap * 2 : 4;
+            tr_ref *grown = realloc(ext->muted, cap * sizeof(*grown));
+            if (grown != NULL) {
+                ext->muted = grown;
+                ext->muted_cap = cap;
+            }
+        }
+        if (ext->nmuted < ext->muted_cap) {
+            ext->muted[ext->nmuted++] = sender->self;
+            atomic_store_explicit(&ext->has_muted, 1, memory_order_seq_cst);
+            added = true;
+        }
+    }
+    pthread_mutex_unlock(m);
+    if (!added) {
+        atomic_fetch_sub_explicit(&sender->mute_count, 1, memory_order_seq_cst);
+        return;
+    }
+    atomic_fetch_add_explicit(&r->sys->mutes, 1, memory_order_relaxed);
+    /* the receiver may have drained before it could see us in its list */
+    if (tr_mailbox_count(&r->mbox) <= r->low_watermark)
+        tr_actor_release_muted(r);
+}
+
+void tr_actor_release_muted(struct tr_actor *a)
+{
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext == NULL || !atomic_load_explicit(&ext->has_muted, memory_order_seq_cst))
+        return;
+    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
+    pthread_mutex_lock(m);
+    tr_ref *list = ext->muted;
+    uint32_t n = ext->nmuted;
+    ext->muted = NULL;
+    ext->nmuted = ext->muted_cap = 0;
+    atomic_store_explicit(&ext->has_muted, 0, memory_order_seq_cst);
+    pthread_mutex_unlock(m);
+    tr_table *t = &a->sys->table;
+    for (uint32_t i = 0; i < n; i++) {
+        struct tr_actor *s;
+        if (tr_table_acquire(t, list[i], false, &s) != TR_OK)
+            continue;
+        if (atomic_fetch_sub_explicit(&s->mute_count, 1, memory_order_seq_cst) == 1)
+            tr_actor_wake(s, true);
+        tr_table_release(t, list[i]);
+    }
+    free(list);
+}
+
+/* Waits (outside thread) until `to` has room, dies, or the deadline passes. */
+static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    if (timeout_ms > 0) {
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    int rc = TR_OK;
+    pthread_mutex_lock(&sys->event_lock);
+    atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&sys->post_waiters, 1, memory_order_seq_cst);
+    for (;;) {
+        struct tr_actor *r;
+        int arc = tr_table_acquire(&sys->table, to, true, &r);
+        if (arc != TR_OK) {
+            rc = arc;
+            break;
+        }
+        bool room = tr_mailbox_count(&r->mbox) < r->capacity;
+        tr_table_release(&sys->table, to);
+        if (room)
+            break;
+        if (atomic_load_explicit(&sys->closing, memory_order_acquire)) {
+            rc = TR_ECLOSED;
+            break;
+        }
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&sys->event_cv, &sys->event_lock);
+        } else if (pthread_cond_timedwait(&sys->event_cv, &sys->event_lock, &deadline) != 0) {
+            rc = TR_EFULL;
+            break;
+        }
+    }
+    atomic_fetch_sub_explicit(&sys->post_waiters, 1, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&sys->event_lock);
+    return rc;
+}
+
+int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
+               int timeout_ms)
+{
+    for (;;) {
+        struct tr_actor *r;
+        int rc = tr_table_acquire(&sys->table, to, !forced, &r);
+        if (rc != TR_OK) {
+            tr_dead_letter_record(sys, to, n->msg.sender, n->msg.type, rc);
+            tr_mnode_free(n);
+            return rc;
+        }
+        uint32_t before = tr_mailbox_reserve(&r->mbox);
+        if (before >= r->capacity && !forced) {
+            if (r->overflow == TR_OVERFLOW_BACKPRESSURE && sender != NULL) {
+                mute_sender(sender, r); /* keep the message, hold the sender back */
+            } else {
+                tr_mailbox_unreserve(&r->mbox);
+                tr_table_release(&sys->table, to);
+                if (r->overflow == TR_OVERFLOW_DROP) {
+                    tr_dead_letter_record(sys, to, n->msg.sender, n->msg.type, TR_EDROPPED);
+                    tr_mnode_free(n);
+                    return TR_OK;
+                }
+                if (r->overflow == TR_OVERFLOW_FAIL || timeout_ms == 0 ||
+                    tr_sched_current_worker() != NULL) {
+                    tr_mnode_free(n);
+                    return TR_EFULL;
+                }
+                rc = wait_for_room(sys, to, timeout_ms);
+                if (rc != TR_OK) {
+                    if (rc != TR_EFULL)
+                        tr_dead_letter_record(sys, to, n->msg.sender, n->msg.type, rc);
+                    tr_mnode_free(n);
+                    return rc;
+                }
+                continue; /* room appeared: try again */
+            }
+        }
+        tr_mailbox_push(&r->mbox, n);
+        if (before + 1 >= r->capacity && !atomic_load_explicit(&r->pressure, memory_order_relaxed))
+            atomic_store_explicit(&r->pressure, 1, memory_order_relaxed);
+        tr_actor_wake(r, before + 1 >= r->capacity);
+        tr_table_release(&sys->table, to);
+        return TR_OK;
+    }
+}
+
+static int check_user_type(uint32_t type)
+{
+    return type >= TR_MSG_USER ? TR_OK : TR_EINVAL;
+}
+
+int tr_send(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size)
+{
+    if (self == NULL || (data == NULL && size > 0) || check_user_type(type) != TR_OK)
+        return TR_EINVAL;
+    tr_mnode *n = tr_mnode_copy(type, data, size);
+    if (n == NULL)
+        return TR_ENOMEM;
+    n->msg.sender = self->self;
+    return tr_deliver(self->sys, self, to, n, false, 0);
+}
+
+int tr_send_move(tr_ctx *self, tr_ref to, uint32_t type, void *buf, size_t size,
+                 void (*free_fn)(void *))
+{
+    if (self == NULL || check_user_type(type) != TR_OK || (buf != NULL && free_fn == NULL)) {
+        if (buf != NULL && free_fn != NULL)
+            free_fn(buf);
+        return TR_EINVAL;
+    }
+    tr_mnode *n = tr_mnode_move(type, buf, size, free_fn);
+    if (n == NULL)
+        return TR_ENOMEM;
+    n->msg.sender = self->self;
+    return tr_deliver(self->sys, self, to, n, false, 0);
+}
+
+/* An outside thread posting is anonymous; a callback that calls tr_post by
+ * mistake is treated as the actor it is (so it is muted, never blocked). */
+static struct tr_actor *post_sender(tr_system *sys)
+{
+    struct tr_actor *cur = tr_actor_current();
+    return cur != NULL && cur->sys == sys ? cur : NULL;
+}
+
+int tr_post(tr_system *sys, tr_ref to, uint32_t type, const void *data, size_t size, int timeout_ms)
+{
+    if (sys == NULL || (data == NULL && size > 0) || check_user_type(type) != TR_OK)
+        return TR_EINVAL;
+    tr_mnode *n = tr_mnode_copy(type, data, size);
+    if (n == NULL)
+        return TR_ENOMEM;
+    struct tr_actor *sender = post_sender(sys);
+    n->msg.sender = sender != NULL ? sender->self : TR_REF_NONE;
+    return tr_deliver(sys, sender, to, n, false, timeout_ms);
+}
+
+int tr_post_move(tr_system *sys, tr_ref to, uint32_t type, void *buf, size_t size,
+                 void (*free_fn)(void *), int timeout_ms)
+{
+    if (sys == NULL || check_user_type(type) != TR_OK || (buf != NULL && free_fn == NULL)) {
+        if (buf != NULL && free_fn != NULL)
+            free_fn(buf);
+        return TR_EINVAL;
+    }
+    tr_mnode *n = tr_mnode_move(type, buf, size, free_fn);
+    if (n == NULL)
+        return TR_ENOMEM;
+    struct tr_actor *sender = post_sender(sys);
+    n->msg.sender = sender != NULL ? sender->self : TR_REF_NONE;
+    return tr_deliver(sys, sender, to, n, false, timeout_ms);
+}

@@ -1,0 +1,20 @@
+/* The one delivery path every message takes (sends, posts, replies, timers). */
+#ifndef TROUPE_ACTORS_SEND_H
+#define TROUPE_ACTORS_SEND_H
+
+#include <stdbool.h>
+
+#include "actors/actor_impl.h"
+
+/* Delivers node `n` to `to` and consumes it in every case.
+ * sender: the running actor that sends (muted by backpressure), or NULL.
+ * forced: skip the bound and the OPEN check (runtime messages whose number
+ *         is bounded by their cause: ask replies and timeouts).
+ * timeout_ms: for an outside sender facing a full backpressure mailbox,
+ *         how long to wait for room (negative = forever, 0 = not at all).
+ * Returns TR_OK or the error of tr_send/tr_post; undeliverable messages are
+ * recorded as dead letters. */
+int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
+               int timeout_ms);
+
+#endif

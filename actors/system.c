@@ -1,0 +1,173 @@
+/* The runtime object: creation, graceful shutdown, waiting for exits. */
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "actors/lifecycle.h"
+#include "actors/sched.h"
+#include "actors/system_impl.h"
+#include "actors/timers.h"
+
+static void config_defaults(tr_config *c)
+{
+    if (c->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->workers = n > 0 ? (uint32_t)n : 1;
+    }
+    if (c->batch == 0)
+        c->batch = 64;
+    if (c->mailbox_capacity == 0)
+        c->mailbox_capacity = 1024;
+    if (c->shutdown_timeout_ms == 0)
+        c->shutdown_timeout_ms = 5000;
+}
+
+int tr_system_create(const tr_config *cfg, tr_system **out)
+{
+    if (out == NULL)
+        return TR_EINVAL;
+    tr_config c = cfg != NULL ? *cfg : (tr_config){0};
+    config_defaults(&c);
+    if (c.workers > 1024 || c.mailbox_capacity > (1u << 30))
+        return TR_EINVAL;
+    tr_system *sys = calloc(1, sizeof(*sys));
+    if (sys == NULL)
+        return TR_ENOMEM;
+    sys->cfg = c;
+    tr_table_init(&sys->table, tr_actor_destroy);
+    pthread_mutex_init(&sys->inject_lock, NULL);
+    pthread_mutex_init(&sys->park_lock, NULL);
+    pthread_cond_init(&sys->park_cv, NULL);
+    for (int i = 0; i < TR_STRIPES; i++)
+        pthread_mutex_init(&sys->stripes[i], NULL);
+    pthread_mutex_init(&sys->root_lock, NULL);
+    pthread_mutex_init(&sys->event_lock, NULL);
+    pthread_cond_init(&sys->event_cv, NULL);
+    pthread_mutex_init(&sys->dl_lock, NULL);
+    int rc = tr_timers_start(sys);
+    if (rc == TR_OK && (rc = tr_sched_start(sys)) != TR_OK)
+        tr_timers_stop(sys);
+    if (rc != TR_OK) {
+        tr_table_fini(&sys->table);
+        free(sys);
+        return rc;
+    }
+    *out = sys;
+    return TR_OK;
+}
+
+uint32_t tr_system_workers(const tr_system *sys) { return sys != NULL ? sys->nworkers : 0; }
+
+void tr_system_broadcast(tr_system *sys)
+{
+    pthread_mutex_lock(&sys->event_lock);
+    pthread_cond_broadcast(&sys->event_cv);
+    pthread_mutex_unlock(&sys->event_lock);
+}
+
+static struct timespec deadline_after(int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* Waits until no actor is alive; false if timeout_ms (>= 0) passed first. */
+static bool wait_all_dead(tr_system *sys, int timeout_ms)
+{
+    struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+    bool ok = true;
+    pthread_mutex_lock(&sys->event_lock);
+    atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&sys->alive, memory_order_seq_cst) > 0) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&sys->event_cv, &sys->event_lock);
+        } else if (pthread_cond_timedwait(&sys->event_cv, &sys->event_lock, &deadline) != 0) {
+            ok = atomic_load_explicit(&sys->alive, memory_order_seq_cst) == 0;
+            break;
+        }
+    }
+    atomic_fetch_sub_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&sys->event_lock);
+    return ok;
+}
+
+void tr_system_destroy(tr_system *sys)
+{
+    if (sys == NULL)
+        return;
+    pthread_mutex_lock(&sys->root_lock);
+    atomic_store_explicit(&sys->closing, true, memory_order_seq_cst);
+    pthread_mutex_unlock(&sys->root_lock);
+    tr_system_broadcast(sys); /* outside threads blocked in tr_post give up */
+    /* the system owns the deadline: a graceful stop, then kill what is left */
+    tr_lifecycle_signal_top_level(sys, TR_SIG_STOP | TR_SIG_FROM_PARENT);
+    if (!wait_all_dead(sys, (int)sys->cfg.shutdown_timeout_ms)) {
+        tr_lifecycle_signal_top_level(sys, TR_SIG_KILL);
+        wait_all_dead(sys, -1);
+    }
+    tr_timers_stop(sys);
+    tr_sched_stop(sys);
+    tr_table_fini(&sys->table);
+    pthread_mutex_destroy(&sys->inject_lock);
+    pthread_mutex_destroy(&sys->park_lock);
+    pthread_cond_destroy(&sys->park_cv);
+    for (int i = 0; i < TR_STRIPES; i++)
+        pthread_mutex_destroy(&sys->stripes[i]);
+    pthread_mutex_destroy(&sys->root_lock);
+    pthread_mutex_destroy(&sys->event_lock);
+    pthread_cond_destroy(&sys->event_cv);
+    pthread_mutex_destroy(&sys->dl_lock);
+    free(sys);
+}
+
+int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
+{
+    if (sys == NULL)
+        return TR_EINVAL;
+    if (tr_actor_current() != NULL)
+        return TR_ECONTEXT;
+    tr_exit_waiter w = {.ref = ref, .reason = TR_EDEAD};
+    struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+    int rc = TR_OK;
+    pthread_mutex_lock(&sys->event_lock);
+    atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
+    w.next = sys->exit_waiters;
+    sys->exit_waiters = &w;
+    /* registered first, then look: an end after this point will find us */
+    struct tr_actor *a;
+    if (tr_table_acquire(&sys->table, ref, false, &a) != TR_OK) {
+        w.done = true;
+    } else {
+        if (atomic_load_explicit(&a->sched, memory_order_seq_cst) == TR_SCHED_DEAD) {
+            w.done = true;
+            w.reason = a->exit_reason;
+        }
+        tr_table_release(&sys->table, ref);
+    }
+    while (!w.done) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&sys->event_cv, &sys->event_lock);
+        } else if (pthread_cond_timedwait(&sys->event_cv, &sys->event_lock, &deadline) != 0) {
+            rc = w.done ? TR_OK : TR_ETIMEDOUT;
+            break;
+        }
+    }
+    for (tr_exit_waiter **p = &sys->exit_waiters; *p != NULL; p = &(*p)->next) {
+        if (*p == &w) {
+            *p = w.next;
+            break;
+        }
+    }
+    atomic_fetch_sub_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&sys->event_lock);
+    if (reason != NULL)
+        *reason = w.reason;
+    return rc;
+}

@@ -1,0 +1,86 @@
+/* The runtime object: workers, queues, the actor table, global counters.
+ * Internal: users only see the opaque tr_system. */
+#ifndef TROUPE_ACTORS_SYSTEM_IMPL_H
+#define TROUPE_ACTORS_SYSTEM_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "actors/actor_impl.h"
+#include "actors/runq.h"
+#include "actors/table.h"
+#include "troupe/metrics.h"
+
+#define TR_STRIPES 64
+
+struct tr_timers;
+
+typedef struct tr_worker {
+    tr_runq runq;
+    tr_system *sys;
+    pthread_t thread;
+    uint32_t index;
+    uint32_t tick;
+    uint64_t rng;
+    _Atomic uint64_t steals, parks, messages, turns;
+} tr_worker;
+
+/* A thread blocked in tr_await_exit. */
+typedef struct tr_exit_waiter {
+    struct tr_exit_waiter *next;
+    tr_ref ref;
+    int reason;
+    bool done;
+} tr_exit_waiter;
+
+struct tr_system {
+    tr_config cfg;
+    tr_table table;
+    tr_worker *workers;
+    uint32_t nworkers;
+
+    /* global injection queue: sends from outside threads, local overflow */
+    pthread_mutex_t inject_lock;
+    struct tr_actor *inject_head, *inject_tail;
+    _Atomic size_t inject_len;
+
+    /* parking: idle workers sleep here; wake_tokens avoids lost wake-ups */
+    pthread_mutex_t park_lock;
+    pthread_cond_t park_cv;
+    _Atomic uint32_t sleepers;
+    uint32_t wake_tokens;
+    _Atomic bool workers_exit;
+
+    /* actor tree: stripe locks guard children lists and extensions */
+    pthread_mutex_t stripes[TR_STRIPES];
+    pthread_mutex_t root_lock;
+    struct tr_actor *root_children;
+    _Atomic bool closing;
+
+    /* lifecycle notifications: shutdown, tr_await_exit, blocked tr_post */
+    pthread_mutex_t event_lock;
+    pthread_cond_t event_cv;
+    tr_exit_waiter *exit_waiters;
+    _Atomic uint32_t event_waiters; /* threads blocked on event_cv */
+    _Atomic uint32_t post_waiters;  /* of which: tr_post waiting for mailbox room */
+
+    _Atomic uint64_t alive, spawned, dead_letters, mutes;
+
+    pthread_mutex_t dl_lock;
+    tr_dead_letter dl_log[TR_DEAD_LETTER_LOG];
+    uint64_t dl_next;
+
+    struct tr_timers *timers;
+};
+
+/* Records a dead letter (counted and logged). Any thread. */
+void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason);
+
+/* Wakes every thread blocked on the event condition. Any thread. */
+void tr_system_broadcast(tr_system *sys);
+
+/* Milliseconds on the monotonic clock. */
+uint64_t tr_now_ms(void);
+
+#endif

@@ -1,0 +1,152 @@
+/* Generation-checked actor table; see table.h for the protocol. */
+#include "actors/table.h"
+
+#include <stdlib.h>
+
+#define SLOT_LIVE (1ull << 31)
+#define SLOT_OPEN (1ull << 30)
+#define SLOT_HOLDS_MASK ((1ull << 30) - 1)
+#define SLOT_GEN(w) ((uint32_t)((w) >> 32))
+
+static uint32_t ref_index(tr_ref ref) { return (uint32_t)(ref.id & 0xffffffffu) - 1; }
+static uint32_t ref_gen(tr_ref ref) { return (uint32_t)(ref.id >> 32); }
+
+static tr_slot *table_slot(tr_table *t, uint32_t index)
+{
+    uint32_t page = index >> TR_TABLE_PAGE_BITS;
+    if (page >= TR_TABLE_MAX_PAGES)
+        return NULL;
+    tr_slot *p = atomic_load_explicit(&t->pages[page], memory_order_acquire);
+    return p == NULL ? NULL : &p[index & (TR_TABLE_PAGE_SLOTS - 1)];
+}
+
+int tr_table_init(tr_table *t, void (*destroy)(struct tr_actor *))
+{
+    for (size_t i = 0; i < TR_TABLE_MAX_PAGES; i++)
+        atomic_init(&t->pages[i], NULL);
+    pthread_mutex_init(&t->lock, NULL);
+    t->free_list = NULL;
+    t->free_count = t->free_cap = 0;
+    t->next_unused = 0;
+    t->destroy = destroy;
+    return TR_OK;
+}
+
+void tr_table_fini(tr_table *t)
+{
+    for (size_t i = 0; i < TR_TABLE_MAX_PAGES; i++)
+        free(atomic_load_explicit(&t->pages[i], memory_order_relaxed));
+    free(t->free_list);
+    pthread_mutex_destroy(&t->lock);
+}
+
+/* Takes a free index, allocating a page when the unused range reaches one. */
+static int table_take_index(tr_table *t, uint32_t *index)
+{
+    if (t->free_count > 0) {
+        *index = t->free_list[--t->free_count];
+        return TR_OK;
+    }
+    uint32_t i = t->next_unused;
+    uint32_t page = i >> TR_TABLE_PAGE_BITS;
+    if (page >= TR_TABLE_MAX_PAGES)
+        return TR_ETOOBIG;
+    if (atomic_load_explicit(&t->pages[page], memory_order_relaxed) == NULL) {
+        tr_slot *p = calloc(TR_TABLE_PAGE_SLOTS, sizeof(*p));
+        if (p == NULL)
+            return TR_ENOMEM;
+        for (uint32_t k = 0; k < TR_TABLE_PAGE_SLOTS; k++)
+            atomic_init(&p[k].word, 1ull << 32); /* generation 1: ids are never 0 */
+        atomic_store_explicit(&t->pages[page], p, memory_order_release);
+    }
+    t->next_unused = i + 1;
+    *index = i;
+    return TR_OK;
+}
+
+int tr_table_insert(tr_table *t, struct tr_actor *actor, tr_ref *out)
+{
+    uint32_t index;
+    pthread_mutex_lock(&t->lock);
+    int rc = table_take_index(t, &index);
+    pthread_mutex_unlock(&t->lock);
+    if (rc != TR_OK)
+        return rc;
+    tr_slot *s = table_slot(t, index);
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    atomic_store_explicit(&s->actor, actor, memory_order_relaxed);
+    atomic_store_explicit(&s->word, (w & ~SLOT_HOLDS_MASK) | SLOT_LIVE | SLOT_OPEN,
+                          memory_order_release);
+    out->id = ((uint64_t)SLOT_GEN(w) << 32) | (uint64_t)(index + 1);
+    return TR_OK;
+}
+
+int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **out)
+{
+    if (ref.id == 0)
+        return TR_EDEAD;
+    tr_slot *s = table_slot(t, ref_index(ref));
+    if (s == NULL)
+        return TR_EDEAD;
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+    for (;;) {
+        if (SLOT_GEN(w) != ref_gen(ref) || !(w & SLOT_LIVE))
+            return TR_EDEAD;
+        if (need_open && !(w & SLOT_OPEN))
+            return TR_ESTOPPING;
+        if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1, memory_order_acquire,
+                                                  memory_order_acquire))
+            break;
+    }
+    *out = atomic_load_explicit(&s->actor, memory_order_relaxed);
+    return TR_OK;
+}
+
+/* Destroys the actor and recycles the slot under the next generation. */
+static void table_reclaim(tr_table *t, tr_slot *s, uint32_t index, uint64_t w)
+{
+    struct tr_actor *a = atomic_load_explicit(&s->actor, memory_order_relaxed);
+    atomic_store_explicit(&s->actor, NULL, memory_order_relaxed);
+    t->destroy(a);
+    uint32_t gen = SLOT_GEN(w) + 1;
+    if (gen == 0)
+        gen = 1;
+    atomic_store_explicit(&s->word, (uint64_t)gen << 32, memory_order_release);
+    pthread_mutex_lock(&t->lock);
+    if (t->free_count == t->free_cap) {
+        uint32_t cap = t->free_cap ? t->free_cap * 2 : 1024;
+        uint32_t *grown = realloc(t->free_list, cap * sizeof(*grown));
+        if (grown == NULL) { /* leak the index rather than fail: it is 4 bytes */
+            pthread_mutex_unlock(&t->lock);
+            return;
+        }
+        t->free_list = grown;
+        t->free_cap = cap;
+    }
+    t->free_list[t->free_count++] = index;
+    pthread_mutex_unlock(&t->lock);
+}
+
+void tr_table_release(tr_table *t, tr_ref ref)
+{
+    uint32_t index = ref_index(ref);
+    tr_slot *s = table_slot(t, index);
+    uint64_t old = atomic_fetch_sub_explicit(&s->word, 1, memory_order_acq_rel);
+    if ((old & SLOT_HOLDS_MASK) == 1 && !(old & SLOT_LIVE))
+        table_reclaim(t, s, index, old);
+}
+
+void tr_table_close(tr_table *t, tr_ref ref)
+{
+    tr_slot *s = table_slot(t, ref_index(ref));
+    atomic_fetch_and_explicit(&s->word, ~SLOT_OPEN, memory_order_acq_rel);
+}
+
+void tr_table_kill(tr_table *t, tr_ref ref)
+{
+    uint32_t index = ref_index(ref);
+    tr_slot *s = table_slot(t, index);
+    uint64_t old = atomic_fetch_and_explicit(&s->word, ~(SLOT_LIVE | SLOT_OPEN), memory_order_acq_rel);
+    if ((old & SLOT_HOLDS_MASK) == 0)
+        table_reclaim(t, s, index, old);
+}

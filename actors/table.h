@@ -1,0 +1,66 @@
+/* The actor table: turns a tr_ref into a live actor pointer, safely.
+ *
+ * A reference is (generation << 32 | slot index). Each slot holds one atomic
+ * word: generation, a LIVE bit (the actor exists), an OPEN bit (it accepts
+ * user messages) and a count of threads currently holding the actor pointer.
+ * Acquiring bumps that count with a CAS only if the generation matches and
+ * the actor is LIVE, so a stale reference can never reach freed memory: the
+ * actor is destroyed by whichever thread drops the last hold after LIVE is
+ * cleared, and only then is the slot's generation advanced for reuse.
+ * Slots live in fixed 4096-entry pages that are never moved or freed before
+ * the table itself, so lookups need no lock. */
+#ifndef TROUPE_ACTORS_TABLE_H
+#define TROUPE_ACTORS_TABLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "troupe/actor.h"
+
+struct tr_actor;
+
+#define TR_TABLE_PAGE_BITS 12
+#define TR_TABLE_PAGE_SLOTS (1u << TR_TABLE_PAGE_BITS)
+#define TR_TABLE_MAX_PAGES 8192 /* 32M actors */
+
+typedef struct tr_slot {
+    _Atomic uint64_t word;
+    _Atomic(struct tr_actor *) actor;
+} tr_slot;
+
+typedef struct tr_table {
+    _Atomic(tr_slot *) pages[TR_TABLE_MAX_PAGES];
+    pthread_mutex_t lock;  /* guards the free list and page allocation */
+    uint32_t *free_list;   /* stack of free slot indices */
+    uint32_t free_count, free_cap;
+    uint32_t next_unused;  /* first index never handed out */
+    void (*destroy)(struct tr_actor *); /* frees an actor after its last hold */
+} tr_table;
+
+/* Initialises an empty table; `destroy` is called for each actor whose last
+ * hold is dropped after tr_table_kill. Returns TR_OK or TR_ENOMEM. */
+int tr_table_init(tr_table *t, void (*destroy)(struct tr_actor *));
+
+/* Frees the pages (the actors must all be gone). */
+void tr_table_fini(tr_table *t);
+
+/* Gives `actor` a slot, LIVE and OPEN, and writes its reference to *out.
+ * Returns TR_OK, TR_ENOMEM or TR_ETOOBIG (table full). */
+int tr_table_insert(tr_table *t, struct tr_actor *actor, tr_ref *out);
+
+/* Acquires a hold on the actor behind `ref`. With need_open, an actor that
+ * no longer accepts messages gives TR_ESTOPPING. Returns TR_OK (then
+ * *out is valid until tr_table_release), TR_EDEAD or TR_ESTOPPING. */
+int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **out);
+
+/* Drops a hold taken by tr_table_acquire. */
+void tr_table_release(tr_table *t, tr_ref ref);
+
+/* Clears OPEN: the actor takes no more user messages. */
+void tr_table_close(tr_table *t, tr_ref ref);
+
+/* Clears LIVE: the actor is destroyed now, or by the last holder. */
+void tr_table_kill(tr_table *t, tr_ref ref);
+
+#endif

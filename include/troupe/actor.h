@@ -1,0 +1,225 @@
+/* Troupe actors: the runtime, spawning, messages, ask/reply and lifecycle.
+ *
+ * Ownership rules in one place:
+ *  - tr_system is created by tr_system_create and owned by the caller until
+ *    tr_system_destroy.
+ *  - An actor's state (behaviour.state_size bytes, zeroed) is owned by the
+ *    runtime and freed after terminate() returns.
+ *  - tr_send/tr_post copy the payload; tr_send_move/tr_post_move take the
+ *    buffer and always free it with the given function, whether or not the
+ *    message is delivered.
+ *  - A tr_msg passed to handle() and its data live until handle() returns.
+ *  - tr_ref is a plain value: copy it freely, it never dangles.
+ */
+#ifndef TROUPE_ACTOR_H
+#define TROUPE_ACTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/errors.h"
+#include "troupe/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tr_system tr_system;
+/* The running actor, handed to every behaviour callback. Valid only inside it. */
+typedef struct tr_actor tr_ctx;
+
+/* A reference to an actor: slot index and generation. A reference to a dead
+ * actor stays safe to use; operations on it return TR_EDEAD. */
+typedef struct tr_ref {
+    uint64_t id; /* 0 means "no actor" */
+} tr_ref;
+
+#define TR_REF_NONE ((tr_ref){0})
+static inline bool tr_ref_is_none(tr_ref r) { return r.id == 0; }
+static inline bool tr_ref_equal(tr_ref a, tr_ref b) { return a.id == b.id; }
+
+/* Message types below TR_MSG_USER are reserved for the runtime. */
+enum {
+    TR_MSG_REPLY = 1,        /* reply to tr_ask; msg->corr matches the ask */
+    TR_MSG_ASK_TIMEOUT = 2,  /* tr_ask got no reply in time; msg->corr matches */
+    TR_MSG_GROUP_DONE = 3,   /* a spawn-group member ended; data is a tr_group_result */
+    TR_MSG_USER = 256        /* first type tag free for applications */
+};
+
+/* A received message. Read-only; valid until handle() returns. */
+typedef struct tr_msg {
+    uint32_t type;     /* type tag chosen by the sender */
+    tr_ref sender;     /* TR_REF_NONE when posted from outside any actor */
+    uint64_t corr;     /* correlation id of an ask, its reply or timeout; else 0 */
+    const void *data;  /* payload bytes (NULL when size is 0) */
+    size_t size;
+} tr_msg;
+
+/* What an actor does. The struct must outlive every actor spawned from it
+ * (normally it is a static const). handle is required, the rest optional. */
+typedef struct tr_behaviour {
+    /* Runs first, on a worker, before any message. Nonzero = the actor fails
+     * with that reason (terminate still runs). `arg` is tr_spawn's arg. */
+    int (*init)(tr_ctx *self, void *state, void *arg);
+    /* Handles one message. Return 0, or a nonzero reason to fail the actor. */
+    int (*handle)(tr_ctx *self, void *state, const tr_msg *msg);
+    /* Runs exactly once when the actor ends, with the exit reason (TR_OK for
+     * a normal stop). Release what the state owns here. */
+    void (*terminate)(tr_ctx *self, void *state, int reason);
+    size_t state_size; /* bytes of zeroed state allocated with the actor */
+} tr_behaviour;
+
+/* What a sender experiences when a mailbox is full. */
+typedef enum tr_overflow {
+    /* Default. A sending actor's message is kept and the sender is muted (not
+     * scheduled) until the receiver drains below its low watermark; a sender
+     * whose own mailbox is full is never muted, so floods cannot deadlock.
+     * An outside thread blocks in tr_post up to its timeout. */
+    TR_OVERFLOW_BACKPRESSURE = 0,
+    TR_OVERFLOW_FAIL = 1, /* the send returns TR_EFULL, nothing is queued */
+    TR_OVERFLOW_DROP = 2  /* the message becomes a counted dead letter; send returns TR_OK */
+} tr_overflow;
+
+/* Per-actor spawn options. Zero-initialise and set what you need. */
+typedef struct tr_spawn_opts {
+    uint32_t mailbox_capacity;  /* 0 = the system default (1024) */
+    uint32_t low_watermark;     /* muted senders resume at or below this; 0 = capacity/2 */
+    tr_overflow overflow;       /* TR_OVERFLOW_BACKPRESSURE by default */
+    const char *name;           /* optional, copied; shown by tr_actor_name */
+    tr_ref parent;              /* TR_REF_NONE = top level (stopped by system shutdown) */
+    uint32_t drain_timeout_ms;  /* graceful-stop deadline; 0 = 5000 ms */
+} tr_spawn_opts;
+
+/* Runtime configuration. Zero-initialise and set what you need. */
+typedef struct tr_config {
+    uint32_t workers;             /* worker threads; 0 = number of online cores */
+    uint32_t batch;               /* messages per actor turn before yielding; 0 = 64 */
+    uint32_t mailbox_capacity;    /* default mailbox bound; 0 = 1024 */
+    uint32_t shutdown_timeout_ms; /* drain deadline used by tr_system_destroy; 0 = 5000 */
+} tr_config;
+
+/* Lifecycle of an actor, as seen from outside. */
+typedef enum tr_actor_state {
+    TR_STATE_CREATED = 0,  /* spawned, init has not run yet */
+    TR_STATE_RUNNING = 1,  /* a callback is executing on a worker right now */
+    TR_STATE_WAITING = 2,  /* alive, idle or queued, or muted by backpressure */
+    TR_STATE_STOPPING = 3, /* stop requested: children stopping, mailbox draining */
+    TR_STATE_DEAD = 4      /* terminated; its reference is stale */
+} tr_actor_state;
+
+/* ---- system ---- */
+
+/* Creates a runtime and starts its worker and timer threads. `cfg` may be
+ * NULL for defaults. On success *out owns the system. Returns TR_OK,
+ * TR_EINVAL or TR_ENOMEM. */
+TR_API int tr_system_create(const tr_config *cfg, tr_system **out);
+
+/* Graceful shutdown, then frees the system: stops every actor (children
+ * before parents) giving each the shutdown drain deadline, waits for all
+ * workers and the timer thread to exit, frees all memory. Must not be called
+ * from an actor. NULL is ignored. */
+TR_API void tr_system_destroy(tr_system *sys);
+
+/* Number of worker threads the system runs. */
+TR_API uint32_t tr_system_workers(const tr_system *sys);
+
+/* ---- actors ---- */
+
+/* Spawns an actor running `beh`; init(arg) runs first on a worker. `opts`
+ * may be NULL. `arg` stays owned by the caller (init may take it over).
+ * Writes the new reference to *out (may be NULL). Returns TR_OK, TR_EINVAL,
+ * TR_ENOMEM, TR_ECLOSED (system shutting down), or TR_EDEAD/TR_ESTOPPING
+ * when the requested parent is gone or stopping. */
+TR_API int tr_spawn(tr_system *sys, const tr_behaviour *beh, void *arg,
+                    const tr_spawn_opts *opts, tr_ref *out);
+
+/* The calling actor's own reference. */
+TR_API tr_ref tr_self(const tr_ctx *self);
+/* The system the calling actor runs in. */
+TR_API tr_system *tr_ctx_system(const tr_ctx *self);
+
+/* Requests a graceful stop: children stop first (deepest first), the actor
+ * then handles what is already in its mailbox and ends with TR_ESHUTDOWN.
+ * New messages are refused with TR_ESTOPPING. If the drain deadline passes,
+ * the subtree is killed. Returns TR_OK or TR_EDEAD. Never blocks. */
+TR_API int tr_stop(tr_system *sys, tr_ref ref);
+
+/* Kills an actor and its subtree: pending messages become dead letters,
+ * terminate runs with TR_EKILLED. Returns TR_OK or TR_EDEAD. Never blocks. */
+TR_API int tr_kill(tr_system *sys, tr_ref ref);
+
+/* Called from a callback: the actor stops normally (reason TR_OK) after the
+ * current callback returns, handling its queued messages first. */
+TR_API void tr_stop_self(tr_ctx *self);
+
+/* Current lifecycle state of `ref`; TR_STATE_DEAD for stale references. */
+TR_API tr_actor_state tr_actor_state_of(tr_system *sys, tr_ref ref);
+
+/* Copies the actor's name (or "") into buf, NUL-terminated. Returns TR_OK,
+ * TR_EDEAD or TR_EINVAL. */
+TR_API int tr_actor_name(tr_system *sys, tr_ref ref, char *buf, size_t len);
+
+/* Blocks the calling outside thread until `ref` is dead or timeout_ms passes
+ * (negative = forever). Writes the exit reason to *reason when known (it is
+ * unknown, TR_EDEAD, if the actor was already gone). Returns TR_OK,
+ * TR_ETIMEDOUT, or TR_ECONTEXT when called on a worker thread. */
+TR_API int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason);
+
+/* ---- messages ---- */
+
+/* From a callback: sends a copy of data[0..size) to `to` with tag `type`.
+ * Never blocks. Returns TR_OK, TR_EDEAD (counted as a dead letter),
+ * TR_ESTOPPING, TR_EFULL (fail-fast receiver), TR_EINVAL or TR_ENOMEM.
+ * Against a full backpressure mailbox it returns TR_OK, keeps the message and
+ * mutes the caller after this callback. */
+TR_API int tr_send(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size);
+
+/* As tr_send, but moves `buf` into the message instead of copying it.
+ * Ownership passes to Troupe in every case: free_fn(buf) runs once the
+ * message is handled or dropped, or before an error is returned. */
+TR_API int tr_send_move(tr_ctx *self, tr_ref to, uint32_t type, void *buf, size_t size,
+                        void (*free_fn)(void *));
+
+/* From an outside (non-actor) thread: sends a copy of the payload. Against a
+ * full backpressure mailbox it waits up to timeout_ms (negative = forever,
+ * 0 = do not wait) for room, then returns TR_EFULL. On a worker thread it
+ * never waits. Other returns as tr_send, plus TR_ECLOSED. */
+TR_API int tr_post(tr_system *sys, tr_ref to, uint32_t type, const void *data, size_t size,
+                   int timeout_ms);
+
+/* As tr_post, moving `buf` (freed by Troupe in every case, see tr_send_move). */
+TR_API int tr_post_move(tr_system *sys, tr_ref to, uint32_t type, void *buf, size_t size,
+                        void (*free_fn)(void *), int timeout_ms);
+
+/* Inside handle(): takes ownership of a moved payload's buffer so it outlives
+ * the message. Returns the buffer (the caller must free it with the function
+ * the sender gave, normally free) or NULL when the payload was copied. */
+TR_API void *tr_msg_take(const tr_msg *msg);
+
+/* ---- request / reply ---- */
+
+/* From a callback: sends a request and returns at once. Exactly one of two
+ * messages later reaches the caller with msg->corr == *corr: TR_MSG_REPLY
+ * carrying the reply, or TR_MSG_ASK_TIMEOUT after timeout_ms. A reply that
+ * comes after the timeout is discarded and counted as a dead letter.
+ * Returns as tr_send. */
+TR_API int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size,
+                  uint32_t timeout_ms, uint64_t *corr);
+
+/* From handle(): replies to `request` (a message sent with tr_ask). The reply
+ * is copied. Returns TR_OK, TR_EINVAL when the request was not an ask, or
+ * TR_EDEAD when the asker is gone (counted as a dead letter). */
+TR_API int tr_reply(tr_ctx *self, const tr_msg *request, const void *data, size_t size);
+
+/* From an outside thread: asks and blocks until the reply or timeout_ms.
+ * On TR_OK *reply (malloc'd, caller frees with free) and *reply_size hold the
+ * reply. Returns TR_OK, TR_ETIMEDOUT, TR_ECONTEXT on a worker thread, or a
+ * send error. */
+TR_API int tr_ask_wait(tr_system *sys, tr_ref to, uint32_t type, const void *data, size_t size,
+                       int timeout_ms, void **reply, size_t *reply_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,38 @@
+/* Troupe error codes. Every fallible function returns one of these
+ * (0 on success); tr_strerror() turns any of them into a message. */
+#ifndef TROUPE_ERRORS_H
+#define TROUPE_ERRORS_H
+
+#include "troupe/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tr_error {
+    TR_OK = 0,
+    TR_EINVAL = 1,      /* an argument is invalid (NULL, zero size, out of range) */
+    TR_ENOMEM = 2,      /* out of memory */
+    TR_EDEAD = 3,       /* the target actor is dead or the reference is stale */
+    TR_EFULL = 4,       /* the target mailbox is full */
+    TR_ETIMEDOUT = 5,   /* the operation timed out */
+    TR_ECLOSED = 6,     /* the system is shutting down */
+    TR_ESTOPPING = 7,   /* the target actor is stopping and takes no new messages */
+    TR_ENOTFOUND = 8,   /* no such timer, name or entry */
+    TR_ECONTEXT = 9,    /* called from the wrong thread (e.g. a blocking call on a worker) */
+    TR_ESHUTDOWN = 10,  /* exit reason: stopped by its parent, tr_stop or system shutdown */
+    TR_EKILLED = 11,    /* exit reason: killed (tr_kill, or a drain deadline passed) */
+    TR_EFAILED = 12,    /* exit reason: the actor failed without a more specific code */
+    TR_EDROPPED = 13,   /* dead-letter reason: dropped by the drop overflow policy */
+    TR_ETOOBIG = 14,    /* a payload or count exceeds a hard limit */
+    TR_EUSER = 1000     /* first code free for applications' own failure reasons */
+} tr_error;
+
+/* Returns a static, human-readable description of `err` (never NULL).
+ * Codes >= TR_EUSER are described as application-defined. */
+TR_API const char *tr_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,59 @@
+/* Spawn groups: slot-limited spawning with result collection (the JoinSet /
+ * TaskCollector pattern). At most `max_concurrency` members run at once;
+ * further spawns wait in FIFO order for a free slot without blocking the
+ * caller. Each member's end is recorded as a tr_group_result. */
+#ifndef TROUPE_GROUP_H
+#define TROUPE_GROUP_H
+
+#include "troupe/actor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tr_group tr_group;
+
+/* How one member ended. */
+typedef struct tr_group_result {
+    tr_ref member;  /* the member's reference (now dead) */
+    int status;     /* its exit reason: TR_OK for a normal stop, else the error */
+    int64_t value;  /* what it set with tr_set_result (0 if nothing) */
+} tr_group_result;
+
+/* Creates a group allowing max_concurrency (>0) live members. If `notify` is
+ * not TR_REF_NONE, every member's end is also sent to it as a
+ * TR_MSG_GROUP_DONE message whose data is a tr_group_result. The caller owns
+ * *out and frees it with tr_group_destroy. */
+TR_API int tr_group_create(tr_system *sys, uint32_t max_concurrency, tr_ref notify,
+                           tr_group **out);
+
+/* Adds a member: spawns it now if a slot is free, else queues the spawn.
+ * opts->parent is honoured. Never blocks. Returns TR_OK, TR_EINVAL,
+ * TR_ENOMEM or TR_ECLOSED. A queued spawn that later fails is recorded as a
+ * result with that error as status. */
+TR_API int tr_group_spawn(tr_group *group, const tr_behaviour *beh, void *arg,
+                          const tr_spawn_opts *opts);
+
+/* Blocks the calling outside thread until every member added so far has
+ * ended, or timeout_ms passes (negative = forever). Returns TR_OK,
+ * TR_ETIMEDOUT or TR_ECONTEXT (on a worker thread). */
+TR_API int tr_group_wait(tr_group *group, int timeout_ms);
+
+/* Copies up to `max` results, in completion order, starting at index `from`.
+ * Returns how many were copied. */
+TR_API size_t tr_group_results(tr_group *group, size_t from, tr_group_result *out, size_t max);
+
+/* Counts: members added, ended, and ended with a nonzero status. */
+TR_API void tr_group_counts(tr_group *group, size_t *added, size_t *ended, size_t *failed);
+
+/* From a member's callback: records the value reported in its result. */
+TR_API void tr_set_result(tr_ctx *self, int64_t value);
+
+/* Kills members still running, drops queued spawns, waits for the members
+ * to end and frees the group. Call from an outside thread. NULL is ignored. */
+TR_API void tr_group_destroy(tr_group *group);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,52 @@
+/* Runtime metrics and dead letters: what the scheduler did, what was lost. */
+#ifndef TROUPE_METRICS_H
+#define TROUPE_METRICS_H
+
+#include "troupe/actor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TR_METRICS_MAX_WORKERS 64
+
+typedef struct tr_worker_metrics {
+    uint64_t queue_depth; /* actors waiting in its local run queue now */
+    uint64_t steals;      /* actors stolen from other workers */
+    uint64_t parks;       /* times it went to sleep for lack of work */
+    uint64_t messages;    /* messages handled by actors on this worker */
+    uint64_t turns;       /* actor turns run */
+} tr_worker_metrics;
+
+typedef struct tr_metrics {
+    uint32_t workers;         /* entries used in worker[] */
+    tr_worker_metrics worker[TR_METRICS_MAX_WORKERS];
+    uint64_t injection_depth; /* actors waiting in the global injection queue */
+    uint64_t actors_alive;    /* spawned and not yet dead */
+    uint64_t actors_spawned;  /* total since start */
+    uint64_t dead_letters;    /* messages that could not be delivered */
+    uint64_t mutes;           /* times a sender was muted by backpressure */
+} tr_metrics;
+
+/* Fills *out with a snapshot (counters are read without stopping the
+ * workers, so they are each exact but not mutually atomic). */
+TR_API void tr_metrics_get(tr_system *sys, tr_metrics *out);
+
+/* One undelivered message, as kept in the dead-letter log. */
+typedef struct tr_dead_letter {
+    tr_ref to;      /* intended receiver */
+    tr_ref sender;  /* TR_REF_NONE if posted from outside */
+    uint32_t type;  /* its type tag */
+    int reason;     /* TR_EDEAD, TR_ESTOPPING, TR_EDROPPED, TR_EFULL, TR_EKILLED... */
+} tr_dead_letter;
+
+#define TR_DEAD_LETTER_LOG 128
+
+/* Copies up to `max` of the most recent dead letters (oldest first; the log
+ * keeps the last TR_DEAD_LETTER_LOG). Returns how many were copied. */
+TR_API size_t tr_dead_letters_recent(tr_system *sys, tr_dead_letter *out, size_t max);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,9 @@
+/* Troupe: actor-model message passing for C. Include this one header. */
+#ifndef TROUPE_H
+#define TROUPE_H
+#include "troupe/errors.h"
+#include "troupe/actor.h"
+#include "troupe/timer.h"
+#include "troupe/group.h"
+#include "troupe/metrics.h"
+#endif
