@@ -273,7 +273,9 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
 {
     uint64_t n = 0;
     tls_actor = a;
-    atomic_store_explicit(&a->lifecycle, TR_STATE_RUNNING, memory_order_relaxed);
+    atomic_store_explicit(&a->lifecycle,
+                          a->stop_mode != TR_STOP_NONE ? TR_STATE_STOPPING : TR_STATE_RUNNING,
+                          memory_order_relaxed);
     if (!(a->flags & TR_AF_INITIALIZED)) {
         a->flags |= TR_AF_INITIALIZED;
         int rc = a->beh->init != NULL ? a->beh->init(a, a->state, a->arg) : TR_OK;

@@ -127,6 +127,26 @@ void tr_system_destroy(tr_system *sys)
     free(sys);
 }
 
+void tr_exit_cache_put(tr_system *sys, tr_ref ref, int reason)
+{
+    size_t i = (ref.id & 0xffffffffu) % TR_EXIT_CACHE;
+    atomic_store_explicit(&sys->exit_ref[i], 0, memory_order_seq_cst);
+    atomic_store_explicit(&sys->exit_reason[i], reason, memory_order_seq_cst);
+    atomic_store_explicit(&sys->exit_ref[i], ref.id, memory_order_seq_cst);
+}
+
+bool tr_exit_cache_get(tr_system *sys, tr_ref ref, int *reason)
+{
+    size_t i = (ref.id & 0xffffffffu) % TR_EXIT_CACHE;
+    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_seq_cst) != ref.id)
+        return false;
+    int r = atomic_load_explicit(&sys->exit_reason[i], memory_order_seq_cst);
+    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_seq_cst) != ref.id)
+        return false; /* overwritten while we read */
+    *reason = r;
+    return true;
+}
+
 int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
 {
     if (sys == NULL)
@@ -144,6 +164,7 @@ int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
     struct tr_actor *a;
     if (tr_table_acquire(&sys->table, ref, false, &a) != TR_OK) {
         w.done = true;
+        tr_exit_cache_get(sys, ref, &w.reason);
     } else {
         if (atomic_load_explicit(&a->sched, memory_order_seq_cst) == TR_SCHED_DEAD) {
             w.done = true;

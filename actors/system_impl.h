@@ -13,6 +13,7 @@
 #include "troupe/metrics.h"
 
 #define TR_STRIPES 64
+#define TR_EXIT_CACHE 1024
 
 struct tr_timers;
 
@@ -67,6 +68,11 @@ struct tr_system {
 
     _Atomic uint64_t alive, spawned, dead_letters, mutes;
 
+    /* exit reasons of recently ended actors, by slot index, so that
+     * tr_await_exit on an actor that just ended still learns its reason */
+    _Atomic uint64_t exit_ref[TR_EXIT_CACHE];
+    _Atomic int exit_reason[TR_EXIT_CACHE];
+
     pthread_mutex_t dl_lock;
     tr_dead_letter dl_log[TR_DEAD_LETTER_LOG];
     uint64_t dl_next;
@@ -76,6 +82,12 @@ struct tr_system {
 
 /* Records a dead letter (counted and logged). Any thread. */
 void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason);
+
+/* Remembers why `ref` ended (see exit_ref). */
+void tr_exit_cache_put(tr_system *sys, tr_ref ref, int reason);
+
+/* Looks up why `ref` ended; false when it is no longer remembered. */
+bool tr_exit_cache_get(tr_system *sys, tr_ref ref, int *reason);
 
 /* Wakes every thread blocked on the event condition. Any thread. */
 void tr_system_broadcast(tr_system *sys);

@@ -162,7 +162,8 @@ TR_API int tr_actor_name(tr_system *sys, tr_ref ref, char *buf, size_t len);
 
 /* Blocks the calling outside thread until `ref` is dead or timeout_ms passes
  * (negative = forever). Writes the exit reason to *reason when known (it is
- * unknown, TR_EDEAD, if the actor was already gone). Returns TR_OK,
+ * TR_EDEAD when the actor ended so long ago that its reason is no
+ * longer remembered; the last ends per slot are kept). Returns TR_OK,
  * TR_ETIMEDOUT, or TR_ECONTEXT when called on a worker thread. */
 TR_API int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason);
 
