@@ -296,6 +296,9 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
             break;
         n++;
         dispatch(a, m);
+        if (atomic_load_explicit(&a->mute_count, memory_order_relaxed) > 0 &&
+            a->stop_mode == TR_STOP_NONE)
+            break; /* muted by backpressure: no further message until released */
     }
     tls_actor = NULL;
     *handled = n;
