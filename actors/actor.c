@@ -269,9 +269,15 @@ static void end_turn(struct tr_actor *a)
         tr_actor_wake(a, false);
 }
 
+/* The worker holds the actor for the whole turn: once end_turn publishes
+ * IDLE, another worker may run the actor to its end, and without the hold
+ * its memory could go while end_turn still re-checks the mailbox. */
 void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
 {
     uint64_t n = 0;
+    tr_table *table = &a->sys->table;
+    tr_ref self = a->self;
+    tr_table_hold(table, self);
     tls_actor = a;
     atomic_store_explicit(&a->lifecycle,
                           a->stop_mode != TR_STOP_NONE ? TR_STATE_STOPPING : TR_STATE_RUNNING,
@@ -287,7 +293,8 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
         if (a->stop_mode != TR_STOP_NONE && tr_lifecycle_try_finish(a)) {
             tls_actor = NULL;
             *handled = n;
-            return; /* dead: its memory may already be gone */
+            tr_table_release(table, self); /* dead: this may free it */
+            return;
         }
         if (n >= batch)
             break;
@@ -303,6 +310,7 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
     tls_actor = NULL;
     *handled = n;
     end_turn(a);
+    tr_table_release(table, self);
 }
 
 /* ---- queries ---- */

@@ -86,14 +86,13 @@ static void unlink_from_parent(struct tr_actor *a)
 }
 
 /* Tells outside threads blocked in tr_await_exit or shutdown. */
-static void notify_waiters(struct tr_actor *a, int reason)
+static void notify_waiters(tr_system *sys, tr_ref self, int reason)
 {
-    tr_system *sys = a->sys;
     if (atomic_load_explicit(&sys->event_waiters, memory_order_seq_cst) == 0)
         return;
     pthread_mutex_lock(&sys->event_lock);
     for (tr_exit_waiter *w = sys->exit_waiters; w != NULL; w = w->next) {
-        if (tr_ref_equal(w->ref, a->self)) {
+        if (tr_ref_equal(w->ref, self)) {
             w->done = true;
             w->reason = reason;
         }
@@ -133,9 +132,12 @@ static void finish(struct tr_actor *a)
     if (ext != NULL && ext->group != NULL)
         tr_group_member_done(ext->group, a->self, reason, ext->result);
     tr_actor_drop_mailbox(a, TR_EDEAD);
+    /* retire the slot first: whoever we wake must see the reference dead.
+     * The worker's turn hold keeps `a` allocated until tr_actor_run ends. */
+    tr_ref self = a->self;
+    tr_table_kill(&sys->table, self);
     atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_seq_cst);
-    notify_waiters(a, reason);
-    tr_table_kill(&sys->table, a->self);
+    notify_waiters(sys, self, reason);
 }
 
 bool tr_lifecycle_try_finish(struct tr_actor *a)

@@ -164,13 +164,13 @@ int tr_sched_start(tr_system *sys)
         w->index = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
     }
+    sys->nworkers = n; /* workers read it from their first steal on */
     for (uint32_t i = 0; i < n; i++) {
         if (pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]) != 0) {
-            sys->nworkers = i;
+            sys->nworkers = i; /* not yet read: the started workers only park */
             tr_sched_stop(sys);
             return TR_ENOMEM;
         }
-        sys->nworkers = i + 1;
     }
     return TR_OK;
 }

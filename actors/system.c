@@ -166,10 +166,6 @@ int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
         w.done = true;
         tr_exit_cache_get(sys, ref, &w.reason);
     } else {
-        if (atomic_load_explicit(&a->sched, memory_order_seq_cst) == TR_SCHED_DEAD) {
-            w.done = true;
-            w.reason = a->exit_reason;
-        }
         tr_table_release(&sys->table, ref);
     }
     while (!w.done) {

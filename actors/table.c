@@ -94,7 +94,7 @@ int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **
             return TR_EDEAD;
         if (need_open && !(w & SLOT_OPEN))
             return TR_ESTOPPING;
-        if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1, memory_order_acquire,
+        if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1, memory_order_seq_cst,
                                                   memory_order_acquire))
             break;
     }
@@ -127,6 +127,12 @@ static void table_reclaim(tr_table *t, tr_slot *s, uint32_t index, uint64_t w)
     pthread_mutex_unlock(&t->lock);
 }
 
+void tr_table_hold(tr_table *t, tr_ref ref)
+{
+    tr_slot *s = table_slot(t, ref_index(ref));
+    atomic_fetch_add_explicit(&s->word, 1, memory_order_acquire);
+}
+
 void tr_table_release(tr_table *t, tr_ref ref)
 {
     uint32_t index = ref_index(ref);
@@ -146,7 +152,7 @@ void tr_table_kill(tr_table *t, tr_ref ref)
 {
     uint32_t index = ref_index(ref);
     tr_slot *s = table_slot(t, index);
-    uint64_t old = atomic_fetch_and_explicit(&s->word, ~(SLOT_LIVE | SLOT_OPEN), memory_order_acq_rel);
+    uint64_t old = atomic_fetch_and_explicit(&s->word, ~(SLOT_LIVE | SLOT_OPEN), memory_order_seq_cst);
     if ((old & SLOT_HOLDS_MASK) == 0)
         table_reclaim(t, s, index, old);
 }

@@ -54,7 +54,11 @@ int tr_table_insert(tr_table *t, struct tr_actor *actor, tr_ref *out);
  * *out is valid until tr_table_release), TR_EDEAD or TR_ESTOPPING. */
 int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **out);
 
-/* Drops a hold taken by tr_table_acquire. */
+/* Takes a hold on an actor known to be LIVE (it is scheduled and about to
+ * run): its memory then outlives its end until tr_table_release. */
+void tr_table_hold(tr_table *t, tr_ref ref);
+
+/* Drops a hold taken by tr_table_acquire or tr_table_hold. */
 void tr_table_release(tr_table *t, tr_ref ref);
 
 /* Clears OPEN: the actor takes no more user messages. */

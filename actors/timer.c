@@ -228,7 +228,8 @@ int tr_timers_add(tr_system *sys, const tr_timer_spec *spec, uint64_t *id)
     e->data = copy;
     e->size = spec->size;
     e->period_ms = spec->period_ms;
-    uint64_t at = tr_now_ms() + spec->delay_ms;
+    /* +1: tr_now_ms truncates, so the current millisecond may be almost over */
+    uint64_t at = tr_now_ms() + spec->delay_ms + 1;
     tr_wheel_insert(&t->wheel, &e->link, at);
     if (at < t->sleep_until) /* the thread sleeps past this deadline: wake it */
         pthread_cond_signal(&t->cv);

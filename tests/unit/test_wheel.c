@@ -705,8 +705,13 @@ Test(wheel, randomized_against_model, .timeout = 120)
             to = ne;
         else if (next_new < RAND_N)
             to = sat_add(clock, random_step());
-        else
-            to = ne == UINT64_MAX ? clock : (rng_below(2) ? ne : sat_add(clock, rng_next() >> rng_below(64)));
+        else if (ne == UINT64_MAX || rng_below(2))
+            to = ne == UINT64_MAX ? clock : ne;
+        else {
+            unsigned shift = (unsigned)rng_below(64); /* separate statements: */
+            uint64_t bits = rng_next();               /* fixed call order */
+            to = sat_add(clock, bits >> shift);
+        }
         rand_advance(&w, &clock, to);
         cr_assert_eq(tr_wheel_count(&w), model_armed_count());
         cr_assert_lt(rounds, 1000000, "random test does not terminate");

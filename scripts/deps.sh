@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install the Debian packages needed to build and test Troupe (idempotent).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config   # toolchain (gcc-12 brings libasan/libtsan/libubsan)
+  libnng-dev libmsgpack-dev          # runtime dependencies
+  libcriterion-dev                   # test framework
+  valgrind                           # scripts/valgrind-examples.sh
+  util-linux                         # setarch: ASLR workaround for sanitizers
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+# Root runs apt-get directly; otherwise go through sudo when there is one.
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "deps: missing ${missing[*]} and not root (no sudo)" >&2
+    exit 1
+  fi
+fi
+
+echo "deps: installing ${missing[*]}"
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
