@@ -1,0 +1,155 @@
+/* The scheduler: an actor never runs on two workers at once, a busy actor
+ * cannot starve others, work spreads over workers, idle workers park. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "tests/support/latch.h"
+#include "troupe/troupe.h"
+
+enum { MSG_WORK = TR_MSG_USER, MSG_SPIN, MSG_HELLO };
+
+#define ACTORS 8
+#define MSGS_PER_POSTER 4000
+#define POSTERS 3
+
+typedef struct exclusive_state {
+    atomic_int inside; /* atomic so TSan judges the runtime, not this check */
+    long handled;
+} exclusive_state;
+static atomic_int overlaps;
+static latch handled_all;
+
+static int exclusive_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self, (void)msg;
+    exclusive_state *s = state;
+    if (atomic_exchange(&s->inside, 1) != 0)
+        atomic_fetch_add(&overlaps, 1);
+    s->handled++; /* plain: TSan reports it if two workers ever run this actor */
+    for (volatile int i = 0; i < 200; i++)
+        ;
+    atomic_store(&s->inside, 0);
+    latch_add(&handled_all, 1);
+    return TR_OK;
+}
+static const tr_behaviour exclusive = {.handle = exclusive_handle, .state_size = sizeof(exclusive_state)};
+
+typedef struct post_job {
+    tr_system *sys;
+    tr_ref *refs;
+} post_job;
+static void *poster(void *p)
+{
+    post_job *j = p;
+    for (int i = 0; i < MSGS_PER_POSTER; i++)
+        cr_assert_eq(tr_post(j->sys, j->refs[i % ACTORS], MSG_WORK, NULL, 0, -1), TR_OK);
+    return NULL;
+}
+
+Test(sched, actor_runs_on_one_worker_at_a_time)
+{
+    atomic_store(&overlaps, 0);
+    latch_init(&handled_all);
+    tr_system *sys;
+    tr_config cfg = {.workers = 4, .batch = 4};
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
+    cr_assert_eq(tr_system_workers(sys), 4);
+    tr_ref refs[ACTORS];
+    for (int i = 0; i < ACTORS; i++)
+        cr_assert_eq(tr_spawn(sys, &exclusive, NULL, NULL, &refs[i]), TR_OK);
+    pthread_t t[POSTERS];
+    post_job job = {sys, refs};
+    for (int i = 0; i < POSTERS; i++)
+        pthread_create(&t[i], NULL, poster, &job);
+    for (int i = 0; i < POSTERS; i++)
+        pthread_join(t[i], NULL);
+    cr_assert(latch_wait(&handled_all, POSTERS * MSGS_PER_POSTER, 30000));
+    cr_assert_eq(atomic_load(&overlaps), 0);
+    tr_metrics m;
+    tr_metrics_get(sys, &m);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < m.workers; i++)
+        total += m.worker[i].messages;
+    cr_assert_geq(total, POSTERS * MSGS_PER_POSTER);
+    tr_system_destroy(sys);
+}
+
+/* ---- fairness: an actor that always has work yields after its batch ---- */
+
+static latch hello_seen;
+static int spinner_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state, (void)msg;
+    tr_send(self, tr_self(self), MSG_SPIN, NULL, 0); /* always more work */
+    return TR_OK;
+}
+static const tr_behaviour spinner = {.handle = spinner_handle};
+static int greeter_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self, (void)state, (void)msg;
+    latch_add(&hello_seen, 1);
+    return TR_OK;
+}
+static const tr_behaviour greeter = {.handle = greeter_handle};
+
+Test(sched, busy_actor_cannot_starve_others_on_one_worker)
+{
+    latch_init(&hello_seen);
+    tr_system *sys;
+    tr_config cfg = {.workers = 1, .batch = 16};
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
+    tr_ref s, g;
+    cr_assert_eq(tr_spawn(sys, &spinner, NULL, NULL, &s), TR_OK);
+    cr_assert_eq(tr_spawn(sys, &greeter, NULL, NULL, &g), TR_OK);
+    cr_assert_eq(tr_post(sys, s, MSG_SPIN, NULL, 0, 0), TR_OK);
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(tr_post(sys, g, MSG_HELLO, NULL, 0, -1), TR_OK);
+    cr_assert(latch_wait(&hello_seen, 100, 30000), "the greeter was starved");
+    cr_assert_eq(tr_kill(sys, s), TR_OK);
+    tr_system_destroy(sys);
+}
+
+/* ---- work spreads over workers; idle workers park ---- */
+
+static latch spread_done;
+static int busy_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self, (void)state, (void)msg;
+    for (volatile int i = 0; i < 20000; i++)
+        ;
+    latch_add(&spread_done, 1);
+    return TR_OK;
+}
+static const tr_behaviour busy = {.handle = busy_handle};
+
+static int spawner_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state, (void)msg;
+    for (int i = 0; i < 600; i++) { /* more than one local queue holds */
+        tr_ref r;
+        cr_assert_eq(tr_spawn(tr_ctx_system(self), &busy, NULL, NULL, &r), TR_OK);
+        cr_assert_eq(tr_send(self, r, MSG_WORK, NULL, 0), TR_OK);
+    }
+    return TR_OK;
+}
+static const tr_behaviour spawner = {.handle = spawner_handle};
+
+Test(sched, work_spreads_to_every_worker_and_idle_workers_park)
+{
+    latch_init(&spread_done);
+    tr_system *sys;
+    tr_config cfg = {.workers = 2};
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
+    tr_ref sp;
+    cr_assert_eq(tr_spawn(sys, &spawner, NULL, NULL, &sp), TR_OK);
+    cr_assert_eq(tr_post(sys, sp, MSG_WORK, NULL, 0, 0), TR_OK);
+    cr_assert(latch_wait(&spread_done, 600, 30000));
+    tr_metrics m;
+    tr_metrics_get(sys, &m);
+    cr_assert_eq(m.workers, 2);
+    for (uint32_t i = 0; i < 2; i++)
+        cr_assert_gt(m.worker[i].turns, 0, "worker %u never ran an actor", i);
+    cr_assert_gt(m.worker[0].steals + m.worker[1].steals + m.worker[0].parks + m.worker[1].parks, 0);
+    tr_system_destroy(sys);
+}
