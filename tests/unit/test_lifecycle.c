@@ -143,6 +143,9 @@ Test(lifecycle, states_created_running_stopping_dead)
     cr_assert_eq(atomic_load(&obs.drained), 3, "the child drains its queued messages");
     cr_assert_eq(obs.parent_while_child_drains, TR_STATE_STOPPING);
     cr_assert_eq(obs.self_while_draining, TR_STATE_STOPPING);
+    int reason;
+    cr_assert_eq(tr_await_exit(sys, obs_parent, 10000, &reason), TR_OK); /* terminate runs just before the end */
+    cr_assert_eq(reason, TR_ESHUTDOWN);
     cr_assert_eq(tr_actor_state_of(sys, obs_parent), TR_STATE_DEAD);
     /* children first: the child's terminate is logged before the parent's */
     cr_assert_eq(term_count, 2);
