@@ -5,7 +5,6 @@
  * tr_group_wait and tr_group_destroy wait, and they refuse worker threads. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "actors/group_impl.h"
 #include "actors/send.h"
@@ -158,22 +157,11 @@ int tr_group_wait(tr_group *g, int timeout_ms)
         return TR_EINVAL;
     if (tr_actor_current() != NULL)
         return TR_ECONTEXT;
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    if (timeout_ms > 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = tr_deadline_after(timeout_ms);
     int rc = TR_OK;
     pthread_mutex_lock(&g->lock);
     while (g->ended < g->added) {
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&g->cv, &g->lock);
-        } else if (pthread_cond_timedwait(&g->cv, &g->lock, &deadline) != 0) {
+        if (!tr_cond_wait_until(&g->cv, &g->lock, timeout_ms, &deadline)) {
             rc = g->ended < g->added ? TR_ETIMEDOUT : TR_OK;
             break;
         }

@@ -13,7 +13,6 @@
  * keep moving: each member is under pressure and keeps sending. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "actors/actor_impl.h"
 #include "actors/sched.h"
@@ -96,16 +95,7 @@ void tr_actor_release_muted(struct tr_actor *a)
 /* Waits (outside thread) until `to` has room, dies, or the deadline passes. */
 static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    if (timeout_ms > 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = tr_deadline_after(timeout_ms);
     int rc = TR_OK;
     pthread_mutex_lock(&sys->event_lock);
     atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
@@ -125,9 +115,7 @@ static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
             rc = TR_ECLOSED;
             break;
         }
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&sys->event_cv, &sys->event_lock);
-        } else if (pthread_cond_timedwait(&sys->event_cv, &sys->event_lock, &deadline) != 0) {
+        if (!tr_cond_wait_until(&sys->event_cv, &sys->event_lock, timeout_ms, &deadline)) {
             rc = TR_EFULL;
             break;
         }

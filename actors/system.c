@@ -65,10 +65,12 @@ void tr_system_broadcast(tr_system *sys)
     pthread_mutex_unlock(&sys->event_lock);
 }
 
-static struct timespec deadline_after(int timeout_ms)
+struct timespec tr_deadline_after(int timeout_ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    if (timeout_ms <= 0)
+        return ts;
     ts.tv_sec += timeout_ms / 1000;
     ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
@@ -78,17 +80,25 @@ static struct timespec deadline_after(int timeout_ms)
     return ts;
 }
 
+bool tr_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int timeout_ms,
+                        const struct timespec *deadline)
+{
+    if (timeout_ms < 0) {
+        pthread_cond_wait(cv, m);
+        return true;
+    }
+    return pthread_cond_timedwait(cv, m, deadline) == 0;
+}
+
 /* Waits until no actor is alive; false if timeout_ms (>= 0) passed first. */
 static bool wait_all_dead(tr_system *sys, int timeout_ms)
 {
-    struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+    struct timespec deadline = tr_deadline_after(timeout_ms);
     bool ok = true;
     pthread_mutex_lock(&sys->event_lock);
     atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
     while (atomic_load_explicit(&sys->alive, memory_order_seq_cst) > 0) {
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&sys->event_cv, &sys->event_lock);
-        } else if (pthread_cond_timedwait(&sys->event_cv, &sys->event_lock, &deadline) != 0) {
+        if (!tr_cond_wait_until(&sys->event_cv, &sys->event_lock, timeout_ms, &deadline)) {
             ok = atomic_load_explicit(&sys->alive, memory_order_seq_cst) == 0;
             break;
         }
@@ -154,7 +164,7 @@ int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
     if (tr_actor_current() != NULL)
         return TR_ECONTEXT;
     tr_exit_waiter w = {.ref = ref, .reason = TR_EDEAD};
-    struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+    struct timespec deadline = tr_deadline_after(timeout_ms);
     int rc = TR_OK;
     pthread_mutex_lock(&sys->event_lock);
     atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
@@ -169,9 +179,7 @@ int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
         tr_table_release(&sys->table, ref);
     }
     while (!w.done) {
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&sys->event_cv, &sys->event_lock);
-        } else if (pthread_cond_timedwait(&sys->event_cv, &sys->event_lock, &deadline) != 0) {
+        if (!tr_cond_wait_until(&sys->event_cv, &sys->event_lock, timeout_ms, &deadline)) {
             rc = w.done ? TR_OK : TR_ETIMEDOUT;
             break;
         }

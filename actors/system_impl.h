@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "actors/actor_impl.h"
 #include "actors/runq.h"
@@ -91,6 +92,15 @@ bool tr_exit_cache_get(tr_system *sys, tr_ref ref, int *reason);
 
 /* Wakes every thread blocked on the event condition. Any thread. */
 void tr_system_broadcast(tr_system *sys);
+
+/* The CLOCK_REALTIME instant timeout_ms from now (now when timeout_ms <= 0),
+ * for tr_cond_wait_until. */
+struct timespec tr_deadline_after(int timeout_ms);
+
+/* One wait on cv (m held): forever when timeout_ms < 0, else until
+ * `deadline`. Returns false once the deadline has passed. */
+bool tr_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int timeout_ms,
+                        const struct timespec *deadline);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t tr_now_ms(void);

@@ -12,19 +12,12 @@
 #include <string.h>
 
 #include "tests/support/latch.h"
+#include "tests/support/system.h"
 #include "troupe/troupe.h"
 
 #define WAIT_MS 10000
 
 enum { MSG_Q = TR_MSG_USER, MSG_GO, MSG_DONE, MSG_SENTINEL, MSG_PLAIN, MSG_FLUSH_REQ, MSG_FLUSH };
-
-static tr_system *make_system(uint32_t workers)
-{
-    tr_system *sys = NULL;
-    tr_config cfg = {.workers = workers};
-    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
-    return sys;
-}
 
 /* ---- replier: answers MSG_Q with 2 * the request's int64 ---- */
 

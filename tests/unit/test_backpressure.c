@@ -5,17 +5,10 @@
 #include <string.h>
 
 #include "tests/support/latch.h"
+#include "tests/support/system.h"
 #include "troupe/troupe.h"
 
 enum { MSG_DATA = TR_MSG_USER, MSG_FLOOD, MSG_PROBE, MSG_HOLD };
-
-static tr_system *make_system(uint32_t workers)
-{
-    tr_system *sys;
-    tr_config cfg = {.workers = workers};
-    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
-    return sys;
-}
 
 /* ---- a sink counts what it receives ---- */
 

@@ -10,19 +10,12 @@
 #include <string.h>
 
 #include "tests/support/latch.h"
+#include "tests/support/system.h"
 #include "troupe/troupe.h"
 
 #define WAIT_MS 10000
 
 enum { MSG_WORK = TR_MSG_USER, MSG_LINGER, MSG_SENTINEL, MSG_TRY_WAIT };
-
-static tr_system *make_system(uint32_t workers)
-{
-    tr_system *sys = NULL;
-    tr_config cfg = {.workers = workers};
-    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
-    return sys;
-}
 
 /* ---- concurrency limit ---- */
 

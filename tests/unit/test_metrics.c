@@ -11,19 +11,12 @@
 #include <time.h>
 
 #include "tests/support/latch.h"
+#include "tests/support/system.h"
 #include "troupe/troupe.h"
 
 #define WAIT_MS 10000
 
 enum { MSG_PING = TR_MSG_USER, MSG_PONG, MSG_START, MSG_COUNT, MSG_POKE };
-
-static tr_system *make_system(uint32_t workers)
-{
-    tr_system *sys = NULL;
-    tr_config cfg = {.workers = workers};
-    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
-    return sys;
-}
 
 static uint64_t sum_messages(const tr_metrics *m)
 {

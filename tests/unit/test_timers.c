@@ -15,20 +15,12 @@
 #include <time.h>
 
 #include "tests/support/latch.h"
+#include "tests/support/system.h"
 #include "troupe/troupe.h"
 
 #define WAIT_MS 10000
 
 enum { MSG_TICK = TR_MSG_USER, MSG_SENTINEL, MSG_STOP, MSG_OTHER };
-
-static tr_system *make_system(uint32_t workers)
-{
-    tr_system *sys = NULL;
-    tr_config cfg = {.workers = workers};
-    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
-    cr_assert_not_null(sys);
-    return sys;
-}
 
 static int64_t now_ns(void)
 {
