@@ -512,6 +512,48 @@ static void case_fan_out(const bench_params *p)
     free(sources);
 }
 
+/* ---- idle cost: CPU burnt by the runtime with 10k idle actors ---- */
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void case_idle(const bench_params *p)
+{
+    (void)p;
+    tr_system *sys = make_system(0);
+    for (int i = 0; i < 10000; i++) {
+        int rc = tr_spawn(sys, &idle_until_told, NULL, NULL, NULL);
+        if (rc != TR_OK)
+            die("spawn idle actor", rc);
+    }
+    /* wait until every worker has parked once: the spawns are handled */
+    for (;;) {
+        tr_metrics m;
+        tr_metrics_get(sys, &m);
+        uint64_t turns = 0;
+        for (uint32_t i = 0; i < m.workers; i++)
+            turns += m.worker[i].turns;
+        if (turns >= 10000)
+            break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    struct timespec settle = {0, 100000000};
+    nanosleep(&settle, NULL);
+    double cpu0 = cpu_seconds(), t0 = now_ms();
+    struct timespec idle = {2, 0};
+    nanosleep(&idle, NULL);
+    double cpu = cpu_seconds() - cpu0, wall = (now_ms() - t0) / 1e3;
+    printf("idle cost, 10k idle actors over %.1f s: %.3f ms CPU (%.4f%% of one core)\n", wall,
+           cpu * 1e3, 100.0 * cpu / wall);
+    tr_system_destroy(sys);
+}
+
 /* ---- driver ---- */
 
 typedef struct bench_case {
@@ -590,6 +632,7 @@ int main(int argc, char **argv)
         {"ping-pong", case_ping_pong},
         {"ping-pong 1 worker", case_ping_pong_1},
         {"fan-out", case_fan_out},
+        {"idle", case_idle},
     };
     unsigned timeout_s = 60 + (unsigned)(120.0 * scale);
     int ok = 1;
