@@ -30,7 +30,6 @@ void tr_mailbox_push(tr_mailbox *mb, tr_mnode *node)
 static tr_mnode *mailbox_taken(tr_mailbox *mb, tr_mlink *link)
 {
     atomic_fetch_sub_explicit(&mb->count, 1, memory_order_seq_cst);
-    (void)mb;
     return (tr_mnode *)((char *)link - offsetof(tr_mnode, link));
 }
 

@@ -20,10 +20,10 @@ typedef struct tr_mlink {
     _Atomic(struct tr_mlink *) next;
 } tr_mlink;
 
-/* Runtime-internal kinds; user-visible messages are TR_MNODE_USER. */
+/* Message kinds. Only user messages exist so far; runtime control travels as
+ * actor signals (actors/actor_impl.h). Supervision messages will add kinds. */
 enum tr_mnode_kind {
-    TR_MNODE_USER = 0,       /* delivered to the behaviour's handle() */
-    TR_MNODE_CHILD_EXIT = 1, /* a child ended: wakes a parent that waits to stop */
+    TR_MNODE_USER = 0, /* delivered to the behaviour's handle() */
 };
 
 typedef struct tr_mnode {
