@@ -367,6 +367,7 @@ void tr_actor_destroy(struct tr_actor *a)
         free(ext->muted);
         free(ext->asks);
         free(ext->timers);
+        free(ext->watches);
         free(ext);
     }
     free(a);

@@ -70,6 +70,9 @@ typedef struct tr_actor_ext {
     uint64_t deadline_timer;
     struct tr_group *group;
     int64_t result;
+    /* monitors watching this actor (guarded by the stripe lock) */
+    struct tr_watch *watches;
+    uint32_t nwatches, watches_cap;
 } tr_actor_ext;
 
 struct tr_actor {
@@ -83,6 +86,7 @@ struct tr_actor {
     uint8_t overflow;
     uint8_t stop_mode;
     uint8_t flags;
+    uint8_t watch_closed; /* ended: new monitors fire at once (stripe lock) */
     struct tr_actor *next_queued; /* injection queue link */
     _Atomic(tr_actor_ext *) ext;
     /* --- owned by the running worker, or set before publication --- */

@@ -7,6 +7,7 @@
 #include "actors/group_impl.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
+#include "supervisor/monitor_impl.h"
 
 static void arm_deadline(struct tr_actor *a)
 {
@@ -127,6 +128,7 @@ static void finish(struct tr_actor *a)
     atomic_store_explicit(&a->lifecycle, TR_STATE_DEAD, memory_order_relaxed);
     atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_seq_cst);
     tr_actor_release_muted(a);
+    tr_watch_list down = tr_monitor_close(a);
     unlink_from_parent(a);
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL && ext->group != NULL)
@@ -138,6 +140,7 @@ static void finish(struct tr_actor *a)
     tr_table_kill(&sys->table, self);
     atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_seq_cst);
     notify_waiters(sys, self, reason);
+    tr_monitor_fire(sys, self, reason, &down); /* after the end: watchers see it dead */
 }
 
 bool tr_lifecycle_try_finish(struct tr_actor *a)

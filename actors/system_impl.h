@@ -68,6 +68,7 @@ struct tr_system {
     _Atomic uint32_t post_waiters;  /* of which: tr_post waiting for mailbox room */
 
     _Atomic uint64_t alive, spawned, dead_letters, mutes;
+    _Atomic uint64_t monitor_seq;
 
     /* exit reasons of recently ended actors, by slot index, so that
      * tr_await_exit on an actor that just ended still learns its reason */

@@ -44,6 +44,7 @@ enum {
     TR_MSG_REPLY = 1,        /* reply to tr_ask; msg->corr matches the ask */
     TR_MSG_ASK_TIMEOUT = 2,  /* tr_ask got no reply in time; msg->corr matches */
     TR_MSG_GROUP_DONE = 3,   /* a spawn-group member ended; data is a tr_group_result */
+    TR_MSG_DOWN = 4,         /* a monitored actor ended; data is a tr_down (monitor.h) */
     TR_MSG_USER = 256        /* first type tag free for applications */
 };
 

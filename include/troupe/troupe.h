@@ -6,4 +6,5 @@
 #include "troupe/timer.h"
 #include "troupe/group.h"
 #include "troupe/metrics.h"
+#include "troupe/monitor.h"
 #endif

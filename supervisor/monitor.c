@@ -1,0 +1,127 @@
+/* Monitors. An actor's monitors live in its extension under its stripe lock.
+ * When it ends, lifecycle.c closes the list before retiring the reference and
+ * fires the DOWN messages after, so a watcher that receives DOWN always sees
+ * the actor dead. A monitor added after the close fires at once: each fires
+ * exactly once. DOWN passes the watcher's bound (one message per monitor). */
+#include <stdlib.h>
+
+#include "actors/send.h"
+#include "actors/system_impl.h"
+#include "supervisor/monitor_impl.h"
+#include "troupe/monitor.h"
+
+static void send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t id, int reason)
+{
+    tr_down d = {.actor = dead, .monitor = id, .reason = reason};
+    tr_mnode *n = tr_mnode_copy(TR_MSG_DOWN, &d, sizeof(d));
+    if (n == NULL) {
+        tr_dead_letter_record(sys, watcher, dead, TR_MSG_DOWN, TR_ENOMEM);
+        return;
+    }
+    n->msg.sender = dead;
+    tr_deliver(sys, NULL, watcher, n, true, 0);
+}
+
+static int watch_add(tr_actor_ext *ext, uint64_t id, tr_ref watcher)
+{
+    if (ext->nwatches == ext->watches_cap) {
+        uint32_t cap = ext->watches_cap ? ext->watches_cap * 2 : 2;
+        tr_watch *grown = realloc(ext->watches, cap * sizeof(*grown));
+        if (grown == NULL)
+            return TR_ENOMEM;
+        ext->watches = grown;
+        ext->watches_cap = cap;
+    }
+    ext->watches[ext->nwatches++] = (tr_watch){.id = id, .watcher = watcher};
+    return TR_OK;
+}
+
+int tr_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t *id)
+{
+    if (sys == NULL || tr_ref_is_none(watcher))
+        return TR_EINVAL;
+    struct tr_actor *w;
+    if (tr_table_acquire(&sys->table, watcher, false, &w) != TR_OK)
+        return TR_EDEAD;
+    tr_table_release(&sys->table, watcher);
+    uint64_t mid = atomic_fetch_add_explicit(&sys->monitor_seq, 1, memory_order_relaxed) + 1;
+    if (id != NULL)
+        *id = mid;
+    struct tr_actor *a;
+    if (tr_table_acquire(&sys->table, target, false, &a) != TR_OK) {
+        int reason = TR_EDEAD;
+        tr_exit_cache_get(sys, target, &reason);
+        send_down(sys, watcher, target, mid, reason);
+        return TR_OK;
+    }
+    tr_actor_ext *ext = tr_actor_ext_get(a);
+    int rc = ext != NULL ? TR_OK : TR_ENOMEM;
+    bool fire_now = false;
+    int reason = TR_OK;
+    if (rc == TR_OK) {
+        pthread_mutex_t *m = tr_actor_stripe(sys, a);
+        pthread_mutex_lock(m);
+        if (a->watch_closed) {
+            fire_now = true;
+            reason = a->exit_reason; /* final once the list is closed */
+        } else {
+            rc = watch_add(ext, mid, watcher);
+        }
+        pthread_mutex_unlock(m);
+    }
+    tr_table_release(&sys->table, target);
+    if (fire_now)
+        send_down(sys, watcher, target, mid, reason);
+    return rc;
+}
+
+int tr_demonitor(tr_system *sys, tr_ref target, uint64_t id)
+{
+    if (sys == NULL)
+        return TR_EINVAL;
+    struct tr_actor *a;
+    if (tr_table_acquire(&sys->table, target, false, &a) != TR_OK)
+        return TR_ENOTFOUND;
+    int rc = TR_ENOTFOUND;
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext != NULL) {
+        pthread_mutex_t *m = tr_actor_stripe(sys, a);
+        pthread_mutex_lock(m);
+        for (uint32_t i = 0; i < ext->nwatches; i++) {
+            if (ext->watches[i].id == id) {
+                ext->watches[i] = ext->watches[--ext->nwatches];
+                rc = TR_OK;
+                break;
+            }
+        }
+        pthread_mutex_unlock(m);
+    }
+    tr_table_release(&sys->table, target);
+    return rc;
+}
+
+tr_watch_list tr_monitor_close(struct tr_actor *a)
+{
+    tr_watch_list list = {0};
+    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
+    pthread_mutex_lock(m);
+    a->watch_closed = 1;
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext != NULL) {
+        list.items = ext->watches;
+        list.n = ext->nwatches;
+        ext->watches = NULL;
+        ext->nwatches = ext->watches_cap = 0;
+    }
+    pthread_mutex_unlock(m);
+    return list;
+}
+
+void tr_monitor_fire(tr_system *sys, tr_ref dead, int reason, tr_watch_list *list)
+{
+    for (uint32_t i = 0; i < list->n; i++)
+        send_down(sys, list->items[i].watcher, dead, list->items[i].id, reason);
+    free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}

@@ -1,0 +1,27 @@
+/* Monitor bookkeeping used by the actor lifecycle. */
+#ifndef TROUPE_SUPERVISOR_MONITOR_IMPL_H
+#define TROUPE_SUPERVISOR_MONITOR_IMPL_H
+
+#include <stdint.h>
+
+#include "actors/actor_impl.h"
+
+typedef struct tr_watch {
+    uint64_t id;
+    tr_ref watcher;
+} tr_watch;
+
+/* Monitors taken off an ending actor, to fire once it is dead. */
+typedef struct tr_watch_list {
+    tr_watch *items;
+    uint32_t n;
+} tr_watch_list;
+
+/* Closes `a`'s monitor list (later tr_monitor calls fire at once) and
+ * returns its monitors, which the caller now owns. Owner thread only. */
+tr_watch_list tr_monitor_close(struct tr_actor *a);
+
+/* Sends one TR_MSG_DOWN per monitor in `list` and frees it. */
+void tr_monitor_fire(tr_system *sys, tr_ref dead, int reason, tr_watch_list *list);
+
+#endif
