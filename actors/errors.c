@@ -19,6 +19,7 @@ const char *tr_strerror(int err)
     case TR_EFAILED: return "actor failed";
     case TR_EDROPPED: return "dropped by overflow policy";
     case TR_ETOOBIG: return "limit exceeded";
+    case TR_EINTENSITY: return "supervisor restart intensity exceeded";
     default: return err >= TR_EUSER ? "application-defined error" : "unknown error";
     }
 }

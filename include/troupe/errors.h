@@ -25,6 +25,7 @@ typedef enum tr_error {
     TR_EFAILED = 12,    /* exit reason: the actor failed without a more specific code */
     TR_EDROPPED = 13,   /* dead-letter reason: dropped by the drop overflow policy */
     TR_ETOOBIG = 14,    /* a payload or count exceeds a hard limit */
+    TR_EINTENSITY = 15, /* exit reason: a supervisor exceeded its restart intensity */
     TR_EUSER = 1000     /* first code free for applications' own failure reasons */
 } tr_error;
 

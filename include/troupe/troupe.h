@@ -7,4 +7,5 @@
 #include "troupe/group.h"
 #include "troupe/metrics.h"
 #include "troupe/monitor.h"
+#include "troupe/supervisor.h"
 #endif

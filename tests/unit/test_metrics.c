@@ -377,8 +377,8 @@ Test(metrics, many_short_lived_actors_are_all_accounted)
 
 Test(metrics, strerror_is_distinct_and_never_empty)
 {
-    const char *msgs[TR_ETOOBIG + 1];
-    for (int e = TR_OK; e <= TR_ETOOBIG; e++) {
+    const char *msgs[TR_EINTENSITY + 1];
+    for (int e = TR_OK; e <= TR_EINTENSITY; e++) {
         msgs[e] = tr_strerror(e);
         cr_assert_not_null(msgs[e], "code %d", e);
         cr_assert_neq(msgs[e][0], '\0', "code %d has an empty message", e);
@@ -391,11 +391,11 @@ Test(metrics, strerror_is_distinct_and_never_empty)
     const char *neg = tr_strerror(-77);
     cr_assert_not_null(neg);
     cr_assert_neq(neg[0], '\0');
-    const char *gap = tr_strerror(TR_ETOOBIG + 1);
+    const char *gap = tr_strerror(TR_EINTENSITY + 1);
     cr_assert_not_null(gap);
     cr_assert_neq(gap[0], '\0');
     /* application codes are not mistaken for runtime ones */
-    for (int e = TR_OK; e <= TR_ETOOBIG; e++)
+    for (int e = TR_OK; e <= TR_EINTENSITY; e++)
         cr_assert_str_neq(user, msgs[e]);
 }
 

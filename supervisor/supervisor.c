@@ -1,0 +1,311 @@
+/* Supervisors: an ordinary actor whose state is its child list. Children are
+ * spawned as its children and monitored; every decision is taken in the
+ * supervisor's own handler when a TR_MSG_DOWN arrives, so nothing here needs
+ * a lock or blocks a worker. A group restart (one-for-all, rest-for-one)
+ * stops the affected children from last to first, counts their DOWNs, and
+ * restarts the group in list order once all are gone. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "troupe/monitor.h"
+#include "troupe/supervisor.h"
+
+enum { MSG_SUP_WHICH_CHILD = TR_MSG_SERVICE + 1 };
+
+struct tr_sup_spec {
+    tr_sup_flags flags; /* defaults filled in */
+    size_t n;
+    tr_child_spec *specs; /* ids owned */
+    bool owned; /* made by tr_supervisor_start: freed with its supervisor */
+};
+
+typedef struct sup_child {
+    const tr_child_spec *spec; /* in the tr_sup_spec */
+    tr_ref ref;
+    uint64_t monitor;
+    bool running;
+    bool stopping; /* stopped by us as part of a group restart */
+    bool removed;  /* a temporary child that ended */
+} sup_child;
+
+typedef struct sup_state {
+    tr_sup_spec *spec;
+    tr_sup_flags flags;
+    sup_child *kids;
+    size_t n;
+    uint64_t *restarts; /* times (ms) of recent restarts, oldest first */
+    size_t nrestarts;
+    bool group;         /* a group restart is waiting for stops */
+    size_t group_from;
+    size_t pending_stops;
+} sup_state;
+
+static uint64_t sup_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int start_child(tr_ctx *self, sup_child *k)
+{
+    tr_spawn_opts o = k->spec->opts;
+    o.parent = tr_self(self);
+    if (o.name == NULL)
+        o.name = k->spec->id;
+    uint32_t shutdown = k->spec->shutdown_ms;
+    if (shutdown == 0)
+        shutdown = k->spec->is_supervisor ? TR_SHUTDOWN_INFINITY : 5000;
+    o.drain_timeout_ms = shutdown;
+    int rc = tr_spawn(tr_ctx_system(self), k->spec->beh, k->spec->arg, &o, &k->ref);
+    if (rc != TR_OK)
+        return rc;
+    rc = tr_monitor(tr_ctx_system(self), tr_self(self), k->ref, &k->monitor);
+    if (rc != TR_OK)
+        return rc;
+    k->running = true;
+    k->stopping = false;
+    return TR_OK;
+}
+
+static void stop_child(tr_ctx *self, sup_child *k)
+{
+    tr_system *sys = tr_ctx_system(self);
+    if (k->spec->brutal_kill)
+        tr_kill(sys, k->ref);
+    else
+        tr_stop(sys, k->ref);
+    k->stopping = true;
+}
+
+/* Records a restart; false when that exceeds the intensity budget. */
+static bool restart_allowed(sup_state *st)
+{
+    uint64_t now = sup_now_ms();
+    size_t kept = 0;
+    for (size_t i = 0; i < st->nrestarts; i++)
+        if (now - st->restarts[i] < st->flags.period_ms)
+            st->restarts[kept++] = st->restarts[i];
+    st->nrestarts = kept;
+    if (st->nrestarts + 1 > st->flags.intensity)
+        return false;
+    st->restarts[st->nrestarts++] = now;
+    return true;
+}
+
+static bool wants_restart(const sup_child *k, int reason)
+{
+    switch (k->spec->restart) {
+    case TR_PERMANENT: return true;
+    case TR_TRANSIENT: return reason != TR_OK && reason != TR_ESHUTDOWN;
+    default: return false;
+    }
+}
+
+/* All stops of a group restart are in: start the group again, in order. */
+static int finish_group(tr_ctx *self, sup_state *st)
+{
+    st->group = false;
+    for (size_t j = st->group_from; j < st->n; j++) {
+        sup_child *k = &st->kids[j];
+        if (k->running || k->removed)
+            continue;
+        if (k->spec->restart == TR_TEMPORARY) {
+            k->removed = true;
+            continue;
+        }
+        int rc = start_child(self, k);
+        if (rc != TR_OK)
+            return rc;
+    }
+    return TR_OK;
+}
+
+/* Child i failed (or must be restarted): stop the rest of its group. */
+static int restart_group(tr_ctx *self, sup_state *st, size_t from)
+{
+    if (!st->group || from < st->group_from)
+        st->group_from = from;
+    st->group = true;
+    for (size_t j = st->n; j-- > st->group_from;) { /* last started stops first */
+        sup_child *k = &st->kids[j];
+        if (k->running && !k->stopping) {
+            stop_child(self, k);
+            st->pending_stops++;
+        }
+    }
+    return st->pending_stops == 0 ? finish_group(self, st) : TR_OK;
+}
+
+static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
+{
+    size_t i;
+    for (i = 0; i < st->n; i++)
+        if (st->kids[i].running && tr_ref_equal(st->kids[i].ref, d->actor) &&
+            st->kids[i].monitor == d->monitor)
+            break;
+    if (i == st->n)
+        return TR_OK; /* not (or no longer) one of ours */
+    sup_child *k = &st->kids[i];
+    k->running = false;
+    if (k->stopping) { /* part of a group restart we started */
+        k->stopping = false;
+        if (--st->pending_stops == 0 && st->group)
+            return finish_group(self, st);
+        return TR_OK;
+    }
+    if (!wants_restart(k, d->reason)) {
+        if (k->spec->restart == TR_TEMPORARY)
+            k->removed = true;
+        return TR_OK;
+    }
+    if (!restart_allowed(st))
+        return TR_EINTENSITY; /* escalate: we fail, our children are stopped */
+    switch (st->flags.strategy) {
+    case TR_ONE_FOR_ALL: return restart_group(self, st, 0);
+    case TR_REST_FOR_ONE: return restart_group(self, st, i);
+    default: return st->group && i >= st->group_from ? TR_OK : start_child(self, k);
+    }
+}
+
+static int which_child(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    const char *id = msg->data;
+    if (msg->size == 0 || id[msg->size - 1] != '\0')
+        return tr_reply(self, msg, NULL, 0);
+    for (size_t i = 0; i < st->n; i++)
+        if (st->kids[i].running && strcmp(st->kids[i].spec->id, id) == 0)
+            return tr_reply(self, msg, &st->kids[i].ref, sizeof(tr_ref));
+    return tr_reply(self, msg, NULL, 0);
+}
+
+static int sup_init(tr_ctx *self, void *state, void *arg)
+{
+    sup_state *st = state;
+    st->spec = arg;
+    st->flags = st->spec->flags;
+    st->n = st->spec->n;
+    st->kids = calloc(st->n > 0 ? st->n : 1, sizeof(*st->kids));
+    st->restarts = malloc(((size_t)st->flags.intensity + 1) * sizeof(*st->restarts));
+    if (st->kids == NULL || st->restarts == NULL) {
+        st->n = 0;
+        return TR_ENOMEM;
+    }
+    for (size_t i = 0; i < st->n; i++) {
+        st->kids[i].spec = &st->spec->specs[i];
+        int rc = start_child(self, &st->kids[i]);
+        if (rc != TR_OK)
+            return rc;
+    }
+    return TR_OK;
+}
+
+static int sup_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    sup_state *st = state;
+    if (msg->type == TR_MSG_DOWN && msg->size == sizeof(tr_down))
+        return on_down(self, st, msg->data);
+    if (msg->type == MSG_SUP_WHICH_CHILD)
+        return which_child(self, st, msg);
+    return TR_OK;
+}
+
+static void sup_terminate(tr_ctx *self, void *state, int reason)
+{
+    (void)self, (void)reason;
+    sup_state *st = state;
+    free(st->kids);
+    free(st->restarts);
+    if (st->spec != NULL && st->spec->owned)
+        tr_sup_spec_destroy(st->spec);
+}
+
+const tr_behaviour tr_supervisor_behaviour = {
+    .init = sup_init,
+    .handle = sup_handle,
+    .terminate = sup_terminate,
+    .state_size = sizeof(sup_state),
+};
+
+void tr_sup_spec_destroy(tr_sup_spec *spec)
+{
+    if (spec == NULL)
+        return;
+    for (size_t i = 0; i < spec->n; i++)
+        free((char *)spec->specs[i].id);
+    free(spec->specs);
+    free(spec);
+}
+
+int tr_sup_spec_create(const tr_sup_flags *flags, const tr_child_spec *specs, size_t n,
+                       tr_sup_spec **out)
+{
+    if (flags == NULL || out == NULL || (n > 0 && specs == NULL) || n > 100000 ||
+        (unsigned)flags->strategy > TR_REST_FOR_ONE)
+        return TR_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (specs[i].id == NULL || specs[i].beh == NULL || specs[i].beh->handle == NULL ||
+            (unsigned)specs[i].restart > TR_TEMPORARY)
+            return TR_EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(specs[i].id, specs[j].id) == 0)
+                return TR_EINVAL;
+    }
+    tr_sup_spec *spec = calloc(1, sizeof(*spec));
+    if (spec == NULL || (spec->specs = calloc(n > 0 ? n : 1, sizeof(*spec->specs))) == NULL) {
+        free(spec);
+        return TR_ENOMEM;
+    }
+    spec->flags = *flags;
+    if (spec->flags.period_ms == 0)
+        spec->flags.period_ms = 5000;
+    if (spec->flags.intensity == 0 && flags->period_ms == 0)
+        spec->flags.intensity = 1; /* Erlang's default: 1 restart in 5 s */
+    for (size_t i = 0; i < n; i++) {
+        spec->specs[i] = specs[i];
+        spec->specs[i].opts.name = NULL; /* names default to the id */
+        if ((spec->specs[i].id = strdup(specs[i].id)) == NULL) {
+            spec->n = i;
+            tr_sup_spec_destroy(spec);
+            return TR_ENOMEM;
+        }
+    }
+    spec->n = n;
+    *out = spec;
+    return TR_OK;
+}
+
+int tr_supervisor_start(tr_system *sys, const tr_sup_flags *flags, const tr_child_spec *specs,
+                        size_t n, const tr_spawn_opts *opts, tr_ref *out)
+{
+    if (sys == NULL)
+        return TR_EINVAL;
+    tr_sup_spec *spec;
+    int rc = tr_sup_spec_create(flags, specs, n, &spec);
+    if (rc != TR_OK)
+        return rc;
+    spec->owned = true;
+    rc = tr_spawn(sys, &tr_supervisor_behaviour, spec, opts, out);
+    if (rc != TR_OK)
+        tr_sup_spec_destroy(spec); /* init never ran: the spec is still ours */
+    return rc;
+}
+
+int tr_supervisor_child(tr_system *sys, tr_ref sup, const char *id, int timeout_ms, tr_ref *child)
+{
+    if (sys == NULL || id == NULL || child == NULL)
+        return TR_EINVAL;
+    void *reply = NULL;
+    size_t size = 0;
+    int rc = tr_ask_wait(sys, sup, MSG_SUP_WHICH_CHILD, id, strlen(id) + 1, timeout_ms, &reply, &size);
+    if (rc != TR_OK)
+        return rc;
+    if (size != sizeof(tr_ref)) {
+        free(reply);
+        return TR_ENOTFOUND;
+    }
+    memcpy(child, reply, sizeof(*child));
+    free(reply);
+    return TR_OK;
+}
