@@ -29,13 +29,16 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
 
     /* stop_mode changes under the stripe lock so spawn_link sees it */
     pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
+    bool self_managed = mode == TR_STOP_DRAIN && a->beh->stopping != NULL;
     pthread_mutex_lock(m);
     a->stop_mode = (uint8_t)mode;
     uint32_t bits = (mode == TR_STOP_KILL ? TR_SIG_KILL : TR_SIG_STOP) | TR_SIG_FROM_PARENT;
     bool has_children = a->first_child != NULL;
-    for (struct tr_actor *c = a->first_child; c != NULL; c = c->next_sibling)
+    for (struct tr_actor *c = a->first_child; c != NULL && !self_managed; c = c->next_sibling)
         tr_actor_signal(c, bits);
     pthread_mutex_unlock(m);
+    if (self_managed)
+        a->beh->stopping(a, a->state); /* the actor stops its children itself */
 
     if (first) {
         tr_table_close(&a->sys->table, a->self);

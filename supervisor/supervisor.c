@@ -3,7 +3,9 @@
  * supervisor's own handler when a TR_MSG_DOWN arrives, so nothing here needs
  * a lock or blocks a worker. A group restart (one-for-all, rest-for-one)
  * stops the affected children from last to first, counts their DOWNs, and
- * restarts the group in list order once all are gone. */
+ * restarts the group in list order once all are gone. A graceful stop of the
+ * supervisor stops its children one at a time, last started first, each with
+ * its own shutdown deadline (tr_behaviour.stopping). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,6 +38,7 @@ typedef struct sup_state {
     size_t n;
     uint64_t *restarts; /* times (ms) of recent restarts, oldest first */
     size_t nrestarts;
+    bool shutting_down; /* stopping children one by one, last started first */
     bool group;         /* a group restart is waiting for stops */
     size_t group_from;
     size_t pending_stops;
@@ -138,6 +141,26 @@ static int restart_group(tr_ctx *self, sup_state *st, size_t from)
     return st->pending_stops == 0 ? finish_group(self, st) : TR_OK;
 }
 
+/* Graceful shutdown: stop the last running child; its DOWN stops the next. */
+static void stop_next_child(tr_ctx *self, sup_state *st)
+{
+    for (size_t j = st->n; j-- > 0;) {
+        sup_child *k = &st->kids[j];
+        if (k->running) {
+            if (!k->stopping)
+                stop_child(self, k);
+            return;
+        }
+    }
+}
+
+static void sup_stopping(tr_ctx *self, void *state)
+{
+    sup_state *st = state;
+    st->shutting_down = true;
+    stop_next_child(self, st);
+}
+
 static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
 {
     size_t i;
@@ -149,6 +172,11 @@ static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
         return TR_OK; /* not (or no longer) one of ours */
     sup_child *k = &st->kids[i];
     k->running = false;
+    if (st->shutting_down) { /* no restarts: on to the next child */
+        k->stopping = false;
+        stop_next_child(self, st);
+        return TR_OK;
+    }
     if (k->stopping) { /* part of a group restart we started */
         k->stopping = false;
         if (--st->pending_stops == 0 && st->group)
@@ -226,6 +254,7 @@ const tr_behaviour tr_supervisor_behaviour = {
     .handle = sup_handle,
     .terminate = sup_terminate,
     .state_size = sizeof(sup_state),
+    .stopping = sup_stopping,
 };
 
 void tr_sup_spec_destroy(tr_sup_spec *spec)

@@ -71,6 +71,12 @@ typedef struct tr_behaviour {
      * a normal stop). Release what the state owns here. */
     void (*terminate)(tr_ctx *self, void *state, int reason);
     size_t state_size; /* bytes of zeroed state allocated with the actor */
+    /* Optional. Set it to stop your own children on a graceful stop (e.g. in
+     * reverse start order, as supervisors do): the runtime then does not
+     * signal them, calls stopping() once, and ends the actor when its
+     * children are gone and its mailbox is drained. Kills and failures still
+     * stop every child at once. */
+    void (*stopping)(tr_ctx *self, void *state);
 } tr_behaviour;
 
 /* What a sender experiences when a mailbox is full. */

@@ -12,15 +12,15 @@ enum { MSG_FAIL = TR_MSG_USER, MSG_QUIT };
 
 #define LOG_MAX 256
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char start_log[LOG_MAX];
-static int nstarts;
+static char start_log[LOG_MAX], end_log[LOG_MAX];
+static int nstarts, nends;
 static latch starts, ends;
 
 static void log_reset(void)
 {
     pthread_mutex_lock(&log_lock);
-    nstarts = 0;
-    start_log[0] = '\0';
+    nstarts = nends = 0;
+    start_log[0] = end_log[0] = '\0';
     pthread_mutex_unlock(&log_lock);
     latch_init(&starts);
     latch_init(&ends);
@@ -51,7 +51,16 @@ static int child_handle(tr_ctx *self, void *state, const tr_msg *msg)
 
 static void child_terminate(tr_ctx *self, void *state, int reason)
 {
-    (void)self, (void)state, (void)reason;
+    (void)reason;
+    char name[8];
+    tr_actor_name(tr_ctx_system(self), tr_self(self), name, sizeof(name));
+    (void)state;
+    pthread_mutex_lock(&log_lock);
+    if (nends < LOG_MAX - 1) {
+        end_log[nends++] = name[0];
+        end_log[nends] = '\0';
+    }
+    pthread_mutex_unlock(&log_lock);
     latch_add(&ends, 1);
 }
 
@@ -190,6 +199,27 @@ Test(strategies, intensity_exceeded_stops_children_and_escalates)
     cr_assert_eq(reason, TR_EINTENSITY, "got %s", tr_strerror(reason));
     cr_assert_eq(latch_get(&starts), 5, "two restarts allowed, the third escalates");
     cr_assert_eq(latch_get(&ends), 5, "every child ended: 3 crashes of b, then a and c");
+    tr_system_destroy(sys);
+}
+
+Test(strategies, stop_ends_children_one_by_one_in_reverse_start_order)
+{
+    log_reset();
+    tr_system *sys = make_system(2);
+    tr_child_spec specs[3];
+    specs3(specs, TR_PERMANENT);
+    tr_sup_flags flags = {.strategy = TR_ONE_FOR_ONE};
+    tr_ref sup;
+    cr_assert_eq(tr_supervisor_start(sys, &flags, specs, 3, NULL, &sup), TR_OK);
+    cr_assert(latch_wait(&starts, 3, 10000));
+    cr_assert_eq(tr_stop(sys, sup), TR_OK);
+    int reason;
+    cr_assert_eq(tr_await_exit(sys, sup, 10000, &reason), TR_OK);
+    cr_assert_eq(reason, TR_ESHUTDOWN);
+    pthread_mutex_lock(&log_lock);
+    cr_assert_str_eq(end_log, "cba");
+    pthread_mutex_unlock(&log_lock);
+    cr_assert_eq(latch_get(&starts), 3, "nothing restarted during shutdown");
     tr_system_destroy(sys);
 }
 
