@@ -199,6 +199,10 @@ int tr_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_spawn_
 /* After a callback returned rc: a failure or tr_stop_self starts stopping. */
 static void after_callback(struct tr_actor *a, int rc)
 {
+    if (rc == TR_OK && a->fail_reason != TR_OK) {
+        rc = a->fail_reason;
+        a->fail_reason = TR_OK;
+    }
     if (rc != TR_OK) {
         tr_lifecycle_begin(a, rc, TR_STOP_ABORT, false);
     } else if (a->flags & TR_AF_STOP_SELF) {

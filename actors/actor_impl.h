@@ -101,6 +101,7 @@ struct tr_actor {
     uint32_t low_watermark;
     uint32_t drain_timeout_ms;
     int exit_reason;
+    int fail_reason; /* set by tr_fail during a callback */
     _Alignas(16) unsigned char state[];
 };
 

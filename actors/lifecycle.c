@@ -132,18 +132,21 @@ static void finish(struct tr_actor *a)
     atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_seq_cst);
     tr_actor_release_muted(a);
     tr_watch_list down = tr_monitor_close(a);
-    unlink_from_parent(a);
-    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
-    if (ext != NULL && ext->group != NULL)
-        tr_group_member_done(ext->group, a->self, reason, ext->result);
     tr_actor_drop_mailbox(a, TR_EDEAD);
-    /* retire the slot first: whoever we wake must see the reference dead.
-     * The worker's turn hold keeps `a` allocated until tr_actor_run ends. */
+    /* Retire the slot before telling anyone: whoever we notify must see the
+     * reference dead. The worker's turn hold keeps `a` allocated until
+     * tr_actor_run returns, so the steps below may still read it. */
     tr_ref self = a->self;
     tr_table_kill(&sys->table, self);
     atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_seq_cst);
     notify_waiters(sys, self, reason);
-    tr_monitor_fire(sys, self, reason, &down); /* after the end: watchers see it dead */
+    tr_monitor_fire(sys, self, reason, &down);
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext != NULL && ext->group != NULL)
+        tr_group_member_done(ext->group, self, reason, ext->result);
+    /* last: the parent may end as soon as we leave its list, and must find
+     * our DOWN (if it watches us) already in its mailbox */
+    unlink_from_parent(a);
 }
 
 bool tr_lifecycle_try_finish(struct tr_actor *a)
@@ -182,6 +185,12 @@ static int signal_ref(tr_system *sys, tr_ref ref, uint32_t bits)
 int tr_stop(tr_system *sys, tr_ref ref) { return signal_ref(sys, ref, TR_SIG_STOP); }
 
 int tr_kill(tr_system *sys, tr_ref ref) { return signal_ref(sys, ref, TR_SIG_KILL); }
+
+void tr_fail(tr_ctx *self, int reason)
+{
+    if (self != NULL && reason != TR_OK && self->fail_reason == TR_OK)
+        self->fail_reason = reason;
+}
 
 void tr_stop_self(tr_ctx *self)
 {

@@ -162,6 +162,10 @@ TR_API int tr_kill(tr_system *sys, tr_ref ref);
  * current callback returns, handling its queued messages first. */
 TR_API void tr_stop_self(tr_ctx *self);
 
+/* Called from a callback: the actor fails with `reason` (nonzero) once the
+ * callback returns, exactly as if the callback had returned it. */
+TR_API void tr_fail(tr_ctx *self, int reason);
+
 /* Current lifecycle state of `ref`; TR_STATE_DEAD for stale references. */
 TR_API tr_actor_state tr_actor_state_of(tr_system *sys, tr_ref ref);
 
