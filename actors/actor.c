@@ -23,6 +23,8 @@ tr_ref tr_self(const tr_ctx *self) { return self->self; }
 
 tr_system *tr_ctx_system(const tr_ctx *self) { return self->sys; }
 
+const tr_behaviour *tr_ctx_behaviour(const tr_ctx *self) { return self->beh; }
+
 pthread_mutex_t *tr_actor_stripe(tr_system *sys, struct tr_actor *a)
 {
     if (a == NULL)

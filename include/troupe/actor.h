@@ -145,6 +145,8 @@ TR_API int tr_spawn(tr_system *sys, const tr_behaviour *beh, void *arg,
 
 /* The calling actor's own reference. */
 TR_API tr_ref tr_self(const tr_ctx *self);
+/* The behaviour the calling actor runs. */
+TR_API const tr_behaviour *tr_ctx_behaviour(const tr_ctx *self);
 /* The system the calling actor runs in. */
 TR_API tr_system *tr_ctx_system(const tr_ctx *self);
 

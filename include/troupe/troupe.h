@@ -8,4 +8,5 @@
 #include "troupe/metrics.h"
 #include "troupe/monitor.h"
 #include "troupe/supervisor.h"
+#include "troupe/fault.h"
 #endif

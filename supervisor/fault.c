@@ -1,0 +1,218 @@
+/* Deterministic fault injector; see include/troupe/fault.h.
+ * A wrapped actor's state is a small header followed by the inner state. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "troupe/fault.h"
+
+typedef struct fault_wrap {
+    tr_behaviour wrapper; /* first: tr_ctx_behaviour(self) points here */
+    const tr_behaviour *inner;
+    tr_fault_rule rule;
+    char *label;
+    uint32_t index;
+    uint64_t starts; /* guarded by the plan lock */
+    struct tr_fault_plan *plan;
+} fault_wrap;
+
+typedef struct fault_event {
+    uint32_t wrap;
+    uint64_t start, message;
+    char kind; /* 'i' init, 'n' nth, 'r' random, 's' slow */
+} fault_event;
+
+struct tr_fault_plan {
+    uint64_t seed;
+    pthread_mutex_t lock;
+    fault_wrap **wraps;
+    uint32_t nwraps;
+    fault_event *log;
+    size_t nlog, log_cap;
+    uint64_t count;
+};
+
+typedef struct fault_header {
+    uint64_t start;   /* which start of this behaviour this actor is */
+    uint64_t message; /* messages handled so far */
+} fault_header;
+
+#define HEADER_SIZE ((sizeof(fault_header) + 15) & ~(size_t)15)
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+/* A uniform number in [0, 1) fixed by (seed, wrap, start, message, salt). */
+static double draw(const fault_wrap *w, uint64_t start, uint64_t message, uint64_t salt)
+{
+    uint64_t h = mix(w->plan->seed ^ mix(w->index + 1) ^ mix(start * 0x9e3779b97f4a7c15ull + message) ^ salt);
+    return (double)(h >> 11) / 9007199254740992.0;
+}
+
+static void record(fault_wrap *w, uint64_t start, uint64_t message, char kind)
+{
+    tr_fault_plan *p = w->plan;
+    pthread_mutex_lock(&p->lock);
+    p->count++;
+    if (p->nlog == p->log_cap) {
+        size_t cap = p->log_cap ? p->log_cap * 2 : 64;
+        fault_event *grown = realloc(p->log, cap * sizeof(*grown));
+        if (grown != NULL) {
+            p->log = grown;
+            p->log_cap = cap;
+        }
+    }
+    if (p->nlog < p->log_cap)
+        p->log[p->nlog++] = (fault_event){w->index, start, message, kind};
+    pthread_mutex_unlock(&p->lock);
+}
+
+static fault_wrap *wrap_of(tr_ctx *self) { return (fault_wrap *)tr_ctx_behaviour(self); }
+static int reason_of(const fault_wrap *w) { return w->rule.reason != 0 ? w->rule.reason : TR_EUSER + 666; }
+
+static void busy_ms(uint32_t ms)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+}
+
+static int wrapped_init(tr_ctx *self, void *state, void *arg)
+{
+    fault_wrap *w = wrap_of(self);
+    fault_header *h = state;
+    pthread_mutex_lock(&w->plan->lock);
+    h->start = ++w->starts;
+    pthread_mutex_unlock(&w->plan->lock);
+    h->message = 0;
+    if (h->start <= w->rule.fail_init_first) {
+        record(w, h->start, 0, 'i');
+        return reason_of(w);
+    }
+    return w->inner->init != NULL ? w->inner->init(self, (char *)state + HEADER_SIZE, arg) : TR_OK;
+}
+
+static int wrapped_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    fault_wrap *w = wrap_of(self);
+    fault_header *h = state;
+    uint64_t n = ++h->message;
+    if (w->rule.fail_at_message != 0 && n == w->rule.fail_at_message) {
+        record(w, h->start, n, 'n');
+        return reason_of(w);
+    }
+    if (w->rule.fail_probability > 0 && draw(w, h->start, n, 1) < w->rule.fail_probability) {
+        record(w, h->start, n, 'r');
+        return reason_of(w);
+    }
+    if (w->rule.slow_probability > 0 && draw(w, h->start, n, 2) < w->rule.slow_probability) {
+        record(w, h->start, n, 's');
+        busy_ms(w->rule.slow_ms);
+    }
+    return w->inner->handle(self, (char *)state + HEADER_SIZE, msg);
+}
+
+static void wrapped_terminate(tr_ctx *self, void *state, int reason)
+{
+    fault_wrap *w = wrap_of(self);
+    if (w->inner->terminate != NULL)
+        w->inner->terminate(self, (char *)state + HEADER_SIZE, reason);
+}
+
+static void wrapped_stopping(tr_ctx *self, void *state)
+{
+    fault_wrap *w = wrap_of(self);
+    w->inner->stopping(self, (char *)state + HEADER_SIZE);
+}
+
+int tr_fault_plan_create(uint64_t seed, tr_fault_plan **out)
+{
+    if (out == NULL)
+        return TR_EINVAL;
+    tr_fault_plan *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return TR_ENOMEM;
+    p->seed = seed;
+    pthread_mutex_init(&p->lock, NULL);
+    *out = p;
+    return TR_OK;
+}
+
+void tr_fault_plan_destroy(tr_fault_plan *p)
+{
+    if (p == NULL)
+        return;
+    for (uint32_t i = 0; i < p->nwraps; i++) {
+        free(p->wraps[i]->label);
+        free(p->wraps[i]);
+    }
+    free(p->wraps);
+    free(p->log);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+const tr_behaviour *tr_fault_wrap(tr_fault_plan *p, const char *label, const tr_behaviour *inner,
+                                  const tr_fault_rule *rule)
+{
+    if (p == NULL || label == NULL || inner == NULL || inner->handle == NULL || rule == NULL)
+        return NULL;
+    pthread_mutex_lock(&p->lock);
+    fault_wrap *w = calloc(1, sizeof(*w));
+    fault_wrap **grown = realloc(p->wraps, (p->nwraps + 1) * sizeof(*grown));
+    if (grown != NULL)
+        p->wraps = grown;
+    if (w == NULL || grown == NULL || (w->label = strdup(label)) == NULL) {
+        free(w);
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+    }
+    p->wraps = grown;
+    w->inner = inner;
+    w->rule = *rule;
+    w->plan = p;
+    w->index = p->nwraps;
+    w->wrapper = (tr_behaviour){
+        .init = wrapped_init,
+        .handle = wrapped_handle,
+        .terminate = wrapped_terminate,
+        .state_size = HEADER_SIZE + inner->state_size,
+        .stopping = inner->stopping != NULL ? wrapped_stopping : NULL,
+    };
+    p->wraps[p->nwraps++] = w;
+    pthread_mutex_unlock(&p->lock);
+    return &w->wrapper;
+}
+
+uint64_t tr_fault_count(tr_fault_plan *p)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t n = p->count;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void tr_fault_log_print(tr_fault_plan *p, FILE *out)
+{
+    pthread_mutex_lock(&p->lock);
+    fprintf(out, "fault plan seed %llu: %llu faults injected\n", (unsigned long long)p->seed,
+            (unsigned long long)p->count);
+    for (size_t i = 0; i < p->nlog; i++) {
+        const fault_event *e = &p->log[i];
+        const char *kind = e->kind == 'i' ? "init failure" : e->kind == 'n' ? "nth-message failure"
+                         : e->kind == 'r' ? "random failure" : "slow handler";
+        fprintf(out, "  %s start %llu message %llu: %s\n", p->wraps[e->wrap]->label,
+                (unsigned long long)e->start, (unsigned long long)e->message, kind);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
