@@ -1,6 +1,7 @@
 /* Metrics snapshots and the dead-letter log. */
 #include <string.h>
 
+#include "actors/send.h"
 #include "actors/system_impl.h"
 
 void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason)
@@ -10,6 +11,21 @@ void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t ty
     sys->dl_log[sys->dl_next++ % TR_DEAD_LETTER_LOG] =
         (tr_dead_letter){.to = to, .sender = sender, .type = type, .reason = reason};
     pthread_mutex_unlock(&sys->dl_lock);
+    uint64_t watcher = atomic_load_explicit(&sys->dl_watcher, memory_order_acquire);
+    if (watcher != 0 && watcher != to.id) { /* never about itself: no loops */
+        tr_dead_letter d = {.to = to, .sender = sender, .type = type, .reason = reason};
+        tr_mnode *n = tr_mnode_copy(TR_MSG_DEAD_LETTER, &d, sizeof(d));
+        if (n != NULL)
+            tr_deliver(sys, NULL, (tr_ref){watcher}, n, false, 0);
+    }
+}
+
+int tr_dead_letter_watch(tr_system *sys, tr_ref watcher)
+{
+    if (sys == NULL)
+        return TR_EINVAL;
+    atomic_store_explicit(&sys->dl_watcher, watcher.id, memory_order_release);
+    return TR_OK;
 }
 
 size_t tr_dead_letters_recent(tr_system *sys, tr_dead_letter *out, size_t max)

@@ -75,6 +75,7 @@ struct tr_system {
     _Atomic uint64_t exit_ref[TR_EXIT_CACHE];
     _Atomic int exit_reason[TR_EXIT_CACHE];
 
+    _Atomic uint64_t dl_watcher; /* tr_ref.id of the dead-letter watcher, 0 = none */
     pthread_mutex_t dl_lock;
     tr_dead_letter dl_log[TR_DEAD_LETTER_LOG];
     uint64_t dl_next;

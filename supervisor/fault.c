@@ -30,7 +30,7 @@ struct tr_fault_plan {
     uint32_t nwraps;
     fault_event *log;
     size_t nlog, log_cap;
-    uint64_t count;
+    uint64_t count, failures;
 };
 
 typedef struct fault_header {
@@ -62,6 +62,8 @@ static void record(fault_wrap *w, uint64_t start, uint64_t message, char kind)
     tr_fault_plan *p = w->plan;
     pthread_mutex_lock(&p->lock);
     p->count++;
+    if (kind != 's')
+        p->failures++;
     if (p->nlog == p->log_cap) {
         size_t cap = p->log_cap ? p->log_cap * 2 : 64;
         fault_event *grown = realloc(p->log, cap * sizeof(*grown));
@@ -198,6 +200,14 @@ uint64_t tr_fault_count(tr_fault_plan *p)
 {
     pthread_mutex_lock(&p->lock);
     uint64_t n = p->count;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+uint64_t tr_fault_failures(tr_fault_plan *p)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t n = p->failures;
     pthread_mutex_unlock(&p->lock);
     return n;
 }

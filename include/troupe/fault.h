@@ -43,8 +43,10 @@ TR_API void tr_fault_plan_destroy(tr_fault_plan *plan);
 TR_API const tr_behaviour *tr_fault_wrap(tr_fault_plan *plan, const char *label,
                                          const tr_behaviour *inner, const tr_fault_rule *rule);
 
-/* Faults injected so far. */
+/* Faults injected so far, and how many of them were failures (the rest
+ * are slow handlers). */
 TR_API uint64_t tr_fault_count(tr_fault_plan *plan);
+TR_API uint64_t tr_fault_failures(tr_fault_plan *plan);
 
 /* Prints the seed and every injected fault (label, start, message, kind). */
 TR_API void tr_fault_log_print(tr_fault_plan *plan, FILE *out);

@@ -46,6 +46,13 @@ typedef struct tr_dead_letter {
  * keeps the last TR_DEAD_LETTER_LOG). Returns how many were copied. */
 TR_API size_t tr_dead_letters_recent(tr_system *sys, tr_dead_letter *out, size_t max);
 
+/* Makes `watcher` receive a TR_MSG_DEAD_LETTER (data: tr_dead_letter) for
+ * every dead letter from now on, like Akka's dead-letter listener; pass
+ * TR_REF_NONE to stop. Notices respect the watcher's mailbox bound: give it
+ * a large one; a notice that does not fit is only counted. Returns TR_OK or
+ * TR_EINVAL. */
+TR_API int tr_dead_letter_watch(tr_system *sys, tr_ref watcher);
+
 #ifdef __cplusplus
 }
 #endif
