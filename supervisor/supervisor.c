@@ -11,9 +11,10 @@
 #include <time.h>
 
 #include "troupe/monitor.h"
+#include "troupe/timer.h"
 #include "troupe/supervisor.h"
 
-enum { MSG_SUP_WHICH_CHILD = TR_MSG_SERVICE + 1 };
+enum { MSG_SUP_WHICH_CHILD = TR_MSG_SERVICE + 1, MSG_SUP_RESTART = TR_MSG_SERVICE + 2 };
 
 struct tr_sup_spec {
     tr_sup_flags flags; /* defaults filled in */
@@ -29,6 +30,9 @@ typedef struct sup_child {
     bool running;
     bool stopping; /* stopped by us as part of a group restart */
     bool removed;  /* a temporary child that ended */
+    bool delayed;  /* a backoff timer will restart it */
+    uint32_t quick_restarts; /* restarts since it last ran long enough */
+    uint64_t started_ms;
 } sup_child;
 
 typedef struct sup_state {
@@ -42,6 +46,7 @@ typedef struct sup_state {
     bool group;         /* a group restart is waiting for stops */
     size_t group_from;
     size_t pending_stops;
+    uint64_t rng; /* jitter for backoff */
 } sup_state;
 
 static uint64_t sup_now_ms(void)
@@ -69,7 +74,34 @@ static int start_child(tr_ctx *self, sup_child *k)
         return rc;
     k->running = true;
     k->stopping = false;
+    k->delayed = false;
+    k->started_ms = sup_now_ms();
     return TR_OK;
+}
+
+/* One-for-one restart, after the child's backoff if it has one. */
+static int restart_child(tr_ctx *self, sup_state *st, size_t i)
+{
+    sup_child *k = &st->kids[i];
+    uint32_t initial = k->spec->backoff_initial_ms, max = k->spec->backoff_max_ms;
+    if (initial == 0)
+        return start_child(self, k);
+    if (max < initial)
+        max = initial;
+    if (sup_now_ms() - k->started_ms > max)
+        k->quick_restarts = 0; /* it ran long enough: start over */
+    uint64_t delay = initial;
+    for (uint32_t n = 0; n < k->quick_restarts && delay < max; n++)
+        delay *= 2;
+    if (delay > max)
+        delay = max;
+    k->quick_restarts++;
+    st->rng = st->rng * 6364136223846793005ull + 1442695040888963407ull;
+    delay = delay / 2 + (delay / 2) * ((st->rng >> 33) % 1001) / 1000; /* jitter: 50%..100% */
+    uint64_t index = i;
+    k->delayed = true;
+    return tr_send_after(tr_ctx_system(self), tr_self(self), MSG_SUP_RESTART, &index, sizeof(index),
+                         (uint32_t)delay, NULL);
 }
 
 static void stop_child(tr_ctx *self, sup_child *k)
@@ -193,7 +225,7 @@ static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
     switch (st->flags.strategy) {
     case TR_ONE_FOR_ALL: return restart_group(self, st, 0);
     case TR_REST_FOR_ONE: return restart_group(self, st, i);
-    default: return st->group && i >= st->group_from ? TR_OK : start_child(self, k);
+    default: return st->group && i >= st->group_from ? TR_OK : restart_child(self, st, i);
     }
 }
 
@@ -213,6 +245,7 @@ static int sup_init(tr_ctx *self, void *state, void *arg)
     sup_state *st = state;
     st->spec = arg;
     st->flags = st->spec->flags;
+    st->rng = tr_self(self).id * 0x9e3779b97f4a7c15ull + 1;
     st->n = st->spec->n;
     st->kids = calloc(st->n > 0 ? st->n : 1, sizeof(*st->kids));
     st->restarts = malloc(((size_t)st->flags.intensity + 1) * sizeof(*st->restarts));
@@ -236,6 +269,11 @@ static int sup_handle(tr_ctx *self, void *state, const tr_msg *msg)
         return on_down(self, st, msg->data);
     if (msg->type == MSG_SUP_WHICH_CHILD)
         return which_child(self, st, msg);
+    if (msg->type == MSG_SUP_RESTART && msg->size == sizeof(uint64_t)) {
+        uint64_t i = *(const uint64_t *)msg->data;
+        if (i < st->n && st->kids[i].delayed && !st->kids[i].running && !st->shutting_down)
+            return start_child(self, &st->kids[i]);
+    }
     return TR_OK;
 }
 

@@ -46,6 +46,12 @@ typedef struct tr_child_spec {
                                * TR_SHUTDOWN_BRUTAL is spelled with .brutal_kill */
     bool brutal_kill;         /* stop this child with tr_kill */
     bool is_supervisor;
+    /* Optional exponential backoff between one-for-one restarts of this
+     * child: the nth quick restart waits min(max, initial * 2^(n-1)) ms,
+     * scaled by a random jitter in [50%, 100%]; 0 = restart at once. The
+     * count resets once the child has run longer than backoff_max_ms. */
+    uint32_t backoff_initial_ms;
+    uint32_t backoff_max_ms;
 } tr_child_spec;
 
 typedef struct tr_sup_flags {

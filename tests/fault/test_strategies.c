@@ -3,6 +3,7 @@
  * makes start order observable (inits run in spawn order). */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <time.h>
 
 #include "tests/support/latch.h"
 #include "tests/support/system.h"
@@ -273,5 +274,39 @@ Test(strategies, bad_specs_are_refused)
     specs3(specs, TR_PERMANENT);
     cr_assert_eq(tr_supervisor_start(sys, &flags, specs, 3, NULL, &sup), TR_EINVAL);
     cr_assert_eq(tr_supervisor_start(NULL, &flags, specs, 3, NULL, &sup), TR_EINVAL);
+    tr_system_destroy(sys);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Backoff waits at least half the nominal delay (jitter is 50%..100%), and
+ * the delay doubles for each quick restart. Timers never fire early, so the
+ * lower bounds are exact; no upper bound is asserted. */
+Test(strategies, backoff_delays_restarts_exponentially)
+{
+    log_reset();
+    tr_system *sys = make_system(1);
+    tr_child_spec spec = {.id = "a", .beh = &child, .arg = ids[0], .backoff_initial_ms = 100,
+                          .backoff_max_ms = 5000};
+    tr_sup_flags flags = {.strategy = TR_ONE_FOR_ONE, .intensity = 10, .period_ms = 60000};
+    tr_ref sup;
+    cr_assert_eq(tr_supervisor_start(sys, &flags, &spec, 1, NULL, &sup), TR_OK);
+    cr_assert(latch_wait(&starts, 1, 10000));
+    uint64_t t0 = mono_ms();
+    cr_assert_eq(tr_post(sys, child_ref(sys, sup, "a"), MSG_FAIL, NULL, 0, 0), TR_OK);
+    cr_assert(latch_wait(&starts, 2, 10000));
+    uint64_t first = mono_ms() - t0;
+    cr_assert_geq(first, 50, "first restart after %llu ms", (unsigned long long)first);
+    uint64_t t1 = mono_ms();
+    cr_assert_eq(tr_post(sys, child_ref(sys, sup, "a"), MSG_FAIL, NULL, 0, 0), TR_OK);
+    cr_assert(latch_wait(&starts, 3, 10000));
+    uint64_t second = mono_ms() - t1;
+    cr_assert_geq(second, 100, "second restart after %llu ms", (unsigned long long)second);
+    log_is("aaa");
     tr_system_destroy(sys);
 }
