@@ -20,6 +20,14 @@ const char *tr_strerror(int err)
     case TR_EDROPPED: return "dropped by overflow policy";
     case TR_ETOOBIG: return "limit exceeded";
     case TR_EINTENSITY: return "supervisor restart intensity exceeded";
+    case TR_EDEADLINE: return "handler exceeded its per-message deadline";
+    case TR_ECANCELLED: return "cancelled by its cancellation token";
+    case TR_ENODEDOWN: return "node down";
+    case TR_ENOTCONN: return "not connected to that node";
+    case TR_EREFUSED: return "connection refused by peer (wrong cookie or protocol)";
+    case TR_EPROTO: return "protocol error (malformed or wrong-version frame)";
+    case TR_EEXIST: return "name already taken";
+    case TR_EADDR: return "bad or unusable address";
     default: return err >= TR_EUSER ? "application-defined error" : "unknown error";
     }
 }

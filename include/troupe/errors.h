@@ -26,6 +26,14 @@ typedef enum tr_error {
     TR_EDROPPED = 13,   /* dead-letter reason: dropped by the drop overflow policy */
     TR_ETOOBIG = 14,    /* a payload or count exceeds a hard limit */
     TR_EINTENSITY = 15, /* exit reason: a supervisor exceeded its restart intensity */
+    TR_EDEADLINE = 16,  /* exit reason: a handler ran past its per-message deadline */
+    TR_ECANCELLED = 17, /* exit reason: the actor's cancellation token was cancelled */
+    TR_ENODEDOWN = 18,  /* DOWN reason: the actor's node went down or the link was cut */
+    TR_ENOTCONN = 19,   /* no connection to the target's node (unknown or not connected) */
+    TR_EREFUSED = 20,   /* a peer refused the connection (wrong cookie or protocol) */
+    TR_EPROTO = 21,     /* a malformed, truncated or wrong-version frame */
+    TR_EEXIST = 22,     /* the name is already registered or taken */
+    TR_EADDR = 23,      /* a bad or unusable URL / address */
     TR_EUSER = 1000     /* first code free for applications' own failure reasons */
 } tr_error;
 
