@@ -29,11 +29,19 @@ typedef struct tr_system tr_system;
 /* The running actor, handed to every behaviour callback. Valid only inside it. */
 typedef struct tr_actor tr_ctx;
 
-/* A reference to an actor: slot index and generation. A reference to a dead
- * actor stays safe to use; operations on it return TR_EDEAD. */
+/* A reference to an actor: node, generation and slot index. A reference to
+ * a dead actor stays safe to use; operations on it return TR_EDEAD. Layout
+ * of id: bits 52..63 node (0 = this node, else a peer, see node.h), bits
+ * 25..51 generation, bits 0..24 slot index + 1. */
 typedef struct tr_ref {
     uint64_t id; /* 0 means "no actor" */
 } tr_ref;
+
+#define TR_REF_NODE_SHIFT 52
+/* The node part of a reference: 0 for actors of this system. */
+static inline uint32_t tr_ref_node(tr_ref r) { return (uint32_t)(r.id >> TR_REF_NODE_SHIFT); }
+/* True for a reference to an actor on another node. */
+static inline bool tr_ref_is_remote(tr_ref r) { return tr_ref_node(r) != 0; }
 
 #define TR_REF_NONE ((tr_ref){0})
 static inline bool tr_ref_is_none(tr_ref r) { return r.id == 0; }

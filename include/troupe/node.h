@@ -1,0 +1,106 @@
+/* Nodes: one Troupe system talking to others over NNG (tcp://, ipc://,
+ * inproc://, tls+tcp://) with msgpack envelopes (layout: docs/wire.md).
+ *
+ * A system runs at most one node. Once it runs, references to actors on
+ * other nodes (from tr_lookup, from msg->sender of a message that came over
+ * the network, or unpacked with tr_unpack_ref) work with the ordinary calls:
+ * tr_send, tr_post, tr_ask, tr_reply, tr_monitor, tr_demonitor.
+ *
+ * Connections: every node listens on at least one URL; tr_node_connect dials
+ * a peer and the peer dials back the URL the node advertises, so each
+ * direction is one NNG push/pull stream whose reconnects NNG handles. Every
+ * frame carries the sender's node name and a digest of the shared cookie; a
+ * peer with another cookie is refused (TR_EREFUSED) and counted.
+ *
+ * Failure: peers exchange heartbeats. A peer silent for down_after_ms, or
+ * one that restarted (new incarnation), is "down": every monitor of an actor
+ * on it gets one TR_MSG_DOWN with reason TR_ENODEDOWN, and sends to it
+ * become dead letters (TR_ENOTCONN) until it is back.
+ *
+ * Backpressure: each peer has a bounded queue of envelopes not yet handed to
+ * NNG. A sender facing a full one gets the node's overflow policy, as for a
+ * full mailbox: a sending actor is muted until the queue drains, an outside
+ * thread waits up to its timeout, or TR_EFULL, or a counted dead letter.
+ * Delivery on the receiving node applies the receiver's own mailbox policy;
+ * a full backpressure mailbox stalls the node's receive loop, which stalls
+ * the TCP stream, which fills the sender's queue: end-to-end backpressure. */
+#ifndef TROUPE_NODE_H
+#define TROUPE_NODE_H
+
+#include "troupe/actor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tr_node tr_node;
+
+/* Node settings. Zero-initialise and set what you need; name is required. */
+typedef struct tr_node_opts {
+    const char *name;          /* unique among the peers, [A-Za-z0-9_.@-]{1,63}; copied */
+    const char *cookie;        /* shared secret; NULL = "" (copied) */
+    uint32_t heartbeat_ms;     /* 0 = 250 */
+    uint32_t down_after_ms;    /* silence that makes a peer down; 0 = 8 heartbeats */
+    uint32_t queue_capacity;   /* envelopes per peer not yet sent; 0 = 65536 */
+    tr_overflow overflow;      /* what a sender facing a full peer queue gets */
+    uint32_t max_frame_bytes;  /* larger incoming frames are refused; 0 = 16 MiB */
+    const char *tls_cert_file; /* PEM certificate+key for tls+tcp:// (own identity) */
+    const char *tls_key_file;  /* PEM private key (NULL: in tls_cert_file) */
+    const char *tls_ca_file;   /* PEM CA that peers' certificates must chain to */
+} tr_node_opts;
+
+/* Starts the node of `sys`. On success *out is owned by the caller until
+ * tr_node_stop. Returns TR_OK, TR_EINVAL (bad name, a node already runs),
+ * TR_ENOMEM, or TR_EADDR when NNG cannot open its sockets. */
+TR_API int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out);
+
+/* Stops the node: closes every connection (peers see it go down), fires
+ * node-down for every remote monitor, frees the node. Call before
+ * tr_system_destroy, never from an actor. NULL is ignored. */
+TR_API void tr_node_stop(tr_node *node);
+
+/* The node's name (owned by the node). */
+TR_API const char *tr_node_name(const tr_node *node);
+
+/* Listens on `url` (tcp://host:port, tcp://*:0 for any port, ipc:///path,
+ * inproc://name, tls+tcp://...). Writes the URL peers should dial, with a
+ * port chosen by the system filled in, to bound_url (may be NULL).
+ * Returns TR_OK, TR_EADDR (bad URL, address in use) or TR_EINVAL. */
+TR_API int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_t len);
+
+/* Connects to the peer listening on `url` and waits up to timeout_ms
+ * (negative = forever) until it has answered. The node must listen first
+ * (the peer dials back). NNG keeps redialling after failures; the peer's
+ * name is written to peer_name (may be NULL). Returns TR_OK, TR_EADDR,
+ * TR_EREFUSED (wrong cookie or protocol version), TR_ETIMEDOUT (unreachable
+ * so far: dialling continues), TR_EINVAL or TR_ECONTEXT on a worker. */
+TR_API int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_name,
+                           size_t len);
+
+/* True when a peer of that name is connected and answering. */
+TR_API bool tr_node_peer_up(tr_node *node, const char *peer_name);
+
+/* The node `ref` lives on: copies its name ("" for local) to buf. Returns
+ * TR_OK, TR_EINVAL or TR_ENOTFOUND. */
+TR_API int tr_node_of(tr_node *node, tr_ref ref, char *buf, size_t len);
+
+/* Counters, each exact but not mutually atomic. */
+typedef struct tr_node_stats {
+    uint64_t frames_out, frames_in;       /* NNG messages (each a batch of envelopes) */
+    uint64_t envelopes_out, envelopes_in; /* messages carried */
+    uint64_t bytes_out, bytes_in;
+    uint64_t bad_frames;                  /* malformed, truncated, oversized, wrong version */
+    uint64_t refused;                     /* frames with a wrong cookie */
+    uint64_t node_downs;                  /* peers declared down */
+    uint64_t queue_full;                  /* sends that met a full peer queue */
+    uint64_t not_connected;               /* sends to a peer that is down or unknown */
+    uint32_t peers_up;
+} tr_node_stats;
+
+/* Fills *out. */
+TR_API void tr_node_stats_get(tr_node *node, tr_node_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,45 @@
+/* Names: find actors by name, locally or on another node ("node/name").
+ * A name is released when its actor ends (lookups never return a dead
+ * actor's reference) or with tr_unregister. */
+#ifndef TROUPE_REGISTRY_H
+#define TROUPE_REGISTRY_H
+
+#include "troupe/actor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TR_NAME_MAX 64 /* bytes including the NUL */
+
+/* Registers `ref` (a local, live actor) under `name` ([^/]{1,63}, copied).
+ * Returns TR_OK, TR_EINVAL (bad name, remote ref), TR_EDEAD, TR_EEXIST
+ * (taken by a live actor) or TR_ENOMEM. */
+TR_API int tr_register(tr_system *sys, const char *name, tr_ref ref);
+
+/* Removes `name`. Returns TR_OK or TR_ENOTFOUND. */
+TR_API int tr_unregister(tr_system *sys, const char *name);
+
+/* Local lookup, never blocks (any thread, actors included). Returns TR_OK
+ * (*out set), TR_ENOTFOUND or TR_EINVAL. */
+TR_API int tr_whereis(tr_system *sys, const char *name, tr_ref *out);
+
+/* Looks up "name" locally or "node/name" on a connected node, waiting up to
+ * timeout_ms for the remote answer. Outside threads only (TR_ECONTEXT on a
+ * worker: actors use tr_lookup_async). Returns TR_OK, TR_ENOTFOUND,
+ * TR_ENOTCONN, TR_ETIMEDOUT or TR_EINVAL. */
+TR_API int tr_lookup(tr_system *sys, const char *path, int timeout_ms, tr_ref *out);
+
+/* From an actor: asks for "node/name" (or "name"). A TR_MSG_REPLY with
+ * msg->corr == *corr follows, whose data is a tr_lookup_result, or a
+ * TR_MSG_ASK_TIMEOUT after timeout_ms. Returns TR_OK or a send error. */
+typedef struct tr_lookup_result {
+    int rc;    /* TR_OK or TR_ENOTFOUND */
+    tr_ref ref;
+} tr_lookup_result;
+TR_API int tr_lookup_async(tr_ctx *self, const char *path, uint32_t timeout_ms, uint64_t *corr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
