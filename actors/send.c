@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "actors/actor_impl.h"
+#include "actors/remote.h"
 #include "actors/sched.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
@@ -27,13 +28,39 @@ static bool ref_in(const tr_ref *refs, uint32_t n, tr_ref r)
     return false;
 }
 
+/* Whether `sender` may be muted at all: never an actor under pressure (that
+ * is what avoids deadlock) nor one that is stopping. */
+static bool may_mute(struct tr_actor *sender)
+{
+    return sender->stop_mode == TR_STOP_NONE &&
+           !atomic_load_explicit(&sender->pressure, memory_order_relaxed) &&
+           tr_mailbox_count(&sender->mbox) < sender->capacity;
+}
+
+bool tr_actor_mute(struct tr_actor *sender)
+{
+    if (!may_mute(sender))
+        return false;
+    atomic_fetch_add_explicit(&sender->mute_count, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&sender->sys->mutes, 1, memory_order_relaxed);
+    return true;
+}
+
+void tr_actor_unmute(tr_system *sys, tr_ref ref)
+{
+    struct tr_actor *s;
+    if (tr_table_acquire(&sys->table, ref, false, &s) != TR_OK)
+        return;
+    if (atomic_fetch_sub_explicit(&s->mute_count, 1, memory_order_seq_cst) == 1)
+        tr_actor_wake(s, true);
+    tr_table_release(&sys->table, ref);
+}
+
 /* Records that `sender` waits for `r` to drain; it mutes after this turn. */
 static void mute_sender(struct tr_actor *sender, struct tr_actor *r)
 {
-    if (sender == r || sender->stop_mode != TR_STOP_NONE ||
-        atomic_load_explicit(&sender->pressure, memory_order_relaxed) ||
-        tr_mailbox_count(&sender->mbox) >= sender->capacity)
-        return; /* never mute an actor under pressure: that is what avoids deadlock */
+    if (sender == r || !may_mute(sender))
+        return;
     tr_actor_ext *ext = tr_actor_ext_get(r);
     if (ext == NULL)
         return; /* out of memory: the message is kept, only the mute is skipped */
@@ -129,6 +156,8 @@ static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
 int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
                int timeout_ms)
 {
+    if (tr_ref_is_remote(to))
+        return tr_remote_deliver(sys, sender, to, n, forced, timeout_ms);
     for (;;) {
         struct tr_actor *r;
         int rc = tr_table_acquire(&sys->table, to, !forced, &r);

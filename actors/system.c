@@ -44,6 +44,8 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     pthread_mutex_init(&sys->event_lock, NULL);
     pthread_cond_init(&sys->event_cv, NULL);
     pthread_mutex_init(&sys->dl_lock, NULL);
+    pthread_mutex_init(&sys->remote_lock, NULL);
+    pthread_mutex_init(&sys->names_lock, NULL);
     int rc = tr_timers_start(sys);
     if (rc == TR_OK && (rc = tr_sched_start(sys)) != TR_OK)
         tr_timers_stop(sys);
@@ -134,6 +136,9 @@ void tr_system_destroy(tr_system *sys)
     pthread_mutex_destroy(&sys->event_lock);
     pthread_cond_destroy(&sys->event_cv);
     pthread_mutex_destroy(&sys->dl_lock);
+    tr_names_free(sys);
+    pthread_mutex_destroy(&sys->remote_lock);
+    pthread_mutex_destroy(&sys->names_lock);
     free(sys);
 }
 

@@ -81,6 +81,16 @@ struct tr_system {
     uint64_t dl_next;
 
     struct tr_timers *timers;
+
+    /* the node (net/) that carries remote references; see actors/remote.h */
+    pthread_mutex_t remote_lock;
+    _Atomic(void *) remote_node;
+    const struct tr_remote_ops *remote_ops;
+    _Atomic uint32_t remote_users;
+
+    /* names (actors/registry.c) */
+    pthread_mutex_t names_lock;
+    void *names; /* bucket array, see registry.c */
 };
 
 /* Records a dead letter (counted and logged). Any thread. */
@@ -103,6 +113,9 @@ struct timespec tr_deadline_after(int timeout_ms);
  * `deadline`. Returns false once the deadline has passed. */
 bool tr_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int timeout_ms,
                         const struct timespec *deadline);
+
+/* Frees the name registry (system teardown). */
+void tr_names_free(tr_system *sys);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t tr_now_ms(void);

@@ -7,9 +7,13 @@
 #define SLOT_OPEN (1ull << 30)
 #define SLOT_HOLDS_MASK ((1ull << 30) - 1)
 #define SLOT_GEN(w) ((uint32_t)((w) >> 32))
+/* A reference packs (node, generation, index + 1): see tr_ref in actor.h. */
+#define REF_INDEX_BITS 25
+#define REF_GEN_BITS 27
+#define REF_GEN_MASK ((1u << REF_GEN_BITS) - 1)
 
-static uint32_t ref_index(tr_ref ref) { return (uint32_t)(ref.id & 0xffffffffu) - 1; }
-static uint32_t ref_gen(tr_ref ref) { return (uint32_t)(ref.id >> 32); }
+static uint32_t ref_index(tr_ref ref) { return (uint32_t)(ref.id & ((1u << REF_INDEX_BITS) - 1)) - 1; }
+static uint32_t ref_gen(tr_ref ref) { return (uint32_t)(ref.id >> REF_INDEX_BITS) & REF_GEN_MASK; }
 
 static tr_slot *table_slot(tr_table *t, uint32_t index)
 {
@@ -77,13 +81,13 @@ int tr_table_insert(tr_table *t, struct tr_actor *actor, tr_ref *out)
     atomic_store_explicit(&s->actor, actor, memory_order_relaxed);
     atomic_store_explicit(&s->word, (w & ~SLOT_HOLDS_MASK) | SLOT_LIVE | SLOT_OPEN,
                           memory_order_release);
-    out->id = ((uint64_t)SLOT_GEN(w) << 32) | (uint64_t)(index + 1);
+    out->id = ((uint64_t)SLOT_GEN(w) << REF_INDEX_BITS) | (uint64_t)(index + 1);
     return TR_OK;
 }
 
 int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **out)
 {
-    if (ref.id == 0)
+    if (ref.id == 0 || tr_ref_is_remote(ref))
         return TR_EDEAD;
     tr_slot *s = table_slot(t, ref_index(ref));
     if (s == NULL)
@@ -108,7 +112,7 @@ static void table_reclaim(tr_table *t, tr_slot *s, uint32_t index, uint64_t w)
     struct tr_actor *a = atomic_load_explicit(&s->actor, memory_order_relaxed);
     atomic_store_explicit(&s->actor, NULL, memory_order_relaxed);
     t->destroy(a);
-    uint32_t gen = SLOT_GEN(w) + 1;
+    uint32_t gen = (SLOT_GEN(w) + 1) & REF_GEN_MASK;
     if (gen == 0)
         gen = 1;
     atomic_store_explicit(&s->word, (uint64_t)gen << 32, memory_order_release);

@@ -1,6 +1,6 @@
 /* The actor table: turns a tr_ref into a live actor pointer, safely.
  *
- * A reference is (generation << 32 | slot index). Each slot holds one atomic
+ * A reference is (generation << 25 | slot index + 1), node bits 0. Each slot holds one atomic
  * word: generation, a LIVE bit (the actor exists), an OPEN bit (it accepts
  * user messages) and a count of threads currently holding the actor pointer.
  * Acquiring bumps that count with a CAS only if the generation matches and
@@ -22,7 +22,7 @@ struct tr_actor;
 
 #define TR_TABLE_PAGE_BITS 12
 #define TR_TABLE_PAGE_SLOTS (1u << TR_TABLE_PAGE_BITS)
-#define TR_TABLE_MAX_PAGES 8192 /* 32M actors */
+#define TR_TABLE_MAX_PAGES 8191 /* 32M actors: index + 1 fits the 25 bits of a tr_ref */
 
 typedef struct tr_slot {
     _Atomic uint64_t word;

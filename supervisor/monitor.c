@@ -5,12 +5,13 @@
  * exactly once. DOWN passes the watcher's bound (one message per monitor). */
 #include <stdlib.h>
 
+#include "actors/remote.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 #include "supervisor/monitor_impl.h"
 #include "troupe/monitor.h"
 
-static void send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t id, int reason)
+void tr_monitor_send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t id, int reason)
 {
     tr_down d = {.actor = dead, .monitor = id, .reason = reason};
     tr_mnode *n = tr_mnode_copy(TR_MSG_DOWN, &d, sizeof(d));
@@ -47,11 +48,15 @@ int tr_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t *id)
     uint64_t mid = atomic_fetch_add_explicit(&sys->monitor_seq, 1, memory_order_relaxed) + 1;
     if (id != NULL)
         *id = mid;
+    if (tr_ref_is_remote(target)) {
+        tr_remote_monitor(sys, watcher, target, mid); /* the node sends the DOWN */
+        return TR_OK;
+    }
     struct tr_actor *a;
     if (tr_table_acquire(&sys->table, target, false, &a) != TR_OK) {
         int reason = TR_EDEAD;
         tr_exit_cache_get(sys, target, &reason);
-        send_down(sys, watcher, target, mid, reason);
+        tr_monitor_send_down(sys, watcher, target, mid, reason);
         return TR_OK;
     }
     tr_actor_ext *ext = tr_actor_ext_get(a);
@@ -71,7 +76,7 @@ int tr_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t *id)
     }
     tr_table_release(&sys->table, target);
     if (fire_now)
-        send_down(sys, watcher, target, mid, reason);
+        tr_monitor_send_down(sys, watcher, target, mid, reason);
     return rc;
 }
 
@@ -79,6 +84,8 @@ int tr_demonitor(tr_system *sys, tr_ref target, uint64_t id)
 {
     if (sys == NULL)
         return TR_EINVAL;
+    if (tr_ref_is_remote(target))
+        return tr_remote_demonitor(sys, target, id);
     struct tr_actor *a;
     if (tr_table_acquire(&sys->table, target, false, &a) != TR_OK)
         return TR_ENOTFOUND;
@@ -120,7 +127,7 @@ tr_watch_list tr_monitor_close(struct tr_actor *a)
 void tr_monitor_fire(tr_system *sys, tr_ref dead, int reason, tr_watch_list *list)
 {
     for (uint32_t i = 0; i < list->n; i++)
-        send_down(sys, list->items[i].watcher, dead, list->items[i].id, reason);
+        tr_monitor_send_down(sys, list->items[i].watcher, dead, list->items[i].id, reason);
     free(list->items);
     list->items = NULL;
     list->n = 0;

@@ -31,13 +31,17 @@ TR_API int tr_whereis(tr_system *sys, const char *name, tr_ref *out);
 TR_API int tr_lookup(tr_system *sys, const char *path, int timeout_ms, tr_ref *out);
 
 /* From an actor: asks for "node/name" (or "name"). A TR_MSG_REPLY with
- * msg->corr == *corr follows, whose data is a tr_lookup_result, or a
- * TR_MSG_ASK_TIMEOUT after timeout_ms. Returns TR_OK or a send error. */
-typedef struct tr_lookup_result {
-    int rc;    /* TR_OK or TR_ENOTFOUND */
-    tr_ref ref;
-} tr_lookup_result;
+ * msg->corr == *corr follows (read it with tr_lookup_reply), or a
+ * TR_MSG_ASK_TIMEOUT after timeout_ms. Returns TR_OK, TR_ENOTCONN,
+ * TR_EINVAL or a send error. */
 TR_API int tr_lookup_async(tr_ctx *self, const char *path, uint32_t timeout_ms, uint64_t *corr);
+
+/* Reads the reply to tr_lookup_async. Returns TR_OK (*out set),
+ * TR_ENOTFOUND, or TR_EPROTO when `reply` is not a lookup reply. */
+TR_API int tr_lookup_reply(tr_system *sys, const tr_msg *reply, tr_ref *out);
+
+/* Message type of lookups sent to a node's agent (runtime service range). */
+#define TR_MSG_LOOKUP (TR_MSG_SERVICE + 0x100u)
 
 #ifdef __cplusplus
 }

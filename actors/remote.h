@@ -1,0 +1,55 @@
+/* The seam between the runtime and the node (net/): references whose node
+ * bits are set are handed to the node through these hooks. Without a
+ * running node such references are unreachable (TR_ENOTCONN). */
+#ifndef TROUPE_ACTORS_REMOTE_H
+#define TROUPE_ACTORS_REMOTE_H
+
+#include <stdbool.h>
+
+#include "actors/actor_impl.h"
+
+typedef struct tr_remote_ops {
+    /* Takes node `n` for remote `to` in every case; returns as tr_deliver. */
+    int (*deliver)(void *node, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
+                   int timeout_ms);
+    /* Starts monitor `id` of remote `target` for local `watcher`; the node
+     * sends exactly one TR_MSG_DOWN later. */
+    void (*monitor)(void *node, tr_ref watcher, tr_ref target, uint64_t id);
+    /* Removes monitor `id` if it has not fired: TR_OK or TR_ENOTFOUND. */
+    int (*demonitor)(void *node, tr_ref target, uint64_t id);
+    /* The agent actor of peer `node_name` (answers name lookups), or
+     * TR_ENOTCONN; TR_ENOTFOUND-free: a known peer always has one. */
+    int (*peer_agent)(void *node, const char *node_name, tr_ref *out);
+    /* This node's name. */
+    const char *(*name)(void *node);
+} tr_remote_ops;
+
+/* Installs (node != NULL) or removes the node. Removing waits until no
+ * thread is inside a hook. Returns TR_OK, or TR_EINVAL if one is installed. */
+int tr_remote_attach(tr_system *sys, const tr_remote_ops *ops, void *node);
+void tr_remote_detach(tr_system *sys);
+
+/* The node attached to `sys`, or NULL. */
+void *tr_remote_node(tr_system *sys);
+
+/* Routing for remote references (called by tr_deliver, tr_monitor...). */
+int tr_remote_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
+                      int timeout_ms);
+void tr_remote_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t id);
+int tr_remote_demonitor(tr_system *sys, tr_ref target, uint64_t id);
+
+/* The agent of peer `node_name`: TR_OK, TR_ENOTCONN (no node or unknown
+ * peer), or TR_ENOTFOUND when node_name is this node's own name. */
+int tr_remote_peer_agent(tr_system *sys, const char *node_name, tr_ref *out);
+
+/* Backpressure on something that is not an actor (a peer's send queue):
+ * tr_actor_mute makes `sender` stop being scheduled after its current turn
+ * and returns true, or returns false when it must not be muted (it is under
+ * pressure itself, or stopping); each true is undone by one tr_actor_unmute. */
+bool tr_actor_mute(struct tr_actor *sender);
+void tr_actor_unmute(tr_system *sys, tr_ref sender);
+
+/* Sends one TR_MSG_DOWN to local `watcher` (monitor.c). */
+void tr_monitor_send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t id, int reason);
+
+#endif
