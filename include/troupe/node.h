@@ -62,7 +62,7 @@ TR_API void tr_node_stop(tr_node *node);
 /* The node's name (owned by the node). */
 TR_API const char *tr_node_name(const tr_node *node);
 
-/* Listens on `url` (tcp://host:port, tcp://*:0 for any port, ipc:///path,
+/* Listens on `url` (tcp://host:port, tcp://0.0.0.0:0 for any port, ipc:///path,
  * inproc://name, tls+tcp://...). Writes the URL peers should dial, with a
  * port chosen by the system filled in, to bound_url (may be NULL).
  * Returns TR_OK, TR_EADDR (bad URL, address in use) or TR_EINVAL. */

@@ -9,4 +9,7 @@
 #include "troupe/monitor.h"
 #include "troupe/supervisor.h"
 #include "troupe/fault.h"
+#include "troupe/registry.h"
+#include "troupe/node.h"
+#include "troupe/wire.h"
 #endif

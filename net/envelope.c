@@ -1,0 +1,182 @@
+/* Wire format encoder/decoder (docs/wire.md). msgpack-c does the byte work;
+ * this file only checks shapes and ranges. */
+#include "net/envelope.h"
+
+#include <string.h>
+
+#include "net/msgpack_check.h"
+#include "troupe/errors.h"
+
+enum { HEADER_FIELDS = 8, ENVELOPE_FIELDS = 6 };
+
+static int pk_str(msgpack_packer *pk, const tr_wire_str *s)
+{
+    return msgpack_pack_str(pk, s->len) || msgpack_pack_str_body(pk, s->ptr, s->len);
+}
+
+int tr_wire_pack_header(msgpack_packer *pk, const tr_frame_header *h)
+{
+    int bad = msgpack_pack_array(pk, HEADER_FIELDS) || msgpack_pack_uint32(pk, h->version) ||
+              pk_str(pk, &h->node) || msgpack_pack_uint64(pk, h->incarnation) ||
+              msgpack_pack_uint64(pk, h->cookie_digest) || msgpack_pack_uint64(pk, h->agent) ||
+              msgpack_pack_uint64(pk, h->dial_nonce) || msgpack_pack_uint64(pk, h->echo_nonce) ||
+              msgpack_pack_array(pk, h->nurls);
+    for (uint32_t i = 0; !bad && i < h->nurls; i++)
+        bad = pk_str(pk, &h->urls[i]);
+    return bad ? TR_ENOMEM : TR_OK;
+}
+
+int tr_wire_pack_envelope(msgpack_packer *pk, const tr_envelope *e)
+{
+    int bad = msgpack_pack_array(pk, ENVELOPE_FIELDS) || msgpack_pack_uint32(pk, e->kind);
+    if (!bad)
+        bad = e->dst_name.len > 0 ? pk_str(pk, &e->dst_name) : msgpack_pack_uint64(pk, e->dst);
+    bad = bad || msgpack_pack_uint64(pk, e->src) || msgpack_pack_int64(pk, e->value) ||
+          msgpack_pack_uint64(pk, e->corr);
+    if (!bad)
+        bad = e->size > 0 ? msgpack_pack_bin(pk, e->size) || msgpack_pack_bin_body(pk, e->payload, e->size)
+                          : msgpack_pack_nil(pk);
+    return bad ? TR_ENOMEM : TR_OK;
+}
+
+int tr_wire_begin_envelopes(msgpack_packer *pk)
+{
+    static const unsigned char marker[5] = {0xdd, 0, 0, 0, 0}; /* array32, count patched later */
+    return pk->callback(pk->data, (const char *)marker, sizeof(marker)) ? TR_ENOMEM : TR_OK;
+}
+
+void tr_wire_patch_count(void *marker, uint32_t count)
+{
+    unsigned char *m = marker;
+    m[1] = (unsigned char)(count >> 24);
+    m[2] = (unsigned char)(count >> 16);
+    m[3] = (unsigned char)(count >> 8);
+    m[4] = (unsigned char)count;
+}
+
+uint64_t tr_wire_digest(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; s != NULL && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* ---- decoding ---- */
+
+static bool get_u64(const msgpack_object *o, uint64_t *out)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    *out = o->via.u64;
+    return true;
+}
+
+static bool get_i64(const msgpack_object *o, int64_t *out)
+{
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *out = o->via.i64;
+        return true;
+    }
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+        *out = (int64_t)o->via.u64;
+        return true;
+    }
+    return false;
+}
+
+static bool get_str(const msgpack_object *o, uint32_t max, tr_wire_str *out)
+{
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max)
+        return false;
+    out->ptr = o->via.str.ptr;
+    out->len = o->via.str.size;
+    return true;
+}
+
+void tr_frame_reader_init(tr_frame_reader *r)
+{
+    msgpack_unpacked_init(&r->header);
+    msgpack_unpacked_init(&r->body);
+    r->next = r->count = 0;
+}
+
+void tr_frame_reader_destroy(tr_frame_reader *r)
+{
+    msgpack_unpacked_destroy(&r->header);
+    msgpack_unpacked_destroy(&r->body);
+}
+
+static int read_header(const msgpack_object *o, tr_frame_header *h)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 1)
+        return TR_EPROTO;
+    const msgpack_object *f = o->via.array.ptr;
+    uint64_t version;
+    if (!get_u64(&f[0], &version))
+        return TR_EPROTO;
+    h->version = version > UINT32_MAX ? UINT32_MAX : (uint32_t)version;
+    if (version != TR_WIRE_VERSION || o->via.array.size != HEADER_FIELDS)
+        return TR_EPROTO;
+    if (!get_str(&f[1], TR_WIRE_NAME_MAX, &h->node) || h->node.len == 0 ||
+        !get_u64(&f[2], &h->incarnation) || !get_u64(&f[3], &h->cookie_digest) ||
+        !get_u64(&f[4], &h->agent) || !get_u64(&f[5], &h->dial_nonce) ||
+        !get_u64(&f[6], &h->echo_nonce) || f[7].type != MSGPACK_OBJECT_ARRAY ||
+        f[7].via.array.size > TR_WIRE_URLS_MAX)
+        return TR_EPROTO;
+    h->nurls = f[7].via.array.size;
+    for (uint32_t i = 0; i < h->nurls; i++)
+        if (!get_str(&f[7].via.array.ptr[i], TR_WIRE_URL_MAX, &h->urls[i]))
+            return TR_EPROTO;
+    return TR_OK;
+}
+
+int tr_frame_open(tr_frame_reader *r, const void *data, size_t size, tr_frame_header *h)
+{
+    memset(h, 0, sizeof(*h));
+    r->next = r->count = 0;
+    size_t off = 0;
+    if (data == NULL || size == 0 || !tr_msgpack_check(data, size, 8) ||
+        msgpack_unpack_next(&r->header, data, size, &off) != MSGPACK_UNPACK_SUCCESS)
+        return TR_EPROTO;
+    int rc = read_header(&r->header.data, h);
+    if (rc != TR_OK)
+        return rc;
+    size_t body_off = off;
+    if (msgpack_unpack_next(&r->body, data, size, &off) != MSGPACK_UNPACK_SUCCESS || off != size ||
+        r->body.data.type != MSGPACK_OBJECT_ARRAY)
+        return TR_EPROTO;
+    (void)body_off;
+    r->count = r->body.data.via.array.size;
+    return TR_OK;
+}
+
+int tr_frame_next(tr_frame_reader *r, tr_envelope *e)
+{
+    if (r->next >= r->count)
+        return TR_ENOTFOUND;
+    const msgpack_object *o = &r->body.data.via.array.ptr[r->next++];
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != ENVELOPE_FIELDS)
+        return TR_EPROTO;
+    const msgpack_object *f = o->via.array.ptr;
+    uint64_t kind;
+    memset(e, 0, sizeof(*e));
+    if (!get_u64(&f[0], &kind) || kind > TR_ENV_KIND_MAX)
+        return TR_EPROTO;
+    e->kind = (uint32_t)kind;
+    if (f[1].type == MSGPACK_OBJECT_STR) {
+        if (!get_str(&f[1], TR_WIRE_NAME_MAX, &e->dst_name) || e->dst_name.len == 0)
+            return TR_EPROTO;
+    } else if (!get_u64(&f[1], &e->dst)) {
+        return TR_EPROTO;
+    }
+    if (!get_u64(&f[2], &e->src) || !get_i64(&f[3], &e->value) || !get_u64(&f[4], &e->corr))
+        return TR_EPROTO;
+    if (f[5].type == MSGPACK_OBJECT_BIN) {
+        e->payload = f[5].via.bin.ptr;
+        e->size = f[5].via.bin.size;
+    } else if (f[5].type != MSGPACK_OBJECT_NIL) {
+        return TR_EPROTO;
+    }
+    return TR_OK;
+}

@@ -1,0 +1,17 @@
+/* A bounds pre-check for untrusted msgpack bytes. msgpack-c's unpacker
+ * allocates an array's elements before reading them, so a 5-byte frame
+ * claiming 4 billion elements makes it try a 96 GB allocation. This walk
+ * checks, without allocating, that every length and element count fits in
+ * the bytes that remain and that nesting stays shallow; only then does the
+ * decoder hand the bytes to msgpack-c. */
+#ifndef TROUPE_NET_MSGPACK_CHECK_H
+#define TROUPE_NET_MSGPACK_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True when data[0..size) is a sequence of complete msgpack objects whose
+ * counts and lengths are all plausible, nested at most max_depth deep. */
+bool tr_msgpack_check(const void *data, size_t size, unsigned max_depth);
+
+#endif
