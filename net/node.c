@@ -323,8 +323,19 @@ static void handle_frame(struct tr_node *node, nng_msg *m)
     pthread_mutex_lock(&node->lock);
     tr_peer *retired;
     tr_peer *p = peer_for_header(node, &h, &retired);
-    if (p != NULL)
+    bool was_up = false;
+    if (p != NULL) {
+        /* up before the stream is attached: a connect waiting for this
+         * frame may use the peer as soon as it wakes */
+        pthread_mutex_lock(&p->lock);
+        was_up = p->up;
+        p->up = true;
+        p->agent = h.agent;
+        p->their_nonce = h.dial_nonce;
+        p->last_rx_ms = tr_now_ms();
+        pthread_mutex_unlock(&p->lock);
         peer_attach_stream(node, p, &h, nng_msg_get_pipe(m));
+    }
     pthread_mutex_unlock(&node->lock);
     if (retired != NULL) {
         peer_down(node, retired);
@@ -337,11 +348,6 @@ static void handle_frame(struct tr_node *node, nng_msg *m)
         return;
     }
     pthread_mutex_lock(&p->lock);
-    bool was_up = p->up;
-    p->up = true;
-    p->agent = h.agent;
-    p->their_nonce = h.dial_nonce;
-    p->last_rx_ms = tr_now_ms();
     if (!was_up && p->out.open && p->batch == NULL && !p->sending)
         tr_stream_hello(node, &p->out, p->their_nonce); /* tell it we are here */
     pthread_mutex_unlock(&p->lock);

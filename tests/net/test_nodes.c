@@ -1,0 +1,335 @@
+/* Two or three nodes in one process (inproc and ipc): remote send, ask,
+ * names, monitors and node-down, cookies, bad URLs, bad frames, overflow. */
+#include <criterion/criterion.h>
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/support/latch.h"
+#include "tests/support/system.h"
+#include "troupe/troupe.h"
+
+enum { MSG_PING = TR_MSG_USER, MSG_ECHO, MSG_WATCH };
+
+typedef struct pair {
+    tr_system *sys[3];
+    tr_node *node[3];
+    char url[3][128];
+} pair;
+
+static int seq;
+
+/* Starts n nodes named n0.. listening on fresh URLs of `scheme`. */
+static void nodes_start(pair *p, int n, const char *scheme, const char *cookies[])
+{
+    memset(p, 0, sizeof(*p));
+    seq++;
+    for (int i = 0; i < n; i++) {
+        p->sys[i] = make_system(2);
+        char name[16];
+        snprintf(name, sizeof(name), "n%d", i);
+        tr_node_opts o = {.name = name, .cookie = cookies ? cookies[i] : "secret",
+                          .heartbeat_ms = 20, .down_after_ms = 300};
+        cr_assert_eq(tr_node_start(p->sys[i], &o, &p->node[i]), TR_OK);
+        char url[128];
+        if (strcmp(scheme, "ipc") == 0)
+            snprintf(url, sizeof(url), "ipc:///tmp/troupe-test-%d-%d-%d", (int)getpid(), seq, i);
+        else if (strcmp(scheme, "tcp") == 0)
+            snprintf(url, sizeof(url), "tcp://127.0.0.1:0");
+        else
+            snprintf(url, sizeof(url), "inproc://troupe-%d-%d", seq, i);
+        cr_assert_eq(tr_node_listen(p->node[i], url, p->url[i], sizeof(p->url[i])), TR_OK, "%s", url);
+    }
+}
+
+static void nodes_stop(pair *p)
+{
+    for (int i = 0; i < 3; i++) {
+        tr_node_stop(p->node[i]);
+        tr_system_destroy(p->sys[i]);
+    }
+}
+
+static latch got;
+static _Atomic uint64_t last_sender;
+
+static int echo_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == MSG_PING) {
+        atomic_store(&last_sender, msg->sender.id);
+        latch_add(&got, 1);
+    } else if (msg->type == MSG_ECHO) {
+        tr_reply(self, msg, msg->data, msg->size);
+    }
+    return TR_OK;
+}
+static const tr_behaviour echo = {.handle = echo_handle};
+
+Test(nodes, connect_send_ask_and_lookup_over_inproc)
+{
+    latch_init(&got);
+    pair p;
+    nodes_start(&p, 2, "inproc", NULL);
+    char peer[64];
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, peer, sizeof(peer)), TR_OK);
+    cr_assert_str_eq(peer, "n1");
+    tr_ref e;
+    cr_assert_eq(tr_spawn(p.sys[1], &echo, NULL, NULL, &e), TR_OK);
+    cr_assert_eq(tr_register(p.sys[1], "echo", e), TR_OK);
+    cr_assert_eq(tr_register(p.sys[1], "echo", e), TR_EEXIST);
+    tr_ref r;
+    cr_assert_eq(tr_lookup(p.sys[0], "n1/echo", 5000, &r), TR_OK);
+    cr_assert(tr_ref_is_remote(r));
+    cr_assert_eq(tr_lookup(p.sys[0], "n1/nobody", 5000, &r), TR_ENOTFOUND);
+    cr_assert_eq(tr_lookup(p.sys[0], "n9/echo", 5000, &r), TR_ENOTCONN);
+    cr_assert_eq(tr_lookup(p.sys[0], "n1/echo", 5000, &r), TR_OK);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(tr_post(p.sys[0], r, MSG_PING, &i, sizeof(i), -1), TR_OK);
+    cr_assert(latch_wait(&got, 1000, 10000));
+    void *reply = NULL;
+    size_t size = 0;
+    cr_assert_eq(tr_ask_wait(p.sys[0], r, MSG_ECHO, "hello", 5, 5000, &reply, &size), TR_OK);
+    cr_assert_eq(size, 5);
+    cr_assert(memcmp(reply, "hello", 5) == 0);
+    free(reply);
+    char where[64];
+    cr_assert_eq(tr_node_of(p.node[0], r, where, sizeof(where)), TR_OK);
+    cr_assert_str_eq(where, "n1");
+    tr_node_stats st;
+    tr_node_stats_get(p.node[0], &st);
+    cr_assert_geq(st.envelopes_out, 1001);
+    cr_assert_eq(st.bad_frames, 0);
+    nodes_stop(&p);
+}
+
+/* A sender on node 0 sends to node 1, whose actor sends to node 2 with the
+ * original sender in the payload: references survive msgpack round trips. */
+static int fwd_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    tr_system *sys = tr_ctx_system(self);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    cr_assert_eq(msgpack_unpack_next(&u, msg->data, msg->size, NULL), MSGPACK_UNPACK_SUCCESS);
+    tr_ref next;
+    cr_assert_eq(tr_unpack_ref(sys, &u.data, &next), TR_OK);
+    msgpack_unpacked_destroy(&u);
+    tr_send(self, next, MSG_PING, NULL, 0);
+    return TR_OK;
+}
+static const tr_behaviour fwd = {.handle = fwd_handle};
+
+Test(nodes, refs_in_payloads_reach_a_third_node_over_ipc)
+{
+    latch_init(&got);
+    pair p;
+    nodes_start(&p, 3, "ipc", NULL);
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+    cr_assert_eq(tr_node_connect(p.node[1], p.url[2], 5000, NULL, 0), TR_OK);
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[2], 5000, NULL, 0), TR_OK);
+    tr_ref f, target;
+    cr_assert_eq(tr_spawn(p.sys[1], &fwd, NULL, NULL, &f), TR_OK);
+    cr_assert_eq(tr_register(p.sys[1], "fwd", f), TR_OK);
+    cr_assert_eq(tr_spawn(p.sys[2], &echo, NULL, NULL, &target), TR_OK);
+    cr_assert_eq(tr_register(p.sys[2], "sink", target), TR_OK);
+    tr_ref rf, rt;
+    cr_assert_eq(tr_lookup(p.sys[0], "n1/fwd", 5000, &rf), TR_OK);
+    cr_assert_eq(tr_lookup(p.sys[0], "n2/sink", 5000, &rt), TR_OK);
+    tr_wire w;
+    tr_wire_init(&w);
+    cr_assert_eq(tr_pack_ref(p.sys[0], &w.pk, rt), TR_OK);
+    size_t size;
+    void *buf = tr_wire_take(&w, &size);
+    cr_assert_eq(tr_post_move(p.sys[0], rf, MSG_PING, buf, size, free, -1), TR_OK);
+    cr_assert(latch_wait(&got, 1, 10000));
+    nodes_stop(&p);
+}
+
+/* ---- monitors ---- */
+
+static latch downs;
+static _Atomic int down_reason;
+
+static int watcher_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == MSG_WATCH) {
+        tr_ref target;
+        memcpy(&target, msg->data, sizeof(target));
+        cr_assert_eq(tr_monitor(tr_ctx_system(self), tr_self(self), target, NULL), TR_OK);
+        latch_add(&got, 1);
+    } else if (msg->type == TR_MSG_DOWN) {
+        const tr_down *d = msg->data;
+        atomic_store(&down_reason, d->reason);
+        latch_add(&downs, 1);
+    }
+    return TR_OK;
+}
+static const tr_behaviour watcher = {.handle = watcher_handle};
+
+static int quitter_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == MSG_PING)
+        return TR_EUSER + 7; /* crash */
+    (void)self;
+    return TR_OK;
+}
+static const tr_behaviour quitter = {.handle = quitter_handle};
+
+Test(nodes, remote_monitor_gets_the_exit_reason_once)
+{
+    latch_init(&got);
+    latch_init(&downs);
+    pair p;
+    nodes_start(&p, 2, "inproc", NULL);
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+    tr_ref q, w, rq;
+    cr_assert_eq(tr_spawn(p.sys[1], &quitter, NULL, NULL, &q), TR_OK);
+    cr_assert_eq(tr_register(p.sys[1], "q", q), TR_OK);
+    int lrc = tr_lookup(p.sys[0], "n1/q", 5000, &rq);
+    cr_assert_eq(lrc, TR_OK, "lookup: %s", tr_strerror(lrc));
+    cr_assert_eq(tr_spawn(p.sys[0], &watcher, NULL, NULL, &w), TR_OK);
+    cr_assert_eq(tr_post(p.sys[0], w, MSG_WATCH, &rq, sizeof(rq), -1), TR_OK);
+    cr_assert(latch_wait(&got, 1, 5000));
+    /* the MONITOR envelope precedes the PING on the same ordered stream */
+    cr_assert_eq(tr_post(p.sys[0], rq, MSG_PING, NULL, 0, -1), TR_OK);
+    cr_assert(latch_wait(&downs, 1, 10000));
+    cr_assert_eq(atomic_load(&down_reason), TR_EUSER + 7);
+    /* a monitor of an already dead remote actor fires at once */
+    cr_assert_eq(tr_post(p.sys[0], w, MSG_WATCH, &rq, sizeof(rq), -1), TR_OK);
+    cr_assert(latch_wait(&downs, 2, 10000));
+    cr_assert_eq(atomic_load(&down_reason), TR_EUSER + 7);
+    nodes_stop(&p);
+    cr_assert_eq(latch_get(&downs), 2, "exactly once each");
+}
+
+Test(nodes, node_down_reaches_monitors_once_and_sends_fail_after)
+{
+    latch_init(&got);
+    latch_init(&downs);
+    pair p;
+    nodes_start(&p, 2, "inproc", NULL);
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+    tr_ref e, w, re;
+    cr_assert_eq(tr_spawn(p.sys[1], &echo, NULL, NULL, &e), TR_OK);
+    cr_assert_eq(tr_register(p.sys[1], "e", e), TR_OK);
+    cr_assert_eq(tr_lookup(p.sys[0], "n1/e", 5000, &re), TR_OK);
+    cr_assert_eq(tr_spawn(p.sys[0], &watcher, NULL, NULL, &w), TR_OK);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(tr_post(p.sys[0], w, MSG_WATCH, &re, sizeof(re), -1), TR_OK);
+    cr_assert(latch_wait(&got, 3, 5000));
+    /* make sure the MONITOR envelopes arrived before cutting the node */
+    void *reply = NULL;
+    cr_assert_eq(tr_ask_wait(p.sys[0], re, MSG_ECHO, "x", 1, 5000, &reply, NULL), TR_OK);
+    free(reply);
+    tr_node_stop(p.node[1]);
+    p.node[1] = NULL;
+    cr_assert(latch_wait(&downs, 3, 10000));
+    cr_assert_eq(atomic_load(&down_reason), TR_ENODEDOWN);
+    cr_assert(!tr_node_peer_up(p.node[0], "n1"));
+    tr_metrics before, after;
+    tr_metrics_get(p.sys[0], &before);
+    cr_assert_eq(tr_post(p.sys[0], re, MSG_PING, NULL, 0, 0), TR_ENOTCONN);
+    tr_metrics_get(p.sys[0], &after);
+    cr_assert_eq(after.dead_letters, before.dead_letters + 1, "the loss is counted");
+    tr_node_stats st;
+    tr_node_stats_get(p.node[0], &st);
+    cr_assert_eq(st.node_downs, 1);
+    nodes_stop(&p);
+    cr_assert_eq(latch_get(&downs), 3);
+}
+
+Test(nodes, wrong_cookie_is_refused_clearly)
+{
+    const char *cookies[] = {"alpha", "beta"};
+    pair p;
+    nodes_start(&p, 2, "inproc", cookies);
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_EREFUSED);
+    tr_node_stats st;
+    tr_node_stats_get(p.node[1], &st);
+    cr_assert_geq(st.refused, 1);
+    cr_assert_eq(st.peers_up, 0);
+    nodes_stop(&p);
+}
+
+Test(nodes, bad_urls_and_arguments_give_error_codes)
+{
+    pair p;
+    nodes_start(&p, 1, "inproc", NULL);
+    cr_assert_eq(tr_node_listen(p.node[0], "nope://x", NULL, 0), TR_EADDR);
+    cr_assert_eq(tr_node_listen(p.node[0], "tcp://256.1.1.1:1", NULL, 0), TR_EADDR);
+    cr_assert_eq(tr_node_connect(p.node[0], "bogus", 100, NULL, 0), TR_EADDR);
+    cr_assert_eq(tr_node_connect(p.node[0], "inproc://nobody-here", 100, NULL, 0), TR_ETIMEDOUT);
+    tr_node *second;
+    tr_node_opts o = {.name = "again"};
+    cr_assert_eq(tr_node_start(p.sys[0], &o, &second), TR_EINVAL, "one node per system");
+    tr_system *sys = make_system(1);
+    o.name = "bad name!";
+    cr_assert_eq(tr_node_start(sys, &o, &second), TR_EINVAL);
+    tr_system_destroy(sys);
+    cr_assert_str_eq(tr_strerror(TR_ENODEDOWN), "node down");
+    nodes_stop(&p);
+}
+
+/* Garbage, truncated and wrong-version frames are counted and dropped; the
+ * node keeps working. */
+Test(nodes, malformed_frames_are_counted_and_survived)
+{
+    latch_init(&got);
+    pair p;
+    nodes_start(&p, 2, "inproc", NULL);
+    nng_socket s;
+    cr_assert_eq(nng_push0_open(&s), 0);
+    cr_assert_eq(nng_dial(s, p.url[1], NULL, 0), 0);
+    static const unsigned char junk[][8] = {
+        {0xc1}, {0x93, 0x01}, {0xdd, 0xff, 0xff, 0xff, 0xff}, {0x98, 0x02, 0xa1, 'x'}, {0x91, 0x07},
+    };
+    static const size_t lens[] = {1, 2, 5, 4, 2};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(nng_send(s, (void *)junk[i], lens[i], 0), 0);
+    /* a node that talks after the junk still gets through */
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+    tr_node_stats st;
+    tr_node_stats_get(p.node[1], &st);
+    cr_assert_eq(st.bad_frames, 5);
+    nng_close(s);
+    nodes_stop(&p);
+}
+
+Test(nodes, fail_policy_reports_a_full_peer_queue)
+{
+    pair p;
+    memset(&p, 0, sizeof(p));
+    for (int i = 0; i < 2; i++) {
+        p.sys[i] = make_system(1);
+        char name[8];
+        snprintf(name, sizeof(name), "f%d", i);
+        tr_node_opts o = {.name = name, .queue_capacity = 4, .overflow = TR_OVERFLOW_FAIL};
+        cr_assert_eq(tr_node_start(p.sys[i], &o, &p.node[i]), TR_OK);
+        char url[64];
+        snprintf(url, sizeof(url), "inproc://fail-%d", i);
+        cr_assert_eq(tr_node_listen(p.node[i], url, p.url[i], sizeof(p.url[i])), TR_OK);
+    }
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+    tr_ref e, re;
+    cr_assert_eq(tr_spawn(p.sys[1], &echo, NULL, NULL, &e), TR_OK);
+    cr_assert_eq(tr_register(p.sys[1], "e", e), TR_OK);
+    cr_assert_eq(tr_lookup(p.sys[0], "f1/e", 5000, &re), TR_OK);
+    int ok = 0, full = 0;
+    for (int i = 0; i < 100000 && full == 0; i++) {
+        int rc = tr_post(p.sys[0], re, MSG_PING, &i, sizeof(i), 0);
+        cr_assert(rc == TR_OK || rc == TR_EFULL, "rc %d", rc);
+        rc == TR_OK ? ok++ : full++;
+    }
+    cr_assert_gt(full, 0, "a 4-envelope queue fills");
+    tr_node_stats st;
+    tr_node_stats_get(p.node[0], &st);
+    cr_assert_geq(st.queue_full, 1);
+    nodes_stop(&p);
+}
