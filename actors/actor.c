@@ -14,6 +14,7 @@
 #include "actors/lifecycle.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
+#include "supervisor/link_impl.h"
 
 static _Thread_local struct tr_actor *tls_actor;
 
@@ -374,6 +375,7 @@ void tr_actor_destroy(struct tr_actor *a)
         free(ext->asks);
         free(ext->timers);
         free(ext->watches);
+        tr_link_set_free(ext->links);
         free(ext);
     }
     free(a);

@@ -46,6 +46,8 @@ enum {
     TR_MSG_GROUP_DONE = 3,   /* a spawn-group member ended; data is a tr_group_result */
     TR_MSG_DOWN = 4,         /* a monitored actor ended; data is a tr_down (monitor.h) */
     TR_MSG_DEAD_LETTER = 5,  /* to the dead-letter watcher; data is a tr_dead_letter (metrics.h) */
+    TR_MSG_EXIT = 6,         /* a linked actor ended and we trap exits; data is a tr_exit_signal (link.h) */
+    TR_MSG_CANCELLED = 7,    /* a watched token was cancelled; data is the tr_token * (token.h) */
     TR_MSG_USER = 256,       /* first type tag free for applications */
     TR_MSG_SERVICE = 0xffff0000u /* tags from here up are used by runtime services
                                   * (supervisors): applications use 256..0xfffeffff */

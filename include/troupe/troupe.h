@@ -7,6 +7,7 @@
 #include "troupe/group.h"
 #include "troupe/metrics.h"
 #include "troupe/monitor.h"
+#include "troupe/link.h"
 #include "troupe/supervisor.h"
 #include "troupe/fault.h"
 #endif
