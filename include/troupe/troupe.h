@@ -8,6 +8,7 @@
 #include "troupe/metrics.h"
 #include "troupe/monitor.h"
 #include "troupe/link.h"
+#include "troupe/token.h"
 #include "troupe/supervisor.h"
 #include "troupe/fault.h"
 #endif
