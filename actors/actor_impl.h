@@ -106,6 +106,7 @@ struct tr_actor {
     uint32_t capacity;
     uint32_t low_watermark;
     uint32_t drain_timeout_ms;
+    uint32_t handler_deadline_ms; /* per-message watchdog (watchdog.c); 0 = none */
     int exit_reason;
     int fail_reason; /* set by tr_fail during a callback */
     _Alignas(16) unsigned char state[];

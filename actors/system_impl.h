@@ -81,6 +81,7 @@ struct tr_system {
     uint64_t dl_next;
 
     struct tr_timers *timers;
+    _Atomic uint64_t deadline_overruns; /* handlers past their deadline (watchdog.c) */
 };
 
 /* Records a dead letter (counted and logged). Any thread. */
