@@ -14,6 +14,8 @@
 #include "actors/lifecycle.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
+#include "actors/watchdog.h"
+#include "supervisor/link_impl.h"
 
 static _Thread_local struct tr_actor *tls_actor;
 
@@ -111,6 +113,7 @@ static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, voi
     a->capacity = o->mailbox_capacity;
     a->low_watermark = o->low_watermark;
     a->drain_timeout_ms = o->drain_timeout_ms;
+    a->handler_deadline_ms = o->handler_deadline_ms;
     return a;
 }
 
@@ -228,7 +231,11 @@ static void dispatch(struct tr_actor *a, tr_mnode *m)
         tr_mnode_free(m);
         return;
     }
+    /* the per-message watchdog (watchdog.c), only for actors that asked */
+    uint64_t watchdog = a->handler_deadline_ms != 0 ? tr_watchdog_arm(a) : 0;
     int rc = a->beh->handle(a, a->state, &m->msg);
+    if (watchdog != 0 && tr_watchdog_disarm(a, watchdog))
+        rc = TR_EDEADLINE; /* it overran: fail, so a supervisor restarts it fresh */
     tr_mnode_free(m);
     after_callback(a, rc);
 }
@@ -374,6 +381,7 @@ void tr_actor_destroy(struct tr_actor *a)
         free(ext->asks);
         free(ext->timers);
         free(ext->watches);
+        tr_link_set_free(ext->links);
         free(ext);
     }
     free(a);

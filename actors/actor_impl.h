@@ -17,6 +17,7 @@
 #include "troupe/actor.h"
 
 struct tr_group;
+struct tr_link_set;
 
 /* Schedule state (tr_actor.sched). */
 enum {
@@ -32,6 +33,8 @@ enum {
     TR_SIG_KILL = 1u << 1,        /* immediate stop with TR_EKILLED */
     TR_SIG_FROM_PARENT = 1u << 2, /* the stop comes from an ancestor that owns the deadline */
     TR_SIG_CHILD = 1u << 3,       /* a child ended: a stopping parent re-checks */
+    TR_SIG_EXIT = 1u << 4,        /* exit signals from links are pending (supervisor/link.c) */
+    TR_SIG_CANCEL = 1u << 5,      /* graceful stop with TR_ECANCELLED (supervisor/token.c) */
 };
 
 /* How the actor is stopping (tr_actor.stop_mode), in increasing force. */
@@ -47,6 +50,7 @@ enum {
     TR_AF_INITIALIZED = 1u << 0,
     TR_AF_STOP_SELF = 1u << 1, /* tr_stop_self called during this callback */
     TR_AF_TERMINATED = 1u << 2,
+    TR_AF_TRAP_EXITS = 1u << 3, /* exit signals from links become TR_MSG_EXIT messages */
 };
 
 typedef struct tr_pending_ask {
@@ -73,6 +77,8 @@ typedef struct tr_actor_ext {
     /* monitors watching this actor (guarded by the stripe lock) */
     struct tr_watch *watches;
     uint32_t nwatches, watches_cap;
+    /* links and pending exit signals (supervisor/link.c; stripe lock) */
+    struct tr_link_set *links;
 } tr_actor_ext;
 
 struct tr_actor {
@@ -100,6 +106,7 @@ struct tr_actor {
     uint32_t capacity;
     uint32_t low_watermark;
     uint32_t drain_timeout_ms;
+    uint32_t handler_deadline_ms; /* per-message watchdog (watchdog.c); 0 = none */
     int exit_reason;
     int fail_reason; /* set by tr_fail during a callback */
     _Alignas(16) unsigned char state[];

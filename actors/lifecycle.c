@@ -7,6 +7,7 @@
 #include "actors/group_impl.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
+#include "supervisor/link_impl.h"
 #include "supervisor/monitor_impl.h"
 
 static void arm_deadline(struct tr_actor *a)
@@ -58,6 +59,12 @@ void tr_lifecycle_take_signals(struct tr_actor *a)
         tr_lifecycle_begin(a, TR_EKILLED, TR_STOP_KILL, true);
     else if (s & TR_SIG_STOP)
         tr_lifecycle_begin(a, TR_ESHUTDOWN, TR_STOP_DRAIN, (s & TR_SIG_FROM_PARENT) != 0);
+    /* a cancelled token (supervisor/token.c): a graceful stop with its own reason */
+    if (s & TR_SIG_CANCEL)
+        tr_lifecycle_begin(a, TR_ECANCELLED, TR_STOP_DRAIN, false);
+    /* exit signals from links (supervisor/link.c): trap them or fail */
+    if (s & TR_SIG_EXIT)
+        tr_link_take_exits(a);
 }
 
 static bool has_children(struct tr_actor *a)
@@ -132,6 +139,7 @@ static void finish(struct tr_actor *a)
     atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_seq_cst);
     tr_actor_release_muted(a);
     tr_watch_list down = tr_monitor_close(a);
+    tr_link_list links = tr_link_close(a); /* after the close: new links signal at once */
     tr_actor_drop_mailbox(a, TR_EDEAD);
     /* Retire the slot before telling anyone: whoever we notify must see the
      * reference dead. The worker's turn hold keeps `a` allocated until
@@ -140,6 +148,9 @@ static void finish(struct tr_actor *a)
     tr_table_kill(&sys->table, self);
     atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_seq_cst);
     notify_waiters(sys, self, reason);
+    /* exit signals are queued before any DOWN: a watcher that gets our
+     * DOWN knows every linked partner already has its signal */
+    tr_link_fire(sys, self, reason, &links);
     tr_monitor_fire(sys, self, reason, &down);
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL && ext->group != NULL)
@@ -185,6 +196,8 @@ static int signal_ref(tr_system *sys, tr_ref ref, uint32_t bits)
 int tr_stop(tr_system *sys, tr_ref ref) { return signal_ref(sys, ref, TR_SIG_STOP); }
 
 int tr_kill(tr_system *sys, tr_ref ref) { return signal_ref(sys, ref, TR_SIG_KILL); }
+
+int tr_lifecycle_cancel(tr_system *sys, tr_ref ref) { return signal_ref(sys, ref, TR_SIG_CANCEL); }
 
 void tr_fail(tr_ctx *self, int reason)
 {

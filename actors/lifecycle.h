@@ -29,6 +29,10 @@ void tr_lifecycle_take_signals(struct tr_actor *a);
  * touched again). Owner thread only. */
 bool tr_lifecycle_try_finish(struct tr_actor *a);
 
+/* Stops `ref` gracefully with exit reason TR_ECANCELLED (a cancelled token).
+ * Any thread. Returns TR_OK, TR_EDEAD or TR_EINVAL. */
+int tr_lifecycle_cancel(tr_system *sys, tr_ref ref);
+
 /* Signals every top-level actor with `bits` (system shutdown). */
 void tr_lifecycle_signal_top_level(tr_system *sys, uint32_t bits);
 

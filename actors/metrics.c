@@ -65,4 +65,5 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
     out->actors_spawned = atomic_load_explicit(&sys->spawned, memory_order_relaxed);
     out->dead_letters = atomic_load_explicit(&sys->dead_letters, memory_order_relaxed);
     out->mutes = atomic_load_explicit(&sys->mutes, memory_order_relaxed);
+    out->deadline_overruns = atomic_load_explicit(&sys->deadline_overruns, memory_order_relaxed);
 }

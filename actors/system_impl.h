@@ -81,6 +81,7 @@ struct tr_system {
     uint64_t dl_next;
 
     struct tr_timers *timers;
+    _Atomic uint64_t deadline_overruns; /* handlers past their deadline (watchdog.c) */
 
     /* the node (net/) that carries remote references; see actors/remote.h */
     pthread_mutex_t remote_lock;

@@ -15,6 +15,7 @@
 #include "actors/send.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
+#include "actors/watchdog.h"
 #include "actors/wheel.h"
 #include "troupe/timer.h"
 
@@ -103,6 +104,10 @@ static bool entry_fire(tr_timers *t, tr_tentry *e)
     tr_system *sys = t->sys;
     if (e->action == TR_TIMER_KILL) {
         tr_kill(sys, e->target);
+        return false;
+    }
+    if (e->action == TR_TIMER_WATCHDOG) {
+        tr_watchdog_fire(sys, e->target, e->data, e->size);
         return false;
     }
     tr_mnode *n = tr_mnode_copy(e->type, e->data, e->size);

@@ -12,7 +12,8 @@
 enum tr_timer_action {
     TR_TIMER_SEND = 0,   /* deliver a message, respecting the mailbox bound */
     TR_TIMER_NOTIFY = 1, /* deliver a runtime message past the bound (ask timeouts) */
-    TR_TIMER_KILL = 2    /* kill the target (a drain deadline passed) */
+    TR_TIMER_KILL = 2,   /* kill the target (a drain deadline passed) */
+    TR_TIMER_WATCHDOG = 3 /* a handler overran its deadline (watchdog.c); data: start ms */
 };
 
 typedef struct tr_timer_spec {

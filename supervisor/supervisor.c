@@ -5,7 +5,12 @@
  * stops the affected children from last to first, counts their DOWNs, and
  * restarts the group in list order once all are gone. A graceful stop of the
  * supervisor stops its children one at a time, last started first, each with
- * its own shutdown deadline (tr_behaviour.stopping). */
+ * its own shutdown deadline (tr_behaviour.stopping).
+ *
+ * A simple-one-for-one supervisor (a pool) starts with no children and
+ * appends one per TR_SUP_START_CHILD request, all from its single spec with
+ * their own arg; a child it will not restart is removed from the list, so
+ * the list stays in start order for the reverse-order shutdown. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,8 +18,7 @@
 #include "troupe/monitor.h"
 #include "troupe/timer.h"
 #include "troupe/supervisor.h"
-
-enum { MSG_SUP_WHICH_CHILD = TR_MSG_SERVICE + 1, MSG_SUP_RESTART = TR_MSG_SERVICE + 2 };
+#include "supervisor/supervisor_impl.h"
 
 struct tr_sup_spec {
     tr_sup_flags flags; /* defaults filled in */
@@ -25,12 +29,15 @@ struct tr_sup_spec {
 
 typedef struct sup_child {
     const tr_child_spec *spec; /* in the tr_sup_spec */
+    void *arg;                 /* init's arg: the spec's, or a pool child's own */
+    uint64_t seq;              /* names it in a delayed restart (pools move entries) */
     tr_ref ref;
     uint64_t monitor;
     bool running;
     bool stopping; /* stopped by us as part of a group restart */
     bool removed;  /* a temporary child that ended */
     bool delayed;  /* a backoff timer will restart it */
+    bool terminating; /* tr_supervisor_terminate_child: do not restart */
     uint32_t quick_restarts; /* restarts since it last ran long enough */
     uint64_t started_ms;
 } sup_child;
@@ -39,7 +46,9 @@ typedef struct sup_state {
     tr_sup_spec *spec;
     tr_sup_flags flags;
     sup_child *kids;
-    size_t n;
+    size_t n, cap;
+    uint64_t next_seq;
+    bool pool; /* TR_SIMPLE_ONE_FOR_ONE */
     uint64_t *restarts; /* times (ms) of recent restarts, oldest first */
     size_t nrestarts;
     bool shutting_down; /* stopping children one by one, last started first */
@@ -66,7 +75,7 @@ static int start_child(tr_ctx *self, sup_child *k)
     if (shutdown == 0)
         shutdown = k->spec->is_supervisor ? TR_SHUTDOWN_INFINITY : 5000;
     o.drain_timeout_ms = shutdown;
-    int rc = tr_spawn(tr_ctx_system(self), k->spec->beh, k->spec->arg, &o, &k->ref);
+    int rc = tr_spawn(tr_ctx_system(self), k->spec->beh, k->arg, &o, &k->ref);
     if (rc != TR_OK)
         return rc;
     rc = tr_monitor(tr_ctx_system(self), tr_self(self), k->ref, &k->monitor);
@@ -98,19 +107,24 @@ static int restart_child(tr_ctx *self, sup_state *st, size_t i)
     k->quick_restarts++;
     st->rng = st->rng * 6364136223846793005ull + 1442695040888963407ull;
     delay = delay / 2 + (delay / 2) * ((st->rng >> 33) % 1001) / 1000; /* jitter: 50%..100% */
-    uint64_t index = i;
     k->delayed = true;
-    return tr_send_after(tr_ctx_system(self), tr_self(self), MSG_SUP_RESTART, &index, sizeof(index),
+    return tr_send_after(tr_ctx_system(self), tr_self(self), TR_SUP_RESTART, &k->seq, sizeof(k->seq),
                          (uint32_t)delay, NULL);
 }
 
-static void stop_child(tr_ctx *self, sup_child *k)
+/* Stops a child by its shutdown spec (its DOWN comes later). */
+static void signal_stop(tr_ctx *self, sup_child *k)
 {
     tr_system *sys = tr_ctx_system(self);
     if (k->spec->brutal_kill)
         tr_kill(sys, k->ref);
     else
         tr_stop(sys, k->ref);
+}
+
+static void stop_child(tr_ctx *self, sup_child *k)
+{
+    signal_stop(self, k);
     k->stopping = true;
 }
 
@@ -193,6 +207,13 @@ static void sup_stopping(tr_ctx *self, void *state)
     stop_next_child(self, st);
 }
 
+/* A pool child that will not come back leaves the list (order kept). */
+static void forget_child(sup_state *st, size_t i)
+{
+    memmove(&st->kids[i], &st->kids[i + 1], (st->n - i - 1) * sizeof(*st->kids));
+    st->n--;
+}
+
 static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
 {
     size_t i;
@@ -206,7 +227,20 @@ static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
     k->running = false;
     if (st->shutting_down) { /* no restarts: on to the next child */
         k->stopping = false;
+        if (st->pool)
+            forget_child(st, i);
         stop_next_child(self, st);
+        return TR_OK;
+    }
+    if (k->terminating) { /* tr_supervisor_terminate_child: ends for good */
+        k->terminating = false;
+        k->removed = true;
+        bool group_member = k->stopping;
+        k->stopping = false;
+        if (st->pool)
+            forget_child(st, i);
+        if (group_member && --st->pending_stops == 0 && st->group)
+            return finish_group(self, st);
         return TR_OK;
     }
     if (k->stopping) { /* part of a group restart we started */
@@ -218,6 +252,8 @@ static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
     if (!wants_restart(k, d->reason)) {
         if (k->spec->restart == TR_TEMPORARY)
             k->removed = true;
+        if (st->pool)
+            forget_child(st, i);
         return TR_OK;
     }
     if (!restart_allowed(st))
@@ -240,14 +276,80 @@ static int which_child(tr_ctx *self, sup_state *st, const tr_msg *msg)
     return tr_reply(self, msg, NULL, 0);
 }
 
+/* A pool grows by one child from its template; replies a tr_sup_started. */
+static int start_pool_child(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    tr_sup_started r = {.rc = TR_EINVAL};
+    if (!st->pool || msg->size != sizeof(void *))
+        return tr_reply(self, msg, &r, sizeof(r));
+    if (st->n == st->cap) {
+        size_t cap = st->cap * 2;
+        sup_child *grown = realloc(st->kids, cap * sizeof(*grown));
+        if (grown == NULL) {
+            r.rc = TR_ENOMEM;
+            return tr_reply(self, msg, &r, sizeof(r));
+        }
+        st->kids = grown;
+        st->cap = cap;
+    }
+    sup_child *k = &st->kids[st->n];
+    *k = (sup_child){.spec = &st->spec->specs[0], .seq = st->next_seq++};
+    memcpy(&k->arg, msg->data, sizeof(void *));
+    r.rc = start_child(self, k);
+    if (r.rc == TR_OK) {
+        st->n++;
+        r.child = k->ref;
+    } else if (k->running || !tr_ref_is_none(k->ref)) {
+        tr_kill(tr_ctx_system(self), k->ref); /* spawned but not watched: do not leak it */
+    }
+    return tr_reply(self, msg, &r, sizeof(r));
+}
+
+static int terminate_child(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    int rc = TR_ENOTFOUND;
+    tr_ref ref;
+    if (msg->size == sizeof(ref)) {
+        memcpy(&ref, msg->data, sizeof(ref));
+        for (size_t i = 0; i < st->n; i++) {
+            sup_child *k = &st->kids[i];
+            if (k->running && tr_ref_equal(k->ref, ref) && !k->terminating) {
+                k->terminating = true;
+                if (!k->stopping) /* else a group restart is stopping it already */
+                    signal_stop(self, k);
+                rc = TR_OK;
+                break;
+            }
+        }
+    }
+    return tr_reply(self, msg, &rc, sizeof(rc));
+}
+
+static int which_children(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    tr_ref *refs = malloc((st->n > 0 ? st->n : 1) * sizeof(*refs));
+    if (refs == NULL)
+        return tr_reply(self, msg, NULL, 0);
+    size_t m = 0;
+    for (size_t i = 0; i < st->n; i++)
+        if (st->kids[i].running)
+            refs[m++] = st->kids[i].ref;
+    int rc = tr_reply(self, msg, refs, m * sizeof(*refs));
+    free(refs);
+    return rc;
+}
+
 static int sup_init(tr_ctx *self, void *state, void *arg)
 {
     sup_state *st = state;
     st->spec = arg;
     st->flags = st->spec->flags;
     st->rng = tr_self(self).id * 0x9e3779b97f4a7c15ull + 1;
-    st->n = st->spec->n;
-    st->kids = calloc(st->n > 0 ? st->n : 1, sizeof(*st->kids));
+    st->pool = st->flags.strategy == TR_SIMPLE_ONE_FOR_ONE;
+    st->n = st->pool ? 0 : st->spec->n; /* a pool starts empty */
+    st->cap = st->n > 4 ? st->n : 4;
+    st->next_seq = st->n;
+    st->kids = calloc(st->cap, sizeof(*st->kids));
     st->restarts = malloc(((size_t)st->flags.intensity + 1) * sizeof(*st->restarts));
     if (st->kids == NULL || st->restarts == NULL) {
         st->n = 0;
@@ -255,6 +357,8 @@ static int sup_init(tr_ctx *self, void *state, void *arg)
     }
     for (size_t i = 0; i < st->n; i++) {
         st->kids[i].spec = &st->spec->specs[i];
+        st->kids[i].arg = st->spec->specs[i].arg;
+        st->kids[i].seq = i;
         int rc = start_child(self, &st->kids[i]);
         if (rc != TR_OK)
             return rc;
@@ -267,12 +371,21 @@ static int sup_handle(tr_ctx *self, void *state, const tr_msg *msg)
     sup_state *st = state;
     if (msg->type == TR_MSG_DOWN && msg->size == sizeof(tr_down))
         return on_down(self, st, msg->data);
-    if (msg->type == MSG_SUP_WHICH_CHILD)
+    if (msg->type == TR_SUP_WHICH_CHILD)
         return which_child(self, st, msg);
-    if (msg->type == MSG_SUP_RESTART && msg->size == sizeof(uint64_t)) {
-        uint64_t i = *(const uint64_t *)msg->data;
-        if (i < st->n && st->kids[i].delayed && !st->kids[i].running && !st->shutting_down)
-            return start_child(self, &st->kids[i]);
+    if (msg->type == TR_SUP_START_CHILD)
+        return start_pool_child(self, st, msg);
+    if (msg->type == TR_SUP_TERMINATE_CHILD)
+        return terminate_child(self, st, msg);
+    if (msg->type == TR_SUP_WHICH_CHILDREN)
+        return which_children(self, st, msg);
+    if (msg->type == TR_SUP_RESTART && msg->size == sizeof(uint64_t)) {
+        uint64_t seq = *(const uint64_t *)msg->data;
+        for (size_t i = 0; i < st->n; i++) {
+            sup_child *k = &st->kids[i];
+            if (k->seq == seq && k->delayed && !k->running && !st->shutting_down)
+                return start_child(self, k);
+        }
     }
     return TR_OK;
 }
@@ -309,7 +422,8 @@ int tr_sup_spec_create(const tr_sup_flags *flags, const tr_child_spec *specs, si
                        tr_sup_spec **out)
 {
     if (flags == NULL || out == NULL || (n > 0 && specs == NULL) || n > 100000 ||
-        (unsigned)flags->strategy > TR_REST_FOR_ONE)
+        (unsigned)flags->strategy > TR_SIMPLE_ONE_FOR_ONE ||
+        (flags->strategy == TR_SIMPLE_ONE_FOR_ONE && n != 1))
         return TR_EINVAL;
     for (size_t i = 0; i < n; i++) {
         if (specs[i].id == NULL || specs[i].beh == NULL || specs[i].beh->handle == NULL ||
@@ -365,7 +479,7 @@ int tr_supervisor_child(tr_system *sys, tr_ref sup, const char *id, int timeout_
         return TR_EINVAL;
     void *reply = NULL;
     size_t size = 0;
-    int rc = tr_ask_wait(sys, sup, MSG_SUP_WHICH_CHILD, id, strlen(id) + 1, timeout_ms, &reply, &size);
+    int rc = tr_ask_wait(sys, sup, TR_SUP_WHICH_CHILD, id, strlen(id) + 1, timeout_ms, &reply, &size);
     if (rc != TR_OK)
         return rc;
     if (size != sizeof(tr_ref)) {

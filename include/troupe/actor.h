@@ -54,6 +54,8 @@ enum {
     TR_MSG_GROUP_DONE = 3,   /* a spawn-group member ended; data is a tr_group_result */
     TR_MSG_DOWN = 4,         /* a monitored actor ended; data is a tr_down (monitor.h) */
     TR_MSG_DEAD_LETTER = 5,  /* to the dead-letter watcher; data is a tr_dead_letter (metrics.h) */
+    TR_MSG_EXIT = 6,         /* a linked actor ended and we trap exits; data is a tr_exit_signal (link.h) */
+    TR_MSG_CANCELLED = 7,    /* a watched token was cancelled; data is the tr_token * (token.h) */
     TR_MSG_USER = 256,       /* first type tag free for applications */
     TR_MSG_SERVICE = 0xffff0000u /* tags from here up are used by runtime services
                                   * (supervisors): applications use 256..0xfffeffff */
@@ -107,6 +109,14 @@ typedef struct tr_spawn_opts {
     const char *name;           /* optional, copied; shown by tr_actor_name */
     tr_ref parent;              /* TR_REF_NONE = top level (stopped by system shutdown) */
     uint32_t drain_timeout_ms;  /* graceful-stop deadline; 0 = 5000 ms */
+    /* Per-message watchdog; 0 = none. A handle() call running longer than
+     * this is reported on stderr (one line naming the actor and the elapsed
+     * time) and counted (tr_metrics.deadline_overruns); once it returns,
+     * the actor fails with TR_EDEADLINE, so a supervisor restarts it with
+     * fresh state. C code cannot be preempted: a handler that never returns
+     * keeps its worker forever, the watchdog only makes that visible. Costs
+     * one timer arm and cancel per message. */
+    uint32_t handler_deadline_ms;
 } tr_spawn_opts;
 
 /* Runtime configuration. Zero-initialise and set what you need. */

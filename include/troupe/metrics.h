@@ -26,6 +26,7 @@ typedef struct tr_metrics {
     uint64_t actors_spawned;  /* total since start */
     uint64_t dead_letters;    /* messages that could not be delivered */
     uint64_t mutes;           /* times a sender was muted by backpressure */
+    uint64_t deadline_overruns; /* handlers that ran past handler_deadline_ms */
 } tr_metrics;
 
 /* Fills *out with a snapshot (counters are read without stopping the

@@ -27,7 +27,14 @@ typedef enum tr_restart { TR_PERMANENT = 0, TR_TRANSIENT = 1, TR_TEMPORARY = 2 }
 typedef enum tr_strategy {
     TR_ONE_FOR_ONE = 0,
     TR_ONE_FOR_ALL = 1,
-    TR_REST_FOR_ONE = 2
+    TR_REST_FOR_ONE = 2,
+    /* A pool: exactly one child spec, used as a template; no child starts
+     * with the supervisor. tr_supervisor_start_child starts one more (same
+     * spec, its own arg) at run time; each is restarted alone, with the same
+     * arg, by its restart type, within the intensity budget. A graceful stop
+     * ends the children one by one, last started first (Erlang stops a
+     * simple_one_for_one pool concurrently; the order here is stricter). */
+    TR_SIMPLE_ONE_FOR_ONE = 3
 } tr_strategy;
 
 #define TR_SHUTDOWN_BRUTAL 0u           /* kill at once */
@@ -85,6 +92,45 @@ TR_API int tr_supervisor_start(tr_system *sys, const tr_sup_flags *flags, const 
  * (no such child, or not running right now), TR_ETIMEDOUT or TR_EDEAD. */
 TR_API int tr_supervisor_child(tr_system *sys, tr_ref sup, const char *id, int timeout_ms,
                                tr_ref *child);
+
+/* ---- run-time children (pools) ---- */
+
+/* The reply to tr_supervisor_start_child_async (data of TR_MSG_REPLY). */
+typedef struct tr_sup_started {
+    int rc;       /* TR_OK, or why no child was started */
+    tr_ref child; /* the new child when rc is TR_OK */
+} tr_sup_started;
+
+/* Starts one more child of a TR_SIMPLE_ONE_FOR_ONE supervisor from its
+ * template, with init(arg); a restart calls init(arg) again, so `arg` (owned
+ * by the caller) must stay valid while the child may restart. Blocks the
+ * calling outside thread up to timeout_ms. The child's init runs afterwards
+ * on a worker: a failing init counts as a crash. Writes the child to *out
+ * (may be NULL). Returns TR_OK, TR_EINVAL (not a pool), TR_ETIMEDOUT,
+ * TR_EDEAD/TR_ESTOPPING (supervisor gone or stopping), TR_ECONTEXT (called
+ * on a worker: use the async form) or a spawn error. */
+TR_API int tr_supervisor_start_child(tr_system *sys, tr_ref sup, void *arg, int timeout_ms,
+                                     tr_ref *out);
+
+/* From a callback: the same request without blocking. Exactly one message
+ * later reaches the caller with msg->corr == *corr: TR_MSG_REPLY carrying a
+ * tr_sup_started, or TR_MSG_ASK_TIMEOUT. Returns as tr_ask. */
+TR_API int tr_supervisor_start_child_async(tr_ctx *self, tr_ref sup, void *arg,
+                                           uint32_t timeout_ms, uint64_t *corr);
+
+/* Stops child `child` of `sup` (gracefully within its shutdown_ms, or
+ * brutally) so that it is not restarted, and waits until it has ended. A
+ * pool forgets it; a static child stays stopped. Blocks the calling outside
+ * thread up to timeout_ms in all. Returns TR_OK, TR_ENOTFOUND (not a running
+ * child of sup), TR_ETIMEDOUT, TR_EDEAD or TR_ECONTEXT. */
+TR_API int tr_supervisor_terminate_child(tr_system *sys, tr_ref sup, tr_ref child, int timeout_ms);
+
+/* Copies up to `max` running children of `sup`, in start order, to out[]
+ * and their total number to *count (either may be 0/NULL). Blocks the
+ * calling outside thread up to timeout_ms. Returns TR_OK, TR_ETIMEDOUT,
+ * TR_EDEAD or TR_ECONTEXT. */
+TR_API int tr_supervisor_children(tr_system *sys, tr_ref sup, int timeout_ms, tr_ref *out,
+                                  size_t max, size_t *count);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,8 @@
 #include "troupe/group.h"
 #include "troupe/metrics.h"
 #include "troupe/monitor.h"
+#include "troupe/link.h"
+#include "troupe/token.h"
 #include "troupe/supervisor.h"
 #include "troupe/fault.h"
 #include "troupe/registry.h"

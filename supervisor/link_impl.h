@@ -1,0 +1,40 @@
+/* Link bookkeeping used by the actor lifecycle (see troupe/link.h). */
+#ifndef TROUPE_SUPERVISOR_LINK_IMPL_H
+#define TROUPE_SUPERVISOR_LINK_IMPL_H
+
+#include <stdint.h>
+
+#include "actors/actor_impl.h"
+#include "troupe/link.h"
+
+/* An actor's links and the exit signals waiting for it, in its extension,
+ * guarded by its stripe lock. */
+typedef struct tr_link_set {
+    tr_ref *peers;
+    uint32_t npeers, peers_cap;
+    tr_exit_signal *pending; /* arrived, not yet acted on by the owner */
+    uint32_t npending, pending_cap;
+} tr_link_set;
+
+/* Partners taken off an ending actor, to signal once it is dead. */
+typedef struct tr_link_list {
+    tr_ref *peers;
+    uint32_t n;
+} tr_link_list;
+
+/* Takes `a`'s links (the caller owns the list) after tr_monitor_close has
+ * marked it ended, so a later tr_link signals at once. Owner thread only. */
+tr_link_list tr_link_close(struct tr_actor *a);
+
+/* Sends `dead`'s exit signal to every partner still linked to it, and frees
+ * the list. Call after the reference is retired. */
+void tr_link_fire(tr_system *sys, tr_ref dead, int reason, tr_link_list *list);
+
+/* Acts on the pending exit signals (TR_SIG_EXIT): a trapping actor gets a
+ * TR_MSG_EXIT each, others fail with an abnormal reason. Owner thread only. */
+void tr_link_take_exits(struct tr_actor *a);
+
+/* Frees a link set (actor destruction). NULL is ignored. */
+void tr_link_set_free(struct tr_link_set *set);
+
+#endif

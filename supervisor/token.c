@@ -1,0 +1,217 @@
+/* Cancellation tokens (see troupe/token.h).
+ *
+ * Each token has a lock guarding its children list and its bound actors.
+ * Cancel sets the flag under the lock and takes both lists, so a bind or a
+ * child creation either lands before (and is cancelled with the rest) or
+ * sees the flag (and is cancelled at once): each bound actor is stopped
+ * exactly once per token. The subtree is walked with an explicit stack, not
+ * recursion, so deep chains cannot overflow the C stack. Children hold a
+ * reference on their parent; a cancel holds a reference on each child it
+ * visits, taken only while the child is still referenced (a child whose last
+ * reference is being dropped is skipped: nobody can bind to it any more). */
+#include <stdlib.h>
+
+#include "actors/lifecycle.h"
+#include "actors/send.h"
+#include "actors/system_impl.h"
+#include "troupe/token.h"
+
+typedef struct tok_entry {
+    tr_ref actor;
+    bool watch; /* send TR_MSG_CANCELLED instead of stopping */
+} tok_entry;
+
+struct tr_token {
+    tr_system *sys;
+    tr_token *parent; /* holds a reference on it */
+    _Atomic uint32_t refs;
+    _Atomic bool cancelled;
+    pthread_mutex_t lock;
+    tr_token *first_child;                 /* guarded by this token's lock */
+    tr_token *prev_sibling, *next_sibling; /* guarded by the parent's lock */
+    tok_entry *bound;
+    uint32_t nbound, bound_cap;
+};
+
+int tr_token_create(tr_system *sys, tr_token *parent, tr_token **out)
+{
+    if (sys == NULL || out == NULL || (parent != NULL && parent->sys != sys))
+        return TR_EINVAL;
+    tr_token *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return TR_ENOMEM;
+    t->sys = sys;
+    atomic_init(&t->refs, 1);
+    atomic_init(&t->cancelled, false);
+    pthread_mutex_init(&t->lock, NULL);
+    if (parent != NULL) {
+        t->parent = tr_token_retain(parent);
+        pthread_mutex_lock(&parent->lock);
+        atomic_store(&t->cancelled, atomic_load(&parent->cancelled)); /* born cancelled */
+        t->next_sibling = parent->first_child;
+        if (parent->first_child != NULL)
+            parent->first_child->prev_sibling = t;
+        parent->first_child = t;
+        pthread_mutex_unlock(&parent->lock);
+    }
+    *out = t;
+    return TR_OK;
+}
+
+tr_token *tr_token_retain(tr_token *tok)
+{
+    if (tok != NULL)
+        atomic_fetch_add_explicit(&tok->refs, 1, memory_order_relaxed);
+    return tok;
+}
+
+/* A reference on a child found in a list, unless it is already being freed. */
+static bool try_retain(tr_token *t)
+{
+    uint32_t r = atomic_load_explicit(&t->refs, memory_order_relaxed);
+    while (r > 0)
+        if (atomic_compare_exchange_weak_explicit(&t->refs, &r, r + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
+void tr_token_destroy(tr_token *tok)
+{
+    while (tok != NULL && atomic_fetch_sub_explicit(&tok->refs, 1, memory_order_acq_rel) == 1) {
+        tr_token *p = tok->parent;
+        if (p != NULL) {
+            pthread_mutex_lock(&p->lock);
+            if (tok->prev_sibling != NULL)
+                tok->prev_sibling->next_sibling = tok->next_sibling;
+            else
+                p->first_child = tok->next_sibling;
+            if (tok->next_sibling != NULL)
+                tok->next_sibling->prev_sibling = tok->prev_sibling;
+            pthread_mutex_unlock(&p->lock);
+        }
+        free(tok->bound);
+        pthread_mutex_destroy(&tok->lock);
+        free(tok);
+        tok = p; /* drop the reference the child held (a loop, not recursion) */
+    }
+}
+
+bool tr_token_is_cancelled(const tr_token *tok)
+{
+    return tok != NULL && atomic_load_explicit(&tok->cancelled, memory_order_acquire);
+}
+
+static void act(tr_token *t, const tok_entry *e)
+{
+    if (!e->watch) {
+        tr_lifecycle_cancel(t->sys, e->actor); /* TR_EDEAD for actors gone since: fine */
+        return;
+    }
+    tr_mnode *n = tr_mnode_copy(TR_MSG_CANCELLED, &t, sizeof(t));
+    if (n == NULL) {
+        tr_dead_letter_record(t->sys, e->actor, TR_REF_NONE, TR_MSG_CANCELLED, TR_ENOMEM);
+        return;
+    }
+    tr_deliver(t->sys, NULL, e->actor, n, true, 0); /* one per watch: may pass the bound */
+}
+
+/* Cancels `t` alone; pushes its children (retained) on the stack. False if
+ * it was cancelled already (its subtree then is too). */
+static bool cancel_one(tr_token *t, tr_token ***stack, size_t *n, size_t *cap)
+{
+    pthread_mutex_lock(&t->lock);
+    if (atomic_load_explicit(&t->cancelled, memory_order_relaxed)) {
+        pthread_mutex_unlock(&t->lock);
+        return false;
+    }
+    atomic_store_explicit(&t->cancelled, true, memory_order_release);
+    tok_entry *bound = t->bound;
+    uint32_t nbound = t->nbound;
+    t->bound = NULL;
+    t->nbound = t->bound_cap = 0;
+    for (tr_token *c = t->first_child; c != NULL; c = c->next_sibling) {
+        if (*n == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 16;
+            tr_token **grown = realloc(*stack, ncap * sizeof(*grown));
+            if (grown == NULL) {
+                /* no room on the stack: cancel that subtree right here. c
+                 * cannot be freed meanwhile: its unlink waits for our lock */
+                tr_token_cancel(c);
+                continue;
+            }
+            *stack = grown;
+            *cap = ncap;
+        }
+        if (try_retain(c))
+            (*stack)[(*n)++] = c;
+    }
+    pthread_mutex_unlock(&t->lock);
+    for (uint32_t i = 0; i < nbound; i++)
+        act(t, &bound[i]);
+    free(bound);
+    return true;
+}
+
+void tr_token_cancel(tr_token *tok)
+{
+    if (tok == NULL)
+        return;
+    tr_token **stack = NULL;
+    size_t n = 0, cap = 0;
+    cancel_one(tok, &stack, &n, &cap);
+    while (n > 0) {
+        tr_token *t = stack[--n];
+        cancel_one(t, &stack, &n, &cap);
+        tr_token_destroy(t); /* the reference taken when it was pushed */
+    }
+    free(stack);
+}
+
+/* Forgets bound actors that have ended, to make room. Lock held. */
+static void prune(tr_token *t)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < t->nbound; i++)
+        if (tr_actor_state_of(t->sys, t->bound[i].actor) != TR_STATE_DEAD)
+            t->bound[kept++] = t->bound[i];
+    t->nbound = kept;
+}
+
+static int add(tr_token *tok, tr_ref actor, bool watch)
+{
+    if (tok == NULL || tr_ref_is_none(actor))
+        return TR_EINVAL;
+    if (tr_actor_state_of(tok->sys, actor) == TR_STATE_DEAD)
+        return TR_EDEAD;
+    tok_entry e = {.actor = actor, .watch = watch};
+    int rc = TR_OK;
+    bool now = false;
+    pthread_mutex_lock(&tok->lock);
+    if (atomic_load_explicit(&tok->cancelled, memory_order_relaxed)) {
+        now = true;
+    } else {
+        if (tok->nbound == tok->bound_cap)
+            prune(tok);
+        if (tok->nbound == tok->bound_cap) {
+            uint32_t cap = tok->bound_cap ? tok->bound_cap * 2 : 4;
+            tok_entry *grown = realloc(tok->bound, cap * sizeof(*grown));
+            if (grown == NULL)
+                rc = TR_ENOMEM;
+            else {
+                tok->bound = grown;
+                tok->bound_cap = cap;
+            }
+        }
+        if (rc == TR_OK)
+            tok->bound[tok->nbound++] = e;
+    }
+    pthread_mutex_unlock(&tok->lock);
+    if (now)
+        act(tok, &e);
+    return rc;
+}
+
+int tr_token_bind(tr_token *tok, tr_ref actor) { return add(tok, actor, false); }
+
+int tr_token_watch(tr_token *tok, tr_ref actor) { return add(tok, actor, true); }
