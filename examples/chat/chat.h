@@ -138,7 +138,9 @@ uint64_t chat_hrw_weight(const char *server, const char *room);
  * (ties: the smaller name), or -1 when n is 0. */
 int chat_place(const char *room, const char *const *names, size_t n);
 
-/* ---- behaviours and their spawn arguments ---- */
+/* ---- behaviours and their spawn arguments ----
+ * Every arg is read by init, which runs later on a worker: keep it valid
+ * until the actor has started (e.g. static, heap, or a parent's state). */
 
 /* Room: arg is a chat_room_cfg that must outlive the room's supervisor. */
 typedef struct chat_room_cfg {

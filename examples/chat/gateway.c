@@ -43,6 +43,7 @@ typedef struct gateway_state {
     uint32_t n;
     bool own_directory;
     uint64_t dir_mon;
+    chat_directory_cfg dir_cfg;
 } gateway_state;
 
 typedef struct session_arg {
@@ -60,10 +61,11 @@ static int gateway_init(tr_ctx *self, void *state, void *arg)
         return TR_EINVAL;
     s->cfg = *(const chat_gateway_cfg *)arg;
     if (tr_ref_is_none(s->cfg.directory)) {
-        chat_directory_cfg dc = {.budget = s->cfg.budget};
-        snprintf(dc.server, sizeof(dc.server), "%s", s->cfg.server);
+        /* in our state: an arg must live until the child's init has run */
+        s->dir_cfg.budget = s->cfg.budget;
+        memcpy(s->dir_cfg.server, s->cfg.server, sizeof(s->dir_cfg.server));
         tr_spawn_opts opts = {.parent = tr_self(self), .name = "chat.rooms"};
-        int rc = tr_spawn(tr_ctx_system(self), &chat_directory_behaviour, &dc, &opts,
+        int rc = tr_spawn(tr_ctx_system(self), &chat_directory_behaviour, &s->dir_cfg, &opts,
                           &s->cfg.directory);
         if (rc != TR_OK)
             return rc;

@@ -95,6 +95,26 @@ static bool rec_wait(rec *r, const char *prefix, int want)
     return ok;
 }
 
+/* Spawn arguments must stay valid until init has run (on a worker, later):
+ * the tests keep them until the system is gone. */
+static void *kept[256];
+static int nkept;
+
+static void *keep(const void *p, size_t n)
+{
+    cr_assert(nkept < 256);
+    void *c = malloc(n);
+    memcpy(c, p, n);
+    return kept[nkept++] = c;
+}
+
+static void teardown(tr_system *sys)
+{
+    tr_system_destroy(sys);
+    while (nkept > 0)
+        free(kept[--nkept]);
+}
+
 /* ---- a local "server": a directory and a gateway ---- */
 
 typedef struct server {
@@ -106,10 +126,10 @@ static server start_server(tr_system *sys, const char *name, uint32_t budget)
     server s;
     chat_directory_cfg dc = {.budget = budget};
     snprintf(dc.server, sizeof(dc.server), "%s", name);
-    cr_assert_eq(tr_spawn(sys, &chat_directory_behaviour, &dc, NULL, &s.dir), TR_OK);
+    cr_assert_eq(tr_spawn(sys, &chat_directory_behaviour, keep(&dc, sizeof(dc)), NULL, &s.dir), TR_OK);
     chat_gateway_cfg gc = {.directory = s.dir};
     snprintf(gc.server, sizeof(gc.server), "%s", name);
-    cr_assert_eq(tr_spawn(sys, &chat_gateway_behaviour, &gc, NULL, &s.gw), TR_OK);
+    cr_assert_eq(tr_spawn(sys, &chat_gateway_behaviour, keep(&gc, sizeof(gc)), NULL, &s.gw), TR_OK);
     return s;
 }
 
@@ -119,7 +139,7 @@ static tr_ref join(tr_system *sys, server s, const char *nick, const char *room,
     snprintf(mc.nick, sizeof(mc.nick), "%s", nick);
     snprintf(mc.room, sizeof(mc.room), "%s", room);
     tr_ref m;
-    cr_assert_eq(tr_spawn(sys, &chat_member_behaviour, &mc, NULL, &m), TR_OK);
+    cr_assert_eq(tr_spawn(sys, &chat_member_behaviour, keep(&mc, sizeof(mc)), NULL, &m), TR_OK);
     return m;
 }
 
@@ -261,7 +281,7 @@ Test(chat, every_line_reaches_every_other_member_once_in_order)
         cr_assert_eq(next_b, v == 1 ? 0 : N, "view %d got %d of bob's lines", v, next_b);
     }
     cr_assert_eq(rec_count(&ra, "SENT|alice|"), N);
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&ra);
     rec_fini(&rb);
     rec_fini(&rc);
@@ -293,7 +313,7 @@ Test(chat, joiner_sees_the_last_20_lines_and_members)
     }
     cr_assert_str_eq(rd.lines[CHAT_HISTORY], "JOINED|A|alice, bob, dave");
     pthread_mutex_unlock(&rd.m);
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&ra);
     rec_fini(&rb);
     rec_fini(&rd);
@@ -320,7 +340,7 @@ Test(chat, taken_and_bad_nicknames_and_rooms_end_the_member)
     cr_assert_eq(exit_reason(sys, bad), TR_EUSER + CHAT_E_BAD_ROOM);
     /* nobody else saw the failed joins */
     cr_assert_eq(rec_count(&ra, "NOTICE|"), 0);
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&ra);
     rec_fini(&rx);
 }
@@ -345,7 +365,7 @@ Test(chat, over_long_lines_are_refused_not_fatal)
     cr_assert(rec_wait(&rb, "LINE|alice|after", 1));
     cr_assert_eq(rec_count(&rb, "LINE|alice|"), 2);
     cr_assert_eq(tr_actor_state_of(sys, alice) == TR_STATE_DEAD, false);
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&ra);
     rec_fini(&rb);
 }
@@ -377,7 +397,7 @@ Test(chat, leaving_and_dying_members_are_announced)
     cr_assert_eq(st[0], 1);
     /* the nickname is free again */
     join_ok(sys, a, "carol", "lobby", &rc);
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&ra);
     rec_fini(&rb);
     rec_fini(&rc);
@@ -422,12 +442,12 @@ Test(chat, room_monitors_members_directly)
     join_ok(sys, a, "alice", "lobby", &ra);
     probe_arg pa = {.room = open_room(sys, a.dir, "lobby"), .r = &rp};
     tr_ref probe;
-    cr_assert_eq(tr_spawn(sys, &probe_beh, &pa, NULL, &probe), TR_OK);
+    cr_assert_eq(tr_spawn(sys, &probe_beh, keep(&pa, sizeof(pa)), NULL, &probe), TR_OK);
     cr_assert(rec_wait(&rp, "NOTICE||joined", 1));
     cr_assert(rec_wait(&ra, "NOTICE||probe joined", 1));
     tr_kill(sys, probe);
     cr_assert(rec_wait(&ra, "NOTICE||probe left (connection lost)", 1));
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&ra);
     rec_fini(&rp);
 }
@@ -466,7 +486,7 @@ Test(chat, a_member_over_budget_is_cut_off_and_the_room_stays_bounded)
     cr_assert_eq(st[2], 1);       /* one member cut off */
     cr_assert_eq(st[3], LINES);
     cr_assert_eq(rec_count(&rb, "LINE|alice|"), LINES);
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&ra);
     rec_fini(&rb);
     rec_fini(&rs);
@@ -507,7 +527,7 @@ Test(chat, a_crashed_room_restarts_alone_and_members_rejoin)
     cr_assert_eq(rec_count(&r2a, "NOTICE||room"), 0);
     chat_member_say(sys, alice2, "still here", WAIT_MS);
     cr_assert(rec_wait(&r2b, "LINE|alice|still here", 1));
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&r1a);
     rec_fini(&r1b);
     rec_fini(&r2a);
@@ -577,7 +597,7 @@ Test(chat, rooms_are_placed_by_hashing_and_reached_through_any_server)
     rec_init(&r4);
     join_ok(sys, a, "eve", on_b, &r4); /* B's room, placed anew */
     cr_assert(rec_wait(&r4, "JOINED|A|", 1));
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&r1);
     rec_fini(&r2);
     rec_fini(&r3);
@@ -590,7 +610,7 @@ Test(chat, gateway_starts_its_own_directory)
     tr_system *sys = make_system(2);
     chat_gateway_cfg gc = {.server = "solo"};
     tr_ref gw;
-    cr_assert_eq(tr_spawn(sys, &chat_gateway_behaviour, &gc, NULL, &gw), TR_OK);
+    cr_assert_eq(tr_spawn(sys, &chat_gateway_behaviour, keep(&gc, sizeof(gc)), NULL, &gw), TR_OK);
     rec r1, r2;
     rec_init(&r1);
     rec_init(&r2);
@@ -600,7 +620,7 @@ Test(chat, gateway_starts_its_own_directory)
     chat_member_say(sys, alice, "hello", WAIT_MS);
     cr_assert(rec_wait(&r2, "LINE|alice|hello", 1));
     cr_assert(rec_wait(&r1, "JOINED|solo|", 1));
-    tr_system_destroy(sys);
+    teardown(sys);
     rec_fini(&r1);
     rec_fini(&r2);
 }
