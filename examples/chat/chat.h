@@ -167,6 +167,9 @@ typedef struct chat_gateway_cfg {
                        * one as its child (and fails when it fails, so the
                        * gateway's supervisor restarts both) */
     uint32_t budget;  /* for a directory it starts */
+    /* Optional: called by init with the gateway's own reference, on every
+     * (re)start; troupe-chat passes tr_register to publish it as "chat". */
+    int (*register_fn)(tr_system *sys, const char *name, tr_ref ref);
 } chat_gateway_cfg;
 extern const tr_behaviour chat_gateway_behaviour;
 /* Session: spawned by the gateway only. */

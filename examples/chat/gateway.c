@@ -74,6 +74,11 @@ static int gateway_init(tr_ctx *self, void *state, void *arg)
         if (rc != TR_OK)
             return rc;
     }
+    if (s->cfg.register_fn != NULL) {
+        int rc = s->cfg.register_fn(tr_ctx_system(self), "chat", tr_self(self));
+        if (rc != TR_OK)
+            return rc;
+    }
     server_entry *me = &s->servers[s->n++];
     memcpy(me->name, s->cfg.server, sizeof(me->name));
     me->directory = s->cfg.directory;
