@@ -3,9 +3,9 @@
  *   troupe-chat server --name A --listen tcp://0.0.0.0:7000 [--peer tcp://hostB:7000 ...]
  *                      --cookie SECRET [--budget 256]
  *   troupe-chat client --server tcp://hostA:7000 --nick alice --room lobby --cookie SECRET
- *                      [--listen tcp://*:0] [--name NODE]
+ *                      [--listen tcp://HOST:0] [--name NODE]
  *   troupe-chat bots   --server tcp://hostA:7000 [--server tcp://hostB:7000] --cookie SECRET
- *                      [--room demo] [--delay-ms 400] [--listen tcp://*:0]
+ *                      [--room demo] [--delay-ms 400] [--listen tcp://HOST:0]
  *   troupe-chat place  --servers A,B,C ROOM      (which server hosts ROOM)
  *
  * The actors are the chat core (chat.h); this file only adds the node, the
