@@ -1,0 +1,570 @@
+/* troupe-chat: the distributed chat, one binary.
+ *
+ *   troupe-chat server --name A --listen tcp://0.0.0.0:7000 [--peer tcp://hostB:7000 ...]
+ *                      --cookie SECRET [--budget 256]
+ *   troupe-chat client --server tcp://hostA:7000 --nick alice --room lobby --cookie SECRET
+ *                      [--listen tcp://HOST:0] [--name NODE]
+ *   troupe-chat bots   --server tcp://hostA:7000 [--server tcp://hostB:7000] --cookie SECRET
+ *                      [--room demo] [--delay-ms 400] [--listen tcp://HOST:0]
+ *   troupe-chat place  --servers A,B,C ROOM      (which server hosts ROOM)
+ *
+ * The actors are the chat core (chat.h); this file only adds the node, the
+ * command line, stdin/stdout and exit codes. See README.md beside it.
+ *
+ * Exit codes: 0 fine; 1 internal error; 2 usage or bad URL; 3 join refused
+ * (nickname taken or invalid, bad room, room full); 4 server unreachable or
+ * lost, room gone; 5 cut off for reading too slowly. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <troupe/node.h>
+#include <troupe/registry.h>
+#include <troupe/wire.h>
+
+#include "chat.h"
+
+enum { EXIT_USAGE = 2, EXIT_REFUSED = 3, EXIT_UNREACHABLE = 4, EXIT_SLOW = 5 };
+#define CONNECT_TIMEOUT_MS 5000
+#define MAX_PEERS 32
+
+static void die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("troupe-chat: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(code);
+}
+
+static void usage(void)
+{
+    fputs("usage: troupe-chat server --name NAME --listen URL [--peer URL ...] --cookie SECRET "
+          "[--budget N]\n"
+          "       troupe-chat client --server URL --nick NICK --room ROOM --cookie SECRET "
+          "[--listen URL] [--name NODE]\n"
+          "       troupe-chat bots --server URL [--server URL] --cookie SECRET [--room ROOM] "
+          "[--delay-ms MS] [--listen URL]\n"
+          "       troupe-chat place --servers A,B,... ROOM\n",
+          stderr);
+    exit(EXIT_USAGE);
+}
+
+static bool url_ok(const char *url)
+{
+    static const char *schemes[] = {"tcp://", "tcp4://", "tcp6://", "ipc://", "inproc://",
+                                    "tls+tcp://"};
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+        if (strncmp(url, schemes[i], strlen(schemes[i])) == 0 && url[strlen(schemes[i])] != '\0')
+            return true;
+    return false;
+}
+
+static void check_url(const char *what, const char *url)
+{
+    if (url == NULL)
+        die(EXIT_USAGE, "missing %s URL", what);
+    if (!url_ok(url))
+        die(EXIT_USAGE, "bad %s URL '%s' (expected tcp://host:port, ipc:///path, ...)", what, url);
+}
+
+/* Options shared by the subcommands. */
+typedef struct opts {
+    const char *name, *listen, *cookie, *nick, *room;
+    const char *servers[MAX_PEERS];
+    int nservers;
+    const char *peers[MAX_PEERS];
+    int npeers;
+    uint32_t budget;
+    int delay_ms;
+    const char *positional;
+} opts;
+
+static void parse(int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->delay_ms = 400;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = true;
+        if (strcmp(a, "--name") == 0)
+            o->name = v;
+        else if (strcmp(a, "--listen") == 0)
+            o->listen = v;
+        else if (strcmp(a, "--cookie") == 0)
+            o->cookie = v;
+        else if (strcmp(a, "--nick") == 0)
+            o->nick = v;
+        else if (strcmp(a, "--room") == 0)
+            o->room = v;
+        else if (strcmp(a, "--budget") == 0)
+            o->budget = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
+        else if (strcmp(a, "--delay-ms") == 0)
+            o->delay_ms = v ? atoi(v) : 0;
+        else if (strcmp(a, "--server") == 0 || strcmp(a, "--servers") == 0) {
+            if (o->nservers < MAX_PEERS && v)
+                o->servers[o->nservers++] = v;
+        } else if (strcmp(a, "--peer") == 0) {
+            if (o->npeers < MAX_PEERS && v)
+                o->peers[o->npeers++] = v;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage();
+        } else if (a[0] == '-') {
+            die(EXIT_USAGE, "unknown option '%s' (try --help)", a);
+        } else {
+            o->positional = a;
+            takes = false;
+        }
+        if (takes) {
+            if (v == NULL)
+                die(EXIT_USAGE, "option %s needs a value", a);
+            i++;
+        }
+    }
+}
+
+/* ---- the node ---- */
+
+static tr_system *g_sys;
+static tr_node *g_node;
+
+static void start_node(const char *name, const char *cookie, const char *listen, char *bound,
+                       size_t cap)
+{
+    if (tr_system_create(NULL, &g_sys) != TR_OK)
+        die(1, "cannot create the actor system");
+    tr_node_opts no = {.name = name, .cookie = cookie};
+    int rc = tr_node_start(g_sys, &no, &g_node);
+    if (rc == TR_EINVAL)
+        die(EXIT_USAGE, "bad node name '%s' (use 1-63 of A-Z a-z 0-9 _ . @ -)", name);
+    if (rc != TR_OK)
+        die(1, "cannot start the node: %s", tr_strerror(rc));
+    rc = tr_node_listen(g_node, listen, bound, cap);
+    if (rc != TR_OK)
+        die(EXIT_USAGE, "cannot listen on '%s': %s", listen, tr_strerror(rc));
+    chat_set_ref_codec(tr_pack_ref, tr_unpack_ref);
+}
+
+static void stop_node(void)
+{
+    tr_node_stop(g_node);
+    tr_system_destroy(g_sys);
+    g_node = NULL;
+    g_sys = NULL;
+}
+
+/* Connects to a server and finds its gateway ("<node>/chat"); exits with a
+ * one-line reason when it cannot. */
+static tr_ref reach_gateway(const char *url, char *server, size_t cap)
+{
+    check_url("server", url);
+    int rc = tr_node_connect(g_node, url, CONNECT_TIMEOUT_MS, server, cap);
+    if (rc == TR_ETIMEDOUT)
+        die(EXIT_UNREACHABLE, "server %s unreachable (no answer within %d s)", url,
+            CONNECT_TIMEOUT_MS / 1000);
+    if (rc == TR_EREFUSED)
+        die(EXIT_UNREACHABLE, "server %s refused the connection (wrong --cookie?)", url);
+    if (rc == TR_EADDR)
+        die(EXIT_USAGE, "bad server URL '%s'", url);
+    if (rc != TR_OK)
+        die(EXIT_UNREACHABLE, "cannot connect to %s: %s", url, tr_strerror(rc));
+    char path[CHAT_MAX_SERVER + 8];
+    snprintf(path, sizeof(path), "%s/chat", server);
+    tr_ref gw;
+    rc = tr_lookup(g_sys, path, CONNECT_TIMEOUT_MS, &gw);
+    if (rc != TR_OK)
+        die(EXIT_UNREACHABLE, "%s (%s) runs no chat server: %s", url, server, tr_strerror(rc));
+    return gw;
+}
+
+static int exit_code_of(int reason)
+{
+    if (reason == TR_OK || reason == TR_ESHUTDOWN)
+        return 0;
+    switch (reason - TR_EUSER) {
+    case CHAT_E_NICK_TAKEN:
+    case CHAT_E_BAD_NICK:
+    case CHAT_E_BAD_ROOM:
+    case CHAT_E_FULL:
+        return EXIT_REFUSED;
+    case CHAT_E_GONE:
+    case CHAT_E_UNAVAILABLE:
+        return EXIT_UNREACHABLE;
+    case CHAT_E_SLOW:
+        return EXIT_SLOW;
+    default:
+        return 1;
+    }
+}
+
+/* ---- server ---- */
+
+static int cmd_server(opts *o)
+{
+    if (o->name == NULL)
+        die(EXIT_USAGE, "server needs --name");
+    check_url("listen", o->listen);
+    for (int i = 0; i < o->npeers; i++)
+        check_url("peer", o->peers[i]);
+    if (o->cookie == NULL)
+        die(EXIT_USAGE, "server needs --cookie");
+    if (strlen(o->name) > CHAT_MAX_SERVER)
+        die(EXIT_USAGE, "server name too long");
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread starts */
+
+    char bound[256];
+    start_node(o->name, o->cookie, o->listen, bound, sizeof(bound));
+
+    /* one-for-one: the gateway (which owns the directory, which owns one
+     * supervisor per room) is restarted if it fails */
+    static chat_gateway_cfg gc;
+    snprintf(gc.server, sizeof(gc.server), "%s", o->name);
+    gc.budget = o->budget;
+    gc.register_fn = tr_register;
+    tr_child_spec spec = {.id = "chat", .beh = &chat_gateway_behaviour, .arg = &gc,
+                          .restart = TR_PERMANENT};
+    tr_sup_flags flags = {.strategy = TR_ONE_FOR_ONE, .intensity = 5, .period_ms = 10000};
+    tr_ref sup, gw;
+    if (tr_supervisor_start(g_sys, &flags, &spec, 1, NULL, &sup) != TR_OK ||
+        tr_supervisor_child(g_sys, sup, "chat", CONNECT_TIMEOUT_MS, &gw) != TR_OK)
+        die(1, "cannot start the chat gateway");
+    printf("server %s listening on %s\n", o->name, bound);
+
+    for (int i = 0; i < o->npeers; i++) {
+        char peer[CHAT_MAX_SERVER + 1];
+        int rc = tr_node_connect(g_node, o->peers[i], CONNECT_TIMEOUT_MS, peer, sizeof(peer));
+        if (rc != TR_OK) {
+            fprintf(stderr, "troupe-chat: peer %s unreachable: %s (continuing without it)\n",
+                    o->peers[i], tr_strerror(rc));
+            continue;
+        }
+        char path[CHAT_MAX_SERVER + 8];
+        snprintf(path, sizeof(path), "%s/chat", peer);
+        tr_ref pgw;
+        rc = tr_lookup(g_sys, path, CONNECT_TIMEOUT_MS, &pgw);
+        if (rc == TR_OK)
+            rc = chat_gateway_add_peer(g_sys, gw, pgw, CONNECT_TIMEOUT_MS);
+        if (rc != TR_OK)
+            fprintf(stderr, "troupe-chat: peer %s (%s) has no chat gateway: %s\n", o->peers[i],
+                    peer, tr_strerror(rc));
+        else
+            printf("server %s: peer %s at %s\n", o->name, peer, o->peers[i]);
+    }
+    printf("server %s ready\n", o->name);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    printf("server %s stopping (%s)\n", o->name, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    stop_node();
+    return 0;
+}
+
+/* ---- client ---- */
+
+typedef struct client_ui {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool joined, ended, closing;
+    tr_ref member;
+} client_ui;
+
+static client_ui g_ui = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, false,
+                         {0}};
+
+static void client_event(void *ctx, const chat_event *ev)
+{
+    client_ui *ui = ctx;
+    char line[CHAT_MAX_LINE + 256];
+    if (ev->kind == CHAT_EV_SENT)
+        return; /* the terminal already shows what was typed */
+    chat_format_event(ev, line, sizeof(line));
+    if (ev->kind == CHAT_EV_ERROR)
+        fprintf(stderr, "troupe-chat: %s\n", line);
+    else
+        printf("%s\n", line);
+    pthread_mutex_lock(&ui->m);
+    if (ev->kind == CHAT_EV_JOINED)
+        ui->joined = true;
+    if (ev->kind == CHAT_EV_ERROR && ev->fatal)
+        ui->ended = true;
+    pthread_cond_broadcast(&ui->c);
+    pthread_mutex_unlock(&ui->m);
+}
+
+/* Posts to the member unless the program is closing (then the system may be gone). */
+static void ui_post(client_ui *ui, const char *text, bool leave)
+{
+    pthread_mutex_lock(&ui->m);
+    if (!ui->closing && !ui->ended) {
+        if (leave)
+            chat_member_leave(g_sys, ui->member, CONNECT_TIMEOUT_MS);
+        else
+            chat_member_say(g_sys, ui->member, text, CONNECT_TIMEOUT_MS);
+    }
+    pthread_mutex_unlock(&ui->m);
+}
+
+static void *stdin_reader(void *arg)
+{
+    client_ui *ui = arg;
+    pthread_mutex_lock(&ui->m);
+    while (!ui->joined && !ui->ended)
+        pthread_cond_wait(&ui->c, &ui->m);
+    pthread_mutex_unlock(&ui->m);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        if (strcmp(line, "/quit") == 0)
+            break;
+        if (n > CHAT_MAX_LINE) {
+            fprintf(stderr, "troupe-chat: line too long (%zd bytes, max %d): not sent\n", n,
+                    CHAT_MAX_LINE);
+            continue;
+        }
+        ui_post(ui, line, false);
+    }
+    free(line);
+    ui_post(ui, NULL, true); /* /quit or end of input: leave, the member then ends */
+    return NULL;
+}
+
+static int cmd_client(opts *o)
+{
+    if (o->nservers != 1)
+        die(EXIT_USAGE, "client needs one --server URL");
+    check_url("server", o->servers[0]);
+    if (o->nick == NULL || !chat_valid_nick(o->nick))
+        die(EXIT_REFUSED, "bad or missing --nick (use 1-%d of A-Z a-z 0-9 _ -)", CHAT_MAX_NICK);
+    if (o->room == NULL || !chat_valid_room(o->room))
+        die(EXIT_REFUSED, "bad or missing --room (use 1-%d of A-Z a-z 0-9 _ . -)", CHAT_MAX_ROOM);
+    const char *listen = o->listen ? o->listen : "tcp://*:0";
+    check_url("listen", listen);
+    char name[CHAT_MAX_SERVER + 1];
+    if (o->name)
+        snprintf(name, sizeof(name), "%s", o->name);
+    else
+        snprintf(name, sizeof(name), "client-%s-%ld", o->nick, (long)getpid());
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    char bound[256], server[CHAT_MAX_SERVER + 1];
+    start_node(name, o->cookie, listen, bound, sizeof(bound));
+    tr_ref gw = reach_gateway(o->servers[0], server, sizeof(server));
+
+    static chat_member_cfg mc;
+    mc.gateway = gw;
+    snprintf(mc.nick, sizeof(mc.nick), "%s", o->nick);
+    snprintf(mc.room, sizeof(mc.room), "%s", o->room);
+    mc.on_event = client_event;
+    mc.ctx = &g_ui;
+    if (tr_spawn(g_sys, &chat_member_behaviour, &mc, NULL, &g_ui.member) != TR_OK)
+        die(1, "cannot start the client");
+
+    pthread_t reader;
+    pthread_create(&reader, NULL, stdin_reader, &g_ui);
+    pthread_detach(reader); /* may sit in getline when the session ends */
+
+    int reason = 0;
+    tr_await_exit(g_sys, g_ui.member, -1, &reason);
+    pthread_mutex_lock(&g_ui.m);
+    g_ui.closing = true;
+    g_ui.ended = true;
+    pthread_cond_broadcast(&g_ui.c);
+    pthread_mutex_unlock(&g_ui.m);
+    fflush(stdout);
+    stop_node();
+    return exit_code_of(reason);
+}
+
+/* ---- bots: a scripted conversation between two bots joined through
+ * different servers, printed live from the first bot's seat ---- */
+
+static const struct {
+    int who;
+    const char *text;
+} script[] = {
+    {0, "hello! is anyone on the other server?"},
+    {1, "yes, I joined through the second node"},
+    {0, "our lines go through our sessions to the room's node"},
+    {1, "rendezvous hashing picked that node for this room"},
+    {0, "if my process dies, you see me leave"},
+    {1, "and if I read too slowly the room cuts me off"},
+    {0, "twenty lines of history wait for whoever joins next"},
+    {1, "nice. bye for now!"},
+};
+#define NSCRIPT (sizeof(script) / sizeof(script[0]))
+#define NBOTS 2
+
+typedef struct bots_ui {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int joined;
+    int seen[NBOTS]; /* script lines each bot has seen (said or received) */
+    bool failed;
+} bots_ui;
+static bots_ui g_bots = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {0}, false};
+
+typedef struct bot_ctx {
+    int idx;
+} bot_ctx;
+static bot_ctx g_bot_ctx[NBOTS] = {{0}, {1}};
+
+static void bot_event(void *ctx, const chat_event *ev)
+{
+    int idx = ((bot_ctx *)ctx)->idx;
+    if (idx == 0 || ev->kind == CHAT_EV_ERROR) {
+        char line[CHAT_MAX_LINE + 256];
+        chat_format_event(ev, line, sizeof(line));
+        printf("%s\n", line);
+    }
+    pthread_mutex_lock(&g_bots.m);
+    if (ev->kind == CHAT_EV_JOINED)
+        g_bots.joined++;
+    if (ev->kind == CHAT_EV_LINE || ev->kind == CHAT_EV_SENT)
+        g_bots.seen[idx]++;
+    if (ev->kind == CHAT_EV_ERROR && ev->fatal)
+        g_bots.failed = true;
+    pthread_cond_broadcast(&g_bots.c);
+    pthread_mutex_unlock(&g_bots.m);
+}
+
+/* Waits for cond under the lock, up to 10 s; false on timeout or failure. */
+static bool bots_wait(bool (*cond)(int), int arg)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    bool ok = true;
+    pthread_mutex_lock(&g_bots.m);
+    while (!g_bots.failed && !cond(arg))
+        if (pthread_cond_timedwait(&g_bots.c, &g_bots.m, &ts) != 0) {
+            ok = cond(arg);
+            break;
+        }
+    ok = ok && !g_bots.failed;
+    pthread_mutex_unlock(&g_bots.m);
+    return ok;
+}
+
+static bool all_joined(int n) { return g_bots.joined >= n; }
+static bool all_seen(int n)
+{
+    for (int i = 0; i < NBOTS; i++)
+        if (g_bots.seen[i] < n)
+            return false;
+    return true;
+}
+
+static int cmd_bots(opts *o)
+{
+    if (o->nservers < 1)
+        die(EXIT_USAGE, "bots need at least one --server URL");
+    const char *room = o->room ? o->room : "demo";
+    if (!chat_valid_room(room))
+        die(EXIT_REFUSED, "bad --room '%s'", room);
+    const char *listen = o->listen ? o->listen : "tcp://127.0.0.1:0";
+    check_url("listen", listen);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    char name[64], bound[256];
+    snprintf(name, sizeof(name), "bots-%ld", (long)getpid());
+    start_node(name, o->cookie, listen, bound, sizeof(bound));
+
+    tr_ref gws[MAX_PEERS];
+    char servers[MAX_PEERS][CHAT_MAX_SERVER + 1];
+    for (int i = 0; i < o->nservers; i++)
+        gws[i] = reach_gateway(o->servers[i], servers[i], sizeof(servers[i]));
+
+    static const char *nicks[NBOTS] = {"ada", "bob"};
+    static chat_member_cfg mc[NBOTS];
+    tr_ref bots[NBOTS];
+    for (int b = 0; b < NBOTS; b++) {
+        mc[b].gateway = gws[b % o->nservers];
+        snprintf(mc[b].nick, sizeof(mc[b].nick), "%s", nicks[b]);
+        snprintf(mc[b].room, sizeof(mc[b].room), "%s", room);
+        mc[b].on_event = bot_event;
+        mc[b].ctx = &g_bot_ctx[b];
+        printf("* bot %s joins #%s through server %s\n", nicks[b], room,
+               servers[b % o->nservers]);
+        if (tr_spawn(g_sys, &chat_member_behaviour, &mc[b], NULL, &bots[b]) != TR_OK)
+            die(1, "cannot start bot %s", nicks[b]);
+        if (!bots_wait(all_joined, b + 1)) /* one at a time: deterministic join notices */
+            die(EXIT_UNREACHABLE, "bot %s could not join #%s", nicks[b], room);
+    }
+    int code = 0;
+    for (size_t j = 0; j < NSCRIPT; j++) {
+        if (!bots_wait(all_seen, (int)j)) {
+            fprintf(stderr, "troupe-chat: the conversation stalled at line %zu\n", j);
+            code = EXIT_UNREACHABLE;
+            break;
+        }
+        if (o->delay_ms > 0) /* pacing for people watching, not synchronisation */
+            nanosleep(&(struct timespec){o->delay_ms / 1000, (o->delay_ms % 1000) * 1000000L},
+                      NULL);
+        chat_member_say(g_sys, bots[script[j].who], script[j].text, CONNECT_TIMEOUT_MS);
+    }
+    if (code == 0 && !bots_wait(all_seen, (int)NSCRIPT))
+        code = EXIT_UNREACHABLE;
+    for (int b = NBOTS - 1; b >= 0; b--) {
+        chat_member_leave(g_sys, bots[b], CONNECT_TIMEOUT_MS);
+        tr_await_exit(g_sys, bots[b], CONNECT_TIMEOUT_MS, NULL);
+    }
+    printf("* conversation %s\n", code == 0 ? "done" : "failed");
+    stop_node();
+    return code;
+}
+
+/* ---- place ---- */
+
+static int cmd_place(opts *o)
+{
+    if (o->nservers != 1 || o->positional == NULL)
+        die(EXIT_USAGE, "usage: troupe-chat place --servers A,B,... ROOM");
+    char *list = strdup(o->servers[0]);
+    const char *names[CHAT_MAX_SERVERS];
+    size_t n = 0;
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < CHAT_MAX_SERVERS;
+         t = strtok_r(NULL, ",", &save))
+        names[n++] = t;
+    int best = chat_place(o->positional, names, n);
+    if (best < 0)
+        die(EXIT_USAGE, "no servers given");
+    printf("%s\n", names[best]);
+    free(list);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage();
+    opts o;
+    parse(argc - 2, argv + 2, &o);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "server") == 0)
+        return cmd_server(&o);
+    if (strcmp(cmd, "client") == 0)
+        return cmd_client(&o);
+    if (strcmp(cmd, "bots") == 0)
+        return cmd_bots(&o);
+    if (strcmp(cmd, "place") == 0)
+        return cmd_place(&o);
+    usage();
+}

@@ -1,0 +1,562 @@
+/* The room and the directory that starts rooms.
+ *
+ * A room keeps its members (a reference, a nickname, a monitor and two
+ * counters each), the last CHAT_HISTORY lines in a ring, and nothing else:
+ * its memory is bounded by CHAT_MAX_MEMBERS and the ring. A member is whoever
+ * sent CHAT_JOIN (msg->sender): in troupe-chat that is a session on the
+ * client's server, possibly on another node; in the unit tests a local actor.
+ *
+ * Slow members: the room counts what it sent each member and what the member
+ * acknowledged (CHAT_ACK carries the member's running count). A member with
+ * `budget` messages outstanding is cut off: it gets one fatal CHAT_ERROR
+ * (CHAT_E_SLOW), is removed, and the others see "<nick> was disconnected (too
+ * slow)". So the room never has more than budget+1 messages in flight per
+ * member, however slow the member is, and it is never muted by a member's
+ * full mailbox (mailboxes hold 1024 > budget).
+ *
+ * Presence: the room monitors every member; any DOWN (the member ended, or
+ * its node went down: TR_ENODEDOWN) removes it and announces that it left.
+ *
+ * Crashes: each room runs under its own one-for-one supervisor, a child of
+ * the directory, so a crashing room is restarted alone. Its state (members,
+ * history) is lost; sessions see the DOWN and join the new room again. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chat.h"
+
+typedef struct member {
+    tr_ref ref;
+    char nick[CHAT_MAX_NICK + 1];
+    uint64_t mon;
+    uint64_t sent, acked;
+    bool gone;
+} member;
+
+typedef struct hist_line {
+    int64_t ts;
+    char nick[CHAT_MAX_NICK + 1];
+    char *text;
+} hist_line;
+
+typedef struct room_state {
+    chat_room_cfg cfg;
+    member *m;
+    uint32_t n, cap;
+    hist_line hist[CHAT_HISTORY];
+    uint32_t hist_head, hist_n; /* oldest at hist_head */
+    uint64_t kicked, lines;
+} room_state;
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+static int room_init(tr_ctx *self, void *state, void *arg)
+{
+    room_state *s = state;
+    if (arg == NULL)
+        return TR_EINVAL;
+    s->cfg = *(const chat_room_cfg *)arg;
+    if (s->cfg.budget == 0)
+        s->cfg.budget = CHAT_DEFAULT_BUDGET;
+    if (!tr_ref_is_none(s->cfg.directory)) {
+        chat_buf b;
+        chat_buf_init(&b);
+        msgpack_pack_array(&b.pk, 1);
+        chat_pack_str(&b.pk, s->cfg.name);
+        chat_buf_send(self, s->cfg.directory, CHAT_ROOM_UP, &b);
+    }
+    return TR_OK;
+}
+
+static void room_terminate(tr_ctx *self, void *state, int reason)
+{
+    (void)self;
+    (void)reason;
+    room_state *s = state;
+    free(s->m);
+    for (uint32_t i = 0; i < CHAT_HISTORY; i++)
+        free(s->hist[i].text);
+}
+
+static member *find_ref(room_state *s, tr_ref r)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (!s->m[i].gone && tr_ref_equal(s->m[i].ref, r))
+            return &s->m[i];
+    return NULL;
+}
+
+static member *find_nick(room_state *s, const char *nick)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (!s->m[i].gone && strcmp(s->m[i].nick, nick) == 0)
+            return &s->m[i];
+    return NULL;
+}
+
+/* Sends one counted message to a member, or cuts the member off when it is
+ * over budget (marked gone; sweep() removes it and announces it). */
+static void deliver(tr_ctx *self, room_state *s, member *m, uint32_t type, const chat_buf *b)
+{
+    if (m->gone)
+        return;
+    if (m->sent - m->acked >= s->cfg.budget) {
+        char text[128];
+        snprintf(text, sizeof(text), "disconnected: %llu messages unread (budget %u)",
+                 (unsigned long long)(m->sent - m->acked), s->cfg.budget);
+        chat_send_error(self, m->ref, CHAT_E_SLOW, text, true);
+        tr_demonitor(tr_ctx_system(self), m->ref, m->mon);
+        m->gone = true;
+        s->kicked++;
+        return;
+    }
+    if (tr_send(self, m->ref, type, b->sb.data, b->sb.size) == TR_OK)
+        m->sent++;
+}
+
+static void notice_all(tr_ctx *self, room_state *s, const char *text);
+
+/* Removes members marked gone; those cut off for slowness are announced
+ * (which may cut off more: loop until none). */
+static void sweep(tr_ctx *self, room_state *s)
+{
+    for (;;) {
+        char gone_nick[CHAT_MAX_NICK + 1] = "";
+        for (uint32_t i = 0; i < s->n; i++) {
+            if (s->m[i].gone) {
+                snprintf(gone_nick, sizeof(gone_nick), "%s", s->m[i].nick);
+                s->m[i] = s->m[--s->n];
+                break;
+            }
+        }
+        if (gone_nick[0] == '\0')
+            return;
+        char text[CHAT_MAX_NICK + 64];
+        snprintf(text, sizeof(text), "%s was disconnected (too slow)", gone_nick);
+        notice_all(self, s, text);
+    }
+}
+
+/* A notice to every member (the subject of a join/leave is already in or out). */
+static void notice_all(tr_ctx *self, room_state *s, const char *text)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_int64(&b.pk, now_s());
+    chat_pack_str(&b.pk, text);
+    for (uint32_t i = 0; i < s->n; i++)
+        deliver(self, s, &s->m[i], CHAT_NOTICE, &b);
+    chat_buf_destroy(&b);
+}
+
+static void remove_member(tr_ctx *self, room_state *s, member *m, const char *why)
+{
+    char text[CHAT_MAX_NICK + 64];
+    snprintf(text, sizeof(text), "%s left%s", m->nick, why);
+    *m = s->m[--s->n];
+    notice_all(self, s, text);
+    sweep(self, s);
+}
+
+static int on_join(tr_ctx *self, room_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    char nick[CHAT_MAX_NICK + 1];
+    if (!chat_in_open(&in, msg->data, msg->size, 1) || !chat_obj_str(&in.items[0], nick, sizeof(nick)) ||
+        !chat_valid_nick(nick)) {
+        chat_in_close(&in);
+        chat_send_error(self, msg->sender, CHAT_E_BAD_NICK,
+                        "bad nickname: use 1-32 of A-Z a-z 0-9 _ -", true);
+        return TR_OK;
+    }
+    chat_in_close(&in);
+    if (tr_ref_is_none(msg->sender) || find_ref(s, msg->sender) != NULL) {
+        chat_send_error(self, msg->sender, CHAT_E_NICK_TAKEN, "already joined", true);
+        return TR_OK;
+    }
+    if (find_nick(s, nick) != NULL) {
+        char text[128];
+        snprintf(text, sizeof(text), "nickname '%s' is taken in room '%s'", nick, s->cfg.name);
+        chat_send_error(self, msg->sender, CHAT_E_NICK_TAKEN, text, true);
+        return TR_OK;
+    }
+    if (s->n >= CHAT_MAX_MEMBERS) {
+        chat_send_error(self, msg->sender, CHAT_E_FULL, "room is full", true);
+        return TR_OK;
+    }
+    if (s->n == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 8;
+        member *m = realloc(s->m, cap * sizeof(*m));
+        if (m == NULL)
+            return TR_ENOMEM;
+        s->m = m;
+        s->cap = cap;
+    }
+    /* announce to the others first, then add: the newcomer's first counted
+     * message is whatever comes after its JOINED */
+    char text[CHAT_MAX_NICK + 16];
+    snprintf(text, sizeof(text), "%s joined", nick);
+    notice_all(self, s, text);
+    sweep(self, s);
+
+    member *m = &s->m[s->n++];
+    memset(m, 0, sizeof(*m));
+    m->ref = msg->sender;
+    snprintf(m->nick, sizeof(m->nick), "%s", nick);
+    if (tr_monitor(tr_ctx_system(self), tr_self(self), m->ref, &m->mon) != TR_OK) {
+        s->n--;
+        return TR_OK;
+    }
+
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 4);
+    chat_pack_str(&b.pk, s->cfg.name);
+    chat_pack_str(&b.pk, s->cfg.server);
+    msgpack_pack_array(&b.pk, s->n);
+    for (uint32_t i = 0; i < s->n; i++)
+        chat_pack_str(&b.pk, s->m[i].nick);
+    msgpack_pack_array(&b.pk, s->hist_n);
+    for (uint32_t i = 0; i < s->hist_n; i++) {
+        const hist_line *h = &s->hist[(s->hist_head + i) % CHAT_HISTORY];
+        msgpack_pack_array(&b.pk, 3);
+        msgpack_pack_int64(&b.pk, h->ts);
+        chat_pack_str(&b.pk, h->nick);
+        chat_pack_str(&b.pk, h->text);
+    }
+    chat_buf_send(self, m->ref, CHAT_JOINED, &b);
+    return TR_OK;
+}
+
+/* Control characters would let one member rewrite another's terminal. */
+static void sanitize(char *t)
+{
+    for (unsigned char *p = (unsigned char *)t; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
+static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
+{
+    member *from = find_ref(s, msg->sender);
+    if (from == NULL) {
+        chat_send_error(self, msg->sender, CHAT_E_NOT_MEMBER, "not in this room", false);
+        return TR_OK;
+    }
+    chat_in in;
+    if (!chat_in_open(&in, msg->data, msg->size, 1) || in.items[0].type != MSGPACK_OBJECT_STR) {
+        chat_in_close(&in);
+        chat_send_error(self, msg->sender, CHAT_E_PROTO, "malformed line ignored", false);
+        return TR_OK;
+    }
+    size_t len = in.items[0].via.str.size;
+    if (len > CHAT_MAX_LINE) {
+        chat_in_close(&in);
+        char text[96];
+        snprintf(text, sizeof(text), "line too long (%zu bytes, max %d): not sent", len,
+                 CHAT_MAX_LINE);
+        chat_send_error(self, msg->sender, CHAT_E_TOO_LONG, text, false);
+        return TR_OK;
+    }
+    char *line = malloc(len + 1);
+    if (line == NULL) {
+        chat_in_close(&in);
+        return TR_ENOMEM;
+    }
+    memcpy(line, in.items[0].via.str.ptr, len);
+    line[len] = '\0';
+    chat_in_close(&in);
+    sanitize(line);
+
+    hist_line *h;
+    if (s->hist_n < CHAT_HISTORY) {
+        h = &s->hist[(s->hist_head + s->hist_n) % CHAT_HISTORY];
+        s->hist_n++;
+    } else {
+        h = &s->hist[s->hist_head];
+        s->hist_head = (s->hist_head + 1) % CHAT_HISTORY;
+    }
+    free(h->text);
+    h->text = line;
+    h->ts = now_s();
+    snprintf(h->nick, sizeof(h->nick), "%s", from->nick);
+    s->lines++;
+
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 3);
+    msgpack_pack_int64(&b.pk, h->ts);
+    chat_pack_str(&b.pk, h->nick);
+    chat_pack_str(&b.pk, h->text);
+    for (uint32_t i = 0; i < s->n; i++)
+        if (&s->m[i] != from)
+            deliver(self, s, &s->m[i], CHAT_LINE, &b);
+    chat_buf_destroy(&b);
+    sweep(self, s);
+    return TR_OK;
+}
+
+static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    room_state *s = state;
+    switch (msg->type) {
+    case CHAT_JOIN:
+        return on_join(self, s, msg);
+    case CHAT_SAY:
+        return on_say(self, s, msg);
+    case CHAT_ACK: {
+        member *m = find_ref(s, msg->sender);
+        chat_in in;
+        uint64_t n;
+        if (chat_in_open(&in, msg->data, msg->size, 1) && chat_obj_u64(&in.items[0], &n) &&
+            m != NULL && n > m->acked && n <= m->sent)
+            m->acked = n;
+        chat_in_close(&in);
+        return TR_OK;
+    }
+    case CHAT_LEAVE: {
+        member *m = find_ref(s, msg->sender);
+        if (m != NULL) {
+            tr_demonitor(tr_ctx_system(self), m->ref, m->mon);
+            remove_member(self, s, m, "");
+        }
+        return TR_OK;
+    }
+    case TR_MSG_DOWN: {
+        const tr_down *d = msg->data;
+        member *m = find_ref(s, d->actor);
+        if (m != NULL && m->mon == d->monitor)
+            remove_member(self, s, m,
+                          d->reason == TR_ENODEDOWN ? " (its server went down)"
+                          : d->reason == TR_OK      ? ""
+                                                    : " (connection lost)");
+        return TR_OK;
+    }
+    case CHAT_STATS: {
+        chat_buf b;
+        chat_buf_init(&b);
+        msgpack_pack_array(&b.pk, 4);
+        msgpack_pack_uint32(&b.pk, s->n);
+        msgpack_pack_uint32(&b.pk, s->hist_n);
+        msgpack_pack_uint64(&b.pk, s->kicked);
+        msgpack_pack_uint64(&b.pk, s->lines);
+        int rc = tr_reply(self, msg, b.sb.data, b.sb.size);
+        chat_buf_destroy(&b);
+        return rc == TR_EDEAD ? TR_OK : rc;
+    }
+    default:
+        return TR_OK; /* unknown tags are ignored: a newer peer may send more */
+    }
+}
+
+const tr_behaviour chat_room_behaviour = {
+    .init = room_init,
+    .handle = room_handle,
+    .terminate = room_terminate,
+    .state_size = sizeof(room_state),
+};
+
+/* ---- directory ----
+ * One per server. CHAT_OPEN (an ask) answers [code, room ref] once the room
+ * runs, starting it first if needed. A room announces itself with
+ * CHAT_ROOM_UP after every (re)start, so the directory always hands out the
+ * current reference; asks that arrive while a room (re)starts wait. */
+
+typedef struct pending_ask {
+    tr_ref sender;
+    uint64_t corr;
+} pending_ask;
+
+typedef struct room_entry {
+    chat_room_cfg *cfg; /* the supervisor's child arg: freed after the supervisor ended */
+    tr_ref sup;
+    tr_ref room;        /* none while (re)starting */
+    uint64_t sup_mon;
+    pending_ask *pend;
+    uint32_t npend, cappend;
+} room_entry;
+
+typedef struct directory_state {
+    chat_directory_cfg cfg;
+    room_entry *rooms;
+    uint32_t n, cap;
+} directory_state;
+
+static int directory_init(tr_ctx *self, void *state, void *arg)
+{
+    (void)self;
+    directory_state *s = state;
+    if (arg == NULL)
+        return TR_EINVAL;
+    s->cfg = *(const chat_directory_cfg *)arg;
+    if (s->cfg.room_intensity == 0)
+        s->cfg.room_intensity = 5;
+    if (s->cfg.room_period_ms == 0)
+        s->cfg.room_period_ms = 10000;
+    return TR_OK;
+}
+
+/* Runs when every child (each room's supervisor, each room) has ended. */
+static void directory_terminate(tr_ctx *self, void *state, int reason)
+{
+    (void)self;
+    (void)reason;
+    directory_state *s = state;
+    for (uint32_t i = 0; i < s->n; i++) {
+        free(s->rooms[i].cfg);
+        free(s->rooms[i].pend);
+    }
+    free(s->rooms);
+}
+
+static void answer_open(tr_ctx *self, tr_ref to, uint64_t corr, int code, tr_ref room)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_int(&b.pk, code);
+    if (code == CHAT_OK && chat_pack_ref(tr_ctx_system(self), &b.pk, room) == TR_OK) {
+        /* packed */
+    } else {
+        msgpack_pack_nil(&b.pk);
+    }
+    tr_msg req = {.type = CHAT_OPEN, .sender = to, .corr = corr};
+    tr_reply(self, &req, b.sb.data, b.sb.size);
+    chat_buf_destroy(&b);
+}
+
+static room_entry *find_room(directory_state *s, const char *name)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (strcmp(s->rooms[i].cfg->name, name) == 0)
+            return &s->rooms[i];
+    return NULL;
+}
+
+static room_entry *start_room(tr_ctx *self, directory_state *s, const char *name)
+{
+    if (s->n >= CHAT_MAX_ROOMS)
+        return NULL;
+    if (s->n == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 8;
+        room_entry *r = realloc(s->rooms, cap * sizeof(*r));
+        if (r == NULL)
+            return NULL;
+        s->rooms = r;
+        s->cap = cap;
+    }
+    chat_room_cfg *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL)
+        return NULL;
+    snprintf(cfg->name, sizeof(cfg->name), "%s", name);
+    snprintf(cfg->server, sizeof(cfg->server), "%s", s->cfg.server);
+    cfg->directory = tr_self(self);
+    cfg->budget = s->cfg.budget;
+
+    tr_child_spec spec = {
+        .id = "room",
+        .beh = &chat_room_behaviour,
+        .arg = cfg,
+        .restart = TR_PERMANENT,
+    };
+    tr_sup_flags flags = {.strategy = TR_ONE_FOR_ONE,
+                          .intensity = s->cfg.room_intensity,
+                          .period_ms = s->cfg.room_period_ms};
+    char sup_name[CHAT_MAX_ROOM + 8];
+    snprintf(sup_name, sizeof(sup_name), "sup:%s", name);
+    tr_spawn_opts opts = {.parent = tr_self(self), .name = sup_name};
+    tr_ref sup;
+    if (tr_supervisor_start(tr_ctx_system(self), &flags, &spec, 1, &opts, &sup) != TR_OK) {
+        free(cfg);
+        return NULL;
+    }
+    room_entry *e = &s->rooms[s->n++];
+    memset(e, 0, sizeof(*e));
+    e->cfg = cfg;
+    e->sup = sup;
+    tr_monitor(tr_ctx_system(self), tr_self(self), sup, &e->sup_mon);
+    return e;
+}
+
+static int directory_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    directory_state *s = state;
+    switch (msg->type) {
+    case CHAT_OPEN: {
+        chat_in in;
+        char name[CHAT_MAX_ROOM + 1];
+        bool ok = chat_in_open(&in, msg->data, msg->size, 1) &&
+                  chat_obj_str(&in.items[0], name, sizeof(name)) && chat_valid_room(name);
+        chat_in_close(&in);
+        if (msg->corr == 0)
+            return TR_OK;
+        if (!ok) {
+            answer_open(self, msg->sender, msg->corr, CHAT_E_BAD_ROOM, TR_REF_NONE);
+            return TR_OK;
+        }
+        room_entry *e = find_room(s, name);
+        if (e == NULL && (e = start_room(self, s, name)) == NULL) {
+            answer_open(self, msg->sender, msg->corr, CHAT_E_UNAVAILABLE, TR_REF_NONE);
+            return TR_OK;
+        }
+        if (!tr_ref_is_none(e->room) &&
+            tr_actor_state_of(tr_ctx_system(self), e->room) != TR_STATE_DEAD) {
+            answer_open(self, msg->sender, msg->corr, CHAT_OK, e->room);
+            return TR_OK;
+        }
+        if (e->npend == e->cappend) {
+            uint32_t cap = e->cappend ? e->cappend * 2 : 4;
+            pending_ask *p = realloc(e->pend, cap * sizeof(*p));
+            if (p == NULL)
+                return TR_ENOMEM;
+            e->pend = p;
+            e->cappend = cap;
+        }
+        e->pend[e->npend++] = (pending_ask){msg->sender, msg->corr};
+        return TR_OK;
+    }
+    case CHAT_ROOM_UP: {
+        chat_in in;
+        char name[CHAT_MAX_ROOM + 1];
+        bool ok = chat_in_open(&in, msg->data, msg->size, 1) &&
+                  chat_obj_str(&in.items[0], name, sizeof(name));
+        chat_in_close(&in);
+        room_entry *e = ok ? find_room(s, name) : NULL;
+        if (e == NULL)
+            return TR_OK;
+        e->room = msg->sender;
+        for (uint32_t i = 0; i < e->npend; i++)
+            answer_open(self, e->pend[i].sender, e->pend[i].corr, CHAT_OK, e->room);
+        e->npend = 0;
+        return TR_OK;
+    }
+    case TR_MSG_DOWN: { /* a room's supervisor gave up (restart intensity) */
+        const tr_down *d = msg->data;
+        for (uint32_t i = 0; i < s->n; i++) {
+            room_entry *e = &s->rooms[i];
+            if (!tr_ref_equal(e->sup, d->actor))
+                continue;
+            for (uint32_t k = 0; k < e->npend; k++)
+                answer_open(self, e->pend[k].sender, e->pend[k].corr, CHAT_E_UNAVAILABLE,
+                            TR_REF_NONE);
+            free(e->pend);
+            free(e->cfg);
+            s->rooms[i] = s->rooms[--s->n];
+            break;
+        }
+        return TR_OK;
+    }
+    default:
+        return TR_OK;
+    }
+}
+
+const tr_behaviour chat_directory_behaviour = {
+    .init = directory_init,
+    .handle = directory_handle,
+    .terminate = directory_terminate,
+    .state_size = sizeof(directory_state),
+};

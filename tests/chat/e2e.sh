@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# End-to-end: 2 server processes and 4 clients on loopback TCP.
+#   usage: e2e.sh path/to/troupe-chat
+# 1. servers A and B (B peers with A); room R_A is placed on A, R_B on B
+# 2. alice (via A), bob (via B), carol (via A) join R_A; dave (via A) joins R_B
+# 3. each of alice, bob, carol sends N lines through a fifo on its stdin;
+#    every line must reach every other member of R_A exactly once, in sender order
+# 4. nickname taken, bad URL, unreachable server, over-long line: one-line errors, exit codes
+# 5. kill -9 server B: alice and carol keep chatting; bob (his server died) and
+#    dave (his room's server died) get a clear notice and exit non-zero
+# Every wait polls for expected output with a deadline; no fixed sleeps.
+set -euo pipefail
+BIN=${1:?usage: e2e.sh path/to/troupe-chat}
+BIN=$(realpath "$BIN")
+N=${CHAT_E2E_LINES:-30}
+DEADLINE=${CHAT_E2E_DEADLINE:-20}
+COOKIE=e2e-$$
+W=$(mktemp -d /tmp/troupe-chat-e2e.XXXXXX)
+PIDS=()
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [[ ${KEEP:-0} == 1 ]]; then echo "logs kept in $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "e2e: FAIL: $*" >&2; for f in "$W"/*.out "$W"/*.err; do echo "--- $f"; cat "$f"; done >&2; exit 1; }
+
+# wait_for FILE REGEX [COUNT]: until FILE has COUNT lines matching REGEX
+wait_for() {
+    local file=$1 re=$2 count=${3:-1} end=$((SECONDS + DEADLINE))
+    while (( SECONDS < end )); do
+        if [[ -f $file ]] && (( $(grep -cE -- "$re" "$file" || true) >= count )); then return 0; fi
+        sleep 0.05
+    done
+    fail "timeout waiting for $count x /$re/ in $(basename "$file")"
+}
+
+# wait_exit PID: until the process ended (exit code in $?-style global RC)
+wait_exit() {
+    local pid=$1 end=$((SECONDS + DEADLINE))
+    while (( SECONDS < end )); do
+        if ! kill -0 "$pid" 2>/dev/null; then RC=0; wait "$pid" || RC=$?; return 0; fi
+        sleep 0.05
+    done
+    fail "process $pid did not exit"
+}
+
+start_server() { # name [peer-url]
+    local name=$1; shift
+    local args=(server --name "$name" --listen tcp://127.0.0.1:0 --cookie "$COOKIE")
+    [[ $# -gt 0 ]] && args+=(--peer "$1")
+    "$BIN" "${args[@]}" >"$W/$name.out" 2>"$W/$name.err" &
+    PIDS+=($!)
+    eval "PID_$name=$!"
+    wait_for "$W/$name.out" "^server $name ready"
+    eval "URL_$name=$(sed -n "s/^server $name listening on //p" "$W/$name.out")"
+}
+
+start_client() { # nick server-url room
+    local nick=$1 url=$2 room=$3
+    mkfifo "$W/$nick.in"
+    "$BIN" client --server "$url" --nick "$nick" --room "$room" --cookie "$COOKIE" \
+        --listen tcp://127.0.0.1:0 <"$W/$nick.in" >"$W/$nick.out" 2>"$W/$nick.err" &
+    PIDS+=($!)
+    eval "PID_$nick=$!"
+    exec {fd}>"$W/$nick.in" # keep the fifo open: the client reads until we close it
+    eval "FD_$nick=$fd"
+    wait_for "$W/$nick.out" "you joined #$room"
+}
+
+say() { local fd; eval "fd=\$FD_$1"; printf '%s\n' "$2" >&"$fd"; }
+
+# ---- 1. servers, placement
+start_server A
+start_server B "$URL_A"
+wait_for "$W/B.out" "^server B: peer A at "
+R_A=""; R_B=""
+for i in $(seq 0 200); do
+    owner=$("$BIN" place --servers A,B "room$i")
+    [[ -z $R_A && $owner == A ]] && R_A="room$i"
+    [[ -z $R_B && $owner == B ]] && R_B="room$i"
+    [[ -n $R_A && -n $R_B ]] && break
+done
+echo "e2e: servers A=$URL_A B=$URL_B; #$R_A on A, #$R_B on B"
+
+# ---- 2. clients
+start_client alice "$URL_A" "$R_A"
+start_client bob "$URL_B" "$R_A"
+start_client carol "$URL_A" "$R_A"
+start_client dave "$URL_A" "$R_B"
+grep -q "you joined #$R_A on server A" "$W/bob.out" || fail "bob's room is not on A"
+grep -q "you joined #$R_B on server B" "$W/dave.out" || fail "dave's room is not on B"
+wait_for "$W/alice.out" "\* carol joined"
+
+# ---- 3. every line to every other member, exactly once, in order
+for i in $(seq 1 "$N"); do
+    for who in alice bob carol; do say "$who" "$who-line-$i"; done
+done
+for who in alice bob carol; do
+    for from in alice bob carol; do
+        [[ $who == "$from" ]] && continue
+        wait_for "$W/$who.out" "<$from> $from-line-$N\$"
+    done
+done
+for who in alice bob carol; do
+    for from in alice bob carol; do
+        [[ $who == "$from" ]] && continue
+        got=$(grep -oE "<$from> $from-line-[0-9]+\$" "$W/$who.out" | sed 's/.*-line-//' | tr '\n' ' ')
+        want=$(seq 1 "$N" | tr '\n' ' ')
+        [[ $got == "$want" ]] || fail "$who saw $from's lines as: $got"
+    done
+    if grep -qE "<$who> " "$W/$who.out"; then fail "$who was sent its own lines"; fi
+done
+echo "e2e: $N lines x 3 senders reached every other member once, in order"
+
+# format: [HH:MM:SS] <nick> text
+grep -qE "^\[[0-2][0-9]:[0-5][0-9]:[0-5][0-9]\] <bob> bob-line-1\$" "$W/alice.out" || fail "line format"
+
+# ---- 4. clear errors
+set +e
+"$BIN" client --server "$URL_A" --nick alice --room "$R_A" --cookie "$COOKIE" \
+    --listen tcp://127.0.0.1:0 </dev/null >"$W/dup.out" 2>"$W/dup.err"; rc=$?
+[[ $rc == 3 ]] && grep -q "nickname 'alice' is taken" "$W/dup.err" || fail "nick taken: rc=$rc"
+"$BIN" client --server "htp:/nowhere" --nick zed --room x --cookie c </dev/null 2>"$W/url.err"; rc=$?
+[[ $rc == 2 ]] && grep -q "bad server URL" "$W/url.err" || fail "bad URL: rc=$rc"
+"$BIN" client --server tcp://127.0.0.1:1 --nick zed --room x --cookie c \
+    --listen tcp://127.0.0.1:0 </dev/null 2>"$W/unreach.err"; rc=$?
+[[ $rc == 4 ]] && grep -q "unreachable\|cannot connect" "$W/unreach.err" || fail "unreachable: rc=$rc"
+set -e
+for f in dup url unreach; do [[ $(wc -l <"$W/$f.err") -ge 1 ]] || fail "$f: no message"; done
+say carol "$(head -c 600 /dev/zero | tr '\0' x)"
+wait_for "$W/carol.err" "line too long \(600 bytes, max 512\)"
+kill -0 "$PID_carol" || fail "an over-long line ended the client"
+echo "e2e: nickname taken, bad URL, unreachable server, over-long line: clear errors"
+
+# ---- 5. a server dies
+kill -9 "$PID_B"
+wait_for "$W/bob.err" "lost the connection|went down|connection lost"
+wait_for "$W/dave.err" "is gone: its server B went down|lost the connection|went down"
+wait_exit "$PID_bob"; [[ $RC != 0 ]] || fail "bob exited 0 after losing his server"
+wait_exit "$PID_dave"; [[ $RC != 0 ]] || fail "dave exited 0 after losing his room"
+wait_for "$W/alice.out" "\* bob left"
+say alice "still-here-1"; say carol "still-here-2"
+wait_for "$W/carol.out" "<alice> still-here-1\$"
+wait_for "$W/alice.out" "<carol> still-here-2\$"
+echo "e2e: server B killed: alice and carol keep chatting on A; bob and dave told and exited"
+
+# ---- /quit
+say alice "/quit"
+wait_exit "$PID_alice"; [[ $RC == 0 ]] || fail "/quit exit code $RC"
+wait_for "$W/carol.out" "\* alice left"
+echo "e2e: PASS"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# What a person sees: a client in a tmux pane, typed into with send-keys,
+# read back with capture-pane, while a second client (on a fifo) talks to it.
+#   usage: tmux.sh path/to/troupe-chat      exit 77 = skipped (no tmux)
+set -euo pipefail
+BIN=$(realpath "${1:?usage: tmux.sh path/to/troupe-chat}")
+DEADLINE=${CHAT_E2E_DEADLINE:-20}
+
+if ! command -v tmux >/dev/null 2>&1; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q tmux >/dev/null 2>&1 || true
+    fi
+fi
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "tmux test: skipped (tmux not available)"
+    exit 77
+fi
+
+W=$(mktemp -d /tmp/troupe-chat-tmux.XXXXXX)
+SOCK="$W/tmux.sock"
+COOKIE=tmux-$$
+PIDS=()
+cleanup() {
+    tmux -S "$SOCK" kill-server 2>/dev/null || true
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+fail() { echo "tmux test: FAIL: $*" >&2; tmux -S "$SOCK" capture-pane -p -t chat 2>/dev/null >&2 || true; exit 1; }
+
+pane() { tmux -S "$SOCK" capture-pane -p -t chat; }
+wait_pane() { # REGEX
+    local end=$((SECONDS + DEADLINE))
+    while (( SECONDS < end )); do pane | grep -qE -- "$1" && return 0; sleep 0.1; done
+    fail "pane never showed /$1/"
+}
+wait_file() { # FILE REGEX
+    local end=$((SECONDS + DEADLINE))
+    while (( SECONDS < end )); do grep -qE -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+    fail "$(basename "$1") never showed /$2/"
+}
+
+"$BIN" server --name A --listen tcp://127.0.0.1:0 --cookie "$COOKIE" >"$W/A.out" 2>&1 &
+PIDS+=($!)
+wait_file "$W/A.out" "^server A ready"
+URL=$(sed -n 's/^server A listening on //p' "$W/A.out")
+
+tmux -S "$SOCK" new-session -d -s chat -x 120 -y 30 \
+    "$BIN client --server $URL --nick person --room lobby --cookie $COOKIE --listen tcp://127.0.0.1:0; sleep 30"
+wait_pane "you joined #lobby on server A"
+
+mkfifo "$W/bot.in"
+"$BIN" client --server "$URL" --nick bot --room lobby --cookie "$COOKIE" \
+    --listen tcp://127.0.0.1:0 <"$W/bot.in" >"$W/bot.out" 2>&1 &
+PIDS+=($!)
+exec {BOT}>"$W/bot.in"
+wait_file "$W/bot.out" "you joined #lobby"
+wait_pane "\* bot joined"
+
+printf 'hello person, this is bot\n' >&"$BOT"
+wait_pane "^\[[0-9:]{8}\] <bot> hello person, this is bot$"
+
+tmux -S "$SOCK" send-keys -t chat "hi bot, person here" Enter
+wait_file "$W/bot.out" "<person> hi bot, person here$"
+
+tmux -S "$SOCK" send-keys -t chat "/quit" Enter
+wait_file "$W/bot.out" "\* person left"
+echo "tmux test: PASS"
