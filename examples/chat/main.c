@@ -553,6 +553,7 @@ static int cmd_place(opts *o)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* one line at a time, also into files and pipes */
     if (argc < 2)
         usage();
     opts o;
