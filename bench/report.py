@@ -216,7 +216,10 @@ def doc(s, args, png):
              "`bash bench/run.sh` (this file, `bench/results/results.csv`, "
              "`bench/results/raw.csv`, `bench/results/chart.png`); do not edit by hand.")
     L.append("")
-    mode = "quick smoke mode (1 run, 1/10 sizes)" if args.quick else f"{args.runs} runs per cell"
+    done = sorted({e["runs"] for e in s.values()})
+    got = f"{done[0]}" if len(done) == 1 else f"{done[0]}-{done[-1]}"
+    mode = ("quick smoke mode (1 run, 1/10 sizes)" if args.quick else
+            f"{got} runs per cell (asked for {args.runs})")
     L.append(f"Run of {now}, {mode}; idle window {args.seconds:g} s.")
     L.append("")
     L.append("## Machine")
