@@ -22,6 +22,11 @@ typedef struct pair {
 } pair;
 
 static int seq;
+/* Silence after which a peer is down. Long by default: a loaded machine
+ * (sanitizers, parallel builds) must not see spurious node-downs, which
+ * would turn queued messages into dead letters; the node-down test sets it
+ * short. */
+static uint32_t down_after = 10000;
 
 /* Starts n nodes named n0.. listening on fresh URLs of `scheme`. */
 static void nodes_start(pair *p, int n, const char *scheme, const char *cookies[])
@@ -33,7 +38,7 @@ static void nodes_start(pair *p, int n, const char *scheme, const char *cookies[
         char name[16];
         snprintf(name, sizeof(name), "n%d", i);
         tr_node_opts o = {.name = name, .cookie = cookies ? cookies[i] : "secret",
-                          .heartbeat_ms = 20, .down_after_ms = 300};
+                          .heartbeat_ms = 20, .down_after_ms = down_after};
         cr_assert_eq(tr_node_start(p->sys[i], &o, &p->node[i]), TR_OK);
         char url[128];
         if (strcmp(scheme, "ipc") == 0)
@@ -211,6 +216,7 @@ Test(nodes, remote_monitor_gets_the_exit_reason_once)
 
 Test(nodes, node_down_reaches_monitors_once_and_sends_fail_after)
 {
+    down_after = 1000;
     latch_init(&got);
     latch_init(&downs);
     pair p;
