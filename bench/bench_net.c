@@ -200,19 +200,25 @@ static void *raw_receiver(void *arg)
     return NULL;
 }
 
-static double raw_nng_throughput(uint64_t n, size_t size)
+/* Two pair1 sockets connected over tcp loopback: a dials, b listens. */
+static void raw_pair_open(nng_socket *a, nng_socket *b)
 {
-    nng_socket a, b;
     nng_listener l;
-    nng_pair1_open(&a);
-    nng_pair1_open(&b);
-    nng_listener_create(&l, b, "tcp://127.0.0.1:0");
+    nng_pair1_open(a);
+    nng_pair1_open(b);
+    nng_listener_create(&l, *b, "tcp://127.0.0.1:0");
     nng_listener_start(l, 0);
     int port = 0;
     nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port);
     char url[64];
     snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
-    nng_dial(a, url, NULL, 0);
+    nng_dial(*a, url, NULL, 0);
+}
+
+static double raw_nng_throughput(uint64_t n, size_t size)
+{
+    nng_socket a, b;
+    raw_pair_open(&a, &b);
     nng_socket_set_ms(a, NNG_OPT_SENDTIMEO, 3000);
     raw_rx r = {.s = b, .n = n};
     pthread_t th;
@@ -240,16 +246,7 @@ static double raw_nng_throughput(uint64_t n, size_t size)
 static double raw_nng_rtt_us(uint64_t rounds, size_t size)
 {
     nng_socket a, b;
-    nng_listener l;
-    nng_pair1_open(&a);
-    nng_pair1_open(&b);
-    nng_listener_create(&l, b, "tcp://127.0.0.1:0");
-    nng_listener_start(l, 0);
-    int port = 0;
-    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port);
-    char url[64];
-    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
-    nng_dial(a, url, NULL, 0);
+    raw_pair_open(&a, &b);
     double t0 = now_s();
     for (uint64_t i = 0; i < rounds; i++) {
         nng_msg *m;

@@ -142,11 +142,9 @@ int tr_frame_open(tr_frame_reader *r, const void *data, size_t size, tr_frame_he
     int rc = read_header(&r->header.data, h);
     if (rc != TR_OK)
         return rc;
-    size_t body_off = off;
     if (msgpack_unpack_next(&r->body, data, size, &off) != MSGPACK_UNPACK_SUCCESS || off != size ||
         r->body.data.type != MSGPACK_OBJECT_ARRAY)
         return TR_EPROTO;
-    (void)body_off;
     r->count = r->body.data.via.array.size;
     return TR_OK;
 }

@@ -16,8 +16,6 @@
 #include "troupe/registry.h"
 #include "troupe/wire.h"
 
-#define REF_LOCAL_MASK ((1ull << TR_REF_NODE_SHIFT) - 1)
-
 static tr_rmon *rmon_take(struct tr_node *node, uint64_t id, uint32_t peer)
 {
     pthread_mutex_lock(&node->lock);

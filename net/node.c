@@ -18,8 +18,6 @@
 #include "net/node_impl.h"
 #include "troupe/registry.h"
 
-#define REF_LOCAL_MASK ((1ull << TR_REF_NODE_SHIFT) - 1)
-
 tr_peer *tr_node_peer(struct tr_node *node, uint32_t index)
 {
     if (index == 0 || index > TR_NODE_MAX_PEERS)
@@ -76,10 +74,13 @@ static int hook_peer_agent(void *vnode, const char *name, tr_ref *out)
 {
     struct tr_node *node = vnode;
     tr_peer *p = tr_node_peer_by_name(node, name, strlen(name));
-    if (p == NULL || !p->up)
+    if (p == NULL)
         return TR_ENOTCONN;
+    pthread_mutex_lock(&p->lock); /* up and agent are written by the receive loop */
+    bool up = p->up;
     out->id = ((uint64_t)p->index << TR_REF_NODE_SHIFT) | p->agent;
-    return TR_OK;
+    pthread_mutex_unlock(&p->lock);
+    return up ? TR_OK : TR_ENOTCONN;
 }
 
 static const char *hook_name(void *vnode) { return ((struct tr_node *)vnode)->name; }
@@ -192,7 +193,7 @@ static bool dial_back_url(const tr_frame_header *h, nng_pipe pipe, char *out, si
     return false;
 }
 
-/* Marks a peer down (lock held by the caller is released and retaken):
+/* Marks a peer down (takes its lock; the caller must not hold it):
  * queued envelopes become dead letters, monitors fire, muted senders go. */
 static void peer_down(struct tr_node *node, tr_peer *p)
 {

@@ -19,6 +19,9 @@
 #define TR_NODE_MAX_PEERS 4095 /* node part of a tr_ref is 12 bits; 0 is local */
 #define TR_NODE_MAX_LISTEN TR_WIRE_URLS_MAX
 #define TR_NODE_MAX_DIALS 64
+/* The actor part of a tr_ref (what travels on the wire: ids are local to
+ * the node they live on). */
+#define REF_LOCAL_MASK ((1ull << TR_REF_NODE_SHIFT) - 1)
 #define TR_BATCH_BYTES (256u * 1024u) /* a frame is sent once it grows past this */
 
 /* One outgoing push stream (NNG socket + dialer). */

@@ -6,8 +6,6 @@
 #include "net/node_impl.h"
 #include "troupe/wire.h"
 
-#define REF_LOCAL_MASK ((1ull << TR_REF_NODE_SHIFT) - 1)
-
 int tr_pack_ref(tr_system *sys, msgpack_packer *pk, tr_ref ref)
 {
     if (sys == NULL || pk == NULL)
