@@ -6,6 +6,7 @@
  *   bench_net [count [size...]]   messages per throughput case (default
  *                                 2,000,000; count/8 for sizes > 1 KB);
  *                                 sizes default to 64 4096
+ *   BENCH_NET_PARTS=t|l|r...      only throughput / latency / raw NNG parts
  *
  * Both nodes run in this process (two systems, one worker each, so the
  * 2-core machine is not oversubscribed); the bytes still cross the kernel's
@@ -283,6 +284,14 @@ static double raw_nng_rtt_us(uint64_t rounds, size_t size)
     return dt / (double)rounds * 1e6;
 }
 
+/* BENCH_NET_PARTS selects parts (for profiling): t throughput, l latency,
+ * r the raw NNG figures next to them; default "tlr". */
+static int want(char part)
+{
+    const char *parts = getenv("BENCH_NET_PARTS");
+    return parts == NULL || strchr(parts, part) != NULL;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000000;
@@ -300,15 +309,19 @@ int main(int argc, char **argv)
         size_t size = sizes[k];
         uint64_t count = size > 1024 ? n / 8 : n;
         tr_node_stats st;
-        double troupe = troupe_throughput(count, size, &st);
-        fflush(stdout);
-        double raw = raw_nng_throughput(count, size);
-        printf("throughput %5zu B: troupe %10.0f msg/s (%6.1f MB/s, %.0f msgs/frame)  raw nng push/pull %10.0f msg/s  ratio %.2fx\n",
-               size, troupe, troupe * (double)size / 1e6,
-               st.frames_out ? (double)st.envelopes_out / (double)st.frames_out : 0.0, raw, troupe / raw);
-        uint64_t rounds = 20000;
-        double rtt = troupe_rtt_us(rounds, size), raw_rtt = raw_nng_rtt_us(rounds, size);
-        printf("round trip %5zu B: troupe %8.1f us   raw nng pair1 %8.1f us\n", size, rtt, raw_rtt);
+        if (want('t')) {
+            double troupe = troupe_throughput(count, size, &st);
+            double raw = want('r') ? raw_nng_throughput(count, size) : 0;
+            printf("throughput %5zu B: troupe %10.0f msg/s (%6.1f MB/s, %.0f msgs/frame)  raw nng push/pull %10.0f msg/s  ratio %.2fx\n",
+                   size, troupe, troupe * (double)size / 1e6,
+                   st.frames_out ? (double)st.envelopes_out / (double)st.frames_out : 0.0, raw,
+                   raw > 0 ? troupe / raw : 0.0);
+        }
+        if (want('l')) {
+            uint64_t rounds = 20000;
+            double rtt = troupe_rtt_us(rounds, size), raw_rtt = want('r') ? raw_nng_rtt_us(rounds, size) : 0;
+            printf("round trip %5zu B: troupe %8.1f us   raw nng pair1 %8.1f us\n", size, rtt, raw_rtt);
+        }
     }
     return 0;
 }
