@@ -18,6 +18,7 @@
 #include <nng/protocol/pipeline0/push.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,12 +104,41 @@ static int pinger_handle(tr_ctx *self, void *state, const tr_msg *msg)
 }
 static const tr_behaviour pinger_beh = {.handle = pinger_handle, .state_size = sizeof(pinger)};
 
-static void wait_done(uint64_t want)
+/* Waits until `received` reaches want; false after 60 s without progress. */
+static bool wait_done(uint64_t want)
 {
     pthread_mutex_lock(&done_lock);
-    while (atomic_load(&received) < want)
-        pthread_cond_wait(&done_cv, &done_lock);
+    uint64_t seen = atomic_load(&received);
+    while (seen < want) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 60;
+        if (pthread_cond_timedwait(&done_cv, &done_lock, &dl) != 0 && atomic_load(&received) == seen)
+            break;
+        seen = atomic_load(&received);
+    }
     pthread_mutex_unlock(&done_lock);
+    return seen >= want;
+}
+
+/* Prints what both nodes saw when a run stalled, then exits. */
+static void stalled(tr_system *sys[2], tr_node *node[2], uint64_t want)
+{
+    printf("bench_net: STALLED at %llu of %llu messages\n", (unsigned long long)atomic_load(&received),
+           (unsigned long long)want);
+    for (int i = 0; i < 2; i++) {
+        tr_node_stats st;
+        tr_metrics m;
+        tr_node_stats_get(node[i], &st);
+        tr_metrics_get(sys[i], &m);
+        printf("  node %d: frames out %llu in %llu, envelopes out %llu in %llu, bad %llu, downs %llu, "
+               "queue full %llu, dead letters %llu\n",
+               i, (unsigned long long)st.frames_out, (unsigned long long)st.frames_in,
+               (unsigned long long)st.envelopes_out, (unsigned long long)st.envelopes_in,
+               (unsigned long long)st.bad_frames, (unsigned long long)st.node_downs,
+               (unsigned long long)st.queue_full, (unsigned long long)m.dead_letters);
+    }
+    exit(2);
 }
 
 typedef struct two_nodes {
@@ -160,7 +190,8 @@ static double troupe_throughput(uint64_t n, size_t size, tr_node_stats *st)
     flood f = {.to = t.sink_remote, .left = n, .size = size};
     double t0 = now_s();
     tr_post(t.sys[0], s, MSG_GO, &f, sizeof(f), -1);
-    wait_done(n);
+    if (!wait_done(n))
+        stalled(t.sys, t.node, n);
     double dt = now_s() - t0;
     tr_node_stats_get(t.node[0], st);
     two_nodes_stop(&t);
@@ -178,7 +209,8 @@ static double troupe_rtt_us(uint64_t rounds, size_t size)
     pinger init = {.peer = t.sink_remote, .left = rounds, .size = size};
     double t0 = now_s();
     tr_post(t.sys[0], p, MSG_GO, &init, sizeof(init), -1);
-    wait_done(1);
+    if (!wait_done(1))
+        stalled(t.sys, t.node, 1);
     double dt = now_s() - t0;
     two_nodes_stop(&t);
     return dt / (double)rounds * 1e6;

@@ -349,7 +349,7 @@ static void handle_frame(struct tr_node *node, nng_msg *m)
         return;
     }
     pthread_mutex_lock(&p->lock);
-    if (!was_up && p->out.open && p->batch == NULL && !p->sending)
+    if (!was_up && p->out.open && tr_peer_idle_locked(p))
         tr_stream_hello(node, &p->out, p->their_nonce); /* tell it we are here */
     pthread_mutex_unlock(&p->lock);
     if (!was_up) {
@@ -436,7 +436,7 @@ static void tick_cb(void *arg)
             break;
         pthread_mutex_lock(&p->lock);
         bool silent = p->up && !stalled && now - p->last_rx_ms > node->opts.down_after_ms;
-        if (p->out.open && !p->retired && !p->sending && p->batch == NULL &&
+        if (p->out.open && !p->retired && tr_peer_idle_locked(p) &&
             now - p->last_tx_ms >= node->opts.heartbeat_ms) {
             tr_stream_hello(node, &p->out, p->their_nonce);
             p->last_tx_ms = now;

@@ -55,14 +55,21 @@ typedef struct tr_peer {
     tr_stream out;             /* our stream to it (out.open once we have one) */
     bool up;                   /* heard from recently */
     uint64_t last_rx_ms, last_tx_ms;
-    nng_msg *batch;            /* frame being filled, NULL if none */
-    msgpack_packer pk;         /* packs into batch */
+    /* The batch: the frame being filled, packed into a buffer we own and
+     * keep (it only grows); copied into an nng_msg when it is sent. */
+    char *buf;
+    size_t len, cap;           /* len 0: no batch */
+    msgpack_packer pk;         /* packs into buf */
     uint32_t batch_count;
     size_t batch_marker;       /* offset of the envelope array's count */
-    uint32_t pending;          /* envelopes in batch + in the frame being sent */
+    /* Frames closed (full) while another was in flight, sent in order. */
+    struct tr_frame_out { nng_msg *m; uint32_t count; } *ready;
+    uint32_t ready_head, nready, ready_cap;
+    uint32_t pending;          /* envelopes in batch + ready + the frame being sent */
     uint32_t inflight;         /* envelopes in the frame being sent */
     bool sending;
     nng_aio *send_aio;
+    uint32_t room_waiters;     /* outside threads in wait_room_locked */
     tr_ref *muted;             /* actors muted on this peer's queue */
     uint32_t nmuted, muted_cap;
 } tr_peer;
@@ -125,8 +132,10 @@ void tr_peer_destroy(tr_peer *p);
  * unless forced. sender: the running actor or NULL. */
 int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, bool forced,
                     int timeout_ms);
-/* Starts sending the batch if nothing is in flight (lock held). */
+/* Starts sending the next frame if nothing is in flight (lock held). */
 void tr_peer_flush_locked(tr_peer *p);
+/* True when nothing is queued or in flight (lock held). */
+bool tr_peer_idle_locked(const tr_peer *p);
 /* Marks the peer down: drops queued envelopes as dead letters (lock held). */
 void tr_peer_drop_queue_locked(tr_peer *p, int reason);
 /* Unmutes every actor muted on the queue and wakes waiting posters (lock

@@ -1,8 +1,10 @@
 /* The send side of one peer: a bounded queue of envelopes packed straight
- * into the next NNG message (the batch), one frame in flight at a time.
- * While a frame is in flight new envelopes coalesce into the batch; when it
- * completes the batch goes at once. So a trickle is sent one envelope per
- * frame with no added latency and a flood is sent in large frames. */
+ * into a frame buffer (the batch), one frame in flight at a time. While a
+ * frame is in flight new envelopes coalesce into the batch; a batch past
+ * TR_BATCH_BYTES is closed into a queue of ready frames; when the send
+ * completes the next ready frame (or else the batch) goes at once. So a
+ * trickle is sent one envelope per frame with no added latency and a flood
+ * is sent in large frames. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,13 +53,33 @@ static nng_msg *frame_new(struct tr_node *node, uint64_t dial_nonce, uint64_t ec
     return m;
 }
 
+/* The batch buffer's msgpack writer: grows geometrically (nng_msg_append
+ * reallocates to the exact size, which made a growing frame quadratic). */
+static int buf_write(void *data, const char *src, size_t len)
+{
+    tr_peer *p = data;
+    if (len > p->cap - p->len) {
+        size_t cap = p->cap ? p->cap : 4096;
+        while (cap - p->len < len)
+            cap *= 2;
+        char *grown = realloc(p->buf, cap);
+        if (grown == NULL)
+            return -1;
+        p->buf = grown;
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, src, len);
+    p->len += len;
+    return 0;
+}
+
 /* Records every envelope of an unsent frame as a dead letter. */
-static void frame_lost(tr_peer *p, nng_msg *m, uint32_t count, int reason)
+static void frame_lost(tr_peer *p, const void *data, size_t len, uint32_t count, int reason)
 {
     tr_frame_reader r;
     tr_frame_header h;
     tr_frame_reader_init(&r);
-    if (count > 0 && tr_frame_open(&r, nng_msg_body(m), nng_msg_len(m), &h) == TR_OK) {
+    if (count > 0 && tr_frame_open(&r, data, len, &h) == TR_OK) {
         tr_envelope e;
         while (tr_frame_next(&r, &e) == TR_OK) {
             if (e.kind != TR_ENV_SEND && e.kind != TR_ENV_FORCED)
@@ -69,6 +91,45 @@ static void frame_lost(tr_peer *p, nng_msg *m, uint32_t count, int reason)
     tr_frame_reader_destroy(&r);
 }
 
+/* Closes the batch: patches its count and copies it into a new nng_msg
+ * (NULL when out of memory: the envelopes become dead letters). */
+static nng_msg *batch_close(tr_peer *p)
+{
+    tr_wire_patch_count(p->buf + p->batch_marker, p->batch_count);
+    nng_msg *m = NULL;
+    if (nng_msg_alloc(&m, p->len) == 0) {
+        memcpy(nng_msg_body(m), p->buf, p->len);
+    } else {
+        frame_lost(p, p->buf, p->len, p->batch_count, TR_ENOMEM);
+        p->pending -= p->batch_count;
+        m = NULL;
+    }
+    p->len = 0;
+    return m;
+}
+
+/* Moves the full batch to the ready queue (a frame is in flight). */
+static void batch_to_ready(tr_peer *p)
+{
+    uint32_t count = p->batch_count;
+    if (p->nready == p->ready_cap) {
+        uint32_t cap = p->ready_cap ? 2 * p->ready_cap : 8;
+        struct tr_frame_out *grown = malloc(cap * sizeof(*grown));
+        if (grown == NULL)
+            return; /* the batch keeps growing; retried at the next envelope */
+        for (uint32_t i = 0; i < p->nready; i++)
+            grown[i] = p->ready[(p->ready_head + i) % p->ready_cap];
+        free(p->ready);
+        p->ready = grown;
+        p->ready_head = 0;
+        p->ready_cap = cap;
+    }
+    nng_msg *m = batch_close(p);
+    p->batch_count = 0;
+    if (m != NULL)
+        p->ready[(p->ready_head + p->nready++) % p->ready_cap] = (struct tr_frame_out){m, count};
+}
+
 static void send_cb(void *arg)
 {
     tr_peer *p = arg;
@@ -77,7 +138,7 @@ static void send_cb(void *arg)
     if (rv != 0) {
         nng_msg *m = nng_aio_get_msg(p->send_aio);
         if (m != NULL) {
-            frame_lost(p, m, p->inflight, TR_ENODEDOWN);
+            frame_lost(p, nng_msg_body(m), nng_msg_len(m), p->inflight, TR_ENODEDOWN);
             nng_msg_free(m);
         }
     }
@@ -87,7 +148,7 @@ static void send_cb(void *arg)
     if (p->up && p->out.open && !atomic_load(&p->node->stopping))
         tr_peer_flush_locked(p);
     uint32_t cap = p->node->opts.queue_capacity;
-    bool release = p->pending <= cap / 2;
+    bool release = p->pending <= cap / 2 && (p->nmuted > 0 || p->room_waiters > 0);
     pthread_mutex_unlock(&p->lock);
     if (release)
         tr_peer_release_muted(p);
@@ -125,25 +186,42 @@ void tr_peer_destroy(tr_peer *p)
     pthread_mutex_unlock(&p->lock);
     tr_peer_release_muted(p);
     free(p->muted);
+    free(p->buf);
+    free(p->ready);
     pthread_cond_destroy(&p->room_cv);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
 
+bool tr_peer_idle_locked(const tr_peer *p)
+{
+    return !p->sending && p->len == 0 && p->nready == 0;
+}
+
 void tr_peer_flush_locked(tr_peer *p)
 {
-    if (p->sending || p->batch == NULL || !p->out.open)
+    if (p->sending || !p->out.open)
         return;
-    nng_msg *m = p->batch;
-    tr_wire_patch_count((char *)nng_msg_body(m) + p->batch_marker, p->batch_count);
-    p->batch = NULL;
-    p->inflight = p->batch_count;
-    p->batch_count = 0;
+    nng_msg *m = NULL;
+    uint32_t count = 0;
+    if (p->nready > 0) {
+        m = p->ready[p->ready_head].m;
+        count = p->ready[p->ready_head].count;
+        p->ready_head = (p->ready_head + 1) % p->ready_cap;
+        p->nready--;
+    } else if (p->len > 0) {
+        count = p->batch_count;
+        m = batch_close(p);
+        p->batch_count = 0;
+    }
+    if (m == NULL)
+        return;
+    p->inflight = count;
     p->sending = true;
     p->last_tx_ms = tr_now_ms();
     struct tr_node *node = p->node;
     atomic_fetch_add_explicit(&node->frames_out, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&node->envelopes_out, p->inflight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&node->envelopes_out, count, memory_order_relaxed);
     atomic_fetch_add_explicit(&node->bytes_out, nng_msg_len(m), memory_order_relaxed);
     nng_aio_set_msg(p->send_aio, m);
     nng_send_aio(p->out.sock, p->send_aio); /* completion runs send_cb on an NNG thread */
@@ -151,13 +229,19 @@ void tr_peer_flush_locked(tr_peer *p)
 
 void tr_peer_drop_queue_locked(tr_peer *p, int reason)
 {
-    if (p->batch != NULL) {
-        tr_wire_patch_count((char *)nng_msg_body(p->batch) + p->batch_marker, p->batch_count);
-        frame_lost(p, p->batch, p->batch_count, reason);
-        nng_msg_free(p->batch);
-        p->batch = NULL;
+    if (p->len > 0) {
+        tr_wire_patch_count(p->buf + p->batch_marker, p->batch_count);
+        frame_lost(p, p->buf, p->len, p->batch_count, reason);
         p->pending -= p->batch_count;
+        p->len = 0;
         p->batch_count = 0;
+    }
+    for (; p->nready > 0; p->nready--) {
+        struct tr_frame_out *f = &p->ready[p->ready_head];
+        frame_lost(p, nng_msg_body(f->m), nng_msg_len(f->m), f->count, reason);
+        nng_msg_free(f->m);
+        p->pending -= f->count;
+        p->ready_head = (p->ready_head + 1) % p->ready_cap;
     }
     if (p->sending)
         nng_aio_cancel(p->send_aio); /* send_cb records the frame as lost */
@@ -202,7 +286,10 @@ static int wait_room_locked(tr_peer *p, int timeout_ms)
     while (p->pending >= cap) {
         if (!p->up || atomic_load(&p->node->stopping))
             return TR_ENOTCONN;
-        if (!tr_cond_wait_until(&p->room_cv, &p->lock, timeout_ms, &deadline))
+        p->room_waiters++;
+        bool woken = tr_cond_wait_until(&p->room_cv, &p->lock, timeout_ms, &deadline);
+        p->room_waiters--;
+        if (!woken)
             return p->pending >= cap ? TR_EFULL : TR_OK;
     }
     return TR_OK;
@@ -244,21 +331,31 @@ int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, b
             return rc;
         }
     }
-    if (p->batch == NULL) {
-        p->batch = frame_new(node, p->out.nonce, p->their_nonce, &p->pk, 4096);
-        if (p->batch == NULL) {
+    if (p->len == 0) {
+        msgpack_packer_init(&p->pk, p, buf_write);
+        tr_frame_header h;
+        tr_node_header(node, p->out.nonce, p->their_nonce, &h);
+        if (tr_wire_pack_header(&p->pk, &h) != TR_OK || tr_wire_begin_envelopes(&p->pk) != TR_OK) {
+            p->len = 0;
             pthread_mutex_unlock(&p->lock);
             return TR_ENOMEM;
         }
-        p->batch_marker = nng_msg_len(p->batch) - 5;
+        p->batch_marker = p->len - 5;
     }
+    size_t before = p->len;
     if (tr_wire_pack_envelope(&p->pk, e) != TR_OK) {
+        p->len = before; /* a partly packed envelope is cut off */
+        if (p->batch_count == 0)
+            p->len = 0;
         pthread_mutex_unlock(&p->lock);
         return TR_ENOMEM;
     }
     p->batch_count++;
     p->pending++;
-    tr_peer_flush_locked(p);
+    if (!p->sending)
+        tr_peer_flush_locked(p);
+    else if (p->len >= TR_BATCH_BYTES)
+        batch_to_ready(p);
     pthread_mutex_unlock(&p->lock);
     return TR_OK;
 }
