@@ -97,14 +97,17 @@ static bool get_str(const msgpack_object *o, uint32_t max, tr_wire_str *out)
 void tr_frame_reader_init(tr_frame_reader *r)
 {
     msgpack_unpacked_init(&r->header);
-    msgpack_unpacked_init(&r->body);
+    r->zone_ok = msgpack_zone_init(&r->zone, 2048);
+    r->data = NULL;
+    r->size = r->off = 0;
     r->next = r->count = 0;
 }
 
 void tr_frame_reader_destroy(tr_frame_reader *r)
 {
     msgpack_unpacked_destroy(&r->header);
-    msgpack_unpacked_destroy(&r->body);
+    if (r->zone_ok)
+        msgpack_zone_destroy(&r->zone);
 }
 
 static int read_header(const msgpack_object *o, tr_frame_header *h)
@@ -131,21 +134,47 @@ static int read_header(const msgpack_object *o, tr_frame_header *h)
     return TR_OK;
 }
 
+/* Reads an array head at data[*off]: its element count. */
+static bool array_head(const unsigned char *p, size_t size, size_t *off, uint32_t *count)
+{
+    if (*off >= size)
+        return false;
+    unsigned char b = p[*off];
+    unsigned n = b == 0xdc ? 2 : b == 0xdd ? 4 : 0;
+    if (n == 0) {
+        if ((b & 0xf0) != 0x90)
+            return false;
+        *count = b & 0x0f;
+        *off += 1;
+        return true;
+    }
+    if (size - *off < 1 + n)
+        return false;
+    uint32_t c = 0;
+    for (unsigned i = 1; i <= n; i++)
+        c = (c << 8) | p[*off + i];
+    *count = c;
+    *off += 1 + n;
+    return true;
+}
+
 int tr_frame_open(tr_frame_reader *r, const void *data, size_t size, tr_frame_header *h)
 {
     memset(h, 0, sizeof(*h));
     r->next = r->count = 0;
-    size_t off = 0;
-    if (data == NULL || size == 0 || !tr_msgpack_check(data, size, 8) ||
+    size_t off = 0, objects = 0;
+    /* the check makes every count below fit the bytes; 2 objects: no trailer */
+    if (data == NULL || size == 0 || !tr_msgpack_check_count(data, size, 8, &objects) ||
         msgpack_unpack_next(&r->header, data, size, &off) != MSGPACK_UNPACK_SUCCESS)
         return TR_EPROTO;
     int rc = read_header(&r->header.data, h);
     if (rc != TR_OK)
         return rc;
-    if (msgpack_unpack_next(&r->body, data, size, &off) != MSGPACK_UNPACK_SUCCESS || off != size ||
-        r->body.data.type != MSGPACK_OBJECT_ARRAY)
+    if (objects != 2 || !array_head(data, size, &off, &r->count))
         return TR_EPROTO;
-    r->count = r->body.data.via.array.size;
+    r->data = data;
+    r->size = size;
+    r->off = off;
     return TR_OK;
 }
 
@@ -153,7 +182,17 @@ int tr_frame_next(tr_frame_reader *r, tr_envelope *e)
 {
     if (r->next >= r->count)
         return TR_ENOTFOUND;
-    const msgpack_object *o = &r->body.data.via.array.ptr[r->next++];
+    r->next++;
+    if (!r->zone_ok)
+        return TR_ENOMEM;
+    msgpack_zone_clear(&r->zone);
+    msgpack_object obj;
+    msgpack_unpack_return ur = msgpack_unpack(r->data, r->size, &r->off, &r->zone, &obj);
+    if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES) {
+        r->next = r->count; /* cannot resynchronise */
+        return TR_EPROTO;
+    }
+    const msgpack_object *o = &obj;
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != ENVELOPE_FIELDS)
         return TR_EPROTO;
     const msgpack_object *f = o->via.array.ptr;

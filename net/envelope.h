@@ -8,6 +8,7 @@
 #define TROUPE_NET_ENVELOPE_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,9 +70,15 @@ int tr_wire_begin_envelopes(msgpack_packer *pk);
 /* Writes `count` into the array32 marker at `marker` (5 bytes). */
 void tr_wire_patch_count(void *marker, uint32_t count);
 
-/* Frame decoding state (holds msgpack-c's unpacked objects). */
+/* Frame decoding state: the header's msgpack-c objects, and a zone reused
+ * for one envelope at a time (envelopes are decoded one by one, so a frame
+ * of thousands costs no allocation per envelope). */
 typedef struct tr_frame_reader {
-    msgpack_unpacked header, body;
+    msgpack_unpacked header;
+    msgpack_zone zone;
+    bool zone_ok;
+    const char *data;
+    size_t size, off; /* the next envelope starts at data + off */
     uint32_t next, count;
 } tr_frame_reader;
 

@@ -64,6 +64,12 @@ static bool head(const unsigned char *p, size_t avail, size_t *hdr, uint64_t *bo
 
 bool tr_msgpack_check(const void *data, size_t size, unsigned max_depth)
 {
+    size_t objects;
+    return tr_msgpack_check_count(data, size, max_depth, &objects);
+}
+
+bool tr_msgpack_check_count(const void *data, size_t size, unsigned max_depth, size_t *objects)
+{
     const unsigned char *p = data;
     size_t off = 0;
     uint64_t pending[CHECK_MAX_DEPTH + 1]; /* children still expected per level */
@@ -71,6 +77,7 @@ bool tr_msgpack_check(const void *data, size_t size, unsigned max_depth)
     if (max_depth > CHECK_MAX_DEPTH)
         max_depth = CHECK_MAX_DEPTH;
     pending[0] = UINT64_MAX; /* the top level: any number of objects */
+    *objects = 0;
     while (off < size) {
         size_t hdr;
         uint64_t body, kids;
@@ -80,6 +87,8 @@ bool tr_msgpack_check(const void *data, size_t size, unsigned max_depth)
             return false;
         off += hdr + (size_t)body;
         pending[depth]--;
+        if (depth == 0)
+            ++*objects;
         if (kids > 0) {
             if (kids > size - off || depth + 1 > max_depth)
                 return false; /* every child needs at least one byte */

@@ -13,5 +13,7 @@
 /* True when data[0..size) is a sequence of complete msgpack objects whose
  * counts and lengths are all plausible, nested at most max_depth deep. */
 bool tr_msgpack_check(const void *data, size_t size, unsigned max_depth);
+/* The same, also counting the top-level objects into *objects. */
+bool tr_msgpack_check_count(const void *data, size_t size, unsigned max_depth, size_t *objects);
 
 #endif
