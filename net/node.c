@@ -435,7 +435,10 @@ static void tick_cb(void *arg)
         if (p == NULL)
             break;
         pthread_mutex_lock(&p->lock);
-        bool silent = p->up && !stalled && now - p->last_rx_ms > node->opts.down_after_ms;
+        /* last_rx_ms may be later than now: the receive loop stamps it
+         * concurrently (unsigned now - last_rx_ms would wrap to "silent") */
+        bool silent = p->up && !stalled && now > p->last_rx_ms &&
+                      now - p->last_rx_ms > node->opts.down_after_ms;
         if (p->out.open && !p->retired && tr_peer_idle_locked(p) &&
             now - p->last_tx_ms >= node->opts.heartbeat_ms) {
             tr_stream_hello(node, &p->out, p->their_nonce);
