@@ -22,7 +22,7 @@
 /* The actor part of a tr_ref (what travels on the wire: ids are local to
  * the node they live on). */
 #define REF_LOCAL_MASK ((1ull << TR_REF_NODE_SHIFT) - 1)
-#define TR_BATCH_BYTES (256u * 1024u) /* a frame is sent once it grows past this */
+#define TR_BATCH_BYTES (64u * 1024u) /* a frame is closed once it grows past this (below glibc's mmap threshold: no page-fault churn per frame) */
 
 /* One outgoing push stream (NNG socket + dialer). */
 typedef struct tr_stream {
