@@ -431,9 +431,14 @@ static void *rx_main(void *arg)
  * transport's receive callback re-arms a read on an aio that the close has
  * just stopped, so the pipe never finishes stopping and nng_close waits on
  * it forever (as does NNG's reaper, for every socket closed afterwards).
- * Only the pull socket receives frames, so the node closes it last, on a
- * helper thread, and waits for that at most CLOSE_IN_WAIT_MS: after that the
- * socket (and the helper) are left behind rather than hanging the caller. */
+ * Only the pull socket receives frames. A pull pipe reads its next frame
+ * only while the socket has a receive waiting; with none (rx_aio stopped)
+ * it parks one frame and stops reading. So tr_node_stop stops receiving
+ * first, lets every live peer send once more (its heartbeat), which leaves
+ * all pipes parked, and closes the socket last. What is left (a peer silent
+ * that long whose frame lands during the close) is bounded: the close runs
+ * on a helper thread and is waited for at most CLOSE_IN_WAIT_MS, after which
+ * the socket and the helper are left behind rather than hanging the caller. */
 #define CLOSE_IN_WAIT_MS 2000
 
 typedef struct close_in_job {
@@ -691,9 +696,10 @@ void tr_node_stop(tr_node *node)
     tr_remote_detach(node->sys);
     nng_aio_stop(node->tick_aio);
     nng_aio_free(node->tick_aio);
-    nng_aio_stop(node->rx_aio); /* ends rx_main */
+    nng_aio_stop(node->rx_aio); /* ends rx_main; the pull pipes park (see close_in_bounded) */
     pthread_join(node->rx_thread, NULL);
     nng_aio_free(node->rx_aio);
+    uint64_t rx_stopped = tr_now_ms();
     for (uint32_t i = 1; i <= node->npeers; i++) {
         tr_peer *p = node->peers[i];
         peer_down(node, p);
@@ -714,6 +720,12 @@ void tr_node_stop(tr_node *node)
         node->proxies = m->next;
         free(m);
     }
+    /* two heartbeats (at least 50 ms, at most 1 s) after the receive
+     * stopped, live peers' pipes are parked */
+    uint64_t quiet = 2u * node->opts.heartbeat_ms, spent = tr_now_ms() - rx_stopped;
+    quiet = quiet < 50 ? 50 : quiet > 1000 ? 1000 : quiet;
+    if (spent < quiet)
+        nng_msleep((nng_duration)(quiet - spent));
     close_in_bounded(node->in); /* last: it may have to be left behind */
     tr_node_free_tls(node);
     pthread_cond_destroy(&node->cv);

@@ -383,3 +383,32 @@ Test(nodes, busy_peers_are_never_declared_down)
     }
     nodes_stop(&p);
 }
+
+/* Stopping a node while its peer keeps sending returns, and so do the
+ * stops after it. NNG 1.5.2 can hang for good (and wedge every later close
+ * in the process) closing a socket whose TCP pipe is receiving a frame at
+ * that moment; the node stops receiving, lets its pipes park, then closes
+ * (net/node.c, close_in_bounded). A 1 ms heartbeat from the peer keeps
+ * frames arriving while each stop runs; before that change about one run
+ * of this test in four hung. */
+Test(nodes, stop_returns_while_a_peer_keeps_sending, .timeout = 120)
+{
+    for (int round = 0; round < 20; round++) {
+        pair p;
+        memset(&p, 0, sizeof(p));
+        for (int i = 0; i < 2; i++) {
+            p.sys[i] = make_system(1);
+            char name[8];
+            snprintf(name, sizeof(name), "s%d", i);
+            tr_node_opts o = {.name = name, .heartbeat_ms = 1, .down_after_ms = 60000};
+            cr_assert_eq(tr_node_start(p.sys[i], &o, &p.node[i]), TR_OK);
+            cr_assert_eq(tr_node_listen(p.node[i], "tcp://127.0.0.1:0", p.url[i], sizeof(p.url[i])),
+                         TR_OK);
+        }
+        cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+        cr_assert(tr_node_peer_up(p.node[1], "s0"));
+        tr_node_stop(p.node[0]); /* s1's heartbeats keep arriving meanwhile */
+        p.node[0] = NULL;
+        nodes_stop(&p);
+    }
+}
