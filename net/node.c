@@ -405,20 +405,99 @@ static void refuse(struct tr_node *node, const tr_frame_header *h, nng_pipe pipe
     tr_stream_close(&s);
 }
 
+/* Receives on rx_aio, which tr_node_stop stops (not by closing the socket:
+ * see close_in_bounded). */
 static void *rx_main(void *arg)
 {
     struct tr_node *node = arg;
     for (;;) {
-        nng_msg *m;
-        int rv = nng_recvmsg(node->in, &m, 0);
-        if (rv == NNG_ECLOSED)
-            break;
-        if (rv != 0)
+        nng_recv_aio(node->in, node->rx_aio);
+        nng_aio_wait(node->rx_aio);
+        int rv = nng_aio_result(node->rx_aio);
+        if (rv != 0) {
+            if (rv == NNG_ECLOSED || atomic_load(&node->stopping))
+                break;
             continue;
+        }
+        nng_msg *m = nng_aio_get_msg(node->rx_aio);
         handle_frame(node, m);
         nng_msg_free(m);
     }
     return NULL;
+}
+
+/* NNG 1.5.2 (the one Debian 12 ships) can hang for good closing a socket
+ * when a frame is arriving on one of its TCP pipes at that moment: the
+ * transport's receive callback re-arms a read on an aio that the close has
+ * just stopped, so the pipe never finishes stopping and nng_close waits on
+ * it forever (as does NNG's reaper, for every socket closed afterwards).
+ * Only the pull socket receives frames. A pull pipe reads its next frame
+ * only while the socket has a receive waiting; with none (rx_aio stopped)
+ * it parks one frame and stops reading. So tr_node_stop stops receiving
+ * first, lets every live peer send once more (its heartbeat), which leaves
+ * all pipes parked, and closes the socket last. What is left (a peer silent
+ * that long whose frame lands during the close) is bounded: the close runs
+ * on a helper thread and is waited for at most CLOSE_IN_WAIT_MS, after which
+ * the socket and the helper are left behind rather than hanging the caller. */
+#define CLOSE_IN_WAIT_MS 2000
+
+typedef struct close_in_job {
+    nng_socket sock;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    bool done;
+    int refs; /* the helper and the waiter: the last one frees */
+} close_in_job;
+
+static void close_in_job_put(close_in_job *j)
+{
+    pthread_mutex_lock(&j->lock);
+    bool last = --j->refs == 0;
+    pthread_mutex_unlock(&j->lock);
+    if (last) {
+        pthread_cond_destroy(&j->cv);
+        pthread_mutex_destroy(&j->lock);
+        free(j);
+    }
+}
+
+static void *close_in_main(void *arg)
+{
+    close_in_job *j = arg;
+    nng_close(j->sock);
+    pthread_mutex_lock(&j->lock);
+    j->done = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->lock);
+    close_in_job_put(j);
+    return NULL;
+}
+
+static void close_in_bounded(nng_socket sock)
+{
+    close_in_job *j = calloc(1, sizeof(*j));
+    pthread_t t;
+    if (j == NULL) {
+        nng_close(sock);
+        return;
+    }
+    j->sock = sock;
+    j->refs = 2;
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    if (pthread_create(&t, NULL, close_in_main, j) != 0) {
+        j->refs = 1;
+        close_in_main(j); /* no thread to spare: close here */
+        return;
+    }
+    pthread_detach(t);
+    struct timespec deadline = tr_deadline_after(CLOSE_IN_WAIT_MS);
+    pthread_mutex_lock(&j->lock);
+    while (!j->done)
+        if (!tr_cond_wait_until(&j->cv, &j->lock, CLOSE_IN_WAIT_MS, &deadline))
+            break;
+    pthread_mutex_unlock(&j->lock);
+    close_in_job_put(j);
 }
 
 /* ---- heartbeats ---- */
@@ -435,12 +514,14 @@ static void tick_cb(void *arg)
         if (p == NULL)
             break;
         pthread_mutex_lock(&p->lock);
-        /* last_rx_ms may be later than now: the receive loop stamps it
-         * concurrently (unsigned now - last_rx_ms would wrap to "silent") */
-        bool silent = p->up && !stalled && now > p->last_rx_ms &&
-                      now - p->last_rx_ms > node->opts.down_after_ms;
+        /* the receive loop and senders stamp these after `now` was read:
+         * a stamp later than now is no silence (unsigned now - stamp would
+         * wrap and declare a busy peer down) */
+        uint64_t rx_age = now > p->last_rx_ms ? now - p->last_rx_ms : 0;
+        uint64_t tx_age = now > p->last_tx_ms ? now - p->last_tx_ms : 0;
+        bool silent = p->up && !stalled && rx_age > node->opts.down_after_ms;
         if (p->out.open && !p->retired && tr_peer_idle_locked(p) &&
-            now - p->last_tx_ms >= node->opts.heartbeat_ms) {
+            tx_age >= node->opts.heartbeat_ms) {
             tr_stream_hello(node, &p->out, p->their_nonce);
             p->last_tx_ms = now;
         }
@@ -572,6 +653,8 @@ int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out)
     }
     if (rc == TR_OK && nng_aio_alloc(&node->tick_aio, tick_cb, node) != 0)
         rc = TR_ENOMEM;
+    if (rc == TR_OK && nng_aio_alloc(&node->rx_aio, NULL, NULL) != 0)
+        rc = TR_ENOMEM;
     if (rc == TR_OK && pthread_create(&node->rx_thread, NULL, rx_main, node) != 0)
         rc = TR_ENOMEM;
     if (rc != TR_OK) {
@@ -613,8 +696,10 @@ void tr_node_stop(tr_node *node)
     tr_remote_detach(node->sys);
     nng_aio_stop(node->tick_aio);
     nng_aio_free(node->tick_aio);
-    nng_close(node->in); /* ends rx_main */
+    nng_aio_stop(node->rx_aio); /* ends rx_main; the pull pipes park (see close_in_bounded) */
     pthread_join(node->rx_thread, NULL);
+    nng_aio_free(node->rx_aio);
+    uint64_t rx_stopped = tr_now_ms();
     for (uint32_t i = 1; i <= node->npeers; i++) {
         tr_peer *p = node->peers[i];
         peer_down(node, p);
@@ -635,6 +720,13 @@ void tr_node_stop(tr_node *node)
         node->proxies = m->next;
         free(m);
     }
+    /* two heartbeats (at least 50 ms, at most 1 s) after the receive
+     * stopped, live peers' pipes are parked */
+    uint64_t quiet = 2u * node->opts.heartbeat_ms, spent = tr_now_ms() - rx_stopped;
+    quiet = quiet < 50 ? 50 : quiet > 1000 ? 1000 : quiet;
+    if (spent < quiet)
+        nng_msleep((nng_duration)(quiet - spent));
+    close_in_bounded(node->in); /* last: it may have to be left behind */
     tr_node_free_tls(node);
     pthread_cond_destroy(&node->cv);
     pthread_mutex_destroy(&node->lock);

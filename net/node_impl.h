@@ -116,6 +116,7 @@ struct tr_node {
 
     tr_ref agent;
     pthread_t rx_thread;
+    nng_aio *rx_aio;            /* rx_thread's receive */
     nng_aio *tick_aio;
     _Atomic bool stopping;
     _Atomic bool rx_stalled;

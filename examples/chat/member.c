@@ -16,6 +16,7 @@ typedef struct member_state {
     uint64_t gw_mon, session_mon;
     uint64_t received;
     bool joined;
+    bool leaving; /* we sent LEAVE: the session's end that follows is expected */
 } member_state;
 
 static void emit(member_state *s, const chat_event *ev)
@@ -185,14 +186,16 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (!tr_ref_equal(msg->sender, s->session)) {
             if (s->joined)
                 tr_send(self, s->session, CHAT_LEAVE, msg->data, msg->size);
-            tr_stop_self(self);
+            s->leaving = true;
+            tr_stop_self(self); /* after the queued messages, which may
+                                 * include the DOWN of the session we ended */
         }
         return TR_OK;
     case TR_MSG_DOWN: {
         const tr_down *d = msg->data;
         bool gw = tr_ref_equal(d->actor, s->cfg.gateway) && d->monitor == s->gw_mon;
         bool ses = tr_ref_equal(d->actor, s->session) && d->monitor == s->session_mon;
-        if (!gw && !ses)
+        if ((!gw && !ses) || s->leaving)
             return TR_OK;
         char text[160];
         if (d->reason == TR_ENODEDOWN)

@@ -56,7 +56,9 @@ TR_API int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out
 
 /* Stops the node: closes every connection (peers see it go down), fires
  * node-down for every remote monitor, frees the node. Call before
- * tr_system_destroy, never from an actor. NULL is ignored. */
+ * tr_system_destroy, never from an actor. NULL is ignored. Takes about two
+ * heartbeat intervals (at least 50 ms, at most 1 s): the receiving socket is
+ * closed once its connections are quiet (net/node.c, close_in_bounded). */
 TR_API void tr_node_stop(tr_node *node);
 
 /* The node's name (owned by the node). */

@@ -339,3 +339,76 @@ Test(nodes, fail_policy_reports_a_full_peer_queue)
     cr_assert_geq(st.queue_full, 1);
     nodes_stop(&p);
 }
+
+/* A peer whose frames keep arriving is never silent. The heartbeat tick
+ * reads the clock, then each peer's last-received stamp; a frame stamped in
+ * between is newer than the tick's "now", and an unsigned age would wrap
+ * and declare that busy peer down. A 1 ms tick under a steady stream (both
+ * ways: pings one way, heartbeats and replies the other) meets that moment
+ * many times within the run; no silence ever lasts the minute of down_after. */
+Test(nodes, busy_peers_are_never_declared_down)
+{
+    latch_init(&got);
+    pair p;
+    memset(&p, 0, sizeof(p));
+    for (int i = 0; i < 2; i++) {
+        p.sys[i] = make_system(2);
+        char name[8];
+        snprintf(name, sizeof(name), "b%d", i);
+        tr_node_opts o = {.name = name, .heartbeat_ms = 1, .down_after_ms = 60000};
+        cr_assert_eq(tr_node_start(p.sys[i], &o, &p.node[i]), TR_OK);
+        char url[64];
+        snprintf(url, sizeof(url), "inproc://busy-%d-%d", (int)getpid(), i);
+        cr_assert_eq(tr_node_listen(p.node[i], url, p.url[i], sizeof(p.url[i])), TR_OK);
+    }
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+    tr_ref e, re;
+    cr_assert_eq(tr_spawn(p.sys[1], &echo, NULL, NULL, &e), TR_OK);
+    cr_assert_eq(tr_register(p.sys[1], "e", e), TR_OK);
+    cr_assert_eq(tr_lookup(p.sys[0], "b1/e", 5000, &re), TR_OK);
+    enum { ROUNDS = 2000 };
+    for (int i = 0; i < ROUNDS; i++) { /* one round trip each: traffic spread over time */
+        void *reply = NULL;
+        cr_assert_eq(tr_ask_wait(p.sys[0], re, MSG_ECHO, &i, sizeof(i), 5000, &reply, NULL), TR_OK);
+        free(reply);
+        cr_assert_eq(tr_post(p.sys[0], re, MSG_PING, &i, sizeof(i), -1), TR_OK);
+    }
+    cr_assert(latch_wait(&got, ROUNDS, 10000));
+    for (int i = 0; i < 2; i++) {
+        tr_node_stats st;
+        tr_node_stats_get(p.node[i], &st);
+        cr_assert_eq(st.node_downs, 0, "node %d declared its busy peer down %llu times", i,
+                     (unsigned long long)st.node_downs);
+        cr_assert_eq(st.peers_up, 1);
+    }
+    nodes_stop(&p);
+}
+
+/* Stopping a node while its peer keeps sending returns, and so do the
+ * stops after it. NNG 1.5.2 can hang for good (and wedge every later close
+ * in the process) closing a socket whose TCP pipe is receiving a frame at
+ * that moment; the node stops receiving, lets its pipes park, then closes
+ * (net/node.c, close_in_bounded). A 1 ms heartbeat from the peer keeps
+ * frames arriving while each stop runs; before that change about one run
+ * of this test in four hung. */
+Test(nodes, stop_returns_while_a_peer_keeps_sending, .timeout = 120)
+{
+    for (int round = 0; round < 20; round++) {
+        pair p;
+        memset(&p, 0, sizeof(p));
+        for (int i = 0; i < 2; i++) {
+            p.sys[i] = make_system(1);
+            char name[8];
+            snprintf(name, sizeof(name), "s%d", i);
+            tr_node_opts o = {.name = name, .heartbeat_ms = 1, .down_after_ms = 60000};
+            cr_assert_eq(tr_node_start(p.sys[i], &o, &p.node[i]), TR_OK);
+            cr_assert_eq(tr_node_listen(p.node[i], "tcp://127.0.0.1:0", p.url[i], sizeof(p.url[i])),
+                         TR_OK);
+        }
+        cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+        cr_assert(tr_node_peer_up(p.node[1], "s0"));
+        tr_node_stop(p.node[0]); /* s1's heartbeats keep arriving meanwhile */
+        p.node[0] = NULL;
+        nodes_stop(&p);
+    }
+}
