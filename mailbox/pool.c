@@ -1,13 +1,18 @@
-/* Fixed-size object pools with per-thread caches; see pool.h.
+/* Fixed-size object pools with per-thread magazine caches; see pool.h.
  *
- * A free object's first word links it into a list. Per thread and pool there
- * are two lists, `cur` (0..BATCH objects, allocations and frees happen here)
- * and `spare` (empty or exactly BATCH objects). A free into a full `cur`
- * moves `cur` to `spare`, sending the old spare to the depot; an allocation
- * from an empty `cur` takes `spare`, else a batch from the depot, else
- * mallocs. The two lists give a batch of hysteresis, so a thread that
- * alternates allocating and freeing around a batch boundary never touches
- * the depot. */
+ * The design is Bonwick's magazine layer (Bonwick & Adams, "Magazines and
+ * Vmem", USENIX 2001). A magazine is an array of up to TR_POOL_BATCH free
+ * object pointers. Each thread has, per pool, a `cur` magazine (allocations
+ * pop from it, frees push to it) and a `spare` that is always either full or
+ * empty. When `cur` runs dry or fills up it is swapped with `spare` if that
+ * helps; only otherwise does the thread visit the depot, which trades whole
+ * magazines (full for empty or the reverse) under a mutex. The spare gives a
+ * magazine of hysteresis, so a thread alternating allocations and frees
+ * around a boundary never touches the depot.
+ *
+ * Free objects are never written to or read from while cached (the pointers
+ * live in the magazine), so handing an object from the thread that freed it
+ * to the one that allocates it costs no cache miss inside the allocator. */
 #include "mailbox/pool.h"
 
 #include <pthread.h>
@@ -15,42 +20,34 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-/* Under ASan all of a free object but its link word is poisoned: LeakSanitizer
- * does not follow pointers stored in poisoned memory, and would report every
- * cached object behind the first of a list as leaked. */
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
-#define POOL_POISON(p, n)                                                                      \
-    ASAN_POISON_MEMORY_REGION((char *)(p) + sizeof(free_obj), (n) - sizeof(free_obj))
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #else
 #define POOL_POISON(p, n) ((void)(p), (void)(n))
 #define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-/* The smallest object size the depot array is dimensioned for. */
-#define POOL_MIN_OBJ 64u
-#define DEPOT_SLOTS (TR_POOL_DEPOT_BYTES / (TR_POOL_BATCH * POOL_MIN_OBJ))
+#define EMPTY_MAGAZINES_KEPT 64
 
-typedef struct free_obj {
-    struct free_obj *next;
-} free_obj;
-
-typedef struct obj_list {
-    free_obj *head;
+typedef struct magazine {
+    struct magazine *next; /* depot lists */
     unsigned n;
-} obj_list;
+    void *objs[TR_POOL_BATCH];
+} magazine;
 
 typedef struct depot {
     pthread_mutex_t lock;
     _Atomic size_t size; /* object size, set by the first allocation */
-    size_t nbatches, max_batches;
-    free_obj *batches[DEPOT_SLOTS]; /* each a list of exactly TR_POOL_BATCH */
+    size_t max_full;     /* full magazines kept: TR_POOL_DEPOT_BYTES worth */
+    magazine *full, *empty;
+    size_t nfull, nempty;
 } depot;
 
 typedef struct thread_cache {
-    obj_list cur[TR_POOL_COUNT];
-    obj_list spare[TR_POOL_COUNT];
+    magazine *cur[TR_POOL_COUNT];
+    magazine *spare[TR_POOL_COUNT]; /* NULL, empty or full */
     bool registered; /* the thread-exit destructor will flush this cache */
 } thread_cache;
 
@@ -70,58 +67,88 @@ static size_t obj_size(tr_pool_id id)
     return atomic_load_explicit(&g_depots[id].size, memory_order_relaxed);
 }
 
-/* Frees every object of a list back to malloc. */
-static void list_release(free_obj *o, size_t size)
+/* Frees the objects a magazine holds back to malloc; it is left empty. */
+static void magazine_drain(magazine *m, size_t size)
 {
-    while (o != NULL) {
-        POOL_UNPOISON(o, size);
-        free_obj *next = o->next;
-        free(o);
-        o = next;
+    for (unsigned i = 0; i < m->n; i++) {
+        POOL_UNPOISON(m->objs[i], size);
+        free(m->objs[i]);
     }
+    m->n = 0;
 }
 
-/* Stores a full batch in the depot, or frees it when the depot is full. */
-static void depot_put(tr_pool_id id, free_obj *batch)
+/* Keeps an empty magazine in the depot (d->lock held), or frees it when
+ * enough are kept already. */
+static void depot_keep_empty(depot *d, magazine *m)
+{
+    if (d->nempty >= EMPTY_MAGAZINES_KEPT) {
+        free(m);
+        return;
+    }
+    m->next = d->empty;
+    d->empty = m;
+    d->nempty++;
+}
+
+/* An empty magazine from the depot (d->lock held) or a new one; NULL on ENOMEM. */
+static magazine *depot_get_empty(depot *d)
+{
+    magazine *m = d->empty;
+    if (m != NULL) {
+        d->empty = m->next;
+        d->nempty--;
+    } else {
+        m = malloc(sizeof(*m));
+        if (m == NULL)
+            return NULL;
+    }
+    m->n = 0;
+    return m;
+}
+
+/* Stores a full magazine in the depot. When the depot already holds its
+ * share, the objects go back to malloc and the magazine is kept empty. */
+static void depot_put_full(tr_pool_id id, magazine *m)
 {
     depot *d = &g_depots[id];
     pthread_mutex_lock(&d->lock);
-    if (d->nbatches < d->max_batches) {
-        d->batches[d->nbatches++] = batch;
-        batch = NULL;
+    bool stored = d->nfull < d->max_full;
+    if (stored) {
+        m->next = d->full;
+        d->full = m;
+        d->nfull++;
     }
     pthread_mutex_unlock(&d->lock);
-    list_release(batch, obj_size(id));
-}
-
-/* Takes a full batch from the depot into `l` (which is empty). */
-static bool depot_take(tr_pool_id id, obj_list *l)
-{
-    depot *d = &g_depots[id];
+    if (stored)
+        return;
+    magazine_drain(m, obj_size(id));
     pthread_mutex_lock(&d->lock);
-    bool got = d->nbatches > 0;
-    if (got) {
-        l->head = d->batches[--d->nbatches];
-        l->n = TR_POOL_BATCH;
-    }
+    depot_keep_empty(d, m);
     pthread_mutex_unlock(&d->lock);
-    return got;
 }
 
-/* Thread exit: hand the cache to the depot (partial lists go to malloc). */
+/* Thread exit: full magazines go to the depot, other objects to malloc. */
 static void cache_flush(void *arg)
 {
     thread_cache *c = arg;
     c->registered = false;
-    for (int id = 0; id < TR_POOL_COUNT; id++) {
-        if (c->spare[id].head != NULL)
-            depot_put((tr_pool_id)id, c->spare[id].head);
-        if (c->cur[id].n == TR_POOL_BATCH)
-            depot_put((tr_pool_id)id, c->cur[id].head);
-        else
-            list_release(c->cur[id].head, obj_size((tr_pool_id)id));
-        c->spare[id] = (obj_list){0};
-        c->cur[id] = (obj_list){0};
+    for (int i = 0; i < TR_POOL_COUNT; i++) {
+        tr_pool_id id = (tr_pool_id)i;
+        magazine *ms[2] = {c->cur[id], c->spare[id]};
+        c->cur[id] = c->spare[id] = NULL;
+        for (int k = 0; k < 2; k++) {
+            magazine *m = ms[k];
+            if (m == NULL)
+                continue;
+            if (m->n == TR_POOL_BATCH) {
+                depot_put_full(id, m);
+                continue;
+            }
+            magazine_drain(m, obj_size(id));
+            pthread_mutex_lock(&g_depots[id].lock);
+            depot_keep_empty(&g_depots[id], m);
+            pthread_mutex_unlock(&g_depots[id].lock);
+        }
     }
 }
 
@@ -159,42 +186,82 @@ static thread_cache *my_cache(void)
     return c;
 }
 
-static void set_size(tr_pool_id id, size_t size)
+static void set_size(depot *d, size_t size)
 {
-    depot *d = &g_depots[id];
-    if (atomic_load_explicit(&d->size, memory_order_relaxed) == size)
+    if (atomic_load_explicit(&d->size, memory_order_relaxed) != 0)
         return;
+    d->max_full = TR_POOL_DEPOT_BYTES / (TR_POOL_BATCH * size);
+    atomic_store_explicit(&d->size, size, memory_order_relaxed);
+}
+
+/* Slow path of an allocation: `cur` is empty or missing. Loads a full
+ * magazine (the spare or one from the depot); false when there is none. */
+static bool refill(thread_cache *c, tr_pool_id id, size_t size)
+{
+    magazine *s = c->spare[id];
+    if (s != NULL && s->n > 0) {
+        c->spare[id] = c->cur[id];
+        c->cur[id] = s;
+        return true;
+    }
+    depot *d = &g_depots[id];
     pthread_mutex_lock(&d->lock);
-    if (atomic_load_explicit(&d->size, memory_order_relaxed) == 0) {
-        size_t per_batch = TR_POOL_BATCH * (size < POOL_MIN_OBJ ? POOL_MIN_OBJ : size);
-        d->max_batches = TR_POOL_DEPOT_BYTES / per_batch;
-        atomic_store_explicit(&d->size, size, memory_order_relaxed);
+    set_size(d, size);
+    magazine *full = d->full;
+    if (full != NULL) {
+        d->full = full->next;
+        d->nfull--;
+        /* keep one empty magazine as the spare, give back a second one */
+        if (c->cur[id] != NULL) {
+            if (c->spare[id] == NULL)
+                c->spare[id] = c->cur[id];
+            else
+                depot_keep_empty(d, c->cur[id]);
+        }
+        c->cur[id] = full;
     }
     pthread_mutex_unlock(&d->lock);
+    return full != NULL;
 }
 
 void *tr_pool_alloc(tr_pool_id id, size_t size)
 {
-    if (size < sizeof(free_obj))
-        size = sizeof(free_obj);
     thread_cache *c = my_cache();
-    if (c == NULL)
+    if (c == NULL) {
+        depot *d = &g_depots[id];
+        pthread_mutex_lock(&d->lock);
+        set_size(d, size); /* another thread may free the object into the pool */
+        pthread_mutex_unlock(&d->lock);
         return malloc(size);
-    obj_list *l = &c->cur[id];
-    if (l->head == NULL) {
-        if (c->spare[id].head != NULL) {
-            *l = c->spare[id];
-            c->spare[id] = (obj_list){0};
-        } else if (!depot_take(id, l)) {
-            set_size(id, size);
-            return malloc(size);
-        }
     }
-    free_obj *o = l->head;
-    POOL_UNPOISON(o, size);
-    l->head = o->next;
-    l->n--;
-    return o;
+    magazine *m = c->cur[id];
+    if ((m == NULL || m->n == 0) && !refill(c, id, size))
+        return malloc(size);
+    m = c->cur[id];
+    void *obj = m->objs[--m->n];
+    POOL_UNPOISON(obj, size);
+    return obj;
+}
+
+/* Slow path of a free: `cur` is full or missing. Makes room in `cur`;
+ * false on ENOMEM (no magazine to be had). */
+static bool make_room(thread_cache *c, tr_pool_id id)
+{
+    magazine *s = c->spare[id];
+    if (s != NULL && s->n == 0) {
+        c->spare[id] = c->cur[id];
+        c->cur[id] = s;
+        return true;
+    }
+    if (s != NULL) /* full: to the depot */
+        depot_put_full(id, s);
+    depot *d = &g_depots[id];
+    pthread_mutex_lock(&d->lock);
+    magazine *e = depot_get_empty(d);
+    pthread_mutex_unlock(&d->lock);
+    c->spare[id] = c->cur[id];
+    c->cur[id] = e;
+    return e != NULL;
 }
 
 void tr_pool_free(tr_pool_id id, void *obj)
@@ -202,29 +269,21 @@ void tr_pool_free(tr_pool_id id, void *obj)
     if (obj == NULL)
         return;
     thread_cache *c = my_cache();
-    if (c == NULL) {
+    magazine *m = c != NULL ? c->cur[id] : NULL;
+    if (c == NULL || ((m == NULL || m->n == TR_POOL_BATCH) && !make_room(c, id))) {
         free(obj);
         return;
     }
-    obj_list *l = &c->cur[id];
-    if (l->n == TR_POOL_BATCH) {
-        if (c->spare[id].head != NULL)
-            depot_put(id, c->spare[id].head);
-        c->spare[id] = *l;
-        *l = (obj_list){0};
-    }
-    free_obj *o = obj;
-    o->next = l->head;
-    l->head = o;
-    l->n++;
-    POOL_POISON(o, obj_size(id));
+    m = c->cur[id];
+    POOL_POISON(obj, obj_size(id));
+    m->objs[m->n++] = obj;
 }
 
 size_t tr_pool_depot_batches(tr_pool_id id)
 {
     depot *d = &g_depots[id];
     pthread_mutex_lock(&d->lock);
-    size_t n = d->nbatches;
+    size_t n = d->nfull;
     pthread_mutex_unlock(&d->lock);
     return n;
 }
@@ -233,7 +292,7 @@ size_t tr_pool_depot_max(tr_pool_id id)
 {
     depot *d = &g_depots[id];
     pthread_mutex_lock(&d->lock);
-    size_t n = d->max_batches;
+    size_t n = d->max_full;
     pthread_mutex_unlock(&d->lock);
     return n;
 }

@@ -5,16 +5,16 @@
  * is freed by the receiver's worker, an actor by whoever drops its last
  * hold). glibc then moves memory between per-thread arenas under a lock and
  * grows and trims its heaps (sysmalloc, madvise, page faults) all the time.
- * Here each thread keeps two lists of up to TR_POOL_BATCH free objects per
- * pool; a full list goes to a process-wide depot (one mutex operation per
- * batch) and an empty one refills from there, so a producer/consumer pair
- * costs one lock per TR_POOL_BATCH objects and no system calls. The depot
- * keeps at most TR_POOL_DEPOT_BYTES per pool; beyond that objects go back to
- * malloc. A thread's cache is returned to the depot when the thread exits.
+ * Here each thread keeps, per pool, two magazines (arrays) of up to
+ * TR_POOL_BATCH free objects; a full magazine goes to a process-wide depot
+ * and an empty one is refilled from there (one mutex operation per
+ * TR_POOL_BATCH objects), so a producer/consumer pair of threads costs no
+ * malloc and no system call in the steady state. The depot keeps at most
+ * TR_POOL_DEPOT_BYTES of free objects per pool; beyond that they go back to
+ * malloc. A thread's magazines are returned to the depot when it exits.
  *
- * Under AddressSanitizer a free object is poisoned (all but its first word,
- * the list link) while it sits in a cache, so a use after free is still
- * reported. */
+ * Under AddressSanitizer a free object is poisoned while it is cached, so a
+ * use after free is still reported. */
 #ifndef TROUPE_MAILBOX_POOL_H
 #define TROUPE_MAILBOX_POOL_H
 
@@ -38,10 +38,10 @@ void *tr_pool_alloc(tr_pool_id id, size_t size);
  * thread, not necessarily the allocating one. */
 void tr_pool_free(tr_pool_id id, void *obj);
 
-/* Full batches the depot of pool `id` holds right now (tests, diagnostics). */
+/* Full magazines the depot of pool `id` holds right now (tests, diagnostics). */
 size_t tr_pool_depot_batches(tr_pool_id id);
 
-/* The most batches the depot of pool `id` keeps (0 before its first
+/* The most full magazines the depot of pool `id` keeps (0 before its first
  * allocation). */
 size_t tr_pool_depot_max(tr_pool_id id);
 

@@ -54,7 +54,7 @@ Test(objpool, thread_exit_returns_its_cache_to_the_depot)
     pthread_join(t, NULL);
     cr_assert_gt(tr_pool_depot_max(ID), 2);
     cr_assert_eq(tr_pool_depot_batches(ID), r.depot_after_allocs + 2,
-                 "both full lists of the exited thread are in the depot");
+                 "both full magazines of the exited thread are in the depot");
 }
 
 /* A hand-off stack between a producer and a consumer thread. */
