@@ -15,6 +15,7 @@
 #include "actors/sched.h"
 #include "actors/system_impl.h"
 #include "actors/watchdog.h"
+#include "mailbox/pool.h"
 #include "supervisor/link_impl.h"
 
 static _Thread_local struct tr_actor *tls_actor;
@@ -91,10 +92,27 @@ static int spawn_check_opts(tr_system *sys, const tr_behaviour *beh, tr_spawn_op
     return TR_OK;
 }
 
+/* Actors with at most this much behaviour state come from the actor pool
+ * (mailbox/pool.h): they are usually spawned on one thread and freed on
+ * another, which costs glibc an arena lock per actor. */
+#define ACTOR_POOL_STATE 16u
+#define ACTOR_POOL_SIZE (sizeof(struct tr_actor) + ACTOR_POOL_STATE)
+
+static bool actor_pooled(const tr_behaviour *beh) { return beh->state_size <= ACTOR_POOL_STATE; }
+
+static void actor_free_mem(struct tr_actor *a)
+{
+    if (actor_pooled(a->beh))
+        tr_pool_free(TR_POOL_ACTOR, a);
+    else
+        free(a);
+}
+
 static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, void *arg,
                                     const tr_spawn_opts *o, struct tr_actor *parent)
 {
-    struct tr_actor *a = malloc(sizeof(*a) + beh->state_size);
+    struct tr_actor *a = actor_pooled(beh) ? tr_pool_alloc(TR_POOL_ACTOR, ACTOR_POOL_SIZE)
+                                           : malloc(sizeof(*a) + beh->state_size);
     if (a == NULL)
         return NULL;
     memset(a, 0, sizeof(*a) + beh->state_size);
@@ -164,7 +182,7 @@ int tr_actor_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_
         if (ext == NULL || (o.name != NULL && name == NULL)) {
             free(ext);
             free(name);
-            free(a);
+            actor_free_mem(a);
             rc = TR_ENOMEM;
             goto out;
         }
@@ -384,5 +402,5 @@ void tr_actor_destroy(struct tr_actor *a)
         tr_link_set_free(ext->links);
         free(ext);
     }
-    free(a);
+    actor_free_mem(a);
 }
