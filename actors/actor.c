@@ -135,22 +135,25 @@ static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, voi
     return a;
 }
 
-/* Links `a` under its parent (or the top level) unless that is stopping. */
+/* Links `a` under its parent unless that is stopping. Top-level actors are
+ * in no list (shutdown finds them by walking the table): for them this only
+ * checks that the system is not closing, after the table insert, so that
+ * either this check sees `closing` or the shutdown walk sees the actor. */
 static int spawn_link(tr_system *sys, struct tr_actor *a)
 {
     struct tr_actor *p = a->parent;
+    if (p == NULL)
+        return atomic_load_explicit(&sys->closing, memory_order_seq_cst) ? TR_ECLOSED : TR_OK;
     pthread_mutex_t *m = tr_actor_stripe(sys, p);
     int rc = TR_OK;
     pthread_mutex_lock(m);
-    if (p != NULL ? p->stop_mode != TR_STOP_NONE
-                  : atomic_load_explicit(&sys->closing, memory_order_acquire)) {
-        rc = p != NULL ? TR_ESTOPPING : TR_ECLOSED;
+    if (p->stop_mode != TR_STOP_NONE) {
+        rc = TR_ESTOPPING;
     } else {
-        struct tr_actor **head = p != NULL ? &p->first_child : &sys->root_children;
-        a->next_sibling = *head;
-        if (*head != NULL)
-            (*head)->prev_sibling = a;
-        *head = a;
+        a->next_sibling = p->first_child;
+        if (p->first_child != NULL)
+            p->first_child->prev_sibling = a;
+        p->first_child = a;
     }
     pthread_mutex_unlock(m);
     return rc;

@@ -76,23 +76,23 @@ static bool has_children(struct tr_actor *a)
     return any;
 }
 
-/* Removes `a` from its parent's children and wakes the parent. */
+/* Removes `a` from its parent's children and wakes the parent. Top-level
+ * actors are in no list (see spawn_link in actor.c). */
 static void unlink_from_parent(struct tr_actor *a)
 {
     tr_system *sys = a->sys;
     struct tr_actor *p = a->parent;
+    if (p == NULL)
+        return;
     pthread_mutex_t *m = tr_actor_stripe(sys, p);
     pthread_mutex_lock(m);
     if (a->prev_sibling != NULL)
         a->prev_sibling->next_sibling = a->next_sibling;
-    else if (p != NULL)
-        p->first_child = a->next_sibling;
     else
-        sys->root_children = a->next_sibling;
+        p->first_child = a->next_sibling;
     if (a->next_sibling != NULL)
         a->next_sibling->prev_sibling = a->prev_sibling;
-    if (p != NULL)
-        tr_actor_signal(p, TR_SIG_CHILD); /* p cannot end while we are linked */
+    tr_actor_signal(p, TR_SIG_CHILD); /* p cannot end while we are linked */
     pthread_mutex_unlock(m);
 }
 
@@ -170,12 +170,15 @@ bool tr_lifecycle_try_finish(struct tr_actor *a)
     return true;
 }
 
+static void signal_if_top_level(struct tr_actor *a, void *bits)
+{
+    if (a->parent == NULL)
+        tr_actor_signal(a, *(uint32_t *)bits);
+}
+
 void tr_lifecycle_signal_top_level(tr_system *sys, uint32_t bits)
 {
-    pthread_mutex_lock(&sys->root_lock);
-    for (struct tr_actor *c = sys->root_children; c != NULL; c = c->next_sibling)
-        tr_actor_signal(c, bits);
-    pthread_mutex_unlock(&sys->root_lock);
+    tr_table_foreach_live(&sys->table, signal_if_top_level, &bits);
 }
 
 /* ---- public stop API ---- */

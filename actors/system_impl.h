@@ -54,10 +54,10 @@ struct tr_system {
     uint32_t wake_tokens;
     _Atomic bool workers_exit;
 
-    /* actor tree: stripe locks guard children lists and extensions */
+    /* actor tree: stripe locks guard children lists and extensions; top-level
+     * actors are in no list (shutdown walks the table) */
     pthread_mutex_t stripes[TR_STRIPES];
     pthread_mutex_t root_lock;
-    struct tr_actor *root_children;
     _Atomic bool closing;
 
     /* lifecycle notifications: shutdown, tr_await_exit, blocked tr_post */

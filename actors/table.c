@@ -79,8 +79,10 @@ int tr_table_insert(tr_table *t, struct tr_actor *actor, tr_ref *out)
     tr_slot *s = table_slot(t, index);
     uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
     atomic_store_explicit(&s->actor, actor, memory_order_relaxed);
+    /* seq_cst: a spawn then checks sys->closing, and shutdown sets closing
+     * before walking the table (tr_table_foreach_live) */
     atomic_store_explicit(&s->word, (w & ~SLOT_HOLDS_MASK) | SLOT_LIVE | SLOT_OPEN,
-                          memory_order_release);
+                          memory_order_seq_cst);
     out->id = ((uint64_t)SLOT_GEN(w) << REF_INDEX_BITS) | (uint64_t)(index + 1);
     return TR_OK;
 }
@@ -159,4 +161,26 @@ void tr_table_kill(tr_table *t, tr_ref ref)
     uint64_t old = atomic_fetch_and_explicit(&s->word, ~(SLOT_LIVE | SLOT_OPEN), memory_order_seq_cst);
     if ((old & SLOT_HOLDS_MASK) == 0)
         table_reclaim(t, s, index, old);
+}
+
+void tr_table_foreach_live(tr_table *t, void (*fn)(struct tr_actor *, void *), void *ctx)
+{
+    pthread_mutex_lock(&t->lock);
+    uint32_t end = t->next_unused;
+    pthread_mutex_unlock(&t->lock);
+    for (uint32_t index = 0; index < end; index++) {
+        tr_slot *s = table_slot(t, index);
+        uint64_t w = atomic_load_explicit(&s->word, memory_order_seq_cst);
+        for (;;) {
+            if (!(w & SLOT_LIVE))
+                break;
+            if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1, memory_order_seq_cst,
+                                                      memory_order_seq_cst)) {
+                fn(atomic_load_explicit(&s->actor, memory_order_relaxed), ctx);
+                tr_ref ref = {((uint64_t)SLOT_GEN(w) << REF_INDEX_BITS) | (uint64_t)(index + 1)};
+                tr_table_release(t, ref);
+                break;
+            }
+        }
+    }
 }

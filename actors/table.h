@@ -67,4 +67,11 @@ void tr_table_close(tr_table *t, tr_ref ref);
 /* Clears LIVE: the actor is destroyed now, or by the last holder. */
 void tr_table_kill(tr_table *t, tr_ref ref);
 
+/* Calls fn(actor, ctx) for every actor LIVE when its slot is visited, with a
+ * hold taken around the call (fn may signal the actor, not wait for it).
+ * Slots are read with seq_cst loads: an actor inserted before a seq_cst
+ * store that precedes this walk is visited. Any thread; the table lock is
+ * not held during the calls. */
+void tr_table_foreach_live(tr_table *t, void (*fn)(struct tr_actor *, void *), void *ctx);
+
 #endif
