@@ -115,6 +115,7 @@ static struct tr_actor *next_actor(tr_worker *w)
 static void park(tr_worker *w)
 {
     tr_system *sys = w->sys;
+    tr_table_flush_thread(&sys->table); /* idle workers strand no free slots */
     pthread_mutex_lock(&sys->park_lock);
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     if (sched_has_work(sys) || atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
@@ -135,6 +136,7 @@ static void *worker_main(void *arg)
 {
     tr_worker *w = arg;
     tls_worker = w;
+    tr_table_bind_thread(&w->sys->table);
     uint32_t batch = w->sys->cfg.batch;
     while (!atomic_load_explicit(&w->sys->workers_exit, memory_order_acquire)) {
         struct tr_actor *a = next_actor(w);
@@ -147,6 +149,7 @@ static void *worker_main(void *arg)
         atomic_fetch_add_explicit(&w->messages, handled, memory_order_relaxed);
         atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
     }
+    tr_table_unbind_thread(&w->sys->table);
     tls_worker = NULL;
     return NULL;
 }

@@ -12,6 +12,15 @@
 #define REF_GEN_BITS 27
 #define REF_GEN_MASK ((1u << REF_GEN_BITS) - 1)
 
+/* A worker's free-index cache (tr_table_bind_thread). */
+typedef struct slot_cache {
+    tr_table *table;
+    uint32_t n;
+    uint32_t idx[TR_TABLE_CACHE];
+} slot_cache;
+
+static _Thread_local slot_cache tls_slots;
+
 static uint32_t ref_index(tr_ref ref) { return (uint32_t)(ref.id & ((1u << REF_INDEX_BITS) - 1)) - 1; }
 static uint32_t ref_gen(tr_ref ref) { return (uint32_t)(ref.id >> REF_INDEX_BITS) & REF_GEN_MASK; }
 
@@ -68,12 +77,29 @@ static int table_take_index(tr_table *t, uint32_t *index)
     return TR_OK;
 }
 
+/* Refills an empty cache with up to half its size of free indices. */
+static void cache_refill(tr_table *t, slot_cache *c)
+{
+    pthread_mutex_lock(&t->lock);
+    while (c->n < TR_TABLE_CACHE / 2 && t->free_count > 0)
+        c->idx[c->n++] = t->free_list[--t->free_count];
+    pthread_mutex_unlock(&t->lock);
+}
+
 int tr_table_insert(tr_table *t, struct tr_actor *actor, tr_ref *out)
 {
     uint32_t index;
-    pthread_mutex_lock(&t->lock);
-    int rc = table_take_index(t, &index);
-    pthread_mutex_unlock(&t->lock);
+    int rc = TR_OK;
+    slot_cache *c = &tls_slots;
+    if (c->table == t && c->n == 0)
+        cache_refill(t, c);
+    if (c->table == t && c->n > 0) {
+        index = c->idx[--c->n];
+    } else {
+        pthread_mutex_lock(&t->lock);
+        rc = table_take_index(t, &index);
+        pthread_mutex_unlock(&t->lock);
+    }
     if (rc != TR_OK)
         return rc;
     tr_slot *s = table_slot(t, index);
@@ -108,6 +134,49 @@ int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **
     return TR_OK;
 }
 
+/* Puts a free index on the shared list (t->lock held). */
+static void table_push_free(tr_table *t, uint32_t index)
+{
+    if (t->free_count == t->free_cap) {
+        uint32_t cap = t->free_cap ? t->free_cap * 2 : 1024;
+        uint32_t *grown = realloc(t->free_list, cap * sizeof(*grown));
+        if (grown == NULL)
+            return; /* leak the index rather than fail: it is 4 bytes */
+        t->free_list = grown;
+        t->free_cap = cap;
+    }
+    t->free_list[t->free_count++] = index;
+}
+
+/* Moves the last `k` cached indices to the shared list. */
+static void table_give_back(tr_table *t, slot_cache *c, uint32_t k)
+{
+    pthread_mutex_lock(&t->lock);
+    for (; k > 0 && c->n > 0; k--)
+        table_push_free(t, c->idx[--c->n]);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void tr_table_bind_thread(tr_table *t)
+{
+    tls_slots.table = t;
+    tls_slots.n = 0;
+}
+
+void tr_table_flush_thread(tr_table *t)
+{
+    if (tls_slots.table == t && tls_slots.n > 0)
+        table_give_back(t, &tls_slots, TR_TABLE_CACHE);
+}
+
+void tr_table_unbind_thread(tr_table *t)
+{
+    if (tls_slots.table != t)
+        return;
+    table_give_back(t, &tls_slots, TR_TABLE_CACHE);
+    tls_slots.table = NULL;
+}
+
 /* Destroys the actor and recycles the slot under the next generation. */
 static void table_reclaim(tr_table *t, tr_slot *s, uint32_t index, uint64_t w)
 {
@@ -118,18 +187,15 @@ static void table_reclaim(tr_table *t, tr_slot *s, uint32_t index, uint64_t w)
     if (gen == 0)
         gen = 1;
     atomic_store_explicit(&s->word, (uint64_t)gen << 32, memory_order_release);
-    pthread_mutex_lock(&t->lock);
-    if (t->free_count == t->free_cap) {
-        uint32_t cap = t->free_cap ? t->free_cap * 2 : 1024;
-        uint32_t *grown = realloc(t->free_list, cap * sizeof(*grown));
-        if (grown == NULL) { /* leak the index rather than fail: it is 4 bytes */
-            pthread_mutex_unlock(&t->lock);
-            return;
-        }
-        t->free_list = grown;
-        t->free_cap = cap;
+    slot_cache *c = &tls_slots;
+    if (c->table == t) {
+        if (c->n == TR_TABLE_CACHE)
+            table_give_back(t, c, TR_TABLE_CACHE / 2);
+        c->idx[c->n++] = index;
+        return;
     }
-    t->free_list[t->free_count++] = index;
+    pthread_mutex_lock(&t->lock);
+    table_push_free(t, index);
     pthread_mutex_unlock(&t->lock);
 }
 

@@ -23,6 +23,7 @@ struct tr_actor;
 #define TR_TABLE_PAGE_BITS 12
 #define TR_TABLE_PAGE_SLOTS (1u << TR_TABLE_PAGE_BITS)
 #define TR_TABLE_MAX_PAGES 8191 /* 32M actors: index + 1 fits the 25 bits of a tr_ref */
+#define TR_TABLE_CACHE 64      /* free slot indices a bound thread keeps */
 
 typedef struct tr_slot {
     _Atomic uint64_t word;
@@ -37,6 +38,20 @@ typedef struct tr_table {
     uint32_t next_unused;  /* first index never handed out */
     void (*destroy)(struct tr_actor *); /* frees an actor after its last hold */
 } tr_table;
+
+/* Binds the calling thread's slot cache to `t` (a worker of the table's
+ * system calls it when it starts): freed slot indices then collect in the
+ * cache and go to the shared free list TR_TABLE_CACHE / 2 at a time, and
+ * inserts take them back from there, so spawns and exits on workers rarely
+ * take the table lock. */
+void tr_table_bind_thread(tr_table *t);
+
+/* Returns the cached indices to `t` and unbinds the thread (worker exit). */
+void tr_table_unbind_thread(tr_table *t);
+
+/* Returns the cached indices to `t`, keeping the binding (a worker about to
+ * park, so that idle workers strand no free slots). */
+void tr_table_flush_thread(tr_table *t);
 
 /* Initialises an empty table; `destroy` is called for each actor whose last
  * hold is dropped after tr_table_kill. Returns TR_OK or TR_ENOMEM. */
