@@ -38,9 +38,8 @@ int tr_table_init(tr_table *t, void (*destroy)(struct tr_actor *))
     for (size_t i = 0; i < TR_TABLE_MAX_PAGES; i++)
         atomic_init(&t->pages[i], NULL);
     pthread_mutex_init(&t->lock, NULL);
-    t->free_list = NULL;
-    t->free_count = t->free_cap = 0;
-    t->next_unused = 0;
+    atomic_init(&t->free_head, 0);
+    atomic_init(&t->next_unused, 0);
     t->destroy = destroy;
     return TR_OK;
 }
@@ -49,41 +48,92 @@ void tr_table_fini(tr_table *t)
 {
     for (size_t i = 0; i < TR_TABLE_MAX_PAGES; i++)
         free(atomic_load_explicit(&t->pages[i], memory_order_relaxed));
-    free(t->free_list);
     pthread_mutex_destroy(&t->lock);
 }
 
-/* Takes a free index, allocating a page when the unused range reaches one. */
+/* A free slot's actor field holds the next free index + 1 (0 ends the stack). */
+static uint32_t free_link(tr_slot *s)
+{
+    return (uint32_t)(uintptr_t)atomic_load_explicit(&s->actor, memory_order_relaxed);
+}
+
+static void set_free_link(tr_slot *s, uint32_t next)
+{
+    atomic_store_explicit(&s->actor, (struct tr_actor *)(uintptr_t)next, memory_order_relaxed);
+}
+
+/* Pushes idx[0..k) (k >= 1) on the free stack with one CAS. */
+static void free_push(tr_table *t, const uint32_t *idx, uint32_t k)
+{
+    for (uint32_t i = 0; i + 1 < k; i++)
+        set_free_link(table_slot(t, idx[i]), idx[i + 1] + 1);
+    tr_slot *last = table_slot(t, idx[k - 1]);
+    uint64_t h = atomic_load_explicit(&t->free_head, memory_order_relaxed);
+    uint64_t nh;
+    do {
+        set_free_link(last, (uint32_t)h);
+        nh = (((h >> 32) + 1) << 32) | (uint64_t)(idx[0] + 1);
+    } while (!atomic_compare_exchange_weak_explicit(&t->free_head, &h, nh, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* Pops a free index; false when the stack is empty. The link read may be
+ * stale (the slot was taken meanwhile), but then the tag changed and the
+ * CAS fails. */
+static bool free_pop(tr_table *t, uint32_t *index)
+{
+    uint64_t h = atomic_load_explicit(&t->free_head, memory_order_acquire);
+    for (;;) {
+        uint32_t top = (uint32_t)h;
+        if (top == 0)
+            return false;
+        uint64_t nh = (((h >> 32) + 1) << 32) | (uint64_t)free_link(table_slot(t, top - 1));
+        if (atomic_compare_exchange_weak_explicit(&t->free_head, &h, nh, memory_order_acquire,
+                                                  memory_order_acquire)) {
+            *index = top - 1;
+            return true;
+        }
+    }
+}
+
+/* Takes a free index, else a never used one, allocating its page if needed. */
 static int table_take_index(tr_table *t, uint32_t *index)
 {
-    if (t->free_count > 0) {
-        *index = t->free_list[--t->free_count];
+    if (free_pop(t, index))
         return TR_OK;
-    }
-    uint32_t i = t->next_unused;
+    uint32_t i = atomic_load_explicit(&t->next_unused, memory_order_relaxed);
+    do {
+        if ((i >> TR_TABLE_PAGE_BITS) >= TR_TABLE_MAX_PAGES)
+            return TR_ETOOBIG;
+        /* seq_cst: tr_table_foreach_live must see this index (see insert) */
+    } while (!atomic_compare_exchange_weak_explicit(&t->next_unused, &i, i + 1,
+                                                    memory_order_seq_cst, memory_order_relaxed));
     uint32_t page = i >> TR_TABLE_PAGE_BITS;
-    if (page >= TR_TABLE_MAX_PAGES)
-        return TR_ETOOBIG;
-    if (atomic_load_explicit(&t->pages[page], memory_order_relaxed) == NULL) {
-        tr_slot *p = calloc(TR_TABLE_PAGE_SLOTS, sizeof(*p));
-        if (p == NULL)
-            return TR_ENOMEM;
-        for (uint32_t k = 0; k < TR_TABLE_PAGE_SLOTS; k++)
-            atomic_init(&p[k].word, 1ull << 32); /* generation 1: ids are never 0 */
-        atomic_store_explicit(&t->pages[page], p, memory_order_release);
+    int rc = TR_OK;
+    if (atomic_load_explicit(&t->pages[page], memory_order_acquire) == NULL) {
+        pthread_mutex_lock(&t->lock);
+        if (atomic_load_explicit(&t->pages[page], memory_order_relaxed) == NULL) {
+            tr_slot *p = calloc(TR_TABLE_PAGE_SLOTS, sizeof(*p));
+            if (p == NULL) {
+                rc = TR_ENOMEM; /* index i is lost; a later one retries the page */
+            } else {
+                for (uint32_t k = 0; k < TR_TABLE_PAGE_SLOTS; k++)
+                    atomic_init(&p[k].word, 1ull << 32); /* generation 1: ids are never 0 */
+                atomic_store_explicit(&t->pages[page], p, memory_order_release);
+            }
+        }
+        pthread_mutex_unlock(&t->lock);
     }
-    t->next_unused = i + 1;
     *index = i;
-    return TR_OK;
+    return rc;
 }
 
 /* Refills an empty cache with up to half its size of free indices. */
 static void cache_refill(tr_table *t, slot_cache *c)
 {
-    pthread_mutex_lock(&t->lock);
-    while (c->n < TR_TABLE_CACHE / 2 && t->free_count > 0)
-        c->idx[c->n++] = t->free_list[--t->free_count];
-    pthread_mutex_unlock(&t->lock);
+    uint32_t index;
+    while (c->n < TR_TABLE_CACHE / 2 && free_pop(t, &index))
+        c->idx[c->n++] = index;
 }
 
 int tr_table_insert(tr_table *t, struct tr_actor *actor, tr_ref *out)
@@ -93,13 +143,10 @@ int tr_table_insert(tr_table *t, struct tr_actor *actor, tr_ref *out)
     slot_cache *c = &tls_slots;
     if (c->table == t && c->n == 0)
         cache_refill(t, c);
-    if (c->table == t && c->n > 0) {
+    if (c->table == t && c->n > 0)
         index = c->idx[--c->n];
-    } else {
-        pthread_mutex_lock(&t->lock);
+    else
         rc = table_take_index(t, &index);
-        pthread_mutex_unlock(&t->lock);
-    }
     if (rc != TR_OK)
         return rc;
     tr_slot *s = table_slot(t, index);
@@ -134,27 +181,15 @@ int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **
     return TR_OK;
 }
 
-/* Puts a free index on the shared list (t->lock held). */
-static void table_push_free(tr_table *t, uint32_t index)
-{
-    if (t->free_count == t->free_cap) {
-        uint32_t cap = t->free_cap ? t->free_cap * 2 : 1024;
-        uint32_t *grown = realloc(t->free_list, cap * sizeof(*grown));
-        if (grown == NULL)
-            return; /* leak the index rather than fail: it is 4 bytes */
-        t->free_list = grown;
-        t->free_cap = cap;
-    }
-    t->free_list[t->free_count++] = index;
-}
-
-/* Moves the last `k` cached indices to the shared list. */
+/* Moves the last `k` cached indices to the shared stack. */
 static void table_give_back(tr_table *t, slot_cache *c, uint32_t k)
 {
-    pthread_mutex_lock(&t->lock);
-    for (; k > 0 && c->n > 0; k--)
-        table_push_free(t, c->idx[--c->n]);
-    pthread_mutex_unlock(&t->lock);
+    if (k > c->n)
+        k = c->n;
+    if (k == 0)
+        return;
+    c->n -= k;
+    free_push(t, &c->idx[c->n], k);
 }
 
 void tr_table_bind_thread(tr_table *t)
@@ -194,9 +229,7 @@ static void table_reclaim(tr_table *t, tr_slot *s, uint32_t index, uint64_t w)
         c->idx[c->n++] = index;
         return;
     }
-    pthread_mutex_lock(&t->lock);
-    table_push_free(t, index);
-    pthread_mutex_unlock(&t->lock);
+    free_push(t, &index, 1);
 }
 
 void tr_table_hold(tr_table *t, tr_ref ref)
@@ -231,11 +264,11 @@ void tr_table_kill(tr_table *t, tr_ref ref)
 
 void tr_table_foreach_live(tr_table *t, void (*fn)(struct tr_actor *, void *), void *ctx)
 {
-    pthread_mutex_lock(&t->lock);
-    uint32_t end = t->next_unused;
-    pthread_mutex_unlock(&t->lock);
+    uint32_t end = atomic_load_explicit(&t->next_unused, memory_order_seq_cst);
     for (uint32_t index = 0; index < end; index++) {
         tr_slot *s = table_slot(t, index);
+        if (s == NULL)
+            continue; /* past the last page, or its allocation failed */
         uint64_t w = atomic_load_explicit(&s->word, memory_order_seq_cst);
         for (;;) {
             if (!(w & SLOT_LIVE))

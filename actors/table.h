@@ -8,7 +8,8 @@
  * actor is destroyed by whichever thread drops the last hold after LIVE is
  * cleared, and only then is the slot's generation advanced for reuse.
  * Slots live in fixed 4096-entry pages that are never moved or freed before
- * the table itself, so lookups need no lock. */
+ * the table itself, so lookups need no lock. Free slots form a lock-free
+ * stack (Treiber's, with an ABA tag) linked through their actor field. */
 #ifndef TROUPE_ACTORS_TABLE_H
 #define TROUPE_ACTORS_TABLE_H
 
@@ -32,10 +33,9 @@ typedef struct tr_slot {
 
 typedef struct tr_table {
     _Atomic(tr_slot *) pages[TR_TABLE_MAX_PAGES];
-    pthread_mutex_t lock;  /* guards the free list and page allocation */
-    uint32_t *free_list;   /* stack of free slot indices */
-    uint32_t free_count, free_cap;
-    uint32_t next_unused;  /* first index never handed out */
+    pthread_mutex_t lock;            /* page allocation only */
+    _Atomic uint64_t free_head;      /* free-slot stack: tag << 32 | (index + 1), 0 = empty */
+    _Atomic uint32_t next_unused;    /* first index never handed out */
     void (*destroy)(struct tr_actor *); /* frees an actor after its last hold */
 } tr_table;
 
