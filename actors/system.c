@@ -35,7 +35,9 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
         return TR_ENOMEM;
     sys->cfg = c;
     tr_table_init(&sys->table, tr_actor_destroy);
-    pthread_mutex_init(&sys->inject_lock, NULL);
+    atomic_init(&sys->inject_stub.next, NULL);
+    atomic_init(&sys->inject_in, &sys->inject_stub);
+    sys->inject_out = &sys->inject_stub;
     pthread_mutex_init(&sys->park_lock, NULL);
     pthread_cond_init(&sys->park_cv, NULL);
     for (int i = 0; i < TR_STRIPES; i++)
@@ -127,7 +129,6 @@ void tr_system_destroy(tr_system *sys)
     tr_timers_stop(sys);
     tr_sched_stop(sys);
     tr_table_fini(&sys->table);
-    pthread_mutex_destroy(&sys->inject_lock);
     pthread_mutex_destroy(&sys->park_lock);
     pthread_cond_destroy(&sys->park_cv);
     for (int i = 0; i < TR_STRIPES; i++)

@@ -43,9 +43,13 @@ struct tr_system {
     uint32_t nworkers;
 
     /* global injection queue: sends from outside threads, local overflow */
-    pthread_mutex_t inject_lock;
-    struct tr_actor *inject_head, *inject_tail;
-    _Atomic size_t inject_len;
+    /* a Vyukov MPSC list (as in mailbox/): pushing is one exchange; one
+     * worker at a time pops, the one that sets inject_popping */
+    _Atomic(tr_mlink *) inject_in;
+    _Atomic size_t inject_len; /* pushed (or being pushed) and not yet popped */
+    _Alignas(64) tr_mlink *inject_out;
+    tr_mlink inject_stub;
+    _Atomic bool inject_popping;
 
     /* parking: idle workers sleep here; wake_tokens avoids lost wake-ups */
     pthread_mutex_t park_lock;
