@@ -138,8 +138,11 @@ static void finish(struct tr_actor *a)
     atomic_store_explicit(&a->lifecycle, TR_STATE_DEAD, memory_order_relaxed);
     atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_seq_cst);
     tr_actor_release_muted(a);
-    tr_watch_list down = tr_monitor_close(a);
-    tr_link_list links = tr_link_close(a); /* after the close: new links signal at once */
+    pthread_mutex_t *m = tr_actor_stripe(sys, a);
+    pthread_mutex_lock(m);
+    tr_watch_list down = tr_monitor_close_locked(a);
+    tr_link_list links = tr_link_close_locked(a); /* after the close: new links signal at once */
+    pthread_mutex_unlock(m);
     tr_actor_drop_mailbox(a, TR_EDEAD);
     /* Retire the slot before telling anyone: whoever we notify must see the
      * reference dead. The worker's turn hold keeps `a` allocated until

@@ -143,21 +143,27 @@ void tr_system_destroy(tr_system *sys)
     free(sys);
 }
 
+/* A seqlock per entry, the ref doubling as the sequence: 0 while the reason
+ * is being written. Release/acquire fences instead of seq_cst stores keep
+ * the put (once per actor end) cheap. Best effort: two actors ending at once
+ * on the same entry may leave either one's entry. */
 void tr_exit_cache_put(tr_system *sys, tr_ref ref, int reason)
 {
     size_t i = (ref.id & 0xffffffffu) % TR_EXIT_CACHE;
-    atomic_store_explicit(&sys->exit_ref[i], 0, memory_order_seq_cst);
-    atomic_store_explicit(&sys->exit_reason[i], reason, memory_order_seq_cst);
-    atomic_store_explicit(&sys->exit_ref[i], ref.id, memory_order_seq_cst);
+    atomic_store_explicit(&sys->exit_ref[i], 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&sys->exit_reason[i], reason, memory_order_relaxed);
+    atomic_store_explicit(&sys->exit_ref[i], ref.id, memory_order_release);
 }
 
 bool tr_exit_cache_get(tr_system *sys, tr_ref ref, int *reason)
 {
     size_t i = (ref.id & 0xffffffffu) % TR_EXIT_CACHE;
-    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_seq_cst) != ref.id)
+    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_acquire) != ref.id)
         return false;
-    int r = atomic_load_explicit(&sys->exit_reason[i], memory_order_seq_cst);
-    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_seq_cst) != ref.id)
+    int r = atomic_load_explicit(&sys->exit_reason[i], memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_relaxed) != ref.id)
         return false; /* overwritten while we read */
     *reason = r;
     return true;
