@@ -182,6 +182,7 @@ int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
     atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
     w.next = sys->exit_waiters;
     sys->exit_waiters = &w;
+    atomic_fetch_or_explicit(&sys->exit_waiter_mask, tr_exit_waiter_bit(ref), memory_order_seq_cst);
     /* registered first, then look: an end after this point will find us */
     struct tr_actor *a;
     if (tr_table_acquire(&sys->table, ref, false, &a) != TR_OK) {
@@ -202,6 +203,10 @@ int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
             break;
         }
     }
+    uint64_t mask = 0;
+    for (tr_exit_waiter *o = sys->exit_waiters; o != NULL; o = o->next)
+        mask |= tr_exit_waiter_bit(o->ref);
+    atomic_store_explicit(&sys->exit_waiter_mask, mask, memory_order_seq_cst);
     atomic_fetch_sub_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->event_lock);
     if (reason != NULL)

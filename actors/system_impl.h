@@ -70,6 +70,7 @@ struct tr_system {
     tr_exit_waiter *exit_waiters;
     _Atomic uint32_t event_waiters; /* threads blocked on event_cv */
     _Atomic uint32_t post_waiters;  /* of which: tr_post waiting for mailbox room */
+    _Atomic uint64_t exit_waiter_mask; /* tr_exit_waiter_bit of every awaited ref */
 
     _Atomic uint64_t alive, spawned, dead_letters, mutes;
     _Atomic uint64_t monitor_seq;
@@ -100,6 +101,13 @@ struct tr_system {
 
 /* Records a dead letter (counted and logged). Any thread. */
 void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason);
+
+/* The bit of exit_waiter_mask that stands for `ref`: an ending actor whose
+ * bit is clear has no tr_await_exit waiter and need not take event_lock. */
+static inline uint64_t tr_exit_waiter_bit(tr_ref ref)
+{
+    return 1ull << ((ref.id & 0xffffffffu) % 64);
+}
 
 /* Remembers why `ref` ended (see exit_ref). */
 void tr_exit_cache_put(tr_system *sys, tr_ref ref, int reason);
