@@ -32,7 +32,7 @@ pthread_mutex_t *tr_actor_stripe(tr_system *sys, struct tr_actor *a)
 {
     if (a == NULL)
         return &sys->root_lock;
-    return &sys->stripes[(a->self.id & 0xffffffffu) % TR_STRIPES];
+    return &sys->stripes[(a->self.id & 0xffffffffu) % TR_STRIPES].m;
 }
 
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a)

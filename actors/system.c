@@ -1,5 +1,6 @@
 /* The runtime object: creation, graceful shutdown, waiting for exits. */
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,9 +31,12 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     config_defaults(&c);
     if (c.workers > 1024 || c.mailbox_capacity > (1u << 30))
         return TR_EINVAL;
-    tr_system *sys = calloc(1, sizeof(*sys));
+    /* cache-line aligned: some members are (system_impl.h) */
+    size_t bytes = (sizeof(tr_system) + 63) & ~(size_t)63;
+    tr_system *sys = aligned_alloc(64, bytes);
     if (sys == NULL)
         return TR_ENOMEM;
+    memset(sys, 0, bytes);
     sys->cfg = c;
     tr_table_init(&sys->table, tr_actor_destroy);
     atomic_init(&sys->inject_stub.next, NULL);
@@ -41,7 +45,7 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     pthread_mutex_init(&sys->park_lock, NULL);
     pthread_cond_init(&sys->park_cv, NULL);
     for (int i = 0; i < TR_STRIPES; i++)
-        pthread_mutex_init(&sys->stripes[i], NULL);
+        pthread_mutex_init(&sys->stripes[i].m, NULL);
     pthread_mutex_init(&sys->root_lock, NULL);
     pthread_mutex_init(&sys->event_lock, NULL);
     pthread_cond_init(&sys->event_cv, NULL);
@@ -132,7 +136,7 @@ void tr_system_destroy(tr_system *sys)
     pthread_mutex_destroy(&sys->park_lock);
     pthread_cond_destroy(&sys->park_cv);
     for (int i = 0; i < TR_STRIPES; i++)
-        pthread_mutex_destroy(&sys->stripes[i]);
+        pthread_mutex_destroy(&sys->stripes[i].m);
     pthread_mutex_destroy(&sys->root_lock);
     pthread_mutex_destroy(&sys->event_lock);
     pthread_cond_destroy(&sys->event_cv);

@@ -18,6 +18,12 @@
 
 struct tr_timers;
 
+/* One stripe lock per cache line: two workers locking neighbouring stripes
+ * (every actor start, end and child link does) must not share a line. */
+typedef struct tr_stripe {
+    _Alignas(64) pthread_mutex_t m;
+} tr_stripe;
+
 typedef struct tr_worker {
     tr_runq runq;
     tr_system *sys;
@@ -60,7 +66,7 @@ struct tr_system {
 
     /* actor tree: stripe locks guard children lists and extensions; top-level
      * actors are in no list (shutdown walks the table) */
-    pthread_mutex_t stripes[TR_STRIPES];
+    tr_stripe stripes[TR_STRIPES];
     pthread_mutex_t root_lock;
     _Atomic bool closing;
 
@@ -72,7 +78,10 @@ struct tr_system {
     _Atomic uint32_t post_waiters;  /* of which: tr_post waiting for mailbox room */
     _Atomic uint64_t exit_waiter_mask; /* tr_exit_waiter_bit of every awaited ref */
 
-    _Atomic uint64_t alive, spawned, dead_letters, mutes;
+    /* changed by every spawn and end, on every thread: a line of their own */
+    _Alignas(64) _Atomic uint64_t alive;
+    _Atomic uint64_t spawned;
+    _Alignas(64) _Atomic uint64_t dead_letters, mutes;
     _Atomic uint64_t monitor_seq;
 
     /* exit reasons of recently ended actors, by slot index, so that
