@@ -94,8 +94,10 @@ static int spawn_check_opts(tr_system *sys, const tr_behaviour *beh, tr_spawn_op
 
 /* Actors with at most this much behaviour state come from the actor pool
  * (mailbox/pool.h): they are usually spawned on one thread and freed on
- * another, which costs glibc an arena lock per actor. */
-#define ACTOR_POOL_STATE 16u
+ * another, which costs glibc an arena lock per actor. 8 bytes makes the
+ * pool object 168 bytes, a 176-byte malloc chunk: the same memory a
+ * stateless actor took from malloc before. */
+#define ACTOR_POOL_STATE 8u
 #define ACTOR_POOL_SIZE (sizeof(struct tr_actor) + ACTOR_POOL_STATE)
 
 static bool actor_pooled(const tr_behaviour *beh) { return beh->state_size <= ACTOR_POOL_STATE; }
