@@ -59,7 +59,7 @@ static struct tr_actor *inject_take(tr_system *sys)
  * a worker that finds another popping looks elsewhere. */
 #define INJECT_BATCH 16
 
-static struct tr_actor *inject_pop(tr_worker *w)
+static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
 {
     tr_system *sys = w->sys;
     if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) == 0 ||
@@ -69,7 +69,7 @@ static struct tr_actor *inject_pop(tr_worker *w)
     struct tr_actor *first = inject_take(sys);
     if (first != NULL) {
         size_t room = TR_RUNQ_CAP - tr_runq_len(&w->runq);
-        for (size_t i = 0; i < INJECT_BATCH && i < room; i++) {
+        for (size_t i = 0; i < batch && i < room; i++) {
             struct tr_actor *a = inject_take(sys);
             if (a == NULL)
                 break;
@@ -147,11 +147,11 @@ static struct tr_actor *steal(tr_worker *w)
 static struct tr_actor *next_actor(tr_worker *w)
 {
     struct tr_actor *a;
-    if (++w->tick % 61 == 0 && (a = inject_pop(w)) != NULL)
-        return a;
+    if (++w->tick % 61 == 0 && (a = inject_pop(w, 0)) != NULL)
+        return a; /* fairness check: one actor, the local queue is busy */
     if ((a = tr_runq_pop(&w->runq)) != NULL)
         return a;
-    if ((a = inject_pop(w)) != NULL)
+    if ((a = inject_pop(w, INJECT_BATCH)) != NULL)
         return a;
     return steal(w);
 }
