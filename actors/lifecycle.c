@@ -112,13 +112,17 @@ static void notify_waiters(tr_system *sys, tr_ref self, int reason, bool last)
           tr_exit_waiter_bit(self)))
         return;
     pthread_mutex_lock(&sys->event_lock);
+    bool wake = last || atomic_load_explicit(&sys->post_waiters, memory_order_seq_cst) > 0;
     for (tr_exit_waiter *w = sys->exit_waiters; w != NULL; w = w->next) {
         if (tr_ref_equal(w->ref, self)) {
             w->done = true;
             w->reason = reason;
+            wake = true;
         }
     }
-    pthread_cond_broadcast(&sys->event_cv);
+    /* a mask bit shared with another ref is no reason to wake anyone */
+    if (wake)
+        pthread_cond_broadcast(&sys->event_cv);
     pthread_mutex_unlock(&sys->event_lock);
 }
 
