@@ -15,6 +15,7 @@
 #include "actors/sched.h"
 #include "actors/system_impl.h"
 #include "actors/watchdog.h"
+#include "mailbox/pool.h"
 #include "supervisor/link_impl.h"
 
 static _Thread_local struct tr_actor *tls_actor;
@@ -31,7 +32,7 @@ pthread_mutex_t *tr_actor_stripe(tr_system *sys, struct tr_actor *a)
 {
     if (a == NULL)
         return &sys->root_lock;
-    return &sys->stripes[(a->self.id & 0xffffffffu) % TR_STRIPES];
+    return &sys->stripes[(a->self.id & 0xffffffffu) % TR_STRIPES].m;
 }
 
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a)
@@ -91,10 +92,29 @@ static int spawn_check_opts(tr_system *sys, const tr_behaviour *beh, tr_spawn_op
     return TR_OK;
 }
 
+/* Actors with at most this much behaviour state come from the actor pool
+ * (mailbox/pool.h): they are usually spawned on one thread and freed on
+ * another, which costs glibc an arena lock per actor. 8 bytes makes the
+ * pool object 168 bytes, a 176-byte malloc chunk: the same memory a
+ * stateless actor took from malloc before. */
+#define ACTOR_POOL_STATE 8u
+#define ACTOR_POOL_SIZE (sizeof(struct tr_actor) + ACTOR_POOL_STATE)
+
+static bool actor_pooled(const tr_behaviour *beh) { return beh->state_size <= ACTOR_POOL_STATE; }
+
+static void actor_free_mem(struct tr_actor *a)
+{
+    if (actor_pooled(a->beh))
+        tr_pool_free(TR_POOL_ACTOR, a);
+    else
+        free(a);
+}
+
 static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, void *arg,
                                     const tr_spawn_opts *o, struct tr_actor *parent)
 {
-    struct tr_actor *a = malloc(sizeof(*a) + beh->state_size);
+    struct tr_actor *a = actor_pooled(beh) ? tr_pool_alloc(TR_POOL_ACTOR, ACTOR_POOL_SIZE)
+                                           : malloc(sizeof(*a) + beh->state_size);
     if (a == NULL)
         return NULL;
     memset(a, 0, sizeof(*a) + beh->state_size);
@@ -117,22 +137,25 @@ static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, voi
     return a;
 }
 
-/* Links `a` under its parent (or the top level) unless that is stopping. */
+/* Links `a` under its parent unless that is stopping. Top-level actors are
+ * in no list (shutdown finds them by walking the table): for them this only
+ * checks that the system is not closing, after the table insert, so that
+ * either this check sees `closing` or the shutdown walk sees the actor. */
 static int spawn_link(tr_system *sys, struct tr_actor *a)
 {
     struct tr_actor *p = a->parent;
+    if (p == NULL)
+        return atomic_load_explicit(&sys->closing, memory_order_seq_cst) ? TR_ECLOSED : TR_OK;
     pthread_mutex_t *m = tr_actor_stripe(sys, p);
     int rc = TR_OK;
     pthread_mutex_lock(m);
-    if (p != NULL ? p->stop_mode != TR_STOP_NONE
-                  : atomic_load_explicit(&sys->closing, memory_order_acquire)) {
-        rc = p != NULL ? TR_ESTOPPING : TR_ECLOSED;
+    if (p->stop_mode != TR_STOP_NONE) {
+        rc = TR_ESTOPPING;
     } else {
-        struct tr_actor **head = p != NULL ? &p->first_child : &sys->root_children;
-        a->next_sibling = *head;
-        if (*head != NULL)
-            (*head)->prev_sibling = a;
-        *head = a;
+        a->next_sibling = p->first_child;
+        if (p->first_child != NULL)
+            p->first_child->prev_sibling = a;
+        p->first_child = a;
     }
     pthread_mutex_unlock(m);
     return rc;
@@ -164,7 +187,7 @@ int tr_actor_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_
         if (ext == NULL || (o.name != NULL && name == NULL)) {
             free(ext);
             free(name);
-            free(a);
+            actor_free_mem(a);
             rc = TR_ENOMEM;
             goto out;
         }
@@ -384,5 +407,5 @@ void tr_actor_destroy(struct tr_actor *a)
         tr_link_set_free(ext->links);
         free(ext);
     }
-    free(a);
+    actor_free_mem(a);
 }

@@ -76,39 +76,53 @@ static bool has_children(struct tr_actor *a)
     return any;
 }
 
-/* Removes `a` from its parent's children and wakes the parent. */
+/* Removes `a` from its parent's children and wakes the parent. Top-level
+ * actors are in no list (see spawn_link in actor.c). */
 static void unlink_from_parent(struct tr_actor *a)
 {
     tr_system *sys = a->sys;
     struct tr_actor *p = a->parent;
+    if (p == NULL)
+        return;
     pthread_mutex_t *m = tr_actor_stripe(sys, p);
     pthread_mutex_lock(m);
     if (a->prev_sibling != NULL)
         a->prev_sibling->next_sibling = a->next_sibling;
-    else if (p != NULL)
-        p->first_child = a->next_sibling;
     else
-        sys->root_children = a->next_sibling;
+        p->first_child = a->next_sibling;
     if (a->next_sibling != NULL)
         a->next_sibling->prev_sibling = a->prev_sibling;
-    if (p != NULL)
-        tr_actor_signal(p, TR_SIG_CHILD); /* p cannot end while we are linked */
+    tr_actor_signal(p, TR_SIG_CHILD); /* p cannot end while we are linked */
     pthread_mutex_unlock(m);
 }
 
-/* Tells outside threads blocked in tr_await_exit or shutdown. */
-static void notify_waiters(tr_system *sys, tr_ref self, int reason)
+/* Tells outside threads blocked in tr_await_exit or shutdown. Only an end
+ * that someone can be waiting for takes the lock: an awaited ref (its bit in
+ * exit_waiter_mask, set before the awaiter looks at the table), the last
+ * live actor (shutdown), or any end while a tr_post waits for room (its
+ * target may be the one ending). Every load is seq_cst, after the slot was
+ * retired and `alive` decremented, so a waiter that registered too late for
+ * us to see it sees the end itself. */
+static void notify_waiters(tr_system *sys, tr_ref self, int reason, bool last)
 {
     if (atomic_load_explicit(&sys->event_waiters, memory_order_seq_cst) == 0)
         return;
+    if (!last && atomic_load_explicit(&sys->post_waiters, memory_order_seq_cst) == 0 &&
+        !(atomic_load_explicit(&sys->exit_waiter_mask, memory_order_seq_cst) &
+          tr_exit_waiter_bit(self)))
+        return;
     pthread_mutex_lock(&sys->event_lock);
+    bool wake = last || atomic_load_explicit(&sys->post_waiters, memory_order_seq_cst) > 0;
     for (tr_exit_waiter *w = sys->exit_waiters; w != NULL; w = w->next) {
         if (tr_ref_equal(w->ref, self)) {
             w->done = true;
             w->reason = reason;
+            wake = true;
         }
     }
-    pthread_cond_broadcast(&sys->event_cv);
+    /* a mask bit shared with another ref is no reason to wake anyone */
+    if (wake)
+        pthread_cond_broadcast(&sys->event_cv);
     pthread_mutex_unlock(&sys->event_lock);
 }
 
@@ -138,16 +152,19 @@ static void finish(struct tr_actor *a)
     atomic_store_explicit(&a->lifecycle, TR_STATE_DEAD, memory_order_relaxed);
     atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_seq_cst);
     tr_actor_release_muted(a);
-    tr_watch_list down = tr_monitor_close(a);
-    tr_link_list links = tr_link_close(a); /* after the close: new links signal at once */
+    pthread_mutex_t *m = tr_actor_stripe(sys, a);
+    pthread_mutex_lock(m);
+    tr_watch_list down = tr_monitor_close_locked(a);
+    tr_link_list links = tr_link_close_locked(a); /* after the close: new links signal at once */
+    pthread_mutex_unlock(m);
     tr_actor_drop_mailbox(a, TR_EDEAD);
     /* Retire the slot before telling anyone: whoever we notify must see the
      * reference dead. The worker's turn hold keeps `a` allocated until
      * tr_actor_run returns, so the steps below may still read it. */
     tr_ref self = a->self;
     tr_table_kill(&sys->table, self);
-    atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_seq_cst);
-    notify_waiters(sys, self, reason);
+    bool last = atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_seq_cst) == 1;
+    notify_waiters(sys, self, reason, last);
     /* exit signals are queued before any DOWN: a watcher that gets our
      * DOWN knows every linked partner already has its signal */
     tr_link_fire(sys, self, reason, &links);
@@ -170,12 +187,15 @@ bool tr_lifecycle_try_finish(struct tr_actor *a)
     return true;
 }
 
+static void signal_if_top_level(struct tr_actor *a, void *bits)
+{
+    if (a->parent == NULL)
+        tr_actor_signal(a, *(uint32_t *)bits);
+}
+
 void tr_lifecycle_signal_top_level(tr_system *sys, uint32_t bits)
 {
-    pthread_mutex_lock(&sys->root_lock);
-    for (struct tr_actor *c = sys->root_children; c != NULL; c = c->next_sibling)
-        tr_actor_signal(c, bits);
-    pthread_mutex_unlock(&sys->root_lock);
+    tr_table_foreach_live(&sys->table, signal_if_top_level, &bits);
 }
 
 /* ---- public stop API ---- */

@@ -1,39 +1,83 @@
 /* Work-stealing scheduler; see sched.h for the protocol. */
 #include "actors/sched.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 
 static _Thread_local tr_worker *tls_worker;
 
 tr_worker *tr_sched_current_worker(void) { return tls_worker; }
 
-static void inject_push(tr_system *sys, struct tr_actor *a)
+static void inject_link(tr_system *sys, tr_mlink *link)
 {
-    a->next_queued = NULL;
-    pthread_mutex_lock(&sys->inject_lock);
-    if (sys->inject_tail != NULL)
-        sys->inject_tail->next_queued = a;
-    else
-        sys->inject_head = a;
-    sys->inject_tail = a;
-    atomic_fetch_add_explicit(&sys->inject_len, 1, memory_order_seq_cst);
-    pthread_mutex_unlock(&sys->inject_lock);
+    atomic_store_explicit(&link->next, NULL, memory_order_relaxed);
+    tr_mlink *prev = atomic_exchange_explicit(&sys->inject_in, link, memory_order_acq_rel);
+    atomic_store_explicit(&prev->next, link, memory_order_release);
 }
 
-static struct tr_actor *inject_pop(tr_system *sys)
+/* Any thread: one exchange, no lock. The length goes up first, so a worker
+ * that finds the list momentarily broken (a push half done) sees work and
+ * does not park. */
+static void inject_push(tr_system *sys, struct tr_actor *a)
 {
-    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) == 0)
-        return NULL;
-    pthread_mutex_lock(&sys->inject_lock);
-    struct tr_actor *a = sys->inject_head;
-    if (a != NULL) {
-        sys->inject_head = a->next_queued;
-        if (sys->inject_head == NULL)
-            sys->inject_tail = NULL;
-        atomic_fetch_sub_explicit(&sys->inject_len, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&sys->inject_len, 1, memory_order_seq_cst);
+    inject_link(sys, &a->inject_link);
+}
+
+static struct tr_actor *actor_of_link(tr_mlink *link)
+{
+    return (struct tr_actor *)((char *)link - offsetof(struct tr_actor, inject_link));
+}
+
+/* The consumer side of the list (inject_popping held): Vyukov's pop, as in
+ * mailbox/mailbox.c. NULL when empty or a push is half done. */
+static struct tr_actor *inject_take(tr_system *sys)
+{
+    tr_mlink *out = sys->inject_out;
+    tr_mlink *next = atomic_load_explicit(&out->next, memory_order_acquire);
+    if (out == &sys->inject_stub) {
+        if (next == NULL)
+            return NULL;
+        sys->inject_out = out = next;
+        next = atomic_load_explicit(&next->next, memory_order_acquire);
     }
-    pthread_mutex_unlock(&sys->inject_lock);
-    return a;
+    if (next == NULL) {
+        if (out != atomic_load_explicit(&sys->inject_in, memory_order_acquire))
+            return NULL; /* a producer is mid-push */
+        inject_link(sys, &sys->inject_stub);
+        next = atomic_load_explicit(&out->next, memory_order_acquire);
+        if (next == NULL)
+            return NULL;
+    }
+    sys->inject_out = next;
+    atomic_fetch_sub_explicit(&sys->inject_len, 1, memory_order_seq_cst);
+    return actor_of_link(out);
+}
+
+/* Pops one actor for worker w and moves up to INJECT_BATCH more onto its
+ * local queue, so outside work enters in batches. One popper at a time;
+ * a worker that finds another popping looks elsewhere. */
+#define INJECT_BATCH 16
+
+static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
+{
+    tr_system *sys = w->sys;
+    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) == 0 ||
+        atomic_load_explicit(&sys->inject_popping, memory_order_relaxed) ||
+        atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
+        return NULL;
+    struct tr_actor *first = inject_take(sys);
+    if (first != NULL) {
+        size_t room = TR_RUNQ_CAP - tr_runq_len(&w->runq);
+        for (size_t i = 0; i < batch && i < room; i++) {
+            struct tr_actor *a = inject_take(sys);
+            if (a == NULL)
+                break;
+            tr_runq_push(&w->runq, a);
+        }
+    }
+    atomic_store_explicit(&sys->inject_popping, false, memory_order_release);
+    return first;
 }
 
 /* Hands one wake token to a parked worker, if any is parked. */
@@ -103,11 +147,11 @@ static struct tr_actor *steal(tr_worker *w)
 static struct tr_actor *next_actor(tr_worker *w)
 {
     struct tr_actor *a;
-    if (++w->tick % 61 == 0 && (a = inject_pop(w->sys)) != NULL)
-        return a;
+    if (++w->tick % 61 == 0 && (a = inject_pop(w, 0)) != NULL)
+        return a; /* fairness check: one actor, the local queue is busy */
     if ((a = tr_runq_pop(&w->runq)) != NULL)
         return a;
-    if ((a = inject_pop(w->sys)) != NULL)
+    if ((a = inject_pop(w, INJECT_BATCH)) != NULL)
         return a;
     return steal(w);
 }
@@ -115,6 +159,7 @@ static struct tr_actor *next_actor(tr_worker *w)
 static void park(tr_worker *w)
 {
     tr_system *sys = w->sys;
+    tr_table_flush_thread(&sys->table); /* idle workers strand no free slots */
     pthread_mutex_lock(&sys->park_lock);
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     if (sched_has_work(sys) || atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
@@ -135,6 +180,7 @@ static void *worker_main(void *arg)
 {
     tr_worker *w = arg;
     tls_worker = w;
+    tr_table_bind_thread(&w->sys->table);
     uint32_t batch = w->sys->cfg.batch;
     while (!atomic_load_explicit(&w->sys->workers_exit, memory_order_acquire)) {
         struct tr_actor *a = next_actor(w);
@@ -147,6 +193,7 @@ static void *worker_main(void *arg)
         atomic_fetch_add_explicit(&w->messages, handled, memory_order_relaxed);
         atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
     }
+    tr_table_unbind_thread(&w->sys->table);
     tls_worker = NULL;
     return NULL;
 }

@@ -1,5 +1,6 @@
 /* The runtime object: creation, graceful shutdown, waiting for exits. */
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,16 +31,21 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     config_defaults(&c);
     if (c.workers > 1024 || c.mailbox_capacity > (1u << 30))
         return TR_EINVAL;
-    tr_system *sys = calloc(1, sizeof(*sys));
+    /* cache-line aligned: some members are (system_impl.h) */
+    size_t bytes = (sizeof(tr_system) + 63) & ~(size_t)63;
+    tr_system *sys = aligned_alloc(64, bytes);
     if (sys == NULL)
         return TR_ENOMEM;
+    memset(sys, 0, bytes);
     sys->cfg = c;
     tr_table_init(&sys->table, tr_actor_destroy);
-    pthread_mutex_init(&sys->inject_lock, NULL);
+    atomic_init(&sys->inject_stub.next, NULL);
+    atomic_init(&sys->inject_in, &sys->inject_stub);
+    sys->inject_out = &sys->inject_stub;
     pthread_mutex_init(&sys->park_lock, NULL);
     pthread_cond_init(&sys->park_cv, NULL);
     for (int i = 0; i < TR_STRIPES; i++)
-        pthread_mutex_init(&sys->stripes[i], NULL);
+        pthread_mutex_init(&sys->stripes[i].m, NULL);
     pthread_mutex_init(&sys->root_lock, NULL);
     pthread_mutex_init(&sys->event_lock, NULL);
     pthread_cond_init(&sys->event_cv, NULL);
@@ -127,11 +133,10 @@ void tr_system_destroy(tr_system *sys)
     tr_timers_stop(sys);
     tr_sched_stop(sys);
     tr_table_fini(&sys->table);
-    pthread_mutex_destroy(&sys->inject_lock);
     pthread_mutex_destroy(&sys->park_lock);
     pthread_cond_destroy(&sys->park_cv);
     for (int i = 0; i < TR_STRIPES; i++)
-        pthread_mutex_destroy(&sys->stripes[i]);
+        pthread_mutex_destroy(&sys->stripes[i].m);
     pthread_mutex_destroy(&sys->root_lock);
     pthread_mutex_destroy(&sys->event_lock);
     pthread_cond_destroy(&sys->event_cv);
@@ -142,21 +147,27 @@ void tr_system_destroy(tr_system *sys)
     free(sys);
 }
 
+/* A seqlock per entry, the ref doubling as the sequence: 0 while the reason
+ * is being written. Release/acquire fences instead of seq_cst stores keep
+ * the put (once per actor end) cheap. Best effort: two actors ending at once
+ * on the same entry may leave either one's entry. */
 void tr_exit_cache_put(tr_system *sys, tr_ref ref, int reason)
 {
     size_t i = (ref.id & 0xffffffffu) % TR_EXIT_CACHE;
-    atomic_store_explicit(&sys->exit_ref[i], 0, memory_order_seq_cst);
-    atomic_store_explicit(&sys->exit_reason[i], reason, memory_order_seq_cst);
-    atomic_store_explicit(&sys->exit_ref[i], ref.id, memory_order_seq_cst);
+    atomic_store_explicit(&sys->exit_ref[i], 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&sys->exit_reason[i], reason, memory_order_relaxed);
+    atomic_store_explicit(&sys->exit_ref[i], ref.id, memory_order_release);
 }
 
 bool tr_exit_cache_get(tr_system *sys, tr_ref ref, int *reason)
 {
     size_t i = (ref.id & 0xffffffffu) % TR_EXIT_CACHE;
-    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_seq_cst) != ref.id)
+    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_acquire) != ref.id)
         return false;
-    int r = atomic_load_explicit(&sys->exit_reason[i], memory_order_seq_cst);
-    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_seq_cst) != ref.id)
+    int r = atomic_load_explicit(&sys->exit_reason[i], memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_relaxed) != ref.id)
         return false; /* overwritten while we read */
     *reason = r;
     return true;
@@ -175,6 +186,7 @@ int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
     atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
     w.next = sys->exit_waiters;
     sys->exit_waiters = &w;
+    atomic_fetch_or_explicit(&sys->exit_waiter_mask, tr_exit_waiter_bit(ref), memory_order_seq_cst);
     /* registered first, then look: an end after this point will find us */
     struct tr_actor *a;
     if (tr_table_acquire(&sys->table, ref, false, &a) != TR_OK) {
@@ -195,6 +207,10 @@ int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
             break;
         }
     }
+    uint64_t mask = 0;
+    for (tr_exit_waiter *o = sys->exit_waiters; o != NULL; o = o->next)
+        mask |= tr_exit_waiter_bit(o->ref);
+    atomic_store_explicit(&sys->exit_waiter_mask, mask, memory_order_seq_cst);
     atomic_fetch_sub_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->event_lock);
     if (reason != NULL)

@@ -18,6 +18,12 @@
 
 struct tr_timers;
 
+/* One stripe lock per cache line: two workers locking neighbouring stripes
+ * (every actor start, end and child link does) must not share a line. */
+typedef struct tr_stripe {
+    _Alignas(64) pthread_mutex_t m;
+} tr_stripe;
+
 typedef struct tr_worker {
     tr_runq runq;
     tr_system *sys;
@@ -43,9 +49,13 @@ struct tr_system {
     uint32_t nworkers;
 
     /* global injection queue: sends from outside threads, local overflow */
-    pthread_mutex_t inject_lock;
-    struct tr_actor *inject_head, *inject_tail;
-    _Atomic size_t inject_len;
+    /* a Vyukov MPSC list (as in mailbox/): pushing is one exchange; one
+     * worker at a time pops, the one that sets inject_popping */
+    _Atomic(tr_mlink *) inject_in;
+    _Atomic size_t inject_len; /* pushed (or being pushed) and not yet popped */
+    _Alignas(64) tr_mlink *inject_out;
+    tr_mlink inject_stub;
+    _Atomic bool inject_popping;
 
     /* parking: idle workers sleep here; wake_tokens avoids lost wake-ups */
     pthread_mutex_t park_lock;
@@ -54,10 +64,10 @@ struct tr_system {
     uint32_t wake_tokens;
     _Atomic bool workers_exit;
 
-    /* actor tree: stripe locks guard children lists and extensions */
-    pthread_mutex_t stripes[TR_STRIPES];
+    /* actor tree: stripe locks guard children lists and extensions; top-level
+     * actors are in no list (shutdown walks the table) */
+    tr_stripe stripes[TR_STRIPES];
     pthread_mutex_t root_lock;
-    struct tr_actor *root_children;
     _Atomic bool closing;
 
     /* lifecycle notifications: shutdown, tr_await_exit, blocked tr_post */
@@ -66,8 +76,12 @@ struct tr_system {
     tr_exit_waiter *exit_waiters;
     _Atomic uint32_t event_waiters; /* threads blocked on event_cv */
     _Atomic uint32_t post_waiters;  /* of which: tr_post waiting for mailbox room */
+    _Atomic uint64_t exit_waiter_mask; /* tr_exit_waiter_bit of every awaited ref */
 
-    _Atomic uint64_t alive, spawned, dead_letters, mutes;
+    /* changed by every spawn and end, on every thread: a line of their own */
+    _Alignas(64) _Atomic uint64_t alive;
+    _Atomic uint64_t spawned;
+    _Alignas(64) _Atomic uint64_t dead_letters, mutes;
     _Atomic uint64_t monitor_seq;
 
     /* exit reasons of recently ended actors, by slot index, so that
@@ -96,6 +110,13 @@ struct tr_system {
 
 /* Records a dead letter (counted and logged). Any thread. */
 void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason);
+
+/* The bit of exit_waiter_mask that stands for `ref`: an ending actor whose
+ * bit is clear has no tr_await_exit waiter and need not take event_lock. */
+static inline uint64_t tr_exit_waiter_bit(tr_ref ref)
+{
+    return 1ull << ((ref.id & 0xffffffffu) % 64);
+}
 
 /* Remembers why `ref` ended (see exit_ref). */
 void tr_exit_cache_put(tr_system *sys, tr_ref ref, int reason);

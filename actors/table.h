@@ -8,7 +8,8 @@
  * actor is destroyed by whichever thread drops the last hold after LIVE is
  * cleared, and only then is the slot's generation advanced for reuse.
  * Slots live in fixed 4096-entry pages that are never moved or freed before
- * the table itself, so lookups need no lock. */
+ * the table itself, so lookups need no lock. Free slots form a lock-free
+ * stack (Treiber's, with an ABA tag) linked through their actor field. */
 #ifndef TROUPE_ACTORS_TABLE_H
 #define TROUPE_ACTORS_TABLE_H
 
@@ -23,6 +24,7 @@ struct tr_actor;
 #define TR_TABLE_PAGE_BITS 12
 #define TR_TABLE_PAGE_SLOTS (1u << TR_TABLE_PAGE_BITS)
 #define TR_TABLE_MAX_PAGES 8191 /* 32M actors: index + 1 fits the 25 bits of a tr_ref */
+#define TR_TABLE_CACHE 64      /* free slot indices a bound thread keeps */
 
 typedef struct tr_slot {
     _Atomic uint64_t word;
@@ -31,12 +33,25 @@ typedef struct tr_slot {
 
 typedef struct tr_table {
     _Atomic(tr_slot *) pages[TR_TABLE_MAX_PAGES];
-    pthread_mutex_t lock;  /* guards the free list and page allocation */
-    uint32_t *free_list;   /* stack of free slot indices */
-    uint32_t free_count, free_cap;
-    uint32_t next_unused;  /* first index never handed out */
+    pthread_mutex_t lock;            /* page allocation only */
+    _Atomic uint64_t free_head;      /* free-slot stack: tag << 32 | (index + 1), 0 = empty */
+    _Atomic uint32_t next_unused;    /* first index never handed out */
     void (*destroy)(struct tr_actor *); /* frees an actor after its last hold */
 } tr_table;
+
+/* Binds the calling thread's slot cache to `t` (a worker of the table's
+ * system calls it when it starts): freed slot indices then collect in the
+ * cache and go to the shared free list TR_TABLE_CACHE / 2 at a time, and
+ * inserts take them back from there, so spawns and exits on workers rarely
+ * take the table lock. */
+void tr_table_bind_thread(tr_table *t);
+
+/* Returns the cached indices to `t` and unbinds the thread (worker exit). */
+void tr_table_unbind_thread(tr_table *t);
+
+/* Returns the cached indices to `t`, keeping the binding (a worker about to
+ * park, so that idle workers strand no free slots). */
+void tr_table_flush_thread(tr_table *t);
 
 /* Initialises an empty table; `destroy` is called for each actor whose last
  * hold is dropped after tr_table_kill. Returns TR_OK or TR_ENOMEM. */
@@ -66,5 +81,12 @@ void tr_table_close(tr_table *t, tr_ref ref);
 
 /* Clears LIVE: the actor is destroyed now, or by the last holder. */
 void tr_table_kill(tr_table *t, tr_ref ref);
+
+/* Calls fn(actor, ctx) for every actor LIVE when its slot is visited, with a
+ * hold taken around the call (fn may signal the actor, not wait for it).
+ * Slots are read with seq_cst loads: an actor inserted before a seq_cst
+ * store that precedes this walk is visited. Any thread; the table lock is
+ * not held during the calls. */
+void tr_table_foreach_live(tr_table *t, void (*fn)(struct tr_actor *, void *), void *ctx);
 
 #endif

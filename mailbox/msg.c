@@ -1,14 +1,16 @@
-/* Message node allocation. Plain malloc: glibc's per-thread caches already
- * make a node allocation a few tens of nanoseconds; a pool would have to
- * beat that across threads (nodes are freed on the receiver's worker). */
+/* Message node allocation, from the node pool (mailbox/pool.h): nodes are
+ * freed on the receiver's worker, and with plain malloc that cross-thread
+ * traffic made glibc grow and trim its heaps on every burst of sends. */
 #include "mailbox/msg.h"
+
+#include "mailbox/pool.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static tr_mnode *mnode_alloc(uint32_t type)
 {
-    tr_mnode *n = malloc(sizeof(*n));
+    tr_mnode *n = tr_pool_alloc(TR_POOL_MNODE, sizeof(*n));
     if (n == NULL)
         return NULL;
     atomic_store_explicit(&n->link.next, NULL, memory_order_relaxed);
@@ -37,7 +39,7 @@ tr_mnode *tr_mnode_copy(uint32_t type, const void *data, size_t size)
     } else {
         void *copy = malloc(size);
         if (copy == NULL) {
-            free(n);
+            tr_pool_free(TR_POOL_MNODE, n);
             return NULL;
         }
         memcpy(copy, data, size);
@@ -66,7 +68,7 @@ void tr_mnode_free(tr_mnode *n)
 {
     if (n->free_fn != NULL && !n->taken && n->msg.data != NULL)
         n->free_fn((void *)n->msg.data);
-    free(n);
+    tr_pool_free(TR_POOL_MNODE, n);
 }
 
 void *tr_msg_take(const tr_msg *msg)

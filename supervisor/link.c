@@ -4,7 +4,7 @@
  * travels at most once and never after an unlink.
  *
  * The ending actor takes its list after it is marked ended (watch_closed,
- * set by tr_monitor_close), then, once its reference is retired, removes
+ * set by tr_monitor_close_locked), then, once its reference is retired, removes
  * itself from each partner and queues an exit signal there. The partner
  * judges the signal on its own thread (trap or fail) at its next signal
  * check, before its next message. A tr_link that finds a side already ended
@@ -215,12 +215,10 @@ void tr_trap_exits(tr_ctx *self, bool on)
 
 /* ---- the lifecycle side ---- */
 
-tr_link_list tr_link_close(struct tr_actor *a)
+tr_link_list tr_link_close_locked(struct tr_actor *a)
 {
     tr_link_list list = {0};
-    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
-    pthread_mutex_lock(m);
-    a->watch_closed = 1; /* normally set already by tr_monitor_close */
+    a->watch_closed = 1; /* normally set already by tr_monitor_close_locked */
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL && ext->links != NULL) {
         list.peers = ext->links->peers;
@@ -228,7 +226,6 @@ tr_link_list tr_link_close(struct tr_actor *a)
         ext->links->peers = NULL;
         ext->links->npeers = ext->links->peers_cap = 0;
     }
-    pthread_mutex_unlock(m);
     return list;
 }
 

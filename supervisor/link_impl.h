@@ -22,9 +22,10 @@ typedef struct tr_link_list {
     uint32_t n;
 } tr_link_list;
 
-/* Takes `a`'s links (the caller owns the list) after tr_monitor_close has
- * marked it ended, so a later tr_link signals at once. Owner thread only. */
-tr_link_list tr_link_close(struct tr_actor *a);
+/* Takes `a`'s links (the caller owns the list) after tr_monitor_close_locked
+ * has marked it ended, so a later tr_link signals at once. Owner thread
+ * only, with a's stripe lock held. */
+tr_link_list tr_link_close_locked(struct tr_actor *a);
 
 /* Sends `dead`'s exit signal to every partner still linked to it, and frees
  * the list. Call after the reference is retired. */

@@ -107,11 +107,9 @@ int tr_demonitor(tr_system *sys, tr_ref target, uint64_t id)
     return rc;
 }
 
-tr_watch_list tr_monitor_close(struct tr_actor *a)
+tr_watch_list tr_monitor_close_locked(struct tr_actor *a)
 {
     tr_watch_list list = {0};
-    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
-    pthread_mutex_lock(m);
     a->watch_closed = 1;
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL) {
@@ -120,7 +118,6 @@ tr_watch_list tr_monitor_close(struct tr_actor *a)
         ext->watches = NULL;
         ext->nwatches = ext->watches_cap = 0;
     }
-    pthread_mutex_unlock(m);
     return list;
 }
 

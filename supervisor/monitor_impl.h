@@ -18,8 +18,9 @@ typedef struct tr_watch_list {
 } tr_watch_list;
 
 /* Closes `a`'s monitor list (later tr_monitor calls fire at once) and
- * returns its monitors, which the caller now owns. Owner thread only. */
-tr_watch_list tr_monitor_close(struct tr_actor *a);
+ * returns its monitors, which the caller now owns. Owner thread only, with
+ * a's stripe lock (tr_actor_stripe) held. */
+tr_watch_list tr_monitor_close_locked(struct tr_actor *a);
 
 /* Sends one TR_MSG_DOWN per monitor in `list` and frees it. */
 void tr_monitor_fire(tr_system *sys, tr_ref dead, int reason, tr_watch_list *list);

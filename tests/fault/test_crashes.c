@@ -196,7 +196,11 @@ static void cancel_tree(unsigned depth, unsigned width, long expected)
     atomic_store(&term_seq, 0);
     tr_system *sys = make_system(2);
     tr_ref root;
-    cr_assert_eq(tr_spawn(sys, &tree, (void *)(uintptr_t)((depth << 8) | width), NULL, &root), TR_OK);
+    /* a long drain deadline: under TSan on a loaded 2-core machine stopping
+     * 100k actors can take longer than the default 5 s, and the deadline
+     * kill would then turn the graceful stop asserted below into TR_EKILLED */
+    tr_spawn_opts ro = {.drain_timeout_ms = 60000};
+    cr_assert_eq(tr_spawn(sys, &tree, (void *)(uintptr_t)((depth << 8) | width), &ro, &root), TR_OK);
     /* wait until the whole tree exists: spawned counts every node */
     tr_metrics m;
     do {

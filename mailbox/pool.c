@@ -1,0 +1,298 @@
+/* Fixed-size object pools with per-thread magazine caches; see pool.h.
+ *
+ * The design is Bonwick's magazine layer (Bonwick & Adams, "Magazines and
+ * Vmem", USENIX 2001). A magazine is an array of up to TR_POOL_BATCH free
+ * object pointers. Each thread has, per pool, a `cur` magazine (allocations
+ * pop from it, frees push to it) and a `spare` that is always either full or
+ * empty. When `cur` runs dry or fills up it is swapped with `spare` if that
+ * helps; only otherwise does the thread visit the depot, which trades whole
+ * magazines (full for empty or the reverse) under a mutex. The spare gives a
+ * magazine of hysteresis, so a thread alternating allocations and frees
+ * around a boundary never touches the depot.
+ *
+ * Free objects are never written to or read from while cached (the pointers
+ * live in the magazine), so handing an object from the thread that freed it
+ * to the one that allocates it costs no cache miss inside the allocator. */
+#include "mailbox/pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POOL_POISON(p, n) ((void)(p), (void)(n))
+#define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define EMPTY_MAGAZINES_KEPT 64
+
+typedef struct magazine {
+    struct magazine *next; /* depot lists */
+    unsigned n;
+    void *objs[TR_POOL_BATCH];
+} magazine;
+
+typedef struct depot {
+    pthread_mutex_t lock;
+    _Atomic size_t size; /* object size, set by the first allocation */
+    size_t max_full;     /* full magazines kept: TR_POOL_DEPOT_BYTES worth */
+    magazine *full, *empty;
+    size_t nfull, nempty;
+} depot;
+
+typedef struct thread_cache {
+    magazine *cur[TR_POOL_COUNT];
+    magazine *spare[TR_POOL_COUNT]; /* NULL, empty or full */
+    bool registered; /* the thread-exit destructor will flush this cache */
+} thread_cache;
+
+static depot g_depots[TR_POOL_COUNT] = {
+    {.lock = PTHREAD_MUTEX_INITIALIZER},
+    {.lock = PTHREAD_MUTEX_INITIALIZER},
+};
+_Static_assert(TR_POOL_COUNT == 2, "initialise every depot above");
+
+static _Thread_local thread_cache tls_cache;
+static pthread_key_t g_exit_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static bool g_have_key;
+
+static size_t obj_size(tr_pool_id id)
+{
+    return atomic_load_explicit(&g_depots[id].size, memory_order_relaxed);
+}
+
+/* Frees the objects a magazine holds back to malloc; it is left empty. */
+static void magazine_drain(magazine *m, size_t size)
+{
+    for (unsigned i = 0; i < m->n; i++) {
+        POOL_UNPOISON(m->objs[i], size);
+        free(m->objs[i]);
+    }
+    m->n = 0;
+}
+
+/* Keeps an empty magazine in the depot (d->lock held), or frees it when
+ * enough are kept already. */
+static void depot_keep_empty(depot *d, magazine *m)
+{
+    if (d->nempty >= EMPTY_MAGAZINES_KEPT) {
+        free(m);
+        return;
+    }
+    m->next = d->empty;
+    d->empty = m;
+    d->nempty++;
+}
+
+/* An empty magazine from the depot (d->lock held) or a new one; NULL on ENOMEM. */
+static magazine *depot_get_empty(depot *d)
+{
+    magazine *m = d->empty;
+    if (m != NULL) {
+        d->empty = m->next;
+        d->nempty--;
+    } else {
+        m = malloc(sizeof(*m));
+        if (m == NULL)
+            return NULL;
+    }
+    m->n = 0;
+    return m;
+}
+
+/* Stores a full magazine in the depot. When the depot already holds its
+ * share, the objects go back to malloc and the magazine is kept empty. */
+static void depot_put_full(tr_pool_id id, magazine *m)
+{
+    depot *d = &g_depots[id];
+    pthread_mutex_lock(&d->lock);
+    bool stored = d->nfull < d->max_full;
+    if (stored) {
+        m->next = d->full;
+        d->full = m;
+        d->nfull++;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (stored)
+        return;
+    magazine_drain(m, obj_size(id));
+    pthread_mutex_lock(&d->lock);
+    depot_keep_empty(d, m);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Thread exit: full magazines go to the depot, other objects to malloc. */
+static void cache_flush(void *arg)
+{
+    thread_cache *c = arg;
+    c->registered = false;
+    for (int i = 0; i < TR_POOL_COUNT; i++) {
+        tr_pool_id id = (tr_pool_id)i;
+        magazine *ms[2] = {c->cur[id], c->spare[id]};
+        c->cur[id] = c->spare[id] = NULL;
+        for (int k = 0; k < 2; k++) {
+            magazine *m = ms[k];
+            if (m == NULL)
+                continue;
+            if (m->n == TR_POOL_BATCH) {
+                depot_put_full(id, m);
+                continue;
+            }
+            magazine_drain(m, obj_size(id));
+            pthread_mutex_lock(&g_depots[id].lock);
+            depot_keep_empty(&g_depots[id], m);
+            pthread_mutex_unlock(&g_depots[id].lock);
+        }
+    }
+}
+
+/* fork() while another thread holds a depot lock must not leave the child
+ * with a lock nobody will release. */
+static void fork_prepare(void)
+{
+    for (int id = 0; id < TR_POOL_COUNT; id++)
+        pthread_mutex_lock(&g_depots[id].lock);
+}
+
+static void fork_release(void)
+{
+    for (int id = TR_POOL_COUNT - 1; id >= 0; id--)
+        pthread_mutex_unlock(&g_depots[id].lock);
+}
+
+static void pool_once(void)
+{
+    g_have_key = pthread_key_create(&g_exit_key, cache_flush) == 0;
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
+/* The calling thread's cache, or NULL when it cannot be flushed at thread
+ * exit (then the caller uses malloc directly). */
+static thread_cache *my_cache(void)
+{
+    thread_cache *c = &tls_cache;
+    if (c->registered)
+        return c;
+    pthread_once(&g_once, pool_once);
+    if (!g_have_key || pthread_setspecific(g_exit_key, c) != 0)
+        return NULL;
+    c->registered = true;
+    return c;
+}
+
+static void set_size(depot *d, size_t size)
+{
+    if (atomic_load_explicit(&d->size, memory_order_relaxed) != 0)
+        return;
+    d->max_full = TR_POOL_DEPOT_BYTES / (TR_POOL_BATCH * size);
+    atomic_store_explicit(&d->size, size, memory_order_relaxed);
+}
+
+/* Slow path of an allocation: `cur` is empty or missing. Loads a full
+ * magazine (the spare or one from the depot); false when there is none. */
+static bool refill(thread_cache *c, tr_pool_id id, size_t size)
+{
+    magazine *s = c->spare[id];
+    if (s != NULL && s->n > 0) {
+        c->spare[id] = c->cur[id];
+        c->cur[id] = s;
+        return true;
+    }
+    depot *d = &g_depots[id];
+    pthread_mutex_lock(&d->lock);
+    set_size(d, size);
+    magazine *full = d->full;
+    if (full != NULL) {
+        d->full = full->next;
+        d->nfull--;
+        /* keep one empty magazine as the spare, give back a second one */
+        if (c->cur[id] != NULL) {
+            if (c->spare[id] == NULL)
+                c->spare[id] = c->cur[id];
+            else
+                depot_keep_empty(d, c->cur[id]);
+        }
+        c->cur[id] = full;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return full != NULL;
+}
+
+void *tr_pool_alloc(tr_pool_id id, size_t size)
+{
+    thread_cache *c = my_cache();
+    if (c == NULL) {
+        depot *d = &g_depots[id];
+        pthread_mutex_lock(&d->lock);
+        set_size(d, size); /* another thread may free the object into the pool */
+        pthread_mutex_unlock(&d->lock);
+        return malloc(size);
+    }
+    magazine *m = c->cur[id];
+    if ((m == NULL || m->n == 0) && !refill(c, id, size))
+        return malloc(size);
+    m = c->cur[id];
+    void *obj = m->objs[--m->n];
+    POOL_UNPOISON(obj, size);
+    return obj;
+}
+
+/* Slow path of a free: `cur` is full or missing. Makes room in `cur`;
+ * false on ENOMEM (no magazine to be had). */
+static bool make_room(thread_cache *c, tr_pool_id id)
+{
+    magazine *s = c->spare[id];
+    if (s != NULL && s->n == 0) {
+        c->spare[id] = c->cur[id];
+        c->cur[id] = s;
+        return true;
+    }
+    if (s != NULL) /* full: to the depot */
+        depot_put_full(id, s);
+    depot *d = &g_depots[id];
+    pthread_mutex_lock(&d->lock);
+    magazine *e = depot_get_empty(d);
+    pthread_mutex_unlock(&d->lock);
+    c->spare[id] = c->cur[id];
+    c->cur[id] = e;
+    return e != NULL;
+}
+
+void tr_pool_free(tr_pool_id id, void *obj)
+{
+    if (obj == NULL)
+        return;
+    thread_cache *c = my_cache();
+    magazine *m = c != NULL ? c->cur[id] : NULL;
+    if (c == NULL || ((m == NULL || m->n == TR_POOL_BATCH) && !make_room(c, id))) {
+        free(obj);
+        return;
+    }
+    m = c->cur[id];
+    POOL_POISON(obj, obj_size(id));
+    m->objs[m->n++] = obj;
+}
+
+size_t tr_pool_depot_batches(tr_pool_id id)
+{
+    depot *d = &g_depots[id];
+    pthread_mutex_lock(&d->lock);
+    size_t n = d->nfull;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+size_t tr_pool_depot_max(tr_pool_id id)
+{
+    depot *d = &g_depots[id];
+    pthread_mutex_lock(&d->lock);
+    size_t n = d->max_full;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}

@@ -1,0 +1,151 @@
+/* The fixed-size object pool (mailbox/pool.h): reuse on one thread, objects
+ * handed between threads keep their contents, a thread's cache goes back to
+ * the depot when the thread exits, and the depot stays bounded. No runtime is
+ * started here, so nothing else touches the pool while a test counts. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailbox/msg.h"
+#include "mailbox/pool.h"
+
+#define ID TR_POOL_MNODE
+#define SIZE sizeof(tr_mnode)
+
+Test(objpool, same_thread_reuses_the_last_freed_object)
+{
+    void *a = tr_pool_alloc(ID, SIZE);
+    cr_assert_not_null(a);
+    memset(a, 0xab, SIZE);
+    tr_pool_free(ID, a);
+    void *b = tr_pool_alloc(ID, SIZE);
+    cr_assert_eq(b, a, "the cache hands back the object just freed");
+    memset(b, 0, SIZE);
+    tr_pool_free(ID, b);
+    tr_pool_free(ID, NULL); /* ignored */
+}
+
+typedef struct churn_result {
+    size_t depot_after_allocs;
+} churn_result;
+
+/* Allocates two batches, notes the depot, frees them all, exits. */
+static void *churn_two_batches(void *arg)
+{
+    churn_result *r = arg;
+    void *objs[2 * TR_POOL_BATCH];
+    for (int i = 0; i < 2 * TR_POOL_BATCH; i++) {
+        objs[i] = tr_pool_alloc(ID, SIZE);
+        cr_assert_not_null(objs[i]);
+    }
+    r->depot_after_allocs = tr_pool_depot_batches(ID);
+    for (int i = 0; i < 2 * TR_POOL_BATCH; i++)
+        tr_pool_free(ID, objs[i]);
+    return NULL;
+}
+
+Test(objpool, thread_exit_returns_its_cache_to_the_depot)
+{
+    churn_result r = {0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, churn_two_batches, &r), 0);
+    pthread_join(t, NULL);
+    cr_assert_gt(tr_pool_depot_max(ID), 2);
+    cr_assert_eq(tr_pool_depot_batches(ID), r.depot_after_allocs + 2,
+                 "both full magazines of the exited thread are in the depot");
+}
+
+/* A hand-off stack between a producer and a consumer thread. */
+typedef struct handoff {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    uint64_t *items[256];
+    int n;
+    int done;
+} handoff;
+
+#define HANDOFF_OBJS 100000
+
+static void *produce(void *arg)
+{
+    handoff *h = arg;
+    for (uint64_t i = 0; i < HANDOFF_OBJS; i++) {
+        uint64_t *o = tr_pool_alloc(ID, SIZE);
+        cr_assert_not_null(o);
+        for (size_t k = 0; k < SIZE / sizeof(uint64_t); k++)
+            o[k] = i * 31 + k;
+        pthread_mutex_lock(&h->lock);
+        while (h->n == 256)
+            pthread_cond_wait(&h->cv, &h->lock);
+        h->items[h->n++] = o;
+        pthread_cond_broadcast(&h->cv);
+        pthread_mutex_unlock(&h->lock);
+    }
+    pthread_mutex_lock(&h->lock);
+    h->done = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+Test(objpool, objects_freed_on_another_thread_keep_their_contents)
+{
+    handoff h = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, produce, &h), 0);
+    uint64_t got = 0;
+    for (;;) {
+        pthread_mutex_lock(&h.lock);
+        while (h.n == 0 && !h.done)
+            pthread_cond_wait(&h.cv, &h.lock);
+        if (h.n == 0) {
+            pthread_mutex_unlock(&h.lock);
+            break;
+        }
+        uint64_t *o = h.items[--h.n];
+        pthread_cond_broadcast(&h.cv);
+        pthread_mutex_unlock(&h.lock);
+        uint64_t i = (o[0]) / 31;
+        for (size_t k = 0; k < SIZE / sizeof(uint64_t); k++)
+            cr_assert_eq(o[k], i * 31 + k, "object %llu word %zu", (unsigned long long)i, k);
+        tr_pool_free(ID, o); /* freed here, allocated there */
+        got++;
+    }
+    pthread_join(t, NULL);
+    cr_assert_eq(got, HANDOFF_OBJS);
+    cr_assert_leq(tr_pool_depot_batches(ID), tr_pool_depot_max(ID));
+}
+
+typedef struct free_all_arg {
+    void **objs;
+    size_t n;
+} free_all_arg;
+
+static void *free_all(void *arg)
+{
+    free_all_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++)
+        tr_pool_free(ID, a->objs[i]);
+    return NULL;
+}
+
+Test(objpool, the_depot_stays_bounded)
+{
+    tr_pool_free(ID, tr_pool_alloc(ID, SIZE)); /* the depot knows the size from here on */
+    size_t max = tr_pool_depot_max(ID);
+    cr_assert_gt(max, 0);
+    free_all_arg a = {.n = (max + 8) * TR_POOL_BATCH};
+    a.objs = malloc(a.n * sizeof(*a.objs));
+    cr_assert_not_null(a.objs);
+    for (size_t i = 0; i < a.n; i++) {
+        a.objs[i] = tr_pool_alloc(ID, SIZE);
+        cr_assert_not_null(a.objs[i]);
+    }
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_all, &a), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(tr_pool_depot_batches(ID), max, "full, and the rest went back to malloc");
+    free(a.objs);
+}
