@@ -448,8 +448,13 @@ static void tick_cb(void *arg)
     pthread_mutex_lock(&node->lock);
     for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
         tr_dial *d = &node->dials[i];
-        if (d->in_use && d->result < 0 && d->stream.open)
+        if (d->in_use && d->result < 0 && d->stream.open && tr_stream_auth_failed(&d->stream)) {
+            d->result = TR_EREFUSED; /* TLS: the peer's certificate or ours was rejected */
+            tr_stream_close(&d->stream);
+            pthread_cond_broadcast(&node->cv);
+        } else if (d->in_use && d->result < 0 && d->stream.open) {
             tr_stream_hello(node, &d->stream, 0);
+        }
     }
     pthread_mutex_unlock(&node->lock);
     nng_sleep_aio(node->opts.heartbeat_ms, node->tick_aio);
