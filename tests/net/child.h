@@ -134,6 +134,13 @@ static inline bool child_expect(child *c, const char *prefix, char *rest, size_t
     }
 }
 
+/* Writes one line (a command) to the child's stdin. */
+static inline bool child_say(child *c, const char *line)
+{
+    size_t n = strlen(line);
+    return c->in_fd >= 0 && write(c->in_fd, line, n) == (ssize_t)n && write(c->in_fd, "\n", 1) == 1;
+}
+
 static inline void child_close_stdin(child *c)
 {
     if (c->in_fd >= 0)

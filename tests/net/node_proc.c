@@ -8,12 +8,23 @@
  * (its test ended or died), printing "BYE" and exiting 0. Startup failures
  * print "ERROR <code> <message>" and exit 2. A 120 s alarm bounds its life.
  *
+ * Commands, one per stdin line (each answers one line; the tests that run
+ * no node of their own, like test_netns.c, drive it with these):
+ *   connect URL   tr_node_connect             -> "CONNECTED <rc>"
+ *   ask PATH      tr_lookup + an echo ask     -> "ASKED <rc>"
+ *   ping PATH     "pinger" sends MSG_PING     -> "PONG" when it comes back
+ *   watch PATH    "watch" monitors PATH       -> "WATCHING", later "DOWN <reason>"
+ *   stats         node counters               -> "STATS <node_downs> <peers_up>"
+ *
  * Actors (registered names):
  *   echo   MSG_ECHO (ask): replies with the same bytes;
  *          MSG_PING: sends MSG_PONG with the same bytes back to the sender.
  *   victim MSG_CRASH: fails with TR_EUSER + 7.
- *   watch  MSG_WATCH: monitors the message's sender, prints "WATCHING" and
- *          later "DOWN <reason>" for every DOWN it gets.
+ *   watch  MSG_WATCH: monitors the message's sender (MSG_GO: the ref in
+ *          the payload), prints "WATCHING" and later "DOWN <reason>" for
+ *          every DOWN it gets.
+ *   pinger (unregistered) MSG_GO(ref): sends MSG_PING there; prints "PONG"
+ *          for every MSG_PONG.
  *   sink   MSG_FLOOD: counts per source (payload: flood_msg), checks that
  *          sequence numbers of one source only grow; MSG_COUNT (ask):
  *          replies with a sink_report. Mailbox of 64: a backpressure flood
@@ -65,8 +76,11 @@ static int victim_handle(tr_ctx *self, void *state, const tr_msg *msg)
 static int watch_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     (void)state;
-    if (msg->type == MSG_WATCH) {
-        int rc = tr_monitor(tr_ctx_system(self), tr_self(self), msg->sender, NULL);
+    if (msg->type == MSG_WATCH || (msg->type == MSG_GO && msg->size == sizeof(tr_ref))) {
+        tr_ref target = msg->sender;
+        if (msg->type == MSG_GO)
+            memcpy(&target, msg->data, sizeof(target));
+        int rc = tr_monitor(tr_ctx_system(self), tr_self(self), target, NULL);
         say(rc == TR_OK ? "WATCHING" : "ERROR %d monitor", rc);
     } else if (msg->type == TR_MSG_DOWN && msg->size == sizeof(tr_down)) {
         const tr_down *d = msg->data;
@@ -94,6 +108,22 @@ static int sink_handle(tr_ctx *self, void *state, const tr_msg *msg)
     return TR_OK;
 }
 
+static int pinger_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == MSG_GO && msg->size == sizeof(tr_ref)) {
+        tr_ref to;
+        memcpy(&to, msg->data, sizeof(to));
+        int rc = tr_send(self, to, MSG_PING, "ping", 4);
+        if (rc != TR_OK)
+            say("ERROR %d ping", rc);
+    } else if (msg->type == MSG_PONG) {
+        say("PONG");
+    }
+    return TR_OK;
+}
+
+static const tr_behaviour pinger_b = {.handle = pinger_handle};
 static const tr_behaviour echo_b = {.handle = echo_handle};
 static const tr_behaviour victim_b = {.handle = victim_handle};
 static const tr_behaviour watch_b = {.handle = watch_handle};
@@ -105,6 +135,40 @@ static int spawn_named(tr_system *sys, const tr_behaviour *b, const char *name, 
     tr_ref r;
     int rc = tr_spawn(sys, b, NULL, &o, &r);
     return rc != TR_OK ? rc : tr_register(sys, name, r);
+}
+
+/* Runs one stdin command (see the top of the file). */
+static void command(tr_system *sys, tr_node *node, tr_ref pinger, char *line)
+{
+    char *arg = strchr(line, ' ');
+    if (arg != NULL)
+        *arg++ = '\0';
+    tr_ref ref = TR_REF_NONE;
+    int rc = TR_OK;
+    if (strcmp(line, "connect") == 0 && arg != NULL) {
+        say("CONNECTED %d", tr_node_connect(node, arg, 30000, NULL, 0));
+    } else if (strcmp(line, "stats") == 0) {
+        tr_node_stats st;
+        tr_node_stats_get(node, &st);
+        say("STATS %lu %u", (unsigned long)st.node_downs, st.peers_up);
+    } else if (arg == NULL) {
+        say("ERROR %d bad command %s", TR_EINVAL, line);
+    } else if ((rc = tr_lookup(sys, arg, 30000, &ref)) != TR_OK) {
+        say(strcmp(line, "ask") == 0 ? "ASKED %d" : "ERROR %d lookup", rc);
+    } else if (strcmp(line, "ask") == 0) {
+        void *reply = NULL;
+        rc = tr_ask_wait(sys, ref, MSG_ECHO, "ask", 3, 30000, &reply, NULL);
+        free(reply);
+        say("ASKED %d", rc);
+    } else if (strcmp(line, "ping") == 0) {
+        tr_post(sys, pinger, MSG_GO, &ref, sizeof(ref), -1);
+    } else if (strcmp(line, "watch") == 0) {
+        tr_ref watch;
+        tr_whereis(sys, "watch", &watch);
+        tr_post(sys, watch, MSG_GO, &ref, sizeof(ref), -1);
+    } else {
+        say("ERROR %d bad command %s", TR_EINVAL, line);
+    }
 }
 
 static const char *opt(int argc, char **argv, const char *key)
@@ -160,9 +224,14 @@ int main(int argc, char **argv)
         tr_system_destroy(sys);
         return 2;
     }
+    tr_ref pinger;
+    if (tr_spawn(sys, &pinger_b, NULL, NULL, &pinger) != TR_OK)
+        pinger = TR_REF_NONE;
     say("READY %s", bound);
-    char buf[256];
-    while (read(STDIN_FILENO, buf, sizeof(buf)) > 0) {
+    char line[512];
+    while (fgets(line, sizeof(line), stdin) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        command(sys, node, pinger, line);
     }
     tr_node_stop(node);
     tr_system_destroy(sys);
