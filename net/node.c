@@ -408,15 +408,18 @@ static void refuse(struct tr_node *node, const tr_frame_header *h, nng_pipe pipe
 static void *rx_main(void *arg)
 {
     struct tr_node *node = arg;
+    /* ends on node->stopping, seen within the receive timeout: NNG 1.5.2
+     * can lose a receive that races with nng_close, so the socket is
+     * closed only once this thread is gone */
     for (;;) {
         nng_msg *m;
         int rv = nng_recvmsg(node->in, &m, 0);
-        if (rv == NNG_ECLOSED)
+        if (rv == 0) {
+            handle_frame(node, m);
+            nng_msg_free(m);
+        }
+        if (rv == NNG_ECLOSED || atomic_load(&node->stopping))
             break;
-        if (rv != 0)
-            continue;
-        handle_frame(node, m);
-        nng_msg_free(m);
     }
     return NULL;
 }
@@ -435,7 +438,10 @@ static void tick_cb(void *arg)
         if (p == NULL)
             break;
         pthread_mutex_lock(&p->lock);
-        bool silent = p->up && !stalled && now - p->last_rx_ms > node->opts.down_after_ms;
+        /* last_rx_ms may be later than `now` (a frame came in meanwhile):
+         * the unsigned difference would wrap and fake a node-down */
+        bool silent = p->up && !stalled && now > p->last_rx_ms &&
+                      now - p->last_rx_ms > node->opts.down_after_ms;
         if (p->out.open && !p->retired && !p->sending && p->batch == NULL &&
             now - p->last_tx_ms >= node->opts.heartbeat_ms) {
             tr_stream_hello(node, &p->out, p->their_nonce);
@@ -566,6 +572,7 @@ int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out)
         rc = TR_EADDR;
     if (rc == TR_OK) {
         nng_socket_set_size(node->in, NNG_OPT_RECVMAXSZ, node->opts.max_frame_bytes);
+        nng_socket_set_ms(node->in, NNG_OPT_RECVTIMEO, 100); /* rx_main polls node->stopping */
         rc = tr_node_agent_start(node);
         if (rc == TR_OK && (rc = tr_remote_attach(sys, &node_ops, node)) != TR_OK)
             tr_stop(sys, node->agent);
@@ -615,8 +622,8 @@ void tr_node_stop(tr_node *node)
     tr_remote_detach(node->sys);
     nng_aio_stop(node->tick_aio);
     nng_aio_free(node->tick_aio);
-    nng_close(node->in); /* ends rx_main */
-    pthread_join(node->rx_thread, NULL);
+    pthread_join(node->rx_thread, NULL); /* sees node->stopping */
+    nng_close(node->in);
     for (uint32_t i = 1; i <= node->npeers; i++) {
         tr_peer *p = node->peers[i];
         peer_down(node, p);

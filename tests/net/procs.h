@@ -81,6 +81,13 @@ static inline tr_node *local_node(tr_system *sys, const char *name, const char *
     return node;
 }
 
+/* tr_lookup that must succeed. */
+#define LOOKUP(sys, path, ref)                                                                   \
+    do {                                                                                       \
+        int lrc_ = tr_lookup((sys), (path), PROC_WAIT_MS, (ref));                              \
+        cr_assert_eq(lrc_, TR_OK, "lookup %s: %s", (path), tr_strerror(lrc_));                 \
+    } while (0)
+
 /* ---- the test side's actors ---- */
 
 static latch pongs, watching, downs;

@@ -26,11 +26,11 @@ Test(procs, send_ask_and_monitors_both_ways_over_tcp)
     cr_assert_str_eq(peer, "c1");
 
     tr_ref echo, victim, watch;
-    cr_assert_eq(tr_lookup(sys, "c1/echo", PROC_WAIT_MS, &echo), TR_OK);
-    cr_assert_eq(tr_lookup(sys, "c1/victim", PROC_WAIT_MS, &victim), TR_OK);
-    cr_assert_eq(tr_lookup(sys, "c1/watch", PROC_WAIT_MS, &watch), TR_OK);
+    LOOKUP(sys, "c1/echo", &echo);
+    LOOKUP(sys, "c1/victim", &victim);
+    LOOKUP(sys, "c1/watch", &watch);
     cr_assert_eq(tr_lookup(sys, "c1/nobody", PROC_WAIT_MS, &watch), TR_ENOTFOUND);
-    cr_assert_eq(tr_lookup(sys, "c1/watch", PROC_WAIT_MS, &watch), TR_OK);
+    LOOKUP(sys, "c1/watch", &watch);
     cr_assert(tr_ref_is_remote(echo));
 
     /* ask from an outside thread, payload intact */
@@ -100,8 +100,8 @@ Test(procs, sigkill_is_one_node_down_per_monitor_and_a_restart_is_a_new_node)
     int rc = tr_node_connect(node, url, PROC_WAIT_MS, NULL, 0);
     cr_assert_eq(rc, TR_OK, "connect %s: %s", url, tr_strerror(rc));
     tr_ref echo, victim, w[3];
-    cr_assert_eq(tr_lookup(sys, "c1/echo", PROC_WAIT_MS, &echo), TR_OK);
-    cr_assert_eq(tr_lookup(sys, "c1/victim", PROC_WAIT_MS, &victim), TR_OK);
+    LOOKUP(sys, "c1/echo", &echo);
+    LOOKUP(sys, "c1/victim", &victim);
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(tr_spawn(sys, &watcher, NULL, NULL, &w[i]), TR_OK);
         tr_ref target = i == 0 ? victim : echo;
@@ -131,7 +131,7 @@ Test(procs, sigkill_is_one_node_down_per_monitor_and_a_restart_is_a_new_node)
     cr_assert_eq(rc, TR_OK, "reconnect %s: %s", url, tr_strerror(rc));
     cr_assert(tr_node_peer_up(node, "c1"));
     tr_ref echo2;
-    cr_assert_eq(tr_lookup(sys, "c1/echo", PROC_WAIT_MS, &echo2), TR_OK);
+    LOOKUP(sys, "c1/echo", &echo2);
     cr_assert_neq(echo2.id, echo.id, "a new incarnation is a new node");
     echo_round_trip(sys, echo2);
     tr_ref pg;
@@ -210,7 +210,7 @@ Test(procs, backpressure_flood_accounts_for_every_message)
     int rc = tr_node_connect(node, url, PROC_WAIT_MS, NULL, 0);
     cr_assert_eq(rc, TR_OK, "connect %s: %s", url, tr_strerror(rc));
     tr_ref sink, f;
-    cr_assert_eq(tr_lookup(sys, "c1/sink", PROC_WAIT_MS, &sink), TR_OK);
+    LOOKUP(sys, "c1/sink", &sink);
     cr_assert_eq(tr_spawn(sys, &flooder_b, NULL, NULL, &f), TR_OK);
     cr_assert_eq(tr_post(sys, f, MSG_GO, &sink, sizeof(sink), -1), TR_OK);
 

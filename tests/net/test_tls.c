@@ -102,7 +102,7 @@ Test(tls, message_and_ask_over_tls_and_an_untrusted_node_is_refused)
     tr_ref e, re, pg;
     cr_assert_eq(tr_spawn(sb, &echo_b, NULL, NULL, &e), TR_OK);
     cr_assert_eq(tr_register(sb, "echo", e), TR_OK);
-    cr_assert_eq(tr_lookup(sa, "tb/echo", PROC_WAIT_MS, &re), TR_OK);
+    LOOKUP(sa, "tb/echo", &re);
     cr_assert_eq(tr_spawn(sa, &pinger, NULL, NULL, &pg), TR_OK);
     cr_assert_eq(tr_post(sa, pg, MSG_GO, &re, sizeof(re), -1), TR_OK);
     cr_assert(latch_wait(&pongs, 1, PROC_WAIT_MS), "a message went there and back");
