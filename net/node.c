@@ -532,8 +532,15 @@ static void tick_cb(void *arg)
     pthread_mutex_lock(&node->lock);
     for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
         tr_dial *d = &node->dials[i];
-        if (d->in_use && d->result < 0 && d->stream.open)
+        if (d->in_use && d->result < 0 && d->stream.open && tr_stream_auth_failed(&d->stream)) {
+            /* TLS: the peer's certificate or ours was rejected. The stream
+             * is closed by tr_node_connect: nng_close must not run on an
+             * NNG callback thread such as this one */
+            d->result = TR_EREFUSED;
+            pthread_cond_broadcast(&node->cv);
+        } else if (d->in_use && d->result < 0 && d->stream.open) {
             tr_stream_hello(node, &d->stream, 0);
+        }
     }
     pthread_mutex_unlock(&node->lock);
     nng_sleep_aio(node->opts.heartbeat_ms, node->tick_aio);
@@ -814,6 +821,8 @@ int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_n
         if (peer_name != NULL && len > 0)
             snprintf(peer_name, len, "%s", p != NULL ? p->name : "");
     }
+    if (d->result != TR_OK && d->result >= 0)
+        tr_stream_close(&d->stream); /* refused (may be open still: TLS) */
     if (d->result >= 0)
         d->in_use = false; /* done; on a timeout the dial keeps trying */
     pthread_mutex_unlock(&node->lock);

@@ -27,6 +27,7 @@
 /* One outgoing push stream (NNG socket + dialer). */
 typedef struct tr_stream {
     nng_socket sock;
+    nng_dialer dialer;
     bool open;
     uint64_t nonce; /* our dial_nonce on it */
     char url[TR_WIRE_URL_MAX + 1];
@@ -145,6 +146,10 @@ void tr_peer_release_muted(tr_peer *p);
 /* Opens `s` as a push stream dialling s->url (with the node's TLS setup). */
 int tr_stream_open(struct tr_node *node, tr_stream *s);
 void tr_stream_close(tr_stream *s);
+/* True when a tls+tcp:// stream's dialer has failed a TLS handshake
+ * (certificate not trusted, or ours refused): redialling cannot help.
+ * (stream_auth.c) */
+bool tr_stream_auth_failed(const tr_stream *s);
 /* Sends one frame on `s` with only a header (a hello / heartbeat) without
  * waiting (dropped if the stream is busy). */
 void tr_stream_hello(struct tr_node *node, tr_stream *s, uint64_t echo);

@@ -391,6 +391,7 @@ int tr_stream_open(struct tr_node *node, tr_stream *s)
         nng_close(s->sock);
         return TR_EADDR;
     }
+    s->dialer = d;
     s->nonce = random_u64();
     s->open = true;
     return TR_OK;

@@ -8,6 +8,7 @@ PACKAGES=(
   libcriterion-dev                   # test framework
   valgrind                           # scripts/valgrind-examples.sh
   util-linux                         # setarch: ASLR workaround for sanitizers
+  iproute2 openssl                   # net tests: namespaces (ip netns), throwaway TLS certificates
 )
 
 missing=()

@@ -74,7 +74,8 @@ TR_API int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_
  * (negative = forever) until it has answered. The node must listen first
  * (the peer dials back). NNG keeps redialling after failures; the peer's
  * name is written to peer_name (may be NULL). Returns TR_OK, TR_EADDR,
- * TR_EREFUSED (wrong cookie or protocol version), TR_ETIMEDOUT (unreachable
+ * TR_EREFUSED (wrong cookie or protocol version; over tls+tcp:// also a
+ * certificate rejected by either side), TR_ETIMEDOUT (unreachable
  * so far: dialling continues), TR_EINVAL or TR_ECONTEXT on a worker. */
 TR_API int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_name,
                            size_t len);

@@ -21,6 +21,7 @@ static struct { const char *name; fc_fn fn; } fc_tests[256];
 static int fc_ntests;
 static jmp_buf fc_jmp;
 static int fc_failed_now;
+static int fc_skipped_now;
 
 static inline void fc_register(const char *name, fc_fn fn) { fc_tests[fc_ntests].name = name; fc_tests[fc_ntests++].fn = fn; }
 
@@ -58,6 +59,10 @@ static inline void fc_fail(int fatal, const char *file, int line, const char *ex
 #define cr_assert_not(c, ...) FC_CHECK(1, !(c), "!(" #c ")", __VA_ARGS__)
 #define cr_assert_null(a, ...) FC_CHECK(1, (a) == NULL, #a " == NULL", __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...) FC_CHECK(1, strcmp((a), (b)) == 0, #a " == " #b, __VA_ARGS__)
+/* Ends the current test as skipped (not failed), with a reason. */
+#define cr_skip_test(...)                                                                     \
+    do { fprintf(stderr, "[SKIP] " __VA_ARGS__); fprintf(stderr, "\n"); fc_skipped_now = 1;   \
+         longjmp(fc_jmp, 1); } while (0)
 #define cr_log_info(...) (fprintf(stderr, "[INFO] " __VA_ARGS__), fprintf(stderr, "\n"))
 #define cr_expect_eq(a, b, ...) FC_CHECK(0, (a) == (b), #a " == " #b, __VA_ARGS__)
 
@@ -73,6 +78,7 @@ int main(int argc, char **argv)
             continue;
         run++;
         fc_failed_now = 0;
+        fc_skipped_now = 0;
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
         fprintf(stderr, "[RUN ] %s\n", fc_tests[i].name);
@@ -80,7 +86,8 @@ int main(int argc, char **argv)
             fc_tests[i].fn();
         clock_gettime(CLOCK_MONOTONIC, &b);
         double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-        fprintf(stderr, "[%s] %s: (%.2fs)\n", fc_failed_now ? "FAIL" : "PASS", fc_tests[i].name, s);
+        fprintf(stderr, "[%s] %s: (%.2fs)\n", fc_failed_now ? "FAIL" : fc_skipped_now ? "SKIP" : "PASS",
+                fc_tests[i].name, s);
         failed += fc_failed_now;
     }
     fprintf(stderr, "[====] Synthesis: Tested: %d | Passing: %d | Failing: %d\n", run, run - failed, failed);

@@ -1,0 +1,38 @@
+/* Messages between the cross-process net tests and tests/net/node_proc.c. */
+#ifndef TROUPE_TEST_NET_PROTO_H
+#define TROUPE_TEST_NET_PROTO_H
+
+#include <stdint.h>
+
+#include "troupe/actor.h"
+
+enum {
+    MSG_ECHO = TR_MSG_USER + 100, /* ask: the reply is the same bytes */
+    MSG_PING,                     /* the node answers MSG_PONG to the sender */
+    MSG_PONG,
+    MSG_CRASH,                    /* "victim" fails with TR_EUSER + 7 */
+    MSG_WATCH,                    /* "watch" monitors the sender */
+    MSG_FLOOD,                    /* "sink" counts a flood_msg */
+    MSG_COUNT,                    /* ask "sink": the reply is a sink_report */
+    MSG_GO                        /* test-internal */
+};
+
+#define SINK_SOURCES 4
+
+/* One flood message: 64 bytes on the wire as payload. */
+typedef struct flood_msg {
+    uint32_t source; /* < SINK_SOURCES */
+    uint32_t pad0;
+    uint64_t seq;    /* grows per source */
+    char pad[48];
+} flood_msg;
+
+/* The sink's answer to MSG_COUNT. */
+typedef struct sink_report {
+    uint64_t count[SINK_SOURCES];    /* messages received per source */
+    uint64_t last_seq[SINK_SOURCES];
+    uint64_t disorder;               /* a sequence number that did not grow */
+    uint64_t dead_letters;           /* tr_metrics.dead_letters of the sink's node */
+} sink_report;
+
+#endif
