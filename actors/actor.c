@@ -51,16 +51,21 @@ tr_actor_ext *tr_actor_ext_get(struct tr_actor *a)
     return ext;
 }
 
-void tr_actor_wake(struct tr_actor *a, bool unmute)
+bool tr_actor_claim(struct tr_actor *a, bool unmute)
 {
     uint32_t s = atomic_load_explicit(&a->sched, memory_order_seq_cst);
     while (s == TR_SCHED_IDLE || (unmute && s == TR_SCHED_MUTED)) {
         if (atomic_compare_exchange_weak_explicit(&a->sched, &s, TR_SCHED_SCHEDULED,
-                                                  memory_order_seq_cst, memory_order_seq_cst)) {
-            tr_sched_submit(a->sys, a);
-            return;
-        }
+                                                  memory_order_seq_cst, memory_order_seq_cst))
+            return true;
     }
+    return false;
+}
+
+void tr_actor_wake(struct tr_actor *a, bool unmute)
+{
+    if (tr_actor_claim(a, unmute))
+        tr_sched_submit(a->sys, a);
 }
 
 void tr_actor_signal(struct tr_actor *a, uint32_t bits)

@@ -115,6 +115,11 @@ struct tr_actor {
 /* Returns the extension, creating it; NULL on ENOMEM. */
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a);
 
+/* Moves `a` IDLE->SCHEDULED (or MUTED->SCHEDULED when `unmute`). Returns
+ * true when this thread did so: it then owns the actor (which cannot run,
+ * end or be freed meanwhile) and must hand it to tr_sched_submit. */
+bool tr_actor_claim(struct tr_actor *a, bool unmute);
+
 /* Makes a runnable actor owned by a worker: IDLE -> SCHEDULED (or, with
  * force, MUTED -> SCHEDULED) and queues it. Any thread. */
 void tr_actor_wake(struct tr_actor *a, bool unmute);

@@ -1,10 +1,12 @@
 /* Stopping, finishing and the end-of-life notifications; see lifecycle.h. */
 #include "actors/lifecycle.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "actors/ask.h"
 #include "actors/group_impl.h"
+#include "actors/sched.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
 #include "supervisor/link_impl.h"
@@ -35,9 +37,26 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
     a->stop_mode = (uint8_t)mode;
     uint32_t bits = (mode == TR_STOP_KILL ? TR_SIG_KILL : TR_SIG_STOP) | TR_SIG_FROM_PARENT;
     bool has_children = a->first_child != NULL;
-    for (struct tr_actor *c = a->first_child; c != NULL && !self_managed; c = c->next_sibling)
-        tr_actor_signal(c, bits);
+    /* Only the signal bits and the claim happen under the lock; the claimed
+     * children are queued after it, so our children, ending on the other
+     * workers meanwhile, do not wait on this lock while we queue and wake.
+     * A claimed child cannot run, end or be freed until submitted; the
+     * chain reuses its injection link, unused while the child is ours. */
+    tr_mlink *claimed = NULL;
+    for (struct tr_actor *c = a->first_child; c != NULL && !self_managed; c = c->next_sibling) {
+        atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
+        if (tr_actor_claim(c, true)) {
+            atomic_store_explicit(&c->inject_link.next, claimed, memory_order_relaxed);
+            claimed = &c->inject_link;
+        }
+    }
     pthread_mutex_unlock(m);
+    while (claimed != NULL) {
+        struct tr_actor *c =
+            (struct tr_actor *)((char *)claimed - offsetof(struct tr_actor, inject_link));
+        claimed = atomic_load_explicit(&claimed->next, memory_order_relaxed);
+        tr_sched_submit(a->sys, c);
+    }
     if (self_managed)
         a->beh->stopping(a, a->state); /* the actor stops its children itself */
 
