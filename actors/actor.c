@@ -385,6 +385,25 @@ int tr_actor_name(tr_system *sys, tr_ref ref, char *buf, size_t len)
     return TR_OK;
 }
 
+/* Nesting of tr_actor_run_inline on this thread: each level is a few
+ * frames of stack, so a deep tree falls back to the run queues. */
+#define INLINE_DEPTH_MAX 8
+static _Thread_local unsigned tls_inline_depth;
+
+bool tr_actor_run_inline(struct tr_actor *a)
+{
+    tr_worker *w = tr_sched_current_worker();
+    if (w == NULL || w->sys != a->sys || tls_inline_depth >= INLINE_DEPTH_MAX)
+        return false;
+    struct tr_actor *outer = tls_actor;
+    tls_inline_depth++;
+    uint64_t handled;
+    tr_actor_run(a, 0, &handled);
+    tls_inline_depth--;
+    tls_actor = outer;
+    return true;
+}
+
 /* ---- freeing ---- */
 
 static void drain_to_dead_letters(struct tr_actor *a, int reason)

@@ -120,6 +120,14 @@ tr_actor_ext *tr_actor_ext_get(struct tr_actor *a);
  * end or be freed meanwhile) and must hand it to tr_sched_submit. */
 bool tr_actor_claim(struct tr_actor *a, bool unmute);
 
+/* Runs a turn of a claimed actor (see tr_actor_claim) on this worker, now,
+ * nested in the current turn, without handling any message: it takes its
+ * signals and ends if it can (terminate included); otherwise the turn ends
+ * as usual and queues it if it has work. Returns false, having done
+ * nothing, off a worker of its system or when nested too deep: the caller
+ * then submits it. */
+bool tr_actor_run_inline(struct tr_actor *a);
+
 /* Makes a runnable actor owned by a worker: IDLE -> SCHEDULED (or, with
  * force, MUTED -> SCHEDULED) and queues it. Any thread. */
 void tr_actor_wake(struct tr_actor *a, bool unmute);
