@@ -157,10 +157,11 @@ static int spawn_link(tr_system *sys, struct tr_actor *a)
     if (p->stop_mode != TR_STOP_NONE) {
         rc = TR_ESTOPPING;
     } else {
-        a->next_sibling = p->first_child;
-        if (p->first_child != NULL)
-            p->first_child->prev_sibling = a;
-        p->first_child = a;
+        struct tr_actor *first = atomic_load_explicit(&p->first_child, memory_order_relaxed);
+        a->next_sibling = first;
+        if (first != NULL)
+            first->prev_sibling = a;
+        atomic_store_explicit(&p->first_child, a, memory_order_release);
     }
     pthread_mutex_unlock(m);
     return rc;

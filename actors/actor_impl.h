@@ -102,7 +102,10 @@ struct tr_actor {
     tr_ref self;
     struct tr_actor *parent; /* NULL for top-level actors */
     /* tree links, guarded by the parent's stripe lock */
-    struct tr_actor *first_child, *prev_sibling, *next_sibling;
+    struct tr_actor *prev_sibling, *next_sibling;
+    /* written under this actor's stripe lock; once it is stopping no child
+     * is added, so its own worker may test it for NULL without the lock */
+    _Atomic(struct tr_actor *) first_child;
     uint32_t capacity;
     uint32_t low_watermark;
     uint32_t drain_timeout_ms;

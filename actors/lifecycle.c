@@ -36,7 +36,8 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
     pthread_mutex_lock(m);
     a->stop_mode = (uint8_t)mode;
     uint32_t bits = (mode == TR_STOP_KILL ? TR_SIG_KILL : TR_SIG_STOP) | TR_SIG_FROM_PARENT;
-    bool has_children = a->first_child != NULL;
+    struct tr_actor *first_child = atomic_load_explicit(&a->first_child, memory_order_relaxed);
+    bool has_children = first_child != NULL;
     /* Only the signal bits and the claim happen under the lock; the claimed
      * (idle) children are handled after it, so our children, ending on the
      * other workers meanwhile, do not wait on this lock. A claimed child
@@ -48,7 +49,7 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
      * no cache lines bouncing between the workers. A child that cannot end
      * yet (queued messages to drain, busy children) is queued as usual. */
     tr_mlink *claimed = NULL;
-    for (struct tr_actor *c = a->first_child; c != NULL && !self_managed; c = c->next_sibling) {
+    for (struct tr_actor *c = first_child; c != NULL && !self_managed; c = c->next_sibling) {
         atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
         if (tr_actor_claim(c, true)) {
             atomic_store_explicit(&c->inject_link.next, claimed, memory_order_relaxed);
@@ -92,13 +93,13 @@ void tr_lifecycle_take_signals(struct tr_actor *a)
         tr_link_take_exits(a);
 }
 
+/* Only for a stopping actor, on its own worker: spawn_link adds no child
+ * once stop_mode is set (under the lock, by this thread), so the list only
+ * shrinks and NULL is final. The acquire pairs with the last child's
+ * unlink, made after it queued its DOWN and exit signals. */
 static bool has_children(struct tr_actor *a)
 {
-    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
-    pthread_mutex_lock(m);
-    bool any = a->first_child != NULL;
-    pthread_mutex_unlock(m);
-    return any;
+    return atomic_load_explicit(&a->first_child, memory_order_acquire) != NULL;
 }
 
 /* Removes `a` from its parent's children and wakes the parent. Top-level
@@ -114,7 +115,7 @@ static void unlink_from_parent(struct tr_actor *a)
     if (a->prev_sibling != NULL)
         a->prev_sibling->next_sibling = a->next_sibling;
     else
-        p->first_child = a->next_sibling;
+        atomic_store_explicit(&p->first_child, a->next_sibling, memory_order_release);
     if (a->next_sibling != NULL)
         a->next_sibling->prev_sibling = a->prev_sibling;
     tr_actor_signal(p, TR_SIG_CHILD); /* p cannot end while we are linked */
