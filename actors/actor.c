@@ -396,6 +396,11 @@ bool tr_actor_run_inline(struct tr_actor *a)
     tr_worker *w = tr_sched_current_worker();
     if (w == NULL || w->sys != a->sys || tls_inline_depth >= INLINE_DEPTH_MAX)
         return false;
+    /* From a plain turn, a child with children of its own is queued: its
+     * subtree is a unit of work another worker can steal. Below that, and
+     * for leaves, the stop stays on this core. (A hint: read unlocked.) */
+    if (tls_inline_depth == 0 && atomic_load_explicit(&a->first_child, memory_order_relaxed) != NULL)
+        return false;
     struct tr_actor *outer = tls_actor;
     tls_inline_depth++;
     uint64_t handled;
