@@ -30,7 +30,10 @@ static struct tr_actor *actor_of_link(tr_mlink *link)
 }
 
 /* The consumer side of the list (inject_popping held): Vyukov's pop, as in
- * mailbox/mailbox.c. NULL when empty or a push is half done. */
+ * mailbox/mailbox.c. NULL when empty or a push is half done. The caller
+ * lowers inject_len once for all it took (one write to a line that every
+ * outside submitter writes, not one per actor); until then the length
+ * overstates, which only makes a worker look again instead of parking. */
 static struct tr_actor *inject_take(tr_system *sys)
 {
     tr_mlink *out = sys->inject_out;
@@ -50,7 +53,6 @@ static struct tr_actor *inject_take(tr_system *sys)
             return NULL;
     }
     sys->inject_out = next;
-    atomic_fetch_sub_explicit(&sys->inject_len, 1, memory_order_seq_cst);
     return actor_of_link(out);
 }
 
@@ -67,14 +69,17 @@ static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
         atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
         return NULL;
     struct tr_actor *first = inject_take(sys);
+    size_t taken = first != NULL;
     if (first != NULL) {
         size_t room = TR_RUNQ_CAP - tr_runq_len(&w->runq);
         for (size_t i = 0; i < batch && i < room; i++) {
             struct tr_actor *a = inject_take(sys);
             if (a == NULL)
                 break;
+            taken++;
             tr_runq_push(&w->runq, a);
         }
+        atomic_fetch_sub_explicit(&sys->inject_len, taken, memory_order_seq_cst);
     }
     atomic_store_explicit(&sys->inject_popping, false, memory_order_release);
     return first;
