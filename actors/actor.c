@@ -51,16 +51,21 @@ tr_actor_ext *tr_actor_ext_get(struct tr_actor *a)
     return ext;
 }
 
-void tr_actor_wake(struct tr_actor *a, bool unmute)
+bool tr_actor_claim(struct tr_actor *a, bool unmute)
 {
     uint32_t s = atomic_load_explicit(&a->sched, memory_order_seq_cst);
     while (s == TR_SCHED_IDLE || (unmute && s == TR_SCHED_MUTED)) {
         if (atomic_compare_exchange_weak_explicit(&a->sched, &s, TR_SCHED_SCHEDULED,
-                                                  memory_order_seq_cst, memory_order_seq_cst)) {
-            tr_sched_submit(a->sys, a);
-            return;
-        }
+                                                  memory_order_seq_cst, memory_order_seq_cst))
+            return true;
     }
+    return false;
+}
+
+void tr_actor_wake(struct tr_actor *a, bool unmute)
+{
+    if (tr_actor_claim(a, unmute))
+        tr_sched_submit(a->sys, a);
 }
 
 void tr_actor_signal(struct tr_actor *a, uint32_t bits)
@@ -152,10 +157,11 @@ static int spawn_link(tr_system *sys, struct tr_actor *a)
     if (p->stop_mode != TR_STOP_NONE) {
         rc = TR_ESTOPPING;
     } else {
-        a->next_sibling = p->first_child;
-        if (p->first_child != NULL)
-            p->first_child->prev_sibling = a;
-        p->first_child = a;
+        struct tr_actor *first = atomic_load_explicit(&p->first_child, memory_order_relaxed);
+        a->next_sibling = first;
+        if (first != NULL)
+            first->prev_sibling = a;
+        atomic_store_explicit(&p->first_child, a, memory_order_release);
     }
     pthread_mutex_unlock(m);
     return rc;
@@ -378,6 +384,30 @@ int tr_actor_name(tr_system *sys, tr_ref ref, char *buf, size_t len)
     buf[n] = '\0';
     tr_table_release(&sys->table, ref);
     return TR_OK;
+}
+
+/* Nesting of tr_actor_run_inline on this thread: each level is a few
+ * frames of stack, so a deep tree falls back to the run queues. */
+#define INLINE_DEPTH_MAX 8
+static _Thread_local unsigned tls_inline_depth;
+
+bool tr_actor_run_inline(struct tr_actor *a)
+{
+    tr_worker *w = tr_sched_current_worker();
+    if (w == NULL || w->sys != a->sys || tls_inline_depth >= INLINE_DEPTH_MAX)
+        return false;
+    /* From a plain turn, a child with children of its own is queued: its
+     * subtree is a unit of work another worker can steal. Below that, and
+     * for leaves, the stop stays on this core. (A hint: read unlocked.) */
+    if (tls_inline_depth == 0 && atomic_load_explicit(&a->first_child, memory_order_relaxed) != NULL)
+        return false;
+    struct tr_actor *outer = tls_actor;
+    tls_inline_depth++;
+    uint64_t handled;
+    tr_actor_run(a, 0, &handled);
+    tls_inline_depth--;
+    tls_actor = outer;
+    return true;
 }
 
 /* ---- freeing ---- */

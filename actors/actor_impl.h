@@ -102,7 +102,10 @@ struct tr_actor {
     tr_ref self;
     struct tr_actor *parent; /* NULL for top-level actors */
     /* tree links, guarded by the parent's stripe lock */
-    struct tr_actor *first_child, *prev_sibling, *next_sibling;
+    struct tr_actor *prev_sibling, *next_sibling;
+    /* written under this actor's stripe lock; once it is stopping no child
+     * is added, so its own worker may test it for NULL without the lock */
+    _Atomic(struct tr_actor *) first_child;
     uint32_t capacity;
     uint32_t low_watermark;
     uint32_t drain_timeout_ms;
@@ -114,6 +117,19 @@ struct tr_actor {
 
 /* Returns the extension, creating it; NULL on ENOMEM. */
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a);
+
+/* Moves `a` IDLE->SCHEDULED (or MUTED->SCHEDULED when `unmute`). Returns
+ * true when this thread did so: it then owns the actor (which cannot run,
+ * end or be freed meanwhile) and must hand it to tr_sched_submit. */
+bool tr_actor_claim(struct tr_actor *a, bool unmute);
+
+/* Runs a turn of a claimed actor (see tr_actor_claim) on this worker, now,
+ * nested in the current turn, without handling any message: it takes its
+ * signals and ends if it can (terminate included); otherwise the turn ends
+ * as usual and queues it if it has work. Returns false, having done
+ * nothing, off a worker of its system or when nested too deep: the caller
+ * then submits it. */
+bool tr_actor_run_inline(struct tr_actor *a);
 
 /* Makes a runnable actor owned by a worker: IDLE -> SCHEDULED (or, with
  * force, MUTED -> SCHEDULED) and queues it. Any thread. */

@@ -30,7 +30,10 @@ static struct tr_actor *actor_of_link(tr_mlink *link)
 }
 
 /* The consumer side of the list (inject_popping held): Vyukov's pop, as in
- * mailbox/mailbox.c. NULL when empty or a push is half done. */
+ * mailbox/mailbox.c. NULL when empty or a push is half done. The caller
+ * lowers inject_len once for all it took (one write to a line that every
+ * outside submitter writes, not one per actor); until then the length
+ * overstates, which only makes a worker look again instead of parking. */
 static struct tr_actor *inject_take(tr_system *sys)
 {
     tr_mlink *out = sys->inject_out;
@@ -50,7 +53,6 @@ static struct tr_actor *inject_take(tr_system *sys)
             return NULL;
     }
     sys->inject_out = next;
-    atomic_fetch_sub_explicit(&sys->inject_len, 1, memory_order_seq_cst);
     return actor_of_link(out);
 }
 
@@ -67,30 +69,55 @@ static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
         atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
         return NULL;
     struct tr_actor *first = inject_take(sys);
+    size_t taken = first != NULL;
     if (first != NULL) {
         size_t room = TR_RUNQ_CAP - tr_runq_len(&w->runq);
         for (size_t i = 0; i < batch && i < room; i++) {
             struct tr_actor *a = inject_take(sys);
             if (a == NULL)
                 break;
+            taken++;
             tr_runq_push(&w->runq, a);
         }
+        atomic_fetch_sub_explicit(&sys->inject_len, taken, memory_order_seq_cst);
     }
     atomic_store_explicit(&sys->inject_popping, false, memory_order_release);
     return first;
 }
 
-/* Hands one wake token to a parked worker, if any is parked. */
+/* Hands one wake token to a parked worker, if any is parked and no woken
+ * worker is still searching (the throttle of Tokio's scheduler): a searcher
+ * will find this work, and when it does, it wakes the next worker if it was
+ * the last searcher (found_work). So a burst of submissions wakes workers
+ * one at a time instead of the submitter paying a wake-up per item.
+ *
+ * No lost wake-up: the work is published (seq_cst) before `searching` is
+ * read here, and a searcher giving up raises `sleepers`, then lowers
+ * `searching`, then looks for work (park). If we saw it searching, its look
+ * comes after our publication; if not, we see it among the sleepers. */
 static void notify_one(tr_system *sys)
 {
-    if (atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) == 0)
+    if (atomic_load_explicit(&sys->searching, memory_order_seq_cst) > 0 ||
+        atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) == 0)
         return;
     pthread_mutex_lock(&sys->park_lock);
     if (sys->wake_tokens < atomic_load_explicit(&sys->sleepers, memory_order_relaxed)) {
         sys->wake_tokens++;
+        atomic_fetch_add_explicit(&sys->searching, 1, memory_order_seq_cst);
         pthread_cond_signal(&sys->park_cv);
     }
     pthread_mutex_unlock(&sys->park_lock);
+}
+
+/* A searching worker found work: it stops searching, and if it was the last
+ * searcher, wakes another worker, since there may be more work. */
+static void found_work(tr_worker *w)
+{
+    if (!w->searching)
+        return;
+    w->searching = false;
+    if (atomic_fetch_sub_explicit(&w->sys->searching, 1, memory_order_seq_cst) == 1)
+        notify_one(w->sys);
 }
 
 void tr_sched_submit(tr_system *sys, struct tr_actor *a)
@@ -162,6 +189,10 @@ static void park(tr_worker *w)
     tr_table_flush_thread(&sys->table); /* idle workers strand no free slots */
     pthread_mutex_lock(&sys->park_lock);
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
+    if (w->searching) { /* after raising sleepers: see notify_one */
+        w->searching = false;
+        atomic_fetch_sub_explicit(&sys->searching, 1, memory_order_seq_cst);
+    }
     if (sched_has_work(sys) || atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
         atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
         pthread_mutex_unlock(&sys->park_lock);
@@ -170,8 +201,10 @@ static void park(tr_worker *w)
     atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
     while (sys->wake_tokens == 0 && !atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst))
         pthread_cond_wait(&sys->park_cv, &sys->park_lock);
-    if (sys->wake_tokens > 0)
+    if (sys->wake_tokens > 0) {
         sys->wake_tokens--;
+        w->searching = true; /* notify_one counted us in `searching` */
+    }
     atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->park_lock);
 }
@@ -188,6 +221,7 @@ static void *worker_main(void *arg)
             park(w);
             continue;
         }
+        found_work(w);
         uint64_t handled = 0;
         tr_actor_run(a, batch, &handled);
         atomic_fetch_add_explicit(&w->messages, handled, memory_order_relaxed);

@@ -30,6 +30,7 @@ typedef struct tr_worker {
     pthread_t thread;
     uint32_t index;
     uint32_t tick;
+    bool searching; /* woken by a token and has not found work yet (sched.c) */
     uint64_t rng;
     _Atomic uint64_t steals, parks, messages, turns;
 } tr_worker;
@@ -62,6 +63,9 @@ struct tr_system {
     pthread_cond_t park_cv;
     _Atomic uint32_t sleepers;
     uint32_t wake_tokens;
+    /* workers woken by a token that have not yet found work: while one is
+     * searching, new work wakes nobody else (sched.c, notify_one) */
+    _Atomic uint32_t searching;
     _Atomic bool workers_exit;
 
     /* actor tree: stripe locks guard children lists and extensions; top-level

@@ -508,3 +508,68 @@ Test(lifecycle, spawn_under_stopping_parent_is_refused)
     cr_assert_eq(tr_await_exit(sys, parent, 10000, NULL), TR_OK);
     tr_system_destroy(sys);
 }
+
+/* ---- a deep chain and a wide level, every node watched ---- */
+
+/* A stopping parent ends its idle children nested in its own turn, to a
+ * bounded depth (actors/lifecycle.c); a 20-deep chain goes past that bound,
+ * so both the nested and the queued stop run. Each node must terminate once,
+ * after its children, and its watcher must get exactly one DOWN. */
+static latch downs;
+static _Atomic int ndowns;
+
+static int down_counter(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self, (void)state;
+    if (msg->type == TR_MSG_DOWN) {
+        atomic_fetch_add(&ndowns, 1);
+        latch_add(&downs, 1);
+    }
+    return TR_OK;
+}
+static const tr_behaviour watcher_b = {.handle = down_counter};
+
+Test(lifecycle, deep_chain_stop_terminates_once_children_first_one_down_each)
+{
+    log_reset();
+    latch_init(&downs);
+    atomic_store(&ndowns, 0);
+    tr_system *sys = make_system(2);
+    tr_ref root, watcher;
+    cr_assert_eq(tr_spawn(sys, &watcher_b, NULL, NULL, &watcher), TR_OK);
+    cr_assert_eq(tr_spawn(sys, &recorder, NULL, NULL, &root), TR_OK);
+    nnodes = 0;
+    tr_ref at = root;
+    for (int i = 0; i < 20; i++) { /* the chain */
+        tr_spawn_opts o = {.parent = at};
+        tr_ref c;
+        cr_assert_eq(tr_spawn(sys, &recorder, NULL, &o, &c), TR_OK);
+        nodes[nnodes++] = (node_info){c.id, at.id};
+        at = c;
+    }
+    build_tree(sys, root, 2, 5); /* and 5 + 25 more under the root */
+    cr_assert_eq(nnodes, 50);
+    uint64_t mon;
+    cr_assert_eq(tr_monitor(sys, watcher, root, &mon), TR_OK);
+    for (int i = 0; i < nnodes; i++)
+        cr_assert_eq(tr_monitor(sys, watcher, (tr_ref){nodes[i].id}, &mon), TR_OK);
+    cr_assert_eq(tr_stop(sys, root), TR_OK);
+    int reason;
+    cr_assert_eq(tr_await_exit(sys, root, 10000, &reason), TR_OK);
+    cr_assert_eq(reason, TR_ESHUTDOWN);
+    cr_assert_eq(term_count, 51);
+    for (int i = 0; i < nnodes; i++) {
+        int child_at = log_find((tr_ref){nodes[i].id});
+        int parent_at = log_find((tr_ref){nodes[i].parent});
+        cr_assert_geq(child_at, 0);
+        cr_assert_lt(child_at, parent_at, "a parent ended before its child");
+        cr_assert_eq(term_reason[child_at], TR_ESHUTDOWN);
+    }
+    cr_assert(latch_wait(&downs, 51, 10000), "DOWNs missing: %d", atomic_load(&ndowns));
+    /* every watched actor is dead: a second DOWN would be queued already */
+    cr_assert_eq(tr_stop(sys, watcher), TR_OK);
+    cr_assert_eq(tr_await_exit(sys, watcher, 10000, &reason), TR_OK);
+    cr_assert_eq(atomic_load(&ndowns), 51);
+    latch_fini(&downs);
+    tr_system_destroy(sys);
+}
