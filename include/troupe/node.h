@@ -83,6 +83,15 @@ TR_API int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char 
 /* True when a peer of that name is connected and answering. */
 TR_API bool tr_node_peer_up(tr_node *node, const char *peer_name);
 
+/* Declares the named peer down now, as if it had been silent for
+ * down_after_ms (like Erlang's disconnect_node): its monitors fire
+ * TR_ENODEDOWN, its queued messages become dead letters, and the peer is
+ * told, so it does the same on its side (docs/wire.md, "Node-down is seen
+ * by both sides"). The link comes back by itself: once the peer has
+ * acknowledged, both sides are up again. Returns TR_OK, TR_EINVAL or
+ * TR_ENOTFOUND (no such peer). */
+TR_API int tr_node_disconnect(tr_node *node, const char *peer_name);
+
 /* The node `ref` lives on: copies its name ("" for local) to buf. Returns
  * TR_OK, TR_EINVAL or TR_ENOTFOUND. */
 TR_API int tr_node_of(tr_node *node, tr_ref ref, char *buf, size_t len);
