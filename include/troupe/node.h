@@ -15,7 +15,9 @@
  * Failure: peers exchange heartbeats. A peer silent for down_after_ms, or
  * one that restarted (new incarnation), is "down": every monitor of an actor
  * on it gets one TR_MSG_DOWN with reason TR_ENODEDOWN, and sends to it
- * become dead letters (TR_ENOTCONN) until it is back.
+ * become dead letters (TR_ENOTCONN) until it is back. Node-down is seen by
+ * both sides: the node that declares it tells the peer, which declares it
+ * too before the link is used again (docs/wire.md).
  *
  * Backpressure: each peer has a bounded queue of envelopes not yet handed to
  * NNG. A sender facing a full one gets the node's overflow policy, as for a
