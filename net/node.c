@@ -403,6 +403,8 @@ static void handle_frame(struct tr_node *node, nng_msg *m)
         was_up = p->up;
         if (control == TR_ENV_RESET_ACK && p->reset_owed && first.corr == p->reset_id)
             p->reset_owed = false; /* it has ended the old session too */
+        if (control == TR_ENV_RESET && p->reset_owed && first.corr != p->reset_seen)
+            p->reset_owed = false; /* both declared down: its new RESET ended its session */
         refused = p->reset_owed;
         if (!refused && control != TR_ENV_RESET) {
             p->up = true;
@@ -883,6 +885,18 @@ int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_t len)
     return TR_OK;
 }
 
+/* True when peer `index` is up (node lock held; takes the peer's). */
+static bool peer_up_locked(struct tr_node *node, uint32_t index)
+{
+    tr_peer *p = tr_node_peer(node, index);
+    if (p == NULL)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    bool up = p->up;
+    pthread_mutex_unlock(&p->lock);
+    return up;
+}
+
 int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_name, size_t len)
 {
     if (node == NULL || url == NULL || strlen(url) > TR_WIRE_URL_MAX)
@@ -909,10 +923,13 @@ int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_n
     d->result = -1;
     tr_stream_hello(node, &d->stream, 0);
     struct timespec deadline = tr_deadline_after(timeout_ms);
-    while (d->result < 0 && !atomic_load(&node->stopping))
+    /* done once adopted and the peer is up (after a node-down, up waits
+     * for the reset exchange: docs/wire.md) */
+    while ((d->result < 0 || (d->result == TR_OK && !peer_up_locked(node, d->peer))) &&
+           !atomic_load(&node->stopping))
         if (!tr_cond_wait_until(&node->cv, &node->lock, timeout_ms, &deadline))
             break;
-    rc = d->result < 0 ? TR_ETIMEDOUT : d->result;
+    rc = d->result < 0 || (d->result == TR_OK && !peer_up_locked(node, d->peer)) ? TR_ETIMEDOUT : d->result;
     if (rc == TR_OK) {
         tr_peer *p = tr_node_peer(node, d->peer);
         if (peer_name != NULL && len > 0)

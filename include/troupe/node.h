@@ -73,7 +73,8 @@ TR_API const char *tr_node_name(const tr_node *node);
 TR_API int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_t len);
 
 /* Connects to the peer listening on `url` and waits up to timeout_ms
- * (negative = forever) until it has answered. The node must listen first
+ * (negative = forever) until it has answered and is up (after a node-down: until both sides
+ * have ended the old session). The node must listen first
  * (the peer dials back). NNG keeps redialling after failures; the peer's
  * name is written to peer_name (may be NULL). Returns TR_OK, TR_EADDR,
  * TR_EREFUSED (wrong cookie or protocol version; over tls+tcp:// also a
