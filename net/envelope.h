@@ -25,7 +25,9 @@ enum tr_env_kind {
     TR_ENV_DEMONITOR = 3, /* remove monitor corr of dst */
     TR_ENV_DOWN = 4,      /* monitor corr fired: src ended with reason `value` */
     TR_ENV_REFUSE = 5,    /* your frames were refused: value = TR_EREFUSED/TR_EPROTO */
-    TR_ENV_KIND_MAX = 5
+    TR_ENV_RESET = 6,     /* I declared you down: end the session; corr = reset id */
+    TR_ENV_RESET_ACK = 7, /* your reset corr is done on my side: a new session starts */
+    TR_ENV_KIND_MAX = 7
 };
 
 typedef struct tr_wire_str {

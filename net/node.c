@@ -193,15 +193,33 @@ static bool dial_back_url(const tr_frame_header *h, nng_pipe pipe, char *out, si
     return false;
 }
 
+/* Sends the peer our pending RESET (lock held). */
+static void send_reset_locked(struct tr_node *node, tr_peer *p)
+{
+    if (!p->reset_owed || !p->out.open)
+        return;
+    tr_envelope e = {.kind = TR_ENV_RESET, .corr = p->reset_id};
+    tr_stream_control(node, &p->out, p->their_nonce, &e);
+    p->last_tx_ms = tr_now_ms();
+}
+
 /* Marks a peer down (takes its lock; the caller must not hold it):
- * queued envelopes become dead letters, monitors fire, muted senders go. */
-static void peer_down(struct tr_node *node, tr_peer *p)
+ * queued envelopes become dead letters, monitors fire, muted senders go.
+ * owe_reset: we decided this on our own (silence, tr_node_disconnect), so
+ * the peer must be told (a RESET now and at every heartbeat until it
+ * acknowledges). */
+static void peer_down(struct tr_node *node, tr_peer *p, bool owe_reset)
 {
     pthread_mutex_lock(&p->lock);
     bool was_up = p->up;
     p->up = false;
     if (was_up)
         tr_peer_drop_queue_locked(p, TR_ENODEDOWN);
+    if (was_up && owe_reset) {
+        p->reset_owed = true;
+        p->reset_id++;
+        send_reset_locked(node, p);
+    }
     pthread_mutex_unlock(&p->lock);
     if (!was_up)
         return;
@@ -289,6 +307,54 @@ static void handle_refusal(struct tr_node *node, tr_frame_reader *r, const tr_fr
     pthread_mutex_unlock(&node->lock);
 }
 
+/* The peer declared us down (a RESET with id `id`): unless we have done
+ * so already for this reset or on our own, we declare it down too (monitors
+ * fire, queued envelopes become dead letters), then acknowledge. The peer
+ * stays down here until its first frame of the new session arrives. */
+static void on_reset(struct tr_node *node, tr_peer *p, bool was_up, uint64_t id)
+{
+    pthread_mutex_lock(&p->lock);
+    bool fresh = id != p->reset_seen;
+    p->reset_seen = id;
+    pthread_mutex_unlock(&p->lock);
+    if (was_up && fresh)
+        peer_down(node, p, false);
+    pthread_mutex_lock(&p->lock);
+    if (p->out.open) {
+        tr_envelope ack = {.kind = TR_ENV_RESET_ACK, .corr = id};
+        tr_stream_control(node, &p->out, p->their_nonce, &ack); /* lost: the next RESET asks again */
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* A frame of the old session while we wait for the peer's RESET_ACK: its
+ * messages are counted as dead letters (the peer's monitors report the
+ * loss when it processes our RESET); monitor requests and DOWNs are
+ * dropped (the peer fires its monitors on reset, ours fired already). */
+static void refuse_old_session(struct tr_node *node, tr_peer *p, tr_frame_reader *r, const tr_envelope *first)
+{
+    tr_envelope e;
+    uint64_t n = 0;
+    int rc = TR_OK;
+    bool use_first = first != NULL;
+    while (use_first || (rc = tr_frame_next(r, &e)) == TR_OK) {
+        if (use_first) {
+            e = *first;
+            use_first = false;
+        }
+        n++;
+        if (e.kind != TR_ENV_SEND && e.kind != TR_ENV_FORCED)
+            continue;
+        tr_ref sender = {e.src != 0 ? ((uint64_t)p->index << TR_REF_NODE_SHIFT) | (e.src & REF_LOCAL_MASK) : 0};
+        tr_ref to = {e.dst_name.len > 0 || tr_ref_is_remote((tr_ref){e.dst}) ? 0 : e.dst};
+        uint32_t type = e.value < 0 || e.value > UINT32_MAX ? 0 : (uint32_t)e.value;
+        tr_dead_letter_record(node->sys, to, sender, type, TR_ENODEDOWN);
+    }
+    atomic_fetch_add_explicit(&node->envelopes_in, n, memory_order_relaxed);
+    if (rc == TR_EPROTO)
+        atomic_fetch_add_explicit(&node->bad_frames, 1, memory_order_relaxed);
+}
+
 static void handle_frame(struct tr_node *node, nng_msg *m)
 {
     size_t len = nng_msg_len(m);
@@ -321,25 +387,37 @@ static void handle_frame(struct tr_node *node, nng_msg *m)
         tr_frame_reader_destroy(&r);
         return;
     }
+    /* a control frame (RESET, RESET_ACK) carries exactly one envelope */
+    tr_envelope first;
+    int first_rc = r.count == 1 ? tr_frame_next(&r, &first) : TR_ENOTFOUND;
+    uint32_t control = first_rc == TR_OK && (first.kind == TR_ENV_RESET || first.kind == TR_ENV_RESET_ACK)
+                           ? first.kind : 0;
     pthread_mutex_lock(&node->lock);
     tr_peer *retired;
     tr_peer *p = peer_for_header(node, &h, &retired);
-    bool was_up = false;
+    bool was_up = false, refused = false;
     if (p != NULL) {
         /* up before the stream is attached: a connect waiting for this
          * frame may use the peer as soon as it wakes */
         pthread_mutex_lock(&p->lock);
         was_up = p->up;
-        p->up = true;
+        if (control == TR_ENV_RESET_ACK && p->reset_owed && first.corr == p->reset_id)
+            p->reset_owed = false; /* it has ended the old session too */
+        if (control == TR_ENV_RESET && p->reset_owed && first.corr != p->reset_seen)
+            p->reset_owed = false; /* both declared down: its new RESET ended its session */
+        refused = p->reset_owed;
+        if (!refused && control != TR_ENV_RESET) {
+            p->up = true;
+            p->last_rx_ms = tr_now_ms();
+        }
         p->agent = h.agent;
         p->their_nonce = h.dial_nonce;
-        p->last_rx_ms = tr_now_ms();
         pthread_mutex_unlock(&p->lock);
         peer_attach_stream(node, p, &h, nng_msg_get_pipe(m));
     }
     pthread_mutex_unlock(&node->lock);
     if (retired != NULL) {
-        peer_down(node, retired);
+        peer_down(node, retired, false);
         pthread_mutex_lock(&retired->lock);
         tr_stream_close(&retired->out);
         pthread_mutex_unlock(&retired->lock);
@@ -348,6 +426,18 @@ static void handle_frame(struct tr_node *node, nng_msg *m)
         tr_frame_reader_destroy(&r);
         return;
     }
+    if (control == TR_ENV_RESET) {
+        on_reset(node, p, was_up, first.corr);
+        tr_frame_reader_destroy(&r);
+        return;
+    }
+    if (refused) {
+        refuse_old_session(node, p, &r, first_rc == TR_OK ? &first : NULL);
+        tr_frame_reader_destroy(&r);
+        return;
+    }
+    if (control == TR_ENV_RESET_ACK)
+        first_rc = TR_ENOTFOUND; /* nothing more to do with it */
     pthread_mutex_lock(&p->lock);
     if (!was_up && p->out.open && tr_peer_idle_locked(p))
         tr_stream_hello(node, &p->out, p->their_nonce); /* tell it we are here */
@@ -359,7 +449,14 @@ static void handle_frame(struct tr_node *node, nng_msg *m)
     }
     tr_envelope e;
     uint64_t n = 0;
-    while ((rc = tr_frame_next(&r, &e)) == TR_OK) {
+    bool use_first = first_rc == TR_OK;
+    if (first_rc == TR_EPROTO)
+        atomic_fetch_add_explicit(&node->bad_frames, 1, memory_order_relaxed);
+    while (use_first || (rc = tr_frame_next(&r, &e)) == TR_OK) {
+        if (use_first) {
+            e = first;
+            use_first = false;
+        }
         n++;
         switch (e.kind) {
         case TR_ENV_SEND:
@@ -520,14 +617,16 @@ static void tick_cb(void *arg)
         uint64_t rx_age = now > p->last_rx_ms ? now - p->last_rx_ms : 0;
         uint64_t tx_age = now > p->last_tx_ms ? now - p->last_tx_ms : 0;
         bool silent = p->up && !stalled && rx_age > node->opts.down_after_ms;
-        if (p->out.open && !p->retired && tr_peer_idle_locked(p) &&
-            tx_age >= node->opts.heartbeat_ms) {
+        if (p->reset_owed && !p->retired) {
+            send_reset_locked(node, p); /* until it acknowledges */
+        } else if (p->out.open && !p->retired && tr_peer_idle_locked(p) &&
+                   tx_age >= node->opts.heartbeat_ms) {
             tr_stream_hello(node, &p->out, p->their_nonce);
             p->last_tx_ms = now;
         }
         pthread_mutex_unlock(&p->lock);
         if (silent)
-            peer_down(node, p);
+            peer_down(node, p, true);
     }
     pthread_mutex_lock(&node->lock);
     for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
@@ -709,7 +808,7 @@ void tr_node_stop(tr_node *node)
     uint64_t rx_stopped = tr_now_ms();
     for (uint32_t i = 1; i <= node->npeers; i++) {
         tr_peer *p = node->peers[i];
-        peer_down(node, p);
+        peer_down(node, p, false);
         tr_peer_destroy(p);
     }
     for (int i = 0; i < TR_NODE_MAX_DIALS; i++)
@@ -786,6 +885,18 @@ int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_t len)
     return TR_OK;
 }
 
+/* True when peer `index` is up (node lock held; takes the peer's). */
+static bool peer_up_locked(struct tr_node *node, uint32_t index)
+{
+    tr_peer *p = tr_node_peer(node, index);
+    if (p == NULL)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    bool up = p->up;
+    pthread_mutex_unlock(&p->lock);
+    return up;
+}
+
 int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_name, size_t len)
 {
     if (node == NULL || url == NULL || strlen(url) > TR_WIRE_URL_MAX)
@@ -812,10 +923,13 @@ int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_n
     d->result = -1;
     tr_stream_hello(node, &d->stream, 0);
     struct timespec deadline = tr_deadline_after(timeout_ms);
-    while (d->result < 0 && !atomic_load(&node->stopping))
+    /* done once adopted and the peer is up (after a node-down, up waits
+     * for the reset exchange: docs/wire.md) */
+    while ((d->result < 0 || (d->result == TR_OK && !peer_up_locked(node, d->peer))) &&
+           !atomic_load(&node->stopping))
         if (!tr_cond_wait_until(&node->cv, &node->lock, timeout_ms, &deadline))
             break;
-    rc = d->result < 0 ? TR_ETIMEDOUT : d->result;
+    rc = d->result < 0 || (d->result == TR_OK && !peer_up_locked(node, d->peer)) ? TR_ETIMEDOUT : d->result;
     if (rc == TR_OK) {
         tr_peer *p = tr_node_peer(node, d->peer);
         if (peer_name != NULL && len > 0)
@@ -840,6 +954,17 @@ bool tr_node_peer_up(tr_node *node, const char *peer_name)
     bool up = p->up;
     pthread_mutex_unlock(&p->lock);
     return up;
+}
+
+int tr_node_disconnect(tr_node *node, const char *peer_name)
+{
+    if (node == NULL || peer_name == NULL)
+        return TR_EINVAL;
+    tr_peer *p = tr_node_peer_by_name(node, peer_name, strlen(peer_name));
+    if (p == NULL)
+        return TR_ENOTFOUND;
+    peer_down(node, p, true);
+    return TR_OK;
 }
 
 int tr_node_of(tr_node *node, tr_ref ref, char *buf, size_t len)

@@ -71,6 +71,12 @@ typedef struct tr_peer {
     bool sending;
     nng_aio *send_aio;
     uint32_t room_waiters;     /* outside threads in wait_room_locked */
+    /* Node-down is seen by both sides (docs/wire.md): after we declare the
+     * peer down we owe it a reset; until it acknowledges, its frames are
+     * refused (messages counted as dead letters) and we send only RESETs. */
+    bool reset_owed;
+    uint64_t reset_id;         /* our last RESET's id (corr) */
+    uint64_t reset_seen;       /* the last RESET id it sent us */
     tr_ref *muted;             /* actors muted on this peer's queue */
     uint32_t nmuted, muted_cap;
 } tr_peer;
@@ -153,6 +159,8 @@ bool tr_stream_auth_failed(const tr_stream *s);
 /* Sends one frame on `s` with only a header (a hello / heartbeat) without
  * waiting (dropped if the stream is busy). */
 void tr_stream_hello(struct tr_node *node, tr_stream *s, uint64_t echo);
+/* Like tr_stream_hello, with one control envelope (RESET, RESET_ACK). */
+void tr_stream_control(struct tr_node *node, tr_stream *s, uint64_t echo, const tr_envelope *e);
 /* Fills the header every frame from this node carries. */
 void tr_node_header(struct tr_node *node, uint64_t dial_nonce, uint64_t echo, tr_frame_header *h);
 

@@ -407,11 +407,21 @@ void tr_stream_close(tr_stream *s)
 
 void tr_stream_hello(struct tr_node *node, tr_stream *s, uint64_t echo)
 {
+    tr_stream_control(node, s, echo, NULL);
+}
+
+void tr_stream_control(struct tr_node *node, tr_stream *s, uint64_t echo, const tr_envelope *e)
+{
     msgpack_packer pk;
     nng_msg *m = frame_new(node, s->nonce, echo, &pk, 0);
     if (m == NULL)
         return;
-    tr_wire_patch_count((char *)nng_msg_body(m) + nng_msg_len(m) - 5, 0);
+    size_t marker = nng_msg_len(m) - 5;
+    if (e != NULL && tr_wire_pack_envelope(&pk, e) != TR_OK) {
+        nng_msg_free(m);
+        return;
+    }
+    tr_wire_patch_count((char *)nng_msg_body(m) + marker, e != NULL ? 1 : 0);
     if (nng_sendmsg(s->sock, m, NNG_FLAG_NONBLOCK) != 0)
         nng_msg_free(m);
     else

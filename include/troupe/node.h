@@ -15,7 +15,9 @@
  * Failure: peers exchange heartbeats. A peer silent for down_after_ms, or
  * one that restarted (new incarnation), is "down": every monitor of an actor
  * on it gets one TR_MSG_DOWN with reason TR_ENODEDOWN, and sends to it
- * become dead letters (TR_ENOTCONN) until it is back.
+ * become dead letters (TR_ENOTCONN) until it is back. Node-down is seen by
+ * both sides: the node that declares it tells the peer, which declares it
+ * too before the link is used again (docs/wire.md).
  *
  * Backpressure: each peer has a bounded queue of envelopes not yet handed to
  * NNG. A sender facing a full one gets the node's overflow policy, as for a
@@ -71,7 +73,8 @@ TR_API const char *tr_node_name(const tr_node *node);
 TR_API int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_t len);
 
 /* Connects to the peer listening on `url` and waits up to timeout_ms
- * (negative = forever) until it has answered. The node must listen first
+ * (negative = forever) until it has answered and is up (after a node-down: until both sides
+ * have ended the old session). The node must listen first
  * (the peer dials back). NNG keeps redialling after failures; the peer's
  * name is written to peer_name (may be NULL). Returns TR_OK, TR_EADDR,
  * TR_EREFUSED (wrong cookie or protocol version; over tls+tcp:// also a
@@ -82,6 +85,15 @@ TR_API int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char 
 
 /* True when a peer of that name is connected and answering. */
 TR_API bool tr_node_peer_up(tr_node *node, const char *peer_name);
+
+/* Declares the named peer down now, as if it had been silent for
+ * down_after_ms (like Erlang's disconnect_node): its monitors fire
+ * TR_ENODEDOWN, its queued messages become dead letters, and the peer is
+ * told, so it does the same on its side (docs/wire.md, "Node-down is seen
+ * by both sides"). The link comes back by itself: once the peer has
+ * acknowledged, both sides are up again. Returns TR_OK, TR_EINVAL or
+ * TR_ENOTFOUND (no such peer). */
+TR_API int tr_node_disconnect(tr_node *node, const char *peer_name);
 
 /* The node `ref` lives on: copies its name ("" for local) to buf. Returns
  * TR_OK, TR_EINVAL or TR_ENOTFOUND. */

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/push.h>
+#include <nng/supplemental/util/platform.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,4 +412,104 @@ Test(nodes, stop_returns_while_a_peer_keeps_sending, .timeout = 120)
         p.node[0] = NULL;
         nodes_stop(&p);
     }
+}
+
+/* ---- one-sided node-down (issue 4): a disconnect is seen by both sides ---- */
+
+static latch pings;
+
+static int counter_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == MSG_PING)
+        latch_add(&pings, 1);
+    else if (msg->type == MSG_ECHO)
+        tr_reply(self, msg, msg->data, msg->size);
+    return TR_OK;
+}
+static const tr_behaviour counter = {.handle = counter_handle};
+
+/* Waits (bounded) until both nodes see each other up. There is no event for
+ * "peer up", so this polls; the bound only turns a hang into a failure. */
+static bool both_up(pair *p, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 5) {
+        if (tr_node_peer_up(p->node[0], "n1") && tr_node_peer_up(p->node[1], "n0"))
+            return true;
+        nng_msleep(5);
+    }
+    return false;
+}
+
+static uint64_t dead_letters(tr_system *sys)
+{
+    tr_metrics m;
+    tr_metrics_get(sys, &m);
+    return m.dead_letters;
+}
+
+Test(nodes, one_sided_disconnect_is_seen_by_both_sides_and_heals, .timeout = 60)
+{
+    down_after = 10000; /* only the disconnect may bring a peer down */
+    enum { FLOOD = 5000 };
+    latch_init(&got);
+    latch_init(&downs);
+    latch_init(&pings);
+    pair p;
+    nodes_start(&p, 2, "inproc", NULL);
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+    tr_ref c[2], w[2], rc[2]; /* rc[i]: node i's reference to the other node's counter */
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(tr_spawn(p.sys[i], &counter, NULL, NULL, &c[i]), TR_OK);
+        cr_assert_eq(tr_register(p.sys[i], "c", c[i]), TR_OK);
+        cr_assert_eq(tr_spawn(p.sys[i], &watcher, NULL, NULL, &w[i]), TR_OK);
+    }
+    cr_assert(both_up(&p, 10000));
+    cr_assert_eq(tr_lookup(p.sys[0], "n1/c", 5000, &rc[0]), TR_OK);
+    cr_assert_eq(tr_lookup(p.sys[1], "n0/c", 5000, &rc[1]), TR_OK);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(tr_post(p.sys[i], w[i], MSG_WATCH, &rc[i], sizeof(rc[i]), -1), TR_OK);
+    cr_assert(latch_wait(&got, 2, 5000));
+    for (int i = 0; i < 2; i++) { /* the MONITOR envelopes have arrived */
+        void *reply = NULL;
+        cr_assert_eq(tr_ask_wait(p.sys[i], rc[i], MSG_ECHO, "x", 1, 5000, &reply, NULL), TR_OK);
+        free(reply);
+    }
+    uint64_t dl0 = dead_letters(p.sys[0]) + dead_letters(p.sys[1]);
+
+    /* traffic both ways while node 0 alone declares node 1 down */
+    long posted = 0;
+    for (int k = 0; k < FLOOD; k++) {
+        if (k == FLOOD / 2)
+            cr_assert_eq(tr_node_disconnect(p.node[0], "n1"), TR_OK);
+        for (int i = 0; i < 2; i++) {
+            int r = tr_post(p.sys[i], rc[i], MSG_PING, &k, sizeof(k), 0);
+            cr_assert(r == TR_OK || r == TR_ENOTCONN, "post: %s", tr_strerror(r));
+            posted++;
+        }
+    }
+    cr_assert(latch_wait(&downs, 2, 10000), "both monitors fire: %ld", latch_get(&downs));
+    cr_assert_eq(atomic_load(&down_reason), TR_ENODEDOWN);
+    cr_assert(both_up(&p, 10000), "the link heals");
+
+    /* sending works again both ways */
+    for (int i = 0; i < 2; i++) {
+        void *reply = NULL;
+        int r = tr_ask_wait(p.sys[i], rc[i], MSG_ECHO, "y", 1, 5000, &reply, NULL);
+        cr_assert_eq(r, TR_OK, "ask from node %d after the heal: %s", i, tr_strerror(r));
+        free(reply);
+    }
+    /* every ping was delivered or counted as a dead letter (the asks above
+     * follow the pings on the same ordered streams) */
+    long accounted = latch_get(&pings) + (long)(dead_letters(p.sys[0]) + dead_letters(p.sys[1]) - dl0);
+    cr_assert_eq(accounted, posted, "pings %ld + dead letters = %ld of %ld", latch_get(&pings),
+                 accounted, posted);
+    for (int i = 0; i < 2; i++) {
+        tr_node_stats st;
+        tr_node_stats_get(p.node[i], &st);
+        cr_assert_eq(st.node_downs, 1, "node %d saw %llu node-downs", i, (unsigned long long)st.node_downs);
+    }
+    cr_assert_eq(tr_node_disconnect(p.node[0], "nobody"), TR_ENOTFOUND);
+    nodes_stop(&p);
+    cr_assert_eq(latch_get(&downs), 2, "each monitor fired exactly once");
 }
