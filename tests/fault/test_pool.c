@@ -6,44 +6,28 @@
 #include <string.h>
 
 #include "tests/support/latch.h"
+#include "tests/support/order_log.h"
 #include "tests/support/system.h"
 #include "troupe/troupe.h"
 
 enum { MSG_FAIL = TR_MSG_USER, MSG_QUIT, MSG_GO };
 
-#define LOG_MAX 256
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char start_log[LOG_MAX], end_log[LOG_MAX];
-static int nstarts, nends;
+static order_log start_log = ORDER_LOG_INIT, end_log = ORDER_LOG_INIT;
 static latch starts, ends;
 static char args[] = "abcdefghijklmnopqrstuvwxyz";
 
 static void log_reset(void)
 {
-    pthread_mutex_lock(&log_lock);
-    nstarts = nends = 0;
-    start_log[0] = end_log[0] = '\0';
-    pthread_mutex_unlock(&log_lock);
+    order_log_clear(&start_log);
+    order_log_clear(&end_log);
     latch_init(&starts);
     latch_init(&ends);
 }
 
-static void log_add(char *log, int *n, char c)
+static void log_is(order_log *log, const char *want)
 {
-    pthread_mutex_lock(&log_lock);
-    if (*n < LOG_MAX - 1) {
-        log[(*n)++] = c;
-        log[*n] = '\0';
-    }
-    pthread_mutex_unlock(&log_lock);
-}
-
-static void log_is(const char *log, const char *want)
-{
-    char got[LOG_MAX];
-    pthread_mutex_lock(&log_lock);
-    strcpy(got, log);
-    pthread_mutex_unlock(&log_lock);
+    char got[ORDER_LOG_MAX];
+    order_log_get(log, got);
     cr_assert_str_eq(got, want);
 }
 
@@ -55,7 +39,7 @@ static int kid_init(tr_ctx *self, void *state, void *arg)
 {
     (void)self;
     ((kid *)state)->c = *(const char *)arg;
-    log_add(start_log, &nstarts, *(const char *)arg);
+    order_log_add(&start_log, *(const char *)arg);
     latch_add(&starts, 1);
     return TR_OK;
 }
@@ -73,7 +57,7 @@ static int kid_handle(tr_ctx *self, void *state, const tr_msg *msg)
 static void kid_terminate(tr_ctx *self, void *state, int reason)
 {
     (void)self, (void)reason;
-    log_add(end_log, &nends, ((kid *)state)->c);
+    order_log_add(&end_log, ((kid *)state)->c);
     latch_add(&ends, 1);
 }
 
@@ -106,7 +90,7 @@ Test(pool, children_start_with_their_arg_and_restart_with_the_same_arg)
     for (int i = 0; i < 10; i++)
         cr_assert_eq(tr_supervisor_start_child(sys, sup, &args[i], 10000, &kids[i]), TR_OK);
     cr_assert(latch_wait(&starts, 10, 10000));
-    log_is(start_log, "abcdefghij");
+    log_is(&start_log, "abcdefghij");
     tr_ref now[16];
     cr_assert_eq(children(sys, sup, now, 16), 10);
     for (int i = 0; i < 10; i++)
@@ -114,7 +98,7 @@ Test(pool, children_start_with_their_arg_and_restart_with_the_same_arg)
 
     cr_assert_eq(tr_post(sys, kids[3], MSG_FAIL, NULL, 0, -1), TR_OK);
     cr_assert(latch_wait(&starts, 11, 10000));
-    log_is(start_log, "abcdefghijd");
+    log_is(&start_log, "abcdefghijd");
     cr_assert_eq(children(sys, sup, now, 16), 10);
     cr_assert_neq(now[3].id, kids[3].id, "restarted in its place, as a new actor");
     cr_assert_eq(now[4].id, kids[4].id, "the others are untouched");
@@ -138,7 +122,7 @@ Test(pool, terminate_child_stops_it_for_good)
     cr_assert_eq(now[0].id, kids[0].id);
     cr_assert_eq(now[1].id, kids[2].id);
     cr_assert_eq(latch_get(&starts), 3);
-    log_is(end_log, "b");
+    log_is(&end_log, "b");
     tr_system_destroy(sys);
 }
 
@@ -162,7 +146,7 @@ Test(pool, transient_and_temporary_children)
     cr_assert_eq(children(sys, tsup, now, 4), 1); /* a round trip: every DOWN handled */
     cr_assert_neq(now[0].id, t2.id);
     cr_assert_eq(children(sys, xsup, NULL, 0), 0);
-    log_is(start_log, "abcb");
+    log_is(&start_log, "abcb");
     tr_system_destroy(sys);
 }
 
@@ -202,7 +186,7 @@ Test(pool, shutdown_stops_children_last_started_first)
     int reason;
     cr_assert_eq(tr_await_exit(sys, sup, 10000, &reason), TR_OK);
     cr_assert_eq(reason, TR_ESHUTDOWN);
-    log_is(end_log, "fedcba");
+    log_is(&end_log, "fedcba");
     cr_assert_eq(latch_get(&starts), 6, "nothing restarted during shutdown");
     tr_system_destroy(sys);
 }
@@ -245,7 +229,7 @@ Test(pool, an_actor_starts_a_child_without_blocking)
     cr_assert_eq(children(sys, pool_sup, now, 2), 1);
     cr_assert_eq(now[0].id, started_child.id);
     cr_assert(latch_wait(&starts, 1, 10000));
-    log_is(start_log, "z");
+    log_is(&start_log, "z");
     tr_system_destroy(sys);
 }
 

@@ -6,23 +6,19 @@
 #include <time.h>
 
 #include "tests/support/latch.h"
+#include "tests/support/order_log.h"
 #include "tests/support/system.h"
 #include "troupe/troupe.h"
 
 enum { MSG_FAIL = TR_MSG_USER, MSG_QUIT };
 
-#define LOG_MAX 256
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char start_log[LOG_MAX], end_log[LOG_MAX];
-static int nstarts, nends;
+static order_log start_log = ORDER_LOG_INIT, end_log = ORDER_LOG_INIT;
 static latch starts, ends;
 
 static void log_reset(void)
 {
-    pthread_mutex_lock(&log_lock);
-    nstarts = nends = 0;
-    start_log[0] = end_log[0] = '\0';
-    pthread_mutex_unlock(&log_lock);
+    order_log_clear(&start_log);
+    order_log_clear(&end_log);
     latch_init(&starts);
     latch_init(&ends);
 }
@@ -30,12 +26,7 @@ static void log_reset(void)
 static int child_init(tr_ctx *self, void *state, void *arg)
 {
     (void)self, (void)state;
-    pthread_mutex_lock(&log_lock);
-    if (nstarts < LOG_MAX - 1) {
-        start_log[nstarts++] = *(const char *)arg;
-        start_log[nstarts] = '\0';
-    }
-    pthread_mutex_unlock(&log_lock);
+    order_log_add(&start_log, *(const char *)arg);
     latch_add(&starts, 1);
     return TR_OK;
 }
@@ -56,12 +47,7 @@ static void child_terminate(tr_ctx *self, void *state, int reason)
     char name[8];
     tr_actor_name(tr_ctx_system(self), tr_self(self), name, sizeof(name));
     (void)state;
-    pthread_mutex_lock(&log_lock);
-    if (nends < LOG_MAX - 1) {
-        end_log[nends++] = name[0];
-        end_log[nends] = '\0';
-    }
-    pthread_mutex_unlock(&log_lock);
+    order_log_add(&end_log, name[0]);
     latch_add(&ends, 1);
 }
 
@@ -82,12 +68,10 @@ static tr_ref child_ref(tr_system *sys, tr_ref sup, const char *id)
     return r;
 }
 
-static void log_is(const char *want)
+static void log_is(order_log *log, const char *want)
 {
-    pthread_mutex_lock(&log_lock);
-    char got[LOG_MAX];
-    strcpy(got, start_log);
-    pthread_mutex_unlock(&log_lock);
+    char got[ORDER_LOG_MAX];
+    order_log_get(log, got);
     cr_assert_str_eq(got, want);
 }
 
@@ -99,7 +83,7 @@ static tr_ref start3(tr_system *sys, tr_strategy strategy, tr_restart restart)
     tr_ref sup;
     cr_assert_eq(tr_supervisor_start(sys, &flags, specs, 3, NULL, &sup), TR_OK);
     cr_assert(latch_wait(&starts, 3, 10000));
-    log_is("abc");
+    log_is(&start_log, "abc");
     return sup;
 }
 
@@ -111,7 +95,7 @@ Test(strategies, one_for_one_restarts_only_the_failed_child)
     tr_ref a = child_ref(sys, sup, "a"), b = child_ref(sys, sup, "b"), c = child_ref(sys, sup, "c");
     cr_assert_eq(tr_post(sys, b, MSG_FAIL, NULL, 0, 0), TR_OK);
     cr_assert(latch_wait(&starts, 4, 10000));
-    log_is("abcb");
+    log_is(&start_log, "abcb");
     cr_assert_eq(child_ref(sys, sup, "a").id, a.id);
     cr_assert_neq(child_ref(sys, sup, "b").id, b.id);
     cr_assert_eq(child_ref(sys, sup, "c").id, c.id);
@@ -127,7 +111,7 @@ Test(strategies, one_for_all_restarts_everyone_in_order)
     tr_ref a = child_ref(sys, sup, "a"), c = child_ref(sys, sup, "c");
     cr_assert_eq(tr_post(sys, child_ref(sys, sup, "b"), MSG_FAIL, NULL, 0, 0), TR_OK);
     cr_assert(latch_wait(&starts, 6, 10000));
-    log_is("abcabc");
+    log_is(&start_log, "abcabc");
     cr_assert_eq(latch_get(&ends), 3);
     int reason;
     cr_assert_eq(tr_await_exit(sys, a, 10000, &reason), TR_OK);
@@ -144,7 +128,7 @@ Test(strategies, rest_for_one_restarts_the_failed_and_later_children)
     tr_ref a = child_ref(sys, sup, "a"), c = child_ref(sys, sup, "c");
     cr_assert_eq(tr_post(sys, child_ref(sys, sup, "b"), MSG_FAIL, NULL, 0, 0), TR_OK);
     cr_assert(latch_wait(&starts, 5, 10000));
-    log_is("abcbc");
+    log_is(&start_log, "abcbc");
     cr_assert_eq(child_ref(sys, sup, "a").id, a.id, "earlier children are untouched");
     cr_assert_neq(child_ref(sys, sup, "c").id, c.id);
     tr_system_destroy(sys);
@@ -173,7 +157,7 @@ Test(strategies, transient_restarts_only_after_abnormal_exit_temporary_never)
     cr_assert_eq(tr_supervisor_child(sys, sup, "a", 10000, &r), TR_ENOTFOUND);
     cr_assert_eq(tr_supervisor_child(sys, sup, "c", 10000, &r), TR_ENOTFOUND);
     cr_assert_neq(child_ref(sys, sup, "b").id, b.id);
-    log_is("abcb");
+    log_is(&start_log, "abcb");
     tr_system_destroy(sys);
 }
 
@@ -217,9 +201,7 @@ Test(strategies, stop_ends_children_one_by_one_in_reverse_start_order)
     int reason;
     cr_assert_eq(tr_await_exit(sys, sup, 10000, &reason), TR_OK);
     cr_assert_eq(reason, TR_ESHUTDOWN);
-    pthread_mutex_lock(&log_lock);
-    cr_assert_str_eq(end_log, "cba");
-    pthread_mutex_unlock(&log_lock);
+    log_is(&end_log, "cba");
     cr_assert_eq(latch_get(&starts), 3, "nothing restarted during shutdown");
     tr_system_destroy(sys);
 }
@@ -250,7 +232,7 @@ Test(strategies, exceeded_inner_supervisor_is_restarted_by_outer)
     tr_ref in2 = child_ref(sys, outer, "inner");
     cr_assert_neq(in2.id, in1.id);
     cr_assert_neq(child_ref(sys, in2, "a").id, a.id);
-    log_is("aa");
+    log_is(&start_log, "aa");
     tr_system_destroy(sys);
     tr_sup_spec_destroy(inner);
 }
@@ -307,6 +289,6 @@ Test(strategies, backoff_delays_restarts_exponentially)
     cr_assert(latch_wait(&starts, 3, 10000));
     uint64_t second = mono_ms() - t1;
     cr_assert_geq(second, 100, "second restart after %llu ms", (unsigned long long)second);
-    log_is("aaa");
+    log_is(&start_log, "aaa");
     tr_system_destroy(sys);
 }
