@@ -56,16 +56,6 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
-static int echo_handle(tr_ctx *self, void *state, const tr_msg *msg)
-{
-    (void)state;
-    if (msg->type == MSG_ECHO)
-        tr_reply(self, msg, msg->data, msg->size);
-    else if (msg->type == MSG_PING)
-        tr_send(self, msg->sender, MSG_PONG, msg->data, msg->size);
-    return TR_OK;
-}
-
 static int victim_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     (void)self;
@@ -124,7 +114,7 @@ static int pinger_handle(tr_ctx *self, void *state, const tr_msg *msg)
 }
 
 static const tr_behaviour pinger_b = {.handle = pinger_handle};
-static const tr_behaviour echo_b = {.handle = echo_handle};
+static const tr_behaviour echo_b = {.handle = proto_echo_handle};
 static const tr_behaviour victim_b = {.handle = victim_handle};
 static const tr_behaviour watch_b = {.handle = watch_handle};
 static const tr_behaviour sink_b = {.handle = sink_handle, .state_size = sizeof(sink_report)};

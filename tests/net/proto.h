@@ -35,4 +35,17 @@ typedef struct sink_report {
     uint64_t dead_letters;           /* tr_metrics.dead_letters of the sink's node */
 } sink_report;
 
+/* The "echo" actor's handler, shared by node_proc and the in-process TLS
+ * test: MSG_ECHO is answered with the same bytes, MSG_PING with a MSG_PONG
+ * of the same bytes to the sender. */
+static inline int proto_echo_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == MSG_ECHO)
+        tr_reply(self, msg, msg->data, msg->size);
+    else if (msg->type == MSG_PING)
+        tr_send(self, msg->sender, MSG_PONG, msg->data, msg->size);
+    return TR_OK;
+}
+
 #endif

@@ -77,16 +77,7 @@ static tr_node *tls_node(tr_system *sys, const char *name, const char *tag, char
     return node;
 }
 
-static int echo_handle(tr_ctx *self, void *state, const tr_msg *msg)
-{
-    (void)state;
-    if (msg->type == MSG_ECHO)
-        tr_reply(self, msg, msg->data, msg->size);
-    else if (msg->type == MSG_PING)
-        tr_send(self, msg->sender, MSG_PONG, msg->data, msg->size);
-    return TR_OK;
-}
-static const tr_behaviour echo_b = {.handle = echo_handle};
+static const tr_behaviour echo_b = {.handle = proto_echo_handle};
 
 Test(tls, message_and_ask_over_tls_and_an_untrusted_node_is_refused)
 {
