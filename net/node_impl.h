@@ -49,7 +49,8 @@ typedef struct tr_peer {
     uint64_t incarnation;
     uint64_t agent;      /* its agent's actor id (on its node) */
     uint64_t their_nonce; /* last dial_nonce we received from it: echoed back */
-    bool retired;        /* an older incarnation: never used again */
+    atomic_bool retired; /* an older incarnation: never used again. Set once under
+                          * the node lock, read under the peer lock: atomic */
 
     pthread_mutex_t lock;
     pthread_cond_t room_cv;    /* outside senders waiting for queue room */
