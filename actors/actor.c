@@ -6,6 +6,7 @@
  * of a turn, re-checking the mailbox afterwards so a message pushed in
  * between is never stranded. */
 #include "actors/actor_impl.h"
+#include "actors/send.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,7 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
         if (a->stop_mode != TR_STOP_NONE && tr_lifecycle_try_finish(a)) {
             tls_actor = NULL;
             *handled = n;
+            tr_deliver_turn_end();
             tr_table_release(table, self); /* dead: this may free it */
             return;
         }
@@ -352,6 +354,7 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
     tls_actor = NULL;
     *handled = n;
     end_turn(a);
+    tr_deliver_turn_end();
     tr_table_release(table, self);
 }
 

@@ -153,6 +153,53 @@ static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
     return rc;
 }
 
+/* A running actor's sends keep their hold on the last receiver until the
+ * turn ends, so a burst to one receiver costs one acquire and one release
+ * instead of one each per message (the slot's hold count is on a cache line
+ * the receiver's worker writes too); while held, a plain load re-checks that
+ * the receiver is still LIVE and OPEN. */
+static _Thread_local struct {
+    tr_table *table; /* NULL: nothing held */
+    tr_ref ref;
+    struct tr_actor *actor;
+} tls_held;
+
+void tr_deliver_turn_end(void)
+{
+    if (tls_held.table != NULL) {
+        tr_table *t = tls_held.table;
+        tls_held.table = NULL;
+        tr_table_release(t, tls_held.ref);
+    }
+}
+
+/* tr_table_acquire, through the held receiver when it is `to`. The hold
+ * stays (tr_table_release is not to be called) when *kept is set. */
+static int deliver_acquire(tr_system *sys, struct tr_actor *sender, tr_ref to, bool need_open,
+                           struct tr_actor **r, bool *kept)
+{
+    *kept = false;
+    if (sender == NULL || sender != tr_actor_current())
+        return tr_table_acquire(&sys->table, to, need_open, r);
+    if (tls_held.table == &sys->table && tr_ref_equal(tls_held.ref, to)) {
+        int rc = tr_table_check(&sys->table, to, need_open);
+        if (rc != TR_OK)
+            return rc;
+        *r = tls_held.actor;
+        *kept = true;
+        return TR_OK;
+    }
+    int rc = tr_table_acquire(&sys->table, to, need_open, r);
+    if (rc != TR_OK)
+        return rc;
+    tr_deliver_turn_end(); /* one receiver held at a time */
+    tls_held.table = &sys->table;
+    tls_held.ref = to;
+    tls_held.actor = *r;
+    *kept = true;
+    return TR_OK;
+}
+
 int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
                int timeout_ms)
 {
@@ -160,7 +207,8 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
         return tr_remote_deliver(sys, sender, to, n, forced, timeout_ms);
     for (;;) {
         struct tr_actor *r;
-        int rc = tr_table_acquire(&sys->table, to, !forced, &r);
+        bool kept;
+        int rc = deliver_acquire(sys, sender, to, !forced, &r, &kept);
         if (rc != TR_OK) {
             tr_dead_letter_record(sys, to, n->msg.sender, n->msg.type, rc);
             tr_mnode_free(n);
@@ -172,7 +220,8 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
                 mute_sender(sender, r); /* keep the message, hold the sender back */
             } else {
                 tr_mailbox_unreserve(&r->mbox);
-                tr_table_release(&sys->table, to);
+                if (!kept)
+                    tr_table_release(&sys->table, to);
                 if (r->overflow == TR_OVERFLOW_DROP) {
                     tr_dead_letter_record(sys, to, n->msg.sender, n->msg.type, TR_EDROPPED);
                     tr_mnode_free(n);
@@ -197,7 +246,8 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
         if (before + 1 >= r->capacity && !atomic_load_explicit(&r->pressure, memory_order_relaxed))
             atomic_store_explicit(&r->pressure, 1, memory_order_relaxed);
         tr_actor_wake(r, before + 1 >= r->capacity);
-        tr_table_release(&sys->table, to);
+        if (!kept)
+            tr_table_release(&sys->table, to);
         return TR_OK;
     }
 }

@@ -17,4 +17,9 @@
 int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
                int timeout_ms);
 
+/* Drops the hold on the last receiver that a running actor's sends keep
+ * for the rest of its turn (see tr_deliver). The worker calls it when the
+ * turn ends, before it drops its own hold on the actor. */
+void tr_deliver_turn_end(void);
+
 #endif

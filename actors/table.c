@@ -181,6 +181,17 @@ int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **
     return TR_OK;
 }
 
+int tr_table_check(tr_table *t, tr_ref ref, bool need_open)
+{
+    tr_slot *s = table_slot(t, ref_index(ref));
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+    if (SLOT_GEN(w) != ref_gen(ref) || !(w & SLOT_LIVE))
+        return TR_EDEAD;
+    if (need_open && !(w & SLOT_OPEN))
+        return TR_ESTOPPING;
+    return TR_OK;
+}
+
 /* Moves the last `k` cached indices to the shared stack. */
 static void table_give_back(tr_table *t, slot_cache *c, uint32_t k)
 {

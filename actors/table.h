@@ -73,6 +73,11 @@ int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **
  * run): its memory then outlives its end until tr_table_release. */
 void tr_table_hold(tr_table *t, tr_ref ref);
 
+/* Re-checks, with a plain load, a reference the caller already holds (so
+ * its slot cannot be reused): TR_OK while it is LIVE (and OPEN, with
+ * need_open), else TR_EDEAD or TR_ESTOPPING as tr_table_acquire would. */
+int tr_table_check(tr_table *t, tr_ref ref, bool need_open);
+
 /* Drops a hold taken by tr_table_acquire or tr_table_hold. */
 void tr_table_release(tr_table *t, tr_ref ref);
 
