@@ -54,7 +54,7 @@ tr_actor_ext *tr_actor_ext_get(struct tr_actor *a)
 
 bool tr_actor_claim(struct tr_actor *a, bool unmute)
 {
-    uint32_t s = atomic_load_explicit(&a->sched, memory_order_seq_cst);
+    uint8_t s = atomic_load_explicit(&a->sched, memory_order_seq_cst);
     while (s == TR_SCHED_IDLE || (unmute && s == TR_SCHED_MUTED)) {
         if (atomic_compare_exchange_weak_explicit(&a->sched, &s, TR_SCHED_SCHEDULED,
                                                   memory_order_seq_cst, memory_order_seq_cst))
@@ -124,7 +124,7 @@ static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, voi
     if (a == NULL)
         return NULL;
     memset(a, 0, sizeof(*a) + beh->state_size);
-    tr_mailbox_init(&a->mbox);
+    tr_mailbox_init(&a->mtail, &a->mhead);
     atomic_init(&a->sched, TR_SCHED_SCHEDULED); /* queued by spawn itself */
     atomic_init(&a->signals, 0);
     atomic_init(&a->mute_count, 0);
@@ -282,7 +282,12 @@ static bool update_pressure(struct tr_actor *a, uint32_t count)
 
 static void end_turn(struct tr_actor *a)
 {
-    uint32_t count = tr_mailbox_count(&a->mbox);
+    /* the pops of this turn stored `popped` with release order only: the
+     * fence orders them before the loads below (has_muted in
+     * tr_actor_release_muted, post_waiters), against a sender that stores
+     * has_muted or post_waiters and then reads our count */
+    atomic_thread_fence(memory_order_seq_cst);
+    uint32_t count = tr_actor_queued(a);
     bool pressured = update_pressure(a, count);
     if (count <= a->low_watermark)
         tr_actor_release_muted(a);
@@ -298,7 +303,7 @@ static void end_turn(struct tr_actor *a)
         /* re-check: the last receiver may have drained, or we filled up,
          * or someone signalled us, between the test above and the store */
         if (atomic_load_explicit(&a->mute_count, memory_order_seq_cst) == 0 ||
-            tr_mailbox_count(&a->mbox) >= a->capacity ||
+            tr_actor_queued(a) >= a->capacity ||
             atomic_load_explicit(&a->signals, memory_order_seq_cst) != 0)
             tr_actor_wake(a, true);
         return;
@@ -308,7 +313,7 @@ static void end_turn(struct tr_actor *a)
         return;
     }
     atomic_store_explicit(&a->sched, TR_SCHED_IDLE, memory_order_seq_cst);
-    if (tr_mailbox_count(&a->mbox) > 0 || atomic_load_explicit(&a->signals, memory_order_seq_cst) != 0)
+    if (tr_actor_queued(a) > 0 || atomic_load_explicit(&a->signals, memory_order_seq_cst) != 0)
         tr_actor_wake(a, false);
 }
 
@@ -342,7 +347,7 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
         }
         if (n >= batch)
             break;
-        tr_mnode *m = tr_mailbox_pop(&a->mbox);
+        tr_mnode *m = tr_mailbox_pop(&a->mtail, &a->mhead);
         if (m == NULL)
             break;
         n++;
@@ -418,7 +423,7 @@ bool tr_actor_run_inline(struct tr_actor *a)
 static void drain_to_dead_letters(struct tr_actor *a, int reason)
 {
     tr_mnode *m;
-    while ((m = tr_mailbox_pop(&a->mbox)) != NULL) {
+    while ((m = tr_mailbox_pop(&a->mtail, &a->mhead)) != NULL) {
         if (m->kind == TR_MNODE_USER)
             tr_dead_letter_record(a->sys, a->self, m->msg.sender, m->msg.type, reason);
         tr_mnode_free(m);

@@ -1,14 +1,19 @@
 /* The actor object and the runtime-internal operations on it.
  *
- * Layout: fields written by other threads (mailbox tail and count, schedule
- * state, signals, mute count) come first; fields only the running worker
- * touches follow; the behaviour's state is allocated right after the struct.
+ * Layout: the fields every sender writes or reads (mailbox tail, schedule
+ * state, pressure, bound) come first; those written by other threads now
+ * and then (signals, mute count) and the fixed ones follow; the fields the
+ * running worker writes per message (mailbox head) come last, next to the
+ * behaviour's state, which is allocated right after the struct. Actors are
+ * not cache-line aligned (that would cost memory per actor), so the middle
+ * part keeps the first and last parts more than a line apart.
  * Rarely used data (name, muted senders, pending asks, owned timers, group)
  * lives in a lazily allocated extension, keeping a plain actor small. */
 #ifndef TROUPE_ACTORS_ACTOR_IMPL_H
 #define TROUPE_ACTORS_ACTOR_IMPL_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -82,38 +87,58 @@ typedef struct tr_actor_ext {
 } tr_actor_ext;
 
 struct tr_actor {
-    /* --- written by any thread --- */
-    tr_mailbox mbox;
-    _Atomic uint32_t sched;
-    _Atomic uint32_t signals;
-    _Atomic uint32_t mute_count; /* receivers this actor is muted on */
-    _Atomic uint32_t pressure;   /* 1 from reaching capacity until drained to the low watermark */
-    _Atomic uint8_t lifecycle;   /* tr_actor_state, for observers */
+    /* --- [0, 32): what a sender touches: the mailbox tail, the schedule
+     * state and pressure it may change, the bound it reads. The running
+     * worker writes here once per turn at most (sched, pressure), so a
+     * burst of sends keeps this line on the sender's core. --- */
+    tr_mailbox_tail mtail;
+    uint32_t capacity;
+    uint32_t low_watermark;
+    _Atomic uint8_t sched;    /* TR_SCHED_* */
+    _Atomic uint8_t pressure; /* 1 from reaching capacity until drained to the low watermark */
     uint8_t overflow;
-    uint8_t stop_mode;
-    uint8_t flags;
-    uint8_t watch_closed; /* ended: new monitors fire at once (stripe lock) */
+    uint8_t watch_closed;     /* ended: new monitors fire at once (stripe lock) */
+    uint32_t drain_timeout_ms;
+    /* --- [32, 80): touched by neither side per message. Actors are not
+     * cache-line aligned (that would cost memory per actor), so this gap is
+     * what keeps the fields above and below on different lines. --- */
     tr_mlink inject_link; /* injection queue link (sched.c) */
-    _Atomic(tr_actor_ext *) ext;
-    /* --- owned by the running worker, or set before publication --- */
-    tr_system *sys;
-    const tr_behaviour *beh;
     void *arg;
-    tr_ref self;
     struct tr_actor *parent; /* NULL for top-level actors */
     /* tree links, guarded by the parent's stripe lock */
     struct tr_actor *prev_sibling, *next_sibling;
     /* written under this actor's stripe lock; once it is stopping no child
      * is added, so its own worker may test it for NULL without the lock */
     _Atomic(struct tr_actor *) first_child;
-    uint32_t capacity;
-    uint32_t low_watermark;
-    uint32_t drain_timeout_ms;
+    /* --- [80, 160): what the running worker reads or writes per message,
+     * next to the behaviour's state --- */
+    tr_system *sys;
+    const tr_behaviour *beh;
+    tr_ref self;
+    _Atomic(tr_actor_ext *) ext;
+    _Atomic uint32_t signals;    /* TR_SIG_*, set by other threads */
+    _Atomic uint32_t mute_count; /* receivers this actor is muted on */
     uint32_t handler_deadline_ms; /* per-message watchdog (watchdog.c); 0 = none */
     int exit_reason;
     int fail_reason; /* set by tr_fail during a callback */
+    _Atomic uint8_t lifecycle; /* tr_actor_state, for observers */
+    uint8_t stop_mode;
+    uint8_t flags;
+    tr_mailbox_head mhead;
     _Alignas(16) unsigned char state[];
 };
+/* Moving fields changes these: see the layout notes above and the
+ * bytes_per_actor figure of the cancel bench. */
+_Static_assert(offsetof(struct tr_actor, inject_link) <= 32 &&
+                   offsetof(struct tr_actor, sys) >= 80,
+               "sender fields and per-message fields must stay a line apart");
+_Static_assert(sizeof(struct tr_actor) <= 160, "a plain actor must stay small");
+
+/* Messages in `a`'s mailbox (see tr_mailbox_count). */
+static inline uint32_t tr_actor_queued(const struct tr_actor *a)
+{
+    return tr_mailbox_count(&a->mtail, &a->mhead);
+}
 
 /* Returns the extension, creating it; NULL on ENOMEM. */
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a);

@@ -74,7 +74,7 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
     if (mode >= TR_STOP_ABORT)
         tr_actor_drop_mailbox(a, mode == TR_STOP_KILL ? TR_EKILLED : TR_EDEAD);
     if (first && !from_parent && mode != TR_STOP_KILL &&
-        (has_children || tr_mailbox_count(&a->mbox) > 0))
+        (has_children || tr_actor_queued(a) > 0))
         arm_deadline(a);
 }
 
@@ -205,7 +205,7 @@ static void finish(struct tr_actor *a)
 
 bool tr_lifecycle_try_finish(struct tr_actor *a)
 {
-    if (a->stop_mode == TR_STOP_DRAIN && tr_mailbox_count(&a->mbox) > 0)
+    if (a->stop_mode == TR_STOP_DRAIN && tr_actor_queued(a) > 0)
         return false;
     if (has_children(a))
         return false;

@@ -34,7 +34,7 @@ static bool may_mute(struct tr_actor *sender)
 {
     return sender->stop_mode == TR_STOP_NONE &&
            !atomic_load_explicit(&sender->pressure, memory_order_relaxed) &&
-           tr_mailbox_count(&sender->mbox) < sender->capacity;
+           tr_actor_queued(sender) < sender->capacity;
 }
 
 bool tr_actor_mute(struct tr_actor *sender)
@@ -90,7 +90,7 @@ static void mute_sender(struct tr_actor *sender, struct tr_actor *r)
     }
     atomic_fetch_add_explicit(&r->sys->mutes, 1, memory_order_relaxed);
     /* the receiver may have drained before it could see us in its list */
-    if (tr_mailbox_count(&r->mbox) <= r->low_watermark)
+    if (tr_actor_queued(r) <= r->low_watermark)
         tr_actor_release_muted(r);
 }
 
@@ -134,7 +134,7 @@ static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
             rc = arc;
             break;
         }
-        bool room = tr_mailbox_count(&r->mbox) < r->capacity;
+        bool room = tr_actor_queued(r) < r->capacity;
         tr_table_release(&sys->table, to);
         if (room)
             break;
@@ -214,12 +214,12 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
             tr_mnode_free(n);
             return rc;
         }
-        uint32_t before = tr_mailbox_reserve(&r->mbox);
+        uint32_t before = tr_mailbox_reserve(&r->mtail, &r->mhead, r->capacity);
         if (before >= r->capacity && !forced) {
             if (r->overflow == TR_OVERFLOW_BACKPRESSURE && sender != NULL) {
                 mute_sender(sender, r); /* keep the message, hold the sender back */
             } else {
-                tr_mailbox_unreserve(&r->mbox);
+                tr_mailbox_unreserve(&r->mtail);
                 if (!kept)
                     tr_table_release(&sys->table, to);
                 if (r->overflow == TR_OVERFLOW_DROP) {
@@ -242,7 +242,7 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
                 continue; /* room appeared: try again */
             }
         }
-        tr_mailbox_push(&r->mbox, n);
+        tr_mailbox_push(&r->mtail, n);
         if (before + 1 >= r->capacity && !atomic_load_explicit(&r->pressure, memory_order_relaxed))
             atomic_store_explicit(&r->pressure, 1, memory_order_relaxed);
         tr_actor_wake(r, before + 1 >= r->capacity);

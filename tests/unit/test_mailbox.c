@@ -17,8 +17,19 @@ typedef struct stamp {
     uint32_t producer, seq;
 } stamp;
 
+/* A mailbox's two halves, kept together for these tests. */
+typedef struct mbox {
+    tr_mailbox_tail t;
+    tr_mailbox_head h;
+} mbox;
+
+static void mbox_init(mbox *mb) { tr_mailbox_init(&mb->t, &mb->h); }
+static uint32_t mbox_count(mbox *mb) { return tr_mailbox_count(&mb->t, &mb->h); }
+static tr_mnode *mbox_pop(mbox *mb) { return tr_mailbox_pop(&mb->t, &mb->h); }
+static uint32_t mbox_reserve(mbox *mb, uint32_t cap) { return tr_mailbox_reserve(&mb->t, &mb->h, cap); }
+
 typedef struct producer_arg {
-    tr_mailbox *mb;
+    mbox *mb;
     uint32_t id;
 } producer_arg;
 
@@ -29,16 +40,16 @@ static void *produce(void *p)
         stamp s = {a->id, i};
         tr_mnode *n = tr_mnode_copy(TR_MSG_USER, &s, sizeof(s));
         cr_assert_not_null(n);
-        tr_mailbox_reserve(a->mb);
-        tr_mailbox_push(a->mb, n);
+        mbox_reserve(a->mb, 1u << 30);
+        tr_mailbox_push(&a->mb->t, n);
     }
     return NULL;
 }
 
 Test(mailbox, mpsc_stress_exactly_once_in_per_sender_order)
 {
-    tr_mailbox mb;
-    tr_mailbox_init(&mb);
+    mbox mb;
+    mbox_init(&mb);
     pthread_t threads[PRODUCERS];
     producer_arg args[PRODUCERS];
     for (uint32_t i = 0; i < PRODUCERS; i++) {
@@ -48,7 +59,7 @@ Test(mailbox, mpsc_stress_exactly_once_in_per_sender_order)
     uint32_t next[PRODUCERS] = {0};
     long taken = 0;
     while (taken < (long)PRODUCERS * PER_PRODUCER) {
-        tr_mnode *n = tr_mailbox_pop(&mb);
+        tr_mnode *n = mbox_pop(&mb);
         if (n == NULL)
             continue; /* empty, or a producer is mid-push */
         const stamp *s = n->msg.data;
@@ -61,31 +72,64 @@ Test(mailbox, mpsc_stress_exactly_once_in_per_sender_order)
     }
     for (int i = 0; i < PRODUCERS; i++)
         pthread_join(threads[i], NULL);
-    cr_assert_null(tr_mailbox_pop(&mb), "nothing left over");
-    cr_assert_eq(tr_mailbox_count(&mb), 0);
+    cr_assert_null(mbox_pop(&mb), "nothing left over");
+    cr_assert_eq(mbox_count(&mb), 0);
     for (int i = 0; i < PRODUCERS; i++)
         cr_assert_eq(next[i], PER_PRODUCER);
 }
 
 Test(mailbox, empty_pop_and_reuse)
 {
-    tr_mailbox mb;
-    tr_mailbox_init(&mb);
-    cr_assert_null(tr_mailbox_pop(&mb));
+    mbox mb;
+    mbox_init(&mb);
+    cr_assert_null(mbox_pop(&mb));
     for (int round = 0; round < 3; round++) {
         for (uint32_t i = 0; i < 5; i++) {
-            tr_mailbox_reserve(&mb);
-            tr_mailbox_push(&mb, tr_mnode_copy(TR_MSG_USER + i, NULL, 0));
+            mbox_reserve(&mb, 1024);
+            tr_mailbox_push(&mb.t, tr_mnode_copy(TR_MSG_USER + i, NULL, 0));
         }
-        cr_assert_eq(tr_mailbox_count(&mb), 5);
+        cr_assert_eq(mbox_count(&mb), 5);
         for (uint32_t i = 0; i < 5; i++) {
-            tr_mnode *n = tr_mailbox_pop(&mb);
+            tr_mnode *n = mbox_pop(&mb);
             cr_assert_not_null(n);
             cr_assert_eq(n->msg.type, TR_MSG_USER + i);
             tr_mnode_free(n);
         }
-        cr_assert_null(tr_mailbox_pop(&mb));
+        cr_assert_null(mbox_pop(&mb));
     }
+}
+
+/* The consumer's pops reach producers lazily, but never at the bound: with
+ * k messages queued, exactly capacity - k more reservations see room, the
+ * next sees the mailbox full, and a count of `capacity` is reported exactly. */
+Test(mailbox, reserve_sees_every_pop_at_the_bound)
+{
+    enum { CAP = 8 };
+    mbox mb;
+    mbox_init(&mb);
+    for (uint32_t round = 0; round < 4; round++) {
+        uint32_t queued = mbox_count(&mb);
+        uint32_t room = 0;
+        for (;;) {
+            uint32_t before = mbox_reserve(&mb, CAP);
+            if (before >= CAP) {
+                cr_assert_eq(before, CAP, "round %u: full at %u", round, before);
+                tr_mailbox_unreserve(&mb.t);
+                break;
+            }
+            tr_mailbox_push(&mb.t, tr_mnode_copy(TR_MSG_USER, NULL, 0));
+            room++;
+        }
+        cr_assert_eq(room, CAP - queued, "round %u: %u queued, %u accepted", round, queued, room);
+        cr_assert_eq(mbox_count(&mb), CAP);
+        /* the consumer takes a few (round + 1), then producers try again */
+        for (uint32_t i = 0; i <= round; i++)
+            tr_mnode_free(mbox_pop(&mb));
+    }
+    tr_mnode *n;
+    while ((n = mbox_pop(&mb)) != NULL)
+        tr_mnode_free(n);
+    cr_assert_eq(mbox_count(&mb), 0);
 }
 
 Test(mailbox, payloads_inline_heap_and_moved)
