@@ -273,47 +273,67 @@ static void dispatch(struct tr_actor *a, tr_mnode *m)
 /* Pressure hysteresis: set at capacity, cleared at the low watermark. */
 static bool update_pressure(struct tr_actor *a, uint32_t count)
 {
-    if (count >= a->capacity)
-        atomic_store_explicit(&a->pressure, 1, memory_order_relaxed);
-    else if (count <= a->low_watermark)
-        atomic_store_explicit(&a->pressure, 0, memory_order_relaxed);
-    return atomic_load_explicit(&a->pressure, memory_order_relaxed) != 0;
+    /* stores only on a change: senders read this on every send */
+    uint8_t p = atomic_load_explicit(&a->pressure, memory_order_relaxed);
+    if (count >= a->capacity) {
+        if (!p)
+            atomic_store_explicit(&a->pressure, 1, memory_order_relaxed);
+        return true;
+    }
+    if (count <= a->low_watermark) {
+        if (p)
+            atomic_store_explicit(&a->pressure, 0, memory_order_relaxed);
+        return false;
+    }
+    return p != 0;
 }
 
+/* Ends a turn: the actor becomes MUTED, IDLE, or stays SCHEDULED and is
+ * queued again. One seq_cst fence, after the new state is stored, serves
+ * every handshake here (each is Dekker's: we store, then load what the other
+ * side stores before loading ours):
+ *   - the state against a sender's push, then claim (tr_actor_wake): after
+ *     storing IDLE or MUTED we re-read the count;
+ *   - our pops (`popped`, stored with release order by tr_mailbox_pop)
+ *     against a sender that stores has_muted (mute_sender) or an outside
+ *     thread that raises post_waiters (wait_for_room), then reads our count.
+ * Once IDLE or MUTED is stored another worker may run the actor, so after
+ * that only atomics, fixed fields and stripe-locked data are touched. */
 static void end_turn(struct tr_actor *a)
 {
-    /* the pops of this turn stored `popped` with release order only: the
-     * fence orders them before the loads below (has_muted in
-     * tr_actor_release_muted, post_waiters), against a sender that stores
-     * has_muted or post_waiters and then reads our count */
-    atomic_thread_fence(memory_order_seq_cst);
-    uint32_t count = tr_actor_queued(a);
+    uint32_t count = tr_actor_queued(a); /* may be low: re-read after the fence */
     bool pressured = update_pressure(a, count);
-    if (count <= a->low_watermark)
-        tr_actor_release_muted(a);
-    if (atomic_load_explicit(&a->sys->post_waiters, memory_order_seq_cst) > 0 && count < a->capacity)
-        tr_system_broadcast(a->sys); /* outside threads blocked on a full mailbox */
     atomic_store_explicit(&a->lifecycle,
                           a->stop_mode != TR_STOP_NONE ? TR_STATE_STOPPING : TR_STATE_WAITING,
                           memory_order_relaxed);
-
-    if (a->stop_mode == TR_STOP_NONE && !pressured &&
-        atomic_load_explicit(&a->mute_count, memory_order_seq_cst) > 0) {
-        atomic_store_explicit(&a->sched, TR_SCHED_MUTED, memory_order_seq_cst);
-        /* re-check: the last receiver may have drained, or we filled up,
-         * or someone signalled us, between the test above and the store */
-        if (atomic_load_explicit(&a->mute_count, memory_order_seq_cst) == 0 ||
-            tr_actor_queued(a) >= a->capacity ||
+    bool mute = a->stop_mode == TR_STOP_NONE && !pressured &&
+                atomic_load_explicit(&a->mute_count, memory_order_relaxed) > 0;
+    bool idle = !mute && count == 0;
+    if (mute)
+        atomic_store_explicit(&a->sched, TR_SCHED_MUTED, memory_order_relaxed);
+    else if (idle)
+        atomic_store_explicit(&a->sched, TR_SCHED_IDLE, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    tr_system *sys = a->sys;
+    uint32_t capacity = a->capacity;
+    count = tr_actor_queued(a);
+    if (count <= a->low_watermark)
+        tr_actor_release_muted(a);
+    if (atomic_load_explicit(&sys->post_waiters, memory_order_seq_cst) > 0 && count < capacity)
+        tr_system_broadcast(sys); /* outside threads blocked on a full mailbox */
+    if (mute) {
+        /* the last receiver may have drained, or we filled up, or someone
+         * signalled us, between the test above and the store */
+        if (atomic_load_explicit(&a->mute_count, memory_order_seq_cst) == 0 || count >= capacity ||
             atomic_load_explicit(&a->signals, memory_order_seq_cst) != 0)
             tr_actor_wake(a, true);
         return;
     }
-    if (count > 0) {
-        tr_sched_submit(a->sys, a); /* more work: back of the queue, still SCHEDULED */
+    if (!idle) {
+        tr_sched_submit(sys, a); /* more work: back of the queue, still SCHEDULED */
         return;
     }
-    atomic_store_explicit(&a->sched, TR_SCHED_IDLE, memory_order_seq_cst);
-    if (tr_actor_queued(a) > 0 || atomic_load_explicit(&a->signals, memory_order_seq_cst) != 0)
+    if (count > 0 || atomic_load_explicit(&a->signals, memory_order_seq_cst) != 0)
         tr_actor_wake(a, false);
 }
 
