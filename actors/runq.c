@@ -1,6 +1,8 @@
-/* Local run queue; see runq.h. The head/tail stores and loads are seq_cst
- * because the parking protocol (sched.c) relies on "push, then look for
- * sleepers" and "announce sleep, then look for work" being totally ordered. */
+/* Local run queue; see runq.h. The parking protocol (sched.c) relies on
+ * "push, then look for sleepers" and "announce sleep, then look for work"
+ * being totally ordered: the loads here are seq_cst, and a pusher that then
+ * looks for sleepers issues a seq_cst fence first (notify_one), so the push
+ * itself is a release store (no locked instruction on the owner's path). */
 #include "actors/runq.h"
 
 #define RUNQ_MASK (TR_RUNQ_CAP - 1)
@@ -20,7 +22,7 @@ bool tr_runq_push(tr_runq *q, struct tr_actor *a)
     if (t - h >= TR_RUNQ_CAP)
         return false;
     atomic_store_explicit(&q->ring[t & RUNQ_MASK], a, memory_order_relaxed);
-    atomic_store_explicit(&q->tail, t + 1, memory_order_seq_cst);
+    atomic_store_explicit(&q->tail, t + 1, memory_order_release);
     return true;
 }
 

@@ -106,6 +106,9 @@ static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
  * comes after our publication; if not, we see it among the sleepers. */
 static void notify_one(tr_system *sys)
 {
+    /* orders the caller's publication (a run queue push is a release store)
+     * before the loads below */
+    atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&sys->searching, memory_order_seq_cst) > 0 ||
         atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) == 0)
         return;
