@@ -339,13 +339,15 @@ static void end_turn(struct tr_actor *a)
 
 /* The worker holds the actor for the whole turn: once end_turn publishes
  * IDLE, another worker may run the actor to its end, and without the hold
- * its memory could go while end_turn still re-checks the mailbox. */
+ * its memory could go while end_turn still re-checks the mailbox. The hold
+ * is often the one the previous turn's sends kept on it (send.c). */
 void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
 {
     uint64_t n = 0;
     tr_table *table = &a->sys->table;
     tr_ref self = a->self;
-    tr_table_hold(table, self);
+    if (!tr_deliver_adopt_hold(table, self))
+        tr_table_hold(table, self);
     tls_actor = a;
     atomic_store_explicit(&a->lifecycle,
                           a->stop_mode != TR_STOP_NONE ? TR_STATE_STOPPING : TR_STATE_RUNNING,
@@ -379,7 +381,8 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
     tls_actor = NULL;
     *handled = n;
     end_turn(a);
-    tr_deliver_turn_end();
+    /* the hold on the last receiver stays: the worker often runs that
+     * receiver next, and its turn adopts the hold */
     tr_table_release(table, self);
 }
 

@@ -1,5 +1,6 @@
 /* Work-stealing scheduler; see sched.h for the protocol. */
 #include "actors/sched.h"
+#include "actors/send.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -198,6 +199,7 @@ static struct tr_actor *next_actor(tr_worker *w)
 static void park(tr_worker *w)
 {
     tr_system *sys = w->sys;
+    tr_deliver_turn_end(); /* a sleeping worker keeps no actor alive */
     tr_table_flush_thread(&sys->table); /* idle workers strand no free slots */
     pthread_mutex_lock(&sys->park_lock);
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
@@ -239,6 +241,7 @@ static void *worker_main(void *arg)
         stat_add(&w->messages, handled);
         stat_add(&w->turns, 1);
     }
+    tr_deliver_turn_end();
     tr_table_unbind_thread(&w->sys->table);
     tls_worker = NULL;
     return NULL;

@@ -154,7 +154,7 @@ static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
 }
 
 /* A running actor's sends keep their hold on the last receiver until the
- * turn ends, so a burst to one receiver costs one acquire and one release
+ * next turn on this thread starts (or the worker parks), so a burst to one receiver costs one acquire and one release
  * instead of one each per message (the slot's hold count is on a cache line
  * the receiver's worker writes too); while held, a plain load re-checks that
  * the receiver is still LIVE and OPEN. */
@@ -163,6 +163,16 @@ static _Thread_local struct {
     tr_ref ref;
     struct tr_actor *actor;
 } tls_held;
+
+bool tr_deliver_adopt_hold(tr_table *t, tr_ref self)
+{
+    if (tls_held.table == t && tr_ref_equal(tls_held.ref, self)) {
+        tls_held.table = NULL; /* the turn owns this hold now */
+        return true;
+    }
+    tr_deliver_turn_end();
+    return false;
+}
 
 void tr_deliver_turn_end(void)
 {

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "actors/actor_impl.h"
+#include "actors/table.h"
 
 /* Delivers node `n` to `to` and consumes it in every case.
  * sender: the running actor that sends (muted by backpressure), or NULL.
@@ -18,8 +19,14 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
                int timeout_ms);
 
 /* Drops the hold on the last receiver that a running actor's sends keep
- * for the rest of its turn (see tr_deliver). The worker calls it when the
- * turn ends, before it drops its own hold on the actor. */
+ * (see tr_deliver). A worker calls it before it parks or exits. */
 void tr_deliver_turn_end(void);
+
+/* At the start of a turn of the actor `self` of table `t`: when the last
+ * receiver still held by this thread (see tr_deliver) is `self`, as when an
+ * actor sent to the one that runs next on its worker, hands that hold over
+ * to the turn and returns true (the caller then takes no hold of its own);
+ * otherwise drops the held receiver, if any, and returns false. */
+bool tr_deliver_adopt_hold(tr_table *t, tr_ref self);
 
 #endif
