@@ -313,7 +313,7 @@ static void end_turn(struct tr_actor *a)
         atomic_store_explicit(&a->sched, TR_SCHED_MUTED, memory_order_relaxed);
     else if (idle)
         atomic_store_explicit(&a->sched, TR_SCHED_IDLE, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    tr_fence_seq_cst();
     tr_system *sys = a->sys;
     uint32_t capacity = a->capacity;
     count = tr_actor_queued(a);

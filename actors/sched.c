@@ -109,7 +109,7 @@ static void notify_one(tr_system *sys)
 {
     /* orders the caller's publication (a run queue push is a release store)
      * before the loads below */
-    atomic_thread_fence(memory_order_seq_cst);
+    tr_fence_seq_cst();
     if (atomic_load_explicit(&sys->searching, memory_order_seq_cst) > 0 ||
         atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) == 0)
         return;

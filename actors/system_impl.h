@@ -112,6 +112,22 @@ struct tr_system {
     void *names; /* bucket array, see registry.c */
 };
 
+/* A seq_cst fence (Dekker-style handshakes: store, fence, load). GCC
+ * refuses atomic_thread_fence under -fsanitize=thread in some inlining
+ * contexts, and ThreadSanitizer does not model fences anyway (it checks
+ * races on plain data, which these handshakes do not guard); there a
+ * seq_cst read-modify-write of a dummy takes its place, which is a full
+ * barrier on x86 as well. */
+static inline void tr_fence_seq_cst(void)
+{
+#ifdef TROUPE_TSAN
+    static _Atomic int dummy;
+    atomic_fetch_add_explicit(&dummy, 0, memory_order_seq_cst);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
 /* Records a dead letter (counted and logged). Any thread. */
 void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason);
 
