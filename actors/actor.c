@@ -289,7 +289,9 @@ static bool update_pressure(struct tr_actor *a, uint32_t count)
 }
 
 /* Ends a turn: the actor becomes MUTED, IDLE, or stays SCHEDULED and is
- * queued again. One seq_cst fence, after the new state is stored, serves
+ * queued again. The new state is a release store (the next claimer's
+ * acquire CAS makes this turn happen before the next one, on whatever
+ * worker). One seq_cst fence, after it, serves
  * every handshake here (each is Dekker's: we store, then load what the other
  * side stores before loading ours):
  *   - the state against a sender's push, then claim (tr_actor_wake): after
@@ -309,10 +311,12 @@ static void end_turn(struct tr_actor *a)
     bool mute = a->stop_mode == TR_STOP_NONE && !pressured &&
                 atomic_load_explicit(&a->mute_count, memory_order_relaxed) > 0;
     bool idle = !mute && count == 0;
+    /* release: whoever claims the actor next (tr_actor_claim) sees this
+     * turn's writes; on x86 still a plain store */
     if (mute)
-        atomic_store_explicit(&a->sched, TR_SCHED_MUTED, memory_order_relaxed);
+        atomic_store_explicit(&a->sched, TR_SCHED_MUTED, memory_order_release);
     else if (idle)
-        atomic_store_explicit(&a->sched, TR_SCHED_IDLE, memory_order_relaxed);
+        atomic_store_explicit(&a->sched, TR_SCHED_IDLE, memory_order_release);
     tr_fence_seq_cst();
     tr_system *sys = a->sys;
     uint32_t capacity = a->capacity;
