@@ -154,10 +154,12 @@ static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
 }
 
 /* A running actor's sends keep their hold on the last receiver until the
- * next turn on this thread starts (or the worker parks), so a burst to one receiver costs one acquire and one release
- * instead of one each per message (the slot's hold count is on a cache line
- * the receiver's worker writes too); while held, a plain load re-checks that
- * the receiver is still LIVE and OPEN. */
+ * next turn on this thread starts (or the worker parks), so a burst to one
+ * receiver costs one acquire and one release instead of one each per
+ * message (the slot's hold count is on a cache line the receiver's worker
+ * writes too); while held, a plain load re-checks that the receiver is
+ * still LIVE and OPEN. When that next turn is the receiver's own, it adopts
+ * the hold (tr_deliver_adopt_hold). */
 static _Thread_local struct {
     tr_table *table; /* NULL: nothing held */
     tr_ref ref;

@@ -26,7 +26,10 @@ typedef struct mbox {
 static void mbox_init(mbox *mb) { tr_mailbox_init(&mb->t, &mb->h); }
 static uint32_t mbox_count(mbox *mb) { return tr_mailbox_count(&mb->t, &mb->h); }
 static tr_mnode *mbox_pop(mbox *mb) { return tr_mailbox_pop(&mb->t, &mb->h); }
-static uint32_t mbox_reserve(mbox *mb, uint32_t cap) { return tr_mailbox_reserve(&mb->t, &mb->h, cap); }
+static uint32_t mbox_reserve(mbox *mb, uint32_t cap)
+{
+    return tr_mailbox_reserve(&mb->t, &mb->h, cap);
+}
 
 typedef struct producer_arg {
     mbox *mb;
