@@ -385,9 +385,10 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
     tls_actor = NULL;
     *handled = n;
     end_turn(a);
-    /* the hold on the last receiver stays: the worker often runs that
-     * receiver next, and its turn adopts the hold */
-    tr_table_release(table, self);
+    /* the hold on the last receiver stays, and this turn's own hold is kept
+     * rather than released: in a pair on one worker, the next turn adopts
+     * the one and sends to us use the other (send.c) */
+    tr_deliver_keep_hold(table, self, a);
 }
 
 /* ---- queries ---- */

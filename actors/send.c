@@ -153,61 +153,95 @@ static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
     return rc;
 }
 
-/* A running actor's sends keep their hold on the last receiver until the
- * next turn on this thread starts (or the worker parks), so a burst to one
- * receiver costs one acquire and one release instead of one each per
- * message (the slot's hold count is on a cache line the receiver's worker
- * writes too); while held, a plain load re-checks that the receiver is
- * still LIVE and OPEN. When that next turn is the receiver's own, it adopts
- * the hold (tr_deliver_adopt_hold). */
-static _Thread_local struct {
+/* Holds this worker thread keeps between uses, so that the traffic of a
+ * pair of actors on one worker costs no read-modify-write on their table
+ * slots (each is on a cache line other workers' holds write too):
+ *   held: the last receiver of a running actor's sends. A burst to one
+ *         receiver costs one acquire; while held, a plain load re-checks
+ *         that it is still LIVE and OPEN. Dropped when a send goes
+ *         elsewhere or when a turn of another actor starts.
+ *   kept: the hold of the last turn that ended on this thread (see
+ *         tr_deliver_keep_hold), dropped when the next turn ends.
+ * A turn of an actor found in either adopts that hold as its own; a send to
+ * an actor found in `kept` moves it to `held`. So a ping-pong pair on one
+ * worker never touches its slots, and a ring hop costs one acquire and one
+ * release instead of two each. A worker drops both before it parks. */
+typedef struct held_ref {
     tr_table *table; /* NULL: nothing held */
     tr_ref ref;
     struct tr_actor *actor;
-} tls_held;
+} held_ref;
+
+static _Thread_local held_ref tls_held, tls_kept;
+
+static void held_drop(held_ref *h)
+{
+    if (h->table != NULL) {
+        tr_table *t = h->table;
+        h->table = NULL;
+        tr_table_release(t, h->ref);
+    }
+}
+
+static bool held_is(const held_ref *h, tr_table *t, tr_ref ref)
+{
+    return h->table == t && tr_ref_equal(h->ref, ref);
+}
 
 bool tr_deliver_adopt_hold(tr_table *t, tr_ref self)
 {
-    if (tls_held.table == t && tr_ref_equal(tls_held.ref, self)) {
+    if (held_is(&tls_held, t, self)) {
         tls_held.table = NULL; /* the turn owns this hold now */
         return true;
     }
-    tr_deliver_turn_end();
+    held_drop(&tls_held);
+    if (held_is(&tls_kept, t, self)) {
+        tls_kept.table = NULL;
+        return true;
+    }
     return false;
+}
+
+void tr_deliver_keep_hold(tr_table *t, tr_ref self, struct tr_actor *a)
+{
+    held_drop(&tls_kept);
+    tls_kept = (held_ref){.table = t, .ref = self, .actor = a};
 }
 
 void tr_deliver_turn_end(void)
 {
-    if (tls_held.table != NULL) {
-        tr_table *t = tls_held.table;
-        tls_held.table = NULL;
-        tr_table_release(t, tls_held.ref);
-    }
+    held_drop(&tls_held);
+    held_drop(&tls_kept);
 }
 
-/* tr_table_acquire, through the held receiver when it is `to`. The hold
- * stays (tr_table_release is not to be called) when *kept is set. */
+/* tr_table_acquire, through a hold this thread keeps when there is one on
+ * `to`. The hold stays (tr_table_release is not to be called) when *kept
+ * is set. */
 static int deliver_acquire(tr_system *sys, struct tr_actor *sender, tr_ref to, bool need_open,
                            struct tr_actor **r, bool *kept)
 {
     *kept = false;
+    tr_table *t = &sys->table;
     if (sender == NULL || sender != tr_actor_current())
-        return tr_table_acquire(&sys->table, to, need_open, r);
-    if (tls_held.table == &sys->table && tr_ref_equal(tls_held.ref, to)) {
-        int rc = tr_table_check(&sys->table, to, need_open);
+        return tr_table_acquire(t, to, need_open, r);
+    if (held_is(&tls_held, t, to) || held_is(&tls_kept, t, to)) {
+        int rc = tr_table_check(t, to, need_open);
         if (rc != TR_OK)
             return rc;
+        if (!held_is(&tls_held, t, to)) { /* from kept to held */
+            held_drop(&tls_held);
+            tls_held = tls_kept;
+            tls_kept.table = NULL;
+        }
         *r = tls_held.actor;
         *kept = true;
         return TR_OK;
     }
-    int rc = tr_table_acquire(&sys->table, to, need_open, r);
+    int rc = tr_table_acquire(t, to, need_open, r);
     if (rc != TR_OK)
         return rc;
-    tr_deliver_turn_end(); /* one receiver held at a time */
-    tls_held.table = &sys->table;
-    tls_held.ref = to;
-    tls_held.actor = *r;
+    held_drop(&tls_held); /* one receiver held at a time */
+    tls_held = (held_ref){.table = t, .ref = to, .actor = *r};
     *kept = true;
     return TR_OK;
 }

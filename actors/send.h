@@ -18,15 +18,22 @@
 int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
                int timeout_ms);
 
-/* Drops the hold on the last receiver that a running actor's sends keep
- * (see tr_deliver). A worker calls it before it parks or exits. */
+/* Drops the holds this thread keeps (see tr_deliver and
+ * tr_deliver_keep_hold). A worker calls it before it parks or exits, and an
+ * actor's last turn before it drops its own hold. */
 void tr_deliver_turn_end(void);
 
-/* At the start of a turn of the actor `self` of table `t`: when the last
- * receiver still held by this thread (see tr_deliver) is `self`, as when an
- * actor sent to the one that runs next on its worker, hands that hold over
- * to the turn and returns true (the caller then takes no hold of its own);
- * otherwise drops the held receiver, if any, and returns false. */
+/* At the start of a turn of the actor `self` of table `t`: when this thread
+ * keeps a hold on `self` (the last receiver of the previous turn's sends, or
+ * an actor whose turn ended here lately), hands that hold over to the turn
+ * and returns true (the caller then takes no hold of its own); otherwise
+ * returns false. Drops the held receiver unless it was `self`. */
 bool tr_deliver_adopt_hold(tr_table *t, tr_ref self);
+
+/* At the end of a turn of `a` (reference `self`, table `t`): keeps the
+ * turn's hold on `a` instead of releasing it, dropping the one kept before,
+ * so that a send to `a` or a turn of `a` soon after on this thread needs no
+ * new hold. */
+void tr_deliver_keep_hold(tr_table *t, tr_ref self, struct tr_actor *a);
 
 #endif
