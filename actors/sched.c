@@ -6,6 +6,15 @@
 
 static _Thread_local tr_worker *tls_worker;
 
+/* Adds to a counter only its worker writes (others only read it): a load
+ * and a store, not a locked add, which would wait for every store of the
+ * turn before it to reach the cache. */
+static void own_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
 tr_worker *tr_sched_current_worker(void) { return tls_worker; }
 
 static void inject_link(tr_system *sys, tr_mlink *link)
@@ -164,7 +173,7 @@ static struct tr_actor *steal(tr_worker *w)
             continue;
         size_t got = tr_runq_steal_half(&victim->runq, &w->runq);
         if (got > 0) {
-            atomic_fetch_add_explicit(&w->steals, got, memory_order_relaxed);
+            own_add(&w->steals, got);
             return tr_runq_pop(&w->runq);
         }
     }
@@ -198,7 +207,7 @@ static void park(tr_worker *w)
         pthread_mutex_unlock(&sys->park_lock);
         return;
     }
-    atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
+    own_add(&w->parks, 1);
     while (sys->wake_tokens == 0 && !atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst))
         pthread_cond_wait(&sys->park_cv, &sys->park_lock);
     if (sys->wake_tokens > 0) {
@@ -224,8 +233,8 @@ static void *worker_main(void *arg)
         found_work(w);
         uint64_t handled = 0;
         tr_actor_run(a, batch, &handled);
-        atomic_fetch_add_explicit(&w->messages, handled, memory_order_relaxed);
-        atomic_fetch_add_explicit(&w->turns, 1, memory_order_relaxed);
+        own_add(&w->messages, handled);
+        own_add(&w->turns, 1);
     }
     tr_table_unbind_thread(&w->sys->table);
     tls_worker = NULL;
