@@ -78,17 +78,24 @@ static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
         atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
         return NULL;
     struct tr_actor *first = inject_take(sys);
-    size_t taken = first != NULL;
     if (first != NULL) {
+        /* collected first, then queued with one publication */
+        struct tr_actor *more[INJECT_BATCH];
         size_t room = TR_RUNQ_CAP - tr_runq_len(&w->runq);
-        for (size_t i = 0; i < batch && i < room; i++) {
-            struct tr_actor *a = inject_take(sys);
-            if (a == NULL)
-                break;
-            taken++;
-            tr_runq_push(&w->runq, a);
+        size_t n = 0;
+        while (n < batch && n < room && (more[n] = inject_take(sys)) != NULL)
+            n++;
+        /* their lines come from the submitting core: ask for all of them
+         * now, in parallel, rather than one miss at a time as each runs */
+        for (size_t i = 0; i < n; i++) {
+            __builtin_prefetch((char *)more[i] + 64, 1);
+            __builtin_prefetch((char *)more[i] + 128, 1);
         }
-        atomic_fetch_sub_explicit(&sys->inject_len, taken, memory_order_seq_cst);
+        for (size_t i = 0; i < n; i++)
+            tr_table_prefetch(&sys->table, more[i]->self);
+        if (n > 0)
+            tr_runq_push_many(&w->runq, more, n); /* fits: only this worker pushes */
+        atomic_fetch_sub_explicit(&sys->inject_len, n + 1, memory_order_seq_cst);
     }
     atomic_store_explicit(&sys->inject_popping, false, memory_order_release);
     return first;

@@ -396,6 +396,8 @@ void tr_table_hold(tr_table *t, tr_ref ref)
     atomic_fetch_add_explicit(&s->word, 1, memory_order_acquire);
 }
 
+void tr_table_prefetch(tr_table *t, tr_ref ref) { __builtin_prefetch(slot_at(t, ref_index(ref)), 1); }
+
 void tr_table_release(tr_table *t, tr_ref ref)
 {
     uint32_t index = ref_index(ref);

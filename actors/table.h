@@ -89,6 +89,9 @@ int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **
  * run): its memory then outlives its end until tr_table_release. */
 void tr_table_hold(tr_table *t, tr_ref ref);
 
+/* Prefetches, for writing, the slot of a LIVE actor about to be run. */
+void tr_table_prefetch(tr_table *t, tr_ref ref);
+
 /* Drops a hold taken by tr_table_acquire or tr_table_hold. */
 void tr_table_release(tr_table *t, tr_ref ref);
 
