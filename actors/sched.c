@@ -1,6 +1,7 @@
 /* Work-stealing scheduler; see sched.h for the protocol. */
 #include "actors/sched.h"
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -70,14 +71,48 @@ static struct tr_actor *inject_take(tr_system *sys)
  * a worker that finds another popping looks elsewhere. */
 #define INJECT_BATCH 16
 
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* Takes the popper role. Another worker holding it is done within a batch
+ * (a few cache misses): wait for it, reading only the flag's line, rather
+ * than loop through stealing and parking, which touch the lines that
+ * submitters write and keep the CPU from them. */
+#define INJECT_LOCK_SPINS 200
+#define INJECT_LINK_SPINS 100
+
+static bool inject_lock(tr_system *sys)
+{
+    for (int i = 0; i < INJECT_LOCK_SPINS; i++) {
+        if (!atomic_load_explicit(&sys->inject_popping, memory_order_relaxed)) {
+            if (!atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
+                return true;
+        }
+        cpu_relax();
+    }
+    return false;
+}
+
 static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
 {
     tr_system *sys = w->sys;
-    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) == 0 ||
-        atomic_load_explicit(&sys->inject_popping, memory_order_relaxed) ||
-        atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
+    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) == 0)
+        return NULL;
+    if (!inject_lock(sys))
         return NULL;
     struct tr_actor *first = inject_take(sys);
+    /* counted but not linked yet: a submitter is between its exchange and
+     * its link store, a few instructions, unless it was preempted there */
+    for (int i = 0; first == NULL && i < INJECT_LINK_SPINS; i++) {
+        cpu_relax();
+        first = inject_take(sys);
+    }
     if (first != NULL) {
         /* collected first, then queued with one publication */
         struct tr_actor *more[INJECT_BATCH];
@@ -98,6 +133,8 @@ static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
         atomic_fetch_sub_explicit(&sys->inject_len, n + 1, memory_order_seq_cst);
     }
     atomic_store_explicit(&sys->inject_popping, false, memory_order_release);
+    if (first == NULL)
+        sched_yield(); /* the submitter was preempted mid-push: let it run */
     return first;
 }
 
