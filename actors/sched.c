@@ -84,17 +84,20 @@ static void cpu_relax(void)
  * (a few cache misses): wait for it, reading only the flag's line, rather
  * than loop through stealing and parking, which touch the lines that
  * submitters write and keep the CPU from them. */
-#define INJECT_LOCK_SPINS 200
+#define INJECT_LOCK_SPINS 50
 #define INJECT_LINK_SPINS 100
 
 static bool inject_lock(tr_system *sys)
 {
-    for (int i = 0; i < INJECT_LOCK_SPINS; i++) {
+    for (int i = 0; i < 2 * INJECT_LOCK_SPINS; i++) {
         if (!atomic_load_explicit(&sys->inject_popping, memory_order_relaxed)) {
             if (!atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
                 return true;
         }
-        cpu_relax();
+        if (i == INJECT_LOCK_SPINS)
+            sched_yield(); /* more threads than cores: the submitter may want this one */
+        else
+            cpu_relax();
     }
     return false;
 }
