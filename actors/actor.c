@@ -206,14 +206,13 @@ int tr_actor_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_
         tr_actor_destroy(a);
         goto out;
     }
-    atomic_fetch_add_explicit(&sys->alive, 1, memory_order_relaxed);
+    tr_census_spawn(sys); /* before spawn_link's closing check: see wait_all_dead */
     if ((rc = spawn_link(sys, a)) != TR_OK) {
         atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_relaxed);
+        tr_census_unspawn(sys);
         tr_table_kill(&sys->table, a->self); /* nobody else knows the ref: destroyed here */
         goto out;
     }
-    atomic_fetch_add_explicit(&sys->spawned, 1, memory_order_relaxed);
     if (out != NULL)
         *out = a->self;
     tr_sched_submit(sys, a);

@@ -127,12 +127,13 @@ static void unlink_from_parent(struct tr_actor *a)
  * exit_waiter_mask, set before the awaiter looks at the table), the last
  * live actor (shutdown), or any end while a tr_post waits for room (its
  * target may be the one ending). Every load is seq_cst, after the slot was
- * retired and `alive` decremented, so a waiter that registered too late for
+ * retired and the census decremented, so a waiter that registered too late for
  * us to see it sees the end itself. */
-static void notify_waiters(tr_system *sys, tr_ref self, int reason, bool last)
+static void notify_waiters(tr_system *sys, tr_ref self, int reason)
 {
     if (atomic_load_explicit(&sys->event_waiters, memory_order_seq_cst) == 0)
         return;
+    bool last = tr_census_alive(sys) == 0; /* reads every shard: only with a waiter */
     if (!last && atomic_load_explicit(&sys->post_waiters, memory_order_seq_cst) == 0 &&
         !(atomic_load_explicit(&sys->exit_waiter_mask, memory_order_seq_cst) &
           tr_exit_waiter_bit(self)))
@@ -189,8 +190,8 @@ static void finish(struct tr_actor *a)
      * tr_actor_run returns, so the steps below may still read it. */
     tr_ref self = a->self;
     tr_table_kill(&sys->table, self);
-    bool last = atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_seq_cst) == 1;
-    notify_waiters(sys, self, reason, last);
+    tr_census_end(sys);
+    notify_waiters(sys, self, reason);
     /* exit signals are queued before any DOWN: a watcher that gets our
      * DOWN knows every linked partner already has its signal */
     tr_link_fire(sys, self, reason, &links);

@@ -61,8 +61,8 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
         };
     }
     out->injection_depth = atomic_load_explicit(&sys->inject_len, memory_order_relaxed);
-    out->actors_alive = atomic_load_explicit(&sys->alive, memory_order_relaxed);
-    out->actors_spawned = atomic_load_explicit(&sys->spawned, memory_order_relaxed);
+    out->actors_alive = tr_census_alive(sys);
+    out->actors_spawned = tr_census_spawned(sys);
     out->dead_letters = atomic_load_explicit(&sys->dead_letters, memory_order_relaxed);
     out->mutes = atomic_load_explicit(&sys->mutes, memory_order_relaxed);
     out->deadline_overruns = atomic_load_explicit(&sys->deadline_overruns, memory_order_relaxed);

@@ -26,6 +26,21 @@ bool tr_runq_push(tr_runq *q, struct tr_actor *a)
     return true;
 }
 
+size_t tr_runq_push_many(tr_runq *q, struct tr_actor *const *as, size_t n)
+{
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    size_t room = TR_RUNQ_CAP - (size_t)(t - h);
+    if (n > room)
+        n = room;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        atomic_store_explicit(&q->ring[(t + i) & RUNQ_MASK], as[i], memory_order_relaxed);
+    atomic_store_explicit(&q->tail, t + n, memory_order_seq_cst);
+    return n;
+}
+
 struct tr_actor *tr_runq_pop(tr_runq *q)
 {
     uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire);

@@ -32,6 +32,10 @@ void tr_runq_init(tr_runq *q);
 /* Owner only: appends `a`. Returns false when the queue is full. */
 bool tr_runq_push(tr_runq *q, struct tr_actor *a);
 
+/* Owner only: appends as[0..n) with one publication (one seq_cst store
+ * instead of one per actor). Returns how many fitted (a prefix of as). */
+size_t tr_runq_push_many(tr_runq *q, struct tr_actor *const *as, size_t n);
+
 /* Owner only: removes the oldest actor, or NULL when empty. */
 struct tr_actor *tr_runq_pop(tr_runq *q);
 

@@ -2,6 +2,7 @@
 #include "actors/sched.h"
 #include "actors/send.h"
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -71,27 +72,73 @@ static struct tr_actor *inject_take(tr_system *sys)
  * a worker that finds another popping looks elsewhere. */
 #define INJECT_BATCH 16
 
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* Takes the popper role. Another worker holding it is done within a batch
+ * (a few cache misses): wait for it, reading only the flag's line, rather
+ * than loop through stealing and parking, which touch the lines that
+ * submitters write and keep the CPU from them. */
+#define INJECT_LOCK_SPINS 50
+#define INJECT_LINK_SPINS 100
+
+static bool inject_lock(tr_system *sys)
+{
+    for (int i = 0; i < 2 * INJECT_LOCK_SPINS; i++) {
+        if (!atomic_load_explicit(&sys->inject_popping, memory_order_relaxed)) {
+            if (!atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
+                return true;
+        }
+        if (i == INJECT_LOCK_SPINS)
+            sched_yield(); /* more threads than cores: the submitter may want this one */
+        else
+            cpu_relax();
+    }
+    return false;
+}
+
 static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
 {
     tr_system *sys = w->sys;
-    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) == 0 ||
-        atomic_load_explicit(&sys->inject_popping, memory_order_relaxed) ||
-        atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
+    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) == 0)
+        return NULL;
+    if (!inject_lock(sys))
         return NULL;
     struct tr_actor *first = inject_take(sys);
-    size_t taken = first != NULL;
+    /* counted but not linked yet: a submitter is between its exchange and
+     * its link store, a few instructions, unless it was preempted there */
+    for (int i = 0; first == NULL && i < INJECT_LINK_SPINS; i++) {
+        cpu_relax();
+        first = inject_take(sys);
+    }
     if (first != NULL) {
+        /* collected first, then queued with one publication */
+        struct tr_actor *more[INJECT_BATCH];
         size_t room = TR_RUNQ_CAP - tr_runq_len(&w->runq);
-        for (size_t i = 0; i < batch && i < room; i++) {
-            struct tr_actor *a = inject_take(sys);
-            if (a == NULL)
-                break;
-            taken++;
-            tr_runq_push(&w->runq, a);
+        size_t n = 0;
+        while (n < batch && n < room && (more[n] = inject_take(sys)) != NULL)
+            n++;
+        /* their lines come from the submitting core: ask for all of them
+         * now, in parallel, rather than one miss at a time as each runs */
+        for (size_t i = 0; i < n; i++) {
+            __builtin_prefetch((char *)more[i] + 64, 1);
+            __builtin_prefetch((char *)more[i] + 128, 1);
         }
-        atomic_fetch_sub_explicit(&sys->inject_len, taken, memory_order_seq_cst);
+        for (size_t i = 0; i < n; i++)
+            tr_table_prefetch(&sys->table, more[i]->self);
+        if (n > 0)
+            tr_runq_push_many(&w->runq, more, n); /* fits: only this worker pushes */
+        atomic_fetch_sub_explicit(&sys->inject_len, n + 1, memory_order_seq_cst);
     }
     atomic_store_explicit(&sys->inject_popping, false, memory_order_release);
+    if (first == NULL)
+        sched_yield(); /* the submitter was preempted mid-push: let it run */
     return first;
 }
 

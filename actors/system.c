@@ -105,9 +105,9 @@ static bool wait_all_dead(tr_system *sys, int timeout_ms)
     bool ok = true;
     pthread_mutex_lock(&sys->event_lock);
     atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
-    while (atomic_load_explicit(&sys->alive, memory_order_seq_cst) > 0) {
+    while (tr_census_alive(sys) > 0) {
         if (!tr_cond_wait_until(&sys->event_cv, &sys->event_lock, timeout_ms, &deadline)) {
-            ok = atomic_load_explicit(&sys->alive, memory_order_seq_cst) == 0;
+            ok = tr_census_alive(sys) == 0;
             break;
         }
     }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "actors/actor_impl.h"
+#include "actors/census.h"
 #include "actors/runq.h"
 #include "actors/table.h"
 #include "troupe/metrics.h"
@@ -82,9 +83,8 @@ struct tr_system {
     _Atomic uint32_t post_waiters;  /* of which: tr_post waiting for mailbox room */
     _Atomic uint64_t exit_waiter_mask; /* tr_exit_waiter_bit of every awaited ref */
 
-    /* changed by every spawn and end, on every thread: a line of their own */
-    _Alignas(64) _Atomic uint64_t alive;
-    _Atomic uint64_t spawned;
+    /* live and spawned counts, changed by every spawn and end: sharded */
+    tr_census census;
     _Alignas(64) _Atomic uint64_t dead_letters, mutes;
     _Atomic uint64_t monitor_seq;
 

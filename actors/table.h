@@ -9,7 +9,15 @@
  * cleared, and only then is the slot's generation advanced for reuse.
  * Slots live in fixed 4096-entry pages that are never moved or freed before
  * the table itself, so lookups need no lock. Free slots form a lock-free
- * stack (Treiber's, with an ABA tag) linked through their actor field. */
+ * stack (Treiber's, with an ABA tag) of chains linked through their actor
+ * field: a batch of slots freed together is pushed and popped in one CAS.
+ *
+ * Every thread keeps a cache of free slots for one table: a worker for its
+ * system's table (tr_table_bind_thread), any other thread for the last
+ * table it inserted into. An outside thread's cache goes back to its table
+ * when the thread inserts into another table or exits, and is forgotten
+ * (with the slots) by tr_table_fini; so at most TR_TABLE_CACHE slots per
+ * live thread are out of the shared stack. */
 #ifndef TROUPE_ACTORS_TABLE_H
 #define TROUPE_ACTORS_TABLE_H
 
@@ -41,9 +49,9 @@ typedef struct tr_table {
 
 /* Binds the calling thread's slot cache to `t` (a worker of the table's
  * system calls it when it starts): freed slot indices then collect in the
- * cache and go to the shared free list TR_TABLE_CACHE / 2 at a time, and
- * inserts take them back from there, so spawns and exits on workers rarely
- * take the table lock. */
+ * cache and go to the shared free stack TR_TABLE_CACHE / 2 at a time, and
+ * inserts take them back from there a chain at a time, so spawns and exits
+ * on workers rarely touch the shared stack. */
 void tr_table_bind_thread(tr_table *t);
 
 /* Returns the cached indices to `t` and unbinds the thread (worker exit). */
@@ -57,8 +65,16 @@ void tr_table_flush_thread(tr_table *t);
  * hold is dropped after tr_table_kill. Returns TR_OK or TR_ENOMEM. */
 int tr_table_init(tr_table *t, void (*destroy)(struct tr_actor *));
 
-/* Frees the pages (the actors must all be gone). */
+/* Frees the pages (the actors must all be gone) and unbinds the caches of
+ * outside threads bound to `t`. No thread may use `t` meanwhile. */
 void tr_table_fini(tr_table *t);
+
+/* Slots on the shared free stack plus those in the calling thread's cache
+ * (tests: call it with no other thread using the table). */
+uint32_t tr_table_count_free(tr_table *t);
+
+/* Slots ever handed out (free or not). */
+uint32_t tr_table_count_used(tr_table *t);
 
 /* Gives `actor` a slot, LIVE and OPEN, and writes its reference to *out.
  * Returns TR_OK, TR_ENOMEM or TR_ETOOBIG (table full). */
@@ -77,6 +93,9 @@ void tr_table_hold(tr_table *t, tr_ref ref);
  * its slot cannot be reused): TR_OK while it is LIVE (and OPEN, with
  * need_open), else TR_EDEAD or TR_ESTOPPING as tr_table_acquire would. */
 int tr_table_check(tr_table *t, tr_ref ref, bool need_open);
+
+/* Prefetches, for writing, the slot of a LIVE actor about to be run. */
+void tr_table_prefetch(tr_table *t, tr_ref ref);
 
 /* Drops a hold taken by tr_table_acquire or tr_table_hold. */
 void tr_table_release(tr_table *t, tr_ref ref);

@@ -1,0 +1,54 @@
+/* Sharded live/spawned actor counts; see census.h. */
+#include "actors/census.h"
+
+#include "actors/sched.h"
+#include "actors/system_impl.h"
+
+static _Atomic uint32_t g_next_outside;
+static _Thread_local uint32_t tls_outside; /* 1 + this outside thread's number, 0 = none yet */
+
+static tr_census_shard *my_shard(tr_system *sys)
+{
+    tr_worker *w = tr_sched_current_worker();
+    if (w != NULL && w->sys == sys)
+        return &sys->census.shard[w->index % TR_CENSUS_WORKER_SHARDS];
+    if (tls_outside == 0)
+        tls_outside = 1 + atomic_fetch_add_explicit(&g_next_outside, 1, memory_order_relaxed);
+    uint32_t k = (tls_outside - 1) % (TR_CENSUS_SHARDS - TR_CENSUS_WORKER_SHARDS);
+    return &sys->census.shard[TR_CENSUS_WORKER_SHARDS + k];
+}
+
+void tr_census_spawn(tr_system *sys)
+{
+    tr_census_shard *s = my_shard(sys);
+    atomic_fetch_add_explicit(&s->alive, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&s->spawned, 1, memory_order_seq_cst);
+}
+
+void tr_census_unspawn(tr_system *sys)
+{
+    tr_census_shard *s = my_shard(sys);
+    atomic_fetch_sub_explicit(&s->alive, 1, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&s->spawned, 1, memory_order_seq_cst);
+}
+
+void tr_census_end(tr_system *sys)
+{
+    atomic_fetch_sub_explicit(&my_shard(sys)->alive, 1, memory_order_seq_cst);
+}
+
+uint64_t tr_census_alive(tr_system *sys)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < TR_CENSUS_SHARDS; i++)
+        sum += atomic_load_explicit(&sys->census.shard[i].alive, memory_order_seq_cst);
+    return (int64_t)sum < 0 ? 0 : sum;
+}
+
+uint64_t tr_census_spawned(tr_system *sys)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < TR_CENSUS_SHARDS; i++)
+        sum += atomic_load_explicit(&sys->census.shard[i].spawned, memory_order_seq_cst);
+    return sum;
+}
