@@ -20,29 +20,26 @@ static tr_census_shard *my_shard(tr_system *sys)
 
 void tr_census_spawn(tr_system *sys)
 {
-    tr_census_shard *s = my_shard(sys);
-    atomic_fetch_add_explicit(&s->alive, 1, memory_order_seq_cst);
-    atomic_fetch_add_explicit(&s->spawned, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&my_shard(sys)->spawned, 1, memory_order_seq_cst);
 }
 
 void tr_census_unspawn(tr_system *sys)
 {
-    tr_census_shard *s = my_shard(sys);
-    atomic_fetch_sub_explicit(&s->alive, 1, memory_order_seq_cst);
-    atomic_fetch_sub_explicit(&s->spawned, 1, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&my_shard(sys)->spawned, 1, memory_order_seq_cst);
 }
 
 void tr_census_end(tr_system *sys)
 {
-    atomic_fetch_sub_explicit(&my_shard(sys)->alive, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&my_shard(sys)->ended, 1, memory_order_seq_cst);
 }
 
 uint64_t tr_census_alive(tr_system *sys)
 {
-    uint64_t sum = 0;
+    uint64_t ended = 0;
     for (int i = 0; i < TR_CENSUS_SHARDS; i++)
-        sum += atomic_load_explicit(&sys->census.shard[i].alive, memory_order_seq_cst);
-    return (int64_t)sum < 0 ? 0 : sum;
+        ended += atomic_load_explicit(&sys->census.shard[i].ended, memory_order_seq_cst);
+    uint64_t spawned = tr_census_spawned(sys); /* after: see census.h */
+    return spawned > ended ? spawned - ended : 0;
 }
 
 uint64_t tr_census_spawned(tr_system *sys)
