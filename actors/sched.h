@@ -22,6 +22,11 @@ void tr_sched_stop(tr_system *sys);
  * if there is one. */
 void tr_sched_submit(tr_system *sys, struct tr_actor *a);
 
+/* Queues an actor whose turn just ended on this worker with work left (the
+ * end of a turn, worker threads only): like tr_sched_submit, but wakes
+ * nobody, since it is the same work this worker was already doing. */
+void tr_sched_requeue(tr_system *sys, struct tr_actor *a);
+
 /* The worker running on this thread, or NULL for outside threads. */
 tr_worker *tr_sched_current_worker(void);
 
