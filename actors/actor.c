@@ -333,7 +333,7 @@ static void end_turn(struct tr_actor *a)
         return;
     }
     if (!idle) {
-        tr_sched_submit(sys, a); /* more work: back of the queue, still SCHEDULED */
+        tr_sched_requeue(sys, a); /* more work: back of the queue, still SCHEDULED */
         return;
     }
     if (count > 0 || atomic_load_explicit(&a->signals, memory_order_seq_cst) != 0)

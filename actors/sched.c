@@ -200,13 +200,31 @@ void tr_sched_submit(tr_system *sys, struct tr_actor *a)
     notify_one(sys);
 }
 
-static bool sched_has_work(tr_system *sys)
+void tr_sched_requeue(tr_system *sys, struct tr_actor *a)
 {
+    tr_worker *w = tls_worker;
+    if (w != NULL && w->sys == sys && tr_runq_push(&w->runq, a))
+        return;
+    tr_sched_submit(sys, a);
+}
+
+/* A thief leaves a lone queued actor to its worker, which is running a turn
+ * and will take it next: this is what keeps a producer and its consumer
+ * (or a ping-pong pair) on one core instead of bouncing their messages
+ * between caches. A second queued actor is stealable, and its submission
+ * wakes a parked worker (tr_sched_submit). */
+#define STEAL_MIN 2u
+
+static bool sched_has_work(tr_worker *self)
+{
+    tr_system *sys = self->sys;
     if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) > 0)
         return true;
-    for (uint32_t i = 0; i < sys->nworkers; i++)
-        if (tr_runq_len(&sys->workers[i].runq) > 0)
+    for (uint32_t i = 0; i < sys->nworkers; i++) {
+        tr_worker *w = &sys->workers[i];
+        if (tr_runq_len(&w->runq) >= (w == self ? 1u : STEAL_MIN))
             return true;
+    }
     return false;
 }
 
@@ -220,7 +238,7 @@ static struct tr_actor *steal(tr_worker *w)
     uint32_t start = (uint32_t)(w->rng >> 33) % n;
     for (uint32_t i = 0; i < n; i++) {
         tr_worker *victim = &sys->workers[(start + i) % n];
-        if (victim == w)
+        if (victim == w || tr_runq_len(&victim->runq) < STEAL_MIN)
             continue;
         size_t got = tr_runq_steal_half(&victim->runq, &w->runq);
         if (got > 0) {
@@ -254,7 +272,7 @@ static void park(tr_worker *w)
         w->searching = false;
         atomic_fetch_sub_explicit(&sys->searching, 1, memory_order_seq_cst);
     }
-    if (sched_has_work(sys) || atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
+    if (sched_has_work(w) || atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
         atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
         pthread_mutex_unlock(&sys->park_lock);
         return;

@@ -2,7 +2,10 @@
  *
  * Worker loop: local run queue -> global injection queue -> steal half of a
  * random victim's queue -> park. Every 61st pick looks at the injection queue
- * first so outside work is not starved by a busy local queue. A worker parks
+ * first so outside work is not starved by a busy local queue. A victim's
+ * lone queued actor is not stolen: its worker is awake (only a worker
+ * queues on its own queue, and it parks only when that is empty) and runs
+ * it next, which keeps a sender and its receiver on one core. A worker parks
  * only after announcing itself as a sleeper and re-checking every queue;
  * whoever queues work afterwards sees the sleeper and hands out a wake token,
  * so no wake-up is lost and idle workers use no CPU. */
@@ -21,6 +24,11 @@ void tr_sched_stop(tr_system *sys);
  * from a worker of `sys`, else on the injection queue; wakes a parked worker
  * if there is one. */
 void tr_sched_submit(tr_system *sys, struct tr_actor *a);
+
+/* Queues an actor whose turn just ended on this worker with work left (the
+ * end of a turn, worker threads only): like tr_sched_submit, but wakes
+ * nobody, since it is the same work this worker was already doing. */
+void tr_sched_requeue(tr_system *sys, struct tr_actor *a);
 
 /* The worker running on this thread, or NULL for outside threads. */
 tr_worker *tr_sched_current_worker(void);

@@ -154,12 +154,15 @@ static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
 }
 
 /* Holds this worker thread keeps between uses, so that the traffic of a
- * pair of actors on one worker costs no read-modify-write on their table
- * slots (each is on a cache line other workers' holds write too):
- *   held: the last receiver of a running actor's sends. A burst to one
- *         receiver costs one acquire; while held, a plain load re-checks
- *         that it is still LIVE and OPEN. Dropped when a send goes
- *         elsewhere or when a turn of another actor starts.
+ * pair of actors on one worker, or a turn that sends to many actors, costs
+ * no read-modify-write on their table slots per send (each slot is on a
+ * cache line other workers' holds write too):
+ *   held: the receivers of a running actor's sends, a small direct-mapped
+ *         set (by slot index). A burst to a receiver, or a fan-out over up
+ *         to HELD_SETS receivers, costs one acquire per receiver; while
+ *         held, a plain load re-checks that it is still LIVE and OPEN. An
+ *         entry is replaced when another receiver maps to it; all are
+ *         dropped when a turn of another actor starts.
  *   kept: the hold of the last turn that ended on this thread (see
  *         tr_deliver_keep_hold), dropped when the next turn ends.
  * A turn of an actor found in either adopts that hold as its own; a send to
@@ -172,7 +175,10 @@ typedef struct held_ref {
     struct tr_actor *actor;
 } held_ref;
 
-static _Thread_local held_ref tls_held, tls_kept;
+#define HELD_SETS 64u
+
+static _Thread_local held_ref tls_held[HELD_SETS], tls_kept;
+static _Thread_local uint64_t tls_held_mask; /* bit i: tls_held[i] is in use */
 
 static void held_drop(held_ref *h)
 {
@@ -188,13 +194,32 @@ static bool held_is(const held_ref *h, tr_table *t, tr_ref ref)
     return h->table == t && tr_ref_equal(h->ref, ref);
 }
 
+static unsigned held_set(tr_ref ref) { return (unsigned)(ref.id % HELD_SETS); }
+
+static void held_drop_all(void)
+{
+    uint64_t m = tls_held_mask;
+    tls_held_mask = 0;
+    while (m != 0) {
+        unsigned i = (unsigned)__builtin_ctzll(m);
+        m &= m - 1;
+        held_drop(&tls_held[i]);
+    }
+}
+
 bool tr_deliver_adopt_hold(tr_table *t, tr_ref self)
 {
-    if (held_is(&tls_held, t, self)) {
-        tls_held.table = NULL; /* the turn owns this hold now */
-        return true;
+    bool adopted = false;
+    if (tls_held_mask != 0) {
+        unsigned i = held_set(self);
+        if (held_is(&tls_held[i], t, self)) {
+            tls_held[i].table = NULL; /* the turn owns this hold now */
+            adopted = true;
+        }
+        held_drop_all();
     }
-    held_drop(&tls_held);
+    if (adopted)
+        return true;
     if (held_is(&tls_kept, t, self)) {
         tls_kept.table = NULL;
         return true;
@@ -210,7 +235,7 @@ void tr_deliver_keep_hold(tr_table *t, tr_ref self, struct tr_actor *a)
 
 void tr_deliver_turn_end(void)
 {
-    held_drop(&tls_held);
+    held_drop_all();
     held_drop(&tls_kept);
 }
 
@@ -224,24 +249,28 @@ static int deliver_acquire(tr_system *sys, struct tr_actor *sender, tr_ref to, b
     tr_table *t = &sys->table;
     if (sender == NULL || sender != tr_actor_current())
         return tr_table_acquire(t, to, need_open, r);
-    if (held_is(&tls_held, t, to) || held_is(&tls_kept, t, to)) {
+    unsigned i = held_set(to);
+    held_ref *h = &tls_held[i];
+    if (held_is(h, t, to) || held_is(&tls_kept, t, to)) {
         int rc = tr_table_check(t, to, need_open);
         if (rc != TR_OK)
             return rc;
-        if (!held_is(&tls_held, t, to)) { /* from kept to held */
-            held_drop(&tls_held);
-            tls_held = tls_kept;
+        if (!held_is(h, t, to)) { /* from kept to held */
+            held_drop(h);
+            *h = tls_kept;
             tls_kept.table = NULL;
+            tls_held_mask |= 1ull << i;
         }
-        *r = tls_held.actor;
+        *r = h->actor;
         *kept = true;
         return TR_OK;
     }
     int rc = tr_table_acquire(t, to, need_open, r);
     if (rc != TR_OK)
         return rc;
-    held_drop(&tls_held); /* one receiver held at a time */
-    tls_held = (held_ref){.table = t, .ref = to, .actor = *r};
+    held_drop(h); /* one receiver per set */
+    *h = (held_ref){.table = t, .ref = to, .actor = *r};
+    tls_held_mask |= 1ull << i;
     *kept = true;
     return TR_OK;
 }
