@@ -215,6 +215,16 @@ void tr_sched_requeue(tr_system *sys, struct tr_actor *a)
  * wakes a parked worker (tr_sched_submit). */
 #define STEAL_MIN 2u
 
+/* The valve on that rule: a worker that parks while another worker's queue
+ * holds actors it may not steal waits at most PATIENCE_MS, and then steals
+ * even a lone actor. So two busy actors that only requeue themselves (which
+ * wakes nobody), or an actor queued behind a long turn, wait at most that
+ * long for the idle core; a pair that talks a lot is split at most once per
+ * PATIENCE_MS and comes back together when the receiver next goes idle. A
+ * worker parks without a deadline when every queue is empty, so an idle
+ * system still uses no CPU. */
+#define PATIENCE_MS 1
+
 static bool sched_has_work(tr_worker *self)
 {
     tr_system *sys = self->sys;
@@ -228,17 +238,30 @@ static bool sched_has_work(tr_worker *self)
     return false;
 }
 
+/* Whether another worker's queue holds an actor (one we may not steal yet). */
+static bool others_queued(tr_worker *self)
+{
+    for (uint32_t i = 0; i < self->sys->nworkers; i++) {
+        tr_worker *w = &self->sys->workers[i];
+        if (w != self && tr_runq_len(&w->runq) > 0)
+            return true;
+    }
+    return false;
+}
+
 static struct tr_actor *steal(tr_worker *w)
 {
     tr_system *sys = w->sys;
     uint32_t n = sys->nworkers;
     if (n < 2)
         return NULL;
+    uint32_t min = w->patient ? 1u : STEAL_MIN;
+    w->patient = false;
     w->rng = w->rng * 6364136223846793005ull + 1442695040888963407ull;
     uint32_t start = (uint32_t)(w->rng >> 33) % n;
     for (uint32_t i = 0; i < n; i++) {
         tr_worker *victim = &sys->workers[(start + i) % n];
-        if (victim == w || tr_runq_len(&victim->runq) < STEAL_MIN)
+        if (victim == w || tr_runq_len(&victim->runq) < min)
             continue;
         size_t got = tr_runq_steal_half(&victim->runq, &w->runq);
         if (got > 0) {
@@ -278,8 +301,16 @@ static void park(tr_worker *w)
         return;
     }
     stat_add(&w->parks, 1);
-    while (sys->wake_tokens == 0 && !atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst))
-        pthread_cond_wait(&sys->park_cv, &sys->park_lock);
+    bool beside_work = others_queued(w);
+    struct timespec deadline = tr_deadline_after(PATIENCE_MS);
+    while (sys->wake_tokens == 0 && !atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
+        if (!beside_work) {
+            pthread_cond_wait(&sys->park_cv, &sys->park_lock);
+        } else if (!tr_cond_wait_until(&sys->park_cv, &sys->park_lock, PATIENCE_MS, &deadline)) {
+            w->patient = true; /* see PATIENCE_MS */
+            break;
+        }
+    }
     if (sys->wake_tokens > 0) {
         sys->wake_tokens--;
         w->searching = true; /* notify_one counted us in `searching` */

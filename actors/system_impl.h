@@ -32,6 +32,7 @@ typedef struct tr_worker {
     uint32_t index;
     uint32_t tick;
     bool searching; /* woken by a token and has not found work yet (sched.c) */
+    bool patient;   /* waited out a park beside queued work: may steal a lone actor */
     uint64_t rng;
     _Atomic uint64_t steals, parks, messages, turns;
 } tr_worker;

@@ -174,3 +174,62 @@ Test(sched, work_spreads_to_every_worker_and_idle_workers_park)
     cr_assert_gt(m.worker[0].steals + m.worker[1].steals + m.worker[0].parks + m.worker[1].parks, 0);
     tr_system_destroy(sys);
 }
+
+/* A worker leaves another worker's lone queued actor alone (that keeps a
+ * sender and its receiver on one core), but not for long: an idle worker
+ * that parks beside queued work steals even a lone actor after a short
+ * wait. Here A's handler queues B on its own worker and then runs "long"
+ * (it waits for B, standing in for a long computation); a post to C wakes
+ * the other worker, which must end up running B while A's turn goes on.
+ * Without the valve B waits for A's turn, and A's bounded wait fails. */
+static latch lone_queued, lone_ran;
+static atomic_bool lone_ran_during_turn;
+static tr_ref lone_b;
+
+static int long_turn_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state, (void)msg;
+    cr_assert_eq(tr_send(self, lone_b, MSG_HELLO, NULL, 0), TR_OK);
+    latch_add(&lone_queued, 1);
+    atomic_store(&lone_ran_during_turn, latch_wait(&lone_ran, 1, 20000));
+    latch_add(&lone_queued, 1); /* turn over */
+    return TR_OK;
+}
+static const tr_behaviour long_turn = {.handle = long_turn_handle};
+
+static int lone_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self, (void)state, (void)msg;
+    latch_add(&lone_ran, 1);
+    return TR_OK;
+}
+static const tr_behaviour lone = {.handle = lone_handle};
+
+static int noop_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self, (void)state, (void)msg;
+    return TR_OK;
+}
+static const tr_behaviour noop = {.handle = noop_handle};
+
+Test(sched, a_lone_actor_behind_a_long_turn_is_stolen)
+{
+    latch_init(&lone_queued);
+    latch_init(&lone_ran);
+    atomic_store(&lone_ran_during_turn, false);
+    tr_system *sys;
+    tr_config cfg = {.workers = 2};
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
+    tr_ref a, c;
+    cr_assert_eq(tr_spawn(sys, &lone, NULL, NULL, &lone_b), TR_OK);
+    cr_assert_eq(tr_spawn(sys, &long_turn, NULL, NULL, &a), TR_OK);
+    cr_assert_eq(tr_spawn(sys, &noop, NULL, NULL, &c), TR_OK);
+    cr_assert_eq(tr_post(sys, a, MSG_WORK, NULL, 0, -1), TR_OK);
+    cr_assert(latch_wait(&lone_queued, 1, 20000));
+    cr_assert_eq(tr_post(sys, c, MSG_WORK, NULL, 0, -1), TR_OK);
+    cr_assert(latch_wait(&lone_queued, 2, 30000));
+    cr_assert(atomic_load(&lone_ran_during_turn), "B waited for A's turn to end");
+    tr_system_destroy(sys);
+    latch_fini(&lone_queued);
+    latch_fini(&lone_ran);
+}
