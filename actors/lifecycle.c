@@ -12,6 +12,37 @@
 #include "supervisor/link_impl.h"
 #include "supervisor/monitor_impl.h"
 
+/* Ends counted on this thread but not yet subtracted from sys->alive, and
+ * the nesting of tr_lifecycle_begin's inline stops (see flush_ended). */
+static _Thread_local uint64_t tls_ended;
+static _Thread_local unsigned tls_inline_stops;
+
+/* The last actor ended: wakes shutdown (wait_all_dead in system.c). */
+static void notify_last(tr_system *sys)
+{
+    if (atomic_load_explicit(&sys->event_waiters, memory_order_seq_cst) == 0)
+        return;
+    pthread_mutex_lock(&sys->event_lock);
+    pthread_cond_broadcast(&sys->event_cv);
+    pthread_mutex_unlock(&sys->event_lock);
+}
+
+/* Subtracts this thread's pending ends from sys->alive and returns true if
+ * that made it 0 (the last actor ended). A stop nested in a parent's turn
+ * (tr_lifecycle_begin's inline loop) only counts its end: the outermost loop
+ * subtracts them all at once, instead of each end bouncing `alive` between
+ * the workers. That loop runs on the same thread, before the ancestor that
+ * runs it can end, so an awaited ancestor's waiter finds `alive` exact, and
+ * an awaited end flushes before it notifies (see finish). */
+static bool flush_ended(tr_system *sys)
+{
+    uint64_t n = tls_ended;
+    if (n == 0)
+        return false;
+    tls_ended = 0;
+    return atomic_fetch_sub_explicit(&sys->alive, n, memory_order_seq_cst) == n;
+}
+
 static void arm_deadline(struct tr_actor *a)
 {
     tr_actor_ext *ext = tr_actor_ext_get(a);
@@ -57,12 +88,17 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
         }
     }
     pthread_mutex_unlock(m);
-    while (claimed != NULL) {
-        struct tr_actor *c =
-            (struct tr_actor *)((char *)claimed - offsetof(struct tr_actor, inject_link));
-        claimed = atomic_load_explicit(&claimed->next, memory_order_relaxed);
-        if (!tr_actor_run_inline(c))
-            tr_sched_submit(a->sys, c);
+    if (claimed != NULL) {
+        tls_inline_stops++;
+        while (claimed != NULL) {
+            struct tr_actor *c =
+                (struct tr_actor *)((char *)claimed - offsetof(struct tr_actor, inject_link));
+            claimed = atomic_load_explicit(&claimed->next, memory_order_relaxed);
+            if (!tr_actor_run_inline(c))
+                tr_sched_submit(a->sys, c);
+        }
+        if (--tls_inline_stops == 0 && flush_ended(a->sys))
+            notify_last(a->sys);
     }
     if (self_managed)
         a->beh->stopping(a, a->state); /* the actor stops its children itself */
@@ -129,13 +165,20 @@ static void unlink_from_parent(struct tr_actor *a)
  * target may be the one ending). Every load is seq_cst, after the slot was
  * retired and `alive` decremented, so a waiter that registered too late for
  * us to see it sees the end itself. */
+/* Whether an end of `self` has anyone to tell besides shutdown. */
+static bool may_be_awaited(tr_system *sys, tr_ref self)
+{
+    return atomic_load_explicit(&sys->event_waiters, memory_order_seq_cst) != 0 &&
+           (atomic_load_explicit(&sys->post_waiters, memory_order_seq_cst) != 0 ||
+            (atomic_load_explicit(&sys->exit_waiter_mask, memory_order_seq_cst) &
+             tr_exit_waiter_bit(self)));
+}
+
 static void notify_waiters(tr_system *sys, tr_ref self, int reason, bool last)
 {
     if (atomic_load_explicit(&sys->event_waiters, memory_order_seq_cst) == 0)
         return;
-    if (!last && atomic_load_explicit(&sys->post_waiters, memory_order_seq_cst) == 0 &&
-        !(atomic_load_explicit(&sys->exit_waiter_mask, memory_order_seq_cst) &
-          tr_exit_waiter_bit(self)))
+    if (!last && !may_be_awaited(sys, self))
         return;
     pthread_mutex_lock(&sys->event_lock);
     bool wake = last || atomic_load_explicit(&sys->post_waiters, memory_order_seq_cst) > 0;
@@ -189,8 +232,11 @@ static void finish(struct tr_actor *a)
      * tr_actor_run returns, so the steps below may still read it. */
     tr_ref self = a->self;
     tr_table_kill(&sys->table, self);
-    bool last = atomic_fetch_sub_explicit(&sys->alive, 1, memory_order_seq_cst) == 1;
-    notify_waiters(sys, self, reason, last);
+    tls_ended++;
+    if (tls_inline_stops == 0 || may_be_awaited(sys, self)) {
+        bool last = flush_ended(sys);
+        notify_waiters(sys, self, reason, last);
+    }
     /* exit signals are queued before any DOWN: a watcher that gets our
      * DOWN knows every linked partner already has its signal */
     tr_link_fire(sys, self, reason, &links);
