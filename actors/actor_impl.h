@@ -92,7 +92,7 @@ struct tr_actor {
     uint8_t overflow;
     uint8_t stop_mode;
     uint8_t flags;
-    uint8_t watch_closed; /* ended: new monitors fire at once (stripe lock) */
+    _Atomic uint8_t watch_closed; /* ended: new monitors fire at once (see finish in lifecycle.c) */
     tr_mlink inject_link; /* injection queue link (sched.c) */
     _Atomic(tr_actor_ext *) ext;
     /* --- owned by the running worker, or set before publication --- */

@@ -60,10 +60,19 @@ static int peers_add(tr_link_set *s, tr_ref r)
     return TR_OK;
 }
 
+/* Whether `a` has ended (its links taken or about to be). Read after
+ * tr_actor_ext_get and a seq_cst fence: finish (lifecycle.c) sets the flag
+ * and then looks for an extension, so either it sees ours and takes its
+ * links under the lock, or we see the flag. */
+static bool closed(struct tr_actor *a)
+{
+    return atomic_load_explicit(&a->watch_closed, memory_order_seq_cst) != 0;
+}
+
 /* Queues an exit signal for live actor `p` (its stripe lock held) and wakes it. */
 static void exit_to_locked(struct tr_actor *p, tr_actor_ext *ext, tr_ref from, int reason)
 {
-    if (p->watch_closed)
+    if (closed(p))
         return; /* p is ending itself: nothing left to signal */
     tr_link_set *s = set_get(ext);
     if (s != NULL && s->npending == s->pending_cap) {
@@ -93,6 +102,7 @@ static void exit_to(struct tr_actor *p, tr_ref from, int reason, bool unless_lin
     }
     pthread_mutex_t *m = tr_actor_stripe(p->sys, p);
     uint32_t at;
+    atomic_thread_fence(memory_order_seq_cst); /* see closed() */
     pthread_mutex_lock(m);
     if (!unless_linked || !peers_find(ext->links, from, &at))
         exit_to_locked(p, ext, from, reason);
@@ -129,14 +139,15 @@ static int link_live(tr_system *sys, struct tr_actor *pa, struct tr_actor *pb)
         return TR_ENOMEM;
     pthread_mutex_t *ma = tr_actor_stripe(sys, pa), *mb = tr_actor_stripe(sys, pb);
     int rc = TR_OK;
+    atomic_thread_fence(memory_order_seq_cst); /* see closed() */
     lock_pair(ma, mb);
     uint32_t at;
-    if (pa->watch_closed || pb->watch_closed) {
+    if (closed(pa) || closed(pb)) {
         /* one side is ending: signal the other, unless they are linked
          * already (then the ending side's own signal is on its way) */
-        if (!pb->watch_closed && !peers_find(eb->links, pa->self, &at))
+        if (!closed(pb) && !peers_find(eb->links, pa->self, &at))
             exit_to_locked(pb, eb, pa->self, pa->exit_reason); /* final once ended */
-        else if (!pa->watch_closed && !peers_find(ea->links, pb->self, &at))
+        else if (!closed(pa) && !peers_find(ea->links, pb->self, &at))
             exit_to_locked(pa, ea, pb->self, pb->exit_reason);
     } else {
         tr_link_set *sa = set_get(ea), *sb = set_get(eb);
@@ -218,7 +229,7 @@ void tr_trap_exits(tr_ctx *self, bool on)
 tr_link_list tr_link_close_locked(struct tr_actor *a)
 {
     tr_link_list list = {0};
-    a->watch_closed = 1; /* normally set already by tr_monitor_close_locked */
+    atomic_store_explicit(&a->watch_closed, 1, memory_order_seq_cst); /* normally set already */
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL && ext->links != NULL) {
         list.peers = ext->links->peers;
