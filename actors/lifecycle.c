@@ -16,6 +16,9 @@
  * the nesting of tr_lifecycle_begin's inline stops (see flush_ended). */
 static _Thread_local uint64_t tls_ended;
 static _Thread_local unsigned tls_inline_stops;
+/* The actor whose tr_lifecycle_begin runs its children inline on this
+ * thread, innermost (see unlink_from_parent). */
+static _Thread_local struct tr_actor *tls_looper;
 
 /* The last actor ended: wakes shutdown (wait_all_dead in system.c). */
 static void notify_last(tr_system *sys)
@@ -89,6 +92,8 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
     }
     pthread_mutex_unlock(m);
     if (claimed != NULL) {
+        struct tr_actor *outer = tls_looper;
+        tls_looper = a;
         tls_inline_stops++;
         while (claimed != NULL) {
             struct tr_actor *c =
@@ -97,6 +102,7 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
             if (!tr_actor_run_inline(c))
                 tr_sched_submit(a->sys, c);
         }
+        tls_looper = outer;
         if (--tls_inline_stops == 0 && flush_ended(a->sys))
             notify_last(a->sys);
     }
@@ -139,7 +145,11 @@ static bool has_children(struct tr_actor *a)
 }
 
 /* Removes `a` from its parent's children and wakes the parent. Top-level
- * actors are in no list (see spawn_link in actor.c). */
+ * actors are in no list (see spawn_link in actor.c). A child stopped inline
+ * by its parent's tr_lifecycle_begin (the parent is tls_looper) does not
+ * signal it: the parent's turn checks its children right after that loop
+ * (every caller of tr_lifecycle_begin runs in tr_actor_run's loop, which
+ * calls tr_lifecycle_try_finish next). */
 static void unlink_from_parent(struct tr_actor *a)
 {
     tr_system *sys = a->sys;
@@ -154,7 +164,8 @@ static void unlink_from_parent(struct tr_actor *a)
         atomic_store_explicit(&p->first_child, a->next_sibling, memory_order_release);
     if (a->next_sibling != NULL)
         a->next_sibling->prev_sibling = a->prev_sibling;
-    tr_actor_signal(p, TR_SIG_CHILD); /* p cannot end while we are linked */
+    if (p != tls_looper)
+        tr_actor_signal(p, TR_SIG_CHILD); /* p cannot end while we are linked */
     pthread_mutex_unlock(m);
 }
 
