@@ -92,7 +92,7 @@ struct tr_actor {
     uint8_t overflow;
     uint8_t stop_mode;
     uint8_t flags;
-    _Atomic uint8_t watch_closed; /* ended: new monitors fire at once (see finish in lifecycle.c) */
+    uint8_t watch_closed; /* ended: new monitors fire at once (stripe lock; see tr_actor_ended) */
     tr_mlink inject_link; /* injection queue link (sched.c) */
     _Atomic(tr_actor_ext *) ext;
     /* --- owned by the running worker, or set before publication --- */
@@ -114,6 +114,16 @@ struct tr_actor {
     int fail_reason; /* set by tr_fail during a callback */
     _Alignas(16) unsigned char state[];
 };
+
+/* Whether `a` has ended for monitors and links: its lists are closed
+ * (watch_closed, under its stripe lock) or it is past its DEAD store, after
+ * which its end takes the lists only if it finds an extension. Call with the
+ * stripe lock held, after tr_actor_ext_get and a seq_cst fence (see finish
+ * in lifecycle.c). */
+static inline bool tr_actor_ended(struct tr_actor *a)
+{
+    return a->watch_closed || atomic_load_explicit(&a->sched, memory_order_seq_cst) == TR_SCHED_DEAD;
+}
 
 /* Returns the extension, creating it; NULL on ENOMEM. */
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a);

@@ -232,14 +232,14 @@ static void finish(struct tr_actor *a)
     atomic_store_explicit(&a->lifecycle, TR_STATE_DEAD, memory_order_relaxed);
     atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_seq_cst);
     tr_actor_release_muted(a);
-    /* Mark the end, then look for an extension. tr_monitor and tr_link
-     * create the extension first and then (after a seq_cst fence) test the
-     * mark: either they see it and fire at once, or we see the extension
-     * and take their monitors and links under the lock. A plain actor that
-     * never had an extension ends without taking its lock. */
+    /* The DEAD store above marks the end; then look for an extension.
+     * tr_monitor and tr_link create the extension first and then (after a
+     * seq_cst fence) test the mark (tr_actor_ended): either they see it and
+     * fire at once, or we see the extension and take their monitors and
+     * links under the lock. A plain actor that never had an extension ends
+     * without taking its lock. */
     tr_watch_list down = {0};
     tr_link_list links = {0};
-    atomic_store_explicit(&a->watch_closed, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&a->ext, memory_order_seq_cst) != NULL) {
         pthread_mutex_t *m = tr_actor_stripe(sys, a);
         pthread_mutex_lock(m);

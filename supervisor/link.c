@@ -60,14 +60,9 @@ static int peers_add(tr_link_set *s, tr_ref r)
     return TR_OK;
 }
 
-/* Whether `a` has ended (its links taken or about to be). Read after
- * tr_actor_ext_get and a seq_cst fence: finish (lifecycle.c) sets the flag
- * and then looks for an extension, so either it sees ours and takes its
- * links under the lock, or we see the flag. */
-static bool closed(struct tr_actor *a)
-{
-    return atomic_load_explicit(&a->watch_closed, memory_order_seq_cst) != 0;
-}
+/* Whether `a` has ended (its links taken or about to be); see
+ * tr_actor_ended. */
+static bool closed(struct tr_actor *a) { return tr_actor_ended(a); }
 
 /* Queues an exit signal for live actor `p` (its stripe lock held) and wakes it. */
 static void exit_to_locked(struct tr_actor *p, tr_actor_ext *ext, tr_ref from, int reason)
@@ -229,7 +224,7 @@ void tr_trap_exits(tr_ctx *self, bool on)
 tr_link_list tr_link_close_locked(struct tr_actor *a)
 {
     tr_link_list list = {0};
-    atomic_store_explicit(&a->watch_closed, 1, memory_order_seq_cst); /* normally set already */
+    a->watch_closed = 1; /* normally set already by tr_monitor_close_locked */
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL && ext->links != NULL) {
         list.peers = ext->links->peers;

@@ -65,12 +65,12 @@ int tr_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t *id)
     int reason = TR_OK;
     if (rc == TR_OK) {
         pthread_mutex_t *m = tr_actor_stripe(sys, a);
-        /* pairs with finish (lifecycle.c), which sets watch_closed and then
+        /* pairs with finish (lifecycle.c), which marks the end and then
          * looks for an extension: either it sees ours and closes our watch
-         * under the lock, or we see watch_closed and fire at once */
+         * under the lock, or we see the end and fire at once */
         atomic_thread_fence(memory_order_seq_cst);
         pthread_mutex_lock(m);
-        if (atomic_load_explicit(&a->watch_closed, memory_order_seq_cst)) {
+        if (tr_actor_ended(a)) {
             fire_now = true;
             reason = a->exit_reason; /* final once the list is closed */
         } else {
@@ -114,7 +114,7 @@ int tr_demonitor(tr_system *sys, tr_ref target, uint64_t id)
 tr_watch_list tr_monitor_close_locked(struct tr_actor *a)
 {
     tr_watch_list list = {0};
-    atomic_store_explicit(&a->watch_closed, 1, memory_order_seq_cst);
+    a->watch_closed = 1;
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL) {
         list.items = ext->watches;
