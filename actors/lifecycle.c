@@ -303,7 +303,7 @@ static void finish(struct tr_actor *a)
     tr_actor_release_muted(a);
     /* The DEAD store above marks the end; then look for an extension.
      * tr_monitor and tr_link create the extension first and then (after a
-     * seq_cst fence) test the mark (tr_actor_ended): either they see it and
+     * tr_actor_ext_publish) test the mark (tr_actor_ended): either they see it and
      * fire at once, or we see the extension and take their monitors and
      * links under the lock. A plain actor that never had an extension ends
      * without taking its lock. */

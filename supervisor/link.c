@@ -97,7 +97,7 @@ static void exit_to(struct tr_actor *p, tr_ref from, int reason, bool unless_lin
     }
     pthread_mutex_t *m = tr_actor_stripe(p->sys, p);
     uint32_t at;
-    atomic_thread_fence(memory_order_seq_cst); /* see closed() */
+    tr_actor_ext_publish(p, ext); /* see closed() */
     pthread_mutex_lock(m);
     if (!unless_linked || !peers_find(ext->links, from, &at))
         exit_to_locked(p, ext, from, reason);
@@ -134,7 +134,8 @@ static int link_live(tr_system *sys, struct tr_actor *pa, struct tr_actor *pb)
         return TR_ENOMEM;
     pthread_mutex_t *ma = tr_actor_stripe(sys, pa), *mb = tr_actor_stripe(sys, pb);
     int rc = TR_OK;
-    atomic_thread_fence(memory_order_seq_cst); /* see closed() */
+    tr_actor_ext_publish(pa, ea); /* see closed() */
+    tr_actor_ext_publish(pb, eb);
     lock_pair(ma, mb);
     uint32_t at;
     if (closed(pa) || closed(pb)) {

@@ -68,7 +68,7 @@ int tr_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t *id)
         /* pairs with finish (lifecycle.c), which marks the end and then
          * looks for an extension: either it sees ours and closes our watch
          * under the lock, or we see the end and fire at once */
-        atomic_thread_fence(memory_order_seq_cst);
+        tr_actor_ext_publish(a, ext);
         pthread_mutex_lock(m);
         if (tr_actor_ended(a)) {
             fire_now = true;
