@@ -97,7 +97,7 @@ struct tr_actor {
     _Atomic uint8_t sched;    /* TR_SCHED_* */
     _Atomic uint8_t pressure; /* 1 from reaching capacity until drained to the low watermark */
     uint8_t overflow;
-    uint8_t watch_closed;     /* ended: new monitors fire at once (stripe lock) */
+    uint8_t watch_closed;     /* ended: new monitors fire at once (stripe lock; see tr_actor_ended) */
     uint32_t drain_timeout_ms;
     /* --- [32, 80): touched by neither side per message. Actors are not
      * cache-line aligned (that would cost memory per actor), so this gap is
@@ -138,6 +138,25 @@ _Static_assert(sizeof(struct tr_actor) <= 160, "a plain actor must stay small");
 static inline uint32_t tr_actor_queued(const struct tr_actor *a)
 {
     return tr_mailbox_count(&a->mtail, &a->mhead);
+}
+
+/* Whether `a` has ended for monitors and links: its lists are closed
+ * (watch_closed, under its stripe lock) or it is past its DEAD store, after
+ * which its end takes the lists only if it finds an extension. Call with the
+ * stripe lock held, after tr_actor_ext_get and tr_actor_ext_publish (see finish
+ * in lifecycle.c). */
+static inline bool tr_actor_ended(struct tr_actor *a)
+{
+    return a->watch_closed || atomic_load_explicit(&a->sched, memory_order_seq_cst) == TR_SCHED_DEAD;
+}
+
+/* Orders a later tr_actor_ended test after `ext` (a's extension, non-NULL)
+ * exists: a seq_cst read-modify-write of the pointer, which writes it back
+ * unchanged (a fence in effect; TSan does not take real fences). */
+static inline void tr_actor_ext_publish(struct tr_actor *a, tr_actor_ext *ext)
+{
+    atomic_compare_exchange_strong_explicit(&a->ext, &ext, ext, memory_order_seq_cst,
+                                            memory_order_seq_cst);
 }
 
 /* Returns the extension, creating it; NULL on ENOMEM. */

@@ -12,6 +12,10 @@
 #include "supervisor/link_impl.h"
 #include "supervisor/monitor_impl.h"
 
+/* The actor whose tr_lifecycle_begin runs its children inline on this
+ * thread, innermost (see unlink_from_parent). */
+static _Thread_local struct tr_actor *tls_looper;
+
 static void arm_deadline(struct tr_actor *a)
 {
     tr_actor_ext *ext = tr_actor_ext_get(a);
@@ -20,6 +24,94 @@ static void arm_deadline(struct tr_actor *a)
     tr_timer_spec spec = {.action = TR_TIMER_KILL, .target = a->self, .delay_ms = a->drain_timeout_ms};
     if (tr_timers_add(a->sys, &spec, &ext->deadline_timer) != TR_OK)
         ext->deadline_timer = 0;
+}
+
+static struct tr_actor *actor_of_link(tr_mlink *link)
+{
+    return (struct tr_actor *)((char *)link - offsetof(struct tr_actor, inject_link));
+}
+
+/* Puts claimed child `c` back at the head of a's children list (a's stripe
+ * lock held). */
+static void relink_locked(struct tr_actor *a, struct tr_actor *c)
+{
+    struct tr_actor *first = atomic_load_explicit(&a->first_child, memory_order_relaxed);
+    c->prev_sibling = NULL;
+    c->next_sibling = first;
+    if (first != NULL)
+        first->prev_sibling = c;
+    atomic_store_explicit(&a->first_child, c, memory_order_release);
+}
+
+/* a's stripe lock held, a stopping: signals every child with `bits` and
+ * claims the idle ones. A claimed child cannot run, end or be freed until
+ * we let it; it leaves the children list here (detached), and the chain
+ * returned reuses its injection link, unused while the child is ours. A
+ * detached child that ends nested in our turn (stop_claimed) so takes no
+ * lock to unlink itself; one that does not end there goes back on the list
+ * before anyone else can run it (stop_claimed, tr_lifecycle_try_finish).
+ * The list is only ours to rebuild because `a` is stopping: no child is
+ * added, and those left on it unlink themselves under this lock. */
+static tr_mlink *claim_children(struct tr_actor *a, struct tr_actor *first, uint32_t bits)
+{
+    tr_mlink *claimed = NULL;
+    struct tr_actor *kept = NULL, *tail = NULL;
+    for (struct tr_actor *c = first, *next; c != NULL; c = next) {
+        next = c->next_sibling;
+        atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
+        if (tr_actor_claim(c, true)) {
+            c->prev_sibling = c->next_sibling = NULL;
+            atomic_store_explicit(&c->inject_link.next, claimed, memory_order_relaxed);
+            claimed = &c->inject_link;
+            continue;
+        }
+        c->prev_sibling = tail; /* busy: stays on the list */
+        if (tail != NULL)
+            tail->next_sibling = c;
+        else
+            kept = c;
+        tail = c;
+    }
+    if (tail != NULL)
+        tail->next_sibling = NULL;
+    atomic_store_explicit(&a->first_child, kept, memory_order_release);
+    return claimed;
+}
+
+/* Runs the claimed (detached) children's stops nested in a's turn, on this
+ * worker: a subtree of idle actors ends on one core, with no run-queue trip,
+ * no wake-up and no lock per actor, and no cache lines bouncing between the
+ * workers. The claim happened under the lock, the stops after it, so our
+ * other children, ending on other workers meanwhile, do not wait on it. A
+ * child that cannot end yet (queued messages to drain, busy children) is
+ * queued as usual; one that tr_actor_run_inline declines goes back on the
+ * list first (one lock for them all), while we still own it. */
+static void stop_claimed(struct tr_actor *a, tr_mlink *claimed)
+{
+    struct tr_actor *outer = tls_looper;
+    tr_mlink *declined = NULL;
+    while (claimed != NULL) {
+        struct tr_actor *c = actor_of_link(claimed);
+        claimed = atomic_load_explicit(&claimed->next, memory_order_relaxed);
+        tls_looper = a; /* (again: a child that went back on the list cleared it) */
+        if (!tr_actor_run_inline(c)) {
+            atomic_store_explicit(&c->inject_link.next, declined, memory_order_relaxed);
+            declined = &c->inject_link;
+        }
+    }
+    tls_looper = outer;
+    if (declined != NULL) {
+        pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
+        pthread_mutex_lock(m);
+        for (tr_mlink *l = declined; l != NULL; l = atomic_load_explicit(&l->next, memory_order_relaxed))
+            relink_locked(a, actor_of_link(l));
+        pthread_mutex_unlock(m);
+        while (declined != NULL) {
+            struct tr_actor *c = actor_of_link(declined);
+            declined = atomic_load_explicit(&declined->next, memory_order_relaxed);
+            tr_sched_submit(a->sys, c); /* may reuse the link */
+        }
+    }
 }
 
 void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_parent)
@@ -38,32 +130,12 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
     uint32_t bits = (mode == TR_STOP_KILL ? TR_SIG_KILL : TR_SIG_STOP) | TR_SIG_FROM_PARENT;
     struct tr_actor *first_child = atomic_load_explicit(&a->first_child, memory_order_relaxed);
     bool has_children = first_child != NULL;
-    /* Only the signal bits and the claim happen under the lock; the claimed
-     * (idle) children are handled after it, so our children, ending on the
-     * other workers meanwhile, do not wait on this lock. A claimed child
-     * cannot run, end or be freed until we let it; the chain reuses its
-     * injection link, unused while the child is ours. On a worker each
-     * claimed child takes its stop right here, nested in this turn (its own
-     * idle children likewise, to a bounded depth): a subtree of idle actors
-     * ends on one core, with no run-queue trip and no wake-up per actor and
-     * no cache lines bouncing between the workers. A child that cannot end
-     * yet (queued messages to drain, busy children) is queued as usual. */
     tr_mlink *claimed = NULL;
-    for (struct tr_actor *c = first_child; c != NULL && !self_managed; c = c->next_sibling) {
-        atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
-        if (tr_actor_claim(c, true)) {
-            atomic_store_explicit(&c->inject_link.next, claimed, memory_order_relaxed);
-            claimed = &c->inject_link;
-        }
-    }
+    if (!self_managed && first_child != NULL)
+        claimed = claim_children(a, first_child, bits);
     pthread_mutex_unlock(m);
-    while (claimed != NULL) {
-        struct tr_actor *c =
-            (struct tr_actor *)((char *)claimed - offsetof(struct tr_actor, inject_link));
-        claimed = atomic_load_explicit(&claimed->next, memory_order_relaxed);
-        if (!tr_actor_run_inline(c))
-            tr_sched_submit(a->sys, c);
-    }
+    if (claimed != NULL)
+        stop_claimed(a, claimed);
     if (self_managed)
         a->beh->stopping(a, a->state); /* the actor stops its children itself */
 
@@ -94,21 +166,32 @@ void tr_lifecycle_take_signals(struct tr_actor *a)
 }
 
 /* Only for a stopping actor, on its own worker: spawn_link adds no child
- * once stop_mode is set (under the lock, by this thread), so the list only
- * shrinks and NULL is final. The acquire pairs with the last child's
- * unlink, made after it queued its DOWN and exit signals. */
+ * once stop_mode is set (under the lock, by this thread), and the children
+ * claim_children detaches are back on the list or ended before its turn
+ * looks (stop_claimed), so for this test the list only shrinks and NULL is
+ * final. The acquire pairs with the last child's unlink, made after it
+ * queued its DOWN and exit signals. */
 static bool has_children(struct tr_actor *a)
 {
     return atomic_load_explicit(&a->first_child, memory_order_acquire) != NULL;
 }
 
+/* Whether `a` runs nested in its parent's stop_claimed on this thread: it
+ * was detached from the parent's list by claim_children (a child runs on
+ * this thread during that loop only through it). */
+static bool detached(struct tr_actor *a) { return a->parent != NULL && a->parent == tls_looper; }
+
 /* Removes `a` from its parent's children and wakes the parent. Top-level
- * actors are in no list (see spawn_link in actor.c). */
+ * actors are in no list (see spawn_link in actor.c). A child stopped nested
+ * in its parent's turn (detached) is in no list either, and does not signal
+ * the parent: that turn checks its children right after stop_claimed (every
+ * caller of tr_lifecycle_begin runs in tr_actor_run's loop, which calls
+ * tr_lifecycle_try_finish next). */
 static void unlink_from_parent(struct tr_actor *a)
 {
     tr_system *sys = a->sys;
     struct tr_actor *p = a->parent;
-    if (p == NULL)
+    if (p == NULL || detached(a))
         return;
     pthread_mutex_t *m = tr_actor_stripe(sys, p);
     pthread_mutex_lock(m);
@@ -179,11 +262,21 @@ static void finish(struct tr_actor *a)
     atomic_store_explicit(&a->lifecycle, TR_STATE_DEAD, memory_order_relaxed);
     atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_seq_cst);
     tr_actor_release_muted(a);
-    pthread_mutex_t *m = tr_actor_stripe(sys, a);
-    pthread_mutex_lock(m);
-    tr_watch_list down = tr_monitor_close_locked(a);
-    tr_link_list links = tr_link_close_locked(a); /* after the close: new links signal at once */
-    pthread_mutex_unlock(m);
+    /* The DEAD store above marks the end; then look for an extension.
+     * tr_monitor and tr_link create the extension first and then (after a
+     * tr_actor_ext_publish) test the mark (tr_actor_ended): either they see it and
+     * fire at once, or we see the extension and take their monitors and
+     * links under the lock. A plain actor that never had an extension ends
+     * without taking its lock. */
+    tr_watch_list down = {0};
+    tr_link_list links = {0};
+    if (atomic_load_explicit(&a->ext, memory_order_seq_cst) != NULL) {
+        pthread_mutex_t *m = tr_actor_stripe(sys, a);
+        pthread_mutex_lock(m);
+        down = tr_monitor_close_locked(a);
+        links = tr_link_close_locked(a); /* after the close: new links signal at once */
+        pthread_mutex_unlock(m);
+    }
     tr_actor_drop_mailbox(a, TR_EDEAD);
     /* Retire the slot before telling anyone: whoever we notify must see the
      * reference dead. The worker's turn hold keeps `a` allocated until
@@ -204,12 +297,27 @@ static void finish(struct tr_actor *a)
     unlink_from_parent(a);
 }
 
+/* A detached child that cannot end in this nested turn goes back on its
+ * parent's list before the turn ends and others may run it. */
+static bool keep_going(struct tr_actor *a)
+{
+    if (detached(a)) {
+        pthread_mutex_t *m = tr_actor_stripe(a->sys, a->parent);
+        pthread_mutex_lock(m);
+        relink_locked(a->parent, a);
+        pthread_mutex_unlock(m);
+        /* relinked: the rest of this turn must not take it for detached */
+        tls_looper = NULL;
+    }
+    return false;
+}
+
 bool tr_lifecycle_try_finish(struct tr_actor *a)
 {
     if (a->stop_mode == TR_STOP_DRAIN && tr_actor_queued(a) > 0)
-        return false;
+        return keep_going(a);
     if (has_children(a))
-        return false;
+        return keep_going(a);
     finish(a);
     return true;
 }

@@ -60,10 +60,14 @@ static int peers_add(tr_link_set *s, tr_ref r)
     return TR_OK;
 }
 
+/* Whether `a` has ended (its links taken or about to be); see
+ * tr_actor_ended. */
+static bool closed(struct tr_actor *a) { return tr_actor_ended(a); }
+
 /* Queues an exit signal for live actor `p` (its stripe lock held) and wakes it. */
 static void exit_to_locked(struct tr_actor *p, tr_actor_ext *ext, tr_ref from, int reason)
 {
-    if (p->watch_closed)
+    if (closed(p))
         return; /* p is ending itself: nothing left to signal */
     tr_link_set *s = set_get(ext);
     if (s != NULL && s->npending == s->pending_cap) {
@@ -93,6 +97,7 @@ static void exit_to(struct tr_actor *p, tr_ref from, int reason, bool unless_lin
     }
     pthread_mutex_t *m = tr_actor_stripe(p->sys, p);
     uint32_t at;
+    tr_actor_ext_publish(p, ext); /* see closed() */
     pthread_mutex_lock(m);
     if (!unless_linked || !peers_find(ext->links, from, &at))
         exit_to_locked(p, ext, from, reason);
@@ -129,14 +134,16 @@ static int link_live(tr_system *sys, struct tr_actor *pa, struct tr_actor *pb)
         return TR_ENOMEM;
     pthread_mutex_t *ma = tr_actor_stripe(sys, pa), *mb = tr_actor_stripe(sys, pb);
     int rc = TR_OK;
+    tr_actor_ext_publish(pa, ea); /* see closed() */
+    tr_actor_ext_publish(pb, eb);
     lock_pair(ma, mb);
     uint32_t at;
-    if (pa->watch_closed || pb->watch_closed) {
+    if (closed(pa) || closed(pb)) {
         /* one side is ending: signal the other, unless they are linked
          * already (then the ending side's own signal is on its way) */
-        if (!pb->watch_closed && !peers_find(eb->links, pa->self, &at))
+        if (!closed(pb) && !peers_find(eb->links, pa->self, &at))
             exit_to_locked(pb, eb, pa->self, pa->exit_reason); /* final once ended */
-        else if (!pa->watch_closed && !peers_find(ea->links, pb->self, &at))
+        else if (!closed(pa) && !peers_find(ea->links, pb->self, &at))
             exit_to_locked(pa, ea, pb->self, pb->exit_reason);
     } else {
         tr_link_set *sa = set_get(ea), *sb = set_get(eb);

@@ -65,8 +65,12 @@ int tr_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t *id)
     int reason = TR_OK;
     if (rc == TR_OK) {
         pthread_mutex_t *m = tr_actor_stripe(sys, a);
+        /* pairs with finish (lifecycle.c), which marks the end and then
+         * looks for an extension: either it sees ours and closes our watch
+         * under the lock, or we see the end and fire at once */
+        tr_actor_ext_publish(a, ext);
         pthread_mutex_lock(m);
-        if (a->watch_closed) {
+        if (tr_actor_ended(a)) {
             fire_now = true;
             reason = a->exit_reason; /* final once the list is closed */
         } else {

@@ -941,15 +941,16 @@ static void bench_cancel(void)
         nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
     double build_ms = now_ms() - b0;
     long rss1 = maxrss_kb();
-    double t0 = now_ms();
+    double t0 = now_ms(), c0 = cpu_ms();
     CHECK_RC(tr_stop(sys, root));
     int reason;
     CHECK_RC(tr_await_exit(sys, root, -1, &reason));
-    double ms = now_ms() - t0;
+    double ms = now_ms() - t0, cpu = cpu_ms() - c0;
     tr_system_destroy(sys);
     check("cancel", "actors ended", atomic_load(&g_ended), expected);
     result("cancel", expected, ms);
     metric("cancel", "ns_per_actor", ms * 1e6 / (double)expected);
+    metric("cancel", "cpu_ms", cpu); /* both workers (and the idle main thread) */
     metric("cancel", "build_ms", build_ms);
     metric("cancel", "bytes_per_actor", (double)(rss1 - rss0) * 1024.0 / (double)expected);
 }

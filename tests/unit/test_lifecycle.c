@@ -190,6 +190,55 @@ Test(lifecycle, stop_tree_children_before_parents)
     tr_system_destroy(sys);
 }
 
+/* A stopping parent takes its idle children's stops in its own turn; a
+ * child with queued messages must still drain them (it goes back on the
+ * parent's list and is queued) and a busy one ends on its own worker.
+ * Mixed over a tree: still every child before its parent, terminate once
+ * each, and no actor counted alive once the root's end is reported. */
+static const tr_behaviour slow_recorder; /* defined below (slow_handle) */
+
+static void build_mixed_tree(tr_system *sys, tr_ref parent, int depth, int width)
+{
+    for (int i = 0; i < width; i++) {
+        tr_ref c;
+        tr_spawn_opts o = {.parent = parent};
+        bool slow = (nnodes % 2) == 1;
+        cr_assert_eq(tr_spawn(sys, slow ? &slow_recorder : &recorder, NULL, &o, &c), TR_OK);
+        nodes[nnodes++] = (node_info){c.id, parent.id};
+        if (slow)
+            for (int k = 0; k < 3; k++)
+                cr_assert_eq(tr_post(sys, c, MSG_LOOP, NULL, 0, 0), TR_OK);
+        if (depth > 1)
+            build_mixed_tree(sys, c, depth - 1, width);
+    }
+}
+
+Test(lifecycle, stop_tree_with_busy_and_idle_children_ends_children_first)
+{
+    log_reset();
+    tr_system *sys = make_system(2);
+    tr_ref root;
+    cr_assert_eq(tr_spawn(sys, &recorder, NULL, NULL, &root), TR_OK);
+    nnodes = 0;
+    build_mixed_tree(sys, root, 3, 3);
+    cr_assert_eq(nnodes, 39);
+    cr_assert_eq(tr_stop(sys, root), TR_OK);
+    int reason;
+    cr_assert_eq(tr_await_exit(sys, root, 30000, &reason), TR_OK);
+    cr_assert_eq(reason, TR_ESHUTDOWN);
+    cr_assert_eq(term_count, 40);
+    for (int i = 0; i < nnodes; i++) {
+        int child_at = log_find((tr_ref){nodes[i].id});
+        int parent_at = log_find((tr_ref){nodes[i].parent});
+        cr_assert_geq(child_at, 0);
+        cr_assert_lt(child_at, parent_at, "a parent ended before its child");
+    }
+    tr_metrics m;
+    tr_metrics_get(sys, &m);
+    cr_assert_eq(m.actors_alive, 0, "%llu actors counted alive", (unsigned long long)m.actors_alive);
+    tr_system_destroy(sys);
+}
+
 /* ---- drain deadline: a child too slow to drain in time is killed ---- */
 
 /* Each message costs 1 ms of real work, so 2000 queued messages take far
@@ -205,6 +254,7 @@ static int slow_handle(tr_ctx *self, void *state, const tr_msg *msg)
     return TR_OK;
 }
 static const tr_behaviour looper = {.handle = slow_handle, .terminate = recorder_terminate};
+static const tr_behaviour slow_recorder = {.handle = slow_handle, .terminate = recorder_terminate};
 
 static void fill(tr_system *sys, tr_ref to, int n)
 {

@@ -142,6 +142,40 @@ Test(monitor, monitors_racing_with_the_end_fire_exactly_once)
     cr_assert_eq(ndowns, 500);
 }
 
+/* The same race when the targets end nested in their parent's turn (a
+ * stopping parent runs its idle children's stops itself, and a plain actor
+ * ends without its lock unless a monitor made it an extension): each
+ * monitor still fires exactly once, and the children are counted dead
+ * once the parent's end is reported. */
+Test(monitor, monitors_racing_with_nested_ends_fire_exactly_once)
+{
+    downs_reset();
+    tr_system *sys = make_system(2);
+    tr_ref w, parent;
+    cr_assert_eq(tr_spawn(sys, &watcher, NULL, NULL, &w), TR_OK);
+    static uint64_t ids[300];
+    for (int round = 0; round < 3; round++) {
+        cr_assert_eq(tr_spawn(sys, &target, NULL, NULL, &parent), TR_OK);
+        tr_spawn_opts o = {.parent = parent};
+        static tr_ref kids[100];
+        for (int i = 0; i < 100; i++)
+            cr_assert_eq(tr_spawn(sys, &target, NULL, &o, &kids[i]), TR_OK);
+        cr_assert_eq(tr_stop(sys, parent), TR_OK); /* the children end while we monitor them */
+        for (int i = 0; i < 100; i++)
+            cr_assert_eq(tr_monitor(sys, w, kids[i], &ids[round * 100 + i]), TR_OK);
+        cr_assert_eq(tr_await_exit(sys, parent, 30000, NULL), TR_OK);
+        tr_metrics m;
+        tr_metrics_get(sys, &m);
+        cr_assert_eq(m.actors_alive, 1, "only the watcher is left, not %llu",
+                     (unsigned long long)m.actors_alive);
+    }
+    cr_assert(latch_wait(&down_latch, 300, 30000), "only %ld DOWNs", latch_get(&down_latch));
+    for (int i = 0; i < 300; i++)
+        cr_assert_eq(count_downs(ids[i]), 1, "monitor %d fired %d times", i, count_downs(ids[i]));
+    tr_system_destroy(sys);
+    cr_assert_eq(ndowns, 300);
+}
+
 Test(monitor, bad_arguments)
 {
     tr_system *sys = make_system(1);
