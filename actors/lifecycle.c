@@ -216,7 +216,10 @@ static void notify_waiters(tr_system *sys, tr_ref self, int reason)
 {
     if (atomic_load_explicit(&sys->event_waiters, memory_order_seq_cst) == 0)
         return;
-    bool last = tr_census_alive(sys) == 0; /* reads every shard: only with a waiter */
+    /* the census sum reads every shard: only while shutdown waits for it,
+     * not for every end while some thread awaits one actor */
+    bool last = atomic_load_explicit(&sys->dead_waiters, memory_order_seq_cst) > 0 &&
+                tr_census_alive(sys) == 0;
     if (!last && atomic_load_explicit(&sys->post_waiters, memory_order_seq_cst) == 0 &&
         !(atomic_load_explicit(&sys->exit_waiter_mask, memory_order_seq_cst) &
           tr_exit_waiter_bit(self)))

@@ -105,12 +105,14 @@ static bool wait_all_dead(tr_system *sys, int timeout_ms)
     bool ok = true;
     pthread_mutex_lock(&sys->event_lock);
     atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&sys->dead_waiters, 1, memory_order_seq_cst);
     while (tr_census_alive(sys) > 0) {
         if (!tr_cond_wait_until(&sys->event_cv, &sys->event_lock, timeout_ms, &deadline)) {
             ok = tr_census_alive(sys) == 0;
             break;
         }
     }
+    atomic_fetch_sub_explicit(&sys->dead_waiters, 1, memory_order_seq_cst);
     atomic_fetch_sub_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->event_lock);
     return ok;

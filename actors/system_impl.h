@@ -82,6 +82,7 @@ struct tr_system {
     tr_exit_waiter *exit_waiters;
     _Atomic uint32_t event_waiters; /* threads blocked on event_cv */
     _Atomic uint32_t post_waiters;  /* of which: tr_post waiting for mailbox room */
+    _Atomic uint32_t dead_waiters;  /* of which: shutdown waiting for the last end */
     _Atomic uint64_t exit_waiter_mask; /* tr_exit_waiter_bit of every awaited ref */
 
     /* live and spawned counts, changed by every spawn and end: sharded */
