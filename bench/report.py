@@ -229,9 +229,10 @@ def doc(s, args, png):
     for k, v in machine():
         L.append(f"| {k} | {v} |")
     L.append("")
-    L.append("**Noise.** This machine has 2 cores and another job was building in parallel "
-             "during the run, so the figures are noisy: read the min-max spread next to each "
-             "median, and treat ratios within about 1.5x as ties.")
+    load = args.load_before or "not recorded"
+    L.append("**Noise.** This machine has 2 cores, shared by the three systems' threads and "
+             f"anything else running; load average when the run started: {load}. Read the "
+             "min-max spread next to each median, and treat ratios within about 1.5x as ties.")
     L.append("")
     L.append("## Results")
     L.append("")
@@ -353,6 +354,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--load-before", default="", help="load average when the run started")
     args = ap.parse_args()
     s = summarise(load(args.raw))
     write_csv(s, os.path.join(args.out, "results.csv"))

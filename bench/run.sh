@@ -113,6 +113,7 @@ RES="$ROOT/bench/results"
 mkdir -p "$RES"
 RAW="$RES/raw.csv"
 echo "run,system,bench,scale,size,ms,status,metrics" >"$RAW"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
 LOGF="$RES/last-run.log"
 : >"$LOGF"
 
@@ -162,6 +163,7 @@ done
 
 log "writing the report"
 python3 "$ROOT/bench/report.py" --raw "$RAW" --out "$RES" --doc "$ROOT/docs/benchmarks.md" \
-    --runs "$RUNS" --seconds "$SECONDS_IDLE" $([ "$QUICK" = 1 ] && echo --quick)
+    --runs "$RUNS" --seconds "$SECONDS_IDLE" --load-before "$LOAD_BEFORE" \
+    $([ "$QUICK" = 1 ] && echo --quick)
 log "done: docs/benchmarks.md, bench/results/results.csv, bench/results/chart.png"
 exit $fail
