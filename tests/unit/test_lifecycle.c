@@ -155,15 +155,39 @@ typedef struct node_info {
 static node_info nodes[64];
 static int nnodes;
 
-static void build_tree(tr_system *sys, tr_ref parent, int depth, int width)
+static const tr_behaviour slow_recorder; /* defined below (slow_handle) */
+
+/* Spawns width children under parent, depth levels deep, recording each in
+ * nodes[]. With `mixed`, every other child gets queued messages to drain. */
+static void build_tree_of(tr_system *sys, tr_ref parent, int depth, int width, bool mixed)
 {
     for (int i = 0; i < width; i++) {
         tr_ref c;
         tr_spawn_opts o = {.parent = parent};
-        cr_assert_eq(tr_spawn(sys, &recorder, NULL, &o, &c), TR_OK);
+        bool slow = mixed && (nnodes % 2) == 1;
+        cr_assert_eq(tr_spawn(sys, slow ? &slow_recorder : &recorder, NULL, &o, &c), TR_OK);
         nodes[nnodes++] = (node_info){c.id, parent.id};
+        if (slow)
+            for (int k = 0; k < 3; k++)
+                cr_assert_eq(tr_post(sys, c, MSG_LOOP, NULL, 0, 0), TR_OK);
         if (depth > 1)
-            build_tree(sys, c, depth - 1, width);
+            build_tree_of(sys, c, depth - 1, width, mixed);
+    }
+}
+
+static void build_tree(tr_system *sys, tr_ref parent, int depth, int width)
+{
+    build_tree_of(sys, parent, depth, width, false);
+}
+
+/* Every recorded node ended before its parent (the end log). */
+static void assert_children_ended_first(void)
+{
+    for (int i = 0; i < nnodes; i++) {
+        int child_at = log_find((tr_ref){nodes[i].id});
+        int parent_at = log_find((tr_ref){nodes[i].parent});
+        cr_assert_geq(child_at, 0);
+        cr_assert_lt(child_at, parent_at, "a parent ended before its child");
     }
 }
 
@@ -181,12 +205,7 @@ Test(lifecycle, stop_tree_children_before_parents)
     cr_assert_eq(tr_await_exit(sys, root, 10000, &reason), TR_OK);
     cr_assert_eq(reason, TR_ESHUTDOWN);
     cr_assert_eq(term_count, 40);
-    for (int i = 0; i < nnodes; i++) {
-        int child_at = log_find((tr_ref){nodes[i].id});
-        int parent_at = log_find((tr_ref){nodes[i].parent});
-        cr_assert_geq(child_at, 0);
-        cr_assert_lt(child_at, parent_at, "a parent ended before its child");
-    }
+    assert_children_ended_first();
     tr_system_destroy(sys);
 }
 
@@ -195,24 +214,6 @@ Test(lifecycle, stop_tree_children_before_parents)
  * parent's list and is queued) and a busy one ends on its own worker.
  * Mixed over a tree: still every child before its parent, terminate once
  * each, and no actor counted alive once the root's end is reported. */
-static const tr_behaviour slow_recorder; /* defined below (slow_handle) */
-
-static void build_mixed_tree(tr_system *sys, tr_ref parent, int depth, int width)
-{
-    for (int i = 0; i < width; i++) {
-        tr_ref c;
-        tr_spawn_opts o = {.parent = parent};
-        bool slow = (nnodes % 2) == 1;
-        cr_assert_eq(tr_spawn(sys, slow ? &slow_recorder : &recorder, NULL, &o, &c), TR_OK);
-        nodes[nnodes++] = (node_info){c.id, parent.id};
-        if (slow)
-            for (int k = 0; k < 3; k++)
-                cr_assert_eq(tr_post(sys, c, MSG_LOOP, NULL, 0, 0), TR_OK);
-        if (depth > 1)
-            build_mixed_tree(sys, c, depth - 1, width);
-    }
-}
-
 Test(lifecycle, stop_tree_with_busy_and_idle_children_ends_children_first)
 {
     log_reset();
@@ -220,19 +221,14 @@ Test(lifecycle, stop_tree_with_busy_and_idle_children_ends_children_first)
     tr_ref root;
     cr_assert_eq(tr_spawn(sys, &recorder, NULL, NULL, &root), TR_OK);
     nnodes = 0;
-    build_mixed_tree(sys, root, 3, 3);
+    build_tree_of(sys, root, 3, 3, true);
     cr_assert_eq(nnodes, 39);
     cr_assert_eq(tr_stop(sys, root), TR_OK);
     int reason;
     cr_assert_eq(tr_await_exit(sys, root, 30000, &reason), TR_OK);
     cr_assert_eq(reason, TR_ESHUTDOWN);
     cr_assert_eq(term_count, 40);
-    for (int i = 0; i < nnodes; i++) {
-        int child_at = log_find((tr_ref){nodes[i].id});
-        int parent_at = log_find((tr_ref){nodes[i].parent});
-        cr_assert_geq(child_at, 0);
-        cr_assert_lt(child_at, parent_at, "a parent ended before its child");
-    }
+    assert_children_ended_first();
     tr_metrics m;
     tr_metrics_get(sys, &m);
     cr_assert_eq(m.actors_alive, 0, "%llu actors counted alive", (unsigned long long)m.actors_alive);
