@@ -225,26 +225,22 @@ void tr_sched_requeue(tr_system *sys, struct tr_actor *a)
  * system still uses no CPU. */
 #define PATIENCE_MS 1
 
-static bool sched_has_work(tr_worker *self)
+/* Whether self has work it may take now: the injection queue, its own
+ * queue, or a queue it may steal from. *beside is set when another worker's
+ * queue holds actors at all (lone ones included: see PATIENCE_MS). */
+static bool sched_has_work(tr_worker *self, bool *beside)
 {
     tr_system *sys = self->sys;
+    *beside = false;
     if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) > 0)
         return true;
     for (uint32_t i = 0; i < sys->nworkers; i++) {
         tr_worker *w = &sys->workers[i];
-        if (tr_runq_len(&w->runq) >= (w == self ? 1u : STEAL_MIN))
+        size_t len = tr_runq_len(&w->runq);
+        if (len >= (w == self ? 1u : STEAL_MIN))
             return true;
-    }
-    return false;
-}
-
-/* Whether another worker's queue holds an actor (one we may not steal yet). */
-static bool others_queued(tr_worker *self)
-{
-    for (uint32_t i = 0; i < self->sys->nworkers; i++) {
-        tr_worker *w = &self->sys->workers[i];
-        if (w != self && tr_runq_len(&w->runq) > 0)
-            return true;
+        if (w != self && len > 0)
+            *beside = true;
     }
     return false;
 }
@@ -295,14 +291,17 @@ static void park(tr_worker *w)
         w->searching = false;
         atomic_fetch_sub_explicit(&sys->searching, 1, memory_order_seq_cst);
     }
-    if (sched_has_work(w) || atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
+    bool beside_work;
+    if (sched_has_work(w, &beside_work) ||
+        atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
         atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
         pthread_mutex_unlock(&sys->park_lock);
         return;
     }
     stat_add(&w->parks, 1);
-    bool beside_work = others_queued(w);
-    struct timespec deadline = tr_deadline_after(PATIENCE_MS);
+    struct timespec deadline;
+    if (beside_work)
+        deadline = tr_deadline_after(PATIENCE_MS);
     while (sys->wake_tokens == 0 && !atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
         if (!beside_work) {
             pthread_cond_wait(&sys->park_cv, &sys->park_lock);
