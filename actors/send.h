@@ -24,10 +24,10 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
 void tr_deliver_turn_end(void);
 
 /* At the start of a turn of the actor `self` of table `t`: when this thread
- * keeps a hold on `self` (the last receiver of the previous turn's sends, or
- * an actor whose turn ended here lately), hands that hold over to the turn
- * and returns true (the caller then takes no hold of its own); otherwise
- * returns false. Drops the held receiver unless it was `self`. */
+ * keeps a hold on `self` (one of the receivers of the previous turn's sends,
+ * or an actor whose turn ended here lately), hands that hold over to the
+ * turn and returns true (the caller then takes no hold of its own);
+ * otherwise returns false. Drops the other receivers' holds. */
 bool tr_deliver_adopt_hold(tr_table *t, tr_ref self);
 
 /* At the end of a turn of `a` (reference `self`, table `t`): keeps the

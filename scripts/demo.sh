@@ -5,6 +5,7 @@
 # examples otherwise, and always with TROUPE_DEMO=classic.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/chat-ready.sh
 
 bash scripts/deps.sh
 cmake --preset default
@@ -16,13 +17,7 @@ if [[ -x $CHAT && ${TROUPE_DEMO:-chat} == chat ]]; then
     W=$(mktemp -d /tmp/troupe-demo.XXXXXX)
     PIDS=()
     trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
-    wait_ready() { # FILE NAME
-        local end=$((SECONDS + 20))
-        until grep -q "^server $2 ready" "$1" 2>/dev/null; do
-            (( SECONDS < end )) || { echo "demo: server $2 did not start" >&2; cat "$1" >&2; exit 1; }
-            sleep 0.1
-        done
-    }
+    wait_ready() { chat_wait_ready "$1" "$2" 20 demo || exit 1; } # FILE NAME
     "$CHAT" server --name A --listen tcp://127.0.0.1:0 --cookie demo >"$W/A.out" 2>&1 &
     PIDS+=($!)
     wait_ready "$W/A.out" A

@@ -2,6 +2,7 @@
 # Run each example of the default build under valgrind memcheck; any error or leak fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/chat-ready.sh
 
 EXAMPLES=(pingpong fanout)
 BUILD=build/default
@@ -31,13 +32,7 @@ done
 chat_under_valgrind() {
   local chat="$BUILD/examples/chat/troupe-chat" w pa pb rc=0
   w=$(mktemp -d /tmp/troupe-vg.XXXXXX)
-  wait_ready() { # FILE NAME
-    local end=$((SECONDS + 60))
-    until grep -q "^server $2 ready" "$1" 2>/dev/null; do
-      (( SECONDS < end )) || { echo "valgrind: chat server $2 did not start" >&2; cat "$1" >&2; return 1; }
-      sleep 0.2
-    done
-  }
+  wait_ready() { chat_wait_ready "$1" "$2" 60 "valgrind: chat"; } # FILE NAME
   "${VALGRIND[@]}" "$chat" server --name A --listen tcp://127.0.0.1:0 --cookie vg >"$w/A.out" 2>&1 &
   pa=$!
   wait_ready "$w/A.out" A || rc=1
