@@ -302,7 +302,7 @@ static void finish(struct tr_actor *a)
 
 /* A detached child that cannot end in this nested turn goes back on its
  * parent's list before the turn ends and others may run it. */
-static bool keep_going(struct tr_actor *a)
+static void relink_if_detached(struct tr_actor *a)
 {
     if (detached(a)) {
         pthread_mutex_t *m = tr_actor_stripe(a->sys, a->parent);
@@ -312,15 +312,14 @@ static bool keep_going(struct tr_actor *a)
         /* relinked: the rest of this turn must not take it for detached */
         tls_looper = NULL;
     }
-    return false;
 }
 
 bool tr_lifecycle_try_finish(struct tr_actor *a)
 {
-    if (a->stop_mode == TR_STOP_DRAIN && tr_actor_queued(a) > 0)
-        return keep_going(a);
-    if (has_children(a))
-        return keep_going(a);
+    if ((a->stop_mode == TR_STOP_DRAIN && tr_actor_queued(a) > 0) || has_children(a)) {
+        relink_if_detached(a);
+        return false;
+    }
     finish(a);
     return true;
 }
