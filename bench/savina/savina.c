@@ -22,6 +22,10 @@
  *   RESULT <bench> <size> <ms>        ms = wall time of the measured part
  *                                     (idle: CPU ms used in the window)
  *   METRIC <bench> <name> <value>     extra figures
+ *   WINDOW <start_s> <end_s>          with TROUPE_BENCH_WINDOW=1 (spawn, cancel,
+ *                                     fjcreate), on stderr: the measured part in
+ *                                     CLOCK_MONOTONIC seconds, for
+ *                                     `perf record -k mono` + `perf report --time`
  * Each bench checks its result; a wrong count prints CHECK FAILED and exits 1.
  * The timed part excludes tr_system_create/destroy.
  */
@@ -65,6 +69,13 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The measured part [t0, t0 + ms) of a bench, for profiling it alone. */
+static void window(double t0, double ms)
+{
+    if (getenv("TROUPE_BENCH_WINDOW") != NULL)
+        fprintf(stderr, "WINDOW %.6f %.6f\n", t0 / 1e3, (t0 + ms) / 1e3);
 }
 
 static void die(const char *what, int rc)
@@ -609,6 +620,7 @@ static void bench_fjcreate(void)
     CHECK_RC(tr_post(sys, driver, MSG_GO, &n, sizeof(n), -1));
     counter_wait(&g_done, n);
     double ms = now_ms() - t0;
+    window(t0, ms);
     tr_system_destroy(sys);
     check("fjcreate", "workers run", atomic_load(&g_count), n);
     result("fjcreate", n, ms);
@@ -883,6 +895,7 @@ static void bench_spawn(void)
         CHECK_RC(tr_spawn(sys, &exit_b, NULL, NULL, NULL));
     counter_wait(&g_done, n);
     double ms = now_ms() - t0;
+    window(t0, ms);
     long rss1 = maxrss_kb();
     tr_system_destroy(sys);
     check("spawn", "actors completed", atomic_load(&g_done.n), n);
@@ -946,6 +959,7 @@ static void bench_cancel(void)
     int reason;
     CHECK_RC(tr_await_exit(sys, root, -1, &reason));
     double ms = now_ms() - t0, cpu = cpu_ms() - c0;
+    window(t0, ms);
     tr_system_destroy(sys);
     check("cancel", "actors ended", atomic_load(&g_ended), expected);
     result("cancel", expected, ms);
