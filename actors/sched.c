@@ -1,10 +1,12 @@
 /* Work-stealing scheduler; see sched.h for the protocol. */
 #include "actors/sched.h"
-#include "actors/send.h"
 
 #include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
+
+#include "actors/send.h"
+#include "mailbox/pool.h"
 
 static _Thread_local tr_worker *tls_worker;
 
@@ -285,13 +287,17 @@ static void park(tr_worker *w)
     tr_system *sys = w->sys;
     tr_deliver_turn_end(); /* a sleeping worker keeps no actor alive */
     tr_table_flush_thread(&sys->table); /* idle workers strand no free slots */
+    bool beside_work;
+    /* an idle system gives back what the pools kept while it was busy, a
+     * step at a time, and stops as soon as there is work again */
+    while (tr_pool_trim() && !sched_has_work(w, &beside_work))
+        ;
     pthread_mutex_lock(&sys->park_lock);
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     if (w->searching) { /* after raising sleepers: see notify_one */
         w->searching = false;
         atomic_fetch_sub_explicit(&sys->searching, 1, memory_order_seq_cst);
     }
-    bool beside_work;
     if (sched_has_work(w, &beside_work) ||
         atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
         atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);

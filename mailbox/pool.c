@@ -40,7 +40,10 @@ typedef struct magazine {
 typedef struct depot {
     pthread_mutex_t lock;
     _Atomic size_t size; /* object size, set by the first allocation */
-    size_t max_full;     /* full magazines kept: TR_POOL_DEPOT_BYTES worth */
+    size_t idle_bytes, busy_bytes; /* bounds; 0 = the defaults (pool.h) */
+    size_t max_full;     /* full magazines kept at most: busy_bytes worth */
+    size_t idle_full;    /* full magazines kept after a trim: idle_bytes worth */
+    _Atomic bool over_idle; /* nfull > idle_full: tr_pool_trim has work */
     magazine *full, *empty;
     size_t nfull, nempty;
 } depot;
@@ -116,7 +119,8 @@ static void depot_put_full(tr_pool_id id, magazine *m)
     if (stored) {
         m->next = d->full;
         d->full = m;
-        d->nfull++;
+        if (++d->nfull > d->idle_full)
+            atomic_store_explicit(&d->over_idle, true, memory_order_relaxed);
     }
     pthread_mutex_unlock(&d->lock);
     if (stored)
@@ -186,12 +190,73 @@ static thread_cache *my_cache(void)
     return c;
 }
 
+/* Turns the byte bounds into magazine counts (d->lock held, size known). */
+static void set_bounds(depot *d, size_t size)
+{
+    size_t idle = d->idle_bytes != 0 ? d->idle_bytes : TR_POOL_DEPOT_BYTES;
+    size_t busy = d->busy_bytes != 0 ? d->busy_bytes : TR_POOL_DEPOT_BUSY_BYTES;
+    d->idle_full = idle / (TR_POOL_BATCH * size);
+    d->max_full = busy / (TR_POOL_BATCH * size);
+    if (d->max_full < d->idle_full)
+        d->max_full = d->idle_full;
+    atomic_store_explicit(&d->over_idle, d->nfull > d->idle_full, memory_order_relaxed);
+}
+
 static void set_size(depot *d, size_t size)
 {
     if (atomic_load_explicit(&d->size, memory_order_relaxed) != 0)
         return;
-    d->max_full = TR_POOL_DEPOT_BYTES / (TR_POOL_BATCH * size);
+    set_bounds(d, size);
     atomic_store_explicit(&d->size, size, memory_order_relaxed);
+}
+
+void tr_pool_set_depot_bytes(tr_pool_id id, size_t idle_bytes, size_t busy_bytes)
+{
+    depot *d = &g_depots[id];
+    pthread_mutex_lock(&d->lock);
+    d->idle_bytes = idle_bytes;
+    d->busy_bytes = busy_bytes;
+    size_t size = atomic_load_explicit(&d->size, memory_order_relaxed);
+    if (size != 0)
+        set_bounds(d, size);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Magazines freed per tr_pool_trim call: a few hundred microseconds of
+ * free(), so an idle worker that gets work meanwhile is not held up long. */
+#define TRIM_STEP 16
+
+bool tr_pool_trim(void)
+{
+    bool more = false;
+    for (int i = 0; i < TR_POOL_COUNT; i++) {
+        depot *d = &g_depots[i];
+        if (!atomic_load_explicit(&d->over_idle, memory_order_relaxed))
+            continue;
+        magazine *taken = NULL;
+        pthread_mutex_lock(&d->lock);
+        for (int k = 0; k < TRIM_STEP && d->nfull > d->idle_full; k++) {
+            magazine *m = d->full;
+            d->full = m->next;
+            d->nfull--;
+            m->next = taken;
+            taken = m;
+        }
+        bool over = d->nfull > d->idle_full;
+        atomic_store_explicit(&d->over_idle, over, memory_order_relaxed);
+        pthread_mutex_unlock(&d->lock);
+        more |= over;
+        size_t size = obj_size((tr_pool_id)i);
+        while (taken != NULL) {
+            magazine *m = taken;
+            taken = m->next;
+            magazine_drain(m, size);
+            pthread_mutex_lock(&d->lock);
+            depot_keep_empty(d, m);
+            pthread_mutex_unlock(&d->lock);
+        }
+    }
+    return more;
 }
 
 /* Slow path of an allocation: `cur` is empty or missing. Loads a full
@@ -293,6 +358,15 @@ size_t tr_pool_depot_max(tr_pool_id id)
     depot *d = &g_depots[id];
     pthread_mutex_lock(&d->lock);
     size_t n = d->max_full;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+size_t tr_pool_depot_idle_max(tr_pool_id id)
+{
+    depot *d = &g_depots[id];
+    pthread_mutex_lock(&d->lock);
+    size_t n = d->idle_full;
     pthread_mutex_unlock(&d->lock);
     return n;
 }

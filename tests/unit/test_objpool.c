@@ -1,7 +1,8 @@
 /* The fixed-size object pool (mailbox/pool.h): reuse on one thread, objects
  * handed between threads keep their contents, a thread's cache goes back to
- * the depot when the thread exits, and the depot stays bounded. No runtime is
- * started here, so nothing else touches the pool while a test counts. */
+ * the depot when the thread exits, the depot stays bounded, and a trim gives
+ * back what it holds beyond its idle bound. No runtime is started here, so
+ * nothing else touches the pool while a test counts. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -13,6 +14,17 @@
 
 #define ID TR_POOL_MNODE
 #define SIZE sizeof(tr_mnode)
+
+/* A small depot (64 magazines idle, 256 at most) keeps the bound tests
+ * quick. The TSan build runs every test in one process, so the depot may
+ * hold what earlier tests left: trimmed first, it is below both bounds. */
+static void small_depot(void)
+{
+    tr_pool_free(ID, tr_pool_alloc(ID, SIZE)); /* the depot knows the size from here on */
+    tr_pool_set_depot_bytes(ID, 64 * TR_POOL_BATCH * SIZE, 256 * TR_POOL_BATCH * SIZE);
+    while (tr_pool_trim())
+        ;
+}
 
 Test(objpool, same_thread_reuses_the_last_freed_object)
 {
@@ -133,7 +145,7 @@ static void *free_all(void *arg)
 
 Test(objpool, the_depot_stays_bounded)
 {
-    tr_pool_free(ID, tr_pool_alloc(ID, SIZE)); /* the depot knows the size from here on */
+    small_depot();
     size_t max = tr_pool_depot_max(ID);
     cr_assert_gt(max, 0);
     free_all_arg a = {.n = (max + 8) * TR_POOL_BATCH};
@@ -147,5 +159,34 @@ Test(objpool, the_depot_stays_bounded)
     cr_assert_eq(pthread_create(&t, NULL, free_all, &a), 0);
     pthread_join(t, NULL);
     cr_assert_eq(tr_pool_depot_batches(ID), max, "full, and the rest went back to malloc");
+    free(a.objs);
+}
+
+Test(objpool, a_trim_gives_back_down_to_the_idle_bound)
+{
+    small_depot();
+    size_t max = tr_pool_depot_max(ID), idle = tr_pool_depot_idle_max(ID);
+    cr_assert_gt(idle, 0);
+    cr_assert_gt(max, idle + 32, "room for more than two trim steps above the idle bound");
+    free_all_arg a = {.n = max * TR_POOL_BATCH};
+    a.objs = malloc(a.n * sizeof(*a.objs));
+    cr_assert_not_null(a.objs);
+    for (size_t i = 0; i < a.n; i++) {
+        a.objs[i] = tr_pool_alloc(ID, SIZE);
+        cr_assert_not_null(a.objs[i]);
+    }
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_all, &a), 0);
+    pthread_join(t, NULL);
+    cr_assert_geq(tr_pool_depot_batches(ID), max - 2, "busy: the depot kept them");
+    unsigned calls = 0;
+    while (tr_pool_trim())
+        calls++;
+    cr_assert_gt(calls, 0, "more than one step's worth to give back");
+    cr_assert_eq(tr_pool_depot_batches(ID), idle, "trimmed to the idle bound, no further");
+    cr_assert(!tr_pool_trim(), "nothing left to trim");
+    void *o = tr_pool_alloc(ID, SIZE);
+    cr_assert_not_null(o, "the pool still serves allocations after a trim");
+    tr_pool_free(ID, o);
     free(a.objs);
 }
