@@ -146,7 +146,12 @@ static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, voi
 /* Links `a` under its parent unless that is stopping. Top-level actors are
  * in no list (shutdown finds them by walking the table): for them this only
  * checks that the system is not closing, after the table insert, so that
- * either this check sees `closing` or the shutdown walk sees the actor. */
+ * either this check sees `closing` or the shutdown walk sees the actor.
+ * A childless parent begins stopping without the lock (tr_lifecycle_begin):
+ * it stores stop_mode, then reads first_child; we store first_child, then
+ * read stop_mode (all seq_cst), so either it sees the child or we see the
+ * mode and back out. Backing out signals the parent, which may have seen
+ * the child and be waiting for it to go. */
 static int spawn_link(tr_system *sys, struct tr_actor *a)
 {
     struct tr_actor *p = a->parent;
@@ -154,17 +159,28 @@ static int spawn_link(tr_system *sys, struct tr_actor *a)
         return atomic_load_explicit(&sys->closing, memory_order_seq_cst) ? TR_ECLOSED : TR_OK;
     pthread_mutex_t *m = tr_actor_stripe(sys, p);
     int rc = TR_OK;
+    bool backed_out = false;
     pthread_mutex_lock(m);
-    if (p->stop_mode != TR_STOP_NONE) {
+    if (tr_actor_stop_mode(p) != TR_STOP_NONE) {
         rc = TR_ESTOPPING;
     } else {
         struct tr_actor *first = atomic_load_explicit(&p->first_child, memory_order_relaxed);
         a->next_sibling = first;
         if (first != NULL)
             first->prev_sibling = a;
-        atomic_store_explicit(&p->first_child, a, memory_order_release);
+        atomic_store_explicit(&p->first_child, a, memory_order_seq_cst);
+        if (atomic_load_explicit(&p->stop_mode, memory_order_seq_cst) != TR_STOP_NONE) {
+            /* still the head: every other change to the list takes the lock */
+            atomic_store_explicit(&p->first_child, first, memory_order_release);
+            if (first != NULL)
+                first->prev_sibling = NULL;
+            rc = TR_ESTOPPING;
+            backed_out = true;
+        }
     }
     pthread_mutex_unlock(m);
+    if (backed_out)
+        tr_actor_signal(p, TR_SIG_CHILD); /* held by tr_actor_spawn */
     return rc;
 }
 
@@ -251,7 +267,7 @@ static void dispatch(struct tr_actor *a, tr_mnode *m)
         tr_mnode_free(m);
         return;
     }
-    if (a->stop_mode >= TR_STOP_ABORT) {
+    if (tr_actor_stop_mode(a) >= TR_STOP_ABORT) {
         tr_dead_letter_record(a->sys, a->self, m->msg.sender, m->msg.type, TR_EDEAD);
         tr_mnode_free(m);
         return;
@@ -305,9 +321,9 @@ static void end_turn(struct tr_actor *a)
     uint32_t count = tr_actor_queued(a); /* may be low: re-read after the fence */
     bool pressured = update_pressure(a, count);
     atomic_store_explicit(&a->lifecycle,
-                          a->stop_mode != TR_STOP_NONE ? TR_STATE_STOPPING : TR_STATE_WAITING,
+                          tr_actor_stop_mode(a) != TR_STOP_NONE ? TR_STATE_STOPPING : TR_STATE_WAITING,
                           memory_order_relaxed);
-    bool mute = a->stop_mode == TR_STOP_NONE && !pressured &&
+    bool mute = tr_actor_stop_mode(a) == TR_STOP_NONE && !pressured &&
                 atomic_load_explicit(&a->mute_count, memory_order_relaxed) > 0;
     bool idle = !mute && count == 0;
     /* release: whoever claims the actor next (tr_actor_claim) sees this
@@ -340,20 +356,26 @@ static void end_turn(struct tr_actor *a)
         tr_actor_wake(a, false);
 }
 
-/* The worker holds the actor for the whole turn: once end_turn publishes
- * IDLE, another worker may run the actor to its end, and without the hold
- * its memory could go while end_turn still re-checks the mailbox. The hold
- * is often the one the previous turn's sends kept on it (send.c). */
-void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
+/* One turn; `pending` are signal bits handed over by a stopping parent
+ * that claimed the actor (stop_claimed in lifecycle.c), taken with those
+ * in `signals`.
+ *
+ * The worker holds the actor across end_turn: once that publishes IDLE,
+ * another worker may run the actor to its end, and without the hold its
+ * memory could go while end_turn still re-checks the mailbox. Until then
+ * the actor is ours (SCHEDULED) and only its own turn can end it, so the
+ * hold is taken late, if the previous turn's sends did not leave one to
+ * adopt (send.c); an ending turn passes whether it holds one to
+ * tr_lifecycle_try_finish, which consumes it. */
+static void actor_turn(struct tr_actor *a, uint32_t batch, uint64_t *handled, uint32_t pending)
 {
     uint64_t n = 0;
     tr_table *table = &a->sys->table;
     tr_ref self = a->self;
-    if (!tr_deliver_adopt_hold(table, self))
-        tr_table_hold(table, self);
+    bool held = tr_deliver_adopt_hold(table, self);
     tls_actor = a;
-    atomic_store_explicit(&a->lifecycle,
-                          a->stop_mode != TR_STOP_NONE ? TR_STATE_STOPPING : TR_STATE_RUNNING,
+    bool stopping = tr_actor_stop_mode(a) != TR_STOP_NONE;
+    atomic_store_explicit(&a->lifecycle, stopping ? TR_STATE_STOPPING : TR_STATE_RUNNING,
                           memory_order_relaxed);
     if (!(a->flags & TR_AF_INITIALIZED)) {
         a->flags |= TR_AF_INITIALIZED;
@@ -361,14 +383,15 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
         after_callback(a, rc);
     }
     for (;;) {
-        if (atomic_load_explicit(&a->signals, memory_order_relaxed) != 0)
-            tr_lifecycle_take_signals(a);
-        if (a->stop_mode != TR_STOP_NONE && tr_lifecycle_try_finish(a)) {
+        if ((pending | atomic_load_explicit(&a->signals, memory_order_relaxed)) != 0) {
+            tr_lifecycle_take_signals(a, pending);
+            pending = 0;
+        }
+        if (tr_actor_stop_mode(a) != TR_STOP_NONE &&
+            tr_lifecycle_try_finish(a, held)) {
             tls_actor = NULL;
             *handled = n;
-            tr_deliver_turn_end();
-            tr_table_release(table, self); /* dead: this may free it */
-            return;
+            return; /* dead, and maybe freed */
         }
         if (n >= batch)
             break;
@@ -378,16 +401,23 @@ void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
         n++;
         dispatch(a, m);
         if (atomic_load_explicit(&a->mute_count, memory_order_relaxed) > 0 &&
-            a->stop_mode == TR_STOP_NONE)
+            tr_actor_stop_mode(a) == TR_STOP_NONE)
             break; /* muted by backpressure: no further message until released */
     }
     tls_actor = NULL;
     *handled = n;
+    if (!held)
+        tr_table_hold(table, self);
     end_turn(a);
     /* the hold on the last receiver stays, and this turn's own hold is kept
      * rather than released: in a pair on one worker, the next turn adopts
      * the one and sends to us use the other (send.c) */
     tr_deliver_keep_hold(table, self, a);
+}
+
+void tr_actor_run(struct tr_actor *a, uint32_t batch, uint64_t *handled)
+{
+    actor_turn(a, batch, handled, 0);
 }
 
 /* ---- queries ---- */
@@ -426,7 +456,7 @@ int tr_actor_name(tr_system *sys, tr_ref ref, char *buf, size_t len)
 #define INLINE_DEPTH_MAX 8
 static _Thread_local unsigned tls_inline_depth;
 
-bool tr_actor_run_inline(struct tr_actor *a)
+bool tr_actor_run_inline(struct tr_actor *a, uint32_t signals)
 {
     tr_worker *w = tr_sched_current_worker();
     if (w == NULL || w->sys != a->sys || tls_inline_depth >= INLINE_DEPTH_MAX)
@@ -439,7 +469,7 @@ bool tr_actor_run_inline(struct tr_actor *a)
     struct tr_actor *outer = tls_actor;
     tls_inline_depth++;
     uint64_t handled;
-    tr_actor_run(a, 0, &handled);
+    actor_turn(a, 0, &handled, signals);
     tls_inline_depth--;
     tls_actor = outer;
     return true;

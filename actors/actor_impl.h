@@ -56,6 +56,7 @@ enum {
     TR_AF_STOP_SELF = 1u << 1, /* tr_stop_self called during this callback */
     TR_AF_TERMINATED = 1u << 2,
     TR_AF_TRAP_EXITS = 1u << 3, /* exit signals from links become TR_MSG_EXIT messages */
+    TR_AF_CLOSE_PENDING = 1u << 4, /* stopping, OPEN not yet cleared (tr_lifecycle_try_finish) */
 };
 
 typedef struct tr_pending_ask {
@@ -122,7 +123,9 @@ struct tr_actor {
     int exit_reason;
     int fail_reason; /* set by tr_fail during a callback */
     _Atomic uint8_t lifecycle; /* tr_actor_state, for observers */
-    uint8_t stop_mode;
+    /* TR_STOP_*: written by the owner (seq_cst, see tr_lifecycle_begin), read
+     * by spawn_link under the stripe lock */
+    _Atomic uint8_t stop_mode;
     uint8_t flags;
     tr_mailbox_head mhead;
     _Alignas(16) unsigned char state[];
@@ -159,6 +162,22 @@ static inline void tr_actor_ext_publish(struct tr_actor *a, tr_actor_ext *ext)
                                             memory_order_seq_cst);
 }
 
+/* The actor's TR_STOP_* mode, read by its owner (or by spawn_link under the
+ * stripe lock). */
+static inline uint8_t tr_actor_stop_mode(const struct tr_actor *a)
+{
+    return atomic_load_explicit(&a->stop_mode, memory_order_relaxed);
+}
+
+/* Starts fetching, for writing, every cache line of a plain actor (one about
+ * to be claimed and ended: a stop touches all of them). */
+static inline void tr_actor_prefetch(struct tr_actor *a)
+{
+    for (size_t off = 0; off < sizeof(*a); off += 64)
+        __builtin_prefetch((char *)a + off, 1);
+    __builtin_prefetch((char *)a + sizeof(*a) - 1, 1);
+}
+
 /* Returns the extension, creating it; NULL on ENOMEM. */
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a);
 
@@ -169,11 +188,12 @@ bool tr_actor_claim(struct tr_actor *a, bool unmute);
 
 /* Runs a turn of a claimed actor (see tr_actor_claim) on this worker, now,
  * nested in the current turn, without handling any message: it takes its
- * signals and ends if it can (terminate included); otherwise the turn ends
- * as usual and queues it if it has work. Returns false, having done
- * nothing, off a worker of its system or when nested too deep: the caller
- * then submits it. */
-bool tr_actor_run_inline(struct tr_actor *a);
+ * signals, plus the TR_SIG_* bits in `signals`, and ends if it can
+ * (terminate included); otherwise the turn ends as usual and queues it if
+ * it has work. Returns false, having done nothing, off a worker of its
+ * system or when nested too deep: the caller then submits it (with
+ * `signals` set on it). */
+bool tr_actor_run_inline(struct tr_actor *a, uint32_t signals);
 
 /* Makes a runnable actor owned by a worker: IDLE -> SCHEDULED (or, with
  * force, MUTED -> SCHEDULED) and queues it. Any thread. */

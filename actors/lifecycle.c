@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "actors/ask.h"
+#include "actors/send.h"
 #include "actors/group_impl.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
@@ -43,23 +44,34 @@ static void relink_locked(struct tr_actor *a, struct tr_actor *c)
     atomic_store_explicit(&a->first_child, c, memory_order_release);
 }
 
-/* a's stripe lock held, a stopping: signals every child with `bits` and
- * claims the idle ones. A claimed child cannot run, end or be freed until
- * we let it; it leaves the children list here (detached), and the chain
- * returned reuses its injection link, unused while the child is ours. A
- * detached child that ends nested in our turn (stop_claimed) so takes no
- * lock to unlink itself; one that does not end there goes back on the list
- * before anyone else can run it (stop_claimed, tr_lifecycle_try_finish).
- * The list is only ours to rebuild because `a` is stopping: no child is
- * added, and those left on it unlink themselves under this lock. */
+/* a's stripe lock held, a stopping: claims the idle children and signals
+ * the others with `bits`. A claimed child cannot run, end or be freed until
+ * we let it, so it needs no signal: stop_claimed hands it `bits` directly.
+ * A child we fail to claim is signalled and then tried once more, in case
+ * it went idle before it could see the signal. A claimed child leaves the
+ * children list here (detached), and the chain returned reuses its
+ * injection link, unused while the child is ours. A detached child that
+ * ends nested in our turn (stop_claimed) so takes no lock to unlink itself;
+ * one that does not end there goes back on the list before anyone else can
+ * run it (stop_claimed, tr_lifecycle_try_finish). The list is only ours to
+ * rebuild because `a` is stopping: no child is added, and those left on it
+ * unlink themselves under this lock. */
 static tr_mlink *claim_children(struct tr_actor *a, struct tr_actor *first, uint32_t bits)
 {
     tr_mlink *claimed = NULL;
     struct tr_actor *kept = NULL, *tail = NULL;
     for (struct tr_actor *c = first, *next; c != NULL; c = next) {
         next = c->next_sibling;
-        atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
-        if (tr_actor_claim(c, true)) {
+        /* the walk is a chain of cache misses: start the next one while
+         * this child's claim runs */
+        if (next != NULL)
+            tr_actor_prefetch(next);
+        bool mine = tr_actor_claim(c, true);
+        if (!mine) {
+            atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
+            mine = tr_actor_claim(c, true);
+        }
+        if (mine) {
             c->prev_sibling = c->next_sibling = NULL;
             atomic_store_explicit(&c->inject_link.next, claimed, memory_order_relaxed);
             claimed = &c->inject_link;
@@ -85,16 +97,20 @@ static tr_mlink *claim_children(struct tr_actor *a, struct tr_actor *first, uint
  * other children, ending on other workers meanwhile, do not wait on it. A
  * child that cannot end yet (queued messages to drain, busy children) is
  * queued as usual; one that tr_actor_run_inline declines goes back on the
- * list first (one lock for them all), while we still own it. */
-static void stop_claimed(struct tr_actor *a, tr_mlink *claimed)
+ * list first (one lock for them all), while we still own it, with `bits`
+ * among its signals. */
+static void stop_claimed(struct tr_actor *a, tr_mlink *claimed, uint32_t bits)
 {
     struct tr_actor *outer = tls_looper;
     tr_mlink *declined = NULL;
     while (claimed != NULL) {
         struct tr_actor *c = actor_of_link(claimed);
         claimed = atomic_load_explicit(&claimed->next, memory_order_relaxed);
+        if (claimed != NULL)
+            tr_actor_prefetch(actor_of_link(claimed));
         tls_looper = a; /* (again: a child that went back on the list cleared it) */
-        if (!tr_actor_run_inline(c)) {
+        if (!tr_actor_run_inline(c, bits)) {
+            atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
             atomic_store_explicit(&c->inject_link.next, declined, memory_order_relaxed);
             declined = &c->inject_link;
         }
@@ -114,33 +130,41 @@ static void stop_claimed(struct tr_actor *a, tr_mlink *claimed)
     }
 }
 
+/* Publishes a's stop mode and claims its children. spawn_link must see the
+ * mode or have its child seen: a childless actor stores the mode and then
+ * re-reads first_child, without the lock (see spawn_link for the other
+ * half); one with children claims them under the lock. The OPEN bit is
+ * cleared later (TR_AF_CLOSE_PENDING), by tr_lifecycle_try_finish, which the
+ * caller's turn runs next: an actor that ends there retires its slot with
+ * one table operation. */
 void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_parent)
 {
-    if (mode <= a->stop_mode)
+    uint8_t old = tr_actor_stop_mode(a);
+    if (mode <= old)
         return;
-    bool first = a->stop_mode == TR_STOP_NONE;
+    bool first = old == TR_STOP_NONE;
     if (first || (reason != TR_OK && (a->exit_reason == TR_OK || a->exit_reason == TR_ESHUTDOWN)))
         a->exit_reason = reason;
 
-    /* stop_mode changes under the stripe lock so spawn_link sees it */
-    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
     bool self_managed = mode == TR_STOP_DRAIN && a->beh->stopping != NULL;
-    pthread_mutex_lock(m);
-    a->stop_mode = (uint8_t)mode;
-    uint32_t bits = (mode == TR_STOP_KILL ? TR_SIG_KILL : TR_SIG_STOP) | TR_SIG_FROM_PARENT;
-    struct tr_actor *first_child = atomic_load_explicit(&a->first_child, memory_order_relaxed);
-    bool has_children = first_child != NULL;
-    tr_mlink *claimed = NULL;
-    if (!self_managed && first_child != NULL)
-        claimed = claim_children(a, first_child, bits);
-    pthread_mutex_unlock(m);
-    if (claimed != NULL)
-        stop_claimed(a, claimed);
+    atomic_store_explicit(&a->stop_mode, (uint8_t)mode, memory_order_seq_cst);
+    bool has_children = atomic_load_explicit(&a->first_child, memory_order_seq_cst) != NULL;
+    if (has_children && !self_managed) {
+        uint32_t bits = (mode == TR_STOP_KILL ? TR_SIG_KILL : TR_SIG_STOP) | TR_SIG_FROM_PARENT;
+        pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
+        pthread_mutex_lock(m);
+        /* re-read: a spawn_link that saw our mode has backed out */
+        struct tr_actor *first_child = atomic_load_explicit(&a->first_child, memory_order_relaxed);
+        tr_mlink *claimed = first_child != NULL ? claim_children(a, first_child, bits) : NULL;
+        pthread_mutex_unlock(m);
+        if (claimed != NULL)
+            stop_claimed(a, claimed, bits);
+    }
     if (self_managed)
         a->beh->stopping(a, a->state); /* the actor stops its children itself */
 
     if (first) {
-        tr_table_close(&a->sys->table, a->self);
+        a->flags |= TR_AF_CLOSE_PENDING;
         atomic_store_explicit(&a->lifecycle, TR_STATE_STOPPING, memory_order_relaxed);
     }
     if (mode >= TR_STOP_ABORT)
@@ -150,9 +174,11 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
         arm_deadline(a);
 }
 
-void tr_lifecycle_take_signals(struct tr_actor *a)
+void tr_lifecycle_take_signals(struct tr_actor *a, uint32_t pending)
 {
-    uint32_t s = atomic_exchange_explicit(&a->signals, 0, memory_order_seq_cst);
+    uint32_t s = pending;
+    if (atomic_load_explicit(&a->signals, memory_order_relaxed) != 0)
+        s |= atomic_exchange_explicit(&a->signals, 0, memory_order_seq_cst);
     if (s & TR_SIG_KILL)
         tr_lifecycle_begin(a, TR_EKILLED, TR_STOP_KILL, true);
     else if (s & TR_SIG_STOP)
@@ -166,10 +192,10 @@ void tr_lifecycle_take_signals(struct tr_actor *a)
 }
 
 /* Only for a stopping actor, on its own worker: spawn_link adds no child
- * once stop_mode is set (under the lock, by this thread), and the children
+ * once stop_mode is set (one that linked as the mode was stored backs out
+ * and signals TR_SIG_CHILD, see spawn_link), and the children
  * claim_children detaches are back on the list or ended before its turn
- * looks (stop_claimed), so for this test the list only shrinks and NULL is
- * final. The acquire pairs with the last child's unlink, made after it
+ * looks (stop_claimed), so for this test NULL is final. The acquire pairs with the last child's unlink, made after it
  * queued its DOWN and exit signals. */
 static bool has_children(struct tr_actor *a)
 {
@@ -252,7 +278,9 @@ static void cancel_owned_timers(struct tr_actor *a)
     ext->deadline_timer = 0;
 }
 
-static void finish(struct tr_actor *a)
+/* The end steps that need `a` alive and a slot still LIVE: terminate,
+ * timers, the DEAD mark, and the monitors and links taken under the lock. */
+static void finish_begin(struct tr_actor *a, tr_watch_list *down, tr_link_list *links)
 {
     tr_system *sys = a->sys;
     int reason = a->exit_reason;
@@ -271,33 +299,58 @@ static void finish(struct tr_actor *a)
      * fire at once, or we see the extension and take their monitors and
      * links under the lock. A plain actor that never had an extension ends
      * without taking its lock. */
-    tr_watch_list down = {0};
-    tr_link_list links = {0};
     if (atomic_load_explicit(&a->ext, memory_order_seq_cst) != NULL) {
         pthread_mutex_t *m = tr_actor_stripe(sys, a);
         pthread_mutex_lock(m);
-        down = tr_monitor_close_locked(a);
-        links = tr_link_close_locked(a); /* after the close: new links signal at once */
+        *down = tr_monitor_close_locked(a);
+        *links = tr_link_close_locked(a); /* after the close: new links signal at once */
         pthread_mutex_unlock(m);
     }
     tr_actor_drop_mailbox(a, TR_EDEAD);
-    /* Retire the slot before telling anyone: whoever we notify must see the
-     * reference dead. The worker's turn hold keeps `a` allocated until
-     * tr_actor_run returns, so the steps below may still read it. */
+}
+
+/* Ends `a`; `held`: the turn holds it in the table, a hold this consumes.
+ *
+ * A plain actor (no extension: no monitors, links or group) that is in no
+ * parent's list (top level, or detached by a parent stopping it in its own
+ * turn) needs nothing of itself after its slot is retired, so retiring the
+ * slot, dropping the hold and freeing it are one table operation, the last
+ * touch. Any other actor keeps a hold while it tells its parent, group,
+ * monitors and linked partners. In both, the slot is retired before anyone
+ * is told: whoever we notify must see the reference dead. */
+static void finish(struct tr_actor *a, bool held)
+{
+    tr_system *sys = a->sys;
+    tr_table *table = &sys->table;
     tr_ref self = a->self;
-    tr_table_kill(&sys->table, self);
+    int reason = a->exit_reason;
+    tr_watch_list down = {0};
+    tr_link_list links = {0};
+    finish_begin(a, &down, &links);
+    tr_deliver_turn_end(); /* the holds this thread kept for earlier turns */
+    a->flags &= (uint8_t)~TR_AF_CLOSE_PENDING; /* the kill clears OPEN too */
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext == NULL && (a->parent == NULL || detached(a))) {
+        tr_table_kill_release(table, self, held); /* may free `a` */
+        tr_census_end(sys);
+        notify_waiters(sys, self, reason);
+        return;
+    }
+    if (!held)
+        tr_table_hold(table, self);
+    tr_table_kill(table, self);
     tr_census_end(sys);
     notify_waiters(sys, self, reason);
     /* exit signals are queued before any DOWN: a watcher that gets our
      * DOWN knows every linked partner already has its signal */
     tr_link_fire(sys, self, reason, &links);
     tr_monitor_fire(sys, self, reason, &down);
-    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL && ext->group != NULL)
         tr_group_member_done(ext->group, self, reason, ext->result);
     /* last: the parent may end as soon as we leave its list, and must find
      * our DOWN (if it watches us) already in its mailbox */
     unlink_from_parent(a);
+    tr_table_release(table, self); /* this may free `a` */
 }
 
 /* A detached child that cannot end in this nested turn goes back on its
@@ -314,13 +367,17 @@ static void relink_if_detached(struct tr_actor *a)
     }
 }
 
-bool tr_lifecycle_try_finish(struct tr_actor *a)
+bool tr_lifecycle_try_finish(struct tr_actor *a, bool held)
 {
-    if ((a->stop_mode == TR_STOP_DRAIN && tr_actor_queued(a) > 0) || has_children(a)) {
+    if ((tr_actor_stop_mode(a) == TR_STOP_DRAIN && tr_actor_queued(a) > 0) || has_children(a)) {
+        if (a->flags & TR_AF_CLOSE_PENDING) {
+            a->flags &= (uint8_t)~TR_AF_CLOSE_PENDING;
+            tr_table_close(&a->sys->table, a->self);
+        }
         relink_if_detached(a);
         return false;
     }
-    finish(a);
+    finish(a, held);
     return true;
 }
 

@@ -21,13 +21,17 @@
  * from_parent: an ancestor owns the deadline. Owner thread only. */
 void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_parent);
 
-/* Consumes pending signals (stop, kill, child exit). Owner thread only. */
-void tr_lifecycle_take_signals(struct tr_actor *a);
+/* Consumes pending signals (stop, kill, child exit): those in a->signals
+ * and the bits in `pending` (handed over by a parent that claimed `a`).
+ * Owner thread only. */
+void tr_lifecycle_take_signals(struct tr_actor *a, uint32_t pending);
 
 /* Finishes a stopping actor whose children are gone and whose mailbox is
- * drained (or dropped). Returns true if it is now dead (and must not be
- * touched again). Owner thread only. */
-bool tr_lifecycle_try_finish(struct tr_actor *a);
+ * drained (or dropped). `held`: the caller's turn holds `a` in the table;
+ * on true that hold is consumed. Returns true if it is now dead (and must
+ * not be touched again: it may be freed). Otherwise the actor stays
+ * stopping, no longer open to user messages. Owner thread only. */
+bool tr_lifecycle_try_finish(struct tr_actor *a, bool held);
 
 /* Stops `ref` gracefully with exit reason TR_ECANCELLED (a cancelled token).
  * Any thread. Returns TR_OK, TR_EDEAD or TR_EINVAL. */

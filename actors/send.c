@@ -32,7 +32,7 @@ static bool ref_in(const tr_ref *refs, uint32_t n, tr_ref r)
  * is what avoids deadlock) nor one that is stopping. */
 static bool may_mute(struct tr_actor *sender)
 {
-    return sender->stop_mode == TR_STOP_NONE &&
+    return tr_actor_stop_mode(sender) == TR_STOP_NONE &&
            !atomic_load_explicit(&sender->pressure, memory_order_relaxed) &&
            tr_actor_queued(sender) < sender->capacity;
 }

@@ -433,6 +433,23 @@ void tr_table_kill(tr_table *t, tr_ref ref)
         table_reclaim(t, s, index, old);
 }
 
+void tr_table_kill_release(tr_table *t, tr_ref ref, bool held)
+{
+    if (!held) {
+        tr_table_kill(t, ref);
+        return;
+    }
+    uint32_t index = ref_index(ref);
+    tr_slot *s = table_slot(t, index);
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed), nw;
+    do {
+        nw = (w & ~(SLOT_LIVE | SLOT_OPEN)) - 1;
+    } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, nw, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    if ((nw & SLOT_HOLDS_MASK) == 0)
+        table_reclaim(t, s, index, w);
+}
+
 void tr_table_foreach_live(tr_table *t, void (*fn)(struct tr_actor *, void *), void *ctx)
 {
     uint32_t end = atomic_load_explicit(&t->next_unused, memory_order_seq_cst);

@@ -23,6 +23,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "troupe/actor.h"
@@ -105,6 +106,10 @@ void tr_table_close(tr_table *t, tr_ref ref);
 
 /* Clears LIVE: the actor is destroyed now, or by the last holder. */
 void tr_table_kill(tr_table *t, tr_ref ref);
+
+/* tr_table_kill, then, when `held`, tr_table_release of the caller's hold,
+ * in one atomic operation. The actor may be freed when it returns. */
+void tr_table_kill_release(tr_table *t, tr_ref ref, bool held);
 
 /* Calls fn(actor, ctx) for every actor LIVE when its slot is visited, with a
  * hold taken around the call (fn may signal the actor, not wait for it).

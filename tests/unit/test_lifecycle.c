@@ -1,6 +1,8 @@
 /* Lifecycle: states, terminate exactly once, children first, deadlines,
  * failures, stale references, bad arguments. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,6 +554,68 @@ Test(lifecycle, spawn_under_stopping_parent_is_refused)
     cr_assert_eq(tr_post(sys, parent, MSG_WORK, NULL, 0, 0), TR_ESTOPPING);
     cr_assert_eq(tr_kill(sys, parent), TR_OK);
     cr_assert_eq(tr_await_exit(sys, parent, 10000, NULL), TR_OK);
+    tr_system_destroy(sys);
+}
+
+/* ---- spawning under a parent as it begins to stop ---- */
+
+/* A childless actor begins stopping without its lock, and a spawn_link racing
+ * with it must either be refused or have its child stopped with the parent
+ * (actors/actor.c, spawn_link): never a child left running under a dead
+ * parent, never a parent waiting forever for a child it never saw. */
+#define RACE_ROUNDS 200
+#define RACE_CHILDREN 64
+
+typedef struct race_spawner {
+    tr_system *sys;
+    tr_ref parent;
+    tr_ref kids[RACE_CHILDREN];
+    int nkids;
+    int refused;
+} race_spawner;
+
+static const tr_behaviour quiet = {.handle = ok_handle};
+
+static void *spawn_until_refused(void *arg)
+{
+    race_spawner *r = arg;
+    tr_spawn_opts o = {.parent = r->parent};
+    while (r->nkids < RACE_CHILDREN) {
+        int rc = tr_spawn(r->sys, &quiet, NULL, &o, &r->kids[r->nkids]);
+        if (rc != TR_OK) {
+            r->refused = rc;
+            break;
+        }
+        r->nkids++;
+    }
+    return NULL;
+}
+
+Test(lifecycle, spawns_racing_a_stopping_parent_are_refused_or_stopped)
+{
+    tr_system *sys = make_system(2);
+    int raced = 0;
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        race_spawner r = {.sys = sys};
+        cr_assert_eq(tr_spawn(sys, &quiet, NULL, NULL, &r.parent), TR_OK);
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, spawn_until_refused, &r), 0);
+        if (round % 2 == 1)
+            sched_yield(); /* let some rounds link a few children first */
+        cr_assert_eq(tr_stop(sys, r.parent), TR_OK);
+        cr_assert_eq(tr_await_exit(sys, r.parent, 20000, NULL), TR_OK, "round %d: the parent ends",
+                     round);
+        pthread_join(t, NULL);
+        if (r.nkids < RACE_CHILDREN) {
+            cr_assert(r.refused == TR_ESTOPPING || r.refused == TR_EDEAD, "round %d: refused with %s",
+                      round, tr_strerror(r.refused));
+            raced++;
+        }
+        for (int i = 0; i < r.nkids; i++)
+            cr_assert_eq(tr_actor_state_of(sys, r.kids[i]), TR_STATE_DEAD,
+                         "round %d: child %d ended before its parent", round, i);
+    }
+    cr_assert_gt(raced, 0, "some spawns met the stop");
     tr_system_destroy(sys);
 }
 

@@ -207,3 +207,28 @@ Test(table, systems_reuse_slots_of_outside_spawns)
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
 }
+
+/* Retiring a slot and dropping the caller's hold in one operation: the
+ * actor goes only with the last hold, and its reference is dead at once. */
+Test(table, kill_release_frees_with_the_last_hold)
+{
+    tr_table t;
+    cr_assert_eq(tr_table_init(&t, count_destroy), TR_OK);
+    atomic_store(&destroyed, 0);
+    tr_ref ref;
+    struct tr_actor *a;
+    cr_assert_eq(tr_table_insert(&t, fake(1), &ref), TR_OK);
+    tr_table_hold(&t, ref);                                   /* the turn's hold */
+    cr_assert_eq(tr_table_acquire(&t, ref, true, &a), TR_OK); /* a sender's */
+    tr_table_kill_release(&t, ref, true);
+    cr_assert_eq(tr_table_check(&t, ref, false), TR_EDEAD, "dead as soon as it is killed");
+    cr_assert_eq(atomic_load(&destroyed), 0, "the sender still holds it");
+    tr_table_release(&t, ref);
+    cr_assert_eq(atomic_load(&destroyed), 1, "freed with the last hold");
+
+    cr_assert_eq(tr_table_insert(&t, fake(2), &ref), TR_OK);
+    tr_table_kill_release(&t, ref, false); /* no hold: freed at once */
+    cr_assert_eq(atomic_load(&destroyed), 2);
+    cr_assert_eq(tr_table_acquire(&t, ref, false, &a), TR_EDEAD);
+    tr_table_fini(&t);
+}
