@@ -36,6 +36,11 @@ pthread_mutex_t *tr_actor_stripe(tr_system *sys, struct tr_actor *a)
     return &sys->stripes[(a->self.id & 0xffffffffu) % TR_STRIPES].m;
 }
 
+bool tr_actor_ended(struct tr_actor *a)
+{
+    return a->watch_closed || tr_table_retired(&a->sys->table, a->self);
+}
+
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a)
 {
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);

@@ -144,14 +144,11 @@ static inline uint32_t tr_actor_queued(const struct tr_actor *a)
 }
 
 /* Whether `a` has ended for monitors and links: its lists are closed
- * (watch_closed, under its stripe lock) or it is past its DEAD store, after
+ * (watch_closed, under its stripe lock) or its table slot is retired, after
  * which its end takes the lists only if it finds an extension. Call with the
- * stripe lock held, after tr_actor_ext_get and tr_actor_ext_publish (see finish
- * in lifecycle.c). */
-static inline bool tr_actor_ended(struct tr_actor *a)
-{
-    return a->watch_closed || atomic_load_explicit(&a->sched, memory_order_seq_cst) == TR_SCHED_DEAD;
-}
+ * stripe lock held and a hold on `a`, after tr_actor_ext_get and
+ * tr_actor_ext_publish (see finish in lifecycle.c). */
+bool tr_actor_ended(struct tr_actor *a);
 
 /* Orders a later tr_actor_ended test after `ext` (a's extension, non-NULL)
  * exists: a seq_cst read-modify-write of the pointer, which writes it back

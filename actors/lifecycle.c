@@ -278,79 +278,64 @@ static void cancel_owned_timers(struct tr_actor *a)
     ext->deadline_timer = 0;
 }
 
-/* The end steps that need `a` alive and a slot still LIVE: terminate,
- * timers, the DEAD mark, and the monitors and links taken under the lock. */
-static void finish_begin(struct tr_actor *a, tr_watch_list *down, tr_link_list *links)
-{
-    tr_system *sys = a->sys;
-    int reason = a->exit_reason;
-    a->flags |= TR_AF_TERMINATED;
-    if (a->beh->terminate != NULL)
-        a->beh->terminate(a, a->state, reason);
-    tr_ask_cancel_all(a);
-    cancel_owned_timers(a);
-    tr_exit_cache_put(sys, a->self, reason);
-    atomic_store_explicit(&a->lifecycle, TR_STATE_DEAD, memory_order_relaxed);
-    atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_seq_cst);
-    tr_actor_release_muted(a);
-    /* The DEAD store above marks the end; then look for an extension.
-     * tr_monitor and tr_link create the extension first and then (after a
-     * tr_actor_ext_publish) test the mark (tr_actor_ended): either they see it and
-     * fire at once, or we see the extension and take their monitors and
-     * links under the lock. A plain actor that never had an extension ends
-     * without taking its lock. */
-    if (atomic_load_explicit(&a->ext, memory_order_seq_cst) != NULL) {
-        pthread_mutex_t *m = tr_actor_stripe(sys, a);
-        pthread_mutex_lock(m);
-        *down = tr_monitor_close_locked(a);
-        *links = tr_link_close_locked(a); /* after the close: new links signal at once */
-        pthread_mutex_unlock(m);
-    }
-    tr_actor_drop_mailbox(a, TR_EDEAD);
-}
-
 /* Ends `a`; `held`: the turn holds it in the table, a hold this consumes.
  *
- * A plain actor (no extension: no monitors, links or group) that is in no
- * parent's list (top level, or detached by a parent stopping it in its own
- * turn) needs nothing of itself after its slot is retired, so retiring the
- * slot, dropping the hold and freeing it are one table operation, the last
- * touch. Any other actor keeps a hold while it tells its parent, group,
- * monitors and linked partners. In both, the slot is retired before anyone
- * is told: whoever we notify must see the reference dead. */
+ * The slot is retired first (one seq_cst operation, which also drops our
+ * hold), then we look for an extension. tr_monitor and tr_link create the
+ * extension first and then (after a tr_actor_ext_publish) test whether the
+ * slot is retired (tr_actor_ended): either they see it and fire at once, or
+ * we see the extension and take their monitors and links under the lock. A
+ * plain actor that never had an extension ends without taking its lock.
+ * Nobody can take a new hold on a retired slot, so when nobody else holds
+ * `a` it is ours to free after the last step; otherwise we keep one hold
+ * to the end and the last holder frees it. Everyone we tell sees the
+ * reference dead, since the slot is retired before anyone is told. */
 static void finish(struct tr_actor *a, bool held)
 {
     tr_system *sys = a->sys;
     tr_table *table = &sys->table;
     tr_ref self = a->self;
     int reason = a->exit_reason;
+    a->flags |= TR_AF_TERMINATED;
+    if (a->beh->terminate != NULL)
+        a->beh->terminate(a, a->state, reason);
+    tr_ask_cancel_all(a);
+    cancel_owned_timers(a);
+    tr_exit_cache_put(sys, self, reason);
+    atomic_store_explicit(&a->lifecycle, TR_STATE_DEAD, memory_order_relaxed);
+    atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_release);
+    tr_actor_release_muted(a);
+    tr_actor_drop_mailbox(a, TR_EDEAD);
+    tr_deliver_turn_end(); /* the holds this thread kept for earlier turns */
+    a->flags &= (uint8_t)~TR_AF_CLOSE_PENDING; /* the retire clears OPEN too */
+    bool ours = tr_table_retire(table, self, held);
     tr_watch_list down = {0};
     tr_link_list links = {0};
-    finish_begin(a, &down, &links);
-    tr_deliver_turn_end(); /* the holds this thread kept for earlier turns */
-    a->flags &= (uint8_t)~TR_AF_CLOSE_PENDING; /* the kill clears OPEN too */
-    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
-    if (ext == NULL && (a->parent == NULL || detached(a))) {
-        tr_table_kill_release(table, self, held); /* may free `a` */
-        tr_census_end(sys);
-        notify_waiters(sys, self, reason);
-        return;
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_seq_cst);
+    if (ext != NULL) {
+        pthread_mutex_t *m = tr_actor_stripe(sys, a);
+        pthread_mutex_lock(m);
+        down = tr_monitor_close_locked(a);
+        links = tr_link_close_locked(a); /* after the close: new links signal at once */
+        pthread_mutex_unlock(m);
     }
-    if (!held)
-        tr_table_hold(table, self);
-    tr_table_kill(table, self);
     tr_census_end(sys);
     notify_waiters(sys, self, reason);
-    /* exit signals are queued before any DOWN: a watcher that gets our
-     * DOWN knows every linked partner already has its signal */
-    tr_link_fire(sys, self, reason, &links);
-    tr_monitor_fire(sys, self, reason, &down);
-    if (ext != NULL && ext->group != NULL)
-        tr_group_member_done(ext->group, self, reason, ext->result);
+    if (ext != NULL) {
+        /* exit signals are queued before any DOWN: a watcher that gets our
+         * DOWN knows every linked partner already has its signal */
+        tr_link_fire(sys, self, reason, &links);
+        tr_monitor_fire(sys, self, reason, &down);
+        if (ext->group != NULL)
+            tr_group_member_done(ext->group, self, reason, ext->result);
+    }
     /* last: the parent may end as soon as we leave its list, and must find
      * our DOWN (if it watches us) already in its mailbox */
     unlink_from_parent(a);
-    tr_table_release(table, self); /* this may free `a` */
+    if (ours)
+        tr_table_reclaim(table, self); /* frees `a` */
+    else
+        tr_table_release(table, self); /* the last holder frees `a` */
 }
 
 /* A detached child that cannot end in this nested turn goes back on its

@@ -433,21 +433,33 @@ void tr_table_kill(tr_table *t, tr_ref ref)
         table_reclaim(t, s, index, old);
 }
 
-void tr_table_kill_release(tr_table *t, tr_ref ref, bool held)
+bool tr_table_retire(tr_table *t, tr_ref ref, bool held)
 {
-    if (!held) {
-        tr_table_kill(t, ref);
-        return;
-    }
-    uint32_t index = ref_index(ref);
-    tr_slot *s = table_slot(t, index);
+    tr_slot *s = table_slot(t, ref_index(ref));
     uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed), nw;
+    bool alone;
     do {
-        nw = (w & ~(SLOT_LIVE | SLOT_OPEN)) - 1;
+        uint64_t others = (w & SLOT_HOLDS_MASK) - (held ? 1 : 0);
+        alone = others == 0;
+        /* alone: no hold left; else exactly one of the holds is ours */
+        nw = (w & ~(SLOT_LIVE | SLOT_OPEN | SLOT_HOLDS_MASK)) | (alone ? 0 : others + 1);
     } while (!atomic_compare_exchange_weak_explicit(&s->word, &w, nw, memory_order_seq_cst,
                                                     memory_order_relaxed));
-    if ((nw & SLOT_HOLDS_MASK) == 0)
-        table_reclaim(t, s, index, w);
+    return alone;
+}
+
+void tr_table_reclaim(tr_table *t, tr_ref ref)
+{
+    uint32_t index = ref_index(ref);
+    tr_slot *s = table_slot(t, index);
+    table_reclaim(t, s, index, atomic_load_explicit(&s->word, memory_order_relaxed));
+}
+
+bool tr_table_retired(tr_table *t, tr_ref ref)
+{
+    tr_slot *s = table_slot(t, ref_index(ref));
+    uint64_t w = atomic_load_explicit(&s->word, memory_order_seq_cst);
+    return SLOT_GEN(w) != ref_gen(ref) || !(w & SLOT_LIVE);
 }
 
 void tr_table_foreach_live(tr_table *t, void (*fn)(struct tr_actor *, void *), void *ctx)

@@ -107,9 +107,21 @@ void tr_table_close(tr_table *t, tr_ref ref);
 /* Clears LIVE: the actor is destroyed now, or by the last holder. */
 void tr_table_kill(tr_table *t, tr_ref ref);
 
-/* tr_table_kill, then, when `held`, tr_table_release of the caller's hold,
- * in one atomic operation. The actor may be freed when it returns. */
-void tr_table_kill_release(tr_table *t, tr_ref ref, bool held);
+/* Retires the slot of an ending actor: clears LIVE and OPEN in one seq_cst
+ * operation; `held`: the caller holds the actor. Returns true when nobody
+ * else holds it: the slot is left with no hold and the actor is the
+ * caller's to free, with tr_table_reclaim, when done with it (nobody can
+ * take a hold any more). Otherwise the caller is left with exactly one hold
+ * (taken now if it had none), to drop with tr_table_release when done. */
+bool tr_table_retire(tr_table *t, tr_ref ref, bool held);
+
+/* Frees the actor of a slot tr_table_retire left to the caller, and
+ * recycles the slot under the next generation. */
+void tr_table_reclaim(tr_table *t, tr_ref ref);
+
+/* Whether `ref`'s actor is retired (tr_table_retire or tr_table_kill), by a
+ * seq_cst load. The caller holds it (so its slot is not reused). */
+bool tr_table_retired(tr_table *t, tr_ref ref);
 
 /* Calls fn(actor, ctx) for every actor LIVE when its slot is visited, with a
  * hold taken around the call (fn may signal the actor, not wait for it).

@@ -208,27 +208,50 @@ Test(table, systems_reuse_slots_of_outside_spawns)
         pthread_join(th[i], NULL);
 }
 
-/* Retiring a slot and dropping the caller's hold in one operation: the
- * actor goes only with the last hold, and its reference is dead at once. */
-Test(table, kill_release_frees_with_the_last_hold)
+/* Retiring a slot in one operation (tr_table_retire): the reference is dead
+ * at once; the actor is the caller's to free when nobody else holds it, and
+ * otherwise goes with the last hold, the caller keeping exactly one. */
+Test(table, retire_leaves_the_actor_to_its_last_holder)
 {
     tr_table t;
     cr_assert_eq(tr_table_init(&t, count_destroy), TR_OK);
     atomic_store(&destroyed, 0);
     tr_ref ref;
     struct tr_actor *a;
-    cr_assert_eq(tr_table_insert(&t, fake(1), &ref), TR_OK);
-    tr_table_hold(&t, ref);                                   /* the turn's hold */
-    cr_assert_eq(tr_table_acquire(&t, ref, true, &a), TR_OK); /* a sender's */
-    tr_table_kill_release(&t, ref, true);
-    cr_assert_eq(tr_table_check(&t, ref, false), TR_EDEAD, "dead as soon as it is killed");
-    cr_assert_eq(atomic_load(&destroyed), 0, "the sender still holds it");
-    tr_table_release(&t, ref);
-    cr_assert_eq(atomic_load(&destroyed), 1, "freed with the last hold");
 
+    /* held by the turn only: the caller's to free */
+    cr_assert_eq(tr_table_insert(&t, fake(1), &ref), TR_OK);
+    tr_table_hold(&t, ref);
+    cr_assert(tr_table_retire(&t, ref, true));
+    cr_assert(tr_table_retired(&t, ref));
+    cr_assert_eq(tr_table_acquire(&t, ref, false, &a), TR_EDEAD, "dead as soon as it is retired");
+    cr_assert_eq(atomic_load(&destroyed), 0, "not freed before the caller is done");
+    tr_table_reclaim(&t, ref);
+    cr_assert_eq(atomic_load(&destroyed), 1);
+
+    /* held by the turn and a sender: the caller keeps one hold */
     cr_assert_eq(tr_table_insert(&t, fake(2), &ref), TR_OK);
-    tr_table_kill_release(&t, ref, false); /* no hold: freed at once */
-    cr_assert_eq(atomic_load(&destroyed), 2);
-    cr_assert_eq(tr_table_acquire(&t, ref, false, &a), TR_EDEAD);
+    tr_table_hold(&t, ref);
+    cr_assert_eq(tr_table_acquire(&t, ref, true, &a), TR_OK);
+    cr_assert_not(tr_table_retire(&t, ref, true));
+    tr_table_release(&t, ref); /* the sender's */
+    cr_assert_eq(atomic_load(&destroyed), 1, "the caller's hold keeps it");
+    tr_table_release(&t, ref); /* the caller's, when done */
+    cr_assert_eq(atomic_load(&destroyed), 2, "freed with the last hold");
+
+    /* not held by the caller, held by a sender: the caller gets a hold */
+    cr_assert_eq(tr_table_insert(&t, fake(3), &ref), TR_OK);
+    cr_assert_eq(tr_table_acquire(&t, ref, false, &a), TR_OK);
+    cr_assert_not(tr_table_retire(&t, ref, false));
+    tr_table_release(&t, ref); /* the sender's */
+    cr_assert_eq(atomic_load(&destroyed), 2, "the caller's new hold keeps it");
+    tr_table_release(&t, ref);
+    cr_assert_eq(atomic_load(&destroyed), 3);
+
+    /* held by nobody */
+    cr_assert_eq(tr_table_insert(&t, fake(4), &ref), TR_OK);
+    cr_assert(tr_table_retire(&t, ref, false));
+    tr_table_reclaim(&t, ref);
+    cr_assert_eq(atomic_load(&destroyed), 4);
     tr_table_fini(&t);
 }
