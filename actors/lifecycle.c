@@ -130,13 +130,24 @@ static void stop_claimed(struct tr_actor *a, tr_mlink *claimed, uint32_t bits)
     }
 }
 
+/* Clears a's OPEN bit if its stop has not yet (TR_AF_CLOSE_PENDING). */
+static void close_now(struct tr_actor *a)
+{
+    if (a->flags & TR_AF_CLOSE_PENDING) {
+        a->flags &= (uint8_t)~TR_AF_CLOSE_PENDING;
+        tr_table_close(&a->sys->table, a->self);
+    }
+}
+
 /* Publishes a's stop mode and claims its children. spawn_link must see the
  * mode or have its child seen: a childless actor stores the mode and then
  * re-reads first_child, without the lock (see spawn_link for the other
- * half); one with children claims them under the lock. The OPEN bit is
- * cleared later (TR_AF_CLOSE_PENDING), by tr_lifecycle_try_finish, which the
- * caller's turn runs next: an actor that ends there retires its slot with
- * one table operation. */
+ * half); one with children claims them under the lock. A graceful stop
+ * clears the OPEN bit later (TR_AF_CLOSE_PENDING), in
+ * tr_lifecycle_try_finish, which the caller's turn runs next: an actor that
+ * ends there retires its slot with one table operation (a message accepted
+ * meanwhile becomes a dead letter, as one that raced with the close
+ * would). An abort or kill clears it at once. */
 void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_parent)
 {
     uint8_t old = tr_actor_stop_mode(a);
@@ -167,8 +178,12 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
         a->flags |= TR_AF_CLOSE_PENDING;
         atomic_store_explicit(&a->lifecycle, TR_STATE_STOPPING, memory_order_relaxed);
     }
-    if (mode >= TR_STOP_ABORT)
+    if (mode >= TR_STOP_ABORT) {
+        /* a failed or killed actor refuses new messages at once: they would
+         * only be dropped with the queued ones */
+        close_now(a);
         tr_actor_drop_mailbox(a, mode == TR_STOP_KILL ? TR_EKILLED : TR_EDEAD);
+    }
     if (first && !from_parent && mode != TR_STOP_KILL &&
         (has_children || tr_actor_queued(a) > 0))
         arm_deadline(a);
@@ -355,10 +370,7 @@ static void relink_if_detached(struct tr_actor *a)
 bool tr_lifecycle_try_finish(struct tr_actor *a, bool held)
 {
     if ((tr_actor_stop_mode(a) == TR_STOP_DRAIN && tr_actor_queued(a) > 0) || has_children(a)) {
-        if (a->flags & TR_AF_CLOSE_PENDING) {
-            a->flags &= (uint8_t)~TR_AF_CLOSE_PENDING;
-            tr_table_close(&a->sys->table, a->self);
-        }
+        close_now(a);
         relink_if_detached(a);
         return false;
     }
