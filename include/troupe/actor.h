@@ -171,7 +171,9 @@ TR_API tr_system *tr_ctx_system(const tr_ctx *self);
 
 /* Requests a graceful stop: children stop first (deepest first), the actor
  * then handles what is already in its mailbox and ends with TR_ESHUTDOWN.
- * New messages are refused with TR_ESTOPPING. If the drain deadline passes,
+ * While it drains, new messages are refused with TR_ESTOPPING; one with
+ * nothing left to drain ends at once, and a message that reaches it while
+ * its terminate runs becomes a dead letter. If the drain deadline passes,
  * the subtree is killed. Returns TR_OK or TR_EDEAD. Never blocks. */
 TR_API int tr_stop(tr_system *sys, tr_ref ref);
 
