@@ -56,33 +56,43 @@ static void relink_locked(struct tr_actor *a, struct tr_actor *c)
  * run it (stop_claimed, tr_lifecycle_try_finish). The list is only ours to
  * rebuild because `a` is stopping: no child is added, and those left on it
  * unlink themselves under this lock. */
+/* Children read ahead by claim_children before it claims any of them. */
+#define CLAIM_AHEAD 32
+
 static tr_mlink *claim_children(struct tr_actor *a, struct tr_actor *first, uint32_t bits)
 {
     tr_mlink *claimed = NULL;
     struct tr_actor *kept = NULL, *tail = NULL;
-    for (struct tr_actor *c = first, *next; c != NULL; c = next) {
-        next = c->next_sibling;
-        /* the walk is a chain of cache misses: start the next one while
-         * this child's claim runs */
-        if (next != NULL)
-            tr_actor_prefetch(next);
-        bool mine = tr_actor_claim(c, true);
-        if (!mine) {
-            atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
-            mine = tr_actor_claim(c, true);
+    struct tr_actor *batch[CLAIM_AHEAD];
+    for (struct tr_actor *c = first; c != NULL;) {
+        /* The walk is a chain of cache misses, and a claim (a locked
+         * instruction) would hold up the next one: walk a stretch first,
+         * prefetching each child whole, then claim it. */
+        size_t n = 0;
+        for (; c != NULL && n < CLAIM_AHEAD; c = c->next_sibling) {
+            tr_actor_prefetch(c);
+            batch[n++] = c;
         }
-        if (mine) {
-            c->prev_sibling = c->next_sibling = NULL;
-            atomic_store_explicit(&c->inject_link.next, claimed, memory_order_relaxed);
-            claimed = &c->inject_link;
-            continue;
+        for (size_t i = 0; i < n; i++) {
+            struct tr_actor *k = batch[i];
+            bool mine = tr_actor_claim(k, true);
+            if (!mine) {
+                atomic_fetch_or_explicit(&k->signals, bits, memory_order_seq_cst);
+                mine = tr_actor_claim(k, true);
+            }
+            if (mine) {
+                k->prev_sibling = k->next_sibling = NULL;
+                atomic_store_explicit(&k->inject_link.next, claimed, memory_order_relaxed);
+                claimed = &k->inject_link;
+                continue;
+            }
+            k->prev_sibling = tail; /* busy: stays on the list */
+            if (tail != NULL)
+                tail->next_sibling = k;
+            else
+                kept = k;
+            tail = k;
         }
-        c->prev_sibling = tail; /* busy: stays on the list */
-        if (tail != NULL)
-            tail->next_sibling = c;
-        else
-            kept = c;
-        tail = c;
     }
     if (tail != NULL)
         tail->next_sibling = NULL;
