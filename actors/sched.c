@@ -227,6 +227,14 @@ void tr_sched_requeue(tr_system *sys, struct tr_actor *a)
  * system still uses no CPU. */
 #define PATIENCE_MS 1
 
+/* A worker that parks while the object pools hold more free memory than
+ * they keep when idle (mailbox/pool.h: ending a million actors fills them)
+ * wakes after this long without work and gives the excess back to malloc,
+ * a step at a time, stopping when work arrives. Not sooner: a worker that
+ * runs dry for a moment in the middle of a burst must not spend it in
+ * free(). */
+#define TRIM_AFTER_MS 20
+
 /* Whether self has work it may take now: the injection queue, its own
  * queue, or a queue it may steal from. *beside is set when another worker's
  * queue holds actors at all (lone ones included: see PATIENCE_MS). */
@@ -288,10 +296,6 @@ static void park(tr_worker *w)
     tr_deliver_turn_end(); /* a sleeping worker keeps no actor alive */
     tr_table_flush_thread(&sys->table); /* idle workers strand no free slots */
     bool beside_work;
-    /* an idle system gives back what the pools kept while it was busy, a
-     * step at a time, and stops as soon as there is work again */
-    while (tr_pool_trim() && !sched_has_work(w, &beside_work))
-        ;
     pthread_mutex_lock(&sys->park_lock);
     atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     if (w->searching) { /* after raising sleepers: see notify_one */
@@ -305,14 +309,21 @@ static void park(tr_worker *w)
         return;
     }
     stat_add(&w->parks, 1);
+    /* with the pools holding more than they keep when idle, wait at most
+     * TRIM_AFTER_MS, then trim (see TRIM_AFTER_MS) */
+    uint32_t wait_ms = beside_work ? PATIENCE_MS : tr_pool_over_idle() ? TRIM_AFTER_MS : 0;
     struct timespec deadline;
-    if (beside_work)
-        deadline = tr_deadline_after(PATIENCE_MS);
+    if (wait_ms > 0)
+        deadline = tr_deadline_after(wait_ms);
+    bool trim = false;
     while (sys->wake_tokens == 0 && !atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
-        if (!beside_work) {
+        if (wait_ms == 0) {
             pthread_cond_wait(&sys->park_cv, &sys->park_lock);
-        } else if (!tr_cond_wait_until(&sys->park_cv, &sys->park_lock, PATIENCE_MS, &deadline)) {
-            w->patient = true; /* see PATIENCE_MS */
+        } else if (!tr_cond_wait_until(&sys->park_cv, &sys->park_lock, (int)wait_ms, &deadline)) {
+            if (beside_work)
+                w->patient = true; /* see PATIENCE_MS */
+            else
+                trim = true;
             break;
         }
     }
@@ -322,6 +333,8 @@ static void park(tr_worker *w)
     }
     atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->park_lock);
+    while (trim && tr_pool_trim() && !sched_has_work(w, &beside_work))
+        ;
 }
 
 static void *worker_main(void *arg)

@@ -54,9 +54,18 @@ typedef struct thread_cache {
     bool registered; /* the thread-exit destructor will flush this cache */
 } thread_cache;
 
+/* Two workers ending actors visit the depot every TR_POOL_BATCH frees each,
+ * for a few instructions: a lock that spins briefly before it sleeps keeps
+ * a collision from costing a futex sleep and wake (glibc's adaptive mutex). */
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+#define DEPOT_LOCK_INIT PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+#else
+#define DEPOT_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
+#endif
+
 static depot g_depots[TR_POOL_COUNT] = {
-    {.lock = PTHREAD_MUTEX_INITIALIZER},
-    {.lock = PTHREAD_MUTEX_INITIALIZER},
+    {.lock = DEPOT_LOCK_INIT},
+    {.lock = DEPOT_LOCK_INIT},
 };
 _Static_assert(TR_POOL_COUNT == 2, "initialise every depot above");
 
@@ -91,22 +100,6 @@ static void depot_keep_empty(depot *d, magazine *m)
     m->next = d->empty;
     d->empty = m;
     d->nempty++;
-}
-
-/* An empty magazine from the depot (d->lock held) or a new one; NULL on ENOMEM. */
-static magazine *depot_get_empty(depot *d)
-{
-    magazine *m = d->empty;
-    if (m != NULL) {
-        d->empty = m->next;
-        d->nempty--;
-    } else {
-        m = malloc(sizeof(*m));
-        if (m == NULL)
-            return NULL;
-    }
-    m->n = 0;
-    return m;
 }
 
 /* Stores a full magazine in the depot. When the depot already holds its
@@ -226,6 +219,14 @@ void tr_pool_set_depot_bytes(tr_pool_id id, size_t idle_bytes, size_t busy_bytes
  * free(), so an idle worker that gets work meanwhile is not held up long. */
 #define TRIM_STEP 16
 
+bool tr_pool_over_idle(void)
+{
+    for (int i = 0; i < TR_POOL_COUNT; i++)
+        if (atomic_load_explicit(&g_depots[i].over_idle, memory_order_relaxed))
+            return true;
+    return false;
+}
+
 bool tr_pool_trim(void)
 {
     bool more = false;
@@ -318,12 +319,32 @@ static bool make_room(thread_cache *c, tr_pool_id id)
         c->cur[id] = s;
         return true;
     }
-    if (s != NULL) /* full: to the depot */
-        depot_put_full(id, s);
+    /* One visit to the depot: the full spare goes in (if there is room) and
+     * an empty magazine comes out. */
     depot *d = &g_depots[id];
+    magazine *e = NULL;
     pthread_mutex_lock(&d->lock);
-    magazine *e = depot_get_empty(d);
+    if (s != NULL && d->nfull < d->max_full) {
+        s->next = d->full;
+        d->full = s;
+        if (++d->nfull > d->idle_full)
+            atomic_store_explicit(&d->over_idle, true, memory_order_relaxed);
+        s = NULL;
+    }
+    if (s == NULL && d->empty != NULL) {
+        e = d->empty;
+        d->empty = e->next;
+        d->nempty--;
+    }
     pthread_mutex_unlock(&d->lock);
+    if (s != NULL) { /* the depot is full: its objects go back to malloc */
+        magazine_drain(s, obj_size(id));
+        e = s;
+    } else if (e == NULL) {
+        e = malloc(sizeof(*e));
+    }
+    if (e != NULL)
+        e->n = 0;
     c->spare[id] = c->cur[id];
     c->cur[id] = e;
     return e != NULL;

@@ -12,8 +12,8 @@
  * malloc and no system call in the steady state. While busy, the depot keeps
  * up to TR_POOL_DEPOT_BUSY_BYTES of free objects per pool (beyond that they
  * go back to malloc), so that ending a million actors does not cost a
- * million calls to free; idle workers trim it back to TR_POOL_DEPOT_BYTES
- * (tr_pool_trim). A thread's magazines are returned to the depot when it
+ * million calls to free; workers idle for a while trim it back to
+ * TR_POOL_DEPOT_BYTES (tr_pool_trim). A thread's magazines are returned to the depot when it
  * exits.
  *
  * Under AddressSanitizer a free object is poisoned while it is cached, so a
@@ -45,9 +45,13 @@ void tr_pool_free(tr_pool_id id, void *obj);
 
 /* Gives back to malloc a few of the full magazines kept beyond the idle
  * bound (TR_POOL_DEPOT_BYTES) in any pool. Returns true while more remain
- * (call it again if still idle). Any thread; workers call it before they
- * park. */
+ * (call it again if still idle). Any thread; a worker calls it when it has
+ * been parked for a while (actors/sched.c, TRIM_AFTER_MS). */
 bool tr_pool_trim(void);
+
+/* Whether some pool holds more full magazines than its idle bound (a cheap
+ * check: tr_pool_trim has work). Any thread. */
+bool tr_pool_over_idle(void);
 
 /* Sets pool `id`'s bounds (bytes of free objects kept idle and at most),
  * replacing the defaults above (tests keep the depot small with it). A

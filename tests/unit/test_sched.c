@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "mailbox/pool.h"
 #include "tests/support/latch.h"
 #include "troupe/troupe.h"
 
@@ -232,4 +233,51 @@ Test(sched, a_lone_actor_behind_a_long_turn_is_stolen)
     tr_system_destroy(sys);
     latch_fini(&lone_queued);
     latch_fini(&lone_ran);
+}
+
+/* Ending many actors fills the actor pool's depot past what it keeps when
+ * idle (mailbox/pool.h); a worker that then stays without work gives the
+ * excess back (actors/sched.c, TRIM_AFTER_MS) with nobody asking it to.
+ * Nothing announces that, so the check polls the depot, bounded. */
+#define TRIM_ACTORS 20000
+static latch trim_ended;
+
+static int end_at_once(tr_ctx *self, void *state, void *arg)
+{
+    (void)state, (void)arg;
+    tr_stop_self(self);
+    return TR_OK;
+}
+static void count_end(tr_ctx *self, void *state, int reason)
+{
+    (void)self, (void)state, (void)reason;
+    latch_add(&trim_ended, 1);
+}
+static const tr_behaviour short_lived = {.init = end_at_once, .handle = noop_handle,
+                                         .terminate = count_end};
+
+Test(sched, idle_workers_give_back_what_the_pools_kept_while_busy)
+{
+    /* a small depot: 64 magazines kept idle, 1024 at most */
+    size_t actor_bytes = 176; /* about a pooled actor (168 bytes): the bounds are bytes */
+    tr_pool_set_depot_bytes(TR_POOL_ACTOR, 64 * TR_POOL_BATCH * actor_bytes,
+                            1024 * TR_POOL_BATCH * actor_bytes);
+    latch_init(&trim_ended);
+    tr_system *sys;
+    tr_config cfg = {.workers = 2};
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
+    for (int i = 0; i < TRIM_ACTORS; i++)
+        cr_assert_eq(tr_spawn(sys, &short_lived, NULL, NULL, NULL), TR_OK);
+    cr_assert(latch_wait(&trim_ended, TRIM_ACTORS, 60000));
+    size_t idle = tr_pool_depot_idle_max(TR_POOL_ACTOR);
+    cr_assert_gt(idle, 0);
+    bool trimmed = false;
+    for (int waited_ms = 0; waited_ms < 20000 && !trimmed; waited_ms += 5) {
+        trimmed = tr_pool_depot_batches(TR_POOL_ACTOR) <= idle;
+        if (!trimmed)
+            nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+    }
+    cr_assert(trimmed, "depot still holds %zu magazines, idle bound %zu",
+              tr_pool_depot_batches(TR_POOL_ACTOR), idle);
+    tr_system_destroy(sys);
 }
