@@ -331,7 +331,7 @@ static void finish(struct tr_actor *a, bool held)
     atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_release);
     tr_actor_release_muted(a);
     tr_actor_drop_mailbox(a, TR_EDEAD);
-    tr_deliver_turn_end(); /* the holds this thread kept for earlier turns */
+    tr_deliver_forget(table, self); /* holds this thread kept on us for earlier turns */
     a->flags &= (uint8_t)~TR_AF_CLOSE_PENDING; /* the retire clears OPEN too */
     bool ours = tr_table_retire(table, self, held);
     tr_watch_list down = {0};

@@ -161,8 +161,10 @@ static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
  *         set (by slot index). A burst to a receiver, or a fan-out over up
  *         to HELD_SETS receivers, costs one acquire per receiver; while
  *         held, a plain load re-checks that it is still LIVE and OPEN. An
- *         entry is replaced when another receiver maps to it; all are
- *         dropped when a turn of another actor starts.
+ *         entry is replaced when another receiver maps to it, and kept
+ *         across turns, so actors on one worker that talk to a group of
+ *         others (a mall and its customers, a ring) acquire each receiver
+ *         once, not once per turn. All are dropped when the worker parks.
  *   kept: the hold of the last turn that ended on this thread (see
  *         tr_deliver_keep_hold), dropped when the next turn ends.
  * A turn of an actor found in either adopts that hold as its own; a send to
@@ -175,10 +177,14 @@ typedef struct held_ref {
     struct tr_actor *actor;
 } held_ref;
 
-#define HELD_SETS 64u
+#define HELD_SETS 256u
+#define HELD_WORDS (HELD_SETS / 64u)
 
 static _Thread_local held_ref tls_held[HELD_SETS], tls_kept;
-static _Thread_local uint64_t tls_held_mask; /* bit i: tls_held[i] is in use */
+static _Thread_local uint64_t tls_held_mask[HELD_WORDS]; /* bit i: tls_held[i] is in use */
+
+static void held_mark(unsigned i) { tls_held_mask[i / 64] |= 1ull << (i % 64); }
+static void held_unmark(unsigned i) { tls_held_mask[i / 64] &= ~(1ull << (i % 64)); }
 
 static void held_drop(held_ref *h)
 {
@@ -198,33 +204,41 @@ static unsigned held_set(tr_ref ref) { return (unsigned)(ref.id % HELD_SETS); }
 
 static void held_drop_all(void)
 {
-    uint64_t m = tls_held_mask;
-    tls_held_mask = 0;
-    while (m != 0) {
-        unsigned i = (unsigned)__builtin_ctzll(m);
-        m &= m - 1;
-        held_drop(&tls_held[i]);
+    for (unsigned w = 0; w < HELD_WORDS; w++) {
+        uint64_t m = tls_held_mask[w];
+        tls_held_mask[w] = 0;
+        while (m != 0) {
+            unsigned i = (unsigned)__builtin_ctzll(m);
+            m &= m - 1;
+            held_drop(&tls_held[w * 64 + i]);
+        }
     }
 }
 
 bool tr_deliver_adopt_hold(tr_table *t, tr_ref self)
 {
-    bool adopted = false;
-    if (tls_held_mask != 0) {
-        unsigned i = held_set(self);
-        if (held_is(&tls_held[i], t, self)) {
-            tls_held[i].table = NULL; /* the turn owns this hold now */
-            adopted = true;
-        }
-        held_drop_all();
-    }
-    if (adopted)
+    unsigned i = held_set(self);
+    if (held_is(&tls_held[i], t, self)) {
+        tls_held[i].table = NULL; /* the turn owns this hold now */
+        held_unmark(i);
         return true;
+    }
     if (held_is(&tls_kept, t, self)) {
         tls_kept.table = NULL;
         return true;
     }
     return false;
+}
+
+void tr_deliver_forget(tr_table *t, tr_ref self)
+{
+    unsigned i = held_set(self);
+    if (held_is(&tls_held[i], t, self)) {
+        held_unmark(i);
+        held_drop(&tls_held[i]);
+    }
+    if (held_is(&tls_kept, t, self))
+        held_drop(&tls_kept);
 }
 
 void tr_deliver_keep_hold(tr_table *t, tr_ref self, struct tr_actor *a)
@@ -259,7 +273,7 @@ static int deliver_acquire(tr_system *sys, struct tr_actor *sender, tr_ref to, b
             held_drop(h);
             *h = tls_kept;
             tls_kept.table = NULL;
-            tls_held_mask |= 1ull << i;
+            held_mark(i);
         }
         *r = h->actor;
         *kept = true;
@@ -270,7 +284,7 @@ static int deliver_acquire(tr_system *sys, struct tr_actor *sender, tr_ref to, b
         return rc;
     held_drop(h); /* one receiver per set */
     *h = (held_ref){.table = t, .ref = to, .actor = *r};
-    tls_held_mask |= 1ull << i;
+    held_mark(i);
     *kept = true;
     return TR_OK;
 }

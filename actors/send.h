@@ -19,15 +19,19 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
                int timeout_ms);
 
 /* Drops the holds this thread keeps (see tr_deliver and
- * tr_deliver_keep_hold). A worker calls it before it parks or exits, and an
- * actor's last turn before it drops its own hold. */
+ * tr_deliver_keep_hold). A worker calls it before it parks or exits. */
 void tr_deliver_turn_end(void);
+
+/* Drops the holds this thread keeps on `self` (an actor ending on this
+ * thread), so that its memory goes with its end, not when the worker
+ * next parks. */
+void tr_deliver_forget(tr_table *t, tr_ref self);
 
 /* At the start of a turn of the actor `self` of table `t`: when this thread
  * keeps a hold on `self` (one of the receivers of the previous turn's sends,
  * or an actor whose turn ended here lately), hands that hold over to the
  * turn and returns true (the caller then takes no hold of its own);
- * otherwise returns false. Drops the other receivers' holds. */
+ * otherwise returns false. The other receivers' holds stay. */
 bool tr_deliver_adopt_hold(tr_table *t, tr_ref self);
 
 /* At the end of a turn of `a` (reference `self`, table `t`): keeps the
