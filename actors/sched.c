@@ -233,8 +233,19 @@ void tr_sched_submit(tr_system *sys, struct tr_actor *a)
             notify_one(sys);
         return;
     }
-    inject_push(sys, a);
+    /* An outside thread whose actor went onto the list (the ring is full,
+     * or the list already holds a backlog) is submitting faster than the
+     * workers run what it submits. With more threads than cores it shares a
+     * core with a worker, and the backlog keeps growing: cold actors (a
+     * cache miss per line when they run), fresh memory (page faults, and
+     * malloc, as the actor pool has nothing freed to hand back). So it
+     * offers its core (sched_yield: a no-op when nothing else is runnable
+     * there), which keeps spawn's backlog within the ring. It never waits:
+     * the actor is queued already. */
+    bool ringed = inject_push(sys, a);
     notify_one(sys);
+    if (!ringed)
+        sched_yield();
 }
 
 void tr_sched_requeue(tr_system *sys, struct tr_actor *a)

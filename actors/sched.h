@@ -22,7 +22,8 @@ void tr_sched_stop(tr_system *sys);
 
 /* Queues a runnable actor: on the calling worker's local queue when called
  * from a worker of `sys`, else on the injection queue; wakes a parked worker
- * if there is one. */
+ * if there is one. An outside thread that finds the injection queue backed
+ * up past its ring yields its core once (sched.c), but never waits. */
 void tr_sched_submit(tr_system *sys, struct tr_actor *a);
 
 /* Queues an actor whose turn just ended on this worker with work left (the
