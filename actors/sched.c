@@ -374,6 +374,17 @@ static void *worker_main(void *arg)
     uint32_t batch = w->sys->cfg.batch;
     while (!atomic_load_explicit(&w->sys->workers_exit, memory_order_acquire)) {
         struct tr_actor *a = next_actor(w);
+        if (a == NULL && !w->searching) {
+            /* Out of work after running some. With more threads than
+             * cores, the thread that submits our work (an outside spawner,
+             * say) is often waiting for this core: offer it once and look
+             * again, rather than park at once and have the submitter pay a
+             * futex wake-up and us a sleep for the next actor. A woken
+             * searcher parks at once instead: while it searches nobody else
+             * is woken (notify_one), so it must not linger. */
+            sched_yield();
+            a = next_actor(w);
+        }
         if (a == NULL) {
             park(w);
             continue;
