@@ -1,11 +1,13 @@
 /* The work-stealing scheduler: one worker thread per core.
  *
- * Worker loop: local run queue -> global injection queue -> steal half of a
- * random victim's queue -> park. Every 61st pick looks at the injection queue
- * first so outside work is not starved by a busy local queue. A victim's
- * lone queued actor is not stolen: its worker is awake (only a worker
- * queues on its own queue, and it parks only when that is empty) and runs
- * it next, which keeps a sender and its receiver on one core. A worker parks
+ * Worker loop: local run queue -> global injection queue (a bounded ring,
+ * with a list behind it for the overflow) -> steal half of a random victim's
+ * queue -> (after running work: yield the core once and look again) -> park.
+ * Every 61st pick looks at the injection queue first so outside work is not
+ * starved by a busy local queue. A victim's lone queued actor is not stolen:
+ * its worker is awake (only a worker queues on its own queue, and it parks
+ * only when that is empty) and runs it next, which keeps a sender and its
+ * receiver on one core. A worker parks
  * only after announcing itself as a sleeper and re-checking every queue;
  * whoever queues work afterwards sees the sleeper and hands out a wake token,
  * so no wake-up is lost and idle workers use no CPU. */
