@@ -235,8 +235,8 @@ void tr_sched_submit(tr_system *sys, struct tr_actor *a)
     }
     /* An outside thread whose actor went onto the list (the ring is full,
      * or the list already holds a backlog) is submitting faster than the
-     * workers run what it submits. With more threads than cores it shares a
-     * core with a worker, and the backlog keeps growing: cold actors (a
+     * workers run what it submits. With more threads than cores it may
+     * share a core with a worker, and the backlog keeps growing: cold actors (a
      * cache miss per line when they run), fresh memory (page faults, and
      * malloc, as the actor pool has nothing freed to hand back). So it
      * offers its core (sched_yield: a no-op when nothing else is runnable
@@ -375,13 +375,14 @@ static void *worker_main(void *arg)
     while (!atomic_load_explicit(&w->sys->workers_exit, memory_order_acquire)) {
         struct tr_actor *a = next_actor(w);
         if (a == NULL && !w->searching) {
-            /* Out of work after running some. With more threads than
-             * cores, the thread that submits our work (an outside spawner,
-             * say) is often waiting for this core: offer it once and look
-             * again, rather than park at once and have the submitter pay a
-             * futex wake-up and us a sleep for the next actor. A woken
-             * searcher parks at once instead: while it searches nobody else
-             * is woken (notify_one), so it must not linger. */
+            /* Out of work. With more threads than cores, the thread that
+             * submits our work (an outside spawner, say) may be waiting for
+             * this core: offer it once and look again, rather than park at
+             * once and have the submitter pay a futex wake-up and us a
+             * sleep for the next actor (a no-op when nothing else is
+             * runnable here). A woken searcher parks at once instead: while
+             * it searches nobody else is woken (notify_one), so it must not
+             * linger. */
             sched_yield();
             a = next_actor(w);
         }
