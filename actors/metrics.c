@@ -60,7 +60,8 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
             .turns = atomic_load_explicit(&w->turns, memory_order_relaxed),
         };
     }
-    out->injection_depth = atomic_load_explicit(&sys->inject_len, memory_order_relaxed);
+    out->injection_depth = tr_ring_len(&sys->inject_ring) +
+                          atomic_load_explicit(&sys->inject_len, memory_order_relaxed);
     out->actors_alive = tr_census_alive(sys);
     out->actors_spawned = tr_census_spawned(sys);
     out->dead_letters = atomic_load_explicit(&sys->dead_letters, memory_order_relaxed);

@@ -28,13 +28,32 @@ static void inject_link(tr_system *sys, tr_mlink *link)
     atomic_store_explicit(&prev->next, link, memory_order_release);
 }
 
-/* Any thread: one exchange, no lock. The length goes up first, so a worker
- * that finds the list momentarily broken (a push half done) sees work and
- * does not park. */
-static void inject_push(tr_system *sys, struct tr_actor *a)
+/* Any thread, no lock: one CAS into the ring, or, when it is full or the
+ * list holds actors, one exchange onto the list, whose length goes up
+ * first, so that a worker that finds the list momentarily broken (a push
+ * half done) sees work and does not park. Either way the push is a seq_cst
+ * read-modify-write that inject_has_work sees (the parking protocol: see
+ * notify_one). Going to the list while it holds actors keeps the queue
+ * first in, first out (inject_collect takes the ring first): a deep backlog,
+ * such as a tree of spawns overflowing the workers' queues, runs oldest
+ * first, as with the list alone (mixing the two ends kept more of skynet's
+ * actors alive at once, and it ran ~10% slower). Returns false when the
+ * actor went onto the list. */
+static bool inject_push(tr_system *sys, struct tr_actor *a)
 {
+    if (atomic_load_explicit(&sys->inject_len, memory_order_relaxed) == 0 &&
+        tr_ring_push(&sys->inject_ring, a))
+        return true;
     atomic_fetch_add_explicit(&sys->inject_len, 1, memory_order_seq_cst);
     inject_link(sys, &a->inject_link);
+    return false;
+}
+
+/* Whether the injection queue holds actors (pushed, or being pushed). */
+static bool inject_has_work(tr_system *sys)
+{
+    return tr_ring_len(&sys->inject_ring) > 0 ||
+           atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) > 0;
 }
 
 static struct tr_actor *actor_of_link(tr_mlink *link)
@@ -67,6 +86,24 @@ static struct tr_actor *inject_take(tr_system *sys)
     }
     sys->inject_out = next;
     return actor_of_link(out);
+}
+
+/* Takes up to `want` actors (inject_popping held) into got[]: from the ring,
+ * then from the list. While the list holds actors nothing new enters the
+ * ring (inject_push), so the ring's are the older ones and the ring drains
+ * first; neither starves. Returns how many. */
+static size_t inject_collect(tr_system *sys, void **got, size_t want)
+{
+    size_t n = tr_ring_pop_many(&sys->inject_ring, got, want);
+    size_t listed = 0;
+    struct tr_actor *a;
+    while (n < want && (a = inject_take(sys)) != NULL) {
+        got[n++] = a;
+        listed++;
+    }
+    if (listed > 0)
+        atomic_fetch_sub_explicit(&sys->inject_len, listed, memory_order_seq_cst);
+    return n;
 }
 
 /* Pops one actor for worker w and moves up to INJECT_BATCH more onto its
@@ -108,40 +145,40 @@ static bool inject_lock(tr_system *sys)
 static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
 {
     tr_system *sys = w->sys;
-    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) == 0)
+    if (!inject_has_work(sys))
         return NULL;
     if (!inject_lock(sys))
         return NULL;
-    struct tr_actor *first = inject_take(sys);
-    /* counted but not linked yet: a submitter is between its exchange and
-     * its link store, a few instructions, unless it was preempted there */
-    for (int i = 0; first == NULL && i < INJECT_LINK_SPINS; i++) {
+    void *got[INJECT_BATCH + 1];
+    size_t room = TR_RUNQ_CAP - tr_runq_len(&w->runq);
+    size_t want = 1 + (batch < room ? batch : room);
+    size_t n = inject_collect(sys, got, want);
+    /* seen but not published yet: a submitter is between its claim and its
+     * publication, a few instructions, unless it was preempted there */
+    for (int i = 0; n == 0 && i < INJECT_LINK_SPINS && inject_has_work(sys); i++) {
         cpu_relax();
-        first = inject_take(sys);
-    }
-    if (first != NULL) {
-        /* collected first, then queued with one publication */
-        struct tr_actor *more[INJECT_BATCH];
-        size_t room = TR_RUNQ_CAP - tr_runq_len(&w->runq);
-        size_t n = 0;
-        while (n < batch && n < room && (more[n] = inject_take(sys)) != NULL)
-            n++;
-        /* their lines come from the submitting core: ask for all of them
-         * now, in parallel, rather than one miss at a time as each runs */
-        for (size_t i = 0; i < n; i++) {
-            __builtin_prefetch((char *)more[i] + 64, 1);
-            __builtin_prefetch((char *)more[i] + 128, 1);
-        }
-        for (size_t i = 0; i < n; i++)
-            tr_table_prefetch(&sys->table, more[i]->self);
-        if (n > 0)
-            tr_runq_push_many(&w->runq, more, n); /* fits: only this worker pushes */
-        atomic_fetch_sub_explicit(&sys->inject_len, n + 1, memory_order_seq_cst);
+        n = inject_collect(sys, got, want);
     }
     atomic_store_explicit(&sys->inject_popping, false, memory_order_release);
-    if (first == NULL)
-        sched_yield(); /* the submitter was preempted mid-push: let it run */
-    return first;
+    if (n == 0) {
+        if (inject_has_work(sys))
+            sched_yield(); /* the submitter was preempted mid-push: let it run */
+        return NULL;
+    }
+    /* their lines come from the submitting core: ask for all of them now,
+     * in parallel, rather than one miss at a time as each runs */
+    struct tr_actor *as[INJECT_BATCH + 1];
+    for (size_t i = 0; i < n; i++) {
+        as[i] = got[i];
+        __builtin_prefetch(got[i], 1);
+        __builtin_prefetch((char *)got[i] + 64, 1);
+        __builtin_prefetch((char *)got[i] + 128, 1);
+    }
+    for (size_t i = 1; i < n; i++)
+        tr_table_prefetch(&sys->table, as[i]->self);
+    if (n > 1) /* fits: only this worker pushes, and want left room */
+        tr_runq_push_many(&w->runq, as + 1, n - 1);
+    return as[0];
 }
 
 /* Hands one wake token to a parked worker, if any is parked and no woken
@@ -198,8 +235,19 @@ void tr_sched_submit(tr_system *sys, struct tr_actor *a)
             notify_one(sys);
         return;
     }
-    inject_push(sys, a);
+    /* An outside thread whose actor went onto the list (the ring is full,
+     * or the list already holds a backlog) is submitting faster than the
+     * workers run what it submits. With more threads than cores it may
+     * share a core with a worker, and the backlog keeps growing: cold actors (a
+     * cache miss per line when they run), fresh memory (page faults, and
+     * malloc, as the actor pool has nothing freed to hand back). So it
+     * offers its core (sched_yield: a no-op when nothing else is runnable
+     * there), which keeps spawn's backlog within the ring. It never waits:
+     * the actor is queued already. */
+    bool ringed = inject_push(sys, a);
     notify_one(sys);
+    if (!ringed)
+        sched_yield();
 }
 
 void tr_sched_requeue(tr_system *sys, struct tr_actor *a)
@@ -242,7 +290,7 @@ static bool sched_has_work(tr_worker *self, bool *beside)
 {
     tr_system *sys = self->sys;
     *beside = false;
-    if (atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) > 0)
+    if (inject_has_work(sys))
         return true;
     for (uint32_t i = 0; i < sys->nworkers; i++) {
         tr_worker *w = &sys->workers[i];
@@ -345,6 +393,18 @@ static void *worker_main(void *arg)
     uint32_t batch = w->sys->cfg.batch;
     while (!atomic_load_explicit(&w->sys->workers_exit, memory_order_acquire)) {
         struct tr_actor *a = next_actor(w);
+        if (a == NULL && !w->searching) {
+            /* Out of work. With more threads than cores, the thread that
+             * submits our work (an outside spawner, say) may be waiting for
+             * this core: offer it once and look again, rather than park at
+             * once and have the submitter pay a futex wake-up and us a
+             * sleep for the next actor (a no-op when nothing else is
+             * runnable here). A woken searcher parks at once instead: while
+             * it searches nobody else is woken (notify_one), so it must not
+             * linger. */
+            sched_yield();
+            a = next_actor(w);
+        }
         if (a == NULL) {
             park(w);
             continue;

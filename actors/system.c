@@ -39,6 +39,7 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     memset(sys, 0, bytes);
     sys->cfg = c;
     tr_table_init(&sys->table, tr_actor_destroy);
+    tr_ring_init(&sys->inject_ring);
     atomic_init(&sys->inject_stub.next, NULL);
     atomic_init(&sys->inject_in, &sys->inject_stub);
     sys->inject_out = &sys->inject_stub;

@@ -10,6 +10,7 @@
 
 #include "actors/actor_impl.h"
 #include "actors/census.h"
+#include "actors/ring.h"
 #include "actors/runq.h"
 #include "actors/table.h"
 #include "troupe/metrics.h"
@@ -51,11 +52,14 @@ struct tr_system {
     tr_worker *workers;
     uint32_t nworkers;
 
-    /* global injection queue: sends from outside threads, local overflow */
-    /* a Vyukov MPSC list (as in mailbox/): pushing is one exchange; one
-     * worker at a time pops, the one that sets inject_popping */
-    _Atomic(tr_mlink *) inject_in;
-    _Atomic size_t inject_len; /* pushed (or being pushed) and not yet popped */
+    /* global injection queue: sends from outside threads, local overflow.
+     * A bounded ring (actors/ring.h) in front; when it is full, a Vyukov
+     * MPSC list (as in mailbox/) through the actors' inject_link, so that
+     * submitting never fails. One worker at a time pops from both, the one
+     * that sets inject_popping. */
+    tr_ring inject_ring;
+    _Alignas(64) _Atomic(tr_mlink *) inject_in;
+    _Atomic size_t inject_len; /* on the list (or being linked) and not yet popped */
     _Alignas(64) tr_mlink *inject_out;
     tr_mlink inject_stub;
     _Atomic bool inject_popping;

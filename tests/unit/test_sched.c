@@ -281,3 +281,70 @@ Test(sched, idle_workers_give_back_what_the_pools_kept_while_busy)
               tr_pool_depot_batches(TR_POOL_ACTOR), idle);
     tr_system_destroy(sys);
 }
+
+/* ---- outside work beyond the injection ring ---- */
+
+/* The injection queue is a bounded ring with a list behind it for the
+ * overflow (sched.c). Here every worker is held in a blocker's init while
+ * two outside threads spawn more actors than the ring holds: nothing is
+ * taken meanwhile, so the metrics count every one of them queued, and once
+ * the blockers let go, every one of them runs. */
+#define SPILL_SPAWNERS 2
+#define SPILL_PER_SPAWNER 5000 /* together more than the ring's 4096 */
+static latch blockers_in, blockers_go, spilled_ran;
+
+static int blocker_init(tr_ctx *self, void *state, void *arg)
+{
+    (void)state, (void)arg;
+    latch_add(&blockers_in, 1);
+    cr_assert(latch_wait(&blockers_go, 1, 60000));
+    tr_stop_self(self);
+    return TR_OK;
+}
+static const tr_behaviour blocker = {.init = blocker_init, .handle = noop_handle};
+
+static int spilled_init(tr_ctx *self, void *state, void *arg)
+{
+    (void)state, (void)arg;
+    latch_add(&spilled_ran, 1);
+    tr_stop_self(self);
+    return TR_OK;
+}
+static const tr_behaviour spilled = {.init = spilled_init, .handle = noop_handle};
+
+static void *spill_spawner(void *arg)
+{
+    tr_system *sys = arg;
+    for (int i = 0; i < SPILL_PER_SPAWNER; i++)
+        cr_assert_eq(tr_spawn(sys, &spilled, NULL, NULL, NULL), TR_OK);
+    return NULL;
+}
+
+Test(sched, outside_spawns_beyond_the_injection_ring_all_run)
+{
+    latch_init(&blockers_in);
+    latch_init(&blockers_go);
+    latch_init(&spilled_ran);
+    tr_system *sys;
+    tr_config cfg = {.workers = 2};
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(tr_spawn(sys, &blocker, NULL, NULL, NULL), TR_OK);
+    cr_assert(latch_wait(&blockers_in, 2, 30000), "a worker never took its blocker");
+    pthread_t t[SPILL_SPAWNERS];
+    for (int i = 0; i < SPILL_SPAWNERS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, spill_spawner, sys), 0);
+    for (int i = 0; i < SPILL_SPAWNERS; i++)
+        pthread_join(t[i], NULL);
+    tr_metrics m;
+    tr_metrics_get(sys, &m);
+    cr_assert_eq(m.injection_depth, SPILL_SPAWNERS * SPILL_PER_SPAWNER,
+                 "every spawn waits in the injection queue, ring and overflow");
+    cr_assert_eq(latch_get(&spilled_ran), 0);
+    latch_add(&blockers_go, 1);
+    cr_assert(latch_wait(&spilled_ran, SPILL_SPAWNERS * SPILL_PER_SPAWNER, 60000));
+    tr_system_destroy(sys);
+    latch_fini(&blockers_in);
+    latch_fini(&blockers_go);
+    latch_fini(&spilled_ran);
+}
