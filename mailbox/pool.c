@@ -365,29 +365,17 @@ void tr_pool_free(tr_pool_id id, void *obj)
     m->objs[m->n++] = obj;
 }
 
-size_t tr_pool_depot_batches(tr_pool_id id)
+/* A depot field read under its lock (tests, diagnostics). */
+static size_t read_locked(tr_pool_id id, const size_t *field)
 {
-    depot *d = &g_depots[id];
-    pthread_mutex_lock(&d->lock);
-    size_t n = d->nfull;
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_lock(&g_depots[id].lock);
+    size_t n = *field;
+    pthread_mutex_unlock(&g_depots[id].lock);
     return n;
 }
 
-size_t tr_pool_depot_max(tr_pool_id id)
-{
-    depot *d = &g_depots[id];
-    pthread_mutex_lock(&d->lock);
-    size_t n = d->max_full;
-    pthread_mutex_unlock(&d->lock);
-    return n;
-}
+size_t tr_pool_depot_batches(tr_pool_id id) { return read_locked(id, &g_depots[id].nfull); }
 
-size_t tr_pool_depot_idle_max(tr_pool_id id)
-{
-    depot *d = &g_depots[id];
-    pthread_mutex_lock(&d->lock);
-    size_t n = d->idle_full;
-    pthread_mutex_unlock(&d->lock);
-    return n;
-}
+size_t tr_pool_depot_max(tr_pool_id id) { return read_locked(id, &g_depots[id].max_full); }
+
+size_t tr_pool_depot_idle_max(tr_pool_id id) { return read_locked(id, &g_depots[id].idle_full); }

@@ -143,12 +143,11 @@ static void *free_all(void *arg)
     return NULL;
 }
 
-Test(objpool, the_depot_stays_bounded)
+/* Allocates n objects on this thread and frees them all on another, which
+ * then exits: its magazines go to the depot. */
+static void alloc_here_free_there(size_t n)
 {
-    small_depot();
-    size_t max = tr_pool_depot_max(ID);
-    cr_assert_gt(max, 0);
-    free_all_arg a = {.n = (max + 8) * TR_POOL_BATCH};
+    free_all_arg a = {.n = n};
     a.objs = malloc(a.n * sizeof(*a.objs));
     cr_assert_not_null(a.objs);
     for (size_t i = 0; i < a.n; i++) {
@@ -158,8 +157,16 @@ Test(objpool, the_depot_stays_bounded)
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, free_all, &a), 0);
     pthread_join(t, NULL);
-    cr_assert_eq(tr_pool_depot_batches(ID), max, "full, and the rest went back to malloc");
     free(a.objs);
+}
+
+Test(objpool, the_depot_stays_bounded)
+{
+    small_depot();
+    size_t max = tr_pool_depot_max(ID);
+    cr_assert_gt(max, 0);
+    alloc_here_free_there((max + 8) * TR_POOL_BATCH);
+    cr_assert_eq(tr_pool_depot_batches(ID), max, "full, and the rest went back to malloc");
 }
 
 Test(objpool, a_trim_gives_back_down_to_the_idle_bound)
@@ -168,16 +175,7 @@ Test(objpool, a_trim_gives_back_down_to_the_idle_bound)
     size_t max = tr_pool_depot_max(ID), idle = tr_pool_depot_idle_max(ID);
     cr_assert_gt(idle, 0);
     cr_assert_gt(max, idle + 32, "room for more than two trim steps above the idle bound");
-    free_all_arg a = {.n = max * TR_POOL_BATCH};
-    a.objs = malloc(a.n * sizeof(*a.objs));
-    cr_assert_not_null(a.objs);
-    for (size_t i = 0; i < a.n; i++) {
-        a.objs[i] = tr_pool_alloc(ID, SIZE);
-        cr_assert_not_null(a.objs[i]);
-    }
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, free_all, &a), 0);
-    pthread_join(t, NULL);
+    alloc_here_free_there(max * TR_POOL_BATCH);
     cr_assert_geq(tr_pool_depot_batches(ID), max - 2, "busy: the depot kept them");
     unsigned calls = 0;
     while (tr_pool_trim())
@@ -188,5 +186,4 @@ Test(objpool, a_trim_gives_back_down_to_the_idle_bound)
     void *o = tr_pool_alloc(ID, SIZE);
     cr_assert_not_null(o, "the pool still serves allocations after a trim");
     tr_pool_free(ID, o);
-    free(a.objs);
 }
