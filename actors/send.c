@@ -56,10 +56,22 @@ void tr_actor_unmute(tr_system *sys, tr_ref ref)
     tr_table_release(&sys->table, ref);
 }
 
+/* The receiver the running actor of this thread was last muted on: a turn
+ * that floods a full receiver records the mute once, not once per send. */
+static _Thread_local struct {
+    struct tr_actor *sender;
+    tr_ref to;
+} tls_muted_on;
+
 /* Records that `sender` waits for `r` to drain; it mutes after this turn. */
 static void mute_sender(struct tr_actor *sender, struct tr_actor *r)
 {
     if (sender == r || !may_mute(sender))
+        return;
+    /* still muted on r from an earlier send of this turn (a released mute
+     * drops mute_count to 0, and a muted actor runs no turn) */
+    if (tls_muted_on.sender == sender && tr_ref_equal(tls_muted_on.to, r->self) &&
+        atomic_load_explicit(&sender->mute_count, memory_order_relaxed) > 0)
         return;
     tr_actor_ext *ext = tr_actor_ext_get(r);
     if (ext == NULL)
@@ -88,6 +100,8 @@ static void mute_sender(struct tr_actor *sender, struct tr_actor *r)
         atomic_fetch_sub_explicit(&sender->mute_count, 1, memory_order_seq_cst);
         return;
     }
+    tls_muted_on.sender = sender;
+    tls_muted_on.to = r->self;
     atomic_fetch_add_explicit(&r->sys->mutes, 1, memory_order_relaxed);
     /* the receiver may have drained before it could see us in its list */
     if (tr_actor_queued(r) <= r->low_watermark)
