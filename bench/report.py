@@ -233,6 +233,13 @@ def doc(s, args, png):
     L.append("**Noise.** This machine has 2 cores, shared by the three systems' threads and "
              f"anything else running; load average when the run started: {load}. Read the "
              "min-max spread next to each median, and treat ratios within about 1.5x as ties.")
+    if args.core_rtt:
+        L.append("")
+        L.append(f"**Cross-core round trip** (`bench/core_rtt.c`, one cache line handed between "
+                 f"CPU 0 and CPU 1): {args.core_rtt}. On this VM it is about 90 ns in most "
+                 "runs and about 430 ns when the host places the two virtual CPUs far apart; "
+                 "message-heavy benchmarks (chameneos, big, fjthrput) then take up to 3x "
+                 "longer, for every system.")
     L.append("")
     L.append("## Results")
     L.append("")
@@ -355,6 +362,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--load-before", default="", help="load average when the run started")
+    ap.add_argument("--core-rtt", default="", help="bench/core_rtt figures, start and end")
     args = ap.parse_args()
     s = summarise(load(args.raw))
     write_csv(s, os.path.join(args.out, "results.csv"))

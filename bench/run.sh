@@ -114,6 +114,10 @@ mkdir -p "$RES"
 RAW="$RES/raw.csv"
 echo "run,system,bench,scale,size,ms,status,metrics" >"$RAW"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
+# the machine's cross-core round trip (bench/core_rtt.c), before and after:
+# on a VM it changes with where the host puts the two virtual CPUs
+core_rtt() { "$ROOT/build/release/bench/core_rtt" 1 2>/dev/null | awk '{print $2 " ns"}'; }
+RTT_BEFORE="$(core_rtt)"
 LOGF="$RES/last-run.log"
 : >"$LOGF"
 
@@ -161,9 +165,11 @@ for ((r = 1; r <= RUNS; r++)); do
     done
 done
 
+RTT_AFTER="$(core_rtt)"
 log "writing the report"
 python3 "$ROOT/bench/report.py" --raw "$RAW" --out "$RES" --doc "$ROOT/docs/benchmarks.md" \
     --runs "$RUNS" --seconds "$SECONDS_IDLE" --load-before "$LOAD_BEFORE" \
+    --core-rtt "${RTT_BEFORE:-?} at the start, ${RTT_AFTER:-?} at the end" \
     $([ "$QUICK" = 1 ] && echo --quick)
 log "done: docs/benchmarks.md, bench/results/results.csv, bench/results/chart.png"
 exit $fail
