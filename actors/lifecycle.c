@@ -246,14 +246,19 @@ static void unlink_from_parent(struct tr_actor *a)
         return;
     pthread_mutex_t *m = tr_actor_stripe(sys, p);
     pthread_mutex_lock(m);
+    /* p cannot end while we are linked, but it can as soon as we are not,
+     * and be freed while tr_actor_signal still reads it: hold it across */
+    tr_ref parent = p->self;
+    tr_table_hold(&sys->table, parent);
     if (a->prev_sibling != NULL)
         a->prev_sibling->next_sibling = a->next_sibling;
     else
         atomic_store_explicit(&p->first_child, a->next_sibling, memory_order_release);
     if (a->next_sibling != NULL)
         a->next_sibling->prev_sibling = a->prev_sibling;
-    tr_actor_signal(p, TR_SIG_CHILD); /* p cannot end while we are linked */
+    tr_actor_signal(p, TR_SIG_CHILD);
     pthread_mutex_unlock(m);
+    tr_table_release(&sys->table, parent); /* this may free p */
 }
 
 /* Tells outside threads blocked in tr_await_exit or shutdown. Only an end
