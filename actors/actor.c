@@ -136,6 +136,7 @@ static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, voi
     atomic_init(&a->pressure, 0);
     atomic_init(&a->lifecycle, TR_STATE_CREATED);
     atomic_init(&a->ext, NULL);
+    atomic_init(&a->children.n, 0);
     a->overflow = (uint8_t)o->overflow;
     a->sys = sys;
     a->beh = beh;
@@ -153,7 +154,7 @@ static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, voi
  * checks that the system is not closing, after the table insert, so that
  * either this check sees `closing` or the shutdown walk sees the actor.
  * A childless parent begins stopping without the lock (tr_lifecycle_begin):
- * it stores stop_mode, then reads first_child; we store first_child, then
+ * it stores stop_mode, then reads its child count; we store the count, then
  * read stop_mode (all seq_cst), so either it sees the child or we see the
  * mode and back out. Backing out signals the parent, which may have seen
  * the child and be waiting for it to go. */
@@ -168,20 +169,11 @@ static int spawn_link(tr_system *sys, struct tr_actor *a)
     pthread_mutex_lock(m);
     if (tr_actor_stop_mode(p) != TR_STOP_NONE) {
         rc = TR_ESTOPPING;
-    } else {
-        struct tr_actor *first = atomic_load_explicit(&p->first_child, memory_order_relaxed);
-        a->next_sibling = first;
-        if (first != NULL)
-            first->prev_sibling = a;
-        atomic_store_explicit(&p->first_child, a, memory_order_seq_cst);
-        if (atomic_load_explicit(&p->stop_mode, memory_order_seq_cst) != TR_STOP_NONE) {
-            /* still the head: every other change to the list takes the lock */
-            atomic_store_explicit(&p->first_child, first, memory_order_release);
-            if (first != NULL)
-                first->prev_sibling = NULL;
-            rc = TR_ESTOPPING;
-            backed_out = true;
-        }
+    } else if ((rc = tr_children_add(p, a)) == TR_OK &&
+               atomic_load_explicit(&p->stop_mode, memory_order_seq_cst) != TR_STOP_NONE) {
+        tr_children_remove(p, a);
+        rc = TR_ESTOPPING;
+        backed_out = true;
     }
     pthread_mutex_unlock(m);
     if (backed_out)
@@ -469,7 +461,7 @@ bool tr_actor_run_inline(struct tr_actor *a, uint32_t signals)
     /* From a plain turn, a child with children of its own is queued: its
      * subtree is a unit of work another worker can steal. Below that, and
      * for leaves, the stop stays on this core. (A hint: read unlocked.) */
-    if (tls_inline_depth == 0 && atomic_load_explicit(&a->first_child, memory_order_relaxed) != NULL)
+    if (tls_inline_depth == 0 && tr_children_count(&a->children, memory_order_relaxed) != 0)
         return false;
     struct tr_actor *outer = tls_actor;
     tls_inline_depth++;
@@ -497,6 +489,7 @@ void tr_actor_drop_mailbox(struct tr_actor *a, int reason) { drain_to_dead_lette
 void tr_actor_destroy(struct tr_actor *a)
 {
     drain_to_dead_letters(a, TR_EDEAD); /* sends that raced with the end */
+    tr_children_free(&a->children);
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
     if (ext != NULL) {
         free(ext->name);

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "actors/children.h"
 #include "mailbox/mailbox.h"
 #include "troupe/actor.h"
 
@@ -106,11 +107,10 @@ struct tr_actor {
     tr_mlink inject_link; /* injection queue link (sched.c) */
     void *arg;
     struct tr_actor *parent; /* NULL for top-level actors */
-    /* tree links, guarded by the parent's stripe lock */
-    struct tr_actor *prev_sibling, *next_sibling;
-    /* written under this actor's stripe lock; once it is stopping no child
-     * is added, so its own worker may test it for NULL without the lock */
-    _Atomic(struct tr_actor *) first_child;
+    /* this actor's children (children.h), under its stripe lock */
+    tr_children children;
+    /* its place in parent->children.at, under the parent's stripe lock */
+    uint32_t child_index;
     /* --- [80, 160): what the running worker reads or writes per message,
      * next to the behaviour's state --- */
     tr_system *sys;

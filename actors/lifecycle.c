@@ -32,16 +32,13 @@ static struct tr_actor *actor_of_link(tr_mlink *link)
     return (struct tr_actor *)((char *)link - offsetof(struct tr_actor, inject_link));
 }
 
-/* Puts claimed child `c` back at the head of a's children list (a's stripe
- * lock held). */
+/* Puts claimed child `c` back among a's children (a's stripe lock held).
+ * Cannot fail: `c` was among them when claim_children took it out, and
+ * the array never shrinks. */
 static void relink_locked(struct tr_actor *a, struct tr_actor *c)
 {
-    struct tr_actor *first = atomic_load_explicit(&a->first_child, memory_order_relaxed);
-    c->prev_sibling = NULL;
-    c->next_sibling = first;
-    if (first != NULL)
-        first->prev_sibling = c;
-    atomic_store_explicit(&a->first_child, c, memory_order_release);
+    int rc = tr_children_add(a, c);
+    (void)rc; /* TR_OK: room was left by the claim */
 }
 
 /* a's stripe lock held, a stopping: claims the idle children and signals
@@ -49,54 +46,43 @@ static void relink_locked(struct tr_actor *a, struct tr_actor *c)
  * we let it, so it needs no signal: stop_claimed hands it `bits` directly.
  * A child we fail to claim is signalled and then tried once more, in case
  * it went idle before it could see the signal. A claimed child leaves the
- * children list here (detached), and the chain returned reuses its
+ * children array here (detached), and the chain returned reuses its
  * injection link, unused while the child is ours. A detached child that
  * ends nested in our turn (stop_claimed) so takes no lock to unlink itself;
- * one that does not end there goes back on the list before anyone else can
- * run it (stop_claimed, tr_lifecycle_try_finish). The list is only ours to
- * rebuild because `a` is stopping: no child is added, and those left on it
- * unlink themselves under this lock. */
-/* Children read ahead by claim_children before it claims any of them. */
-#define CLAIM_AHEAD 32
+ * one that does not end there goes back in the array before anyone else can
+ * run it (stop_claimed, tr_lifecycle_try_finish). The array is only ours to
+ * rebuild because `a` is stopping: no child is added, and those left in it
+ * remove themselves under this lock. */
 
-static tr_mlink *claim_children(struct tr_actor *a, struct tr_actor *first, uint32_t bits)
+/* How far ahead of its claims claim_children prefetches: each child's lines
+ * are cold, and a claim (a locked instruction) holds up later loads. */
+#define CLAIM_AHEAD 8
+
+static tr_mlink *claim_children(struct tr_actor *a, uint32_t bits)
 {
+    tr_children *cs = &a->children;
+    uint32_t n = tr_children_count(cs, memory_order_relaxed), kept = 0;
+    for (uint32_t i = 0; i < n && i < CLAIM_AHEAD; i++)
+        tr_actor_prefetch(cs->at[i]);
     tr_mlink *claimed = NULL;
-    struct tr_actor *kept = NULL, *tail = NULL;
-    struct tr_actor *batch[CLAIM_AHEAD];
-    for (struct tr_actor *c = first; c != NULL;) {
-        /* The walk is a chain of cache misses, and a claim (a locked
-         * instruction) would hold up the next one: walk a stretch first,
-         * prefetching each child whole, then claim it. */
-        size_t n = 0;
-        for (; c != NULL && n < CLAIM_AHEAD; c = c->next_sibling) {
-            tr_actor_prefetch(c);
-            batch[n++] = c;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + CLAIM_AHEAD < n)
+            tr_actor_prefetch(cs->at[i + CLAIM_AHEAD]);
+        struct tr_actor *k = cs->at[i];
+        bool mine = tr_actor_claim(k, true);
+        if (!mine) {
+            atomic_fetch_or_explicit(&k->signals, bits, memory_order_seq_cst);
+            mine = tr_actor_claim(k, true);
         }
-        for (size_t i = 0; i < n; i++) {
-            struct tr_actor *k = batch[i];
-            bool mine = tr_actor_claim(k, true);
-            if (!mine) {
-                atomic_fetch_or_explicit(&k->signals, bits, memory_order_seq_cst);
-                mine = tr_actor_claim(k, true);
-            }
-            if (mine) {
-                k->prev_sibling = k->next_sibling = NULL;
-                atomic_store_explicit(&k->inject_link.next, claimed, memory_order_relaxed);
-                claimed = &k->inject_link;
-                continue;
-            }
-            k->prev_sibling = tail; /* busy: stays on the list */
-            if (tail != NULL)
-                tail->next_sibling = k;
-            else
-                kept = k;
-            tail = k;
+        if (mine) {
+            atomic_store_explicit(&k->inject_link.next, claimed, memory_order_relaxed);
+            claimed = &k->inject_link;
+            continue;
         }
+        cs->at[kept] = k; /* busy: stays */
+        k->child_index = kept++;
     }
-    if (tail != NULL)
-        tail->next_sibling = NULL;
-    atomic_store_explicit(&a->first_child, kept, memory_order_release);
+    atomic_store_explicit(&cs->n, kept, memory_order_release);
     return claimed;
 }
 
@@ -118,7 +104,7 @@ static void stop_claimed(struct tr_actor *a, tr_mlink *claimed, uint32_t bits)
         claimed = atomic_load_explicit(&claimed->next, memory_order_relaxed);
         if (claimed != NULL)
             tr_actor_prefetch(actor_of_link(claimed));
-        tls_looper = a; /* (again: a child that went back on the list cleared it) */
+        tls_looper = a; /* (again: a child that went back among the children cleared it) */
         if (!tr_actor_run_inline(c, bits)) {
             atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
             atomic_store_explicit(&c->inject_link.next, declined, memory_order_relaxed);
@@ -151,7 +137,7 @@ static void close_now(struct tr_actor *a)
 
 /* Publishes a's stop mode and claims its children. spawn_link must see the
  * mode or have its child seen: a childless actor stores the mode and then
- * re-reads first_child, without the lock (see spawn_link for the other
+ * re-reads its child count, without the lock (see spawn_link for the other
  * half); one with children claims them under the lock. A graceful stop
  * clears the OPEN bit later (TR_AF_CLOSE_PENDING), in
  * tr_lifecycle_try_finish, which the caller's turn runs next: an actor that
@@ -169,14 +155,14 @@ void tr_lifecycle_begin(struct tr_actor *a, int reason, int mode, bool from_pare
 
     bool self_managed = mode == TR_STOP_DRAIN && a->beh->stopping != NULL;
     atomic_store_explicit(&a->stop_mode, (uint8_t)mode, memory_order_seq_cst);
-    bool has_children = atomic_load_explicit(&a->first_child, memory_order_seq_cst) != NULL;
+    bool has_children = tr_children_count(&a->children, memory_order_seq_cst) != 0;
     if (has_children && !self_managed) {
         uint32_t bits = (mode == TR_STOP_KILL ? TR_SIG_KILL : TR_SIG_STOP) | TR_SIG_FROM_PARENT;
         pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
         pthread_mutex_lock(m);
-        /* re-read: a spawn_link that saw our mode has backed out */
-        struct tr_actor *first_child = atomic_load_explicit(&a->first_child, memory_order_relaxed);
-        tr_mlink *claimed = first_child != NULL ? claim_children(a, first_child, bits) : NULL;
+        /* the count is re-read under the lock: a spawn_link that saw our
+         * mode has backed out */
+        tr_mlink *claimed = claim_children(a, bits);
         pthread_mutex_unlock(m);
         if (claimed != NULL)
             stop_claimed(a, claimed, bits);
@@ -219,12 +205,12 @@ void tr_lifecycle_take_signals(struct tr_actor *a, uint32_t pending)
 /* Only for a stopping actor, on its own worker: spawn_link adds no child
  * once stop_mode is set (one that linked as the mode was stored backs out
  * and signals TR_SIG_CHILD, see spawn_link), and the children
- * claim_children detaches are back on the list or ended before its turn
+ * claim_children detaches are back among the children or ended before its turn
  * looks (stop_claimed), so for this test NULL is final. The acquire pairs with the last child's unlink, made after it
  * queued its DOWN and exit signals. */
 static bool has_children(struct tr_actor *a)
 {
-    return atomic_load_explicit(&a->first_child, memory_order_acquire) != NULL;
+    return tr_children_count(&a->children, memory_order_acquire) != 0;
 }
 
 /* Whether `a` runs nested in its parent's stop_claimed on this thread: it
@@ -250,12 +236,7 @@ static void unlink_from_parent(struct tr_actor *a)
      * and be freed while tr_actor_signal still reads it: hold it across */
     tr_ref parent = p->self;
     tr_table_hold(&sys->table, parent);
-    if (a->prev_sibling != NULL)
-        a->prev_sibling->next_sibling = a->next_sibling;
-    else
-        atomic_store_explicit(&p->first_child, a->next_sibling, memory_order_release);
-    if (a->next_sibling != NULL)
-        a->next_sibling->prev_sibling = a->prev_sibling;
+    tr_children_remove(p, a);
     tr_actor_signal(p, TR_SIG_CHILD);
     pthread_mutex_unlock(m);
     tr_table_release(&sys->table, parent); /* this may free p */
