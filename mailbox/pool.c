@@ -102,19 +102,26 @@ static void depot_keep_empty(depot *d, magazine *m)
     d->nempty++;
 }
 
+/* Keeps a full magazine in the depot (d->lock held) unless it holds its
+ * busy share already; returns whether it did. */
+static bool depot_store_full(depot *d, magazine *m)
+{
+    if (d->nfull >= d->max_full)
+        return false;
+    m->next = d->full;
+    d->full = m;
+    if (++d->nfull > d->idle_full)
+        atomic_store_explicit(&d->over_idle, true, memory_order_relaxed);
+    return true;
+}
+
 /* Stores a full magazine in the depot. When the depot already holds its
  * share, the objects go back to malloc and the magazine is kept empty. */
 static void depot_put_full(tr_pool_id id, magazine *m)
 {
     depot *d = &g_depots[id];
     pthread_mutex_lock(&d->lock);
-    bool stored = d->nfull < d->max_full;
-    if (stored) {
-        m->next = d->full;
-        d->full = m;
-        if (++d->nfull > d->idle_full)
-            atomic_store_explicit(&d->over_idle, true, memory_order_relaxed);
-    }
+    bool stored = depot_store_full(d, m);
     pthread_mutex_unlock(&d->lock);
     if (stored)
         return;
@@ -248,14 +255,15 @@ bool tr_pool_trim(void)
         pthread_mutex_unlock(&d->lock);
         more |= over;
         size_t size = obj_size((tr_pool_id)i);
+        for (magazine *m = taken; m != NULL; m = m->next)
+            magazine_drain(m, size);
+        pthread_mutex_lock(&d->lock);
         while (taken != NULL) {
             magazine *m = taken;
             taken = m->next;
-            magazine_drain(m, size);
-            pthread_mutex_lock(&d->lock);
             depot_keep_empty(d, m);
-            pthread_mutex_unlock(&d->lock);
         }
+        pthread_mutex_unlock(&d->lock);
     }
     return more;
 }
@@ -324,13 +332,8 @@ static bool make_room(thread_cache *c, tr_pool_id id)
     depot *d = &g_depots[id];
     magazine *e = NULL;
     pthread_mutex_lock(&d->lock);
-    if (s != NULL && d->nfull < d->max_full) {
-        s->next = d->full;
-        d->full = s;
-        if (++d->nfull > d->idle_full)
-            atomic_store_explicit(&d->over_idle, true, memory_order_relaxed);
+    if (s != NULL && depot_store_full(d, s))
         s = NULL;
-    }
     if (s == NULL && d->empty != NULL) {
         e = d->empty;
         d->empty = e->next;

@@ -13,8 +13,8 @@
  * up to TR_POOL_DEPOT_BUSY_BYTES of free objects per pool (beyond that they
  * go back to malloc), so that ending a million actors does not cost a
  * million calls to free; workers idle for a while trim it back to
- * TR_POOL_DEPOT_BYTES (tr_pool_trim). A thread's magazines are returned to the depot when it
- * exits.
+ * TR_POOL_DEPOT_BYTES (tr_pool_trim). A thread's magazines are returned to
+ * the depot when it exits.
  *
  * Under AddressSanitizer a free object is poisoned while it is cached, so a
  * use after free is still reported. */
