@@ -322,6 +322,17 @@ int tr_table_insert(tr_table *t, struct tr_actor *actor, tr_ref *out)
     return TR_OK;
 }
 
+/* What slot word `w` says of `ref`: TR_OK while its actor is LIVE (and
+ * OPEN, with need_open), else TR_EDEAD or TR_ESTOPPING. */
+static int word_state(uint64_t w, tr_ref ref, bool need_open)
+{
+    if (SLOT_GEN(w) != ref_gen(ref) || !(w & SLOT_LIVE))
+        return TR_EDEAD;
+    if (need_open && !(w & SLOT_OPEN))
+        return TR_ESTOPPING;
+    return TR_OK;
+}
+
 int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **out)
 {
     if (ref.id == 0 || tr_ref_is_remote(ref))
@@ -331,10 +342,9 @@ int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **
         return TR_EDEAD;
     uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
     for (;;) {
-        if (SLOT_GEN(w) != ref_gen(ref) || !(w & SLOT_LIVE))
-            return TR_EDEAD;
-        if (need_open && !(w & SLOT_OPEN))
-            return TR_ESTOPPING;
+        int rc = word_state(w, ref, need_open);
+        if (rc != TR_OK)
+            return rc;
         if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + 1, memory_order_seq_cst,
                                                   memory_order_acquire))
             break;
@@ -346,12 +356,7 @@ int tr_table_acquire(tr_table *t, tr_ref ref, bool need_open, struct tr_actor **
 int tr_table_check(tr_table *t, tr_ref ref, bool need_open)
 {
     tr_slot *s = table_slot(t, ref_index(ref));
-    uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
-    if (SLOT_GEN(w) != ref_gen(ref) || !(w & SLOT_LIVE))
-        return TR_EDEAD;
-    if (need_open && !(w & SLOT_OPEN))
-        return TR_ESTOPPING;
-    return TR_OK;
+    return word_state(atomic_load_explicit(&s->word, memory_order_acquire), ref, need_open);
 }
 
 void tr_table_bind_thread(tr_table *t)
@@ -458,8 +463,7 @@ void tr_table_reclaim(tr_table *t, tr_ref ref)
 bool tr_table_retired(tr_table *t, tr_ref ref)
 {
     tr_slot *s = table_slot(t, ref_index(ref));
-    uint64_t w = atomic_load_explicit(&s->word, memory_order_seq_cst);
-    return SLOT_GEN(w) != ref_gen(ref) || !(w & SLOT_LIVE);
+    return word_state(atomic_load_explicit(&s->word, memory_order_seq_cst), ref, false) != TR_OK;
 }
 
 void tr_table_foreach_live(tr_table *t, void (*fn)(struct tr_actor *, void *), void *ctx)
