@@ -5,9 +5,9 @@
 #include <stdlib.h>
 
 #include "actors/ask.h"
-#include "actors/send.h"
 #include "actors/group_impl.h"
 #include "actors/sched.h"
+#include "actors/send.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
 #include "supervisor/link_impl.h"
@@ -37,9 +37,12 @@ static struct tr_actor *actor_of_link(tr_mlink *link)
  * the array never shrinks. */
 static void relink_locked(struct tr_actor *a, struct tr_actor *c)
 {
-    int rc = tr_children_add(a, c);
-    (void)rc; /* TR_OK: room was left by the claim */
+    (void)tr_children_add(a, c); /* TR_OK: room was left by the claim */
 }
+
+/* How far ahead of its claims claim_children prefetches: each child's lines
+ * are cold, and a claim (a locked instruction) holds up later loads. */
+#define CLAIM_AHEAD 8
 
 /* a's stripe lock held, a stopping: claims the idle children and signals
  * the others with `bits`. A claimed child cannot run, end or be freed until
@@ -53,11 +56,6 @@ static void relink_locked(struct tr_actor *a, struct tr_actor *c)
  * run it (stop_claimed, tr_lifecycle_try_finish). The array is only ours to
  * rebuild because `a` is stopping: no child is added, and those left in it
  * remove themselves under this lock. */
-
-/* How far ahead of its claims claim_children prefetches: each child's lines
- * are cold, and a claim (a locked instruction) holds up later loads. */
-#define CLAIM_AHEAD 8
-
 static tr_mlink *claim_children(struct tr_actor *a, uint32_t bits)
 {
     tr_children *cs = &a->children;
@@ -92,9 +90,9 @@ static tr_mlink *claim_children(struct tr_actor *a, uint32_t bits)
  * workers. The claim happened under the lock, the stops after it, so our
  * other children, ending on other workers meanwhile, do not wait on it. A
  * child that cannot end yet (queued messages to drain, busy children) is
- * queued as usual; one that tr_actor_run_inline declines goes back on the
- * list first (one lock for them all), while we still own it, with `bits`
- * among its signals. */
+ * queued as usual; one that tr_actor_run_inline declines goes back among
+ * the children first (one lock for them all), while we still own it, with
+ * `bits` among its signals. */
 static void stop_claimed(struct tr_actor *a, tr_mlink *claimed, uint32_t bits)
 {
     struct tr_actor *outer = tls_looper;
@@ -205,25 +203,26 @@ void tr_lifecycle_take_signals(struct tr_actor *a, uint32_t pending)
 /* Only for a stopping actor, on its own worker: spawn_link adds no child
  * once stop_mode is set (one that linked as the mode was stored backs out
  * and signals TR_SIG_CHILD, see spawn_link), and the children
- * claim_children detaches are back among the children or ended before its turn
- * looks (stop_claimed), so for this test NULL is final. The acquire pairs with the last child's unlink, made after it
- * queued its DOWN and exit signals. */
+ * claim_children detaches are back among the children or ended before its
+ * turn looks (stop_claimed), so for this test a count of zero is final.
+ * The acquire pairs with the last child's removal, made after it queued
+ * its DOWN and exit signals. */
 static bool has_children(struct tr_actor *a)
 {
     return tr_children_count(&a->children, memory_order_acquire) != 0;
 }
 
 /* Whether `a` runs nested in its parent's stop_claimed on this thread: it
- * was detached from the parent's list by claim_children (a child runs on
+ * was detached from the parent's children by claim_children (a child runs on
  * this thread during that loop only through it). */
 static bool detached(struct tr_actor *a) { return a->parent != NULL && a->parent == tls_looper; }
 
 /* Removes `a` from its parent's children and wakes the parent. Top-level
- * actors are in no list (see spawn_link in actor.c). A child stopped nested
- * in its parent's turn (detached) is in no list either, and does not signal
- * the parent: that turn checks its children right after stop_claimed (every
- * caller of tr_lifecycle_begin runs in tr_actor_run's loop, which calls
- * tr_lifecycle_try_finish next). */
+ * actors are among no one's children (see spawn_link in actor.c). A child
+ * stopped nested in its parent's turn (detached) is not among them either,
+ * and does not signal the parent: that turn checks its children right after
+ * stop_claimed (every caller of tr_lifecycle_begin runs in tr_actor_run's
+ * loop, which calls tr_lifecycle_try_finish next). */
 static void unlink_from_parent(struct tr_actor *a)
 {
     tr_system *sys = a->sys;
@@ -340,7 +339,7 @@ static void finish(struct tr_actor *a, bool held)
         if (ext->group != NULL)
             tr_group_member_done(ext->group, self, reason, ext->result);
     }
-    /* last: the parent may end as soon as we leave its list, and must find
+    /* last: the parent may end as soon as we leave its children, and must find
      * our DOWN (if it watches us) already in its mailbox */
     unlink_from_parent(a);
     if (ours)
@@ -349,8 +348,8 @@ static void finish(struct tr_actor *a, bool held)
         tr_table_release(table, self); /* the last holder frees `a` */
 }
 
-/* A detached child that cannot end in this nested turn goes back on its
- * parent's list before the turn ends and others may run it. */
+/* A detached child that cannot end in this nested turn goes back among its
+ * parent's children before the turn ends and others may run it. */
 static void relink_if_detached(struct tr_actor *a)
 {
     if (detached(a)) {

@@ -7,10 +7,10 @@
  * starved by a busy local queue. A victim's lone queued actor is not stolen:
  * its worker is awake (only a worker queues on its own queue, and it parks
  * only when that is empty) and runs it next, which keeps a sender and its
- * receiver on one core. A worker parks
- * only after announcing itself as a sleeper and re-checking every queue;
- * whoever queues work afterwards sees the sleeper and hands out a wake token,
- * so no wake-up is lost and idle workers use no CPU. */
+ * receiver on one core. A worker parks only after announcing itself as a
+ * sleeper and re-checking every queue; whoever queues work afterwards sees
+ * the sleeper and hands out a wake token, so no wake-up is lost and idle
+ * workers use no CPU. */
 #ifndef TROUPE_ACTORS_SCHED_H
 #define TROUPE_ACTORS_SCHED_H
 
