@@ -317,10 +317,10 @@ static void end_turn(struct tr_actor *a)
 {
     uint32_t count = tr_actor_queued(a); /* may be low: re-read after the fence */
     bool pressured = update_pressure(a, count);
-    atomic_store_explicit(&a->lifecycle,
-                          tr_actor_stop_mode(a) != TR_STOP_NONE ? TR_STATE_STOPPING : TR_STATE_WAITING,
+    bool stopping = tr_actor_stop_mode(a) != TR_STOP_NONE;
+    atomic_store_explicit(&a->lifecycle, stopping ? TR_STATE_STOPPING : TR_STATE_WAITING,
                           memory_order_relaxed);
-    bool mute = tr_actor_stop_mode(a) == TR_STOP_NONE && !pressured &&
+    bool mute = !stopping && !pressured &&
                 atomic_load_explicit(&a->mute_count, memory_order_relaxed) > 0;
     bool idle = !mute && count == 0;
     /* release: whoever claims the actor next (tr_actor_claim) sees this
