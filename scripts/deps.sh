@@ -9,6 +9,8 @@ PACKAGES=(
   valgrind                           # scripts/valgrind-examples.sh
   util-linux                         # setarch: ASLR workaround for sanitizers
   iproute2 openssl                   # net tests: namespaces (ip netns), throwaway TLS certificates
+  iptables                           # partitions between namespaces (tests/chaos)
+  tmux                               # tests/chat/tmux.sh: what a person sees in a terminal
 )
 
 missing=()

@@ -47,19 +47,33 @@ setup_san_wrap() {
   fi
 }
 
-# Pull "N tests failed out of M" from a ctest log; prints "passed failed".
+# Pull "N tests failed out of M" from a ctest log; prints "passed failed skipped".
+# ctest counts a skipped test as not failed: it is taken out of the passes here.
 ctest_counts() {
   local line
   line="$(grep -E 'tests? passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -1 || true)"
-  if [[ -z "$line" ]]; then echo "0 0"; return; fi
-  local failed total
+  if [[ -z "$line" ]]; then echo "0 0 0"; return; fi
+  local failed total skipped
   failed="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")"
   total="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")"
-  echo "$((total - failed)) $failed"
+  skipped="$(ctest_skipped "$1" | grep -c . || true)"
+  echo "$((total - failed - skipped)) $failed $skipped"
 }
 
+# The names of the tests a ctest log reports as skipped, one a line.
+ctest_skipped() {
+  sed -n '/The following tests did not run:/,/^$/p' "$1" | grep -E '\(Skipped\)' \
+    | sed -E 's/^[[:space:]]*[0-9]+ - ([^ ]+) \(Skipped\).*/\1/' || true
+}
+
+# Under CI a skip is a failure (tests/support/skip.h, skip.sh make the tests
+# themselves fail); this catches a skip that went around them.
+under_ci() { case "${CI:-}" in "" | 0 | false) return 1 ;; *) return 0 ;; esac; }
+
 TOTAL_PASSED=0
+TOTAL_SKIPPED=0
 SUMMARY=()
+SKIPPED=()
 for flavour in "${FLAVOURS[@]}"; do
   echo "=== [$flavour] configure"
   cmake --preset "$flavour"
@@ -78,14 +92,24 @@ for flavour in "${FLAVOURS[@]}"; do
   echo "=== [$flavour] test: ${wrap[*]:+${wrap[*]} }ctest ${ctest_args[*]}"
   log="$LOGDIR/ctest-$flavour.log"
   if ! "${wrap[@]}" ctest "${ctest_args[@]}" 2>&1 | tee "$log"; then
-    read -r passed failed < <(ctest_counts "$log")
-    echo "test: [$flavour] FAILED in ctest ($passed passed, $failed failed; log $log)"
+    read -r passed failed skipped < <(ctest_counts "$log")
+    echo "test: [$flavour] FAILED in ctest ($passed passed, $failed failed, $skipped skipped; log $log)"
     echo "FAILED: $passed passed, $failed failed"
     exit 1
   fi
-  read -r passed failed < <(ctest_counts "$log")
+  read -r passed failed skipped < <(ctest_counts "$log")
   TOTAL_PASSED=$((TOTAL_PASSED + passed))
+  TOTAL_SKIPPED=$((TOTAL_SKIPPED + skipped))
+  while read -r name; do
+    if [[ -n "$name" ]]; then SKIPPED+=("[$flavour] $name"); fi
+  done < <(ctest_skipped "$log")
+  if (( skipped > 0 )) && under_ci; then
+    echo "test: [$flavour] FAILED: $skipped skipped under CI=$CI (a skip is a failure in CI):"
+    ctest_skipped "$log" | sed 's/^/  skipped: /'
+    exit 1
+  fi
   extra=""
+  (( skipped == 0 )) || extra=", $skipped SKIPPED"
 
   # Sanitizer flavours also run the examples.
   if [[ "$flavour" == asan || "$flavour" == tsan ]]; then
@@ -105,7 +129,7 @@ for flavour in "${FLAVOURS[@]}"; do
       ran=$((ran + 1))
     done
     TOTAL_PASSED=$((TOTAL_PASSED + ran))
-    extra=", $ran examples ok"
+    extra="$extra, $ran examples ok"
   fi
   SUMMARY+=("test: [$flavour] OK: $passed ctest tests passed$extra")
   echo "${SUMMARY[-1]}"
@@ -113,4 +137,8 @@ done
 
 echo "=== summary (${FLAVOURS[*]})"
 printf '%s\n' "${SUMMARY[@]}"
-echo "total: $TOTAL_PASSED passed, 0 failed"
+if (( ${#SKIPPED[@]} > 0 )); then
+  echo "skipped (tested nothing; a failure under CI):"
+  printf '  %s\n' "${SKIPPED[@]}"
+fi
+echo "total: $TOTAL_PASSED passed, 0 failed, $TOTAL_SKIPPED skipped"

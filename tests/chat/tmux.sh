@@ -1,20 +1,15 @@
 #!/usr/bin/env bash
 # What a person sees: a client in a tmux pane, typed into with send-keys,
 # read back with capture-pane, while a second client (on a fifo) talks to it.
-#   usage: tmux.sh path/to/troupe-chat      exit 77 = skipped (no tmux)
+#   usage: tmux.sh path/to/troupe-chat      exit 77 = skipped (no tmux; exit 1 under CI)
 set -euo pipefail
 BIN=$(realpath "${1:?usage: tmux.sh path/to/troupe-chat}")
 DEADLINE=${CHAT_E2E_DEADLINE:-20}
 
-if ! command -v tmux >/dev/null 2>&1; then
-    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q tmux >/dev/null 2>&1 || true
-    fi
-fi
-if ! command -v tmux >/dev/null 2>&1; then
-    echo "tmux test: skipped (tmux not available)"
-    exit 77
-fi
+# tmux comes from scripts/deps.sh; without it the test is skipped (exit 77),
+# which is a failure under CI (tests/support/skip.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/../support/skip.sh"
+command -v tmux >/dev/null 2>&1 || skip "tmux test: tmux is not installed (scripts/deps.sh installs it)"
 
 W=$(mktemp -d /tmp/troupe-chat-tmux.XXXXXX)
 SOCK="$W/tmux.sock"

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 
 #include "tests/net/procs.h"
+#include "tests/support/skip.h"
 
 static child host_a, host_b;
 static char ns_a[32], ns_b[32], veth_a[16], veth_b[16];
@@ -43,11 +44,12 @@ static void netns_cleanup(void)
     sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null", ns_a, ns_b);
 }
 
-/* Creates the two hosts and their link; skips the test when not allowed. */
+/* Creates the two hosts and their link; skips the test when not allowed
+ * (a failure under CI, tests/support/skip.h). */
 static void hosts_create(void)
 {
     if (sh("command -v ip >/dev/null 2>&1") != 0)
-        cr_skip_test("the ip command (iproute2) is not installed");
+        tr_test_skip("the ip command (iproute2) is not installed");
     int pid = (int)getpid();
     snprintf(ns_a, sizeof(ns_a), "troupe-a-%d", pid);
     snprintf(ns_b, sizeof(ns_b), "troupe-b-%d", pid);
@@ -55,7 +57,7 @@ static void hosts_create(void)
     snprintf(veth_b, sizeof(veth_b), "trvb%d", pid % 10000000);
     atexit(netns_cleanup);
     if (sh("ip netns add %s 2>/dev/null", ns_a) != 0)
-        cr_skip_test("cannot create network namespaces (needs root or CAP_NET_ADMIN)");
+        tr_test_skip("cannot create network namespaces (needs root or CAP_NET_ADMIN)");
     ns_made = true;
     int rc = sh("set -e; ip netns add %s; "
                 "ip link add %s netns %s type veth peer name %s netns %s; "
@@ -66,7 +68,7 @@ static void hosts_create(void)
                 ns_b, veth_b);
     if (rc != 0) {
         netns_cleanup();
-        cr_skip_test("cannot set up a veth pair between namespaces (exit %d)", rc);
+        tr_test_skip("cannot set up a veth pair between namespaces (exit %d)", rc);
     }
 }
 

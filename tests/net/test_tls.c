@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tests/net/procs.h"
+#include "tests/support/skip.h"
 
 static char dir[64];
 
@@ -50,10 +51,10 @@ static void tls_prepare(void)
     int rv = nng_listener_create(&l, s, "tls+tcp://127.0.0.1:0");
     nng_close(s);
     if (rv == NNG_ENOTSUP)
-        cr_skip_test("NNG was built without the tls+tcp:// transport");
+        tr_test_skip("NNG was built without the tls+tcp:// transport");
     cr_assert_eq(rv, 0, "tls+tcp listener: %s", nng_strerror(rv));
     if (system("openssl version >/dev/null 2>&1") != 0)
-        cr_skip_test("the openssl command is not installed: cannot make a throwaway certificate");
+        tr_test_skip("the openssl command is not installed: cannot make a throwaway certificate");
     snprintf(dir, sizeof(dir), "/tmp/troupe-tls-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     atexit(rm_dir);
