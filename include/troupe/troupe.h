@@ -2,6 +2,7 @@
 #ifndef TROUPE_H
 #define TROUPE_H
 #include "troupe/errors.h"
+#include "troupe/log.h"
 #include "troupe/actor.h"
 #include "troupe/timer.h"
 #include "troupe/group.h"
