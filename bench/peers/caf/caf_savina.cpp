@@ -1,13 +1,18 @@
 // caf_savina: the same benchmarks as bench/savina/savina.c, on CAF 0.17
 // (Debian bookworm's libcaf-dev 0.17.6). Same parameters, same output:
 //
-//   caf_savina <bench> [--scale S] [--seconds S]
+//   caf_savina <bench> [--scale S] [--seconds S] [--caf#OPTION=VALUE ...]
 //
 //   RESULT <bench> <size> <ms>     METRIC <bench> <name> <value>
 //
+// CAF's own options are taken from the command line (--caf#scheduler.max-threads=2,
+// --caf#scheduler.max-throughput=1, ...) and from caf-application.ini as usual;
+// every bench prints METRIC <bench> threads <scheduler workers>.
 // Build: g++ -O2 -std=c++17 caf_savina.cpp -o caf_savina -lcaf_core -lpthread
 // The timed part excludes creating and destroying the actor_system.
 // CAF mailboxes are unbounded, so producers send in one loop (as in Savina).
+// Every result is checked while the actor system still runs, with a check a
+// lost or duplicated message changes (payload sums, counts).
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -22,6 +27,7 @@
 #include <vector>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "caf/all.hpp"
 
@@ -107,24 +113,52 @@ actor sender_of(scheduled_actor* self) {
   return actor_cast<actor>(self->current_sender());
 }
 
+// Asks an actor for a figure it keeps in its state (a get_atom handler
+// returning uint64_t), from the main thread, while the system still runs.
+uint64_t ask_u64(actor_system& sys, const actor& a) {
+  scoped_actor self{sys};
+  uint64_t v = 0;
+  self->request(a, infinite, get_atom::value)
+    .receive([&](uint64_t x) { v = x; },
+             [&](error& e) {
+               std::printf("ask failed: %s\n", sys.render(e).c_str());
+               g_failed = 1;
+             });
+  return v;
+}
+
 // ---- pingpong ----
+
+// The pinger sends n, n-1, ..., 1; the ponger sums what it gets and echoes
+// it; the pinger checks every echo is the value it sent last.
+uint64_t g_pp_bad_echoes = 0;
 
 struct pp_state {
   uint64_t left = 0;
 };
 
-behavior ponger(event_based_actor* self) {
-  return {[=](ping_atom, uint64_t v) {
-    g_count.fetch_add(1, std::memory_order_relaxed);
-    self->send(sender_of(self), pong_atom::value, v);
-  }};
+struct pong_state {
+  uint64_t sum = 0;
+};
+
+behavior ponger(stateful_actor<pong_state>* self) {
+  return {
+    [=](ping_atom, uint64_t v) {
+      g_count.fetch_add(1, std::memory_order_relaxed);
+      self->state.sum += v;
+      self->send(sender_of(self), pong_atom::value, v);
+    },
+    [=](get_atom) -> uint64_t { return self->state.sum; },
+  };
 }
 
 behavior pinger(stateful_actor<pp_state>* self, actor pong, uint64_t n) {
   self->state.left = n;
   return {
     [=](go_atom) { self->send(pong, ping_atom::value, self->state.left); },
-    [=](pong_atom, uint64_t) {
+    [=](pong_atom, uint64_t v) {
+      if (v != self->state.left)
+        g_pp_bad_echoes++;
       if (--self->state.left == 0) {
         g_done.add();
         self->quit();
@@ -143,9 +177,11 @@ void bench_pingpong(actor_system& sys) {
   anon_send(ping, go_atom::value);
   g_done.wait(1);
   double ms = now_ms() - t0;
+  check("pingpong", "pings", g_count.load(), n);
+  check("pingpong", "sum of ping values", ask_u64(sys, pong), n * (n + 1) / 2);
+  check("pingpong", "echoes not matching the ping", g_pp_bad_echoes, 0);
   anon_send_exit(pong, exit_reason::user_shutdown);
   sys.await_all_actors_done();
-  check("pingpong", "pings", g_count.load(), n);
   result("pingpong", n, ms);
   metric("pingpong", "msgs_per_s", 2.0 * n / (ms / 1e3));
 }
@@ -325,15 +361,18 @@ void bench_chameneos(actor_system& sys) {
 
 // ---- fork-join throughput ----
 
+// Each worker sums the round numbers it is sent (0 .. msgs-1) and reports the
+// sum when it has had msgs messages.
 struct fjt_state {
-  uint64_t got = 0;
+  uint64_t got = 0, sum = 0;
 };
 
 behavior fjt_worker(stateful_actor<fjt_state>* self, uint64_t msgs) {
-  return {[=](work_atom) {
+  return {[=](work_atom, uint64_t round) {
     compute(37.2);
+    self->state.sum += round;
     if (++self->state.got == msgs) {
-      g_count.fetch_add(self->state.got, std::memory_order_relaxed);
+      g_count.fetch_add(self->state.sum, std::memory_order_relaxed);
       g_done.add();
       self->quit();
     }
@@ -344,7 +383,7 @@ behavior fjt_driver(event_based_actor* self, std::vector<actor>* workers, uint64
   return {[=](go_atom) {
     for (uint64_t m = 0; m < msgs; m++)
       for (auto& w : *workers)
-        self->send(w, work_atom::value);
+        self->send(w, work_atom::value, m);
     self->quit();
   }};
 }
@@ -360,10 +399,10 @@ void bench_fjthrput(actor_system& sys) {
   anon_send(d, go_atom::value);
   g_done.wait(nworkers);
   double ms = now_ms() - t0;
+  uint64_t total = msgs * nworkers;
+  check("fjthrput", "sum of round numbers", g_count.load(), nworkers * (msgs * (msgs - 1) / 2));
   workers.clear();
   sys.await_all_actors_done();
-  uint64_t total = msgs * nworkers;
-  check("fjthrput", "messages handled", g_count.load(), total);
   result("fjthrput", msgs, ms);
   metric("fjthrput", "msgs_per_s", total / (ms / 1e3));
 }
@@ -398,10 +437,9 @@ void bench_fjcreate(actor_system& sys) {
 // ---- big ----
 
 std::vector<actor> g_peers;
-std::vector<uint64_t> g_pings_seen;  // one slot per actor, written by it only
 
 struct big_state {
-  uint64_t rng = 0, pongs = 0;
+  uint64_t rng = 0, pongs = 0, pings_seen = 0;
 };
 
 uint64_t xorshift(uint64_t& s) {
@@ -420,9 +458,10 @@ behavior big_actor(stateful_actor<big_state>* self, unsigned id, uint64_t pings)
   };
   return {
     [=](ping_atom) {
-      g_pings_seen[id]++;
+      self->state.pings_seen++;
       self->send(sender_of(self), pong_atom::value);
     },
+    [=](get_atom) -> uint64_t { return self->state.pings_seen; },
     [=](pong_atom) {
       if (++self->state.pongs == pings) {
         g_done.add();
@@ -437,7 +476,6 @@ behavior big_actor(stateful_actor<big_state>* self, unsigned id, uint64_t pings)
 void bench_big(actor_system& sys) {
   const unsigned n = 120;
   uint64_t pings = scaled(20000);
-  g_pings_seen.assign(n, 0);
   double t0 = now_ms();
   for (unsigned i = 0; i < n; i++)
     g_peers.push_back(sys.spawn(big_actor, i, pings));
@@ -445,14 +483,14 @@ void bench_big(actor_system& sys) {
     anon_send(p, go_atom::value);
   g_done.wait(n);
   double ms = now_ms() - t0;
+  uint64_t seen = 0;
+  for (auto& p : g_peers)
+    seen += ask_u64(sys, p);
+  check("big", "pings handled", seen, pings * n);
   for (auto& p : g_peers)
     anon_send_exit(p, exit_reason::user_shutdown);
-  sys.await_all_actors_done();
   g_peers.clear();
-  uint64_t seen = 0;
-  for (auto v : g_pings_seen)
-    seen += v;
-  check("big", "pings handled", seen, pings * n);
+  sys.await_all_actors_done();
   result("big", pings, ms);
   metric("big", "msgs_per_s", 2.0 * pings * n / (ms / 1e3));
 }
@@ -558,24 +596,108 @@ long maxrss_kb() {
   return ru.ru_maxrss;
 }
 
-void exit_at_once(event_based_actor*) {
+// Each actor adds its index to a sum as it runs, then ends (a function-based
+// actor returning no behaviour). A driver actor spawns them, SPAWN_CHUNK per
+// turn, and sends itself `next` between turns; with max-throughput 1 (set for
+// the spawn benches unless given on the command line) the driver goes to the
+// back of its worker's queue after each turn, so the spawned actors run in
+// between instead of piling up (spawning 1M from the main thread without
+// flow control makes a stealing CAF 0.17 worker walk a long queue under its
+// lock: 4 to 98 s).
+constexpr uint64_t spawn_chunk = 1000;
+std::atomic<uint64_t> g_index_sum{0};
+
+void exit_at_once(event_based_actor*, uint64_t index) {
+  g_index_sum.fetch_add(index, std::memory_order_relaxed);
   g_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+struct spawn_driver_state {
+  uint64_t spawned = 0;
+};
+
+behavior spawn_driver(stateful_actor<spawn_driver_state>* self, uint64_t n) {
+  return {[=](next_atom) {
+    auto& i = self->state.spawned;
+    for (uint64_t k = 0; k < spawn_chunk && i < n; k++, i++)
+      self->spawn(exit_at_once, i);
+    if (i < n)
+      self->send(self, next_atom::value);
+    else
+      self->quit();
+  }};
 }
 
 void bench_spawn(actor_system& sys) {
   uint64_t n = scaled(1000000);
   long rss0 = maxrss_kb();
   double t0 = now_ms();
-  for (uint64_t i = 0; i < n; i++)
-    sys.spawn(exit_at_once);
+  anon_send(sys.spawn(spawn_driver, n), next_atom::value);
   sys.await_all_actors_done();
   double ms = now_ms() - t0;
   long rss1 = maxrss_kb();
-  check("spawn", "actors completed", g_count.load(), n);
+  check("spawn", "actors run", g_count.load(), n);
+  check("spawn", "sum of the actors' indices", g_index_sum.load(), n * (n - 1) / 2);
   result("spawn", n, ms);
   metric("spawn", "ns_per_actor", ms * 1e6 / n);
   metric("spawn", "peak_rss_mb", rss1 / 1024.0);
   metric("spawn", "bytes_per_actor", (rss1 - rss0) * 1024.0 / n);
+}
+
+// ---- spawn, one message each, reply ----
+
+// The driver spawns SPAWN_CHUNK actors per turn (as above) and sends each its
+// index; each replies with it and ends; the driver sums the replies.
+behavior smsg_worker(event_based_actor* self) {
+  return {[=](work_atom, uint64_t i) {
+    self->send(sender_of(self), result_atom::value, i);
+    self->quit();
+  }};
+}
+
+struct smsg_state {
+  uint64_t spawned = 0, replies = 0, sum = 0;
+};
+
+uint64_t g_smsg_sum = 0, g_smsg_replies = 0;
+
+behavior smsg_driver(stateful_actor<smsg_state>* self, uint64_t n) {
+  return {
+    [=](next_atom) {
+      auto& s = self->state;
+      for (uint64_t k = 0; k < spawn_chunk && s.spawned < n; k++, s.spawned++)
+        self->send(self->spawn(smsg_worker), work_atom::value, s.spawned);
+      if (s.spawned < n)
+        self->send(self, next_atom::value);
+    },
+    [=](result_atom, uint64_t i) {
+      auto& s = self->state;
+      s.sum += i;
+      if (++s.replies == n) {
+        g_smsg_sum = s.sum;
+        g_smsg_replies = s.replies;
+        g_done.add();
+        self->quit();
+      }
+    },
+  };
+}
+
+void bench_spawnmsg(actor_system& sys) {
+  uint64_t n = scaled(1000000);
+  long rss0 = maxrss_kb();
+  double t0 = now_ms();
+  anon_send(sys.spawn(smsg_driver, n), next_atom::value);
+  g_done.wait(1);
+  double ms = now_ms() - t0;
+  long rss1 = maxrss_kb();
+  check("spawnmsg", "replies", g_smsg_replies, n);
+  check("spawnmsg", "sum of the replies", g_smsg_sum, n * (n - 1) / 2);
+  sys.await_all_actors_done();
+  result("spawnmsg", n, ms);
+  metric("spawnmsg", "ns_per_actor", ms * 1e6 / n);
+  metric("spawnmsg", "peak_rss_mb", rss1 / 1024.0);
+  metric("spawnmsg", "bytes_per_actor", (rss1 - rss0) * 1024.0 / n);
 }
 
 // ---- cancel a tree ----
@@ -631,18 +753,62 @@ void bench_cancel(actor_system& sys) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   double build_ms = now_ms() - b0;
   long rss1 = maxrss_kb();
+  check("cancel", "actors started", g_started.load(), expected);
   check("cancel", "actors ended before the cancel", g_ended.load(), 0);
   double t0 = now_ms();
   anon_send_exit(root, exit_reason::user_shutdown);
   while (g_ended.load() < expected)
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   double ms = now_ms() - t0;
+  check("cancel", "actors ended by the cancel", g_ended.load(), expected);
   sys.await_all_actors_done();
-  check("cancel", "actors ended", g_ended.load(), expected);
   result("cancel", expected, ms);
   metric("cancel", "ns_per_actor", ms * 1e6 / expected);
   metric("cancel", "build_ms", build_ms);
   metric("cancel", "bytes_per_actor", (rss1 - rss0) * 1024.0 / expected);
+}
+
+// ---- memory per idle actor ----
+
+// Resident memory now (VmRSS), in bytes.
+double rss_bytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2)
+      resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * sysconf(_SC_PAGESIZE);
+}
+
+// N idle actors alive at once, each started (it counts itself in its init).
+// The main thread spawns 1,000 at a time and waits for them to start, so the
+// workers' queues stay short; it keeps each handle (8 bytes per actor, in
+// the figure), as CAF ends unreferenced actors.
+void bench_mem(actor_system& sys) {
+  uint64_t n = scaled(1000000);
+  std::vector<actor> refs;
+  refs.reserve(n);
+  double rss0 = rss_bytes();
+  double t0 = now_ms();
+  for (uint64_t i = 0; i < n; i++) {
+    refs.push_back(sys.spawn(idle_actor));
+    if ((i + 1) % 1000 == 0)
+      g_done.wait(i + 1);
+  }
+  g_done.wait(n);
+  double ms = now_ms() - t0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  double rss1 = rss_bytes();
+  check("mem", "actors alive", sys.registry().running(), n);
+  for (auto& r : refs)
+    anon_send_exit(r, exit_reason::user_shutdown);
+  refs.clear();
+  sys.await_all_actors_done();
+  result("mem", n, ms);
+  metric("mem", "bytes_per_actor", (rss1 - rss0) / n);
+  metric("mem", "rss_mb", rss1 / 1048576.0);
+  metric("mem", "peak_rss_mb", maxrss_kb() / 1024.0);
 }
 
 struct bench_entry {
@@ -654,11 +820,13 @@ const bench_entry benches[] = {
   {"pingpong", bench_pingpong}, {"counting", bench_counting}, {"threadring", bench_threadring},
   {"chameneos", bench_chameneos}, {"fjthrput", bench_fjthrput}, {"fjcreate", bench_fjcreate},
   {"big", bench_big},           {"skynet", bench_skynet},     {"idle", bench_idle},
-  {"spawn", bench_spawn},       {"cancel", bench_cancel},
+  {"spawn", bench_spawn},       {"spawnmsg", bench_spawnmsg}, {"cancel", bench_cancel},
+  {"mem", bench_mem},
 };
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr, "usage: caf_savina <bench> [--scale S] [--seconds S]\n");
+  std::fprintf(stderr, "usage: caf_savina <bench> [--scale S] [--seconds S] "
+                       "[--caf#OPTION=VALUE ...]\n");
   std::exit(2);
 }
 
@@ -667,11 +835,15 @@ const bench_entry benches[] = {
 int main(int argc, char** argv) {
   if (argc < 2)
     usage();
+  std::vector<std::string> caf_args;
   for (int i = 2; i < argc; i++) {
     if (i + 1 < argc && std::strcmp(argv[i], "--scale") == 0)
       g_scale = std::strtod(argv[++i], nullptr);
     else if (i + 1 < argc && std::strcmp(argv[i], "--seconds") == 0)
       g_seconds = std::strtod(argv[++i], nullptr);
+    else if (std::strncmp(argv[i], "--caf#", 6) == 0 ||
+             std::strncmp(argv[i], "--config-file=", 14) == 0)
+      caf_args.emplace_back(argv[i]);
     else
       usage();
   }
@@ -681,7 +853,17 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[1], b.name) == 0) {
       {
         actor_system_config cfg;
+        // the spawn drivers need the driver to yield after each turn (see
+        // bench_spawn); the command line can still override it
+        if (std::strncmp(b.name, "spawn", 5) == 0)
+          cfg.set("scheduler.max-throughput", size_t{1});
+        if (auto err = cfg.parse(caf_args)) {
+          std::fprintf(stderr, "caf_savina: bad CAF option: %s\n",
+                       actor_system_config::render(err).c_str());
+          return 2;
+        }
         actor_system sys{cfg};
+        metric(b.name, "threads", static_cast<double>(sys.scheduler().num_workers()));
         b.run(sys);
       }
       std::fflush(stdout);

@@ -9,7 +9,9 @@
 %%   RESULT <bench> <size> <ms>     METRIC <bench> <name> <value>
 %%
 %% The timed part excludes starting the VM. Erlang mailboxes are unbounded, so
-%% producers send in one loop (as in Savina). A wrong count exits with 1.
+%% producers send in one loop (as in Savina). Every result is checked with a
+%% check a lost or duplicated message changes (payload sums, counts); a wrong
+%% result exits with 1. Every bench prints METRIC <bench> threads <schedulers>.
 -module(savina).
 -export([main/0, main/1]).
 
@@ -23,6 +25,7 @@ run([Bench | Opts]) ->
     put(scale, Scale),
     put(seconds, Seconds),
     put(failed, false),
+    metric(list_to_atom(Bench), threads, erlang:system_info(schedulers_online)),
     case bench(list_to_atom(Bench)) of
         unknown ->
             io:format(standard_error, "unknown bench ~s~n", [Bench]),
@@ -69,14 +72,16 @@ bench(pingpong) ->
     N = scaled(40000),
     Main = self(),
     T0 = now_ms(),
-    Pong = spawn(fun() -> ponger(0) end),
-    Ping = spawn(fun() -> pinger(Pong, N, Main) end),
+    Pong = spawn(fun() -> ponger(0, 0) end),
+    Ping = spawn(fun() -> pinger(Pong, N, 0, Main) end),
     Ping ! go,
-    receive pp_done -> ok end,
+    Bad = receive {pp_done, B} -> B end,
     Ms = now_ms() - T0,
     Pong ! {stop, Main},
-    C = receive {count, X} -> X end,
+    {C, Sum} = receive {count, X, S} -> {X, S} end,
     check(pingpong, "pings", C, N),
+    check(pingpong, "sum of ping values", Sum, N * (N + 1) div 2),
+    check(pingpong, "echoes not matching the ping", Bad, 0),
     result(pingpong, N, Ms),
     metric(pingpong, msgs_per_s, 2 * N / (Ms / 1000));
 
@@ -136,12 +141,12 @@ bench(fjthrput) ->
     Msgs = scaled(10000),
     Main = self(),
     T0 = now_ms(),
-    Workers = [spawn(fun() -> fjt_worker(0, Msgs, Main) end) || _ <- lists:seq(1, NWorkers)],
-    D = spawn(fun() -> receive go -> fjt_drive(Workers, Msgs) end end),
+    Workers = [spawn(fun() -> fjt_worker(0, 0, Msgs, Main) end) || _ <- lists:seq(1, NWorkers)],
+    D = spawn(fun() -> receive go -> fjt_drive(Workers, 0, Msgs) end end),
     D ! go,
     Total = lists:sum([receive {fjt_done, G} -> G end || _ <- Workers]),
     Ms = now_ms() - T0,
-    check(fjthrput, "messages handled", Total, Msgs * NWorkers),
+    check(fjthrput, "sum of round numbers", Total, NWorkers * (Msgs * (Msgs - 1) div 2)),
     result(fjthrput, Msgs, Ms),
     metric(fjthrput, msgs_per_s, Msgs * NWorkers / (Ms / 1000));
 
@@ -223,7 +228,7 @@ bench(idle) ->
 
 bench(spawn) ->
     N = scaled(1000000),
-    Cnt = counters:new(1, [write_concurrency]),
+    Cnt = counters:new(2, [write_concurrency]),
     Base = erlang:system_info(process_count),
     Rss0 = hwm_kb(),
     T0 = now_ms(),
@@ -231,11 +236,54 @@ bench(spawn) ->
     wait_procs(Base),
     Ms = now_ms() - T0,
     Rss1 = hwm_kb(),
-    check(spawn, "actors completed", counters:get(Cnt, 1), N),
+    check(spawn, "actors run", counters:get(Cnt, 1), N),
+    check(spawn, "sum of the actors' indices", counters:get(Cnt, 2), N * (N - 1) div 2),
     result(spawn, N, Ms),
     metric(spawn, ns_per_actor, Ms * 1.0e6 / N),
     metric(spawn, peak_rss_mb, Rss1 / 1024),
     metric(spawn, bytes_per_actor, (Rss1 - Rss0) * 1024 / N);
+
+%% ---- spawn, one message each, reply ----
+
+bench(spawnmsg) ->
+    N = scaled(1000000),
+    Base = erlang:system_info(process_count),
+    Rss0 = hwm_kb(),
+    T0 = now_ms(),
+    smsg_spawn(0, N, self()),
+    Sum = smsg_collect(N, 0),
+    Ms = now_ms() - T0,
+    Rss1 = hwm_kb(),
+    check(spawnmsg, "sum of the replies", Sum, N * (N - 1) div 2),
+    wait_procs(Base),
+    result(spawnmsg, N, Ms),
+    metric(spawnmsg, ns_per_actor, Ms * 1.0e6 / N),
+    metric(spawnmsg, peak_rss_mb, Rss1 / 1024),
+    metric(spawnmsg, bytes_per_actor, (Rss1 - Rss0) * 1024 / N);
+
+%% ---- memory per idle actor ----
+
+bench(mem) ->
+    N = scaled(1000000),
+    Base = erlang:system_info(process_count),
+    Started = counters:new(1, [write_concurrency]),
+    Rss0 = rss_bytes(),
+    T0 = now_ms(),
+    Pids = [spawn(fun() -> counters:add(Started, 1, 1), receive stop -> ok end end)
+            || _ <- lists:seq(1, N)],
+    wait_counter(Started, N),
+    Ms = now_ms() - T0,
+    timer:sleep(100),
+    Rss1 = rss_bytes(),
+    Alive = erlang:system_info(process_count) - Base,
+    check(mem, "actors alive", Alive, N),
+    [P ! stop || P <- Pids],
+    wait_procs(Base),
+    result(mem, N, Ms),
+    %% the Pids list (2 words a cell) is counted in, as the CAF peer's handles are
+    metric(mem, bytes_per_actor, (Rss1 - Rss0) / N),
+    metric(mem, rss_mb, Rss1 / 1048576),
+    metric(mem, peak_rss_mb, hwm_kb() / 1024);
 
 %% ---- cancel a tree ----
 
@@ -251,6 +299,7 @@ bench(cancel) ->
     BuildMs = now_ms() - B0,
     Rss1 = hwm_kb(),
     Alive = erlang:system_info(process_count) - Base,
+    check(cancel, "actors started", counters:get(Started, 1), Expected),
     T0 = now_ms(),
     exit(Root, shutdown),
     wait_procs(Base),
@@ -266,17 +315,23 @@ bench(_) -> unknown.
 
 %% ---- actors ----
 
-ponger(C) ->
+%% The pinger sends N, N-1, ..., 1; the ponger sums what it gets and echoes
+%% it; the pinger counts echoes that are not the value it sent last.
+ponger(C, Sum) ->
     receive
-        {ping, From, V} -> From ! {pong, V}, ponger(C + 1);
-        {stop, Main} -> Main ! {count, C}
+        {ping, From, V} -> From ! {pong, V}, ponger(C + 1, Sum + V);
+        {stop, Main} -> Main ! {count, C, Sum}
     end.
 
-pinger(Pong, Left, Main) ->
+pinger(Pong, Left, Bad, Main) ->
     receive
-        go -> Pong ! {ping, self(), Left}, pinger(Pong, Left, Main);
-        {pong, _} when Left =:= 1 -> Main ! pp_done;
-        {pong, _} -> Pong ! {ping, self(), Left - 1}, pinger(Pong, Left - 1, Main)
+        go -> Pong ! {ping, self(), Left}, pinger(Pong, Left, Bad, Main);
+        {pong, V} ->
+            Bad1 = case V of Left -> Bad; _ -> Bad + 1 end,
+            case Left of
+                1 -> Main ! {pp_done, Bad1};
+                _ -> Pong ! {ping, self(), Left - 1}, pinger(Pong, Left - 1, Bad1, Main)
+            end
     end.
 
 counter(C) ->
@@ -342,20 +397,22 @@ chameneo(Mall, Color, Meetings) ->
             Mall ! {count, Meetings}
     end.
 
-fjt_worker(Got, Msgs, Main) ->
+%% Each worker sums the round numbers it is sent (0 .. Msgs-1) and reports the
+%% sum when it has had Msgs messages.
+fjt_worker(Got, Sum, Msgs, Main) ->
     receive
-        work ->
+        {work, R} ->
             compute(37.2),
             case Got + 1 of
-                Msgs -> Main ! {fjt_done, Msgs};
-                G -> fjt_worker(G, Msgs, Main)
+                Msgs -> Main ! {fjt_done, Sum + R};
+                G -> fjt_worker(G, Sum + R, Msgs, Main)
             end
     end.
 
-fjt_drive(_, 0) -> ok;
-fjt_drive(Workers, M) ->
-    [W ! work || W <- Workers],
-    fjt_drive(Workers, M - 1).
+fjt_drive(_, M, M) -> ok;
+fjt_drive(Workers, R, M) ->
+    [W ! {work, R} || W <- Workers],
+    fjt_drive(Workers, R + 1, M).
 
 fjc_drive(0, _) -> ok;
 fjc_drive(N, Main) ->
@@ -408,10 +465,23 @@ sky(Num, Size, Parent, Cnt) ->
 sky_collect(0, S) -> S;
 sky_collect(K, S) -> receive {sum, V} -> sky_collect(K - 1, S + V) end.
 
+%% Each process adds its index (N-1 .. 0) to a sum as it runs, then ends.
 spawn_n(0, _) -> ok;
 spawn_n(N, Cnt) ->
-    spawn(fun() -> counters:add(Cnt, 1, 1) end),
-    spawn_n(N - 1, Cnt).
+    I = N - 1,
+    spawn(fun() -> counters:add(Cnt, 1, 1), counters:add(Cnt, 2, I) end),
+    spawn_n(I, Cnt).
+
+%% The driver (the main process) spawns each process and sends it its index;
+%% each replies with it and ends; the driver sums the replies.
+smsg_spawn(N, N, _) -> ok;
+smsg_spawn(I, N, Self) ->
+    W = spawn(fun() -> receive {work, From, V} -> From ! {result, V} end end),
+    W ! {work, Self, I},
+    smsg_spawn(I + 1, N, Self).
+
+smsg_collect(0, Sum) -> Sum;
+smsg_collect(K, Sum) -> receive {result, V} -> smsg_collect(K - 1, Sum + V) end.
 
 tree(0, _, Started) ->
     counters:add(Started, 1, 1),
@@ -455,6 +525,12 @@ clk_tck() ->
             T;
         T -> T
     end.
+
+%% Resident memory now (VmRSS), in bytes.
+rss_bytes() ->
+    {ok, B} = file:read_file("/proc/self/statm"),
+    [_, Resident | _] = string:tokens(binary_to_list(B), " \n"),
+    list_to_integer(Resident) * 4096.
 
 %% Peak resident set (VmHWM, the same figure as getrusage's ru_maxrss), in kB.
 hwm_kb() ->
