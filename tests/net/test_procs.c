@@ -89,14 +89,16 @@ Test(procs, send_ask_and_monitors_both_ways_over_tcp)
 /* SIGKILL of the other process: each monitor of its actors gets one normal
  * DOWN with TR_ENODEDOWN, sends fail (counted); a fresh process on the same
  * URL is a new node (new incarnation): old references stay dead, new ones
- * work. The heartbeat timeout is short here only (it is what is tested). */
+ * work. The heartbeat timeout is short here only (it is what is tested),
+ * yet 50 heartbeat periods: a loaded machine must not end the link before
+ * the deliberate kill. */
 Test(procs, sigkill_is_one_node_down_per_monitor_and_a_restart_is_a_new_node)
 {
     latches_init();
     char url[256], url2[256], purl[256];
     proc_start(&c1, NULL, "c1", "tcp://127.0.0.1:0", NULL, url, sizeof(url));
     tr_system *sys = make_system(2);
-    tr_node *node = local_node(sys, "p", "tcp://127.0.0.1:0", 2000, purl, sizeof(purl));
+    tr_node *node = local_node(sys, "p", "tcp://127.0.0.1:0", 5000, purl, sizeof(purl));
     int rc = tr_node_connect(node, url, PROC_WAIT_MS, NULL, 0);
     cr_assert_eq(rc, TR_OK, "connect %s: %s", url, tr_strerror(rc));
     tr_ref echo, victim, w[3];
