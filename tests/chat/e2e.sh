@@ -7,7 +7,11 @@
 #    every line must reach every other member of R_A exactly once, in sender order
 # 4. nickname taken, bad URL, unreachable server, over-long line: one-line errors, exit codes
 # 5. kill -9 server B: alice and carol keep chatting; bob (his server died) and
-#    dave (his room's server died) get a clear notice and exit non-zero
+#    dave (his room's server died) get a clear notice and exit 4 (README)
+# 6. alice and carol /quit (exit 0); server A stops on SIGTERM and exits 0, so
+#    the sanitizers' exit checks (LeakSanitizer under ASan) cover it too
+# Every exit code is checked exactly: a sanitizer's exit (TSan 66, LSan 23,
+# an ASan abort) never passes for an expected failure.
 # Every wait polls for expected output with a deadline; no fixed sleeps.
 set -euo pipefail
 BIN=${1:?usage: e2e.sh path/to/troupe-chat}
@@ -139,16 +143,21 @@ echo "e2e: nickname taken, bad URL, unreachable server, over-long line: clear er
 kill -9 "$PID_B"
 wait_for "$W/bob.err" "lost the connection|went down|connection lost"
 wait_for "$W/dave.err" "is gone: its server B went down|lost the connection|went down"
-wait_exit "$PID_bob"; [[ $RC != 0 ]] || fail "bob exited 0 after losing his server"
-wait_exit "$PID_dave"; [[ $RC != 0 ]] || fail "dave exited 0 after losing his room"
+wait_exit "$PID_bob"; [[ $RC == 4 ]] || fail "bob exited $RC after losing his server (want 4)"
+wait_exit "$PID_dave"; [[ $RC == 4 ]] || fail "dave exited $RC after losing his room (want 4)"
 wait_for "$W/alice.out" "\* bob left"
 say alice "still-here-1"; say carol "still-here-2"
 wait_for "$W/carol.out" "<alice> still-here-1\$"
 wait_for "$W/alice.out" "<carol> still-here-2\$"
 echo "e2e: server B killed: alice and carol keep chatting on A; bob and dave told and exited"
 
-# ---- /quit
+# ---- 6. /quit, then server A stops gracefully
 say alice "/quit"
 wait_exit "$PID_alice"; [[ $RC == 0 ]] || fail "/quit exit code $RC"
 wait_for "$W/carol.out" "\* alice left"
+say carol "/quit"
+wait_exit "$PID_carol"; [[ $RC == 0 ]] || fail "carol's /quit exit code $RC"
+kill -TERM "$PID_A"
+wait_exit "$PID_A"; [[ $RC == 0 ]] || fail "server A exited $RC on SIGTERM (want 0)"
+grep -q "^server A stopping (SIGTERM)" "$W/A.out" || fail "server A did not say it was stopping"
 echo "e2e: PASS"

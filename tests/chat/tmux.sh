@@ -37,6 +37,7 @@ wait_file() { # FILE REGEX
 }
 
 "$BIN" server --name A --listen tcp://127.0.0.1:0 --cookie "$COOKIE" >"$W/A.out" 2>&1 &
+PID_A=$!
 PIDS+=($!)
 wait_file "$W/A.out" "^server A ready"
 URL=$(sed -n 's/^server A listening on //p' "$W/A.out")
@@ -48,6 +49,7 @@ wait_pane "you joined #lobby on server A"
 mkfifo "$W/bot.in"
 "$BIN" client --server "$URL" --nick bot --room lobby --cookie "$COOKIE" \
     --listen tcp://127.0.0.1:0 <"$W/bot.in" >"$W/bot.out" 2>&1 &
+PID_bot=$!
 PIDS+=($!)
 exec {BOT}>"$W/bot.in"
 wait_file "$W/bot.out" "you joined #lobby"
@@ -61,4 +63,19 @@ wait_file "$W/bot.out" "<person> hi bot, person here$"
 
 tmux -S "$SOCK" send-keys -t chat "/quit" Enter
 wait_file "$W/bot.out" "\* person left"
+
+# the bot leaves on end of input and the server stops on SIGTERM, both with
+# exit code 0 (so the sanitizers' exit checks cover them)
+wait_exit() { # PID: exit code in RC
+    local end=$((SECONDS + DEADLINE))
+    while (( SECONDS < end )); do
+        if ! kill -0 "$1" 2>/dev/null; then RC=0; wait "$1" || RC=$?; return 0; fi
+        sleep 0.05
+    done
+    fail "process $1 did not exit"
+}
+exec {BOT}>&-
+wait_exit "$PID_bot"; [[ $RC == 0 ]] || fail "the bot exited $RC at end of input (want 0)"
+kill -TERM "$PID_A"
+wait_exit "$PID_A"; [[ $RC == 0 ]] || fail "server A exited $RC on SIGTERM (want 0)"
 echo "tmux test: PASS"

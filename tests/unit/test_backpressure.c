@@ -1,9 +1,12 @@
 /* Bounded mailboxes and the three overflow policies; backpressure muting,
  * its deadlock freedom (A<->B and a ring of three) and prompt unmuting. */
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
+#include "actors/system_impl.h" /* post_waiters: a poster is waiting for room */
 #include "tests/support/latch.h"
 #include "tests/support/system.h"
 #include "troupe/troupe.h"
@@ -125,12 +128,23 @@ typedef struct poster_arg {
     tr_system *sys;
     tr_ref to;
     int rc;
+    atomic_bool returned;
+    bool returned_after_release; /* hold_release was already given when tr_post returned */
 } poster_arg;
 static void *blocking_poster(void *p)
 {
     poster_arg *a = p;
     a->rc = tr_post(a->sys, a->to, MSG_DATA, NULL, 0, -1);
+    a->returned_after_release = latch_get(&hold_release) > 0;
+    atomic_store(&a->returned, true);
     return NULL;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 Test(overflow, outside_sender_blocks_with_timeout_or_gets_efull)
@@ -147,13 +161,28 @@ Test(overflow, outside_sender_blocks_with_timeout_or_gets_efull)
     for (int i = 0; i < 4; i++)
         cr_assert_eq(tr_post(sys, r, MSG_DATA, NULL, 0, 0), TR_OK);
     cr_assert_eq(tr_post(sys, r, MSG_DATA, NULL, 0, 0), TR_EFULL, "non-blocking");
+    /* the timed post waits its whole timeout (a lower bound: never early) */
+    int64_t t0 = mono_ns();
     cr_assert_eq(tr_post(sys, r, MSG_DATA, NULL, 0, 20), TR_EFULL, "timed out");
+    int64_t waited_us = (mono_ns() - t0) / 1000;
+    cr_assert_geq(waited_us, 20000, "a post with a 20 ms timeout gave up after %lld us", (long long)waited_us);
+
+    /* the blocking poster is seen waiting for room (post_waiters) before the
+     * holder lets the mailbox drain, and returns only after that */
     pthread_t t;
     poster_arg arg = {.sys = sys, .to = r, .rc = -1};
     pthread_create(&t, NULL, blocking_poster, &arg);
+    int64_t t1 = mono_ns();
+    while (atomic_load(&sys->post_waiters) == 0) {
+        cr_assert(!atomic_load(&arg.returned), "tr_post(-1) into a full mailbox returned %s without waiting",
+                  tr_strerror(arg.rc));
+        cr_assert_lt(mono_ns() - t1, 30000000000LL, "the poster neither waited nor returned in 30 s");
+        sched_yield();
+    }
     latch_add(&hold_release, 1); /* the worker drains; the blocked poster gets room */
     pthread_join(t, NULL);
     cr_assert_eq(arg.rc, TR_OK);
+    cr_assert(arg.returned_after_release, "the blocking post returned before the mailbox had room");
     cr_assert_eq(tr_stop(sys, r), TR_OK);
     cr_assert_eq(tr_await_exit(sys, r, 10000, NULL), TR_OK);
     cr_assert_eq(atomic_load(&sink_count), 1 + 4 + 1);
