@@ -133,7 +133,7 @@ if [ "$HAVE_TOKIO" = 1 ]; then
 fi
 if [ "$HAVE_GO" = 1 ]; then
     log "building the Go peer (go build)"
-    if (cd "$ROOT/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$PEERS/go-cache" GOPATH="$PEERS/gopath" \
+    if (cd "$ROOT/bench/peers/go" && GOCACHE="$PEERS/go-cache" GOPATH="$PEERS/gopath" \
         GOPROXY=off go build -o "$PEERS/go_bench" .) >&2; then
         GO=("$PEERS/go_bench")
     else
