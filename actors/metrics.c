@@ -7,6 +7,8 @@
 void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason)
 {
     atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
+    size_t slot = reason > 0 && reason < TR_METRICS_REASONS ? (size_t)reason : 0;
+    atomic_fetch_add_explicit(&sys->dl_by_reason[slot], 1, memory_order_relaxed);
     pthread_mutex_lock(&sys->dl_lock);
     sys->dl_log[sys->dl_next++ % TR_DEAD_LETTER_LOG] =
         (tr_dead_letter){.to = to, .sender = sender, .type = type, .reason = reason};
@@ -67,4 +69,7 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
     out->dead_letters = atomic_load_explicit(&sys->dead_letters, memory_order_relaxed);
     out->mutes = atomic_load_explicit(&sys->mutes, memory_order_relaxed);
     out->deadline_overruns = atomic_load_explicit(&sys->deadline_overruns, memory_order_relaxed);
+    for (size_t i = 0; i < TR_METRICS_REASONS; i++)
+        out->dead_letters_by_reason[i] =
+            atomic_load_explicit(&sys->dl_by_reason[i], memory_order_relaxed);
 }

@@ -103,6 +103,7 @@ struct tr_system {
     pthread_mutex_t dl_lock;
     tr_dead_letter dl_log[TR_DEAD_LETTER_LOG];
     uint64_t dl_next;
+    _Atomic uint64_t dl_by_reason[TR_METRICS_REASONS]; /* see tr_metrics */
 
     struct tr_timers *timers;
     _Atomic uint64_t deadline_overruns; /* handlers past their deadline (watchdog.c) */

@@ -9,6 +9,7 @@ extern "C" {
 #endif
 
 #define TR_METRICS_MAX_WORKERS 64
+#define TR_METRICS_REASONS 32 /* dead_letters_by_reason[]: error codes below this */
 
 typedef struct tr_worker_metrics {
     uint64_t queue_depth; /* actors waiting in its local run queue now */
@@ -27,6 +28,9 @@ typedef struct tr_metrics {
     uint64_t dead_letters;    /* messages that could not be delivered */
     uint64_t mutes;           /* times a sender was muted by backpressure */
     uint64_t deadline_overruns; /* handlers that ran past handler_deadline_ms */
+    /* dead letters by reason (an error code: TR_EDEAD, TR_EFULL, TR_EDROPPED,
+     * TR_ENOTCONN...); index 0 counts reasons >= TR_METRICS_REASONS */
+    uint64_t dead_letters_by_reason[TR_METRICS_REASONS];
 } tr_metrics;
 
 /* Fills *out with a snapshot (counters are read without stopping the

@@ -15,4 +15,5 @@
 #include "troupe/registry.h"
 #include "troupe/node.h"
 #include "troupe/wire.h"
+#include "troupe/observe.h"
 #endif

@@ -1,0 +1,48 @@
+/* Observing a running system over HTTP, like Erlang's observer or an Akka
+ * Prometheus exporter: an HTTP server (NNG's own, nng_http_server) that
+ * serves
+ *   GET /metrics   the runtime figures in the Prometheus text format 0.0.4
+ *                  (README.md, "Operating a node", lists every metric).
+ *
+ * Off unless started: nothing listens and nothing is counted for it until
+ * tr_observe_start. The figures are read at request time through the same
+ * calls a program can make (tr_metrics_get, tr_node_stats_get), so serving
+ * them costs the workers nothing between scrapes.
+ *
+ * The server has no authentication: bind it to loopback or a management
+ * network. It only answers GET (and HEAD), takes no request body, and its
+ * answers are built from counters, so a stranger can make it do no more
+ * work than one snapshot per request. */
+#ifndef TROUPE_OBSERVE_H
+#define TROUPE_OBSERVE_H
+
+#include "troupe/actor.h"
+#include "troupe/node.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tr_observer tr_observer;
+
+/* Starts serving `sys` (and `node`, which may be NULL for a system without
+ * a node) on `url`, e.g. "http://127.0.0.1:9464" (port 0: the system picks
+ * one; tr_observe_url tells which). On success *out is owned by the caller
+ * until tr_observe_stop, which must come before tr_node_stop(node) and
+ * tr_system_destroy(sys). Returns TR_OK, TR_EINVAL, TR_ENOMEM, or TR_EADDR
+ * (bad URL, not http://, address in use). */
+TR_API int tr_observe_start(tr_system *sys, tr_node *node, const char *url, tr_observer **out);
+
+/* Writes the URL the server answers on, with the bound port filled in, to
+ * buf (e.g. "http://127.0.0.1:40123"). Returns TR_OK, TR_EINVAL, or
+ * TR_ETOOBIG when len is too small. */
+TR_API int tr_observe_url(const tr_observer *obs, char *buf, size_t len);
+
+/* Stops the server: no request is being answered when it returns, later
+ * ones are refused. Frees the observer. NULL is ignored. */
+TR_API void tr_observe_stop(tr_observer *obs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,146 @@
+/* GET /metrics: the runtime figures in the Prometheus text exposition
+ * format 0.0.4 (one "# HELP", one "# TYPE" and the samples per family).
+ * Counters end in _total; figures that go up and down are gauges.
+ * README.md, "Operating a node", explains each one. */
+#include <inttypes.h>
+#include <stddef.h>
+
+#include "observe/render.h"
+#include "troupe/errors.h"
+#include "troupe/metrics.h"
+
+/* The label value of a reason: the error code's name without TR_E. */
+static const char *reason_label(int code)
+{
+    static const char *const names[] = {
+        [TR_OK] = "other",          [TR_EINVAL] = "inval",         [TR_ENOMEM] = "nomem",
+        [TR_EDEAD] = "dead",        [TR_EFULL] = "full",           [TR_ETIMEDOUT] = "timedout",
+        [TR_ECLOSED] = "closed",    [TR_ESTOPPING] = "stopping",   [TR_ENOTFOUND] = "notfound",
+        [TR_ECONTEXT] = "context",  [TR_ESHUTDOWN] = "shutdown",   [TR_EKILLED] = "killed",
+        [TR_EFAILED] = "failed",    [TR_EDROPPED] = "dropped",     [TR_ETOOBIG] = "toobig",
+        [TR_EINTENSITY] = "intensity", [TR_EDEADLINE] = "deadline", [TR_ECANCELLED] = "cancelled",
+        [TR_ENODEDOWN] = "nodedown", [TR_ENOTCONN] = "notconn",    [TR_EREFUSED] = "refused",
+        [TR_EPROTO] = "proto",      [TR_EEXIST] = "exist",         [TR_EADDR] = "addr",
+    };
+    if (code >= 0 && (size_t)code < sizeof(names) / sizeof(names[0]) && names[code] != NULL)
+        return names[code];
+    return "other";
+}
+
+static void family(tr_textbuf *out, const char *name, const char *type, const char *help)
+{
+    tr_textbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample(tr_textbuf *out, const char *name, uint64_t value)
+{
+    tr_textbuf_printf(out, "%s %" PRIu64 "\n", name, value);
+}
+
+static void render_workers(const tr_metrics *m, tr_textbuf *out)
+{
+    family(out, "troupe_workers", "gauge", "Worker threads of the system.");
+    sample(out, "troupe_workers", m->workers);
+
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } per_worker[] = {
+        {"troupe_worker_queue_depth", "gauge", "Actors waiting in the worker's local run queue.",
+         offsetof(tr_worker_metrics, queue_depth)},
+        {"troupe_worker_steals_total", "counter", "Actors the worker stole from other workers.",
+         offsetof(tr_worker_metrics, steals)},
+        {"troupe_worker_parks_total", "counter", "Times the worker went to sleep for lack of work.",
+         offsetof(tr_worker_metrics, parks)},
+        {"troupe_worker_messages_total", "counter", "Messages handled by actors on the worker.",
+         offsetof(tr_worker_metrics, messages)},
+        {"troupe_worker_turns_total", "counter", "Actor turns the worker ran.",
+         offsetof(tr_worker_metrics, turns)},
+    };
+    for (size_t f = 0; f < sizeof(per_worker) / sizeof(per_worker[0]); f++) {
+        family(out, per_worker[f].name, per_worker[f].type, per_worker[f].help);
+        for (uint32_t w = 0; w < m->workers; w++) {
+            const char *base = (const char *)&m->worker[w];
+            uint64_t v = *(const uint64_t *)(base + per_worker[f].offset);
+            tr_textbuf_printf(out, "%s{worker=\"%u\"} %" PRIu64 "\n", per_worker[f].name, w, v);
+        }
+    }
+    family(out, "troupe_injection_queue_depth", "gauge",
+           "Actors waiting in the global injection queue.");
+    sample(out, "troupe_injection_queue_depth", m->injection_depth);
+}
+
+static void render_actors(const tr_metrics *m, tr_textbuf *out)
+{
+    family(out, "troupe_actors_alive", "gauge", "Actors spawned and not yet ended.");
+    sample(out, "troupe_actors_alive", m->actors_alive);
+    family(out, "troupe_actors_spawned_total", "counter", "Actors spawned since the start.");
+    sample(out, "troupe_actors_spawned_total", m->actors_spawned);
+    family(out, "troupe_mutes_total", "counter",
+           "Times a sender was muted by a full mailbox (backpressure).");
+    sample(out, "troupe_mutes_total", m->mutes);
+    family(out, "troupe_deadline_overruns_total", "counter",
+           "Handlers that ran past their per-message deadline.");
+    sample(out, "troupe_deadline_overruns_total", m->deadline_overruns);
+
+    family(out, "troupe_dead_letters_total", "counter",
+           "Messages that could not be delivered, by reason (an error code).");
+    for (int r = 0; r < TR_METRICS_REASONS; r++) {
+        uint64_t v = m->dead_letters_by_reason[r];
+        if (v == 0 && r != TR_EDEAD)
+            continue; /* reason="dead" always, so the family is never empty */
+        tr_textbuf_printf(out, "troupe_dead_letters_total{reason=\"%s\"} %" PRIu64 "\n",
+                          reason_label(r), v);
+    }
+}
+
+static void render_node(tr_node *node, tr_textbuf *out)
+{
+    tr_node_stats s;
+    tr_node_stats_get(node, &s);
+    family(out, "troupe_node_info", "gauge", "The node this system runs (value always 1).");
+    tr_textbuf_printf(out, "troupe_node_info{node=\"%s\"} 1\n", tr_node_name(node));
+    family(out, "troupe_node_peers_up", "gauge", "Peers connected and answering.");
+    sample(out, "troupe_node_peers_up", s.peers_up);
+
+    static const struct {
+        const char *name, *help;
+    } dir[] = {
+        {"troupe_node_frames_total", "NNG messages (each a batch of envelopes) by direction."},
+        {"troupe_node_envelopes_total", "Actor messages carried, by direction."},
+        {"troupe_node_bytes_total", "Bytes carried, by direction."},
+    };
+    const uint64_t in[] = {s.frames_in, s.envelopes_in, s.bytes_in};
+    const uint64_t outv[] = {s.frames_out, s.envelopes_out, s.bytes_out};
+    for (size_t i = 0; i < 3; i++) {
+        family(out, dir[i].name, "counter", dir[i].help);
+        tr_textbuf_printf(out, "%s{direction=\"in\"} %" PRIu64 "\n", dir[i].name, in[i]);
+        tr_textbuf_printf(out, "%s{direction=\"out\"} %" PRIu64 "\n", dir[i].name, outv[i]);
+    }
+    family(out, "troupe_node_bad_frames_total", "counter",
+           "Frames refused as malformed, truncated, oversized or of another version.");
+    sample(out, "troupe_node_bad_frames_total", s.bad_frames);
+    family(out, "troupe_node_refused_frames_total", "counter", "Frames with a wrong cookie.");
+    sample(out, "troupe_node_refused_frames_total", s.refused);
+    family(out, "troupe_node_downs_total", "counter", "Peers declared down.");
+    sample(out, "troupe_node_downs_total", s.node_downs);
+    family(out, "troupe_node_queue_full_total", "counter", "Sends that met a full peer queue.");
+    sample(out, "troupe_node_queue_full_total", s.queue_full);
+    family(out, "troupe_node_not_connected_total", "counter",
+           "Sends to a peer that is down or unknown.");
+    sample(out, "troupe_node_not_connected_total", s.not_connected);
+}
+
+void tr_observe_render_prometheus(tr_system *sys, tr_node *node, uint64_t scrapes,
+                                  tr_textbuf *out)
+{
+    tr_metrics m;
+    tr_metrics_get(sys, &m);
+    render_workers(&m, out);
+    render_actors(&m, out);
+    if (node != NULL)
+        render_node(node, out);
+    family(out, "troupe_observe_scrapes_total", "counter",
+           "Requests for /metrics answered, this one included.");
+    sample(out, "troupe_observe_scrapes_total", scrapes);
+}

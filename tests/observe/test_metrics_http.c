@@ -1,0 +1,148 @@
+/* The observer's /metrics endpoint, read with a real HTTP GET (NNG's HTTP
+ * client over loopback TCP): the page is Prometheus text, and its figures
+ * follow what the system does (spawns, messages, dead letters, the node). */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tests/observe/http_get.h"
+#include "tests/support/system.h"
+#include "troupe/troupe.h"
+
+#define WAIT_MS 10000
+
+enum { MSG_ECHO = TR_MSG_USER };
+
+static int echo_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == MSG_ECHO)
+        return tr_reply(self, msg, msg->data, msg->size);
+    return TR_OK;
+}
+
+static const tr_behaviour echo = {.handle = echo_handle};
+
+static uint64_t messages_sum(const char *page, uint32_t workers)
+{
+    uint64_t n = 0;
+    for (uint32_t w = 0; w < workers; w++) {
+        char series[96];
+        snprintf(series, sizeof(series), "troupe_worker_messages_total{worker=\"%u\"}", w);
+        n += prom_value(page, series);
+    }
+    return n;
+}
+
+static tr_observer *start_observer(tr_system *sys, tr_node *node, char *url, size_t len)
+{
+    tr_observer *obs = NULL;
+    cr_assert_eq(tr_observe_start(sys, node, "http://127.0.0.1:0", &obs), TR_OK);
+    cr_assert_eq(tr_observe_url(obs, url, len), TR_OK);
+    cr_assert(strncmp(url, "http://127.0.0.1:", 17) == 0, "url %s", url);
+    cr_assert_neq(atoi(url + 17), 0, "port 0 was resolved: %s", url);
+    return obs;
+}
+
+Test(observe_metrics, bad_arguments)
+{
+    tr_system *sys = make_system(1);
+    tr_observer *obs = NULL;
+    cr_assert_eq(tr_observe_start(NULL, NULL, "http://127.0.0.1:0", &obs), TR_EINVAL);
+    cr_assert_eq(tr_observe_start(sys, NULL, NULL, &obs), TR_EINVAL);
+    cr_assert_eq(tr_observe_start(sys, NULL, "http://127.0.0.1:0", NULL), TR_EINVAL);
+    cr_assert_eq(tr_observe_start(sys, NULL, "tcp://127.0.0.1:0", &obs), TR_EADDR);
+    cr_assert_eq(tr_observe_start(sys, NULL, "not a url", &obs), TR_EADDR);
+    cr_assert_null(obs);
+    tr_observe_stop(NULL);
+    cr_assert_eq(tr_observe_url(NULL, (char[8]){0}, 8), TR_EINVAL);
+    tr_system_destroy(sys);
+}
+
+Test(observe_metrics, figures_follow_the_system)
+{
+    tr_system *sys = make_system(2);
+    char url[128];
+    tr_observer *obs = start_observer(sys, NULL, url, sizeof(url));
+    char small[8];
+    cr_assert_eq(tr_observe_url(obs, small, sizeof(small)), TR_ETOOBIG);
+
+    http_reply r1 = http_get(url, "/metrics");
+    cr_assert_eq(r1.nng_rc, 0, "GET failed: %s", nng_strerror(r1.nng_rc));
+    cr_assert_eq(r1.status, 200);
+    cr_assert_str_eq(r1.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    cr_assert_not_null(strstr(r1.body, "# TYPE troupe_actors_spawned_total counter\n"));
+    cr_assert_not_null(strstr(r1.body, "# TYPE troupe_worker_queue_depth gauge\n"));
+    cr_assert_null(strstr(r1.body, "troupe_node_info"), "no node, no node figures");
+    cr_assert_eq(prom_value(r1.body, "troupe_workers"), 2);
+    cr_assert_eq(prom_value(r1.body, "troupe_observe_scrapes_total"), 1);
+    uint64_t spawned1 = prom_value(r1.body, "troupe_actors_spawned_total");
+    uint64_t alive1 = prom_value(r1.body, "troupe_actors_alive");
+    uint64_t msgs1 = messages_sum(r1.body, 2);
+    uint64_t dead1 = prom_value(r1.body, "troupe_dead_letters_total{reason=\"dead\"}");
+
+    /* 10 actors: each answers 3 asks, then stops; then one post to a dead one. */
+    tr_ref a[10];
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(tr_spawn(sys, &echo, NULL, NULL, &a[i]), TR_OK);
+        for (int k = 0; k < 3; k++) {
+            void *reply = NULL;
+            size_t n = 0;
+            cr_assert_eq(tr_ask_wait(sys, a[i], MSG_ECHO, "hi", 2, WAIT_MS, &reply, &n), TR_OK);
+            free(reply);
+        }
+    }
+    http_reply r2 = http_get(url, "/metrics");
+    cr_assert_eq(r2.status, 200);
+    cr_assert_geq(prom_value(r2.body, "troupe_actors_spawned_total"), spawned1 + 10,
+                  "(asks may spawn helpers of their own)");
+    cr_assert_eq(prom_value(r2.body, "troupe_actors_alive"), alive1 + 10);
+    cr_assert_geq(messages_sum(r2.body, 2), msgs1 + 30);
+    cr_assert_eq(prom_value(r2.body, "troupe_observe_scrapes_total"), 2);
+
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(tr_stop(sys, a[i]), TR_OK);
+        cr_assert_eq(tr_await_exit(sys, a[i], WAIT_MS, NULL), TR_OK);
+    }
+    cr_assert_eq(tr_post(sys, a[0], MSG_ECHO, "x", 1, 0), TR_EDEAD);
+    http_reply r3 = http_get(url, "/metrics");
+    cr_assert_eq(r3.status, 200);
+    cr_assert_eq(prom_value(r3.body, "troupe_actors_alive"), alive1);
+    cr_assert_eq(prom_value(r3.body, "troupe_dead_letters_total{reason=\"dead\"}"), dead1 + 1);
+
+    http_reply r4 = http_get(url, "/no-such-page");
+    cr_assert_eq(r4.nng_rc, 0);
+    cr_assert_eq(r4.status, 404);
+
+    http_reply_free(&r1);
+    http_reply_free(&r2);
+    http_reply_free(&r3);
+    http_reply_free(&r4);
+    tr_observe_stop(obs);
+    http_reply gone = http_get(url, "/metrics");
+    cr_assert_neq(gone.nng_rc, 0, "the server still answers after tr_observe_stop");
+    tr_system_destroy(sys);
+}
+
+Test(observe_metrics, node_figures)
+{
+    tr_system *sys = make_system(1);
+    tr_node *node = NULL;
+    tr_node_opts o = {.name = "observed", .cookie = "c"};
+    cr_assert_eq(tr_node_start(sys, &o, &node), TR_OK);
+    cr_assert_eq(tr_node_listen(node, "tcp://127.0.0.1:0", NULL, 0), TR_OK);
+    char url[128];
+    tr_observer *obs = start_observer(sys, node, url, sizeof(url));
+
+    http_reply r = http_get(url, "/metrics");
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(prom_value(r.body, "troupe_node_info{node=\"observed\"}"), 1);
+    cr_assert_eq(prom_value(r.body, "troupe_node_peers_up"), 0);
+    cr_assert_not_null(strstr(r.body, "troupe_node_bytes_total{direction=\"in\"} "));
+    http_reply_free(&r);
+
+    tr_observe_stop(obs);
+    tr_node_stop(node);
+    tr_system_destroy(sys);
+}
