@@ -6,26 +6,7 @@
 #include <stddef.h>
 
 #include "observe/render.h"
-#include "troupe/errors.h"
 #include "troupe/metrics.h"
-
-/* The label value of a reason: the error code's name without TR_E. */
-static const char *reason_label(int code)
-{
-    static const char *const names[] = {
-        [TR_OK] = "other",          [TR_EINVAL] = "inval",         [TR_ENOMEM] = "nomem",
-        [TR_EDEAD] = "dead",        [TR_EFULL] = "full",           [TR_ETIMEDOUT] = "timedout",
-        [TR_ECLOSED] = "closed",    [TR_ESTOPPING] = "stopping",   [TR_ENOTFOUND] = "notfound",
-        [TR_ECONTEXT] = "context",  [TR_ESHUTDOWN] = "shutdown",   [TR_EKILLED] = "killed",
-        [TR_EFAILED] = "failed",    [TR_EDROPPED] = "dropped",     [TR_ETOOBIG] = "toobig",
-        [TR_EINTENSITY] = "intensity", [TR_EDEADLINE] = "deadline", [TR_ECANCELLED] = "cancelled",
-        [TR_ENODEDOWN] = "nodedown", [TR_ENOTCONN] = "notconn",    [TR_EREFUSED] = "refused",
-        [TR_EPROTO] = "proto",      [TR_EEXIST] = "exist",         [TR_EADDR] = "addr",
-    };
-    if (code >= 0 && (size_t)code < sizeof(names) / sizeof(names[0]) && names[code] != NULL)
-        return names[code];
-    return "other";
-}
 
 static void family(tr_textbuf *out, const char *name, const char *type, const char *help)
 {
@@ -90,7 +71,7 @@ static void render_actors(const tr_metrics *m, tr_textbuf *out)
         if (v == 0 && r != TR_EDEAD)
             continue; /* reason="dead" always, so the family is never empty */
         tr_textbuf_printf(out, "troupe_dead_letters_total{reason=\"%s\"} %" PRIu64 "\n",
-                          reason_label(r), v);
+                          tr_observe_reason_label(r), v);
     }
 }
 

@@ -14,4 +14,25 @@
 void tr_observe_render_prometheus(tr_system *sys, tr_node *node, uint64_t scrapes,
                                   tr_textbuf *out);
 
+/* The short name of an error code used as a dead letter's reason label:
+ * the code's name without TR_E, lower case ("dead", "full", "notconn");
+ * "other" for codes without one. */
+const char *tr_observe_reason_label(int code);
+
+/* GET /api/overview: one JSON object of the figures the dashboard plots
+ * (totals; the page turns them into rates) and the node's counters. */
+void tr_observe_render_overview(tr_system *sys, tr_node *node, tr_textbuf *out);
+
+/* GET /api/actors: the actor tree as JSON, at most TR_OBSERVE_MAX_ACTORS
+ * actors (tr_actors_list), with how many are live in all. */
+#define TR_OBSERVE_MAX_ACTORS 2000
+void tr_observe_render_actors(tr_system *sys, tr_textbuf *out);
+
+/* The dashboard's static files, embedded at build time (cmake/embed.cmake
+ * from observe/dashboard/). */
+extern const unsigned char tr_dashboard_index_html[];
+extern const unsigned long tr_dashboard_index_html_len;
+extern const unsigned char tr_dashboard_app_js[];
+extern const unsigned long tr_dashboard_app_js_len;
+
 #endif

@@ -38,9 +38,17 @@ typedef struct tr_observe_binding {
 } tr_observe_binding;
 
 static void render_metrics(tr_observer *obs, tr_textbuf *out);
+static void render_overview(tr_observer *obs, tr_textbuf *out);
+static void render_actors(tr_observer *obs, tr_textbuf *out);
+static void render_index(tr_observer *obs, tr_textbuf *out);
+static void render_app(tr_observer *obs, tr_textbuf *out);
 
 static const tr_observe_route g_routes[] = {
     {"/metrics", "text/plain; version=0.0.4; charset=utf-8", render_metrics},
+    {"/api/overview", "application/json", render_overview},
+    {"/api/actors", "application/json", render_actors},
+    {"/", "text/html; charset=utf-8", render_index},
+    {"/app.js", "text/javascript; charset=utf-8", render_app},
 };
 #define TR_OBSERVE_ROUTES (sizeof(g_routes) / sizeof(g_routes[0]))
 
@@ -62,6 +70,28 @@ static void render_metrics(tr_observer *obs, tr_textbuf *out)
 {
     uint64_t n = atomic_fetch_add_explicit(&obs->scrapes, 1, memory_order_relaxed) + 1;
     tr_observe_render_prometheus(obs->sys, obs->node, n, out);
+}
+
+static void render_overview(tr_observer *obs, tr_textbuf *out)
+{
+    tr_observe_render_overview(obs->sys, obs->node, out);
+}
+
+static void render_actors(tr_observer *obs, tr_textbuf *out)
+{
+    tr_observe_render_actors(obs->sys, out);
+}
+
+static void render_index(tr_observer *obs, tr_textbuf *out)
+{
+    (void)obs;
+    tr_textbuf_printf(out, "%s", (const char *)tr_dashboard_index_html);
+}
+
+static void render_app(tr_observer *obs, tr_textbuf *out)
+{
+    (void)obs;
+    tr_textbuf_printf(out, "%s", (const char *)tr_dashboard_app_js);
 }
 
 static void observer_unref(tr_observer *obs)

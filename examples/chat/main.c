@@ -1,7 +1,7 @@
 /* troupe-chat: the distributed chat, one binary.
  *
  *   troupe-chat server --name A --listen tcp://0.0.0.0:7000 [--peer tcp://hostB:7000 ...]
- *                      --cookie SECRET [--budget 256]
+ *                      --cookie SECRET [--budget 256] [--http http://127.0.0.1:9464]
  *   troupe-chat client --server tcp://hostA:7000 --nick alice --room lobby --cookie SECRET
  *                      [--listen tcp://HOST:0] [--name NODE]
  *   troupe-chat bots   --server tcp://hostA:7000 [--server tcp://hostB:7000] --cookie SECRET
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <troupe/node.h>
+#include <troupe/observe.h>
 #include <troupe/registry.h>
 #include <troupe/wire.h>
 
@@ -48,7 +49,7 @@ static void die(int code, const char *fmt, ...)
 static void usage(void)
 {
     fputs("usage: troupe-chat server --name NAME --listen URL [--peer URL ...] --cookie SECRET "
-          "[--budget N]\n"
+          "[--budget N] [--http http://HOST:PORT]\n"
           "       troupe-chat client --server URL --nick NICK --room ROOM --cookie SECRET "
           "[--listen URL] [--name NODE]\n"
           "       troupe-chat bots --server URL [--server URL] --cookie SECRET [--room ROOM] "
@@ -79,6 +80,7 @@ static void check_url(const char *what, const char *url)
 /* Options shared by the subcommands. */
 typedef struct opts {
     const char *name, *listen, *cookie, *nick, *room;
+    const char *http; /* server: serve /metrics and the dashboard here */
     const char *servers[MAX_PEERS];
     int nservers;
     const char *peers[MAX_PEERS];
@@ -102,6 +104,8 @@ static void parse(int argc, char **argv, opts *o)
             o->listen = v;
         else if (strcmp(a, "--cookie") == 0)
             o->cookie = v;
+        else if (strcmp(a, "--http") == 0)
+            o->http = v;
         else if (strcmp(a, "--nick") == 0)
             o->nick = v;
         else if (strcmp(a, "--room") == 0)
@@ -264,11 +268,22 @@ static int cmd_server(opts *o)
         else
             printf("server %s: peer %s at %s\n", o->name, peer, o->peers[i]);
     }
+    /* --http: Prometheus metrics at /metrics, the live dashboard at / */
+    tr_observer *obs = NULL;
+    if (o->http != NULL) {
+        int rc = tr_observe_start(g_sys, g_node, o->http, &obs);
+        if (rc != TR_OK)
+            die(EXIT_USAGE, "cannot serve http on '%s': %s", o->http, tr_strerror(rc));
+        char url[128];
+        tr_observe_url(obs, url, sizeof(url));
+        printf("server %s dashboard on %s/ (metrics: %s/metrics)\n", o->name, url, url);
+    }
     printf("server %s ready\n", o->name);
 
     int sig = 0;
     sigwait(&sigs, &sig);
     printf("server %s stopping (%s)\n", o->name, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    tr_observe_stop(obs);
     stop_node();
     return 0;
 }

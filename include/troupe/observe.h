@@ -1,8 +1,12 @@
 /* Observing a running system over HTTP, like Erlang's observer or an Akka
  * Prometheus exporter: an HTTP server (NNG's own, nng_http_server) that
  * serves
- *   GET /metrics   the runtime figures in the Prometheus text format 0.0.4
- *                  (README.md, "Operating a node", lists every metric).
+ *   GET /metrics       the runtime figures in the Prometheus text format 0.0.4
+ *                      (README.md, "Operating a node", lists every metric);
+ *   GET /              a live dashboard (one page and app.js, compiled into
+ *                      the library: plain HTML, JavaScript and SVG);
+ *   GET /api/overview  the dashboard's figures as JSON (totals);
+ *   GET /api/actors    the actor tree as JSON (tr_actors_list, at most 2000).
  *
  * Off unless started: nothing listens and nothing is counted for it until
  * tr_observe_start. The figures are read at request time through the same

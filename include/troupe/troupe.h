@@ -16,4 +16,5 @@
 #include "troupe/node.h"
 #include "troupe/wire.h"
 #include "troupe/observe.h"
+#include "troupe/inspect.h"
 #endif

@@ -1,0 +1,87 @@
+/* tr_actors_list: a read-only snapshot of the actor tree (inspect.h).
+ *
+ * One pass over the table (tr_table_foreach_live holds each actor while we
+ * read it) records each actor's own figures and, under its stripe lock,
+ * the refs of its children: a child in that array is alive and cannot be
+ * freed while the lock is held. A child's `parent` pointer is not followed,
+ * since nothing keeps the parent alive once the child has unlinked itself.
+ * Afterwards each (parent, child) pair fills in the child's `parent`. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/system_impl.h"
+#include "troupe/inspect.h"
+#include "troupe/supervisor.h"
+
+typedef struct edge {
+    uint64_t parent, child; /* tr_ref ids */
+} edge;
+
+typedef struct walk {
+    tr_actor_info *out;
+    size_t max, listed, live;
+    edge *edges;
+    size_t nedges, edges_cap;
+} walk;
+
+static void visit(struct tr_actor *a, void *arg)
+{
+    walk *w = arg;
+    w->live++;
+    if (w->listed == w->max)
+        return;
+    tr_actor_info *info = &w->out[w->listed++];
+    memset(info, 0, sizeof(*info));
+    info->ref = a->self;
+    info->parent = TR_REF_NONE;
+    info->state = (tr_actor_state)atomic_load_explicit(&a->lifecycle, memory_order_relaxed);
+    info->queued = tr_actor_queued(a);
+    info->capacity = a->capacity;
+    info->supervisor = a->beh == &tr_supervisor_behaviour;
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext != NULL && ext->name != NULL) {
+        strncpy(info->name, ext->name, TR_INSPECT_NAME - 1);
+        info->name[TR_INSPECT_NAME - 1] = '\0';
+    }
+
+    pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
+    pthread_mutex_lock(m);
+    uint32_t n = tr_children_count(&a->children, memory_order_relaxed);
+    info->children = n;
+    for (uint32_t i = 0; i < n; i++) {
+        if (w->nedges == w->edges_cap) {
+            size_t cap = w->edges_cap != 0 ? w->edges_cap * 2 : 256;
+            edge *e = realloc(w->edges, cap * sizeof(*e));
+            if (e == NULL)
+                break; /* parents stay unresolved; the figures are still right */
+            w->edges = e;
+            w->edges_cap = cap;
+        }
+        w->edges[w->nedges++] = (edge){a->self.id, a->children.at[i]->self.id};
+    }
+    pthread_mutex_unlock(m);
+}
+
+static int by_ref(const void *x, const void *y)
+{
+    uint64_t a = ((const tr_actor_info *)x)->ref.id, b = ((const tr_actor_info *)y)->ref.id;
+    return a < b ? -1 : a > b;
+}
+
+size_t tr_actors_list(tr_system *sys, tr_actor_info *out, size_t max)
+{
+    if (sys == NULL || out == NULL)
+        return 0;
+    walk w = {.out = out, .max = max};
+    tr_table_foreach_live(&sys->table, visit, &w);
+    /* Resolve parents by binary search over the listed actors by ref. */
+    qsort(out, w.listed, sizeof(*out), by_ref);
+    for (size_t i = 0; i < w.nedges; i++) {
+        tr_actor_info key = {.ref = {w.edges[i].child}};
+        tr_actor_info *child = bsearch(&key, out, w.listed, sizeof(*out), by_ref);
+        if (child != NULL)
+            child->parent = (tr_ref){w.edges[i].parent};
+    }
+    free(w.edges);
+    return w.live;
+}

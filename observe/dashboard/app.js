@@ -1,0 +1,235 @@
+// The Troupe node dashboard (see index.html). Every second it reads
+// api/overview (totals: the page turns two consecutive ones into rates) and
+// api/actors (the actor tree), and redraws. Restarts are seen the way an
+// operator would see them: a supervisor's child of the same name came back
+// under a new reference.
+"use strict";
+
+const POLL_MS = 1000;
+const HISTORY = 60; // points per plot
+
+const history = { messages: [], dead: [], alive: [], bytes: [] };
+let previous = null;        // the last overview, for rates
+let previousKids = null;    // supervisor id -> Map(child key -> child id)
+let restarts = 0;
+let updates = 0;            // successful refreshes (document.body.dataset.updates)
+
+const $ = (id) => document.getElementById(id);
+const fmt = (n) => (n >= 1e6 ? (n / 1e6).toFixed(1) + "M" : n >= 1e4 ? (n / 1e3).toFixed(1) + "k"
+                    : Number.isInteger(n) ? String(n) : n.toFixed(1));
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k);
+  return e;
+}
+
+function push(series, value) {
+  series.push(value);
+  if (series.length > HISTORY) series.shift();
+}
+
+function plot(id, series, maxId) {
+  const svg = $(id);
+  const max = Math.max(1, ...series);
+  const points = series.map((v, i) =>
+    `${(i * 120 / (HISTORY - 1)).toFixed(1)},${(38 - (v / max) * 36).toFixed(1)}`);
+  svg.querySelector("polyline").setAttribute("points", points.join(" "));
+  $(maxId).textContent = "max " + fmt(max);
+}
+
+function table(id, head, rows) {
+  const t = $(id);
+  t.replaceChildren(el("tr", {}, ...head.map((h) => el("th", { text: h }))),
+    ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", { text: String(c) })))));
+}
+
+// ---- figures, plots, workers, dead letters, node ----
+
+function showOverview(o) {
+  const dt = previous ? (o.time_ms - previous.time_ms) / 1000 : 0;
+  const rate = (now, before) => (dt > 0 ? Math.max(0, now - before) / dt : 0);
+  const bytes = o.node ? o.node.bytes_in + o.node.bytes_out : 0;
+  if (previous) {
+    const prevBytes = previous.node ? previous.node.bytes_in + previous.node.bytes_out : 0;
+    push(history.messages, rate(o.messages, previous.messages));
+    push(history.dead, rate(o.dead_letters, previous.dead_letters));
+    push(history.bytes, rate(bytes, prevBytes));
+  }
+  push(history.alive, o.actors_alive);
+
+  $("alive").textContent = fmt(o.actors_alive);
+  $("spawned").textContent = fmt(o.actors_spawned);
+  $("workers").textContent = o.workers.length;
+  $("msg-rate").textContent = history.messages.length ? fmt(history.messages.at(-1)) : "–";
+  $("dead-rate").textContent = history.dead.length ? fmt(history.dead.at(-1)) : "–";
+  $("peers").textContent = o.node ? o.node.peers_up : "–";
+  $("node-name").textContent = o.node ? o.node.name : "(no node)";
+  document.title = "Troupe " + (o.node ? o.node.name : "node");
+  document.body.dataset.messages = o.messages;
+  document.body.dataset.alive = o.actors_alive;
+
+  plot("plot-messages", history.messages, "max-messages");
+  plot("plot-dead", history.dead, "max-dead");
+  plot("plot-alive", history.alive, "max-alive");
+  plot("plot-bytes", history.bytes, "max-bytes");
+
+  table("worker-table", ["worker", "queue", "messages", "turns", "steals", "parks"],
+    o.workers.map((w, i) => [i, w.queue_depth, fmt(w.messages), fmt(w.turns), fmt(w.steals),
+                             fmt(w.parks)]));
+  const reasons = Object.entries(o.dead_letters_by_reason);
+  table("dead-table", ["reason", "dead letters"],
+    reasons.length ? reasons : [["(none)", 0]]);
+  showNode(o.node, previous ? previous.node : null, dt);
+  previous = o;
+}
+
+function showNode(n, before, dt) {
+  const svg = $("cluster");
+  const ns = "http://www.w3.org/2000/svg";
+  const add = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  svg.replaceChildren();
+  if (!n) {
+    add("text", { x: 200, y: 95, "text-anchor": "middle", fill: "#6b7385" },
+        "this system runs no node");
+    table("node-table", ["", ""], []);
+    return;
+  }
+  // This node in the middle; one circle per connected peer around it (the
+  // public API gives the count of peers up, not yet their names).
+  const cx = 200, cy = 95, r = 70;
+  for (let i = 0; i < n.peers_up; i++) {
+    const a = (2 * Math.PI * i) / Math.max(1, n.peers_up) - Math.PI / 2;
+    const x = cx + r * 1.6 * Math.cos(a), y = cy + r * Math.sin(a);
+    add("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: "#3b82f6", "stroke-width": 2 });
+    add("circle", { cx: x, cy: y, r: 16, fill: "#eef2ff", stroke: "#3b82f6", class: "peer" });
+    add("text", { x, y: y + 4, "text-anchor": "middle", "font-size": 10 }, "peer " + (i + 1));
+  }
+  add("circle", { cx, cy, r: 26, fill: "#1d2330", class: "self" });
+  add("text", { x: cx, y: cy + 4, "text-anchor": "middle", fill: "#fff", "font-size": 11 }, n.name);
+  const rate = (k) => (before && dt > 0 ? fmt(Math.max(0, n[k] - before[k]) / dt) : "–");
+  table("node-table", ["link counters", "in", "out"], [
+    ["envelopes / s", rate("envelopes_in"), rate("envelopes_out")],
+    ["bytes / s", rate("bytes_in"), rate("bytes_out")],
+    ["frames (total)", fmt(n.frames_in), fmt(n.frames_out)],
+    ["peers declared down", n.node_downs, ""],
+    ["bad / refused frames", n.bad_frames + n.refused, ""],
+    ["sends to a full queue / unconnected peer", n.queue_full, n.not_connected],
+  ]);
+}
+
+// ---- the actor tree ----
+
+function label(a) {
+  return a.name || (a.supervisor ? "supervisor" : "actor");
+}
+
+function logEvent(text, cls) {
+  const li = el("li", { class: cls, text: new Date().toLocaleTimeString() + "  " + text });
+  $("events").prepend(li);
+  while ($("events").children.length > 100) $("events").lastChild.remove();
+}
+
+// Compares each supervisor's children with the last refresh: a named child
+// back under a new reference is a restart; others are starts and ends.
+function noticeChanges(byId, kidsOf) {
+  const now = new Map();
+  for (const a of byId.values()) {
+    if (!a.supervisor) continue;
+    const kids = new Map();
+    for (const c of kidsOf.get(a.id) || []) kids.set(c.name ? "n:" + c.name : "i:" + c.id, c.id);
+    now.set(a.id, kids);
+  }
+  if (previousKids) {
+    for (const [sup, kids] of now) {
+      const before = previousKids.get(sup);
+      if (!before) continue;
+      const who = label(byId.get(sup));
+      let started = 0, ended = 0;
+      for (const [key, id] of kids) {
+        if (!before.has(key)) { started++; continue; }
+        if (before.get(key) !== id) {
+          restarts++;
+          logEvent(`restart: ${who} / ${key.slice(2)} (#${before.get(key)} -> #${id})`, "restart");
+        }
+      }
+      for (const key of before.keys()) if (!kids.has(key)) ended++;
+      if (started) logEvent(`${who}: ${started} child${started > 1 ? "ren" : ""} started`, "");
+      if (ended) logEvent(`${who}: ${ended} child${ended > 1 ? "ren" : ""} ended`, "");
+    }
+  }
+  previousKids = now;
+  $("restarts").textContent = restarts;
+}
+
+function actorItem(a, kidsOf, depth) {
+  const fill = a.capacity ? Math.min(100, (100 * a.queued) / a.capacity) : 0;
+  const bar = el("span", { class: "mbox" + (fill > 75 ? " hot" : "") },
+                 el("span", { style: `width:${fill.toFixed(0)}%` }));
+  const li = el("li", { "data-id": a.id, "data-state": a.state },
+    el("i", { class: "dot s-" + a.state, title: a.state }), label(a));
+  if (a.supervisor) li.append(el("span", { class: "badge", text: "sup" }));
+  li.append(el("span", { class: "id", text: "#" + a.id }), bar,
+            el("span", { class: "q", text: `${a.queued}/${a.capacity}` }));
+  const kids = kidsOf.get(a.id) || [];
+  if (kids.length) {
+    const ul = el("ul");
+    // Deep or wide trees: show the first 50 children of each actor.
+    for (const c of kids.slice(0, 50)) ul.append(actorItem(c, kidsOf, depth + 1));
+    if (kids.length > 50) ul.append(el("li", { class: "q", text: `… ${kids.length - 50} more` }));
+    li.append(ul);
+  }
+  return li;
+}
+
+function showActors(data) {
+  const byId = new Map(data.actors.map((a) => [a.id, a]));
+  const kidsOf = new Map();
+  const roots = [];
+  for (const a of data.actors) {
+    if (a.parent !== "0" && byId.has(a.parent)) {
+      if (!kidsOf.has(a.parent)) kidsOf.set(a.parent, []);
+      kidsOf.get(a.parent).push(a);
+    } else {
+      roots.push(a);
+    }
+  }
+  // Supervisors and bigger subtrees first: that is where the structure is.
+  roots.sort((x, y) => (y.supervisor - x.supervisor) || ((kidsOf.get(y.id) || []).length -
+                                                         (kidsOf.get(x.id) || []).length));
+  noticeChanges(byId, kidsOf);
+  $("tree").replaceChildren(...roots.slice(0, 200).map((a) => actorItem(a, kidsOf, 0)));
+  $("tree-count").textContent = data.listed < data.live
+    ? `(${data.listed} of ${data.live} live actors)` : `(${data.live} live actors)`;
+}
+
+// ---- polling ----
+
+async function refresh() {
+  try {
+    const [o, a] = await Promise.all([
+      fetch("api/overview", { cache: "no-store" }).then((r) => r.json()),
+      fetch("api/actors", { cache: "no-store" }).then((r) => r.json()),
+    ]);
+    showOverview(o);
+    showActors(a);
+    updates++;
+    document.body.dataset.updates = updates;
+    $("status").textContent = "live · updated " + new Date().toLocaleTimeString();
+  } catch (e) {
+    $("status").textContent = "unreachable: " + e.message;
+  }
+  setTimeout(refresh, POLL_MS);
+}
+
+refresh();
