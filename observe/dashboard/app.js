@@ -36,8 +36,9 @@ function push(series, value) {
 function plot(id, series, maxId) {
   const svg = $(id);
   const max = Math.max(1, ...series);
+  const skip = HISTORY - series.length; // the newest point on the right edge
   const points = series.map((v, i) =>
-    `${(i * 120 / (HISTORY - 1)).toFixed(1)},${(38 - (v / max) * 36).toFixed(1)}`);
+    `${((skip + i) * 120 / (HISTORY - 1)).toFixed(1)},${(38 - (v / max) * 36).toFixed(1)}`);
   svg.querySelector("polyline").setAttribute("points", points.join(" "));
   $(maxId).textContent = "max " + fmt(max);
 }

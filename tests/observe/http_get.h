@@ -1,68 +1,112 @@
-/* Test support for the observer: one blocking HTTP GET through NNG's own
- * HTTP client, and reading one sample out of a Prometheus text page.
+/* Test support for the observer: one blocking HTTP GET, and reading one sample out of a Prometheus text page.
  * Include after <criterion/criterion.h>. */
 #ifndef TROUPE_TEST_HTTP_GET_H
 #define TROUPE_TEST_HTTP_GET_H
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 /* A response: status, Content-Type and the body (NUL-terminated, owned). */
 typedef struct http_reply {
-    int nng_rc; /* 0, or the NNG error that kept the request from completing */
+    int err; /* 0, or the errno that kept the request from completing */
     uint16_t status;
     char content_type[128];
     char *body;
     size_t len;
 } http_reply;
 
-/* GET base_url + path; waits at most 10 s. */
+/* GET base_url ("http://127.0.0.1:PORT") + path over a plain TCP socket,
+ * HTTP/1.1 with "Connection: close"; reads until the server closes or
+ * Content-Length bytes of body came. A plain socket rather than NNG's own
+ * client, so the test does not exercise the server with its own code.
+ * Gives up after 10 s without data. */
 static inline http_reply http_get(const char *base_url, const char *path)
 {
     http_reply r = {0};
-    char full[512];
-    snprintf(full, sizeof(full), "%s%s", base_url, path);
-    nng_url *url = NULL;
-    nng_http_client *client = NULL;
-    nng_http_req *req = NULL;
-    nng_http_res *res = NULL;
-    nng_aio *aio = NULL;
-    if ((r.nng_rc = nng_url_parse(&url, full)) != 0 ||
-        (r.nng_rc = nng_http_client_alloc(&client, url)) != 0 ||
-        (r.nng_rc = nng_http_req_alloc(&req, url)) != 0 ||
-        (r.nng_rc = nng_http_res_alloc(&res)) != 0 ||
-        (r.nng_rc = nng_aio_alloc(&aio, NULL, NULL)) != 0)
-        goto out;
-    nng_aio_set_timeout(aio, 10000);
-    nng_http_client_transact(client, req, res, aio);
-    nng_aio_wait(aio);
-    if ((r.nng_rc = nng_aio_result(aio)) != 0)
-        goto out;
-    r.status = nng_http_res_get_status(res);
-    const char *ct = nng_http_res_get_header(res, "Content-Type");
-    snprintf(r.content_type, sizeof(r.content_type), "%s", ct != NULL ? ct : "");
-    void *data = NULL;
-    nng_http_res_get_data(res, &data, &r.len);
-    r.body = malloc(r.len + 1);
-    cr_assert_not_null(r.body);
-    memcpy(r.body, data, r.len);
-    r.body[r.len] = '\0';
-out:
-    if (aio != NULL)
-        nng_aio_free(aio);
-    if (res != NULL)
-        nng_http_res_free(res);
-    if (req != NULL)
-        nng_http_req_free(req);
-    if (client != NULL)
-        nng_http_client_free(client);
-    if (url != NULL)
-        nng_url_free(url);
+    unsigned port = 0;
+    char host[64];
+    if (sscanf(base_url, "http://%63[^:]:%u", host, &port) != 2) {
+        r.err = EINVAL;
+        return r;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = 10};
+    if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        r.err = errno != 0 ? errno : EINVAL;
+        if (fd >= 0)
+            close(fd);
+        return r;
+    }
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\n\r\n", path, host,
+                     port);
+    if (write(fd, req, (size_t)n) != n) {
+        r.err = errno;
+        close(fd);
+        return r;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap + 1);
+    cr_assert_not_null(buf);
+    char *body = NULL;
+    size_t want = SIZE_MAX; /* total bytes once the headers are known */
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            cr_assert_not_null(buf);
+        }
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0) {
+            r.err = errno;
+            break;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+        buf[len] = '\0';
+        if (body == NULL && (body = strstr(buf, "\r\n\r\n")) != NULL) {
+            body += 4;
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            if (cl != NULL && cl < body)
+                want = (size_t)(body - buf) + strtoull(cl + 17, NULL, 10);
+        }
+        if (len >= want)
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    if (r.err == 0 && (body == NULL || sscanf(buf, "HTTP/1.%*c %hu", &r.status) != 1))
+        r.err = EPROTO;
+    if (r.err == 0) {
+        const char *ct = strcasestr(buf, "\r\nContent-Type:");
+        if (ct != NULL && ct < body) {
+            ct += 15;
+            while (*ct == ' ')
+                ct++;
+            size_t k = strcspn(ct, "\r");
+            snprintf(r.content_type, sizeof(r.content_type), "%.*s", (int)k, ct);
+        }
+        r.len = len - (size_t)(body - buf);
+        r.body = malloc(r.len + 1);
+        cr_assert_not_null(r.body);
+        memcpy(r.body, body, r.len + 1);
+    }
+    free(buf);
     return r;
 }
 

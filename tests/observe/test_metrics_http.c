@@ -69,7 +69,7 @@ Test(observe_metrics, figures_follow_the_system)
     cr_assert_eq(tr_observe_url(obs, small, sizeof(small)), TR_ETOOBIG);
 
     http_reply r1 = http_get(url, "/metrics");
-    cr_assert_eq(r1.nng_rc, 0, "GET failed: %s", nng_strerror(r1.nng_rc));
+    cr_assert_eq(r1.err, 0, "GET failed: %s", strerror(r1.err));
     cr_assert_eq(r1.status, 200);
     cr_assert_str_eq(r1.content_type, "text/plain; version=0.0.4; charset=utf-8");
     cr_assert_not_null(strstr(r1.body, "# TYPE troupe_actors_spawned_total counter\n"));
@@ -112,7 +112,7 @@ Test(observe_metrics, figures_follow_the_system)
     cr_assert_eq(prom_value(r3.body, "troupe_dead_letters_total{reason=\"dead\"}"), dead1 + 1);
 
     http_reply r4 = http_get(url, "/no-such-page");
-    cr_assert_eq(r4.nng_rc, 0);
+    cr_assert_eq(r4.err, 0);
     cr_assert_eq(r4.status, 404);
 
     http_reply_free(&r1);
@@ -121,7 +121,7 @@ Test(observe_metrics, figures_follow_the_system)
     http_reply_free(&r4);
     tr_observe_stop(obs);
     http_reply gone = http_get(url, "/metrics");
-    cr_assert_neq(gone.nng_rc, 0, "the server still answers after tr_observe_stop");
+    cr_assert_neq(gone.err, 0, "the server still answers after tr_observe_stop");
     tr_system_destroy(sys);
 }
 
