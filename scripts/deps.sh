@@ -11,6 +11,7 @@ PACKAGES=(
   iproute2 openssl                   # net tests: namespaces (ip netns), throwaway TLS certificates
   iptables                           # partitions between namespaces (tests/chaos)
   tmux                               # tests/chat/tmux.sh: what a person sees in a terminal
+  chromium nodejs                    # scripts/dashboard-test.sh: headless browser and its driver
 )
 
 missing=()
@@ -18,6 +19,8 @@ for pkg in "${PACKAGES[@]}"; do
   status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
+# npm (tests/browser): Debian's package, unless the installed nodejs brings its own.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "deps: all ${#PACKAGES[@]} packages present"

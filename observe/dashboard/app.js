@@ -10,7 +10,7 @@ const HISTORY = 60; // points per plot
 
 const history = { messages: [], dead: [], alive: [], bytes: [] };
 let previous = null;        // the last overview, for rates
-let previousKids = null;    // supervisor id -> Map(child key -> child id)
+let previousKids = null;    // parent id -> Map(child key -> child info)
 let restarts = 0;
 let updates = 0;            // successful refreshes (document.body.dataset.updates)
 
@@ -141,32 +141,34 @@ function logEvent(text, cls) {
   while ($("events").children.length > 100) $("events").lastChild.remove();
 }
 
-// Compares each supervisor's children with the last refresh: a named child
-// back under a new reference is a restart; others are starts and ends.
+// Compares each actor's children with the last refresh: under a supervisor,
+// a named child back under a new reference is a restart; other children
+// that appear or go are logged as started and ended.
 function noticeChanges(byId, kidsOf) {
   const now = new Map();
-  for (const a of byId.values()) {
-    if (!a.supervisor) continue;
+  for (const [parent, list] of kidsOf) {
     const kids = new Map();
-    for (const c of kidsOf.get(a.id) || []) kids.set(c.name ? "n:" + c.name : "i:" + c.id, c.id);
-    now.set(a.id, kids);
+    for (const c of list) kids.set(c.name ? "n:" + c.name : "i:" + c.id, c);
+    now.set(parent, kids);
   }
   if (previousKids) {
-    for (const [sup, kids] of now) {
-      const before = previousKids.get(sup);
-      if (!before) continue;
-      const who = label(byId.get(sup));
-      let started = 0, ended = 0;
-      for (const [key, id] of kids) {
-        if (!before.has(key)) { started++; continue; }
-        if (before.get(key) !== id) {
+    for (const [parent, kids] of now) {
+      const before = previousKids.get(parent) || new Map();
+      const p = byId.get(parent);
+      const who = label(p);
+      for (const [key, c] of kids) {
+        const old = before.get(key);
+        if (!old) logEvent(`started: ${label(c)} under ${who}`, "");
+        else if (old.id !== c.id && p.supervisor) {
           restarts++;
-          logEvent(`restart: ${who} / ${key.slice(2)} (#${before.get(key)} -> #${id})`, "restart");
+          logEvent(`restart: ${who} / ${label(c)} (#${old.id} -> #${c.id})`, "restart");
         }
       }
-      for (const key of before.keys()) if (!kids.has(key)) ended++;
-      if (started) logEvent(`${who}: ${started} child${started > 1 ? "ren" : ""} started`, "");
-      if (ended) logEvent(`${who}: ${ended} child${ended > 1 ? "ren" : ""} ended`, "");
+      for (const [key, c] of before) if (!kids.has(key)) logEvent(`ended: ${label(c)} under ${who}`, "");
+    }
+    for (const [parent, before] of previousKids) {
+      if (now.has(parent) || !byId.has(parent)) continue;
+      for (const c of before.values()) logEvent(`ended: ${label(c)} under ${label(byId.get(parent))}`, "");
     }
   }
   previousKids = now;

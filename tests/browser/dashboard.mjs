@@ -83,6 +83,12 @@ try {
       [...document.querySelectorAll("#tree li[data-id]")]
         .some((li) => li.textContent.startsWith("session:")),
     null, { timeout: WAIT_MS });
+  // The bots come and go: their sessions' starts and ends reach the event log.
+  await page.waitForFunction(() => document.querySelectorAll("#events li").length >= 1, null,
+                             { timeout: WAIT_MS });
+  const events = await page.evaluate(() => document.querySelector("#events li").textContent);
+  check(/(started|ended): session:/.test(events) || /restart/.test(events),
+        `tree changes are logged (${events})`);
   await page.screenshot({ path: screenshot, fullPage: true });
   check(true, `screenshot saved to ${screenshot}`);
   console.log(`dashboard: ${passed} passed, 0 failed`);
