@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "actors/ask.h"
+#include "actors/crash.h"
 #include "actors/lifecycle.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
@@ -243,14 +244,16 @@ int tr_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_spawn_
 
 /* ---- one turn ---- */
 
-/* After a callback returned rc: a failure or tr_stop_self starts stopping. */
-static void after_callback(struct tr_actor *a, int rc)
+/* After a callback returned rc (init when msg is NULL, else handle(msg)): a
+ * failure (reported, crash.c) or tr_stop_self starts stopping. */
+static void after_callback(struct tr_actor *a, int rc, const tr_msg *msg)
 {
     if (rc == TR_OK && a->fail_reason != TR_OK) {
         rc = a->fail_reason;
         a->fail_reason = TR_OK;
     }
     if (rc != TR_OK) {
+        tr_crash_report(a, msg, rc);
         tr_lifecycle_begin(a, rc, TR_STOP_ABORT, false);
     } else if (a->flags & TR_AF_STOP_SELF) {
         a->flags &= (uint8_t)~TR_AF_STOP_SELF;
@@ -278,8 +281,8 @@ static void dispatch(struct tr_actor *a, tr_mnode *m)
     int rc = a->beh->handle(a, a->state, &m->msg);
     if (watchdog != 0 && tr_watchdog_disarm(a, watchdog))
         rc = TR_EDEADLINE; /* it overran: fail, so a supervisor restarts it fresh */
+    after_callback(a, rc, &m->msg);
     tr_mnode_free(m);
-    after_callback(a, rc);
 }
 
 /* Pressure hysteresis: set at capacity, cleared at the low watermark. */
@@ -377,7 +380,7 @@ static void actor_turn(struct tr_actor *a, uint32_t batch, uint64_t *handled, ui
     if (!(a->flags & TR_AF_INITIALIZED)) {
         a->flags |= TR_AF_INITIALIZED;
         int rc = a->beh->init != NULL ? a->beh->init(a, a->state, a->arg) : TR_OK;
-        after_callback(a, rc);
+        after_callback(a, rc, NULL);
     }
     for (;;) {
         if ((pending | atomic_load_explicit(&a->signals, memory_order_relaxed)) != 0) {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "troupe/log.h"
 #include "troupe/monitor.h"
 #include "troupe/timer.h"
 #include "troupe/supervisor.h"
@@ -214,6 +215,24 @@ static void forget_child(sup_state *st, size_t i)
     st->n--;
 }
 
+/* The supervisor's half of a crash report (the child's half is logged by
+ * the runtime as it fails, actors/crash.c): what this supervisor does about
+ * a child that ended abnormally. */
+static void report_action(tr_ctx *self, const sup_state *st, const sup_child *k,
+                          const tr_down *d, const char *action)
+{
+    if (d->reason == TR_OK || d->reason == TR_ESHUTDOWN || !tr_log_enabled(TR_LOG_ERROR))
+        return;
+    char me[TR_REF_FORMAT_MAX], child[TR_REF_FORMAT_MAX], name[64];
+    tr_actor_name(tr_ctx_system(self), tr_self(self), name, sizeof(name));
+    tr_log(TR_LOG_ERROR, "supervisor",
+           "supervisor '%s' %s: child '%s' %s ended with reason %d '%s': %s (%zu of %u restarts "
+           "in %u ms used)",
+           name, tr_ref_format(tr_self(self), me, sizeof(me)), k->spec->id,
+           tr_ref_format(d->actor, child, sizeof(child)), d->reason, tr_strerror(d->reason),
+           action, st->nrestarts, st->flags.intensity, st->flags.period_ms);
+}
+
 static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
 {
     size_t i;
@@ -250,14 +269,22 @@ static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
         return TR_OK;
     }
     if (!wants_restart(k, d->reason)) {
+        report_action(self, st, k, d, "not restarted (temporary child)");
         if (k->spec->restart == TR_TEMPORARY)
             k->removed = true;
         if (st->pool)
             forget_child(st, i);
         return TR_OK;
     }
-    if (!restart_allowed(st))
+    if (!restart_allowed(st)) {
+        report_action(self, st, k, d,
+                      "restart intensity exceeded: the supervisor gives up and fails");
         return TR_EINTENSITY; /* escalate: we fail, our children are stopped */
+    }
+    report_action(self, st, k, d,
+                  st->flags.strategy == TR_ONE_FOR_ALL    ? "restarting all children"
+                  : st->flags.strategy == TR_REST_FOR_ONE ? "restarting it and the children after it"
+                                                          : "restarting it");
     switch (st->flags.strategy) {
     case TR_ONE_FOR_ALL: return restart_group(self, st, 0);
     case TR_REST_FOR_ONE: return restart_group(self, st, i);
@@ -406,6 +433,7 @@ const tr_behaviour tr_supervisor_behaviour = {
     .terminate = sup_terminate,
     .state_size = sizeof(sup_state),
     .stopping = sup_stopping,
+    .name = "supervisor",
 };
 
 void tr_sup_spec_destroy(tr_sup_spec *spec)

@@ -43,6 +43,11 @@ static inline uint32_t tr_ref_node(tr_ref r) { return (uint32_t)(r.id >> TR_REF_
 /* True for a reference to an actor on another node. */
 static inline bool tr_ref_is_remote(tr_ref r) { return tr_ref_node(r) != 0; }
 
+/* Writes `ref` as "<node.slot.generation>" (Erlang's pid style; node 0 is
+ * this node) into buf, NUL-terminated and cut to len. Returns buf. */
+TR_API char *tr_ref_format(tr_ref ref, char *buf, size_t len);
+#define TR_REF_FORMAT_MAX 32 /* room for any formatted reference */
+
 #define TR_REF_NONE ((tr_ref){0})
 static inline bool tr_ref_is_none(tr_ref r) { return r.id == 0; }
 static inline bool tr_ref_equal(tr_ref a, tr_ref b) { return a.id == b.id; }
@@ -88,6 +93,8 @@ typedef struct tr_behaviour {
      * children are gone and its mailbox is drained. Kills and failures still
      * stop every child at once. */
     void (*stopping)(tr_ctx *self, void *state);
+    /* Optional: a name for the behaviour, shown in crash reports. */
+    const char *name;
 } tr_behaviour;
 
 /* What a sender experiences when a mailbox is full. */
@@ -125,6 +132,10 @@ typedef struct tr_config {
     uint32_t batch;               /* messages per actor turn before yielding; 0 = 64 */
     uint32_t mailbox_capacity;    /* default mailbox bound; 0 = 1024 */
     uint32_t shutdown_timeout_ms; /* drain deadline used by tr_system_destroy; 0 = 5000 */
+    /* A failing actor logs one crash report (log.h, TR_LOG_ERROR, subsystem
+     * "crash"): its name and reference, behaviour, the message it was
+     * handling and the reason. true turns them off for this system. */
+    bool quiet_crashes;
 } tr_config;
 
 /* Lifecycle of an actor, as seen from outside. */

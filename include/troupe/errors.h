@@ -37,9 +37,20 @@ typedef enum tr_error {
     TR_EUSER = 1000     /* first code free for applications' own failure reasons */
 } tr_error;
 
-/* Returns a static, human-readable description of `err` (never NULL).
- * Codes >= TR_EUSER are described as application-defined. */
+/* Returns a human-readable description of `err` (never NULL): Troupe's
+ * own, the name an application registered with tr_error_register, else
+ * "application-defined error" for codes >= TR_EUSER. The string stays valid
+ * for the life of the process. */
 TR_API const char *tr_strerror(int err);
+
+/* Names an application's own code (>= TR_EUSER) in tr_strerror and crash
+ * reports, e.g. tr_error_register(E_OVERDRAFT, "overdraft"). `name` is not
+ * copied: pass a string that lives as long as the process (a literal).
+ * Registering a code again renames it. Any thread. Returns TR_OK,
+ * TR_EINVAL (code < TR_EUSER or name NULL) or TR_ETOOBIG (more than
+ * TR_ERROR_NAMES_MAX codes). */
+#define TR_ERROR_NAMES_MAX 256
+TR_API int tr_error_register(int code, const char *name);
 
 #ifdef __cplusplus
 }
