@@ -7,6 +7,7 @@
 
 #include "actors/system_impl.h"
 #include "actors/timers.h"
+#include "troupe/log.h"
 
 uint64_t tr_watchdog_arm(struct tr_actor *a)
 {
@@ -37,10 +38,11 @@ void tr_watchdog_fire(tr_system *sys, tr_ref target, const void *data, size_t si
         tr_table_release(&sys->table, target);
     }
     atomic_fetch_add_explicit(&sys->deadline_overruns, 1, memory_order_relaxed);
-    /* the one place the library prints: a blocked worker must be visible even
-     * when nobody reads the metrics (as Tokio warns about blocked workers) */
-    fprintf(stderr,
-            "troupe: warning: actor '%s' (ref %#" PRIx64 ") has been in one handler for %" PRIu64
-            " ms, past its %" PRIu32 " ms deadline; it fails with TR_EDEADLINE when the handler returns\n",
-            name, target.id, tr_now_ms() - start, deadline);
+    /* logged even when nobody reads the metrics: a blocked worker must be
+     * visible (as Tokio warns about blocked workers) */
+    char ref[TR_REF_FORMAT_MAX];
+    tr_log(TR_LOG_WARN, "watchdog",
+           "actor '%s' %s has been in one handler for %" PRIu64 " ms, past its %" PRIu32
+           " ms deadline; it fails with TR_EDEADLINE when the handler returns",
+           name, tr_ref_format(target, ref, sizeof(ref)), tr_now_ms() - start, deadline);
 }

@@ -117,7 +117,7 @@ typedef struct tr_spawn_opts {
     tr_ref parent;              /* TR_REF_NONE = top level (stopped by system shutdown) */
     uint32_t drain_timeout_ms;  /* graceful-stop deadline; 0 = 5000 ms */
     /* Per-message watchdog; 0 = none. A handle() call running longer than
-     * this is reported on stderr (one line naming the actor and the elapsed
+     * this is logged (log.h: TR_LOG_WARN, one line naming the actor and the elapsed
      * time) and counted (tr_metrics.deadline_overruns); once it returns,
      * the actor fails with TR_EDEADLINE, so a supervisor restarts it with
      * fresh state. C code cannot be preempted: a handler that never returns
