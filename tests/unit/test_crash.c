@@ -40,6 +40,8 @@ static void collect(void *user, tr_log_level level, const char *subsystem, const
     latch_add(&l->count, 1);
 }
 
+/* Each test calls these itself (the TSan build's stand-in for Criterion
+ * has no .init/.fini). */
 static void setup(void)
 {
     latch_init(&crash_lines.count);
@@ -91,8 +93,9 @@ Test(errors, the_name_table_is_bounded)
     cr_assert_str_eq(tr_strerror(TR_EUSER + 5000), "n");
 }
 
-Test(crash, a_failing_handler_logs_one_report, .init = setup, .fini = teardown)
+Test(crash, a_failing_handler_logs_one_report)
 {
+    setup();
     tr_error_register(E_OVERDRAFT, "overdraft");
     tr_system *sys = make_system(2);
     tr_ref acct;
@@ -117,10 +120,12 @@ Test(crash, a_failing_handler_logs_one_report, .init = setup, .fini = teardown)
     cr_assert_not_null(strstr(l, why), "%s", l);
     tr_system_destroy(sys);
     cr_assert_eq(latch_get(&crash_lines.count), 1, "one report per failure");
+    teardown();
 }
 
-Test(crash, a_failing_init_is_reported_and_normal_stops_are_not, .init = setup, .fini = teardown)
+Test(crash, a_failing_init_is_reported_and_normal_stops_are_not)
 {
+    setup();
     tr_system *sys = make_system(2);
     tr_ref a, b;
     cr_assert_eq(tr_spawn(sys, &broken, NULL, NULL, &a), TR_OK);
@@ -132,10 +137,12 @@ Test(crash, a_failing_init_is_reported_and_normal_stops_are_not, .init = setup, 
     cr_assert_eq(latch_get(&crash_lines.count), 1);
     cr_assert_not_null(strstr(crash_lines.text[0], "failed in init"), "%s", crash_lines.text[0]);
     cr_assert_not_null(strstr(crash_lines.text[0], "application-defined error"));
+    teardown();
 }
 
-Test(crash, quiet_crashes_turns_reports_off, .init = setup, .fini = teardown)
+Test(crash, quiet_crashes_turns_reports_off)
 {
+    setup();
     tr_system *sys = NULL;
     tr_config cfg = {.workers = 2, .quiet_crashes = true};
     cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
@@ -145,10 +152,12 @@ Test(crash, quiet_crashes_turns_reports_off, .init = setup, .fini = teardown)
     cr_assert_eq(tr_await_exit(sys, a, WAIT_MS, NULL), TR_OK);
     tr_system_destroy(sys);
     cr_assert_eq(latch_get(&crash_lines.count), 0);
+    teardown();
 }
 
-Test(crash, the_supervisor_reports_its_action, .init = setup, .fini = teardown)
+Test(crash, the_supervisor_reports_its_action)
 {
+    setup();
     tr_error_register(E_OVERDRAFT, "overdraft");
     tr_system *sys = make_system(2);
     tr_child_spec spec = {.id = "acct-1", .beh = &account, .restart = TR_PERMANENT};
@@ -167,6 +176,7 @@ Test(crash, the_supervisor_reports_its_action, .init = setup, .fini = teardown)
     cr_assert(latch_wait(&crash_lines.count, 1, WAIT_MS));
     cr_assert_not_null(strstr(crash_lines.text[0], "parent 'bank'"), "%s", crash_lines.text[0]);
     tr_system_destroy(sys);
+    teardown();
 }
 
 Test(crash, ref_format_is_erlang_style)
