@@ -37,6 +37,9 @@ fi
 
 passed=0
 fail() { echo "consumer: FAILED: $1"; echo "FAILED: $passed passed, 1 failed"; exit 1; }
+# Whether BINARY loads libtroupe.so (no `ldd | grep -q`: under pipefail grep's
+# early exit can fail the pipeline with SIGPIPE).
+uses_shared() { local libs; libs=$(ldd "$1"); [[ $libs == *libtroupe.so* ]]; }
 run() { # NAME BINARY
   echo "=== consumer: run $1"
   "$2" "$ROUNDS" | tee "$WORK/$1.out"
@@ -51,9 +54,9 @@ for kind in static shared; do
         -DCONSUMER_SOURCE="$SRC" -DCONSUMER_SHARED=$shared >/dev/null || fail "configure ($kind)"
   cmake --build "$WORK/cmake-$kind" >/dev/null || fail "build ($kind)"
   if [[ $kind == shared ]]; then
-    ldd "$WORK/cmake-$kind/consumer" | grep -q 'libtroupe\.so' || fail "find_package shared build does not use libtroupe.so"
+    uses_shared "$WORK/cmake-$kind/consumer" || fail "find_package shared build does not use libtroupe.so"
   else
-    ! ldd "$WORK/cmake-$kind/consumer" | grep -q 'libtroupe\.so' || fail "find_package static build uses libtroupe.so"
+    ! uses_shared "$WORK/cmake-$kind/consumer" || fail "find_package static build uses libtroupe.so"
   fi
   run "find_package-$kind" "$WORK/cmake-$kind/consumer"
 done
@@ -71,7 +74,7 @@ echo "=== consumer: pkg-config --static troupe: $static_libs"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror "$SRC" -o "$WORK/pc-static" $(pkg-config --cflags troupe) \
    ${static_libs/-ltroupe/-l:libtroupe.a} || fail "pkg-config static build"
-! ldd "$WORK/pc-static" | grep -q 'libtroupe\.so' || fail "pkg-config static build uses libtroupe.so"
+! uses_shared "$WORK/pc-static" || fail "pkg-config static build uses libtroupe.so"
 run pkg-config-static "$WORK/pc-static"
 
 echo "consumer: $passed passed, 0 failed"
