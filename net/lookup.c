@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/actor_impl.h"
 #include "actors/remote.h"
 #include "troupe/registry.h"
 #include "troupe/wire.h"
@@ -54,6 +55,8 @@ int tr_lookup(tr_system *sys, const char *path, int timeout_ms, tr_ref *out)
     const char *name;
     if (sys == NULL || out == NULL || !split_path(path, &node_len, &name))
         return TR_EINVAL;
+    if (tr_actor_current() != NULL) /* a plain name would not block, but its contract is one */
+        return TR_ECONTEXT;
     tr_ref agent;
     int rc = agent_for(sys, path, node_len, &agent);
     if (rc == TR_ENOTFOUND)
