@@ -200,8 +200,11 @@ static int mover_handle(tr_ctx *self, void *state, const tr_msg *msg)
     m->freed_after[0] = atomic_load(&freed);
     m->rc[1] = tr_send_move(self, m->full, TR_MSG_USER - 1, buffer(), 64, count_free);
     m->freed_after[1] = atomic_load(&freed);
-    m->rc[2] = tr_send_move(self, m->dead, MSG_DATA, buffer(), 64, NULL);
+    void *unowned = buffer();
+    m->rc[2] = tr_send_move(self, m->dead, MSG_DATA, unowned, 64, NULL);
     m->freed_after[2] = atomic_load(&freed);
+    if (m->rc[2] != TR_OK)
+        free(unowned); /* refused without a free function: still the caller's */
     latch_add(&m->done, 1);
     return TR_OK;
 }
