@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages needed to build and test Troupe (idempotent).
+#   scripts/deps.sh [extra-package ...]   (e.g. scripts/coverage.sh adds gcovr)
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +14,8 @@ PACKAGES=(
   tmux                               # tests/chat/tmux.sh: what a person sees in a terminal
   chromium nodejs                    # scripts/dashboard-test.sh: headless browser and its driver
 )
+
+PACKAGES+=("$@")
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
