@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,17 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Test(suite, name, .timeout = s): the options this stand-in honours. The
+/* Test(suite, name, .timeout = s, .init = f, .fini = g, .disabled = true):
+ * the options this stand-in honours, as Criterion does (init and fini run in
+ * the test's process, before and after it; a disabled test is skipped). The
  * first member takes the 0 the Test macro puts before the caller's
  * designated initializers, so none of them overrides another. */
 struct fc_opts {
     int fc_positional;
     double timeout; /* seconds; 0 = none (ctest's TIMEOUT still applies) */
+    void (*init)(void);
+    void (*fini)(void);
+    bool disabled;
 };
 
 typedef void (*fc_fn)(void);
@@ -128,8 +134,13 @@ static inline void fc_child(int i)
 {
     setpgid(0, 0); /* the parent's timeout kills the whole group (node programs too) */
     fc_test_thread = pthread_self();
-    if (setjmp(fc_jmp) == 0)
+    if (setjmp(fc_jmp) == 0) {
+        if (fc_tests[i].opts.init != NULL)
+            fc_tests[i].opts.init();
         fc_tests[i].fn();
+    }
+    if (fc_tests[i].opts.fini != NULL && setjmp(fc_jmp) == 0)
+        fc_tests[i].opts.fini();
     fflush(stdout);
     fflush(stderr);
     exit(atomic_load(&fc_failed_now) ? FC_EXIT_FAIL : fc_skipped_now ? FC_EXIT_SKIP : FC_EXIT_PASS);
@@ -198,6 +209,11 @@ int main(int argc, char **argv)
         if (filter != NULL && strstr(fc_tests[i].name, filter) == NULL)
             continue;
         run++;
+        if (fc_tests[i].opts.disabled) {
+            fprintf(stderr, "[SKIP] %s: Test is disabled\n", fc_tests[i].name);
+            skipped++;
+            continue;
+        }
         fprintf(stderr, "[RUN ] %s\n", fc_tests[i].name);
         double start = fc_now();
         int verdict = fc_run_one(i);
