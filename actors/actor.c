@@ -269,18 +269,24 @@ static void dispatch(struct tr_actor *a, tr_mnode *m)
     }
     if (tr_actor_stop_mode(a) >= TR_STOP_ABORT) {
         tr_dead_letter_record(a->sys, a->self, m->msg.sender, m->msg.type, TR_EDEAD);
+        tr_ask_lost(a->sys, a->self, &m->msg, a->exit_reason);
         tr_mnode_free(m);
         return;
     }
-    if (!tr_ask_accept(a, m)) {
-        tr_mnode_free(m);
+    /* replies, failures and DOWNs (types 1..4) may complete an ask */
+    if (m->msg.type <= TR_MSG_DOWN && (m = tr_ask_accept(a, m)) == NULL)
         return;
-    }
+    bool ask = m->msg.corr != 0 && m->msg.type >= TR_MSG_USER; /* tr_msg_is_ask, but a
+                                                                 * sender is checked later */
+    if (ask)
+        tr_ask_handling(&m->msg);
     /* the per-message watchdog (watchdog.c), only for actors that asked */
     uint64_t watchdog = a->handler_deadline_ms != 0 ? tr_watchdog_arm(a) : 0;
     int rc = a->beh->handle(a, a->state, &m->msg);
     if (watchdog != 0 && tr_watchdog_disarm(a, watchdog))
         rc = TR_EDEADLINE; /* it overran: fail, so a supervisor restarts it fresh */
+    if (ask)
+        tr_ask_handled(a, &m->msg); /* owed when not replied to */
     after_callback(a, rc, &m->msg);
     tr_mnode_free(m);
 }
@@ -479,10 +485,14 @@ bool tr_actor_run_inline(struct tr_actor *a, uint32_t signals)
 
 static void drain_to_dead_letters(struct tr_actor *a, int reason)
 {
+    /* an ask fails with why the actor ended, when it says more */
+    int why = a->exit_reason != TR_OK ? a->exit_reason : reason;
     tr_mnode *m;
     while ((m = tr_mailbox_pop(&a->mtail, &a->mhead)) != NULL) {
-        if (m->kind == TR_MNODE_USER)
+        if (m->kind == TR_MNODE_USER) {
             tr_dead_letter_record(a->sys, a->self, m->msg.sender, m->msg.type, reason);
+            tr_ask_lost(a->sys, a->self, &m->msg, why);
+        }
         tr_mnode_free(m);
     }
 }
@@ -498,6 +508,7 @@ void tr_actor_destroy(struct tr_actor *a)
         free(ext->name);
         free(ext->muted);
         free(ext->asks);
+        free(ext->owed);
         free(ext->timers);
         free(ext->watches);
         tr_link_set_free(ext->links);

@@ -63,7 +63,15 @@ enum {
 typedef struct tr_pending_ask {
     uint64_t corr;
     uint64_t timer;
+    uint64_t monitor; /* of a remote callee (its node may go down); 0 = none */
+    tr_ref callee;
 } tr_pending_ask;
+
+/* An ask this actor handled without replying yet (actors/ask.h). */
+typedef struct tr_owed_ask {
+    tr_ref asker;
+    uint64_t corr;
+} tr_owed_ask;
 
 /* Extension: allocated on first use under the actor's stripe lock. */
 typedef struct tr_actor_ext {
@@ -75,7 +83,10 @@ typedef struct tr_actor_ext {
     /* owner thread only */
     tr_pending_ask *asks;
     uint32_t nasks, asks_cap;
+    uint32_t nmonitored; /* pending asks holding a monitor */
     uint64_t next_corr;
+    tr_owed_ask *owed; /* asks handled, not yet replied to */
+    uint32_t nowed, owed_cap, owed_next;
     uint64_t *timers; /* ids of timers this actor created */
     uint32_t ntimers, timers_cap;
     uint64_t deadline_timer;

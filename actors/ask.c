@@ -1,21 +1,28 @@
 /* Request/reply. An ask is a normal message carrying a correlation id; the
- * asker remembers (corr, timeout timer). The reply and the timeout are both
- * delivered past the mailbox bound (there is at most one of each per ask),
- * and tr_ask_accept lets through only the first of the two. */
+ * asker remembers (corr, timeout timer, monitor of a remote callee). The
+ * reply, the failure and the timeout are delivered past the mailbox bound
+ * (at most one of each per ask, plus one failure per ask a callee owes),
+ * and tr_ask_accept lets through only the first. See ask.h for how a
+ * callee's end fails the asks it has not answered. */
 #include "actors/ask.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/remote.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
+#include "troupe/inbox.h"
+#include "troupe/monitor.h"
 
-static bool ask_remove(tr_actor_ext *ext, uint64_t corr, uint64_t *timer)
+/* ---- asker side ---- */
+
+static bool ask_remove(tr_actor_ext *ext, uint64_t corr, tr_pending_ask *out)
 {
     for (uint32_t i = 0; i < ext->nasks; i++) {
         if (ext->asks[i].corr == corr) {
-            *timer = ext->asks[i].timer;
+            *out = ext->asks[i];
             ext->asks[i] = ext->asks[--ext->nasks];
             return true;
         }
@@ -23,21 +30,70 @@ static bool ask_remove(tr_actor_ext *ext, uint64_t corr, uint64_t *timer)
     return false;
 }
 
-bool tr_ask_accept(struct tr_actor *a, tr_mnode *m)
+/* Ends a pending ask's timer and monitor (it is complete). */
+static void ask_release(struct tr_actor *a, tr_actor_ext *ext, const tr_pending_ask *p)
+{
+    tr_timers_cancel(a->sys, p->timer);
+    if (p->monitor != 0) {
+        tr_remote_demonitor(a->sys, p->callee, p->monitor);
+        ext->nmonitored--;
+    }
+}
+
+static tr_mnode *failure_node(tr_ref callee, uint64_t corr, int reason)
+{
+    int32_t r = reason == TR_OK ? TR_EDEAD : reason;
+    tr_mnode *n = tr_mnode_copy(TR_MSG_ASK_FAILED, &r, sizeof(r));
+    if (n != NULL) {
+        n->msg.sender = callee;
+        n->msg.corr = corr;
+    }
+    return n;
+}
+
+/* A DOWN for one of our asks' monitors (a remote callee ended or its node
+ * went down) becomes that ask's failure. */
+static tr_mnode *ask_down(struct tr_actor *a, tr_actor_ext *ext, tr_mnode *m)
+{
+    tr_down d;
+    if (m->msg.size != sizeof(d))
+        return m;
+    memcpy(&d, m->msg.data, sizeof(d));
+    for (uint32_t i = 0; i < ext->nasks; i++) {
+        tr_pending_ask p = ext->asks[i];
+        if (p.monitor == 0 || p.monitor != d.monitor || !tr_ref_equal(p.callee, d.actor))
+            continue;
+        ext->asks[i] = ext->asks[--ext->nasks];
+        ext->nmonitored--;
+        tr_timers_cancel(a->sys, p.timer);
+        tr_mnode *f = failure_node(p.callee, p.corr, d.reason);
+        if (f == NULL) /* cannot say why: the timeout will */
+            return m;
+        tr_mnode_free(m);
+        return f;
+    }
+    return m;
+}
+
+tr_mnode *tr_ask_accept(struct tr_actor *a, tr_mnode *m)
 {
     uint32_t type = m->msg.type;
-    if (type != TR_MSG_REPLY && type != TR_MSG_ASK_TIMEOUT)
-        return true;
+    if (type != TR_MSG_REPLY && type != TR_MSG_ASK_FAILED && type != TR_MSG_DOWN)
+        return m;
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
-    uint64_t timer = 0;
-    if (ext == NULL || !ask_remove(ext, m->msg.corr, &timer)) {
-        if (type == TR_MSG_REPLY) /* late reply: its ask already timed out */
+    if (type == TR_MSG_DOWN)
+        return ext != NULL && ext->nmonitored > 0 ? ask_down(a, ext, m) : m;
+    tr_pending_ask p;
+    if (ext == NULL || !ask_remove(ext, m->msg.corr, &p)) {
+        /* a late reply (its ask already failed) is a dead letter; a second
+         * failure (a callee that owed it and its node both reporting) is not */
+        if (type == TR_MSG_REPLY)
             tr_dead_letter_record(a->sys, a->self, m->msg.sender, type, TR_ETIMEDOUT);
-        return false;
+        tr_mnode_free(m);
+        return NULL;
     }
-    if (type == TR_MSG_REPLY)
-        tr_timers_cancel(a->sys, timer);
-    return true;
+    ask_release(a, ext, &p);
+    return m;
 }
 
 void tr_ask_cancel_all(struct tr_actor *a)
@@ -46,7 +102,7 @@ void tr_ask_cancel_all(struct tr_actor *a)
     if (ext == NULL)
         return;
     for (uint32_t i = 0; i < ext->nasks; i++)
-        tr_timers_cancel(a->sys, ext->asks[i].timer);
+        ask_release(a, ext, &ext->asks[i]);
     ext->nasks = 0;
 }
 
@@ -73,24 +129,116 @@ int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size
     n->msg.sender = self->self;
     n->msg.corr = id;
     tr_timer_spec spec = {.action = TR_TIMER_NOTIFY, .target = self->self,
-                          .type = TR_MSG_ASK_TIMEOUT, .corr = id, .delay_ms = timeout_ms};
+                          .type = TR_MSG_ASK_FAILED, .corr = id, .delay_ms = timeout_ms};
     uint64_t timer;
     int rc = tr_timers_add(self->sys, &spec, &timer);
     if (rc != TR_OK) {
         tr_mnode_free(n);
         return rc;
     }
-    ext->asks[ext->nasks++] = (tr_pending_ask){.corr = id, .timer = timer};
+    uint32_t slot = ext->nasks++;
+    ext->asks[slot] = (tr_pending_ask){.corr = id, .timer = timer, .callee = to};
     rc = tr_deliver(self->sys, self, to, n, false, 0);
     if (rc != TR_OK) { /* never sent: forget the ask */
-        uint64_t t = timer;
-        ask_remove(ext, id, &t);
-        tr_timers_cancel(self->sys, t);
+        tr_pending_ask gone = {.timer = timer};
+        ask_remove(ext, id, &gone);
+        tr_timers_cancel(self->sys, timer);
         return rc;
+    }
+    if (tr_ref_is_remote(to)) {
+        /* its node may go down: a monitor for the duration of the ask (a
+         * local callee answers for itself when it ends, see ask.h) */
+        tr_pending_ask *p = &ext->asks[slot]; /* nothing completes asks during our callback */
+        p->monitor = atomic_fetch_add_explicit(&self->sys->monitor_seq, 1, memory_order_relaxed) + 1;
+        ext->nmonitored++;
+        tr_remote_monitor(self->sys, self->self, to, p->monitor);
     }
     if (corr != NULL)
         *corr = id;
     return TR_OK;
+}
+
+int tr_ask_failure(const tr_msg *msg)
+{
+    if (msg == NULL || msg->type != TR_MSG_ASK_FAILED)
+        return TR_EINVAL;
+    int32_t r;
+    if (msg->size != sizeof(r))
+        return TR_ETIMEDOUT; /* the timer's notice carries no payload */
+    memcpy(&r, msg->data, sizeof(r));
+    return r != TR_OK ? r : TR_EDEAD;
+}
+
+/* ---- callee side ---- */
+
+_Thread_local tr_open_ask tr_tls_open_ask;
+
+/* At most this many owed asks per actor; past it the oldest is forgotten
+ * (its asker falls back on its timeout). */
+#define OWED_MAX 256
+
+void tr_ask_owe(struct tr_actor *a, const tr_msg *msg)
+{
+    tr_tls_open_ask.corr = 0;
+    if (tr_ref_is_none(msg->sender))
+        return;
+    tr_actor_ext *ext = tr_actor_ext_get(a);
+    if (ext == NULL)
+        return;
+    tr_owed_ask owed = {.asker = msg->sender, .corr = msg->corr};
+    if (ext->nowed < ext->owed_cap) {
+        ext->owed[ext->nowed++] = owed;
+    } else if (ext->owed_cap < OWED_MAX) {
+        uint32_t cap = ext->owed_cap ? ext->owed_cap * 2 : 4;
+        tr_owed_ask *grown = realloc(ext->owed, cap * sizeof(*grown));
+        if (grown == NULL)
+            return;
+        ext->owed = grown;
+        ext->owed_cap = cap;
+        ext->owed[ext->nowed++] = owed;
+    } else {
+        ext->owed[ext->owed_next++ % OWED_MAX] = owed;
+    }
+}
+
+/* The caller replies to `request`: it is no longer owed. */
+static void ask_replied(struct tr_actor *self, const tr_msg *request)
+{
+    if (request->corr == tr_tls_open_ask.corr && request->sender.id == tr_tls_open_ask.sender) {
+        tr_tls_open_ask.corr = 0;
+        return;
+    }
+    tr_actor_ext *ext = atomic_load_explicit(&self->ext, memory_order_acquire);
+    if (ext == NULL)
+        return;
+    for (uint32_t i = 0; i < ext->nowed; i++) {
+        if (ext->owed[i].corr == request->corr &&
+            tr_ref_equal(ext->owed[i].asker, request->sender)) {
+            ext->owed[i] = ext->owed[--ext->nowed];
+            return;
+        }
+    }
+}
+
+void tr_ask_lost(tr_system *sys, tr_ref callee, const tr_msg *msg, int reason)
+{
+    if (!tr_msg_is_ask(msg))
+        return;
+    tr_mnode *n = failure_node(callee, msg->corr, reason);
+    if (n != NULL)
+        tr_deliver(sys, NULL, msg->sender, n, true, 0);
+}
+
+void tr_ask_fail_owed(struct tr_actor *a, int reason)
+{
+    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
+    if (ext == NULL || ext->nowed == 0)
+        return;
+    for (uint32_t i = 0; i < ext->nowed; i++) {
+        tr_msg m = {.type = TR_MSG_USER, .sender = ext->owed[i].asker, .corr = ext->owed[i].corr};
+        tr_ask_lost(a->sys, a->self, &m, reason);
+    }
+    ext->nowed = 0;
 }
 
 int tr_reply(tr_ctx *self, const tr_msg *request, const void *data, size_t size)
@@ -101,74 +249,13 @@ int tr_reply(tr_ctx *self, const tr_msg *request, const void *data, size_t size)
     tr_mnode *n = tr_mnode_copy(TR_MSG_REPLY, data, size);
     if (n == NULL)
         return TR_ENOMEM;
+    ask_replied(self, request);
     n->msg.sender = self->self;
     n->msg.corr = request->corr;
     return tr_deliver(self->sys, self, request->sender, n, true, 0);
 }
 
-/* ---- tr_ask_wait: an outside thread asks through a short-lived actor ---- */
-
-typedef struct ask_waiter {
-    pthread_mutex_t lock;
-    pthread_cond_t cv;
-    bool done;
-    int rc;
-    void *reply;
-    size_t reply_size;
-    tr_ref to;
-    uint32_t type;
-    const void *data;
-    size_t size;
-    uint32_t timeout_ms;
-} ask_waiter;
-
-static void ask_waiter_finish(ask_waiter *w, int rc, const tr_msg *reply)
-{
-    pthread_mutex_lock(&w->lock);
-    if (!w->done) {
-        w->rc = rc;
-        if (reply != NULL && reply->size > 0) {
-            w->reply = malloc(reply->size);
-            if (w->reply == NULL)
-                w->rc = TR_ENOMEM;
-            else
-                memcpy(w->reply, reply->data, reply->size);
-        }
-        w->reply_size = w->reply != NULL ? reply->size : 0;
-        w->done = true;
-        pthread_cond_signal(&w->cv);
-    }
-    pthread_mutex_unlock(&w->lock);
-}
-
-static int ask_waiter_init(tr_ctx *self, void *state, void *arg)
-{
-    ask_waiter *w = arg;
-    *(ask_waiter **)state = w;
-    int rc = tr_ask(self, w->to, w->type, w->data, w->size, w->timeout_ms, NULL);
-    if (rc != TR_OK) {
-        ask_waiter_finish(w, rc, NULL);
-        tr_stop_self(self);
-    }
-    return TR_OK;
-}
-
-static int ask_waiter_handle(tr_ctx *self, void *state, const tr_msg *msg)
-{
-    ask_waiter *w = *(ask_waiter **)state;
-    if (msg->type == TR_MSG_REPLY)
-        ask_waiter_finish(w, TR_OK, msg);
-    else if (msg->type == TR_MSG_ASK_TIMEOUT)
-        ask_waiter_finish(w, TR_ETIMEDOUT, NULL);
-    tr_stop_self(self);
-    return TR_OK;
-}
-
-static const tr_behaviour ask_waiter_behaviour = {
-    .init = ask_waiter_init,
-    .handle = ask_waiter_handle,
-    .state_size = sizeof(ask_waiter *),
-};
+/* ---- from outside threads: a thin use of an inbox ---- */
 
 int tr_ask_wait(tr_system *sys, tr_ref to, uint32_t type, const void *data, size_t size,
                 int timeout_ms, void **reply, size_t *reply_size)
@@ -177,32 +264,48 @@ int tr_ask_wait(tr_system *sys, tr_ref to, uint32_t type, const void *data, size
         return TR_EINVAL;
     if (tr_actor_current() != NULL)
         return TR_ECONTEXT;
-    ask_waiter w = {.to = to, .type = type, .data = data, .size = size,
-                    .timeout_ms = timeout_ms < 0 ? UINT32_MAX : (uint32_t)timeout_ms};
-    pthread_mutex_init(&w.lock, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    tr_ref waiter;
-    int rc = tr_spawn(sys, &ask_waiter_behaviour, &w, NULL, &waiter);
+    tr_inbox *in;
+    int rc = tr_inbox_create(sys, 1, &in);
+    if (rc != TR_OK)
+        return rc;
+    uint64_t corr;
+    rc = tr_inbox_ask(in, to, type, data, size, timeout_ms < 0 ? UINT32_MAX : (uint32_t)timeout_ms,
+                      &corr);
+    tr_inbox_msg *m = NULL;
+    if (rc == TR_OK) /* the ask's own timer ends the wait */
+        rc = tr_inbox_receive(in, 0, corr, -1, &m);
+    if (rc == TR_OK && m->msg.type != TR_MSG_REPLY)
+        rc = tr_ask_failure(&m->msg);
+    void *copy = NULL;
+    if (rc == TR_OK && m->msg.size > 0 && (copy = malloc(m->msg.size)) == NULL)
+        rc = TR_ENOMEM;
     if (rc == TR_OK) {
-        pthread_mutex_lock(&w.lock);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.lock);
-        pthread_mutex_unlock(&w.lock);
-        /* the waiter actor reads w until its callback returns: wait for its end */
-        tr_await_exit(sys, waiter, -1, NULL);
-        rc = w.rc;
-    }
-    if (rc == TR_OK) {
-        if (reply != NULL)
-            *reply = w.reply;
-        else
-            free(w.reply);
+        if (copy != NULL)
+            memcpy(copy, m->msg.data, m->msg.size);
         if (reply_size != NULL)
-            *reply_size = w.reply_size;
-    } else {
-        free(w.reply);
+            *reply_size = m->msg.size;
+        if (reply != NULL)
+            *reply = copy;
+        else
+            free(copy);
     }
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.lock);
+    tr_inbox_msg_free(m);
+    tr_inbox_destroy(in);
+    return rc;
+}
+
+int tr_call(tr_system *sys, tr_ref to, uint32_t type, const void *request, size_t request_size,
+            void *reply, size_t reply_size, int timeout_ms)
+{
+    void *got = NULL;
+    size_t got_size = 0;
+    int rc = tr_ask_wait(sys, to, type, request, request_size, timeout_ms, &got, &got_size);
+    if (rc == TR_OK) {
+        if (got_size != reply_size)
+            rc = TR_EPROTO;
+        else if (reply_size > 0)
+            memcpy(reply, got, reply_size);
+    }
+    free(got);
     return rc;
 }

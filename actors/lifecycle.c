@@ -336,6 +336,7 @@ static void finish(struct tr_actor *a, bool held)
          * DOWN knows every linked partner already has its signal */
         tr_link_fire(sys, self, reason, &links);
         tr_monitor_fire(sys, self, reason, &down);
+        tr_ask_fail_owed(a, reason); /* after the DOWNs: a supervisor hears first */
         if (ext->group != NULL)
             tr_group_member_done(ext->group, self, reason, ext->result);
     }

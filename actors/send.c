@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "actors/actor_impl.h"
+#include "actors/ask.h"
 #include "actors/remote.h"
 #include "actors/sched.h"
 #include "actors/send.h"
@@ -303,6 +304,16 @@ static int deliver_acquire(tr_system *sys, struct tr_actor *sender, tr_ref to, b
     return TR_OK;
 }
 
+/* Why a message to `to` could not be delivered (rc): its exit reason when
+ * it is dead and that is still remembered. */
+static int lost_reason(tr_system *sys, tr_ref to, int rc)
+{
+    int reason = rc;
+    if (rc == TR_EDEAD)
+        tr_exit_cache_get(sys, to, &reason);
+    return reason;
+}
+
 int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
                int timeout_ms)
 {
@@ -314,6 +325,8 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
         int rc = deliver_acquire(sys, sender, to, !forced, &r, &kept);
         if (rc != TR_OK) {
             tr_dead_letter_record(sys, to, n->msg.sender, n->msg.type, rc);
+            if (tr_ref_is_remote(n->msg.sender)) /* a local asker learns it from rc */
+                tr_ask_lost(sys, to, &n->msg, lost_reason(sys, to, rc));
             tr_mnode_free(n);
             return rc;
         }
@@ -327,6 +340,7 @@ int tr_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, 
                     tr_table_release(&sys->table, to);
                 if (r->overflow == TR_OVERFLOW_DROP) {
                     tr_dead_letter_record(sys, to, n->msg.sender, n->msg.type, TR_EDROPPED);
+                    tr_ask_lost(sys, to, &n->msg, TR_EDROPPED);
                     tr_mnode_free(n);
                     return TR_OK;
                 }

@@ -55,7 +55,9 @@ static inline bool tr_ref_equal(tr_ref a, tr_ref b) { return a.id == b.id; }
 /* Message types below TR_MSG_USER are reserved for the runtime. */
 enum {
     TR_MSG_REPLY = 1,        /* reply to tr_ask; msg->corr matches the ask */
-    TR_MSG_ASK_TIMEOUT = 2,  /* tr_ask got no reply in time; msg->corr matches */
+    TR_MSG_ASK_FAILED = 2,   /* tr_ask ended without a reply (timeout, the callee ended or
+                              * its node went down); msg->corr matches; tr_ask_failure says why */
+    TR_MSG_ASK_TIMEOUT = TR_MSG_ASK_FAILED, /* its former name */
     TR_MSG_GROUP_DONE = 3,   /* a spawn-group member ended; data is a tr_group_result */
     TR_MSG_DOWN = 4,         /* a monitored actor ended; data is a tr_down (monitor.h) */
     TR_MSG_DEAD_LETTER = 5,  /* to the dead-letter watcher; data is a tr_dead_letter (metrics.h) */
@@ -249,11 +251,19 @@ TR_API void *tr_msg_take(const tr_msg *msg);
 
 /* From a callback: sends a request and returns at once. Exactly one of two
  * messages later reaches the caller with msg->corr == *corr: TR_MSG_REPLY
- * carrying the reply, or TR_MSG_ASK_TIMEOUT after timeout_ms. A reply that
- * comes after the timeout is discarded and counted as a dead letter.
- * Returns as tr_send. */
+ * carrying the reply, or TR_MSG_ASK_FAILED, whose reason (tr_ask_failure)
+ * is TR_ETIMEDOUT after timeout_ms, or, at once, the callee's exit reason
+ * when it ends before replying (TR_EDEAD for a normal end), TR_ENODEDOWN
+ * when a remote callee's node goes down, TR_EDROPPED when a drop-policy
+ * mailbox discards the ask (gen_server:call's monitor, see actors/ask.h).
+ * A reply that comes after the failure is discarded and counted as a dead
+ * letter. Returns as tr_send (TR_EDEAD: the callee is already dead). */
 TR_API int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size,
                   uint32_t timeout_ms, uint64_t *corr);
+
+/* The reason of a TR_MSG_ASK_FAILED message (see tr_ask); TR_EINVAL for any
+ * other message. */
+TR_API int tr_ask_failure(const tr_msg *msg);
 
 /* From handle(): replies to `request` (a message sent with tr_ask). The reply
  * is copied. Returns TR_OK, TR_EINVAL when the request was not an ask, or
@@ -262,10 +272,18 @@ TR_API int tr_reply(tr_ctx *self, const tr_msg *request, const void *data, size_
 
 /* From an outside thread: asks and blocks until the reply or timeout_ms.
  * On TR_OK *reply (malloc'd, caller frees with free) and *reply_size hold the
- * reply. Returns TR_OK, TR_ETIMEDOUT, TR_ECONTEXT on a worker thread, or a
- * send error. */
+ * reply. Returns TR_OK, TR_ETIMEDOUT, the callee's exit reason when it ends
+ * before replying (as tr_ask), TR_ECONTEXT on a worker thread, or a send
+ * error (TR_EDEAD: the callee is already dead). */
 TR_API int tr_ask_wait(tr_system *sys, tr_ref to, uint32_t type, const void *data, size_t size,
                        int timeout_ms, void **reply, size_t *reply_size);
+
+/* From an outside thread: tr_ask_wait for fixed-size values, the usual
+ * client call: sends request[0..request_size) and copies the reply into
+ * reply[0..reply_size). Returns as tr_ask_wait, plus TR_EPROTO when the
+ * reply is not exactly reply_size bytes. */
+TR_API int tr_call(tr_system *sys, tr_ref to, uint32_t type, const void *request,
+                   size_t request_size, void *reply, size_t reply_size, int timeout_ms);
 
 #ifdef __cplusplus
 }

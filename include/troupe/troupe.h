@@ -6,6 +6,7 @@
 #include "troupe/actor.h"
 #include "troupe/timer.h"
 #include "troupe/group.h"
+#include "troupe/inbox.h"
 #include "troupe/metrics.h"
 #include "troupe/monitor.h"
 #include "troupe/link.h"
