@@ -8,15 +8,21 @@
  * installs tr_pack_ref/tr_unpack_ref), and members are always msg->sender.
  *
  * Actors, per server node:
- *   gateway   (registered "chat")  knows the servers, places rooms, starts one
- *                                  session per joining client
+ *   gateway   (registered "chat")  knows the servers and its own clients
+ *                                  (logged-in nicknames), places rooms, starts
+ *                                  one session per (client, room), keeps the
+ *                                  nickname registry for the nicknames whose
+ *                                  home it is (nicks.c), delivers private lines
+ *   task      one per request that needs other servers' answers (/msg, /nick,
+ *             login, /who, /list): asks them, answers the client, ends
  *   session   one per (client, room), on the client's server: relays between
  *             the client and the room, monitors both
  *   directory one per server: starts rooms on demand, each under its own
  *             one-for-one supervisor, and tells where a room runs
  *   room      members, nicknames, history, presence, slow-member policy
- * and per client process one member actor (member.c) that prints what it
- * receives through a callback.
+ * and per client process one member actor (member.c): it logs in, runs the
+ * user's commands (commands.c), is in several rooms with a current one, and
+ * reports what arrives through a callback.
  *
  * Every payload between actors is msgpack (an array; layouts next to each
  * tag below), so the actors may sit on different nodes and architectures. */
@@ -35,9 +41,13 @@ extern "C" {
 #endif
 
 /* ---- limits ---- */
-#define CHAT_MAX_LINE 512        /* bytes of text in one line */
+#define CHAT_MAX_LINE 512        /* bytes of text in one line, as typed */
+#define CHAT_MAX_TEXT (3 * CHAT_MAX_LINE) /* after cleaning (a replaced byte takes 3) */
 #define CHAT_MAX_NICK 32         /* bytes, [A-Za-z0-9_-] */
-#define CHAT_MAX_ROOM 32         /* bytes, [A-Za-z0-9_.-] */
+#define CHAT_MAX_ROOM 32         /* bytes, [A-Za-z0-9_.-] (a leading '#' is not part of it) */
+#define CHAT_MAX_JOINED 32       /* rooms one client is in at once */
+#define CHAT_MAX_CLIENTS 65536   /* logged-in clients per server */
+#define CHAT_MAX_REASON 128      /* bytes of a /quit or /part reason */
 #define CHAT_MAX_SERVER 63       /* bytes, a node name */
 #define CHAT_HISTORY 20          /* lines replayed to a joining member */
 #define CHAT_DEFAULT_BUDGET 256  /* unacknowledged messages per member before it is cut off */
@@ -50,21 +60,36 @@ extern "C" {
 
 /* ---- message tags (payload layouts in msgpack notation) ---- */
 enum {
-    CHAT_JOIN = TR_MSG_USER + 0x4300, /* client->gateway [nick, room]; session->room [nick] */
-    CHAT_JOINED,  /* room->session->client [room, server, [nick...], [[ts, nick, text]...]] */
-    CHAT_SAY,     /* client->session->room [text] */
-    CHAT_LINE,    /* room->session->client [ts, nick, text] */
+    CHAT_JOIN = TR_MSG_USER + 0x4300, /* client->gateway [room]; session->room [nick] */
+    CHAT_JOINED,  /* room->session->client [room, server, [nick...], [[ts, nick, text, me]...]] */
+    CHAT_SAY,     /* client->session->room [text, me] (me: a /me action) */
+    CHAT_LINE,    /* room->session->client [ts, nick, text, me] */
     CHAT_NOTICE,  /* room->session->client [ts, text] */
-    CHAT_ERROR,   /* anyone->client [code, text, fatal] */
+    CHAT_ERROR,   /* anyone->client [code, text, fatal, room] (room "" = not about one room) */
     CHAT_ACK,     /* client->session->room [count of LINE+NOTICE since JOINED] */
-    CHAT_LEAVE,   /* client->session->room [] */
-    CHAT_OPEN,    /* session->directory, an ask [room]; reply [code, ref] */
-    CHAT_ROOM_UP, /* room->directory [room], sent by every (re)started room */
+    CHAT_LEAVE,   /* client->session->room [reason] ("" = none) */
+    CHAT_OPEN,    /* session/task->directory, an ask [room, create]; reply [code, ref] */
+    CHAT_ROOM_UP, /* room->directory [room, members], after every (re)start and membership change */
     CHAT_HELLO,   /* gateway->gateway [server, directory ref] */
     CHAT_PEER,    /* main->own gateway [gateway ref]: introduce yourself to it */
     CHAT_STATS,   /* an ask to a room: reply [members, history, kicked, lines]
                    * or to a gateway: reply [[server, up]...] */
-    CHAT_TICK     /* bots' own timer */
+    CHAT_TICK,    /* bots' own timer */
+    CHAT_LOGIN,   /* client->gateway [nick]: answered WELCOME or a fatal ERROR */
+    CHAT_WELCOME, /* gateway->client [server, nick] */
+    CHAT_NICK,    /* client->gateway [new]; gateway->client and gateway->session [old, new];
+                   * session->room [new] */
+    CHAT_PRIV,    /* client->gateway [to, text]; gateway->client [ts, from, to, text, echo] */
+    CHAT_DELIVER, /* task->gateway, an ask [to, from, text]; reply [code] */
+    CHAT_CLAIM,   /* task/gateway->home gateway [nick, server, key] (an ask or not); reply [code] */
+    CHAT_RELEASE, /* gateway->home gateway [nick, server, key] */
+    CHAT_LOCATE,  /* task->home gateway, an ask [nick]; reply [code, server] */
+    CHAT_CLAIMED, /* task->own gateway [code, client ref, old nick, new nick] */
+    CHAT_WHO,     /* client->gateway [room]; task->room, an ask []; reply [[nick...]] */
+    CHAT_LIST,    /* client->gateway []; task->directory, an ask []; reply [[room, members]...] */
+    CHAT_WHERE,   /* client->gateway [room] */
+    CHAT_INFO,    /* gateway/task->client [ts, [line...]]: the answer to a command */
+    CHAT_INPUT    /* front end->member [line]: one line the user typed (text or command) */
 };
 
 /* Error codes carried by CHAT_ERROR and OPEN replies. */
@@ -79,7 +104,12 @@ enum {
     CHAT_E_GONE = 7,        /* fatal: the room's or the client's server went down */
     CHAT_E_FULL = 8,        /* fatal: room full */
     CHAT_E_PROTO = 9,       /* not fatal: a malformed message was ignored */
-    CHAT_E_NOT_MEMBER = 10  /* not fatal */
+    CHAT_E_NOT_MEMBER = 10, /* not fatal */
+    CHAT_E_NO_USER = 11,    /* not fatal: /msg to a nickname nobody has */
+    CHAT_E_NO_ROOM = 12,    /* not fatal: /who of a room that does not exist */
+    CHAT_E_COMMAND = 13,    /* not fatal: unknown command or bad arguments (answered locally) */
+    CHAT_E_INPUT = 14,      /* not fatal: something in a typed line was replaced or refused */
+    CHAT_E_TOO_MANY = 15    /* not fatal: too many rooms for one client */
 };
 const char *chat_error_name(int code);
 
@@ -122,13 +152,70 @@ bool chat_obj_str(const msgpack_object *o, char *buf, size_t cap);
 bool chat_obj_u64(const msgpack_object *o, uint64_t *out);
 bool chat_obj_i64(const msgpack_object *o, int64_t *out);
 
-/* Sends CHAT_ERROR [code, text, fatal]. */
+/* Sends CHAT_ERROR [code, text, fatal, ""] / [code, text, fatal, room]. */
 int chat_send_error(tr_ctx *self, tr_ref to, int code, const char *text, bool fatal);
+int chat_send_room_error(tr_ctx *self, tr_ref to, int code, const char *text, bool fatal,
+                         const char *room);
+/* Sends CHAT_INFO [now, [line]] with one line. */
+int chat_send_info(tr_ctx *self, tr_ref to, const char *line);
 bool chat_error_fatal(int code);
 
 /* ---- names ---- */
 bool chat_valid_nick(const char *nick);
 bool chat_valid_room(const char *room);
+/* A room name as typed: one leading '#' is dropped ("#lobby" -> "lobby").
+ * Returns the name without it (a pointer into s). */
+const char *chat_room_name(const char *s);
+/* The key a nickname is placed by (its home server): "@" + nick. */
+void chat_nick_key(const char *nick, char *buf, size_t cap);
+
+/* ---- cleaning (clean.c) ----
+ * What one user types must not rewrite another's terminal. chat_clean
+ * copies `n` bytes of `in` to `out` (NUL-terminated; cap >= 3 * n + 1 is
+ * always enough) keeping tab and printable UTF-8, and writing U+FFFD in place
+ * of: C0 controls but tab (including NUL and ESC), DEL, C1 controls
+ * (U+0080-U+009F, e.g. CSI), Unicode bidi controls (U+061C, U+200E, U+200F,
+ * U+202A-U+202E, U+2066-U+2069), line/paragraph separators (U+2028, U+2029),
+ * and every byte of invalid UTF-8 (overlong, surrogate, > U+10FFFF,
+ * truncated). Returns the bytes written; the counts of what was replaced go
+ * to *report when not NULL. */
+typedef struct chat_clean_report {
+    uint32_t nul, controls, bidi, invalid;
+} chat_clean_report;
+size_t chat_clean(const char *in, size_t n, char *out, size_t cap, chat_clean_report *report);
+/* True when the line has nothing but spaces and tabs (or nothing). */
+bool chat_blank(const char *s, size_t n);
+/* "2 NUL bytes and 1 control character replaced by U+FFFD" into buf, or ""
+ * when nothing was replaced. */
+void chat_clean_describe(const chat_clean_report *r, char *buf, size_t cap);
+
+/* ---- commands (commands.c) ---- */
+typedef enum chat_cmd_kind {
+    CHAT_CMD_SAY,     /* not a command: a line for the current room (arg: the text) */
+    CHAT_CMD_JOIN,    /* room */
+    CHAT_CMD_PART,    /* room (may be ""), text: reason */
+    CHAT_CMD_NICK,    /* arg: new nickname */
+    CHAT_CMD_MSG,     /* arg: nick, text */
+    CHAT_CMD_ME,      /* text */
+    CHAT_CMD_WHO,     /* room (may be "") */
+    CHAT_CMD_LIST,
+    CHAT_CMD_WHERE,   /* room */
+    CHAT_CMD_HELP,
+    CHAT_CMD_QUIT,    /* text: reason */
+    CHAT_CMD_BAD      /* text: what to tell the user (unknown command, bad arguments) */
+} chat_cmd_kind;
+typedef struct chat_cmd {
+    chat_cmd_kind kind;
+    char arg[CHAT_MAX_LINE + 1]; /* room (without '#') or nickname */
+    const char *text;            /* points into the parsed line */
+} chat_cmd;
+/* Parses one typed line (already cleaned, NUL-terminated). A line starting
+ * with '/' is a command: the name is case-insensitive, surrounding blanks
+ * are trimmed; "//text" says "/text". Anything else is CHAT_CMD_SAY. The
+ * result points into `line`, which must outlive it. */
+void chat_parse_command(const char *line, chat_cmd *out);
+/* The /help text: lines, NULL-terminated. */
+extern const char *const chat_help_lines[];
 
 /* ---- placement: rendezvous (highest random weight) hashing ---- */
 
@@ -179,11 +266,16 @@ extern const tr_behaviour chat_session_behaviour;
  * keep it short. The arg is copied in init; ctx is passed back. */
 typedef enum chat_event_kind {
     CHAT_EV_JOINED,  /* text: "nick1, nick2", nick: server, room: room */
-    CHAT_EV_HISTORY, /* a line from before we joined: ts, nick, text */
-    CHAT_EV_LINE,    /* ts, nick, text */
+    CHAT_EV_HISTORY, /* a line from before we joined: ts, nick, text, me */
+    CHAT_EV_LINE,    /* ts, nick, text, me */
     CHAT_EV_NOTICE,  /* ts, text */
-    CHAT_EV_ERROR,   /* code, text, fatal (the member ends after a fatal one) */
-    CHAT_EV_SENT     /* our own line, as sent (ts = now) */
+    CHAT_EV_ERROR,   /* code, text, fatal (the member ends after a fatal one), room or "" */
+    CHAT_EV_SENT,    /* our own line, as sent (ts = now), me */
+    CHAT_EV_WELCOME, /* logged in: nick: our nickname, text: server */
+    CHAT_EV_INFO,    /* one line answering a command: text */
+    CHAT_EV_PRIV,    /* a private line: nick: from, to, text; echo: our own, as delivered */
+    CHAT_EV_PARTED,  /* we left room (text: reason or "") */
+    CHAT_EV_NICK     /* our nickname changed: text: old, nick: new */
 } chat_event_kind;
 typedef struct chat_event {
     chat_event_kind kind;
@@ -191,23 +283,33 @@ typedef struct chat_event {
     const char *nick;
     const char *text;
     const char *room;
+    const char *to;
     int code;
     bool fatal;
+    bool me;     /* a /me action */
+    bool echo;   /* CHAT_EV_PRIV: our own line, delivered */
+    bool tagged; /* the client is in several rooms: show which */
 } chat_event;
 typedef struct chat_member_cfg {
     tr_ref gateway;
     char nick[CHAT_MAX_NICK + 1];
-    char room[CHAT_MAX_ROOM + 1];
+    char room[CHAT_MAX_ROOM + 1]; /* joined after login; "" = none */
     void (*on_event)(void *ctx, const chat_event *ev);
     void *ctx;
     bool no_ack;      /* tests only: never acknowledge (a slow client) */
 } chat_member_cfg;
 extern const tr_behaviour chat_member_behaviour;
 
-/* Post a line / a leave to a member from an outside thread. */
+/* From an outside thread: a line of text for the member's current room
+ * (never parsed as a command), a line as typed (text or a command: the
+ * member cleans and runs it), or /quit. */
 int chat_member_say(tr_system *sys, tr_ref member, const char *text, int timeout_ms);
+int chat_member_input(tr_system *sys, tr_ref member, const char *line, size_t n, int timeout_ms);
 int chat_member_leave(tr_system *sys, tr_ref member, int timeout_ms);
-/* Writes "[HH:MM:SS] <nick> text" (or "* text" for notices) for ev to buf. */
+/* Writes ev for a person to buf: "[HH:MM:SS] <nick> text", "[..] * nick
+ * action", "[..] * notice", "[..] (history) <nick> text", "[..] *from* text"
+ * (a private line; "-> *to* text" for our own), with "#room " after the time
+ * when ev->tagged; an error is its text alone. */
 void chat_format_event(const chat_event *ev, char *buf, size_t cap);
 
 /* Introduce gateway `peer_gateway` to `gateway` (outside thread). */

@@ -8,19 +8,32 @@
  * peer gateway is monitored: when its node goes down it stops counting for
  * placement (its rooms move to the next server by weight for new joins).
  *
- * Joining: a client's member actor sends CHAT_JOIN [nick, room] to the
- * gateway of the server it connected to. The gateway places the room by
- * rendezvous hashing over the servers it knows to be up (chat_place), and
- * starts a session (a child of the gateway) with the owning server's
+ * Clients: a client's member actor logs in (CHAT_LOGIN [nick]) at the
+ * gateway of the server it connected to. Nicknames are unique across the
+ * servers: each has a home server (rendezvous placement of "@nick"), whose
+ * gateway keeps the registry of nicknames homed there (nicks.c). A task
+ * (task.c) claims the nickname at its home; the gateway then records the
+ * client (nickname, monitor, sessions) and says WELCOME. Everything a
+ * client does afterwards is under that recorded nickname: the gateway never
+ * takes a nickname from a client's message. When the servers up change, the
+ * homes move, so every gateway claims its clients' nicknames again.
+ *
+ * Joining: CHAT_JOIN [room] from a logged-in client. The gateway places the
+ * room by rendezvous hashing over the servers it knows to be up (chat_place),
+ * and starts a session (a child of the gateway) with the owning server's
  * directory. The session asks that directory for the room (CHAT_OPEN),
  * joins it, and from then on relays: client -> room (SAY, ACK, LEAVE) and
  * room -> client (JOINED, LINE, NOTICE, ERROR). So a client reaches every
  * room through any one server and only ever talks to that server.
  *
+ * Private lines: CHAT_PRIV [to, text] from a client; a task asks the home
+ * of `to` where it is connected (CHAT_LOCATE), then that server's gateway
+ * delivers it to its own client (CHAT_DELIVER) and the sender gets an echo.
+ *
  * The session monitors both ends: client gone -> LEAVE to the room and
  * stop; room ended by a crash -> tell the client and join the restarted room
- * (up to CHAT_REJOIN_ATTEMPTS); room's node down -> a fatal CHAT_E_GONE to
- * the client. The client monitors the session and its gateway, so the death
+ * (up to CHAT_REJOIN_ATTEMPTS); room's node down -> a fatal CHAT_E_GONE for
+ * that room to the client. The client monitors the session and its gateway, so the death
  * of its own server reaches it as DOWN with TR_ENODEDOWN. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +41,8 @@
 #include <time.h>
 
 #include "chat.h"
+#include "nicks.h"
+#include "task.h"
 
 typedef struct server_entry {
     char name[CHAT_MAX_SERVER + 1];
@@ -37,6 +52,17 @@ typedef struct server_entry {
     bool up;
 } server_entry;
 
+/* A client connected through this server. */
+typedef struct client_entry {
+    tr_ref ref;
+    uint64_t mon;
+    uint64_t key;   /* our id for it in nickname registries */
+    char nick[CHAT_MAX_NICK + 1]; /* "" until the login claim succeeded */
+    bool ready;
+    tr_ref sessions[CHAT_MAX_JOINED];
+    uint32_t nsessions;
+} client_entry;
+
 typedef struct gateway_state {
     chat_gateway_cfg cfg;
     server_entry servers[CHAT_MAX_SERVERS];
@@ -44,10 +70,15 @@ typedef struct gateway_state {
     bool own_directory;
     uint64_t dir_mon;
     chat_directory_cfg dir_cfg;
+    client_entry *clients;
+    uint32_t nclients, capclients;
+    uint64_t next_key;
+    chat_nicks nicks; /* the nicknames whose home we are */
 } gateway_state;
 
 typedef struct session_arg {
     tr_ref client;
+    tr_ref gateway;
     tr_ref directory;
     char nick[CHAT_MAX_NICK + 1];
     char room[CHAT_MAX_ROOM + 1];
@@ -60,6 +91,8 @@ static int gateway_init(tr_ctx *self, void *state, void *arg)
     if (arg == NULL)
         return TR_EINVAL;
     s->cfg = *(const chat_gateway_cfg *)arg;
+    /* keys need only differ from a previous incarnation's: start at a random-ish place */
+    s->next_key = ((uint64_t)time(NULL) << 20) ^ (uint64_t)(uintptr_t)s;
     if (tr_ref_is_none(s->cfg.directory)) {
         /* in our state: an arg must live until the child's init has run */
         s->dir_cfg.budget = s->cfg.budget;
@@ -84,6 +117,78 @@ static int gateway_init(tr_ctx *self, void *state, void *arg)
     me->directory = s->cfg.directory;
     me->up = true;
     return TR_OK;
+}
+
+static void gateway_terminate(tr_ctx *self, void *state, int reason)
+{
+    (void)self;
+    (void)reason;
+    gateway_state *s = state;
+    free(s->clients);
+    chat_nicks_free(&s->nicks);
+}
+
+/* ---- servers and placement ---- */
+
+/* The servers up, as a task sees them (our own gateway filled in). */
+static uint32_t snapshot(tr_ctx *self, const gateway_state *s, chat_task_server *out)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (!s->servers[i].up)
+            continue;
+        memcpy(out[n].name, s->servers[i].name, sizeof(out[n].name));
+        out[n].gateway = i == 0 ? tr_self(self) : s->servers[i].gateway;
+        out[n].directory = s->servers[i].directory;
+        n++;
+    }
+    return n;
+}
+
+/* The server up with the highest weight for key (we are always up). */
+static server_entry *place(gateway_state *s, const char *key)
+{
+    const char *names[CHAT_MAX_SERVERS];
+    uint32_t idx[CHAT_MAX_SERVERS];
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->servers[i].up) {
+            names[n] = s->servers[i].name;
+            idx[n++] = i;
+        }
+    return &s->servers[idx[chat_place(key, names, n)]];
+}
+
+/* Tells a nickname's home that our client holds it (CLAIM, no answer
+ * wanted) or no longer does (RELEASE). */
+static void tell_home(tr_ctx *self, gateway_state *s, uint32_t type, const char *nick, uint64_t key)
+{
+    char hk[CHAT_MAX_NICK + 2];
+    chat_nick_key(nick, hk, sizeof(hk));
+    server_entry *home = place(s, hk);
+    if (home == &s->servers[0]) {
+        if (type == CHAT_CLAIM)
+            chat_nicks_claim(&s->nicks, nick, s->cfg.server, key);
+        else
+            chat_nicks_release(&s->nicks, nick, s->cfg.server, key);
+        return;
+    }
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 3);
+    chat_pack_str(&b.pk, nick);
+    chat_pack_str(&b.pk, s->cfg.server);
+    msgpack_pack_uint64(&b.pk, key);
+    chat_buf_send(self, home->gateway, type, &b);
+}
+
+/* The servers up changed, so nickname homes may have moved: claim our
+ * clients' nicknames at their homes again. */
+static void reclaim_all(tr_ctx *self, gateway_state *s)
+{
+    for (uint32_t i = 0; i < s->nclients; i++)
+        if (s->clients[i].ready)
+            tell_home(self, s, CHAT_CLAIM, s->clients[i].nick, s->clients[i].key);
 }
 
 static int say_hello(tr_ctx *self, gateway_state *s, tr_ref to)
@@ -131,65 +236,428 @@ static void on_hello(tr_ctx *self, gateway_state *s, const tr_msg *msg)
     e->up = true;
     tr_monitor(tr_ctx_system(self), tr_self(self), e->gateway, &e->mon);
     say_hello(self, s, msg->sender);
+    reclaim_all(self, s);
 }
 
-static void on_join(tr_ctx *self, gateway_state *s, const tr_msg *msg)
+/* ---- clients ---- */
+
+static client_entry *find_client(gateway_state *s, tr_ref ref)
+{
+    for (uint32_t i = 0; i < s->nclients; i++)
+        if (tr_ref_equal(s->clients[i].ref, ref))
+            return &s->clients[i];
+    return NULL;
+}
+
+static client_entry *find_nick(gateway_state *s, const char *nick)
+{
+    for (uint32_t i = 0; i < s->nclients; i++)
+        if (s->clients[i].ready && strcmp(s->clients[i].nick, nick) == 0)
+            return &s->clients[i];
+    return NULL;
+}
+
+static void remove_client(tr_ctx *self, gateway_state *s, client_entry *c)
+{
+    if (c->ready)
+        tell_home(self, s, CHAT_RELEASE, c->nick, c->key);
+    tr_demonitor(tr_ctx_system(self), c->ref, c->mon);
+    *c = s->clients[--s->nclients];
+}
+
+/* A logged-in client, or NULL after telling the sender to log in first. */
+static client_entry *ready_client(tr_ctx *self, gateway_state *s, const tr_msg *msg)
+{
+    client_entry *c = find_client(s, msg->sender);
+    if (c != NULL && c->ready)
+        return c;
+    if (!tr_ref_is_none(msg->sender))
+        chat_send_error(self, msg->sender, CHAT_E_PROTO, "not logged in (CHAT_LOGIN first)", false);
+    return NULL;
+}
+
+static void spawn_task(tr_ctx *self, gateway_state *s, chat_task_arg *a)
+{
+    a->gateway = tr_self(self);
+    snprintf(a->server, sizeof(a->server), "%s", s->cfg.server);
+    a->n = snapshot(self, s, a->servers);
+    tr_spawn_opts opts = {.parent = tr_self(self), .name = "chat.task"};
+    if (tr_spawn(tr_ctx_system(self), &chat_task_behaviour, a, &opts, NULL) != TR_OK) {
+        chat_send_error(self, a->client, CHAT_E_UNAVAILABLE, "server busy: try again", false);
+        free(a);
+    }
+}
+
+static chat_task_arg *new_task(tr_ctx *self, uint32_t kind, tr_ref client)
+{
+    chat_task_arg *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        chat_send_error(self, client, CHAT_E_UNAVAILABLE, "server out of memory", false);
+    else {
+        a->kind = kind;
+        a->client = client;
+    }
+    return a;
+}
+
+static void on_login(tr_ctx *self, gateway_state *s, const tr_msg *msg)
 {
     chat_in in;
-    session_arg a;
-    memset(&a, 0, sizeof(a));
-    bool ok = chat_in_open(&in, msg->data, msg->size, 2);
-    bool nick_ok = ok && chat_obj_str(&in.items[0], a.nick, sizeof(a.nick)) && chat_valid_nick(a.nick);
-    bool room_ok = ok && chat_obj_str(&in.items[1], a.room, sizeof(a.room)) && chat_valid_room(a.room);
+    char nick[CHAT_MAX_NICK + 1];
+    bool ok = chat_in_open(&in, msg->data, msg->size, 1) &&
+              chat_obj_str(&in.items[0], nick, sizeof(nick)) && chat_valid_nick(nick);
     chat_in_close(&in);
     if (tr_ref_is_none(msg->sender))
         return;
-    if (!nick_ok) {
+    if (!ok) {
         chat_send_error(self, msg->sender, CHAT_E_BAD_NICK,
                         "bad nickname: use 1-32 characters of A-Z a-z 0-9 _ -", true);
         return;
     }
-    if (!room_ok) {
-        chat_send_error(self, msg->sender, CHAT_E_BAD_ROOM,
-                        "bad room name: use 1-32 characters of A-Z a-z 0-9 _ . -", true);
+    if (find_client(s, msg->sender) != NULL) {
+        chat_send_error(self, msg->sender, CHAT_E_PROTO, "already logged in", false);
         return;
     }
-    const char *names[CHAT_MAX_SERVERS];
-    uint32_t idx[CHAT_MAX_SERVERS];
-    size_t n = 0;
-    for (uint32_t i = 0; i < s->n; i++)
-        if (s->servers[i].up) {
-            names[n] = s->servers[i].name;
-            idx[n++] = i;
+    if (s->nclients >= CHAT_MAX_CLIENTS) {
+        chat_send_error(self, msg->sender, CHAT_E_UNAVAILABLE, "server full: too many clients", true);
+        return;
+    }
+    if (s->nclients == s->capclients) {
+        uint32_t cap = s->capclients ? s->capclients * 2 : 16;
+        client_entry *grown = realloc(s->clients, cap * sizeof(*grown));
+        if (grown == NULL) {
+            chat_send_error(self, msg->sender, CHAT_E_UNAVAILABLE, "server out of memory", true);
+            return;
         }
-    int best = chat_place(a.room, names, n); /* we are always up: n >= 1 */
-    const server_entry *owner = &s->servers[idx[best]];
+        s->clients = grown;
+        s->capclients = cap;
+    }
+    client_entry *c = &s->clients[s->nclients];
+    memset(c, 0, sizeof(*c));
+    c->ref = msg->sender;
+    c->key = s->next_key++;
+    if (tr_monitor(tr_ctx_system(self), tr_self(self), c->ref, &c->mon) != TR_OK)
+        return; /* already gone */
+    s->nclients++;
+    chat_task_arg *a = new_task(self, CHAT_LOGIN, c->ref);
+    if (a == NULL)
+        return;
+    a->key = c->key;
+    snprintf(a->arg, sizeof(a->arg), "%s", nick);
+    spawn_task(self, s, a);
+}
+
+/* A task's answer to a login or /nick claim: [code, client, old, new, key]. */
+static void on_claimed(tr_ctx *self, gateway_state *s, const tr_msg *msg)
+{
+    if (tr_ref_is_remote(msg->sender))
+        return; /* only our own tasks say this */
+    chat_in in;
+    int64_t code = CHAT_E_PROTO;
+    tr_ref client = TR_REF_NONE;
+    uint64_t key = 0;
+    char old[CHAT_MAX_NICK + 1] = "", nick[CHAT_MAX_NICK + 1] = "";
+    bool ok = chat_in_open(&in, msg->data, msg->size, 5) && chat_obj_i64(&in.items[0], &code) &&
+              chat_unpack_ref(tr_ctx_system(self), &in.items[1], &client) == TR_OK &&
+              chat_obj_str(&in.items[2], old, sizeof(old)) &&
+              chat_obj_str(&in.items[3], nick, sizeof(nick)) && chat_obj_u64(&in.items[4], &key);
+    chat_in_close(&in);
+    if (!ok)
+        return;
+    client_entry *c = find_client(s, client);
+    bool login = old[0] == '\0';
+    if (c == NULL || (login ? c->ready : strcmp(c->nick, old) != 0)) {
+        if (code == CHAT_OK) /* the client went away or moved on meanwhile */
+            tell_home(self, s, CHAT_RELEASE, nick, key);
+        return;
+    }
+    char text[160];
+    if (code != CHAT_OK) {
+        if (code == CHAT_E_NICK_TAKEN)
+            snprintf(text, sizeof(text), "nickname '%s' is taken (by someone on some server)", nick);
+        else
+            snprintf(text, sizeof(text), "cannot register nickname '%s': its home server did not answer",
+                     nick);
+        chat_send_error(self, client, login ? (int)code : CHAT_E_COMMAND, text, login);
+        if (login) {
+            tr_demonitor(tr_ctx_system(self), c->ref, c->mon);
+            *c = s->clients[--s->nclients];
+        }
+        return;
+    }
+    snprintf(c->nick, sizeof(c->nick), "%s", nick);
+    chat_buf b;
+    chat_buf_init(&b);
+    if (login) {
+        c->ready = true;
+        msgpack_pack_array(&b.pk, 2);
+        chat_pack_str(&b.pk, s->cfg.server);
+        chat_pack_str(&b.pk, nick);
+        chat_buf_send(self, client, CHAT_WELCOME, &b);
+        return;
+    }
+    tell_home(self, s, CHAT_RELEASE, old, c->key);
+    msgpack_pack_array(&b.pk, 2);
+    chat_pack_str(&b.pk, old);
+    chat_pack_str(&b.pk, nick);
+    tr_send(self, client, CHAT_NICK, b.sb.data, b.sb.size);
+    for (uint32_t i = 0; i < c->nsessions; i++)
+        tr_send(self, c->sessions[i], CHAT_NICK, b.sb.data, b.sb.size);
+    chat_buf_destroy(&b);
+}
+
+static void on_nick(tr_ctx *self, gateway_state *s, const tr_msg *msg)
+{
+    client_entry *c = ready_client(self, s, msg);
+    if (c == NULL)
+        return;
+    chat_in in;
+    char nick[CHAT_MAX_NICK + 1];
+    bool ok = chat_in_open(&in, msg->data, msg->size, 1) &&
+              chat_obj_str(&in.items[0], nick, sizeof(nick)) && chat_valid_nick(nick);
+    chat_in_close(&in);
+    if (!ok) {
+        chat_send_error(self, msg->sender, CHAT_E_COMMAND,
+                        "bad nickname: use 1-32 characters of A-Z a-z 0-9 _ -", false);
+        return;
+    }
+    if (strcmp(nick, c->nick) == 0) {
+        chat_send_info(self, msg->sender, "that is already your nickname");
+        return;
+    }
+    chat_task_arg *a = new_task(self, CHAT_NICK, c->ref);
+    if (a == NULL)
+        return;
+    a->key = c->key;
+    snprintf(a->nick, sizeof(a->nick), "%s", c->nick);
+    snprintf(a->arg, sizeof(a->arg), "%s", nick);
+    spawn_task(self, s, a);
+}
+
+static void on_priv(tr_ctx *self, gateway_state *s, const tr_msg *msg)
+{
+    client_entry *c = ready_client(self, s, msg);
+    if (c == NULL)
+        return;
+    chat_in in;
+    char to[CHAT_MAX_NICK + 1];
+    chat_task_arg *a = NULL;
+    if (!chat_in_open(&in, msg->data, msg->size, 2) || !chat_obj_str(&in.items[0], to, sizeof(to)) ||
+        !chat_valid_nick(to) || in.items[1].type != MSGPACK_OBJECT_STR) {
+        chat_send_error(self, msg->sender, CHAT_E_COMMAND, "usage: /msg NICK text", false);
+    } else if (in.items[1].via.str.size > CHAT_MAX_LINE) {
+        char text[96];
+        snprintf(text, sizeof(text), "line too long (%u bytes, max %d): not sent",
+                 in.items[1].via.str.size, CHAT_MAX_LINE);
+        chat_send_error(self, msg->sender, CHAT_E_TOO_LONG, text, false);
+    } else if ((a = new_task(self, CHAT_PRIV, c->ref)) != NULL) {
+        snprintf(a->nick, sizeof(a->nick), "%s", c->nick);
+        snprintf(a->arg, sizeof(a->arg), "%s", to);
+        chat_clean(in.items[1].via.str.ptr, in.items[1].via.str.size, a->text, sizeof(a->text),
+                   NULL);
+    }
+    chat_in_close(&in);
+    if (a != NULL)
+        spawn_task(self, s, a);
+}
+
+/* An ask from a task of any server: hand a private line to our client `to`. */
+static void on_deliver(tr_ctx *self, gateway_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    char to[CHAT_MAX_NICK + 1], from[CHAT_MAX_NICK + 1];
+    int code = CHAT_E_NO_USER;
+    if (chat_in_open(&in, msg->data, msg->size, 3) && chat_obj_str(&in.items[0], to, sizeof(to)) &&
+        chat_obj_str(&in.items[1], from, sizeof(from)) && chat_valid_nick(from) &&
+        in.items[2].type == MSGPACK_OBJECT_STR && in.items[2].via.str.size <= CHAT_MAX_TEXT) {
+        client_entry *c = find_nick(s, to);
+        if (c != NULL) {
+            char text[CHAT_MAX_TEXT + 1];
+            chat_clean(in.items[2].via.str.ptr, in.items[2].via.str.size, text, sizeof(text), NULL);
+            chat_buf b;
+            chat_buf_init(&b);
+            msgpack_pack_array(&b.pk, 5);
+            msgpack_pack_int64(&b.pk, (int64_t)time(NULL));
+            chat_pack_str(&b.pk, from);
+            chat_pack_str(&b.pk, to);
+            chat_pack_str(&b.pk, text);
+            msgpack_pack_false(&b.pk);
+            if (chat_buf_send(self, c->ref, CHAT_PRIV, &b) == TR_OK)
+                code = CHAT_OK;
+        }
+    }
+    chat_in_close(&in);
+    if (msg->corr == 0)
+        return;
+    chat_buf r;
+    chat_buf_init(&r);
+    msgpack_pack_array(&r.pk, 1);
+    msgpack_pack_int(&r.pk, code);
+    tr_reply(self, msg, r.sb.data, r.sb.size);
+    chat_buf_destroy(&r);
+}
+
+/* The registry of the nicknames whose home we are: CLAIM, RELEASE, LOCATE. */
+static void on_registry(tr_ctx *self, gateway_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    char nick[CHAT_MAX_NICK + 1], server[CHAT_MAX_SERVER + 1] = "";
+    uint64_t key = 0;
+    uint32_t min = msg->type == CHAT_LOCATE ? 1 : 3;
+    bool ok = chat_in_open(&in, msg->data, msg->size, min) &&
+              chat_obj_str(&in.items[0], nick, sizeof(nick)) && chat_valid_nick(nick) &&
+              (min == 1 || (chat_obj_str(&in.items[1], server, sizeof(server)) &&
+                            chat_obj_u64(&in.items[2], &key)));
+    chat_in_close(&in);
+    int code = CHAT_E_PROTO;
+    const char *where = NULL;
+    if (ok && msg->type == CHAT_CLAIM) {
+        code = chat_nicks_claim(&s->nicks, nick, server, key);
+    } else if (ok && msg->type == CHAT_RELEASE) {
+        chat_nicks_release(&s->nicks, nick, server, key);
+        code = CHAT_OK;
+    } else if (ok) {
+        where = chat_nicks_locate(&s->nicks, nick);
+        code = where != NULL ? CHAT_OK : CHAT_E_NO_USER;
+    }
+    if (msg->corr == 0)
+        return;
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_int(&b.pk, code);
+    chat_pack_str(&b.pk, where != NULL ? where : "");
+    tr_reply(self, msg, b.sb.data, b.sb.size);
+    chat_buf_destroy(&b);
+}
+
+/* The room named in [room] (a leading '#' dropped). A bad name is refused
+ * with a fatal error about that room, as typed: a join of it is over. */
+static bool room_arg(tr_ctx *self, const tr_msg *msg, char *room)
+{
+    chat_in in;
+    char typed[CHAT_MAX_ROOM + 2] = "";
+    bool ok = chat_in_open(&in, msg->data, msg->size, 1) &&
+              chat_obj_str(&in.items[0], typed, sizeof(typed));
+    chat_in_close(&in);
+    if (ok) {
+        snprintf(room, CHAT_MAX_ROOM + 1, "%s", chat_room_name(typed));
+        ok = chat_valid_room(room);
+    }
+    if (!ok)
+        chat_send_room_error(self, msg->sender, CHAT_E_BAD_ROOM,
+                             "bad room name: use 1-32 characters of A-Z a-z 0-9 _ . - (a leading # is optional)",
+                             true, typed);
+    return ok;
+}
+
+static void on_join(tr_ctx *self, gateway_state *s, const tr_msg *msg)
+{
+    client_entry *c = ready_client(self, s, msg);
+    session_arg a;
+    memset(&a, 0, sizeof(a));
+    if (c == NULL || !room_arg(self, msg, a.room))
+        return;
+    /* forget sessions that ended */
+    for (uint32_t i = 0; i < c->nsessions;)
+        if (tr_actor_state_of(tr_ctx_system(self), c->sessions[i]) == TR_STATE_DEAD)
+            c->sessions[i] = c->sessions[--c->nsessions];
+        else
+            i++;
+    if (c->nsessions >= CHAT_MAX_JOINED) {
+        char text[96];
+        snprintf(text, sizeof(text), "too many rooms (at most %d at once): /part one first",
+                 CHAT_MAX_JOINED);
+        chat_send_room_error(self, msg->sender, CHAT_E_TOO_MANY, text, false, a.room);
+        return;
+    }
+    const server_entry *owner = place(s, a.room);
     a.client = msg->sender;
+    a.gateway = tr_self(self);
     a.directory = owner->directory;
+    snprintf(a.nick, sizeof(a.nick), "%s", c->nick);
     snprintf(a.owner, sizeof(a.owner), "%s", owner->name);
 
     session_arg *arg = malloc(sizeof(*arg));
     if (arg == NULL) {
-        chat_send_error(self, msg->sender, CHAT_E_UNAVAILABLE, "server out of memory", true);
+        chat_send_room_error(self, msg->sender, CHAT_E_UNAVAILABLE, "server out of memory", true,
+                             a.room);
         return;
     }
     *arg = a;
     char name[80];
     snprintf(name, sizeof(name), "session:%s@%s", a.nick, a.room);
     tr_spawn_opts opts = {.parent = tr_self(self), .name = name};
-    if (tr_spawn(tr_ctx_system(self), &chat_session_behaviour, arg, &opts, NULL) != TR_OK) {
+    tr_ref session;
+    if (tr_spawn(tr_ctx_system(self), &chat_session_behaviour, arg, &opts, &session) != TR_OK) {
         free(arg);
-        chat_send_error(self, msg->sender, CHAT_E_UNAVAILABLE, "server cannot start a session",
-                        true);
+        chat_send_room_error(self, msg->sender, CHAT_E_UNAVAILABLE,
+                             "server cannot start a session", true, a.room);
+        return;
     }
+    c->sessions[c->nsessions++] = session;
+}
+
+static void on_query(tr_ctx *self, gateway_state *s, const tr_msg *msg)
+{
+    client_entry *c = ready_client(self, s, msg);
+    char room[CHAT_MAX_ROOM + 1];
+    if (c == NULL || (msg->type != CHAT_LIST && !room_arg(self, msg, room)))
+        return;
+    if (msg->type == CHAT_WHERE) {
+        char text[CHAT_MAX_SERVERS * (CHAT_MAX_SERVER + 2) + 160];
+        size_t used = (size_t)snprintf(text, sizeof(text),
+                                       "#%s is hosted on server %s (rendezvous hashing over the servers up:",
+                                       room, place(s, room)->name);
+        for (uint32_t i = 0; i < s->n; i++)
+            if (s->servers[i].up && used < sizeof(text))
+                used += (size_t)snprintf(text + used, sizeof(text) - used, " %s",
+                                         s->servers[i].name);
+        if (used < sizeof(text))
+            snprintf(text + used, sizeof(text) - used, ")");
+        chat_send_info(self, msg->sender, text);
+        return;
+    }
+    chat_task_arg *a = new_task(self, msg->type, c->ref);
+    if (a == NULL)
+        return;
+    snprintf(a->nick, sizeof(a->nick), "%s", c->nick);
+    if (msg->type == CHAT_WHO)
+        snprintf(a->arg, sizeof(a->arg), "%s", room);
+    spawn_task(self, s, a);
 }
 
 static int gateway_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     gateway_state *s = state;
     switch (msg->type) {
+    case CHAT_LOGIN:
+        on_login(self, s, msg);
+        return TR_OK;
+    case CHAT_CLAIMED:
+        on_claimed(self, s, msg);
+        return TR_OK;
     case CHAT_JOIN:
         on_join(self, s, msg);
+        return TR_OK;
+    case CHAT_NICK:
+        on_nick(self, s, msg);
+        return TR_OK;
+    case CHAT_PRIV:
+        on_priv(self, s, msg);
+        return TR_OK;
+    case CHAT_DELIVER:
+        on_deliver(self, s, msg);
+        return TR_OK;
+    case CHAT_CLAIM:
+    case CHAT_RELEASE:
+    case CHAT_LOCATE:
+        on_registry(self, s, msg);
+        return TR_OK;
+    case CHAT_WHO:
+    case CHAT_LIST:
+    case CHAT_WHERE:
+        on_query(self, s, msg);
         return TR_OK;
     case CHAT_HELLO:
         on_hello(self, s, msg);
@@ -209,9 +677,17 @@ static int gateway_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (s->own_directory && tr_ref_equal(d->actor, s->cfg.directory) && d->monitor == s->dir_mon)
             return d->reason == TR_ESHUTDOWN ? TR_OK /* we are stopping too */
                    : d->reason != TR_OK ? d->reason : TR_EFAILED; /* restart us and it */
+        client_entry *c = find_client(s, d->actor);
+        if (c != NULL && c->mon == d->monitor) {
+            remove_client(self, s, c);
+            return TR_OK;
+        }
         for (uint32_t i = 0; i < s->n; i++)
-            if (tr_ref_equal(s->servers[i].gateway, d->actor) && s->servers[i].mon == d->monitor)
+            if (tr_ref_equal(s->servers[i].gateway, d->actor) && s->servers[i].mon == d->monitor) {
                 s->servers[i].up = false;
+                chat_nicks_drop_server(&s->nicks, s->servers[i].name);
+                reclaim_all(self, s);
+            }
         return TR_OK;
     }
     case CHAT_STATS: {
@@ -238,6 +714,7 @@ static int gateway_handle(tr_ctx *self, void *state, const tr_msg *msg)
 const tr_behaviour chat_gateway_behaviour = {
     .init = gateway_init,
     .handle = gateway_handle,
+    .terminate = gateway_terminate,
     .state_size = sizeof(gateway_state),
 };
 
@@ -277,15 +754,20 @@ static int open_room(tr_ctx *self, session_state *s)
     return rc;
 }
 
+static void leave_room(tr_ctx *self, session_state *s, const char *reason)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 1);
+    chat_pack_str(&b.pk, reason);
+    chat_buf_send(self, s->room, CHAT_LEAVE, &b);
+}
+
 static void session_fail(tr_ctx *self, session_state *s, int code, const char *text)
 {
-    chat_send_error(self, s->a.client, code, text, true);
-    if (s->joined) {
-        chat_buf b;
-        chat_buf_init(&b);
-        msgpack_pack_array(&b.pk, 0);
-        chat_buf_send(self, s->room, CHAT_LEAVE, &b);
-    }
+    chat_send_room_error(self, s->a.client, code, text, true, s->a.room);
+    if (s->joined)
+        leave_room(self, s, "");
     s->joined = false;
     tr_stop_self(self);
 }
@@ -300,7 +782,7 @@ static int session_init(tr_ctx *self, void *state, void *arg)
         return TR_EDEAD;
     if (open_room(self, s) != TR_OK) {
         char text[160];
-        snprintf(text, sizeof(text), "room '%s' is unavailable: its server %s cannot be reached",
+        snprintf(text, sizeof(text), "#%s is unavailable: its server %s cannot be reached",
                  s->a.room, s->a.owner);
         session_fail(self, s, CHAT_E_UNAVAILABLE, text);
     }
@@ -319,7 +801,7 @@ static void on_opened(tr_ctx *self, session_state *s, const tr_msg *msg)
     chat_in_close(&in);
     if (code != CHAT_OK) {
         char text[160];
-        snprintf(text, sizeof(text), "cannot open room '%s' on server %s: %s", s->a.room,
+        snprintf(text, sizeof(text), "cannot open #%s on server %s: %s", s->a.room,
                  s->a.owner, chat_error_name((int)code));
         session_fail(self, s, code == CHAT_E_BAD_ROOM ? CHAT_E_BAD_ROOM : CHAT_E_UNAVAILABLE, text);
         return;
@@ -339,13 +821,13 @@ static void on_room_down(tr_ctx *self, session_state *s, int reason)
     s->room = TR_REF_NONE;
     char text[200];
     if (reason == TR_ENODEDOWN || reason == TR_ENOTCONN) {
-        snprintf(text, sizeof(text), "room '%s' is gone: its server %s went down", s->a.room,
+        snprintf(text, sizeof(text), "#%s is gone: its server %s went down", s->a.room,
                  s->a.owner);
         session_fail(self, s, CHAT_E_GONE, text);
         return;
     }
     if (++s->rejoins > CHAT_REJOIN_ATTEMPTS) {
-        snprintf(text, sizeof(text), "room '%s' keeps crashing (%s); giving up", s->a.room,
+        snprintf(text, sizeof(text), "#%s keeps crashing (%s); giving up", s->a.room,
                  tr_strerror(reason));
         session_fail(self, s, CHAT_E_GONE, text);
         return;
@@ -355,7 +837,7 @@ static void on_room_down(tr_ctx *self, session_state *s, int reason)
     chat_buf_init(&b);
     msgpack_pack_array(&b.pk, 2);
     msgpack_pack_int64(&b.pk, (int64_t)time(NULL));
-    snprintf(text, sizeof(text), "room '%s' restarted (%s); history lost, rejoining", s->a.room,
+    snprintf(text, sizeof(text), "#%s restarted (%s); history lost, rejoining", s->a.room,
              tr_strerror(reason));
     chat_pack_str(&b.pk, text);
     chat_buf_send(self, s->a.client, CHAT_NOTICE, &b);
@@ -376,7 +858,7 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
     case TR_MSG_ASK_TIMEOUT:
         if (msg->corr == s->open_corr) {
             char text[160];
-            snprintf(text, sizeof(text), "room '%s' is unavailable: server %s did not answer",
+            snprintf(text, sizeof(text), "#%s is unavailable: its server %s did not answer",
                      s->a.room, s->a.owner);
             s->open_corr = 0;
             session_fail(self, s, CHAT_E_UNAVAILABLE, text);
@@ -385,12 +867,8 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
     case TR_MSG_DOWN: {
         const tr_down *d = msg->data;
         if (tr_ref_equal(d->actor, s->a.client) && d->monitor == s->client_mon) {
-            if (s->joined) {
-                chat_buf b;
-                chat_buf_init(&b);
-                msgpack_pack_array(&b.pk, 0);
-                chat_buf_send(self, s->room, CHAT_LEAVE, &b);
-            }
+            if (s->joined) /* the room's own monitor says why (process or node gone) */
+                leave_room(self, s, d->reason == TR_ENODEDOWN ? "its connection was lost" : "");
             tr_stop_self(self);
         } else if (tr_ref_equal(d->actor, s->room) && d->monitor == s->room_mon) {
             on_room_down(self, s, d->reason);
@@ -428,6 +906,25 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (from_client && s->joined)
             tr_send(self, s->room, msg->type, msg->data, msg->size);
         return TR_OK;
+    case CHAT_NICK: { /* from our gateway only: the new nickname is registered */
+        chat_in in;
+        char nick[CHAT_MAX_NICK + 1];
+        bool ok = tr_ref_equal(msg->sender, s->a.gateway) &&
+                  chat_in_open(&in, msg->data, msg->size, 2) &&
+                  chat_obj_str(&in.items[1], nick, sizeof(nick)) && chat_valid_nick(nick);
+        chat_in_close(&in);
+        if (!ok)
+            return TR_OK;
+        snprintf(s->a.nick, sizeof(s->a.nick), "%s", nick);
+        if (s->joined) {
+            chat_buf b;
+            chat_buf_init(&b);
+            msgpack_pack_array(&b.pk, 1);
+            chat_pack_str(&b.pk, nick);
+            chat_buf_send(self, s->room, CHAT_NICK, &b);
+        }
+        return TR_OK;
+    }
     case CHAT_LEAVE:
         if (from_client) {
             if (s->joined)

@@ -2,7 +2,7 @@
  *
  *   troupe-chat server --name A --listen tcp://0.0.0.0:7000 [--peer tcp://hostB:7000 ...]
  *                      --cookie SECRET [--budget 256] [--http http://127.0.0.1:9464]
- *   troupe-chat client --server tcp://hostA:7000 --nick alice --room lobby --cookie SECRET
+ *   troupe-chat client --server tcp://hostA:7000 --nick alice [--room lobby] --cookie SECRET
  *                      [--listen tcp://HOST:0] [--name NODE]
  *   troupe-chat bots   --server tcp://hostA:7000 [--server tcp://hostB:7000] --cookie SECRET
  *                      [--room demo] [--delay-ms 400] [--listen tcp://HOST:0]
@@ -50,7 +50,7 @@ static void usage(void)
 {
     fputs("usage: troupe-chat server --name NAME --listen URL [--peer URL ...] --cookie SECRET "
           "[--budget N] [--http http://HOST:PORT]\n"
-          "       troupe-chat client --server URL --nick NICK --room ROOM --cookie SECRET "
+          "       troupe-chat client --server URL --nick NICK [--room ROOM] --cookie SECRET "
           "[--listen URL] [--name NODE]\n"
           "       troupe-chat bots --server URL [--server URL] --cookie SECRET [--room ROOM] "
           "[--delay-ms MS] [--listen URL]\n"
@@ -293,17 +293,18 @@ static int cmd_server(opts *o)
 typedef struct client_ui {
     pthread_mutex_t m;
     pthread_cond_t c;
-    bool joined, ended, closing;
+    bool ready, ended, closing;
+    bool want_room; /* --room given: ready once joined, else once logged in */
     tr_ref member;
 } client_ui;
 
 static client_ui g_ui = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, false,
-                         {0}};
+                         false, {0}};
 
 static void client_event(void *ctx, const chat_event *ev)
 {
     client_ui *ui = ctx;
-    char line[CHAT_MAX_LINE + 256];
+    char line[CHAT_MAX_TEXT + 256];
     if (ev->kind == CHAT_EV_SENT)
         return; /* the terminal already shows what was typed */
     chat_format_event(ev, line, sizeof(line));
@@ -312,32 +313,34 @@ static void client_event(void *ctx, const chat_event *ev)
     else
         printf("%s\n", line);
     pthread_mutex_lock(&ui->m);
-    if (ev->kind == CHAT_EV_JOINED)
-        ui->joined = true;
-    if (ev->kind == CHAT_EV_ERROR && ev->fatal)
+    if (ev->kind == CHAT_EV_JOINED || (ev->kind == CHAT_EV_WELCOME && !ui->want_room))
+        ui->ready = true;
+    if (ev->kind == CHAT_EV_ERROR && ev->fatal && ev->room[0] == '\0')
         ui->ended = true;
     pthread_cond_broadcast(&ui->c);
     pthread_mutex_unlock(&ui->m);
 }
 
 /* Posts to the member unless the program is closing (then the system may be gone). */
-static void ui_post(client_ui *ui, const char *text, bool leave)
+static void ui_post(client_ui *ui, const char *line, size_t n, bool leave)
 {
     pthread_mutex_lock(&ui->m);
     if (!ui->closing && !ui->ended) {
         if (leave)
             chat_member_leave(g_sys, ui->member, CONNECT_TIMEOUT_MS);
         else
-            chat_member_say(g_sys, ui->member, text, CONNECT_TIMEOUT_MS);
+            chat_member_input(g_sys, ui->member, line, n, CONNECT_TIMEOUT_MS);
     }
     pthread_mutex_unlock(&ui->m);
 }
 
+/* Reads lines from stdin and hands each, as typed, to the member, which
+ * cleans it and runs it (commands.c). End of input leaves like /quit. */
 static void *stdin_reader(void *arg)
 {
     client_ui *ui = arg;
     pthread_mutex_lock(&ui->m);
-    while (!ui->joined && !ui->ended)
+    while (!ui->ready && !ui->ended)
         pthread_cond_wait(&ui->c, &ui->m);
     pthread_mutex_unlock(&ui->m);
     char *line = NULL;
@@ -346,19 +349,10 @@ static void *stdin_reader(void *arg)
     while ((n = getline(&line, &cap, stdin)) >= 0) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
-        if (n == 0)
-            continue;
-        if (strcmp(line, "/quit") == 0)
-            break;
-        if (n > CHAT_MAX_LINE) {
-            fprintf(stderr, "troupe-chat: line too long (%zd bytes, max %d): not sent\n", n,
-                    CHAT_MAX_LINE);
-            continue;
-        }
-        ui_post(ui, line, false);
+        ui_post(ui, line, (size_t)n, false);
     }
     free(line);
-    ui_post(ui, NULL, true); /* /quit or end of input: leave, the member then ends */
+    ui_post(ui, NULL, 0, true); /* end of input: leave, the member then ends */
     return NULL;
 }
 
@@ -369,8 +363,9 @@ static int cmd_client(opts *o)
     check_url("server", o->servers[0]);
     if (o->nick == NULL || !chat_valid_nick(o->nick))
         die(EXIT_REFUSED, "bad or missing --nick (use 1-%d of A-Z a-z 0-9 _ -)", CHAT_MAX_NICK);
-    if (o->room == NULL || !chat_valid_room(o->room))
-        die(EXIT_REFUSED, "bad or missing --room (use 1-%d of A-Z a-z 0-9 _ . -)", CHAT_MAX_ROOM);
+    if (o->room != NULL && !chat_valid_room(chat_room_name(o->room)))
+        die(EXIT_REFUSED, "bad --room '%s' (use 1-%d of A-Z a-z 0-9 _ . -, a leading # is optional)",
+            o->room, CHAT_MAX_ROOM);
     const char *listen = o->listen ? o->listen : "tcp://*:0";
     check_url("listen", listen);
     char name[CHAT_MAX_SERVER + 1];
@@ -387,9 +382,10 @@ static int cmd_client(opts *o)
     static chat_member_cfg mc;
     mc.gateway = gw;
     snprintf(mc.nick, sizeof(mc.nick), "%s", o->nick);
-    snprintf(mc.room, sizeof(mc.room), "%s", o->room);
+    snprintf(mc.room, sizeof(mc.room), "%s", o->room ? chat_room_name(o->room) : "");
     mc.on_event = client_event;
     mc.ctx = &g_ui;
+    g_ui.want_room = o->room != NULL;
     if (tr_spawn(g_sys, &chat_member_behaviour, &mc, NULL, &g_ui.member) != TR_OK)
         die(1, "cannot start the client");
 
@@ -446,7 +442,7 @@ static void bot_event(void *ctx, const chat_event *ev)
 {
     int idx = ((bot_ctx *)ctx)->idx;
     if (idx == 0 || ev->kind == CHAT_EV_ERROR) {
-        char line[CHAT_MAX_LINE + 256];
+        char line[CHAT_MAX_TEXT + 256];
         chat_format_event(ev, line, sizeof(line));
         printf("%s\n", line);
     }
@@ -492,7 +488,7 @@ static int cmd_bots(opts *o)
 {
     if (o->nservers < 1)
         die(EXIT_USAGE, "bots need at least one --server URL");
-    const char *room = o->room ? o->room : "demo";
+    const char *room = o->room ? chat_room_name(o->room) : "demo";
     if (!chat_valid_room(room))
         die(EXIT_REFUSED, "bad --room '%s'", room);
     const char *listen = o->listen ? o->listen : "tcp://127.0.0.1:0";

@@ -1,8 +1,14 @@
-/* A client's own actor: joins through a gateway, reports what arrives to a
- * callback, acknowledges every CHAT_ACK_EVERY messages (the room's measure
- * of a slow client), forwards the user's lines, and ends after a fatal error
- * or when its server or session goes away. Its exit reason is TR_OK after a
- * leave, TR_EUSER + the chat error code after a fatal error. */
+/* A client's own actor: logs in at its server's gateway with its nickname,
+ * is in several rooms (one session each on the server) with a current room
+ * for plain lines, runs the user's commands (commands.c), reports what
+ * arrives to a callback, and acknowledges every CHAT_ACK_EVERY messages per
+ * room (the room's measure of a slow client).
+ *
+ * It ends after /quit (reason TR_OK), or with TR_EUSER + a chat error code:
+ * a fatal error about the login (nickname taken or invalid), its server lost
+ * (CHAT_E_GONE), cut off for reading too slowly (CHAT_E_SLOW), or a room lost
+ * when no room is left and either no room was ever joined (the first join
+ * refused) or the room's server went down. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,27 +16,124 @@
 
 #include "chat.h"
 
+typedef struct joined_room {
+    char name[CHAT_MAX_ROOM + 1];
+    tr_ref session;    /* none until JOINED arrived */
+    uint64_t mon;
+    uint64_t received; /* LINE + NOTICE since JOINED, acknowledged every CHAT_ACK_EVERY */
+    bool joined;
+} joined_room;
+
 typedef struct member_state {
     chat_member_cfg cfg;
-    tr_ref session;
-    uint64_t gw_mon, session_mon;
-    uint64_t received;
-    bool joined;
-    bool leaving; /* we sent LEAVE: the session's end that follows is expected */
+    char nick[CHAT_MAX_NICK + 1];
+    char server[CHAT_MAX_SERVER + 1];
+    uint64_t gw_mon;
+    bool logged_in;
+    bool ever_joined;
+    bool leaving; /* /quit: the sessions' ends that follow are expected */
+    joined_room rooms[CHAT_MAX_JOINED];
+    uint32_t n;
+    int current;  /* index into rooms, -1 = none */
 } member_state;
 
-static void emit(member_state *s, const chat_event *ev)
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+static void emit(member_state *s, chat_event *ev)
 {
+    uint32_t joined = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        joined += s->rooms[i].joined;
+    ev->tagged = joined > 1;
+    if (ev->room == NULL)
+        ev->room = "";
     if (s->cfg.on_event != NULL)
         s->cfg.on_event(s->cfg.ctx, ev);
 }
 
-static void fatal(tr_ctx *self, member_state *s, int code, const char *text)
+static void say_error(member_state *s, int code, const char *room, const char *text)
 {
-    chat_event ev = {.kind = CHAT_EV_ERROR, .ts = (int64_t)time(NULL), .text = text,
-                     .room = s->cfg.room, .code = code, .fatal = true};
+    chat_event ev = {.kind = CHAT_EV_ERROR, .ts = now_s(), .text = text, .room = room, .code = code};
     emit(s, &ev);
+}
+
+static void say_info(member_state *s, const char *text)
+{
+    chat_event ev = {.kind = CHAT_EV_INFO, .ts = now_s(), .text = text};
+    emit(s, &ev);
+}
+
+static void fatal(tr_ctx *self, member_state *s, int code, const char *room, const char *text)
+{
+    chat_event ev = {.kind = CHAT_EV_ERROR, .ts = now_s(), .text = text, .room = room,
+                     .code = code, .fatal = true};
+    emit(s, &ev);
+    s->leaving = true;
     tr_fail(self, TR_EUSER + code);
+}
+
+static joined_room *find_name(member_state *s, const char *name)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (strcmp(s->rooms[i].name, name) == 0)
+            return &s->rooms[i];
+    return NULL;
+}
+
+static joined_room *find_session(member_state *s, tr_ref session)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->rooms[i].joined && tr_ref_equal(s->rooms[i].session, session))
+            return &s->rooms[i];
+    return NULL;
+}
+
+static joined_room *current(member_state *s)
+{
+    return s->current >= 0 && s->rooms[s->current].joined ? &s->rooms[s->current] : NULL;
+}
+
+/* Forgets a room (after /part, or when it was lost); the current room
+ * becomes the most recently joined one left. */
+static void drop_room(tr_ctx *self, member_state *s, joined_room *r)
+{
+    if (!tr_ref_is_none(r->session))
+        tr_demonitor(tr_ctx_system(self), r->session, r->mon);
+    uint32_t i = (uint32_t)(r - s->rooms);
+    memmove(&s->rooms[i], &s->rooms[i + 1], (s->n - i - 1) * sizeof(*r));
+    s->n--;
+    s->current = -1;
+    for (uint32_t k = 0; k < s->n; k++)
+        if (s->rooms[k].joined)
+            s->current = (int)k;
+}
+
+/* A room was lost (fatal error or its session ended). Ends the member when
+ * nothing is left to talk in and this was the first join or a server loss. */
+static void room_lost(tr_ctx *self, member_state *s, joined_room *r, int code, const char *text)
+{
+    char room[CHAT_MAX_ROOM + 1];
+    snprintf(room, sizeof(room), "%s", r->name);
+    drop_room(self, s, r);
+    if (code == CHAT_E_SLOW || (s->n == 0 && (!s->ever_joined || code == CHAT_E_GONE))) {
+        fatal(self, s, code, room, text);
+        return;
+    }
+    chat_event ev = {.kind = CHAT_EV_ERROR, .ts = now_s(), .text = text, .room = room,
+                     .code = code, .fatal = true};
+    emit(s, &ev);
+}
+
+static int send_strs(tr_ctx *self, tr_ref to, uint32_t type, const char *a, const char *b)
+{
+    chat_buf buf;
+    chat_buf_init(&buf);
+    msgpack_pack_array(&buf.pk, b != NULL ? 2 : a != NULL ? 1 : 0);
+    if (a != NULL)
+        chat_pack_str(&buf.pk, a);
+    if (b != NULL)
+        chat_pack_str(&buf.pk, b);
+    return chat_buf_send(self, to, type, &buf);
 }
 
 static int member_init(tr_ctx *self, void *state, void *arg)
@@ -39,33 +142,72 @@ static int member_init(tr_ctx *self, void *state, void *arg)
     if (arg == NULL)
         return TR_EINVAL;
     s->cfg = *(const chat_member_cfg *)arg;
+    s->current = -1;
+    snprintf(s->nick, sizeof(s->nick), "%s", s->cfg.nick);
     tr_system *sys = tr_ctx_system(self);
     if (tr_monitor(sys, tr_self(self), s->cfg.gateway, &s->gw_mon) != TR_OK)
         return TR_EDEAD;
-    chat_buf b;
-    chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 2);
-    chat_pack_str(&b.pk, s->cfg.nick);
-    chat_pack_str(&b.pk, s->cfg.room);
-    int rc = chat_buf_send(self, s->cfg.gateway, CHAT_JOIN, &b);
+    int rc = send_strs(self, s->cfg.gateway, CHAT_LOGIN, s->nick, NULL);
     if (rc != TR_OK) {
         char text[128];
         snprintf(text, sizeof(text), "cannot reach the server: %s", tr_strerror(rc));
-        fatal(self, s, CHAT_E_GONE, text);
+        fatal(self, s, CHAT_E_GONE, "", text);
     }
     return TR_OK;
 }
 
-static void count_and_ack(tr_ctx *self, member_state *s)
+static void join(tr_ctx *self, member_state *s, const char *name)
 {
-    s->received++;
-    if (s->cfg.no_ack || s->received % CHAT_ACK_EVERY != 0)
+    joined_room *r = find_name(s, name);
+    char text[96];
+    if (r != NULL) {
+        if (r->joined) {
+            s->current = (int)(r - s->rooms);
+            snprintf(text, sizeof(text), "#%s is now your current room", name);
+        } else {
+            snprintf(text, sizeof(text), "still joining #%s", name);
+        }
+        say_info(s, text);
+        return;
+    }
+    if (s->n >= CHAT_MAX_JOINED) {
+        snprintf(text, sizeof(text), "too many rooms (at most %d at once): /part one first",
+                 CHAT_MAX_JOINED);
+        say_error(s, CHAT_E_TOO_MANY, name, text);
+        return;
+    }
+    r = &s->rooms[s->n++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    send_strs(self, s->cfg.gateway, CHAT_JOIN, name, NULL);
+}
+
+static void count_and_ack(tr_ctx *self, member_state *s, joined_room *r)
+{
+    r->received++;
+    if (s->cfg.no_ack || r->received % CHAT_ACK_EVERY != 0)
         return;
     chat_buf b;
     chat_buf_init(&b);
     msgpack_pack_array(&b.pk, 1);
-    msgpack_pack_uint64(&b.pk, s->received);
-    chat_buf_send(self, s->session, CHAT_ACK, &b);
+    msgpack_pack_uint64(&b.pk, r->received);
+    chat_buf_send(self, r->session, CHAT_ACK, &b);
+}
+
+/* A line [ts, nick, text, me] (live or history) as an event. */
+static bool line_event(const msgpack_object *items, uint32_t n, chat_event *ev, char *nick,
+                       char *text)
+{
+    if (n < 3 || !chat_obj_i64(&items[0], &ev->ts) || !chat_obj_str(&items[1], nick, CHAT_MAX_NICK + 1) ||
+        !chat_valid_nick(nick) || items[2].type != MSGPACK_OBJECT_STR ||
+        items[2].via.str.size > CHAT_MAX_TEXT)
+        return false;
+    /* cleaned on display too: the server is not trusted with our terminal */
+    chat_clean(items[2].via.str.ptr, items[2].via.str.size, text, CHAT_MAX_TEXT + 1, NULL);
+    ev->nick = nick;
+    ev->text = text;
+    ev->me = n >= 4 && items[3].type == MSGPACK_OBJECT_BOOLEAN && items[3].via.boolean;
+    return true;
 }
 
 static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
@@ -78,132 +220,412 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
         chat_in_close(&in);
         return;
     }
-    if (!tr_ref_equal(s->session, msg->sender)) {
-        if (!tr_ref_is_none(s->session))
-            tr_demonitor(tr_ctx_system(self), s->session, s->session_mon);
-        s->session = msg->sender;
-        tr_monitor(tr_ctx_system(self), tr_self(self), s->session, &s->session_mon);
+    joined_room *r = find_session(s, msg->sender); /* a rejoin after a room restart */
+    if (r == NULL) {
+        r = find_name(s, room);
+        if (r == NULL || r->joined) { /* not asked for (parted meanwhile): leave it */
+            chat_in_close(&in);
+            send_strs(self, msg->sender, CHAT_LEAVE, "", NULL);
+            return;
+        }
+        r->session = msg->sender;
+        tr_monitor(tr_ctx_system(self), tr_self(self), r->session, &r->mon);
     }
-    s->joined = true;
-    s->received = 0;
+    r->joined = true;
+    r->received = 0;
+    s->ever_joined = true;
+    s->current = (int)(r - s->rooms);
     const msgpack_object_array *hist = &in.items[3].via.array;
     for (uint32_t i = 0; i < hist->size; i++) {
         const msgpack_object *h = &hist->ptr[i];
-        char nick[CHAT_MAX_NICK + 1], text[CHAT_MAX_LINE + 1];
-        int64_t ts;
-        if (h->type != MSGPACK_OBJECT_ARRAY || h->via.array.size < 3 ||
-            !chat_obj_i64(&h->via.array.ptr[0], &ts) ||
-            !chat_obj_str(&h->via.array.ptr[1], nick, sizeof(nick)) ||
-            !chat_obj_str(&h->via.array.ptr[2], text, sizeof(text)))
-            continue;
-        chat_event ev = {.kind = CHAT_EV_HISTORY, .ts = ts, .nick = nick, .text = text, .room = room};
-        emit(s, &ev);
+        char nick[CHAT_MAX_NICK + 1], text[CHAT_MAX_TEXT + 1];
+        chat_event ev = {.kind = CHAT_EV_HISTORY, .room = r->name};
+        if (h->type == MSGPACK_OBJECT_ARRAY &&
+            line_event(h->via.array.ptr, h->via.array.size, &ev, nick, text))
+            emit(s, &ev);
     }
     char names[1024] = "";
     size_t used = 0;
     const msgpack_object_array *mem = &in.items[2].via.array;
     for (uint32_t i = 0; i < mem->size && used + CHAT_MAX_NICK + 8 < sizeof(names); i++) {
         char nick[CHAT_MAX_NICK + 1];
-        if (chat_obj_str(&mem->ptr[i], nick, sizeof(nick)))
+        if (chat_obj_str(&mem->ptr[i], nick, sizeof(nick)) && chat_valid_nick(nick))
             used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "", nick);
     }
     if (used + CHAT_MAX_NICK + 8 >= sizeof(names))
         snprintf(names + used, sizeof(names) - used, ", ...");
-    chat_event ev = {.kind = CHAT_EV_JOINED, .ts = (int64_t)time(NULL), .nick = server,
-                     .text = names, .room = room};
+    chat_event ev = {.kind = CHAT_EV_JOINED, .ts = now_s(), .nick = server, .text = names,
+                     .room = r->name};
     emit(s, &ev);
     chat_in_close(&in);
+}
+
+static void on_error(tr_ctx *self, member_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    int64_t code = CHAT_E_PROTO;
+    char text[CHAT_MAX_TEXT + 1] = "error", room[CHAT_MAX_ROOM + 1] = "";
+    bool is_fatal = false;
+    if (chat_in_open(&in, msg->data, msg->size, 2)) {
+        chat_obj_i64(&in.items[0], &code);
+        if (in.items[1].type == MSGPACK_OBJECT_STR && in.items[1].via.str.size <= CHAT_MAX_LINE)
+            chat_clean(in.items[1].via.str.ptr, in.items[1].via.str.size, text, sizeof(text), NULL);
+        is_fatal = in.n >= 3 ? in.items[2].type == MSGPACK_OBJECT_BOOLEAN && in.items[2].via.boolean
+                             : chat_error_fatal((int)code);
+        if (in.n >= 4 && !chat_obj_str(&in.items[3], room, sizeof(room)))
+            room[0] = '\0';
+    }
+    chat_in_close(&in);
+    joined_room *r = find_session(s, msg->sender);
+    if (r == NULL && room[0] != '\0') {
+        r = find_name(s, room);
+        if (r != NULL && r->joined && !tr_ref_equal(r->session, msg->sender))
+            r = NULL; /* about another (earlier) session of that room */
+    }
+    if (!is_fatal) {
+        say_error(s, (int)code, r != NULL ? r->name : room, text);
+        return;
+    }
+    if (r != NULL)
+        room_lost(self, s, r, (int)code, text);
+    else if (room[0] == '\0')
+        fatal(self, s, (int)code, "", text); /* about us, not one room: the login */
+    else
+        say_error(s, (int)code, room, text);
+}
+
+static void on_priv(member_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    char from[CHAT_MAX_NICK + 1], to[CHAT_MAX_NICK + 1], text[CHAT_MAX_TEXT + 1];
+    chat_event ev = {.kind = CHAT_EV_PRIV};
+    if (chat_in_open(&in, msg->data, msg->size, 5) && chat_obj_i64(&in.items[0], &ev.ts) &&
+        chat_obj_str(&in.items[1], from, sizeof(from)) && chat_valid_nick(from) &&
+        chat_obj_str(&in.items[2], to, sizeof(to)) && chat_valid_nick(to) &&
+        in.items[3].type == MSGPACK_OBJECT_STR && in.items[3].via.str.size <= CHAT_MAX_TEXT) {
+        chat_clean(in.items[3].via.str.ptr, in.items[3].via.str.size, text, sizeof(text), NULL);
+        ev.nick = from;
+        ev.to = to;
+        ev.text = text;
+        ev.echo = in.items[4].type == MSGPACK_OBJECT_BOOLEAN && in.items[4].via.boolean;
+        emit(s, &ev);
+    }
+    chat_in_close(&in);
+}
+
+static void on_info(member_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    if (chat_in_open(&in, msg->data, msg->size, 2) && in.items[1].type == MSGPACK_OBJECT_ARRAY) {
+        const msgpack_object_array *lines = &in.items[1].via.array;
+        for (uint32_t i = 0; i < lines->size; i++) {
+            char text[CHAT_MAX_TEXT + 1];
+            if (lines->ptr[i].type != MSGPACK_OBJECT_STR || lines->ptr[i].via.str.size > CHAT_MAX_LINE)
+                continue;
+            chat_clean(lines->ptr[i].via.str.ptr, lines->ptr[i].via.str.size, text, sizeof(text),
+                       NULL);
+            say_info(s, text);
+        }
+    }
+    chat_in_close(&in);
+}
+
+/* Sends text ([text, me]) to the current room and shows it as sent. */
+static void say(tr_ctx *self, member_state *s, const char *text, bool me)
+{
+    joined_room *r = current(s);
+    if (r == NULL) {
+        say_error(s, CHAT_E_COMMAND, "", "you are in no room (not sent): /join #room first");
+        return;
+    }
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    chat_pack_str(&b.pk, text);
+    if (me)
+        msgpack_pack_true(&b.pk);
+    else
+        msgpack_pack_false(&b.pk);
+    chat_buf_send(self, r->session, CHAT_SAY, &b);
+    chat_event ev = {.kind = CHAT_EV_SENT, .ts = now_s(), .nick = s->nick, .text = text,
+                     .room = r->name, .me = me};
+    emit(s, &ev);
+}
+
+static void quit(tr_ctx *self, member_state *s, const char *reason)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->rooms[i].joined)
+            send_strs(self, s->rooms[i].session, CHAT_LEAVE, reason, NULL);
+    s->leaving = true;
+    tr_stop_self(self); /* after the queued messages, which may include the
+                         * DOWNs of the sessions we ended */
+}
+
+static void part(tr_ctx *self, member_state *s, const char *name, const char *reason)
+{
+    joined_room *r = name[0] != '\0' ? find_name(s, name) : current(s);
+    char text[CHAT_MAX_LINE + 64];
+    if (r == NULL) {
+        if (name[0] != '\0')
+            snprintf(text, sizeof(text), "you are not in #%s", name);
+        else
+            snprintf(text, sizeof(text), "you are in no room");
+        say_error(s, CHAT_E_COMMAND, name, text);
+        return;
+    }
+    if (!r->joined) {
+        snprintf(text, sizeof(text), "still joining #%s: /part it once you are in", r->name);
+        say_error(s, CHAT_E_COMMAND, r->name, text);
+        return;
+    }
+    send_strs(self, r->session, CHAT_LEAVE, reason, NULL);
+    char room[CHAT_MAX_ROOM + 1];
+    snprintf(room, sizeof(room), "%s", r->name);
+    chat_event ev = {.kind = CHAT_EV_PARTED, .ts = now_s(), .room = room, .text = reason};
+    emit(s, &ev); /* still tagged as it was */
+    drop_room(self, s, r);
+    if (current(s) != NULL) {
+        snprintf(text, sizeof(text), "your current room is #%s", current(s)->name);
+        say_info(s, text);
+    }
+}
+
+/* One line the user typed: cleaned, then a command or a line for the current room. */
+static void on_input(tr_ctx *self, member_state *s, const char *raw, size_t n)
+{
+    char text[200];
+    if (n > CHAT_MAX_LINE) {
+        snprintf(text, sizeof(text), "line too long (%zu bytes, max %d): not sent", n,
+                 CHAT_MAX_LINE);
+        say_error(s, CHAT_E_TOO_LONG, "", text);
+        return;
+    }
+    if (chat_blank(raw, n))
+        return;
+    char line[CHAT_MAX_TEXT + 1];
+    chat_clean_report rep;
+    size_t len = chat_clean(raw, n, line, sizeof(line), &rep);
+    char what[160];
+    chat_clean_describe(&rep, what, sizeof(what));
+    if (what[0] != '\0') {
+        snprintf(text, sizeof(text), "your line had %s", what);
+        say_error(s, CHAT_E_INPUT, "", text);
+    }
+    const char *p = line;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (p[0] == '/' && p[1] != '/') /* a command: trailing blanks do not count */
+        while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+            line[--len] = '\0';
+    chat_cmd cmd;
+    chat_parse_command(line, &cmd);
+    switch (cmd.kind) {
+    case CHAT_CMD_SAY:
+        say(self, s, cmd.text, false);
+        return;
+    case CHAT_CMD_ME:
+        say(self, s, cmd.text, true);
+        return;
+    case CHAT_CMD_JOIN:
+        join(self, s, cmd.arg);
+        return;
+    case CHAT_CMD_PART:
+        part(self, s, cmd.arg, cmd.text);
+        return;
+    case CHAT_CMD_NICK:
+        send_strs(self, s->cfg.gateway, CHAT_NICK, cmd.arg, NULL);
+        return;
+    case CHAT_CMD_MSG:
+        send_strs(self, s->cfg.gateway, CHAT_PRIV, cmd.arg, cmd.text);
+        return;
+    case CHAT_CMD_WHO: {
+        joined_room *r = current(s);
+        if (cmd.arg[0] == '\0' && r == NULL) {
+            say_error(s, CHAT_E_COMMAND, "", "usage: /who #room (you are in no room)");
+            return;
+        }
+        send_strs(self, s->cfg.gateway, CHAT_WHO, cmd.arg[0] ? cmd.arg : r->name, NULL);
+        return;
+    }
+    case CHAT_CMD_LIST:
+        send_strs(self, s->cfg.gateway, CHAT_LIST, NULL, NULL);
+        return;
+    case CHAT_CMD_WHERE:
+        send_strs(self, s->cfg.gateway, CHAT_WHERE, cmd.arg, NULL);
+        return;
+    case CHAT_CMD_HELP:
+        for (int i = 0; chat_help_lines[i] != NULL; i++)
+            say_info(s, chat_help_lines[i]);
+        return;
+    case CHAT_CMD_QUIT:
+        quit(self, s, cmd.text);
+        return;
+    case CHAT_CMD_BAD: {
+        char name[24];
+        size_t k = 0;
+        while (p[k] != '\0' && p[k] != ' ' && p[k] != '\t' && k + 1 < sizeof(name))
+            k++;
+        snprintf(name, sizeof(name), "%.*s", (int)k, p);
+        if (strncmp(cmd.text, "unknown", 7) == 0)
+            snprintf(text, sizeof(text), "unknown command %s (not sent); /help lists the commands",
+                     name);
+        else
+            snprintf(text, sizeof(text), "%s: %s", name, cmd.text);
+        say_error(s, CHAT_E_COMMAND, "", text);
+        return;
+    }
+    }
 }
 
 static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     member_state *s = state;
+    bool outside = tr_ref_is_none(msg->sender); /* posted by our own program */
+    if (s->leaving && msg->type != TR_MSG_DOWN)
+        return TR_OK;
     switch (msg->type) {
+    case CHAT_WELCOME: {
+        chat_in in;
+        char server[CHAT_MAX_SERVER + 1] = "", nick[CHAT_MAX_NICK + 1] = "";
+        bool ok = tr_ref_equal(msg->sender, s->cfg.gateway) &&
+                  chat_in_open(&in, msg->data, msg->size, 2) &&
+                  chat_obj_str(&in.items[0], server, sizeof(server)) &&
+                  chat_obj_str(&in.items[1], nick, sizeof(nick)) && chat_valid_nick(nick);
+        chat_in_close(&in);
+        if (!ok || s->logged_in)
+            return TR_OK;
+        s->logged_in = true;
+        snprintf(s->server, sizeof(s->server), "%s", server);
+        snprintf(s->nick, sizeof(s->nick), "%s", nick);
+        chat_event ev = {.kind = CHAT_EV_WELCOME, .ts = now_s(), .nick = s->nick, .text = s->server};
+        emit(s, &ev);
+        if (s->cfg.room[0] != '\0')
+            join(self, s, chat_room_name(s->cfg.room));
+        return TR_OK;
+    }
     case CHAT_JOINED:
         on_joined(self, s, msg);
         return TR_OK;
     case CHAT_LINE: {
+        joined_room *r = find_session(s, msg->sender);
+        if (r == NULL)
+            return TR_OK;
         chat_in in;
-        int64_t ts;
-        char nick[CHAT_MAX_NICK + 1], text[CHAT_MAX_LINE + 1];
-        if (chat_in_open(&in, msg->data, msg->size, 3) && chat_obj_i64(&in.items[0], &ts) &&
-            chat_obj_str(&in.items[1], nick, sizeof(nick)) &&
-            chat_obj_str(&in.items[2], text, sizeof(text))) {
-            chat_event ev = {.kind = CHAT_EV_LINE, .ts = ts, .nick = nick, .text = text,
-                             .room = s->cfg.room};
+        char nick[CHAT_MAX_NICK + 1], text[CHAT_MAX_TEXT + 1];
+        chat_event ev = {.kind = CHAT_EV_LINE, .room = r->name};
+        if (chat_in_open(&in, msg->data, msg->size, 3) && line_event(in.items, in.n, &ev, nick, text))
             emit(s, &ev);
-        }
         chat_in_close(&in);
-        count_and_ack(self, s);
+        count_and_ack(self, s, r);
         return TR_OK;
     }
     case CHAT_NOTICE: {
+        joined_room *r = find_session(s, msg->sender);
+        if (r == NULL && !tr_ref_equal(msg->sender, s->cfg.gateway))
+            return TR_OK;
         chat_in in;
         int64_t ts;
-        char text[CHAT_MAX_LINE + 1];
+        char text[CHAT_MAX_TEXT + 1];
         if (chat_in_open(&in, msg->data, msg->size, 2) && chat_obj_i64(&in.items[0], &ts) &&
-            chat_obj_str(&in.items[1], text, sizeof(text))) {
-            chat_event ev = {.kind = CHAT_EV_NOTICE, .ts = ts, .text = text, .room = s->cfg.room};
+            in.items[1].type == MSGPACK_OBJECT_STR && in.items[1].via.str.size <= CHAT_MAX_TEXT) {
+            chat_clean(in.items[1].via.str.ptr, in.items[1].via.str.size, text, sizeof(text), NULL);
+            chat_event ev = {.kind = CHAT_EV_NOTICE, .ts = ts, .text = text,
+                             .room = r != NULL ? r->name : ""};
             emit(s, &ev);
         }
         chat_in_close(&in);
-        count_and_ack(self, s);
+        if (r != NULL)
+            count_and_ack(self, s, r);
         return TR_OK;
     }
-    case CHAT_ERROR: {
+    case CHAT_ERROR:
+        on_error(self, s, msg);
+        return TR_OK;
+    case CHAT_PRIV:
+        on_priv(s, msg);
+        return TR_OK;
+    case CHAT_INFO:
+        on_info(s, msg);
+        return TR_OK;
+    case CHAT_NICK: { /* [old, new] from our gateway: registered */
         chat_in in;
-        int64_t code = CHAT_E_PROTO;
-        char text[CHAT_MAX_LINE + 1] = "error";
-        if (chat_in_open(&in, msg->data, msg->size, 2)) {
-            chat_obj_i64(&in.items[0], &code);
-            chat_obj_str(&in.items[1], text, sizeof(text));
-        }
+        char old[CHAT_MAX_NICK + 1], nick[CHAT_MAX_NICK + 1];
+        bool ok = tr_ref_equal(msg->sender, s->cfg.gateway) &&
+                  chat_in_open(&in, msg->data, msg->size, 2) &&
+                  chat_obj_str(&in.items[0], old, sizeof(old)) &&
+                  chat_obj_str(&in.items[1], nick, sizeof(nick)) && chat_valid_nick(nick);
         chat_in_close(&in);
-        if (chat_error_fatal((int)code)) {
-            fatal(self, s, (int)code, text);
-        } else {
-            chat_event ev = {.kind = CHAT_EV_ERROR, .ts = (int64_t)time(NULL), .text = text,
-                             .room = s->cfg.room, .code = (int)code};
+        if (ok) {
+            snprintf(s->nick, sizeof(s->nick), "%s", nick);
+            chat_event ev = {.kind = CHAT_EV_NICK, .ts = now_s(), .nick = s->nick, .text = old};
             emit(s, &ev);
         }
         return TR_OK;
     }
-    case CHAT_SAY: /* from our own program (tr_post): forward, and show it as sent */
-        if (s->joined && !tr_ref_equal(msg->sender, s->session)) {
-            tr_send(self, s->session, CHAT_SAY, msg->data, msg->size);
+    case CHAT_INPUT:
+        if (outside) {
             chat_in in;
-            char text[CHAT_MAX_LINE + 1];
-            if (chat_in_open(&in, msg->data, msg->size, 1) &&
-                chat_obj_str(&in.items[0], text, sizeof(text))) {
-                chat_event ev = {.kind = CHAT_EV_SENT, .ts = (int64_t)time(NULL),
-                                 .nick = s->cfg.nick, .text = text, .room = s->cfg.room};
-                emit(s, &ev);
+            if (chat_in_open(&in, msg->data, msg->size, 1) && in.items[0].type == MSGPACK_OBJECT_STR)
+                on_input(self, s, in.items[0].via.str.ptr, in.items[0].via.str.size);
+            chat_in_close(&in);
+        }
+        return TR_OK;
+    case CHAT_SAY: /* from our own program: a line for the current room, never a command */
+        if (outside) {
+            chat_in in;
+            if (chat_in_open(&in, msg->data, msg->size, 1) && in.items[0].type == MSGPACK_OBJECT_STR) {
+                size_t n = in.items[0].via.str.size;
+                char text[CHAT_MAX_TEXT + 1];
+                if (n > CHAT_MAX_LINE) {
+                    char err[96];
+                    snprintf(err, sizeof(err), "line too long (%zu bytes, max %d): not sent", n,
+                             CHAT_MAX_LINE);
+                    say_error(s, CHAT_E_TOO_LONG, "", err);
+                } else {
+                    chat_clean(in.items[0].via.str.ptr, n, text, sizeof(text), NULL);
+                    say(self, s, text, false);
+                }
             }
             chat_in_close(&in);
         }
         return TR_OK;
     case CHAT_LEAVE:
-        if (!tr_ref_equal(msg->sender, s->session)) {
-            if (s->joined)
-                tr_send(self, s->session, CHAT_LEAVE, msg->data, msg->size);
-            s->leaving = true;
-            tr_stop_self(self); /* after the queued messages, which may
-                                 * include the DOWN of the session we ended */
-        }
+        if (outside)
+            quit(self, s, "");
         return TR_OK;
     case TR_MSG_DOWN: {
         const tr_down *d = msg->data;
-        bool gw = tr_ref_equal(d->actor, s->cfg.gateway) && d->monitor == s->gw_mon;
-        bool ses = tr_ref_equal(d->actor, s->session) && d->monitor == s->session_mon;
-        if ((!gw && !ses) || s->leaving)
+        if (s->leaving)
             return TR_OK;
-        char text[160];
-        if (d->reason == TR_ENODEDOWN)
-            snprintf(text, sizeof(text), "lost the connection to the server (it went down)");
-        else
-            snprintf(text, sizeof(text), "the server ended our %s (%s)", gw ? "gateway" : "session",
-                     tr_strerror(d->reason));
-        fatal(self, s, CHAT_E_GONE, text);
+        if (tr_ref_equal(d->actor, s->cfg.gateway) && d->monitor == s->gw_mon) {
+            char text[160];
+            if (d->reason == TR_ENODEDOWN)
+                snprintf(text, sizeof(text), "lost the connection to server %s (it went down or is unreachable)",
+                         s->server[0] ? s->server : "?");
+            else
+                snprintf(text, sizeof(text), "server %s stopped its chat service (%s)",
+                         s->server[0] ? s->server : "?", tr_strerror(d->reason));
+            fatal(self, s, CHAT_E_GONE, "", text);
+            return TR_OK;
+        }
+        for (uint32_t i = 0; i < s->n; i++) {
+            joined_room *r = &s->rooms[i];
+            if (!r->joined || !tr_ref_equal(d->actor, r->session) || d->monitor != r->mon)
+                continue;
+            char text[200];
+            if (d->reason == TR_ENODEDOWN) {
+                snprintf(text, sizeof(text), "lost the connection to server %s (it went down or is unreachable)",
+                         s->server);
+                fatal(self, s, CHAT_E_GONE, "", text);
+            } else {
+                snprintf(text, sizeof(text), "#%s: the server ended our session (%s)", r->name,
+                         tr_strerror(d->reason));
+                r->session = TR_REF_NONE; /* already down: nothing to demonitor */
+                room_lost(self, s, r, CHAT_E_GONE, text);
+            }
+            break;
+        }
         return TR_OK;
     }
     default:
@@ -224,6 +646,15 @@ int chat_member_say(tr_system *sys, tr_ref member, const char *text, int timeout
     msgpack_pack_array(&b.pk, 1);
     chat_pack_str(&b.pk, text);
     return chat_buf_post(sys, member, CHAT_SAY, &b, timeout_ms);
+}
+
+int chat_member_input(tr_system *sys, tr_ref member, const char *line, size_t n, int timeout_ms)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 1);
+    chat_pack_strn(&b.pk, line, n);
+    return chat_buf_post(sys, member, CHAT_INPUT, &b, timeout_ms);
 }
 
 int chat_member_leave(tr_system *sys, tr_ref member, int timeout_ms)

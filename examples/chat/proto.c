@@ -135,21 +135,51 @@ bool chat_obj_i64(const msgpack_object *o, int64_t *out)
 
 bool chat_error_fatal(int code)
 {
-    return code != CHAT_E_TOO_LONG && code != CHAT_E_PROTO && code != CHAT_E_NOT_MEMBER;
+    switch (code) {
+    case CHAT_E_TOO_LONG:
+    case CHAT_E_PROTO:
+    case CHAT_E_NOT_MEMBER:
+    case CHAT_E_NO_USER:
+    case CHAT_E_NO_ROOM:
+    case CHAT_E_COMMAND:
+    case CHAT_E_INPUT:
+    case CHAT_E_TOO_MANY:
+        return false;
+    default:
+        return true;
+    }
 }
 
-int chat_send_error(tr_ctx *self, tr_ref to, int code, const char *text, bool fatal)
+int chat_send_room_error(tr_ctx *self, tr_ref to, int code, const char *text, bool fatal,
+                         const char *room)
 {
     chat_buf b;
     chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 3);
+    msgpack_pack_array(&b.pk, 4);
     msgpack_pack_int(&b.pk, code);
     chat_pack_str(&b.pk, text);
     if (fatal)
         msgpack_pack_true(&b.pk);
     else
         msgpack_pack_false(&b.pk);
+    chat_pack_str(&b.pk, room != NULL ? room : "");
     return chat_buf_send(self, to, CHAT_ERROR, &b);
+}
+
+int chat_send_error(tr_ctx *self, tr_ref to, int code, const char *text, bool fatal)
+{
+    return chat_send_room_error(self, to, code, text, fatal, "");
+}
+
+int chat_send_info(tr_ctx *self, tr_ref to, const char *line)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_int64(&b.pk, (int64_t)time(NULL));
+    msgpack_pack_array(&b.pk, 1);
+    chat_pack_str(&b.pk, line);
+    return chat_buf_send(self, to, CHAT_INFO, &b);
 }
 
 const char *chat_error_name(int code)
@@ -166,6 +196,11 @@ const char *chat_error_name(int code)
     case CHAT_E_FULL: return "room full";
     case CHAT_E_PROTO: return "malformed message";
     case CHAT_E_NOT_MEMBER: return "not a member";
+    case CHAT_E_NO_USER: return "no such user";
+    case CHAT_E_NO_ROOM: return "no such room";
+    case CHAT_E_COMMAND: return "bad command";
+    case CHAT_E_INPUT: return "input cleaned";
+    case CHAT_E_TOO_MANY: return "too many rooms";
     default: return "unknown error";
     }
 }
@@ -187,6 +222,10 @@ static bool valid_name(const char *s, size_t max, const char *extra)
 
 bool chat_valid_nick(const char *nick) { return nick != NULL && valid_name(nick, CHAT_MAX_NICK, "_-"); }
 bool chat_valid_room(const char *room) { return room != NULL && valid_name(room, CHAT_MAX_ROOM, "_.-"); }
+
+const char *chat_room_name(const char *s) { return s[0] == '#' ? s + 1 : s; }
+
+void chat_nick_key(const char *nick, char *buf, size_t cap) { snprintf(buf, cap, "@%s", nick); }
 
 /* ---- rendezvous hashing ----
  * Every server computes the same weight for (server, room); the room lives on
@@ -234,21 +273,49 @@ void chat_format_event(const chat_event *ev, char *buf, size_t cap)
     struct tm tm;
     if (localtime_r(&t, &tm) != NULL)
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
+    char tag[CHAT_MAX_ROOM + 4] = "";
+    if (ev->tagged && ev->room != NULL && ev->room[0] != '\0')
+        snprintf(tag, sizeof(tag), "#%s ", ev->room);
+    const char *hist = ev->kind == CHAT_EV_HISTORY ? "(history) " : "";
     switch (ev->kind) {
     case CHAT_EV_LINE:
     case CHAT_EV_HISTORY:
     case CHAT_EV_SENT:
-        snprintf(buf, cap, "[%s] <%s> %s", when, ev->nick, ev->text);
+        if (ev->me)
+            snprintf(buf, cap, "[%s] %s%s* %s %s", when, tag, hist, ev->nick, ev->text);
+        else
+            snprintf(buf, cap, "[%s] %s%s<%s> %s", when, tag, hist, ev->nick, ev->text);
         break;
     case CHAT_EV_NOTICE:
-        snprintf(buf, cap, "[%s] * %s", when, ev->text);
+        snprintf(buf, cap, "[%s] %s* %s", when, tag, ev->text);
+        break;
+    case CHAT_EV_INFO:
+        snprintf(buf, cap, "[%s] - %s", when, ev->text);
         break;
     case CHAT_EV_JOINED:
-        snprintf(buf, cap, "[%s] * you joined #%s on server %s; here: %s", when, ev->room,
-                 ev->nick, ev->text);
+        snprintf(buf, cap, "[%s] * you joined #%s on server %s (the server that hosts it); here: %s",
+                 when, ev->room, ev->nick, ev->text);
+        break;
+    case CHAT_EV_WELCOME:
+        snprintf(buf, cap, "[%s] * connected to server %s as %s; /help lists the commands", when,
+                 ev->text, ev->nick);
+        break;
+    case CHAT_EV_PRIV:
+        if (ev->echo)
+            snprintf(buf, cap, "[%s] -> *%s* %s", when, ev->to, ev->text);
+        else
+            snprintf(buf, cap, "[%s] *%s* %s", when, ev->nick, ev->text);
+        break;
+    case CHAT_EV_PARTED:
+        snprintf(buf, cap, "[%s] * you left #%s%s%s%s", when, ev->room,
+                 ev->text && ev->text[0] ? " (" : "", ev->text ? ev->text : "",
+                 ev->text && ev->text[0] ? ")" : "");
+        break;
+    case CHAT_EV_NICK:
+        snprintf(buf, cap, "[%s] * you are now known as %s", when, ev->nick);
         break;
     case CHAT_EV_ERROR:
-        snprintf(buf, cap, "%s (%s)", ev->text, chat_error_name(ev->code));
+        snprintf(buf, cap, "%s", ev->text);
         break;
     }
 }

@@ -39,6 +39,7 @@ typedef struct hist_line {
     int64_t ts;
     char nick[CHAT_MAX_NICK + 1];
     char *text;
+    bool me;
 } hist_line;
 
 typedef struct room_state {
@@ -52,6 +53,19 @@ typedef struct room_state {
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
 
+/* Tells the directory we run and how many members we have (for /list). */
+static void report_up(tr_ctx *self, room_state *s)
+{
+    if (tr_ref_is_none(s->cfg.directory))
+        return;
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    chat_pack_str(&b.pk, s->cfg.name);
+    msgpack_pack_uint32(&b.pk, s->n);
+    chat_buf_send(self, s->cfg.directory, CHAT_ROOM_UP, &b);
+}
+
 static int room_init(tr_ctx *self, void *state, void *arg)
 {
     room_state *s = state;
@@ -60,14 +74,13 @@ static int room_init(tr_ctx *self, void *state, void *arg)
     s->cfg = *(const chat_room_cfg *)arg;
     if (s->cfg.budget == 0)
         s->cfg.budget = CHAT_DEFAULT_BUDGET;
-    if (!tr_ref_is_none(s->cfg.directory)) {
-        chat_buf b;
-        chat_buf_init(&b);
-        msgpack_pack_array(&b.pk, 1);
-        chat_pack_str(&b.pk, s->cfg.name);
-        chat_buf_send(self, s->cfg.directory, CHAT_ROOM_UP, &b);
-    }
+    report_up(self, s);
     return TR_OK;
+}
+
+static void room_error(tr_ctx *self, room_state *s, tr_ref to, int code, const char *text, bool fatal)
+{
+    chat_send_room_error(self, to, code, text, fatal, s->cfg.name);
 }
 
 static void room_terminate(tr_ctx *self, void *state, int reason)
@@ -106,7 +119,7 @@ static void deliver(tr_ctx *self, room_state *s, member *m, uint32_t type, const
         char text[128];
         snprintf(text, sizeof(text), "disconnected: %llu messages unread (budget %u)",
                  (unsigned long long)(m->sent - m->acked), s->cfg.budget);
-        chat_send_error(self, m->ref, CHAT_E_SLOW, text, true);
+        room_error(self, s, m->ref, CHAT_E_SLOW, text, true);
         tr_demonitor(tr_ctx_system(self), m->ref, m->mon);
         m->gone = true;
         s->kicked++;
@@ -131,8 +144,10 @@ static void sweep(tr_ctx *self, room_state *s)
                 break;
             }
         }
-        if (gone_nick[0] == '\0')
+        if (gone_nick[0] == '\0') {
+            report_up(self, s);
             return;
+        }
         char text[CHAT_MAX_NICK + 64];
         snprintf(text, sizeof(text), "%s was disconnected (too slow)", gone_nick);
         notice_all(self, s, text);
@@ -154,7 +169,7 @@ static void notice_all(tr_ctx *self, room_state *s, const char *text)
 
 static void remove_member(tr_ctx *self, room_state *s, member *m, const char *why)
 {
-    char text[CHAT_MAX_NICK + 64];
+    char text[CHAT_MAX_NICK + CHAT_MAX_TEXT + 64];
     snprintf(text, sizeof(text), "%s left%s", m->nick, why);
     *m = s->m[--s->n];
     notice_all(self, s, text);
@@ -168,23 +183,25 @@ static int on_join(tr_ctx *self, room_state *s, const tr_msg *msg)
     if (!chat_in_open(&in, msg->data, msg->size, 1) || !chat_obj_str(&in.items[0], nick, sizeof(nick)) ||
         !chat_valid_nick(nick)) {
         chat_in_close(&in);
-        chat_send_error(self, msg->sender, CHAT_E_BAD_NICK,
-                        "bad nickname: use 1-32 of A-Z a-z 0-9 _ -", true);
+        room_error(self, s, msg->sender, CHAT_E_BAD_NICK,
+                   "bad nickname: use 1-32 of A-Z a-z 0-9 _ -", true);
         return TR_OK;
     }
     chat_in_close(&in);
     if (tr_ref_is_none(msg->sender) || find_ref(s, msg->sender) != NULL) {
-        chat_send_error(self, msg->sender, CHAT_E_NICK_TAKEN, "already joined", true);
+        room_error(self, s, msg->sender, CHAT_E_NICK_TAKEN, "already joined", true);
         return TR_OK;
     }
     if (find_nick(s, nick) != NULL) {
         char text[128];
-        snprintf(text, sizeof(text), "nickname '%s' is taken in room '%s'", nick, s->cfg.name);
-        chat_send_error(self, msg->sender, CHAT_E_NICK_TAKEN, text, true);
+        snprintf(text, sizeof(text), "nickname '%s' is taken in #%s", nick, s->cfg.name);
+        room_error(self, s, msg->sender, CHAT_E_NICK_TAKEN, text, true);
         return TR_OK;
     }
     if (s->n >= CHAT_MAX_MEMBERS) {
-        chat_send_error(self, msg->sender, CHAT_E_FULL, "room is full", true);
+        char text[96];
+        snprintf(text, sizeof(text), "#%s is full (%d members)", s->cfg.name, CHAT_MAX_MEMBERS);
+        room_error(self, s, msg->sender, CHAT_E_FULL, text, true);
         return TR_OK;
     }
     if (s->n == s->cap) {
@@ -222,54 +239,55 @@ static int on_join(tr_ctx *self, room_state *s, const tr_msg *msg)
     msgpack_pack_array(&b.pk, s->hist_n);
     for (uint32_t i = 0; i < s->hist_n; i++) {
         const hist_line *h = &s->hist[(s->hist_head + i) % CHAT_HISTORY];
-        msgpack_pack_array(&b.pk, 3);
+        msgpack_pack_array(&b.pk, 4);
         msgpack_pack_int64(&b.pk, h->ts);
         chat_pack_str(&b.pk, h->nick);
         chat_pack_str(&b.pk, h->text);
+        if (h->me)
+            msgpack_pack_true(&b.pk);
+        else
+            msgpack_pack_false(&b.pk);
     }
     chat_buf_send(self, m->ref, CHAT_JOINED, &b);
+    report_up(self, s);
     return TR_OK;
-}
-
-/* Control characters would let one member rewrite another's terminal. */
-static void sanitize(char *t)
-{
-    for (unsigned char *p = (unsigned char *)t; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            *p = '?';
 }
 
 static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
 {
     member *from = find_ref(s, msg->sender);
     if (from == NULL) {
-        chat_send_error(self, msg->sender, CHAT_E_NOT_MEMBER, "not in this room", false);
+        room_error(self, s, msg->sender, CHAT_E_NOT_MEMBER, "not in this room", false);
         return TR_OK;
     }
     chat_in in;
     if (!chat_in_open(&in, msg->data, msg->size, 1) || in.items[0].type != MSGPACK_OBJECT_STR) {
         chat_in_close(&in);
-        chat_send_error(self, msg->sender, CHAT_E_PROTO, "malformed line ignored", false);
+        room_error(self, s, msg->sender, CHAT_E_PROTO, "malformed line ignored", false);
         return TR_OK;
     }
     size_t len = in.items[0].via.str.size;
+    bool me = in.n >= 2 && in.items[1].type == MSGPACK_OBJECT_BOOLEAN && in.items[1].via.boolean;
     if (len > CHAT_MAX_LINE) {
         chat_in_close(&in);
         char text[96];
         snprintf(text, sizeof(text), "line too long (%zu bytes, max %d): not sent", len,
                  CHAT_MAX_LINE);
-        chat_send_error(self, msg->sender, CHAT_E_TOO_LONG, text, false);
+        room_error(self, s, msg->sender, CHAT_E_TOO_LONG, text, false);
         return TR_OK;
     }
-    char *line = malloc(len + 1);
-    if (line == NULL) {
+    if (chat_blank(in.items[0].via.str.ptr, len)) {
         chat_in_close(&in);
-        return TR_ENOMEM;
+        return TR_OK; /* a blank line says nothing */
     }
-    memcpy(line, in.items[0].via.str.ptr, len);
-    line[len] = '\0';
+    /* cleaned again here: a client is not trusted to have done it */
+    char clean[CHAT_MAX_TEXT + 1];
+    size_t clen = chat_clean(in.items[0].via.str.ptr, len, clean, sizeof(clean), NULL);
     chat_in_close(&in);
-    sanitize(line);
+    char *line = malloc(clen + 1);
+    if (line == NULL)
+        return TR_ENOMEM;
+    memcpy(line, clean, clen + 1);
 
     hist_line *h;
     if (s->hist_n < CHAT_HISTORY) {
@@ -282,15 +300,20 @@ static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
     free(h->text);
     h->text = line;
     h->ts = now_s();
+    h->me = me;
     snprintf(h->nick, sizeof(h->nick), "%s", from->nick);
     s->lines++;
 
     chat_buf b;
     chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 3);
+    msgpack_pack_array(&b.pk, 4);
     msgpack_pack_int64(&b.pk, h->ts);
     chat_pack_str(&b.pk, h->nick);
     chat_pack_str(&b.pk, h->text);
+    if (me)
+        msgpack_pack_true(&b.pk);
+    else
+        msgpack_pack_false(&b.pk);
     for (uint32_t i = 0; i < s->n; i++)
         if (&s->m[i] != from)
             deliver(self, s, &s->m[i], CHAT_LINE, &b);
@@ -317,13 +340,60 @@ static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
         chat_in_close(&in);
         return TR_OK;
     }
-    case CHAT_LEAVE: {
+    case CHAT_LEAVE: { /* [reason] */
         member *m = find_ref(s, msg->sender);
-        if (m != NULL) {
-            tr_demonitor(tr_ctx_system(self), m->ref, m->mon);
-            remove_member(self, s, m, "");
+        if (m == NULL)
+            return TR_OK;
+        char why[CHAT_MAX_TEXT + 4] = "";
+        chat_in in;
+        if (chat_in_open(&in, msg->data, msg->size, 1) && in.items[0].type == MSGPACK_OBJECT_STR &&
+            in.items[0].via.str.size > 0 && in.items[0].via.str.size <= CHAT_MAX_REASON &&
+            !chat_blank(in.items[0].via.str.ptr, in.items[0].via.str.size)) {
+            char clean[3 * CHAT_MAX_REASON + 1];
+            chat_clean(in.items[0].via.str.ptr, in.items[0].via.str.size, clean, sizeof(clean),
+                       NULL);
+            snprintf(why, sizeof(why), " (%s)", clean);
         }
+        chat_in_close(&in);
+        tr_demonitor(tr_ctx_system(self), m->ref, m->mon);
+        remove_member(self, s, m, why);
         return TR_OK;
+    }
+    case CHAT_NICK: { /* [new]: the member's nickname changed (registered by its gateway) */
+        member *m = find_ref(s, msg->sender);
+        chat_in in;
+        char nick[CHAT_MAX_NICK + 1];
+        bool ok = m != NULL && chat_in_open(&in, msg->data, msg->size, 1) &&
+                  chat_obj_str(&in.items[0], nick, sizeof(nick)) && chat_valid_nick(nick);
+        chat_in_close(&in);
+        if (!ok || strcmp(nick, m->nick) == 0)
+            return TR_OK;
+        if (find_nick(s, nick) != NULL) {
+            char text[192];
+            snprintf(text, sizeof(text), "nickname '%s' is taken in #%s: you stay %s there", nick,
+                     s->cfg.name, m->nick);
+            room_error(self, s, msg->sender, CHAT_E_COMMAND, text, false);
+            return TR_OK;
+        }
+        char text[2 * CHAT_MAX_NICK + 32];
+        snprintf(text, sizeof(text), "%s is now known as %s", m->nick, nick);
+        snprintf(m->nick, sizeof(m->nick), "%s", nick);
+        notice_all(self, s, text);
+        sweep(self, s);
+        return TR_OK;
+    }
+    case CHAT_WHO: { /* an ask: [[nick...]] */
+        if (msg->corr == 0)
+            return TR_OK;
+        chat_buf b;
+        chat_buf_init(&b);
+        msgpack_pack_array(&b.pk, 1);
+        msgpack_pack_array(&b.pk, s->n);
+        for (uint32_t i = 0; i < s->n; i++)
+            chat_pack_str(&b.pk, s->m[i].nick);
+        int rc = tr_reply(self, msg, b.sb.data, b.sb.size);
+        chat_buf_destroy(&b);
+        return rc == TR_EDEAD ? TR_OK : rc;
     }
     case TR_MSG_DOWN: {
         const tr_down *d = msg->data;
@@ -374,6 +444,7 @@ typedef struct room_entry {
     chat_room_cfg *cfg; /* the supervisor's child arg: freed after the supervisor ended */
     tr_ref sup;
     tr_ref room;        /* none while (re)starting */
+    uint32_t members;   /* as the room last said (ROOM_UP) */
     uint64_t sup_mon;
     pending_ask *pend;
     uint32_t npend, cappend;
@@ -490,6 +561,8 @@ static int directory_handle(tr_ctx *self, void *state, const tr_msg *msg)
         char name[CHAT_MAX_ROOM + 1];
         bool ok = chat_in_open(&in, msg->data, msg->size, 1) &&
                   chat_obj_str(&in.items[0], name, sizeof(name)) && chat_valid_room(name);
+        bool create = !(in.n >= 2 && in.items[1].type == MSGPACK_OBJECT_BOOLEAN &&
+                        !in.items[1].via.boolean);
         chat_in_close(&in);
         if (msg->corr == 0)
             return TR_OK;
@@ -498,6 +571,10 @@ static int directory_handle(tr_ctx *self, void *state, const tr_msg *msg)
             return TR_OK;
         }
         room_entry *e = find_room(s, name);
+        if (e == NULL && !create) {
+            answer_open(self, msg->sender, msg->corr, CHAT_E_NO_ROOM, TR_REF_NONE);
+            return TR_OK;
+        }
         if (e == NULL && (e = start_room(self, s, name)) == NULL) {
             answer_open(self, msg->sender, msg->corr, CHAT_E_UNAVAILABLE, TR_REF_NONE);
             return TR_OK;
@@ -527,10 +604,32 @@ static int directory_handle(tr_ctx *self, void *state, const tr_msg *msg)
         room_entry *e = ok ? find_room(s, name) : NULL;
         if (e == NULL)
             return TR_OK;
+        uint64_t members = 0;
+        if (chat_in_open(&in, msg->data, msg->size, 2) && chat_obj_u64(&in.items[1], &members))
+            e->members = (uint32_t)members;
+        chat_in_close(&in);
+        if (tr_ref_equal(e->room, msg->sender))
+            return TR_OK; /* a membership change */
         e->room = msg->sender;
         for (uint32_t i = 0; i < e->npend; i++)
             answer_open(self, e->pend[i].sender, e->pend[i].corr, CHAT_OK, e->room);
         e->npend = 0;
+        return TR_OK;
+    }
+    case CHAT_LIST: { /* an ask: [[room, members]...] */
+        if (msg->corr == 0)
+            return TR_OK;
+        chat_buf b;
+        chat_buf_init(&b);
+        msgpack_pack_array(&b.pk, 1);
+        msgpack_pack_array(&b.pk, s->n);
+        for (uint32_t i = 0; i < s->n; i++) {
+            msgpack_pack_array(&b.pk, 2);
+            chat_pack_str(&b.pk, s->rooms[i].cfg->name);
+            msgpack_pack_uint32(&b.pk, s->rooms[i].members);
+        }
+        tr_reply(self, msg, b.sb.data, b.sb.size);
+        chat_buf_destroy(&b);
         return TR_OK;
     }
     case TR_MSG_DOWN: { /* a room's supervisor gave up (restart intensity) */

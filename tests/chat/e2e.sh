@@ -5,6 +5,7 @@
 # 2. alice (via A), bob (via B), carol (via A) join R_A; dave (via A) joins R_B
 # 3. each of alice, bob, carol sends N lines through a fifo on its stdin;
 #    every line must reach every other member of R_A exactly once, in sender order
+# 3b. /msg across servers reaches only its addressee; /foo stays local; /who, /list
 # 4. nickname taken, bad URL, unreachable server, over-long line: one-line errors, exit codes
 # 5. kill -9 server B: alice and carol keep chatting; bob (his server died) and
 #    dave (his room's server died) get a clear notice and exit 4 (README)
@@ -121,6 +122,26 @@ echo "e2e: $N lines x 3 senders reached every other member once, in order"
 
 # format: [HH:MM:SS] <nick> text
 grep -qE "^\[[0-2][0-9]:[0-5][0-9]:[0-5][0-9]\] <bob> bob-line-1\$" "$W/alice.out" || fail "line format"
+
+# ---- 3b. commands across processes: a private line reaches only its addressee
+say alice "/MSG bob psst-private "
+wait_for "$W/bob.out" "\] \*alice\* psst-private\$"
+wait_for "$W/alice.out" "\] -> \*bob\* psst-private\$"
+say alice "after-private"
+wait_for "$W/carol.out" "<alice> after-private\$"
+wait_for "$W/bob.out" "<alice> after-private\$"
+if grep -q "psst-private" "$W/carol.out" "$W/dave.out"; then fail "a private line reached someone else"; fi
+say carol "/foo secret-cmd"
+wait_for "$W/carol.err" "unknown command /foo \(not sent\)"
+say bob "/who"
+wait_for "$W/bob.out" "\] - #$R_A on server A, 3 here: alice, bob, carol\$"
+say dave "/list"
+wait_for "$W/dave.out" "\] - 2 rooms with members:"
+wait_for "$W/dave.out" "#$R_B +1 member +on server B"
+say carol "barrier-1"
+wait_for "$W/alice.out" "<carol> barrier-1\$"
+if grep -q "secret-cmd" "$W/alice.out" "$W/bob.out"; then fail "an unknown command was sent"; fi
+echo "e2e: /msg reached only its addressee; /foo stayed local; /who and /list across servers"
 
 # ---- 4. clear errors
 set +e
