@@ -89,7 +89,8 @@ enum {
     CHAT_LIST,    /* client->gateway []; task->directory, an ask []; reply [[room, members]...] */
     CHAT_WHERE,   /* client->gateway [room] */
     CHAT_INFO,    /* gateway/task->client [ts, [line...]]: the answer to a command */
-    CHAT_INPUT    /* front end->member [line]: one line the user typed (text or command) */
+    CHAT_INPUT,   /* front end->member [line]: one line the user typed (text or command) */
+    CHAT_SHUTDOWN /* main->own gateway, an ask [why]: tell every client, then reply [] */
 };
 
 /* Error codes carried by CHAT_ERROR and OPEN replies. */

@@ -371,7 +371,7 @@ static void on_claimed(tr_ctx *self, gateway_state *s, const tr_msg *msg)
             tell_home(self, s, CHAT_RELEASE, nick, key);
         return;
     }
-    char text[160];
+    char text[320];
     if (code != CHAT_OK) {
         if (code == CHAT_E_NICK_TAKEN)
             snprintf(text, sizeof(text), "nickname '%s' is taken (by someone on some server)", nick);
@@ -446,7 +446,7 @@ static void on_priv(tr_ctx *self, gateway_state *s, const tr_msg *msg)
         !chat_valid_nick(to) || in.items[1].type != MSGPACK_OBJECT_STR) {
         chat_send_error(self, msg->sender, CHAT_E_COMMAND, "usage: /msg NICK text", false);
     } else if (in.items[1].via.str.size > CHAT_MAX_LINE) {
-        char text[96];
+        char text[320];
         snprintf(text, sizeof(text), "line too long (%u bytes, max %d): not sent",
                  in.items[1].via.str.size, CHAT_MAX_LINE);
         chat_send_error(self, msg->sender, CHAT_E_TOO_LONG, text, false);
@@ -565,7 +565,7 @@ static void on_join(tr_ctx *self, gateway_state *s, const tr_msg *msg)
         else
             i++;
     if (c->nsessions >= CHAT_MAX_JOINED) {
-        char text[96];
+        char text[320];
         snprintf(text, sizeof(text), "too many rooms (at most %d at once): /part one first",
                  CHAT_MAX_JOINED);
         chat_send_room_error(self, msg->sender, CHAT_E_TOO_MANY, text, false, a.room);
@@ -662,6 +662,22 @@ static int gateway_handle(tr_ctx *self, void *state, const tr_msg *msg)
     case CHAT_HELLO:
         on_hello(self, s, msg);
         return TR_OK;
+    case CHAT_SHUTDOWN: { /* from our own program: the server is stopping */
+        if (tr_ref_is_remote(msg->sender))
+            return TR_OK;
+        chat_in in;
+        char why[128] = "stopped by its operator";
+        if (chat_in_open(&in, msg->data, msg->size, 1))
+            chat_obj_str(&in.items[0], why, sizeof(why));
+        chat_in_close(&in);
+        char text[256];
+        snprintf(text, sizeof(text), "server %s is shutting down (%s)", s->cfg.server, why);
+        for (uint32_t i = 0; i < s->nclients; i++)
+            chat_send_error(self, s->clients[i].ref, CHAT_E_GONE, text, true);
+        if (msg->corr != 0)
+            tr_reply(self, msg, NULL, 0);
+        return TR_OK;
+    }
     case CHAT_PEER: {
         chat_in in;
         tr_ref peer;
@@ -781,7 +797,7 @@ static int session_init(tr_ctx *self, void *state, void *arg)
     if (tr_monitor(sys, tr_self(self), s->a.client, &s->client_mon) != TR_OK)
         return TR_EDEAD;
     if (open_room(self, s) != TR_OK) {
-        char text[160];
+        char text[320];
         snprintf(text, sizeof(text), "#%s is unavailable: its server %s cannot be reached",
                  s->a.room, s->a.owner);
         session_fail(self, s, CHAT_E_UNAVAILABLE, text);
@@ -800,7 +816,7 @@ static void on_opened(tr_ctx *self, session_state *s, const tr_msg *msg)
         code = CHAT_E_PROTO;
     chat_in_close(&in);
     if (code != CHAT_OK) {
-        char text[160];
+        char text[320];
         snprintf(text, sizeof(text), "cannot open #%s on server %s: %s", s->a.room,
                  s->a.owner, chat_error_name((int)code));
         session_fail(self, s, code == CHAT_E_BAD_ROOM ? CHAT_E_BAD_ROOM : CHAT_E_UNAVAILABLE, text);
@@ -819,7 +835,7 @@ static void on_room_down(tr_ctx *self, session_state *s, int reason)
 {
     s->joined = false;
     s->room = TR_REF_NONE;
-    char text[200];
+    char text[320];
     if (reason == TR_ENODEDOWN || reason == TR_ENOTCONN) {
         snprintf(text, sizeof(text), "#%s is gone: its server %s went down", s->a.room,
                  s->a.owner);
@@ -857,7 +873,7 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
         return TR_OK;
     case TR_MSG_ASK_TIMEOUT:
         if (msg->corr == s->open_corr) {
-            char text[160];
+            char text[320];
             snprintf(text, sizeof(text), "#%s is unavailable: its server %s did not answer",
                      s->a.room, s->a.owner);
             s->open_corr = 0;

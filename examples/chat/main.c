@@ -11,16 +11,23 @@
  * The actors are the chat core (chat.h); this file only adds the node, the
  * command line, stdin/stdout and exit codes. See README.md beside it.
  *
- * Exit codes: 0 fine; 1 internal error; 2 usage or bad URL; 3 join refused
- * (nickname taken or invalid, bad room, room full); 4 server unreachable or
- * lost, room gone; 5 cut off for reading too slowly. */
+ * Exit codes: 0 fine; 1 internal error; 2 usage, bad URL or address in use;
+ * 3 login or first join refused (nickname taken or invalid, bad room, room
+ * full); 4 server unreachable, refused (wrong cookie), stopped or lost (also
+ * after this client was suspended long enough for the server to drop it),
+ * or the last room gone with its server; 5 cut off for reading too slowly. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -141,9 +148,56 @@ static void parse(int argc, char **argv, opts *o)
 static tr_system *g_sys;
 static tr_node *g_node;
 
+static void check_cookie(const char *cookie)
+{
+    if (cookie == NULL)
+        die(EXIT_USAGE, "missing --cookie (the secret shared by every server and client)");
+    if (cookie[0] == '\0')
+        die(EXIT_USAGE, "empty --cookie: give the secret shared by every server and client");
+}
+
+/* After the node refused a tcp:// listen URL: is the address in use? Binds
+ * a plain socket to it to find out, since TR_EADDR covers both a bad URL and
+ * an address taken. Returns errno of the bind, or 0 if it is free/unknown. */
+static int tcp_bind_errno(const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (p == NULL || strncmp(url, "tcp", 3) != 0)
+        return 0;
+    char host[256];
+    snprintf(host, sizeof(host), "%s", p + 3);
+    char *colon = strrchr(host, ':');
+    if (colon == NULL)
+        return 0;
+    *colon = '\0';
+    const char *port = colon + 1;
+    char *h = host;
+    if (h[0] == '[') { /* [v6] */
+        h++;
+        h[strcspn(h, "]")] = '\0';
+    }
+    if (strcmp(h, "*") == 0 || h[0] == '\0')
+        h = NULL;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    if (getaddrinfo(h, port, &hints, &ai) != 0 || ai == NULL)
+        return 0;
+    int err = 0;
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* as NNG does */
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+            err = errno;
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return err;
+}
+
 static void start_node(const char *name, const char *cookie, const char *listen, char *bound,
                        size_t cap)
 {
+    check_cookie(cookie);
     if (tr_system_create(NULL, &g_sys) != TR_OK)
         die(1, "cannot create the actor system");
     tr_node_opts no = {.name = name, .cookie = cookie};
@@ -153,8 +207,15 @@ static void start_node(const char *name, const char *cookie, const char *listen,
     if (rc != TR_OK)
         die(1, "cannot start the node: %s", tr_strerror(rc));
     rc = tr_node_listen(g_node, listen, bound, cap);
-    if (rc != TR_OK)
+    if (rc != TR_OK) {
+        int err = rc == TR_EADDR ? tcp_bind_errno(listen) : 0;
+        if (err == EADDRINUSE)
+            die(EXIT_USAGE, "cannot listen on '%s': address already in use (another server there?)",
+                listen);
+        if (err == EADDRNOTAVAIL)
+            die(EXIT_USAGE, "cannot listen on '%s': no such local address", listen);
         die(EXIT_USAGE, "cannot listen on '%s': %s", listen, tr_strerror(rc));
+    }
     chat_set_ref_codec(tr_pack_ref, tr_unpack_ref);
 }
 
@@ -176,7 +237,9 @@ static tr_ref reach_gateway(const char *url, char *server, size_t cap)
         die(EXIT_UNREACHABLE, "server %s unreachable (no answer within %d s)", url,
             CONNECT_TIMEOUT_MS / 1000);
     if (rc == TR_EREFUSED)
-        die(EXIT_UNREACHABLE, "server %s refused the connection (wrong --cookie?)", url);
+        die(EXIT_UNREACHABLE,
+            "server %s refused the connection: its --cookie differs from ours (or it runs another "
+            "protocol version)", url);
     if (rc == TR_EADDR)
         die(EXIT_USAGE, "bad server URL '%s'", url);
     if (rc != TR_OK)
@@ -212,6 +275,89 @@ static int exit_code_of(int reason)
 
 /* ---- server ---- */
 
+/* A --peer to introduce to our gateway: connect, find its gateway, tell ours. */
+typedef struct peer_job {
+    const char *url, *self;
+    tr_ref gateway;
+    bool done;
+    int last_rc; /* what the previous attempt said, to report changes only */
+} peer_job;
+
+static struct {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool stop;
+    peer_job *jobs;
+    int n;
+} g_peers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, NULL, 0};
+
+#define PEER_RETRY_S 5
+
+/* One attempt; prints what happened (a failure only when it differs from
+ * the previous one, so a retry loop does not repeat itself). */
+static bool try_peer(peer_job *j, bool first)
+{
+    char peer[CHAT_MAX_SERVER + 1];
+    int rc = tr_node_connect(g_node, j->url, CONNECT_TIMEOUT_MS, peer, sizeof(peer));
+    const char *why = NULL;
+    char detail[256];
+    if (rc == TR_EREFUSED)
+        why = "refused us: its --cookie differs from ours (or it runs another protocol version)";
+    else if (rc == TR_ETIMEDOUT)
+        why = "does not answer (not started yet, or unreachable)";
+    else if (rc != TR_OK) {
+        snprintf(detail, sizeof(detail), "cannot be reached: %s", tr_strerror(rc));
+        why = detail;
+    }
+    if (rc == TR_OK) {
+        char path[CHAT_MAX_SERVER + 8];
+        snprintf(path, sizeof(path), "%s/chat", peer);
+        tr_ref pgw;
+        rc = tr_lookup(g_sys, path, CONNECT_TIMEOUT_MS, &pgw);
+        if (rc == TR_OK)
+            rc = chat_gateway_add_peer(g_sys, j->gateway, pgw, CONNECT_TIMEOUT_MS);
+        if (rc != TR_OK) {
+            snprintf(detail, sizeof(detail), "(%s) runs no chat server: %s", peer, tr_strerror(rc));
+            why = detail;
+        }
+    }
+    if (rc == TR_OK) {
+        printf("server %s: peer %s at %s\n", j->self, peer, j->url);
+        j->done = true;
+        return true;
+    }
+    if (first || rc != j->last_rc)
+        fprintf(stderr, "troupe-chat: peer %s %s; trying again every %d s\n", j->url, why,
+                PEER_RETRY_S);
+    j->last_rc = rc;
+    return false;
+}
+
+static void *peer_retry_loop(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_peers.m);
+    for (;;) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += PEER_RETRY_S;
+        while (!g_peers.stop && pthread_cond_timedwait(&g_peers.c, &g_peers.m, &until) == 0) {
+        }
+        if (g_peers.stop)
+            break;
+        bool left = false;
+        pthread_mutex_unlock(&g_peers.m);
+        for (int i = 0; i < g_peers.n; i++)
+            if (!g_peers.jobs[i].done)
+                left |= !try_peer(&g_peers.jobs[i], false);
+        pthread_mutex_lock(&g_peers.m);
+        if (!left)
+            break;
+    }
+    pthread_mutex_unlock(&g_peers.m);
+    return NULL;
+}
+
 static int cmd_server(opts *o)
 {
     if (o->name == NULL)
@@ -219,8 +365,7 @@ static int cmd_server(opts *o)
     check_url("listen", o->listen);
     for (int i = 0; i < o->npeers; i++)
         check_url("peer", o->peers[i]);
-    if (o->cookie == NULL)
-        die(EXIT_USAGE, "server needs --cookie");
+    check_cookie(o->cookie);
     if (strlen(o->name) > CHAT_MAX_SERVER)
         die(EXIT_USAGE, "server name too long");
 
@@ -248,25 +393,21 @@ static int cmd_server(opts *o)
         die(1, "cannot start the chat gateway");
     printf("server %s listening on %s\n", o->name, bound);
 
+    /* peers: each one that cannot be reached now is tried again every few
+     * seconds in the background until it answers */
+    static peer_job jobs[MAX_PEERS];
+    int waiting = 0;
     for (int i = 0; i < o->npeers; i++) {
-        char peer[CHAT_MAX_SERVER + 1];
-        int rc = tr_node_connect(g_node, o->peers[i], CONNECT_TIMEOUT_MS, peer, sizeof(peer));
-        if (rc != TR_OK) {
-            fprintf(stderr, "troupe-chat: peer %s unreachable: %s (continuing without it)\n",
-                    o->peers[i], tr_strerror(rc));
-            continue;
-        }
-        char path[CHAT_MAX_SERVER + 8];
-        snprintf(path, sizeof(path), "%s/chat", peer);
-        tr_ref pgw;
-        rc = tr_lookup(g_sys, path, CONNECT_TIMEOUT_MS, &pgw);
-        if (rc == TR_OK)
-            rc = chat_gateway_add_peer(g_sys, gw, pgw, CONNECT_TIMEOUT_MS);
-        if (rc != TR_OK)
-            fprintf(stderr, "troupe-chat: peer %s (%s) has no chat gateway: %s\n", o->peers[i],
-                    peer, tr_strerror(rc));
-        else
-            printf("server %s: peer %s at %s\n", o->name, peer, o->peers[i]);
+        jobs[i] = (peer_job){.url = o->peers[i], .self = o->name, .gateway = gw};
+        if (!try_peer(&jobs[i], true))
+            waiting++;
+    }
+    pthread_t retry_thread;
+    bool retrying = waiting > 0;
+    if (retrying) {
+        g_peers.jobs = jobs;
+        g_peers.n = o->npeers;
+        pthread_create(&retry_thread, NULL, peer_retry_loop, &g_peers);
     }
     /* --http: Prometheus metrics at /metrics, the live dashboard at / */
     tr_observer *obs = NULL;
@@ -283,6 +424,24 @@ static int cmd_server(opts *o)
     int sig = 0;
     sigwait(&sigs, &sig);
     printf("server %s stopping (%s)\n", o->name, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (retrying) {
+        pthread_mutex_lock(&g_peers.m);
+        g_peers.stop = true;
+        pthread_cond_broadcast(&g_peers.c);
+        pthread_mutex_unlock(&g_peers.m);
+        pthread_join(retry_thread, NULL);
+    }
+    /* tell the clients before their connections go (they exit 4 with that
+     * message instead of a bare "lost the connection") */
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 1);
+    chat_pack_str(&b.pk, sig == SIGINT ? "stopped by its operator: SIGINT" : "stopped by its operator: SIGTERM");
+    void *reply = NULL;
+    size_t n = 0;
+    if (tr_ask_wait(g_sys, gw, CHAT_SHUTDOWN, b.sb.data, b.sb.size, CONNECT_TIMEOUT_MS, &reply, &n) == TR_OK)
+        free(reply);
+    chat_buf_destroy(&b);
     tr_observe_stop(obs);
     stop_node();
     return 0;
@@ -301,6 +460,47 @@ typedef struct client_ui {
 static client_ui g_ui = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, false,
                          false, {0}};
 
+/* Suspension watch: a thread notes the time every 200 ms; a long gap means
+ * this process was stopped (Ctrl-Z, SIGSTOP) or starved. When the server is
+ * lost right after one, the likely cause is us, not the server: its node
+ * stopped hearing from ours and dropped the connection. */
+static _Atomic int64_t g_tick_ms, g_gap_ms, g_gap_at_ms;
+static atomic_bool g_watch_stop;
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void *suspension_watch(void *arg)
+{
+    (void)arg;
+    atomic_store(&g_tick_ms, mono_ms());
+    while (!atomic_load(&g_watch_stop)) {
+        nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
+        int64_t now = mono_ms(), gap = now - atomic_load(&g_tick_ms);
+        if (gap > 1000) {
+            atomic_store(&g_gap_ms, gap);
+            atomic_store(&g_gap_at_ms, now);
+        }
+        atomic_store(&g_tick_ms, now);
+    }
+    return NULL;
+}
+
+/* How long this process was suspended just now (ms), 0 if it was not. */
+static int64_t recently_suspended_ms(void)
+{
+    int64_t now = mono_ms(), since_tick = now - atomic_load(&g_tick_ms);
+    if (since_tick > 1500) /* the watch has not run since we woke up */
+        return since_tick;
+    if (now - atomic_load(&g_gap_at_ms) < 15000 && atomic_load(&g_gap_ms) > 1500)
+        return atomic_load(&g_gap_ms);
+    return 0;
+}
+
 static void client_event(void *ctx, const chat_event *ev)
 {
     client_ui *ui = ctx;
@@ -312,6 +512,13 @@ static void client_event(void *ctx, const chat_event *ev)
         fprintf(stderr, "troupe-chat: %s\n", line);
     else
         printf("%s\n", line);
+    int64_t suspended = 0;
+    if (ev->kind == CHAT_EV_ERROR && ev->fatal && ev->code == CHAT_E_GONE &&
+        (suspended = recently_suspended_ms()) > 0)
+        fprintf(stderr,
+                "troupe-chat: this client was suspended for %lld s (Ctrl-Z, SIGSTOP or a stalled "
+                "machine): the server stopped hearing from it and dropped it\n",
+                (long long)((suspended + 500) / 1000));
     pthread_mutex_lock(&ui->m);
     if (ev->kind == CHAT_EV_JOINED || (ev->kind == CHAT_EV_WELCOME && !ui->want_room))
         ui->ready = true;
@@ -389,12 +596,15 @@ static int cmd_client(opts *o)
     if (tr_spawn(g_sys, &chat_member_behaviour, &mc, NULL, &g_ui.member) != TR_OK)
         die(1, "cannot start the client");
 
-    pthread_t reader;
+    pthread_t reader, watch;
     pthread_create(&reader, NULL, stdin_reader, &g_ui);
     pthread_detach(reader); /* may sit in getline when the session ends */
+    pthread_create(&watch, NULL, suspension_watch, NULL);
 
     int reason = 0;
     tr_await_exit(g_sys, g_ui.member, -1, &reason);
+    atomic_store(&g_watch_stop, true);
+    pthread_join(watch, NULL);
     pthread_mutex_lock(&g_ui.m);
     g_ui.closing = true;
     g_ui.ended = true;

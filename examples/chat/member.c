@@ -149,7 +149,7 @@ static int member_init(tr_ctx *self, void *state, void *arg)
         return TR_EDEAD;
     int rc = send_strs(self, s->cfg.gateway, CHAT_LOGIN, s->nick, NULL);
     if (rc != TR_OK) {
-        char text[128];
+        char text[320];
         snprintf(text, sizeof(text), "cannot reach the server: %s", tr_strerror(rc));
         fatal(self, s, CHAT_E_GONE, "", text);
     }
@@ -159,7 +159,7 @@ static int member_init(tr_ctx *self, void *state, void *arg)
 static void join(tr_ctx *self, member_state *s, const char *name)
 {
     joined_room *r = find_name(s, name);
-    char text[96];
+    char text[320];
     if (r != NULL) {
         if (r->joined) {
             s->current = (int)(r - s->rooms);
@@ -394,7 +394,7 @@ static void part(tr_ctx *self, member_state *s, const char *name, const char *re
 /* One line the user typed: cleaned, then a command or a line for the current room. */
 static void on_input(tr_ctx *self, member_state *s, const char *raw, size_t n)
 {
-    char text[200];
+    char text[320];
     if (n > CHAT_MAX_LINE) {
         snprintf(text, sizeof(text), "line too long (%zu bytes, max %d): not sent", n,
                  CHAT_MAX_LINE);
@@ -599,7 +599,7 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (s->leaving)
             return TR_OK;
         if (tr_ref_equal(d->actor, s->cfg.gateway) && d->monitor == s->gw_mon) {
-            char text[160];
+            char text[320];
             if (d->reason == TR_ENODEDOWN)
                 snprintf(text, sizeof(text), "lost the connection to server %s (it went down or is unreachable)",
                          s->server[0] ? s->server : "?");
@@ -613,7 +613,7 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
             joined_room *r = &s->rooms[i];
             if (!r->joined || !tr_ref_equal(d->actor, r->session) || d->monitor != r->mon)
                 continue;
-            char text[200];
+            char text[320];
             if (d->reason == TR_ENODEDOWN) {
                 snprintf(text, sizeof(text), "lost the connection to server %s (it went down or is unreachable)",
                          s->server);

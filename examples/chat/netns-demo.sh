@@ -6,7 +6,7 @@
 #   troupe-c  10.77.0.3  the bots: ada through A, bob through B
 # joined by a bridge inside a fourth namespace (troupe-br), so nothing is
 # added to the host's own network. Everything is removed on exit.
-#   usage: sudo examples/chat/netns-demo.sh [path/to/troupe-chat]
+#   usage (as root): examples/chat/netns-demo.sh [path/to/troupe-chat]
 # Prints "skipped" and exits 0 when namespaces cannot be created here.
 set -euo pipefail
 BIN=$(realpath "${1:-$(dirname "$0")/../../build/default/examples/chat/troupe-chat}")

@@ -116,7 +116,7 @@ static void deliver(tr_ctx *self, room_state *s, member *m, uint32_t type, const
     if (m->gone)
         return;
     if (m->sent - m->acked >= s->cfg.budget) {
-        char text[128];
+        char text[320];
         snprintf(text, sizeof(text), "disconnected: %llu messages unread (budget %u)",
                  (unsigned long long)(m->sent - m->acked), s->cfg.budget);
         room_error(self, s, m->ref, CHAT_E_SLOW, text, true);
@@ -193,13 +193,13 @@ static int on_join(tr_ctx *self, room_state *s, const tr_msg *msg)
         return TR_OK;
     }
     if (find_nick(s, nick) != NULL) {
-        char text[128];
+        char text[320];
         snprintf(text, sizeof(text), "nickname '%s' is taken in #%s", nick, s->cfg.name);
         room_error(self, s, msg->sender, CHAT_E_NICK_TAKEN, text, true);
         return TR_OK;
     }
     if (s->n >= CHAT_MAX_MEMBERS) {
-        char text[96];
+        char text[320];
         snprintf(text, sizeof(text), "#%s is full (%d members)", s->cfg.name, CHAT_MAX_MEMBERS);
         room_error(self, s, msg->sender, CHAT_E_FULL, text, true);
         return TR_OK;
@@ -270,7 +270,7 @@ static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
     bool me = in.n >= 2 && in.items[1].type == MSGPACK_OBJECT_BOOLEAN && in.items[1].via.boolean;
     if (len > CHAT_MAX_LINE) {
         chat_in_close(&in);
-        char text[96];
+        char text[320];
         snprintf(text, sizeof(text), "line too long (%zu bytes, max %d): not sent", len,
                  CHAT_MAX_LINE);
         room_error(self, s, msg->sender, CHAT_E_TOO_LONG, text, false);
@@ -369,7 +369,7 @@ static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (!ok || strcmp(nick, m->nick) == 0)
             return TR_OK;
         if (find_nick(s, nick) != NULL) {
-            char text[192];
+            char text[320];
             snprintf(text, sizeof(text), "nickname '%s' is taken in #%s: you stay %s there", nick,
                      s->cfg.name, m->nick);
             room_error(self, s, msg->sender, CHAT_E_COMMAND, text, false);

@@ -177,7 +177,7 @@ static void on_located(tr_ctx *self, task_state *s, const chat_in *in)
     for (uint32_t i = 0; i < a->n && code == CHAT_OK; i++)
         if (strcmp(a->servers[i].name, server) == 0)
             at = (int)i;
-    char text[160];
+    char text[320];
     if (code != CHAT_OK || at < 0) {
         snprintf(text, sizeof(text), "no such user '%s' (not connected to any server): not sent",
                  a->arg);
@@ -204,7 +204,7 @@ static void on_delivered(tr_ctx *self, task_state *s, const chat_in *in)
     int64_t code = CHAT_E_PROTO;
     chat_obj_i64(&in->items[0], &code);
     if (code != CHAT_OK) {
-        char text[160];
+        char text[320];
         snprintf(text, sizeof(text), "no such user '%s' (just left): not sent", s->a->arg);
         fail_client(self, s, CHAT_E_NO_USER, text);
         return;
@@ -230,7 +230,7 @@ static void on_who_opened(tr_ctx *self, task_state *s, const chat_in *in)
     if (code == CHAT_OK && (in->n < 2 || chat_unpack_ref(tr_ctx_system(self), &in->items[1], &room) != TR_OK))
         code = CHAT_E_PROTO;
     if (code != CHAT_OK) {
-        char text[160];
+        char text[320];
         snprintf(text, sizeof(text), "#%s: nobody there (no such room on server %s, its host)",
                  s->a->arg, s->a->servers[s->target].name);
         fail_client(self, s, CHAT_E_NO_ROOM, text);

@@ -159,6 +159,18 @@ say carol "$(head -c 600 /dev/zero | tr '\0' x)"
 wait_for "$W/carol.err" "line too long \(600 bytes, max 512\)"
 kill -0 "$PID_carol" || fail "an over-long line ended the client"
 echo "e2e: nickname taken, bad URL, unreachable server, over-long line: clear errors"
+set +e
+"$BIN" client --server "$URL_A" --nick zed --room x --cookie "wrong-$COOKIE" \
+    --listen tcp://127.0.0.1:0 </dev/null 2>"$W/cookie.err"; rc=$?
+[[ $rc == 4 ]] && grep -q "refused the connection: its --cookie differs" "$W/cookie.err" || fail "wrong cookie: rc=$rc"
+"$BIN" client --server "$URL_A" --nick zed --room x --cookie "" </dev/null 2>"$W/empty.err"; rc=$?
+[[ $rc == 2 ]] && grep -q "empty --cookie" "$W/empty.err" || fail "empty cookie: rc=$rc"
+"$BIN" client --server "$URL_A" --nick zed --room x </dev/null 2>"$W/nocookie.err"; rc=$?
+[[ $rc == 2 ]] && grep -q "missing --cookie" "$W/nocookie.err" || fail "no cookie: rc=$rc"
+"$BIN" server --name A2 --listen "$URL_A" --cookie "$COOKIE" </dev/null >"$W/inuse.out" 2>"$W/inuse.err"; rc=$?
+[[ $rc == 2 ]] && grep -q "address already in use" "$W/inuse.err" || fail "address in use: rc=$rc"
+set -e
+echo "e2e: wrong, empty and missing cookie, address in use: clear errors"
 
 # ---- 5. a server dies
 kill -9 "$PID_B"
@@ -176,9 +188,11 @@ echo "e2e: server B killed: alice and carol keep chatting on A; bob and dave tol
 say alice "/quit"
 wait_exit "$PID_alice"; [[ $RC == 0 ]] || fail "/quit exit code $RC"
 wait_for "$W/carol.out" "\* alice left"
-say carol "/quit"
-wait_exit "$PID_carol"; [[ $RC == 0 ]] || fail "carol's /quit exit code $RC"
+# a graceful server stop: its client (carol) is told why and exits 4; A exits 0
 kill -TERM "$PID_A"
+wait_for "$W/carol.err" "server A is shutting down \\(stopped by its operator: SIGTERM\\)"
+wait_exit "$PID_carol"; [[ $RC == 4 ]] || fail "carol after a graceful stop: exit code $RC"
 wait_exit "$PID_A"; [[ $RC == 0 ]] || fail "server A exited $RC on SIGTERM (want 0)"
 grep -q "^server A stopping (SIGTERM)" "$W/A.out" || fail "server A did not say it was stopping"
+echo "e2e: a graceful stop of A: carol told why, exit 4; A exited 0"
 echo "e2e: PASS"
