@@ -10,6 +10,7 @@ PACKAGES=(
   valgrind                           # scripts/valgrind-examples.sh
   util-linux                         # setarch: ASLR workaround for sanitizers
   iproute2 openssl                   # net tests: namespaces (ip netns), throwaway TLS certificates
+  libreadline-dev tmux               # chat: the terminal's input line (readline), its tmux test
   iptables                           # partitions between namespaces (tests/chaos)
   tmux                               # tests/chat/tmux.sh: what a person sees in a terminal
   chromium nodejs                    # scripts/dashboard-test.sh: headless browser and its driver

@@ -37,6 +37,7 @@
 #include <troupe/wire.h>
 
 #include "chat.h"
+#include "tty.h"
 
 enum { EXIT_USAGE = 2, EXIT_REFUSED = 3, EXIT_UNREACHABLE = 4, EXIT_SLOW = 5 };
 #define CONNECT_TIMEOUT_MS 5000
@@ -501,24 +502,45 @@ static int64_t recently_suspended_ms(void)
     return 0;
 }
 
+/* One line out: above the input line on a terminal, else to stdout (or to
+ * stderr with the program's name, for errors). */
+static void ui_print(tty_style style, const char *line)
+{
+    if (tty_active()) {
+        if (style == TTY_ERROR) {
+            char prefixed[CHAT_MAX_TEXT + 300];
+            snprintf(prefixed, sizeof(prefixed), "troupe-chat: %s", line);
+            tty_print(prefixed, style);
+        } else {
+            tty_print(line, style);
+        }
+    } else if (style == TTY_ERROR) {
+        fprintf(stderr, "troupe-chat: %s\n", line);
+    } else {
+        printf("%s\n", line);
+    }
+}
+
 static void client_event(void *ctx, const chat_event *ev)
 {
     client_ui *ui = ctx;
     char line[CHAT_MAX_TEXT + 256];
-    if (ev->kind == CHAT_EV_SENT)
-        return; /* the terminal already shows what was typed */
+    if (ev->kind == CHAT_EV_SENT && !tty_active())
+        return; /* a pipe or file: what was typed is the input itself */
     chat_format_event(ev, line, sizeof(line));
-    if (ev->kind == CHAT_EV_ERROR)
-        fprintf(stderr, "troupe-chat: %s\n", line);
-    else
-        printf("%s\n", line);
+    ui_print(ev->kind == CHAT_EV_ERROR     ? TTY_ERROR
+             : ev->kind == CHAT_EV_HISTORY ? TTY_DIM
+                                           : TTY_PLAIN,
+             line);
     int64_t suspended = 0;
     if (ev->kind == CHAT_EV_ERROR && ev->fatal && ev->code == CHAT_E_GONE &&
-        (suspended = recently_suspended_ms()) > 0)
-        fprintf(stderr,
-                "troupe-chat: this client was suspended for %lld s (Ctrl-Z, SIGSTOP or a stalled "
-                "machine): the server stopped hearing from it and dropped it\n",
-                (long long)((suspended + 500) / 1000));
+        (suspended = recently_suspended_ms()) > 0) {
+        snprintf(line, sizeof(line),
+                 "this client was suspended for %lld s (Ctrl-Z, SIGSTOP or a stalled machine): the "
+                 "server stopped hearing from it and dropped it",
+                 (long long)((suspended + 500) / 1000));
+        ui_print(TTY_ERROR, line);
+    }
     pthread_mutex_lock(&ui->m);
     if (ev->kind == CHAT_EV_JOINED || (ev->kind == CHAT_EV_WELCOME && !ui->want_room))
         ui->ready = true;
@@ -563,6 +585,23 @@ static void *stdin_reader(void *arg)
     return NULL;
 }
 
+/* A line typed at the terminal (readline's thread). A plain line is erased
+ * from the screen: it comes back echoed with time and nick once sent. */
+static void tty_line(const char *line, size_t n, void *ctx)
+{
+    client_ui *ui = ctx;
+    if (line == NULL) {
+        ui_post(ui, NULL, 0, true); /* Ctrl-D: leave, the member then ends */
+        return;
+    }
+    const char *p = line;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '\0' && (p[0] != '/' || p[1] == '/'))
+        tty_erase_typed();
+    ui_post(ui, line, n, false);
+}
+
 static int cmd_client(opts *o)
 {
     if (o->nservers != 1)
@@ -597,14 +636,17 @@ static int cmd_client(opts *o)
         die(1, "cannot start the client");
 
     pthread_t reader, watch;
-    pthread_create(&reader, NULL, stdin_reader, &g_ui);
-    pthread_detach(reader); /* may sit in getline when the session ends */
+    if (!tty_start("> ", tty_line, &g_ui)) {
+        pthread_create(&reader, NULL, stdin_reader, &g_ui);
+        pthread_detach(reader); /* may sit in getline when the session ends */
+    }
     pthread_create(&watch, NULL, suspension_watch, NULL);
 
     int reason = 0;
     tr_await_exit(g_sys, g_ui.member, -1, &reason);
     atomic_store(&g_watch_stop, true);
     pthread_join(watch, NULL);
+    tty_stop(); /* prints what is left, gives the terminal back */
     pthread_mutex_lock(&g_ui.m);
     g_ui.closing = true;
     g_ui.ended = true;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # What a person sees: a client in a tmux pane, typed into with send-keys,
-# read back with capture-pane, while a second client (on a fifo) talks to it.
+# read back with capture-pane, while a second client (on a fifo) talks to it:
+# lines arrive while the person types (the input line stays whole), the
+# person's own lines come back with time and nick, history is marked.
 #   usage: tmux.sh path/to/troupe-chat      exit 77 = skipped (no tmux; exit 1 under CI)
 set -euo pipefail
 BIN=$(realpath "${1:?usage: tmux.sh path/to/troupe-chat}")
@@ -22,7 +24,7 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
-fail() { echo "tmux test: FAIL: $*" >&2; tmux -S "$SOCK" capture-pane -p -t chat 2>/dev/null >&2 || true; exit 1; }
+fail() { echo "tmux test: FAIL: $*" >&2; tmux -S "$SOCK" capture-pane -p -t chat >&2 2>/dev/null || true; exit 1; }
 
 pane() { tmux -S "$SOCK" capture-pane -p -t chat; }
 wait_pane() { # REGEX
@@ -60,6 +62,34 @@ wait_pane "^\[[0-9:]{8}\] <bot> hello person, this is bot$"
 
 tmux -S "$SOCK" send-keys -t chat "hi bot, person here" Enter
 wait_file "$W/bot.out" "<person> hi bot, person here$"
+
+# the input line stays whole while lines arrive, on its own line at the bottom
+tmux -S "$SOCK" send-keys -t chat "I am typing a long sen"
+wait_pane "^> I am typing a long sen$"
+printf 'interrupting!\n' >&"$BOT"
+wait_pane "^\[[0-9:]{8}\] <bot> interrupting!$"
+pane | grep -qE "^> I am typing a long sen$" || fail "the input line was split by an arriving line"
+if pane | grep -q "sen\["; then fail "an arriving line was printed into the input line"; fi
+tmux -S "$SOCK" send-keys -t chat "tence" Enter
+wait_file "$W/bot.out" "<person> I am typing a long sentence$"
+# one's own line comes back with time and nick (the typed one is replaced)
+wait_pane "^\[[0-9:]{8}\] <person> I am typing a long sentence$"
+if pane | grep -qE "^> I am typing a long sentence$"; then fail "the typed line stayed beside its echo"; fi
+# history is marked as such
+# (bot witnesses early's line in #hist, so the room has stored it)
+printf '/join #hist\n' >&"$BOT"
+wait_file "$W/bot.out" "you joined #hist"
+mkfifo "$W/early.in"
+"$BIN" client --server "$URL" --nick early --room '#hist' --cookie "$COOKIE" \
+    --listen tcp://127.0.0.1:0 <"$W/early.in" >"$W/early.out" 2>&1 &
+PIDS+=($!)
+exec {EARLY}>"$W/early.in"
+wait_file "$W/early.out" "you joined #hist"
+printf 'from-before\n' >&"$EARLY"
+wait_file "$W/bot.out" "<early> from-before$"
+tmux -S "$SOCK" send-keys -t chat "/join #hist" Enter
+wait_pane "^\[[0-9:]{8}\] #hist \(history\) <early> from-before$"
+echo "tmux test: input line kept whole, own line echoed, history marked"
 
 tmux -S "$SOCK" send-keys -t chat "/quit" Enter
 wait_file "$W/bot.out" "\* person left"
