@@ -11,6 +11,7 @@ PACKAGES=(
   util-linux                         # setarch: ASLR workaround for sanitizers
   iproute2 openssl                   # net tests: namespaces (ip netns), throwaway TLS certificates
   libreadline-dev tmux               # chat: the terminal's input line (readline), its tmux test
+  libsqlite3-dev                     # chat: room history on disk
   iptables                           # partitions between namespaces (tests/chaos)
   tmux                               # tests/chat/tmux.sh: what a person sees in a terminal
   chromium nodejs                    # scripts/dashboard-test.sh: headless browser and its driver

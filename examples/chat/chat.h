@@ -36,6 +36,8 @@
 
 #include <troupe/troupe.h>
 
+#include "store.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -236,6 +238,7 @@ typedef struct chat_room_cfg {
     char server[CHAT_MAX_SERVER + 1];
     tr_ref directory;  /* told CHAT_ROOM_UP on every start; may be none */
     uint32_t budget;   /* 0 = CHAT_DEFAULT_BUDGET */
+    chat_store *store; /* history on disk, or NULL (history in memory only) */
 } chat_room_cfg;
 extern const tr_behaviour chat_room_behaviour;
 
@@ -245,6 +248,7 @@ typedef struct chat_directory_cfg {
     uint32_t budget;         /* handed to every room */
     uint32_t room_intensity; /* restarts of one room per room_period_ms; 0 = 5 */
     uint32_t room_period_ms; /* 0 = 10000 */
+    chat_store *store;       /* handed to every room; may be NULL */
 } chat_directory_cfg;
 extern const tr_behaviour chat_directory_behaviour;
 
@@ -255,6 +259,7 @@ typedef struct chat_gateway_cfg {
                        * one as its child (and fails when it fails, so the
                        * gateway's supervisor restarts both) */
     uint32_t budget;  /* for a directory it starts */
+    chat_store *store; /* for a directory it starts: history on disk, or NULL */
     /* Optional: called by init with the gateway's own reference, on every
      * (re)start; troupe-chat passes tr_register to publish it as "chat". */
     int (*register_fn)(tr_system *sys, const char *name, tr_ref ref);

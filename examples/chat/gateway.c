@@ -96,6 +96,7 @@ static int gateway_init(tr_ctx *self, void *state, void *arg)
     if (tr_ref_is_none(s->cfg.directory)) {
         /* in our state: an arg must live until the child's init has run */
         s->dir_cfg.budget = s->cfg.budget;
+        s->dir_cfg.store = s->cfg.store;
         memcpy(s->dir_cfg.server, s->cfg.server, sizeof(s->dir_cfg.server));
         tr_spawn_opts opts = {.parent = tr_self(self), .name = "chat.rooms"};
         int rc = tr_spawn(tr_ctx_system(self), &chat_directory_behaviour, &s->dir_cfg, &opts,
@@ -853,7 +854,7 @@ static void on_room_down(tr_ctx *self, session_state *s, int reason)
     chat_buf_init(&b);
     msgpack_pack_array(&b.pk, 2);
     msgpack_pack_int64(&b.pk, (int64_t)time(NULL));
-    snprintf(text, sizeof(text), "#%s restarted (%s); history lost, rejoining", s->a.room,
+    snprintf(text, sizeof(text), "#%s restarted (%s); rejoining", s->a.room,
              tr_strerror(reason));
     chat_pack_str(&b.pk, text);
     chat_buf_send(self, s->a.client, CHAT_NOTICE, &b);

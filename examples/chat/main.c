@@ -1,7 +1,7 @@
 /* troupe-chat: the distributed chat, one binary.
  *
  *   troupe-chat server --name A --listen tcp://0.0.0.0:7000 [--peer tcp://hostB:7000 ...]
- *                      --cookie SECRET [--budget 256] [--http http://127.0.0.1:9464]
+ *                      --cookie SECRET [--budget 256] [--http http://127.0.0.1:9464] [--data DIR]
  *   troupe-chat client --server tcp://hostA:7000 --nick alice [--room lobby] --cookie SECRET
  *                      [--listen tcp://HOST:0] [--name NODE]
  *   troupe-chat bots   --server tcp://hostA:7000 [--server tcp://hostB:7000] --cookie SECRET
@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,7 +58,7 @@ static void die(int code, const char *fmt, ...)
 static void usage(void)
 {
     fputs("usage: troupe-chat server --name NAME --listen URL [--peer URL ...] --cookie SECRET "
-          "[--budget N] [--http http://HOST:PORT]\n"
+          "[--budget N] [--http http://HOST:PORT] [--data DIR]\n"
           "       troupe-chat client --server URL --nick NICK [--room ROOM] --cookie SECRET "
           "[--listen URL] [--name NODE]\n"
           "       troupe-chat bots --server URL [--server URL] --cookie SECRET [--room ROOM] "
@@ -87,7 +88,7 @@ static void check_url(const char *what, const char *url)
 
 /* Options shared by the subcommands. */
 typedef struct opts {
-    const char *name, *listen, *cookie, *nick, *room;
+    const char *name, *listen, *cookie, *nick, *room, *data;
     const char *http; /* server: serve /metrics and the dashboard here */
     const char *servers[MAX_PEERS];
     int nservers;
@@ -118,6 +119,8 @@ static void parse(int argc, char **argv, opts *o)
             o->nick = v;
         else if (strcmp(a, "--room") == 0)
             o->room = v;
+        else if (strcmp(a, "--data") == 0)
+            o->data = v;
         else if (strcmp(a, "--budget") == 0)
             o->budget = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
         else if (strcmp(a, "--delay-ms") == 0)
@@ -376,6 +379,16 @@ static int cmd_server(opts *o)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread starts */
 
+    chat_store *store = NULL;
+    if (o->data != NULL) {
+        char path[4096], err[512];
+        if (mkdir(o->data, 0700) != 0 && errno != EEXIST)
+            die(EXIT_USAGE, "--data %s: cannot create it: %s", o->data, strerror(errno));
+        snprintf(path, sizeof(path), "%s/%s.sqlite3", o->data, o->name);
+        if ((store = chat_store_open(path, err, sizeof(err))) == NULL)
+            die(EXIT_USAGE, "--data: %s", err);
+    }
+
     char bound[256];
     start_node(o->name, o->cookie, o->listen, bound, sizeof(bound));
 
@@ -384,6 +397,7 @@ static int cmd_server(opts *o)
     static chat_gateway_cfg gc;
     snprintf(gc.server, sizeof(gc.server), "%s", o->name);
     gc.budget = o->budget;
+    gc.store = store;
     gc.register_fn = tr_register;
     tr_child_spec spec = {.id = "chat", .beh = &chat_gateway_behaviour, .arg = &gc,
                           .restart = TR_PERMANENT};
@@ -444,7 +458,8 @@ static int cmd_server(opts *o)
         free(reply);
     chat_buf_destroy(&b);
     tr_observe_stop(obs);
-    stop_node();
+    stop_node(); /* every room has ended: nothing appends any more */
+    chat_store_close(store); /* writes what is queued */
     return 0;
 }
 

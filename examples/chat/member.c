@@ -16,12 +16,17 @@
 
 #include "chat.h"
 
+#define HELD_LINES 16 /* lines typed for a room still being joined */
+
 typedef struct joined_room {
     char name[CHAT_MAX_ROOM + 1];
     tr_ref session;    /* none until JOINED arrived */
     uint64_t mon;
     uint64_t received; /* LINE + NOTICE since JOINED, acknowledged every CHAT_ACK_EVERY */
     bool joined;
+    char *held[HELD_LINES]; /* typed after /join, sent once joined (malloc'd) */
+    bool held_me[HELD_LINES];
+    uint32_t nheld;
 } joined_room;
 
 typedef struct member_state {
@@ -38,6 +43,9 @@ typedef struct member_state {
 } member_state;
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+typedef struct joined_room joined_room;
+static void send_line(tr_ctx *self, struct member_state *s, joined_room *r, const char *text, bool me);
 
 static void emit(member_state *s, chat_event *ev)
 {
@@ -94,11 +102,21 @@ static joined_room *current(member_state *s)
 }
 
 /* Forgets a room (after /part, or when it was lost); the current room
- * becomes the most recently joined one left. */
+ * becomes the most recently joined one left. Lines held for it are dropped
+ * and the user is told. */
 static void drop_room(tr_ctx *self, member_state *s, joined_room *r)
 {
     if (!tr_ref_is_none(r->session))
         tr_demonitor(tr_ctx_system(self), r->session, r->mon);
+    if (r->nheld > 0) {
+        char text[128];
+        snprintf(text, sizeof(text), "%u line(s) typed for #%s not sent: not in it", r->nheld,
+                 r->name);
+        say_error(s, CHAT_E_NOT_MEMBER, r->name, text);
+    }
+    for (uint32_t k = 0; k < r->nheld; k++)
+        free(r->held[k]);
+    r->nheld = 0;
     uint32_t i = (uint32_t)(r - s->rooms);
     memmove(&s->rooms[i], &s->rooms[i + 1], (s->n - i - 1) * sizeof(*r));
     s->n--;
@@ -179,6 +197,7 @@ static void join(tr_ctx *self, member_state *s, const char *name)
     r = &s->rooms[s->n++];
     memset(r, 0, sizeof(*r));
     snprintf(r->name, sizeof(r->name), "%s", name);
+    s->current = (int)(r - s->rooms); /* what is typed next is for it (held until joined) */
     send_strs(self, s->cfg.gateway, CHAT_JOIN, name, NULL);
 }
 
@@ -234,7 +253,8 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
     r->joined = true;
     r->received = 0;
     s->ever_joined = true;
-    s->current = (int)(r - s->rooms);
+    if (s->current < 0)
+        s->current = (int)(r - s->rooms);
     const msgpack_object_array *hist = &in.items[3].via.array;
     for (uint32_t i = 0; i < hist->size; i++) {
         const msgpack_object *h = &hist->ptr[i];
@@ -258,6 +278,11 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
                      .room = r->name};
     emit(s, &ev);
     chat_in_close(&in);
+    for (uint32_t k = 0; k < r->nheld; k++) { /* typed while joining */
+        send_line(self, s, r, r->held[k], r->held_me[k]);
+        free(r->held[k]);
+    }
+    r->nheld = 0;
 }
 
 static void on_error(tr_ctx *self, member_state *s, const tr_msg *msg)
@@ -330,14 +355,32 @@ static void on_info(member_state *s, const tr_msg *msg)
     chat_in_close(&in);
 }
 
-/* Sends text ([text, me]) to the current room and shows it as sent. */
+/* Sends text ([text, me]) to the current room and shows it as sent; while
+ * the current room is still being joined, the line waits for it. */
 static void say(tr_ctx *self, member_state *s, const char *text, bool me)
 {
-    joined_room *r = current(s);
+    joined_room *r = s->current >= 0 ? &s->rooms[s->current] : NULL;
     if (r == NULL) {
         say_error(s, CHAT_E_COMMAND, "", "you are in no room (not sent): /join #room first");
         return;
     }
+    if (!r->joined) {
+        char *copy = r->nheld < HELD_LINES ? strdup(text) : NULL;
+        if (copy == NULL) {
+            char err[96];
+            snprintf(err, sizeof(err), "still joining #%s: line not sent", r->name);
+            say_error(s, CHAT_E_COMMAND, r->name, err);
+            return;
+        }
+        r->held_me[r->nheld] = me;
+        r->held[r->nheld++] = copy;
+        return;
+    }
+    send_line(self, s, r, text, me);
+}
+
+static void send_line(tr_ctx *self, member_state *s, joined_room *r, const char *text, bool me)
+{
     chat_buf b;
     chat_buf_init(&b);
     msgpack_pack_array(&b.pk, 2);
@@ -633,9 +676,20 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
     }
 }
 
+static void member_terminate(tr_ctx *self, void *state, int reason)
+{
+    (void)self;
+    (void)reason;
+    member_state *s = state;
+    for (uint32_t i = 0; i < s->n; i++)
+        for (uint32_t k = 0; k < s->rooms[i].nheld; k++)
+            free(s->rooms[i].held[k]);
+}
+
 const tr_behaviour chat_member_behaviour = {
     .init = member_init,
     .handle = member_handle,
+    .terminate = member_terminate,
     .state_size = sizeof(member_state),
 };
 

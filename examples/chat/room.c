@@ -66,6 +66,37 @@ static void report_up(tr_ctx *self, room_state *s)
     chat_buf_send(self, s->cfg.directory, CHAT_ROOM_UP, &b);
 }
 
+/* The next slot of the history ring (the oldest line's, once full). */
+static hist_line *hist_push(room_state *s)
+{
+    hist_line *h;
+    if (s->hist_n < CHAT_HISTORY) {
+        h = &s->hist[(s->hist_head + s->hist_n) % CHAT_HISTORY];
+        s->hist_n++;
+    } else {
+        h = &s->hist[s->hist_head];
+        s->hist_head = (s->hist_head + 1) % CHAT_HISTORY;
+    }
+    free(h->text);
+    h->text = NULL;
+    return h;
+}
+
+static void load_line(void *ctx, int64_t ts, const char *nick, const char *text, bool me)
+{
+    room_state *s = ctx;
+    char *copy = strdup(text);
+    if (copy == NULL || !chat_valid_nick(nick)) {
+        free(copy);
+        return;
+    }
+    hist_line *h = hist_push(s);
+    h->text = copy;
+    h->ts = ts;
+    h->me = me;
+    snprintf(h->nick, sizeof(h->nick), "%s", nick);
+}
+
 static int room_init(tr_ctx *self, void *state, void *arg)
 {
     room_state *s = state;
@@ -74,6 +105,9 @@ static int room_init(tr_ctx *self, void *state, void *arg)
     s->cfg = *(const chat_room_cfg *)arg;
     if (s->cfg.budget == 0)
         s->cfg.budget = CHAT_DEFAULT_BUDGET;
+    /* one indexed read of at most CHAT_HISTORY rows, once per start */
+    if (s->cfg.store != NULL && chat_store_recent(s->cfg.store, s->cfg.name, CHAT_HISTORY, load_line, s) < 0)
+        fprintf(stderr, "troupe-chat: #%s: cannot read its history from disk\n", s->cfg.name);
     report_up(self, s);
     return TR_OK;
 }
@@ -289,20 +323,14 @@ static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
         return TR_ENOMEM;
     memcpy(line, clean, clen + 1);
 
-    hist_line *h;
-    if (s->hist_n < CHAT_HISTORY) {
-        h = &s->hist[(s->hist_head + s->hist_n) % CHAT_HISTORY];
-        s->hist_n++;
-    } else {
-        h = &s->hist[s->hist_head];
-        s->hist_head = (s->hist_head + 1) % CHAT_HISTORY;
-    }
-    free(h->text);
+    hist_line *h = hist_push(s);
     h->text = line;
     h->ts = now_s();
     h->me = me;
     snprintf(h->nick, sizeof(h->nick), "%s", from->nick);
     s->lines++;
+    if (s->cfg.store != NULL)
+        chat_store_append(s->cfg.store, s->cfg.name, h->ts, h->nick, h->text, me);
 
     chat_buf b;
     chat_buf_init(&b);
@@ -526,6 +554,7 @@ static room_entry *start_room(tr_ctx *self, directory_state *s, const char *name
     snprintf(cfg->server, sizeof(cfg->server), "%s", s->cfg.server);
     cfg->directory = tr_self(self);
     cfg->budget = s->cfg.budget;
+    cfg->store = s->cfg.store;
 
     tr_child_spec spec = {
         .id = "room",

@@ -156,6 +156,14 @@ Test(commands, several_rooms_with_a_current_room_and_part)
     /* /part of a room we are not in */
     input(sys, alice, "/part #nowhere");
     cr_assert(rec_wait(&ra, "ERROR|13|ok|you are not in #nowhere", 1));
+    /* a line typed right after /join waits for the join and goes to that room */
+    rec rd;
+    rec_init(&rd);
+    join_ok(sys, b, "dave", "heldroom", &rd);
+    input(sys, alice, "/join heldroom");
+    input(sys, alice, "typed while joining");
+    cr_assert(rec_wait(&rd, "LINE|alice|typed while joining", 1));
+    cr_assert_eq(rec_count(&rc, "LINE|alice|typed while joining"), 0);
     /* /quit with a reason ends the member normally */
     input(sys, alice, "/quit  bye all  ");
     cr_assert(rec_wait(&rc, "NOTICE||alice left (bye all)", 1));
@@ -164,6 +172,7 @@ Test(commands, several_rooms_with_a_current_room_and_part)
     rec_fini(&ra);
     rec_fini(&rb);
     rec_fini(&rc);
+    rec_fini(&rd);
 }
 
 Test(commands, nick_changes_are_unique_and_announced)
