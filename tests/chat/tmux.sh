@@ -81,8 +81,8 @@ printf '/join #hist\n' >&"$BOT"
 wait_file "$W/bot.out" "you joined #hist"
 mkfifo "$W/early.in"
 "$BIN" client --server "$URL" --nick early --room '#hist' --cookie "$COOKIE" \
-    --listen tcp://127.0.0.1:0 <"$W/early.in" >"$W/early.out" 2>&1 &
-PIDS+=($!)
+    --listen tcp://127.0.0.1:0 <"$W/early.in" >"$W/early.out" 2>&1 {BOT}>&- &
+PIDS+=($!) # (without our end of the bot's fifo: the bot must see its end of input)
 exec {EARLY}>"$W/early.in"
 wait_file "$W/early.out" "you joined #hist"
 printf 'from-before\n' >&"$EARLY"
