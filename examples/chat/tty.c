@@ -4,6 +4,7 @@
  * by clearing it, printing, and redrawing it with what was typed so far. */
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@ static struct {
     pthread_mutex_t m;
     queued *head, *tail;
     int wake[2]; /* tty_print -> the thread */
-    bool active, stop, erase;
+    atomic_bool active; /* read by any thread printing */
+    bool stop, erase;
     pthread_t thread;
     const char *prompt;
     void (*on_line)(const char *line, size_t n, void *ctx);
@@ -136,15 +138,13 @@ bool tty_start(const char *prompt, void (*on_line)(const char *line, size_t n, v
     g.prompt = prompt;
     g.on_line = on_line;
     g.ctx = ctx;
-    g.active = true;
-    if (pthread_create(&g.thread, NULL, tty_thread, NULL) != 0) {
-        g.active = false;
+    if (pthread_create(&g.thread, NULL, tty_thread, NULL) != 0)
         return false;
-    }
+    atomic_store(&g.active, true);
     return true;
 }
 
-bool tty_active(void) { return g.active; }
+bool tty_active(void) { return atomic_load(&g.active); }
 
 static void wake(void) { (void)!write(g.wake[1], "", 1); }
 
@@ -177,14 +177,14 @@ void tty_erase_typed(void)
 
 void tty_stop(void)
 {
-    if (!g.active)
+    if (!atomic_load(&g.active))
         return;
     pthread_mutex_lock(&g.m);
     g.stop = true;
     pthread_mutex_unlock(&g.m);
     wake();
     pthread_join(g.thread, NULL);
-    g.active = false;
+    atomic_store(&g.active, false);
     close(g.wake[0]);
     close(g.wake[1]);
 }
