@@ -8,6 +8,8 @@
 #include "actors/sched.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
+#include "troupe/log.h"
+#include "troupe/observe.h"
 
 static void config_defaults(tr_config *c)
 {
@@ -21,6 +23,23 @@ static void config_defaults(tr_config *c)
         c->mailbox_capacity = 1024;
     if (c->shutdown_timeout_ms == 0)
         c->shutdown_timeout_ms = 5000;
+}
+
+/* tr_config.observe_url, else TROUPE_OBSERVE: serve /metrics and the
+ * dashboard (observe.h). Only the explicit option fails the creation. */
+static int start_observer(tr_system *sys, const char *url)
+{
+    bool from_env = url == NULL;
+    if (from_env)
+        url = getenv("TROUPE_OBSERVE");
+    if (url == NULL || url[0] == '\0')
+        return TR_OK;
+    int rc = tr_observe_start(sys, NULL, url, &sys->observer);
+    if (rc != TR_OK && from_env) {
+        tr_log(TR_LOG_WARN, "observe", "TROUPE_OBSERVE=%s: %s (not serving)", url, tr_strerror(rc));
+        return TR_OK;
+    }
+    return rc;
 }
 
 int tr_system_create(const tr_config *cfg, tr_system **out)
@@ -61,9 +80,16 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
         free(sys);
         return rc;
     }
+    if ((rc = start_observer(sys, cfg != NULL ? cfg->observe_url : NULL)) != TR_OK) {
+        tr_system_destroy(sys);
+        return rc;
+    }
+    sys->cfg.observe_url = NULL; /* the caller's string is not kept */
     *out = sys;
     return TR_OK;
 }
+
+tr_observer *tr_system_observer(tr_system *sys) { return sys != NULL ? sys->observer : NULL; }
 
 uint32_t tr_system_workers(const tr_system *sys) { return sys != NULL ? sys->nworkers : 0; }
 
@@ -123,6 +149,7 @@ void tr_system_destroy(tr_system *sys)
 {
     if (sys == NULL)
         return;
+    tr_observe_stop(sys->observer); /* first: it reads the system */
     pthread_mutex_lock(&sys->root_lock);
     atomic_store_explicit(&sys->closing, true, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->root_lock);

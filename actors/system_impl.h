@@ -114,6 +114,9 @@ struct tr_system {
     const struct tr_remote_ops *remote_ops;
     _Atomic uint32_t remote_users;
 
+    /* the HTTP observer started by tr_config.observe_url or TROUPE_OBSERVE */
+    struct tr_observer *observer;
+
     /* names (actors/registry.c) */
     pthread_mutex_t names_lock;
     void *names; /* bucket array, see registry.c */

@@ -138,6 +138,13 @@ typedef struct tr_config {
      * "crash"): its name and reference, behaviour, the message it was
      * handling and the reason. true turns them off for this system. */
     bool quiet_crashes;
+    /* Serve this system's /metrics and dashboard on this URL from creation
+     * to destruction (observe.h: tr_observe_start without a node), e.g.
+     * "http://127.0.0.1:9464"; copied. NULL = the environment variable
+     * TROUPE_OBSERVE if set (a failure to serve it is then only logged),
+     * else off. A bad or busy URL given here fails tr_system_create with
+     * TR_EADDR. */
+    const char *observe_url;
 } tr_config;
 
 /* Lifecycle of an actor, as seen from outside. */

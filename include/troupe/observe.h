@@ -9,7 +9,8 @@
  *   GET /api/actors    the actor tree as JSON (tr_actors_list, at most 2000).
  *
  * Off unless started: nothing listens and nothing is counted for it until
- * tr_observe_start. The figures are read at request time through the same
+ * tr_observe_start, or tr_system_create with tr_config.observe_url (or the
+ * environment variable TROUPE_OBSERVE) set, which serves the system alone. The figures are read at request time through the same
  * calls a program can make (tr_metrics_get, tr_node_stats_get), so serving
  * them costs the workers nothing between scrapes.
  *
@@ -41,6 +42,11 @@ TR_API int tr_observe_start(tr_system *sys, tr_node *node, const char *url, tr_o
  * buf (e.g. "http://127.0.0.1:40123"). Returns TR_OK, TR_EINVAL, or
  * TR_ETOOBIG when len is too small. */
 TR_API int tr_observe_url(const tr_observer *obs, char *buf, size_t len);
+
+/* The observer the system started itself (tr_config.observe_url or the
+ * TROUPE_OBSERVE environment variable), owned by the system (stopped by
+ * tr_system_destroy); NULL when there is none. */
+TR_API tr_observer *tr_system_observer(tr_system *sys);
 
 /* Stops the server: no request is being answered when it returns, later
  * ones are refused. Frees the observer. NULL is ignored. */

@@ -146,3 +146,41 @@ Test(observe_metrics, node_figures)
     tr_node_stop(node);
     tr_system_destroy(sys);
 }
+
+Test(observe_metrics, system_option_and_environment)
+{
+    /* tr_config.observe_url: the system serves itself from create to destroy. */
+    tr_system *sys = NULL;
+    tr_config cfg = {.workers = 1, .observe_url = "http://127.0.0.1:0"};
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
+    tr_observer *obs = tr_system_observer(sys);
+    cr_assert_not_null(obs);
+    char url[128];
+    cr_assert_eq(tr_observe_url(obs, url, sizeof(url)), TR_OK);
+    http_reply r = http_get(url, "/metrics");
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(prom_value(r.body, "troupe_workers"), 1);
+    http_reply_free(&r);
+    tr_system_destroy(sys);
+    http_reply gone = http_get(url, "/metrics");
+    cr_assert_neq(gone.err, 0, "tr_system_destroy stops the observer");
+
+    /* A bad URL in the option fails the creation. */
+    cfg.observe_url = "tcp://127.0.0.1:0";
+    sys = NULL;
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_EADDR);
+    cr_assert_null(sys);
+
+    /* TROUPE_OBSERVE: the same without code; a bad one is only logged. */
+    cfg.observe_url = NULL;
+    cr_assert_eq(setenv("TROUPE_OBSERVE", "nonsense", 1), 0);
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
+    cr_assert_null(tr_system_observer(sys));
+    tr_system_destroy(sys);
+    cr_assert_eq(setenv("TROUPE_OBSERVE", "http://127.0.0.1:0", 1), 0);
+    cr_assert_eq(tr_system_create(&cfg, &sys), TR_OK);
+    cr_assert_not_null(tr_system_observer(sys));
+    tr_system_destroy(sys);
+    unsetenv("TROUPE_OBSERVE");
+    cr_assert_null(tr_system_observer(NULL));
+}
