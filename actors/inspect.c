@@ -38,6 +38,10 @@ static void visit(struct tr_actor *a, void *arg)
     info->queued = tr_actor_queued(a);
     info->capacity = a->capacity;
     info->supervisor = a->beh == &tr_supervisor_behaviour;
+    if (a->beh->name != NULL) {
+        strncpy(info->behaviour, a->beh->name, TR_INSPECT_NAME - 1);
+        info->behaviour[TR_INSPECT_NAME - 1] = '\0';
+    }
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL && ext->name != NULL) {
         strncpy(info->name, ext->name, TR_INSPECT_NAME - 1);

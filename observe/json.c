@@ -108,6 +108,8 @@ void tr_observe_render_actors(tr_system *sys, tr_textbuf *out)
                           i > 0 ? "," : "", a->ref.id, a->parent.id, state_name(a->state),
                           a->queued, a->capacity, a->children, a->supervisor ? "true" : "false");
         tr_textbuf_json_escaped(out, a->name);
+        tr_textbuf_printf(out, "\",\"behaviour\":\"");
+        tr_textbuf_json_escaped(out, a->behaviour);
         tr_textbuf_printf(out, "\"}");
     }
     tr_textbuf_printf(out, "]}\n");

@@ -24,6 +24,7 @@ typedef struct tr_actor_info {
     uint32_t children;      /* its children now */
     bool supervisor;        /* runs tr_supervisor_behaviour */
     char name[TR_INSPECT_NAME]; /* its name (tr_spawn_opts.name), truncated; "" if none */
+    char behaviour[TR_INSPECT_NAME]; /* its behaviour's name (tr_behaviour.name); "" if none */
 } tr_actor_info;
 
 /* Fills out[0..max) with the live actors of `sys` (at most max of them,

@@ -132,7 +132,7 @@ function showNode(n, before, dt) {
 // ---- the actor tree ----
 
 function label(a) {
-  return a.name || (a.supervisor ? "supervisor" : "actor");
+  return a.name || a.behaviour || (a.supervisor ? "supervisor" : "actor");
 }
 
 function logEvent(text, cls) {

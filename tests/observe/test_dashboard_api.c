@@ -44,7 +44,7 @@ static int idle_handle(tr_ctx *self, void *state, const tr_msg *msg)
     return TR_OK;
 }
 
-static const tr_behaviour idle = {.handle = idle_handle};
+static const tr_behaviour idle = {.handle = idle_handle, .name = "idle"};
 
 static const tr_actor_info *find(const tr_actor_info *info, size_t n, tr_ref ref)
 {
@@ -84,6 +84,9 @@ Test(observe_dashboard, actors_list_shows_the_tree)
     const tr_actor_info *t = find(info, 4, top), *k = find(info, 4, kid);
     cr_assert(s && c && t && k);
     cr_assert(s->supervisor);
+    cr_assert_str_eq(s->behaviour, "supervisor");
+    cr_assert_str_eq(c->behaviour, "idle");
+    cr_assert_str_eq(t->behaviour, "", "a behaviour without a name");
     cr_assert(!c->supervisor);
     cr_assert(tr_ref_is_none(s->parent));
     cr_assert(tr_ref_equal(c->parent, sup));
