@@ -13,6 +13,7 @@ let previous = null;        // the last overview, for rates
 let previousKids = null;    // parent id -> Map(child key -> child info)
 let restarts = 0;
 let updates = 0;            // successful refreshes (document.body.dataset.updates)
+const peaks = new Map();    // actor id -> deepest mailbox this page has seen
 
 const $ = (id) => document.getElementById(id);
 const fmt = (n) => (n >= 1e6 ? (n / 1e6).toFixed(1) + "M" : n >= 1e4 ? (n / 1e3).toFixed(1) + "k"
@@ -182,8 +183,12 @@ function actorItem(a, kidsOf, depth) {
   const li = el("li", { "data-id": a.id, "data-state": a.state },
     el("i", { class: "dot s-" + a.state, title: a.state }), label(a));
   if (a.supervisor) li.append(el("span", { class: "badge", text: "sup" }));
+  // The runtime keeps no mailbox high-water mark: this is the peak seen here.
+  const peak = Math.max(a.queued, peaks.get(a.id) || 0);
+  peaks.set(a.id, peak);
+  const shown = `${a.queued}/${a.capacity}` + (peak > a.queued ? ` (peak seen ${peak})` : "");
   li.append(el("span", { class: "id", text: "#" + a.id }), bar,
-            el("span", { class: "q", text: `${a.queued}/${a.capacity}` }));
+            el("span", { class: "q", text: shown }));
   const kids = kidsOf.get(a.id) || [];
   if (kids.length) {
     const ul = el("ul");
@@ -197,6 +202,7 @@ function actorItem(a, kidsOf, depth) {
 
 function showActors(data) {
   const byId = new Map(data.actors.map((a) => [a.id, a]));
+  for (const id of peaks.keys()) if (!byId.has(id)) peaks.delete(id);
   const kidsOf = new Map();
   const roots = [];
   for (const a of data.actors) {
