@@ -328,3 +328,54 @@ Test(errors, pack_and_unpack_ref_refuse_what_they_cannot_encode)
     tr_wire_destroy(&t);
     tr_system_destroy(sys);
 }
+
+/* ---- references to another node while no node runs ---- */
+
+static latch down_seen;
+static _Atomic int down_reason = -1;
+static int down_watch_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self, (void)state;
+    if (msg->type == TR_MSG_DOWN && msg->size == sizeof(tr_down)) {
+        atomic_store(&down_reason, ((const tr_down *)msg->data)->reason);
+        latch_add(&down_seen, 1);
+    }
+    return TR_OK;
+}
+static const tr_behaviour down_watch_beh = {.handle = down_watch_handle};
+
+Test(errors, remote_refs_without_a_node_are_reported_never_lost)
+{
+    latch_init(&down_seen);
+    tr_system *sys = make_system(1);
+    tr_ref remote = {.id = (3ull << TR_REF_NODE_SHIFT) | 42};
+    tr_metrics m0, m1;
+    tr_metrics_get(sys, &m0);
+    cr_assert_eq(tr_post(sys, remote, MSG_DATA, "x", 1, 0), TR_ENOTCONN);
+    tr_metrics_get(sys, &m1);
+    cr_assert_eq(m1.dead_letters, m0.dead_letters + 1, "a send to an unreachable node is a counted dead letter");
+
+    /* a monitor of it fires at once: the node is as good as down */
+    tr_ref w;
+    cr_assert_eq(tr_spawn(sys, &down_watch_beh, NULL, NULL, &w), TR_OK);
+    uint64_t id = 0;
+    cr_assert_eq(tr_monitor(sys, w, remote, &id), TR_OK);
+    cr_assert(latch_wait(&down_seen, 1, WAIT_MS), "no DOWN for a monitor of an unreachable node");
+    cr_assert_eq(atomic_load(&down_reason), TR_ENODEDOWN, "DOWN reason %s", tr_strerror(atomic_load(&down_reason)));
+    cr_assert_eq(tr_demonitor(sys, remote, id), TR_ENOTFOUND, "the fired monitor is gone");
+    tr_system_destroy(sys);
+    latch_fini(&down_seen);
+}
+
+Test(errors, every_error_code_has_its_own_message)
+{
+    for (int a = TR_OK; a <= TR_EADDR; a++) {
+        const char *s = tr_strerror(a);
+        cr_assert_not_null(s);
+        cr_assert_neq(s[0], '\0', "code %d has an empty message", a);
+        for (int b = TR_OK; b < a; b++)
+            cr_assert_str_neq(tr_strerror(b), s, "codes %d and %d share the message '%s'", a, b, s);
+    }
+    cr_assert_not_null(tr_strerror(-5), "a code Troupe never returns still gets a message");
+    cr_assert_not_null(tr_strerror(TR_EUSER + 77));
+}
