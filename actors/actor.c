@@ -139,6 +139,7 @@ static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, voi
     atomic_init(&a->ext, NULL);
     atomic_init(&a->children.n, 0);
     a->overflow = (uint8_t)o->overflow;
+    a->blocking = o->blocking;
     a->sys = sys;
     a->beh = beh;
     a->arg = arg;
@@ -465,7 +466,8 @@ static _Thread_local unsigned tls_inline_depth;
 bool tr_actor_run_inline(struct tr_actor *a, uint32_t signals)
 {
     tr_worker *w = tr_sched_current_worker();
-    if (w == NULL || w->sys != a->sys || tls_inline_depth >= INLINE_DEPTH_MAX)
+    /* a blocking actor's callbacks (terminate included) run on its pool */
+    if (w == NULL || w->sys != a->sys || tls_inline_depth >= INLINE_DEPTH_MAX || a->blocking)
         return false;
     /* From a plain turn, a child with children of its own is queued: its
      * subtree is a unit of work another worker can steal. Below that, and

@@ -109,7 +109,10 @@ struct tr_actor {
     uint32_t low_watermark;
     _Atomic uint8_t sched;    /* TR_SCHED_* */
     _Atomic uint8_t pressure; /* 1 from reaching capacity until drained to the low watermark */
-    uint8_t overflow;
+    uint8_t overflow : 2; /* tr_overflow */
+    /* runs on the blocking pool (tr_spawn_opts.blocking): tr_sched_submit
+     * tests it, on the line the claim just wrote */
+    uint8_t blocking : 1;
     uint8_t watch_closed;     /* ended: new monitors fire at once (stripe lock; see tr_actor_ended) */
     uint32_t drain_timeout_ms;
     /* --- [32, 80): touched by neither side per message. Actors are not

@@ -1,6 +1,7 @@
 /* Metrics snapshots and the dead-letter log. */
 #include <string.h>
 
+#include "actors/blocking.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 
@@ -72,4 +73,6 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
     for (size_t i = 0; i < TR_METRICS_REASONS; i++)
         out->dead_letters_by_reason[i] =
             atomic_load_explicit(&sys->dl_by_reason[i], memory_order_relaxed);
+    tr_blocking_pool_metrics(sys, &out->blocking_threads, &out->blocking_idle,
+                             &out->blocking_queued, &out->blocking_calls);
 }

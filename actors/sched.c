@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "actors/blocking.h"
 #include "actors/send.h"
 #include "mailbox/pool.h"
 
@@ -221,6 +222,10 @@ static void found_work(tr_worker *w)
 
 void tr_sched_submit(tr_system *sys, struct tr_actor *a)
 {
+    if (__builtin_expect(a->blocking, 0)) {
+        tr_blocking_submit_actor(sys, a); /* its turns run on the blocking pool */
+        return;
+    }
     tr_worker *w = tls_worker;
     if (w != NULL && w->sys == sys) {
         if (!tr_runq_push(&w->runq, a)) {

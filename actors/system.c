@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actors/blocking.h"
 #include "actors/lifecycle.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
@@ -72,10 +73,12 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     pthread_mutex_init(&sys->dl_lock, NULL);
     pthread_mutex_init(&sys->remote_lock, NULL);
     pthread_mutex_init(&sys->names_lock, NULL);
-    int rc = tr_timers_start(sys);
-    if (rc == TR_OK && (rc = tr_sched_start(sys)) != TR_OK)
+    int rc = tr_blocking_pool_start(sys);
+    if (rc == TR_OK && (rc = tr_timers_start(sys)) == TR_OK && (rc = tr_sched_start(sys)) != TR_OK)
         tr_timers_stop(sys);
     if (rc != TR_OK) {
+        struct timespec now = tr_deadline_after(0);
+        tr_blocking_pool_stop(sys, &now); /* empty: frees it */
         tr_table_fini(&sys->table);
         free(sys);
         return rc;
@@ -150,6 +153,8 @@ void tr_system_destroy(tr_system *sys)
     if (sys == NULL)
         return;
     tr_observe_stop(sys->observer); /* first: it reads the system */
+    /* one deadline for actors and blocking calls alike */
+    struct timespec deadline = tr_deadline_after((int)sys->cfg.shutdown_timeout_ms);
     pthread_mutex_lock(&sys->root_lock);
     atomic_store_explicit(&sys->closing, true, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->root_lock);
@@ -160,6 +165,7 @@ void tr_system_destroy(tr_system *sys)
         tr_lifecycle_signal_top_level(sys, TR_SIG_KILL);
         wait_all_dead(sys, -1);
     }
+    tr_blocking_pool_stop(sys, &deadline); /* running calls get what is left of it */
     tr_timers_stop(sys);
     tr_sched_stop(sys);
     tr_table_fini(&sys->table);

@@ -19,6 +19,7 @@
 #define TR_EXIT_CACHE 1024
 
 struct tr_timers;
+struct tr_blocking_pool;
 
 /* One stripe lock per cache line: two workers locking neighbouring stripes
  * (every actor start, end and child link does) must not share a line. */
@@ -106,6 +107,7 @@ struct tr_system {
     _Atomic uint64_t dl_by_reason[TR_METRICS_REASONS]; /* see tr_metrics */
 
     struct tr_timers *timers;
+    struct tr_blocking_pool *blocking; /* actors/blocking.c */
     _Atomic uint64_t deadline_overruns; /* handlers past their deadline (watchdog.c) */
 
     /* the node (net/) that carries remote references; see actors/remote.h */

@@ -126,6 +126,10 @@ typedef struct tr_spawn_opts {
      * keeps its worker forever, the watchdog only makes that visible. Costs
      * one timer arm and cancel per message. */
     uint32_t handler_deadline_ms;
+    /* Run this actor's callbacks on the blocking pool (blocking.h) instead
+     * of a worker: they may block (file I/O, a database client). Everything
+     * else is as for any actor. */
+    bool blocking;
 } tr_spawn_opts;
 
 /* Runtime configuration. Zero-initialise and set what you need. */
@@ -145,6 +149,8 @@ typedef struct tr_config {
      * else off. A bad or busy URL given here fails tr_system_create with
      * TR_EADDR. */
     const char *observe_url;
+    uint32_t blocking_threads_max;   /* blocking pool bound (blocking.h); 0 = 512 */
+    uint32_t blocking_keep_alive_ms; /* an idle blocking thread exits after this; 0 = 10000 */
 } tr_config;
 
 /* Lifecycle of an actor, as seen from outside. */

@@ -31,6 +31,11 @@ typedef struct tr_metrics {
     /* dead letters by reason (an error code: TR_EDEAD, TR_EFULL, TR_EDROPPED,
      * TR_ENOTCONN...); index 0 counts reasons >= TR_METRICS_REASONS */
     uint64_t dead_letters_by_reason[TR_METRICS_REASONS];
+    /* the blocking pool (blocking.h) */
+    uint64_t blocking_threads; /* threads alive now (bounded by blocking_threads_max) */
+    uint64_t blocking_idle;    /* of which waiting for work */
+    uint64_t blocking_queued;  /* calls and blocking-actor turns waiting for a thread */
+    uint64_t blocking_calls;   /* tr_blocking_run calls run so far */
 } tr_metrics;
 
 /* Fills *out with a snapshot (counters are read without stopping the

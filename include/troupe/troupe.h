@@ -4,6 +4,7 @@
 #include "troupe/errors.h"
 #include "troupe/log.h"
 #include "troupe/actor.h"
+#include "troupe/blocking.h"
 #include "troupe/timer.h"
 #include "troupe/group.h"
 #include "troupe/inbox.h"
