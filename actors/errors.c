@@ -79,6 +79,7 @@ const char *tr_strerror(int err)
     case TR_EPROTO: return "protocol error (malformed or wrong-version frame)";
     case TR_EEXIST: return "name already taken";
     case TR_EADDR: return "bad or unusable address";
+    case TR_EOPEN: return "circuit breaker open: call refused without trying";
     default: break;
     }
     if (err < TR_EUSER)
