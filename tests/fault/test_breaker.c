@@ -19,7 +19,7 @@
 #define MAX_EVENTS 256
 
 enum { MSG_REQ = TR_MSG_USER };
-enum fault { F_OK = 0, F_ERROR = 1, F_SILENT = 2 };
+enum fault { FATE_OK = 0, FATE_ERROR = 1, FATE_SILENT = 2 };
 
 static enum fault fate(uint64_t seed, uint64_t k)
 {
@@ -28,7 +28,7 @@ static enum fault fate(uint64_t seed, uint64_t k)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     unsigned roll = (unsigned)(z % 100);
-    return roll < 4u ? F_SILENT : roll < 45u ? F_ERROR : F_OK;
+    return roll < 4u ? FATE_SILENT : roll < 45u ? FATE_ERROR : FATE_OK;
 }
 
 typedef struct target_cfg {
@@ -48,9 +48,9 @@ static int target_handle(tr_ctx *self, void *state, const tr_msg *msg)
     target_cfg *c = *(target_cfg **)state;
     long k = atomic_fetch_add(&c->requests, 1);
     enum fault f = fate(c->seed, (uint64_t)k);
-    if (f == F_SILENT)
+    if (f == FATE_SILENT)
         return TR_OK;
-    return tr_reply(self, msg, f == F_OK ? "ok" : "err", f == F_OK ? 2 : 3);
+    return tr_reply(self, msg, f == FATE_OK ? "ok" : "err", f == FATE_OK ? 2 : 3);
 }
 
 static const tr_behaviour target = {
@@ -147,19 +147,19 @@ static void run_seed(uint64_t seed)
             continue;
         }
         enum fault f = fate(seed, k++);
-        int expect = f == F_OK ? TR_OK : f == F_ERROR ? TR_EFAILED : TR_ETIMEDOUT;
+        int expect = f == FATE_OK ? TR_OK : f == FATE_ERROR ? TR_EFAILED : TR_ETIMEDOUT;
         tr_outcome o;
         void *reply = NULL;
         cr_assert_eq(tr_breaker_call_wait(sys, b, MSG_REQ, "q", 1, WAIT_MS, &o, &reply), TR_OK);
         cr_assert_eq(o.status, expect, "seed %llu call %d: %s", (unsigned long long)seed, call,
                      tr_strerror(o.status));
         cr_assert_eq(o.attempts, 1);
-        if (f != F_SILENT)
-            cr_assert(reply != NULL && memcmp(reply, f == F_OK ? "ok" : "err", o.reply_size) == 0);
+        if (f != FATE_SILENT)
+            cr_assert(reply != NULL && memcmp(reply, f == FATE_OK ? "ok" : "err", o.reply_size) == 0);
         free(reply);
         if (m.state == TR_BREAKER_HALF_OPEN) {
-            model_move(&m, f == F_OK ? TR_BREAKER_CLOSED : TR_BREAKER_OPEN);
-        } else if (f == F_OK) {
+            model_move(&m, f == FATE_OK ? TR_BREAKER_CLOSED : TR_BREAKER_OPEN);
+        } else if (f == FATE_OK) {
             m.failures = 0;
         } else if (++m.failures >= m.threshold) {
             model_move(&m, TR_BREAKER_OPEN);
@@ -201,7 +201,7 @@ Test(breaker, open_refuses_calls_without_reaching_the_target)
 
     /* every reply is judged a failure; a seed whose first two are replies */
     target_cfg tc = {.seed = 1};
-    while (fate(tc.seed, 0) == F_SILENT || fate(tc.seed, 1) == F_SILENT)
+    while (fate(tc.seed, 0) == FATE_SILENT || fate(tc.seed, 1) == FATE_SILENT)
         tc.seed++;
     cr_assert_eq(tr_spawn(sys, &target, &tc, NULL, &t), TR_OK);
     tr_breaker_config cfg = {.target = t, .failure_threshold = 2, .reset_timeout_ms = 600000,

@@ -15,7 +15,7 @@
 #define WAIT_MS 20000
 
 enum { MSG_REQ = TR_MSG_USER, MSG_GO };
-enum fault { F_OK = 0, F_ERROR = 1, F_SILENT = 2 };
+enum fault { FATE_OK = 0, FATE_ERROR = 1, FATE_SILENT = 2 };
 
 /* The injector: the kth request's fate (k from 0). */
 static enum fault fate(uint64_t seed, uint64_t k, int silent_pct)
@@ -25,7 +25,7 @@ static enum fault fate(uint64_t seed, uint64_t k, int silent_pct)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     unsigned roll = (unsigned)(z % 100);
-    return roll < (unsigned)silent_pct ? F_SILENT : roll < 50u ? F_ERROR : F_OK;
+    return roll < (unsigned)silent_pct ? FATE_SILENT : roll < 50u ? FATE_ERROR : FATE_OK;
 }
 
 typedef struct flaky_cfg {
@@ -47,10 +47,10 @@ static int flaky_handle(tr_ctx *self, void *state, const tr_msg *msg)
     flaky_cfg *c = *(flaky_cfg **)state;
     long k = atomic_fetch_add(&c->requests, 1);
     enum fault f = fate(c->seed, (uint64_t)k, c->silent_pct);
-    if (f == F_SILENT)
+    if (f == FATE_SILENT)
         return TR_OK;
     char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%s:%ld", f == F_OK ? "ok" : "err", k);
+    int n = snprintf(buf, sizeof(buf), "%s:%ld", f == FATE_OK ? "ok" : "err", k);
     return tr_reply(self, msg, buf, (size_t)n);
 }
 
@@ -134,16 +134,16 @@ Test(retry, attempts_follow_the_seeded_faults)
                                    .max_delay_ms = 10, .seed = seed, .reply_failed = reply_is_error}};
         /* the model: the first k in 0..3 whose fate is ok */
         int expect_attempts = 4, expect_status = TR_OK;
-        enum fault last = F_OK;
+        enum fault last = FATE_OK;
         for (int k = 0; k < 4; k++) {
             last = fate(seed, (uint64_t)k, 10);
-            if (last == F_OK) {
+            if (last == FATE_OK) {
                 expect_attempts = k + 1;
                 break;
             }
         }
-        if (last != F_OK)
-            expect_status = last == F_SILENT ? TR_ETIMEDOUT : TR_EFAILED;
+        if (last != FATE_OK)
+            expect_status = last == FATE_SILENT ? TR_ETIMEDOUT : TR_EFAILED;
         run_client(sys, &c);
         cr_assert_eq(atomic_load(&c.attempts), expect_attempts, "seed %llu",
                      (unsigned long long)seed);
