@@ -94,7 +94,7 @@ static int client_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (tr_outcome_parse(msg, &o, &bytes) == TR_OK) {
             atomic_store(&c->status, o.status);
             atomic_store(&c->attempts, (int)o.attempts);
-            if (o.reply_size < sizeof(c->reply)) {
+            if (o.reply_size > 0 && o.reply_size < sizeof(c->reply)) {
                 memcpy(c->reply, bytes, o.reply_size);
                 c->reply[o.reply_size] = '\0';
             }
