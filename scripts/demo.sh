@@ -30,7 +30,7 @@ if [[ -x $CHAT && ${TROUPE_DEMO:-chat} == chat ]]; then
     exit 0
 fi
 
-for ex in pingpong fanout; do
+for ex in pingpong fanout echo; do
   echo "=== $ex"
   "build/default/examples/$ex"
 done

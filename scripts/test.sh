@@ -10,7 +10,7 @@ bash scripts/deps.sh
 FLAVOURS=("$@")
 [[ ${#FLAVOURS[@]} -gt 0 ]] || FLAVOURS=(default asan tsan)
 JOBS="${TROUPE_JOBS:-2}"
-EXAMPLES=(pingpong fanout)
+EXAMPLES=(pingpong fanout echo)
 LOGDIR="build/logs"
 mkdir -p "$LOGDIR"
 

@@ -17,6 +17,7 @@
 #include "troupe/outcome.h"
 #include "troupe/retry.h"
 #include "troupe/breaker.h"
+#include "troupe/socket.h"
 #include "troupe/registry.h"
 #include "troupe/node.h"
 #include "troupe/wire.h"

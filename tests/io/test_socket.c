@@ -1,0 +1,293 @@
+/* Socket actors: the echo example's server under a plain TCP client (POSIX
+ * sockets), framing, a frame too large, and bounded memory under a client
+ * that stops reading (then reads: every byte comes back, in order).
+ * Synchronised on the socket itself (what the client reads back) and on
+ * latches; poll timeouts only decide when the client gives up writing. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "examples/echo/echo_server.h"
+#include "io/framing.h"
+#include "tests/support/latch.h"
+#include "tests/support/system.h"
+#include "troupe/troupe.h"
+
+#define WAIT_MS 20000
+
+static int dial_tcp(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s", strerror(errno));
+    return fd;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        cr_assert_gt(w, 0, "write: %s", strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Reads exactly n bytes (or fails after WAIT_MS without progress). */
+static void read_exactly(int fd, char *p, size_t n)
+{
+    while (n > 0) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        cr_assert_eq(poll(&pf, 1, WAIT_MS), 1, "no data from the server");
+        ssize_t r = read(fd, p, n);
+        cr_assert_gt(r, 0, "read: %zd %s", r, strerror(errno));
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+/* True once the server closed its side (read returns 0 or a reset). */
+static bool server_hung_up(int fd)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    if (poll(&pf, 1, WAIT_MS) != 1)
+        return false;
+    char c;
+    ssize_t r = read(fd, &c, 1);
+    return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+Test(socket, echo_server_answers_a_plain_tcp_client_line_by_line)
+{
+    tr_system *sys = make_system(2);
+    tr_ref listener;
+    int port = 0;
+    cr_assert_eq(echo_listen(sys, "tcp://127.0.0.1:0", NULL, &listener, &port), TR_OK);
+    cr_assert_gt(port, 0);
+    int fd = dial_tcp(port);
+    /* lines split across writes, and two in one write */
+    write_all(fd, "hel", 3);
+    write_all(fd, "lo\nwor", 6);
+    write_all(fd, "ld\n\nlast line\n", 14);
+    char buf[64] = {0};
+    const char *want = "hello\nworld\n\nlast line\n";
+    read_exactly(fd, buf, strlen(want));
+    cr_assert_str_eq(buf, want);
+    /* the client hangs up: the connection actor gets TR_MSG_SOCK_CLOSED and
+     * ends, closing the server's side */
+    shutdown(fd, SHUT_WR);
+    cr_assert(server_hung_up(fd));
+    close(fd);
+    /* a second client on the same listener */
+    fd = dial_tcp(port);
+    write_all(fd, "again\n", 6);
+    memset(buf, 0, sizeof(buf));
+    read_exactly(fd, buf, 6);
+    cr_assert_str_eq(buf, "again\n");
+    close(fd);
+    tr_system_destroy(sys);
+}
+
+/* ---- a connection behaviour that records what happened ---- */
+
+typedef struct probe {
+    atomic_long bytes_in;
+    atomic_long max_queued;
+    atomic_int closed_reason;
+    latch closed;
+} probe;
+
+static int probe_init(tr_ctx *self, void *state, void *arg)
+{
+    (void)self;
+    *(tr_sock **)state = arg;
+    return TR_OK;
+}
+
+static int probe_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    tr_sock *s = *(tr_sock **)state;
+    probe *p = tr_sock_arg(s);
+    if (msg->type == TR_MSG_SOCK_DATA) {
+        atomic_fetch_add(&p->bytes_in, (long)msg->size + 1);
+        int rc = tr_sock_send(s, msg->data, msg->size);
+        if (rc != TR_OK)
+            return rc;
+        long q = (long)tr_sock_queued(s);
+        long m = atomic_load(&p->max_queued);
+        while (q > m && !atomic_compare_exchange_weak(&p->max_queued, &m, q))
+            ;
+    } else if (msg->type == TR_MSG_SOCK_CLOSED) {
+        atomic_store(&p->closed_reason, ((const tr_sock_closed *)msg->data)->reason);
+        latch_add(&p->closed, 1);
+    }
+    return TR_OK;
+}
+
+static const tr_behaviour probe_behaviour = {
+    .init = probe_init, .handle = probe_handle, .state_size = sizeof(tr_sock *)};
+
+static int probe_listen(tr_system *sys, probe *p, const tr_sock_opts *o, tr_ref *l)
+{
+    atomic_store(&p->closed_reason, -1);
+    latch_init(&p->closed);
+    tr_listener_config cfg = {.url = "tcp://127.0.0.1:0", .conn = &probe_behaviour, .conn_arg = p,
+                              .sock = *o};
+    int port = 0;
+    cr_assert_eq(tr_listen(sys, &cfg, NULL, l, &port), TR_OK);
+    return port;
+}
+
+Test(socket, a_line_above_max_frame_closes_the_connection_unbuffered)
+{
+    tr_system *sys = make_system(2);
+    probe p = {0};
+    tr_sock_opts o = {.framing = TR_FRAMING_LINE, .max_frame = 100};
+    tr_ref l;
+    int fd = dial_tcp(probe_listen(sys, &p, &o, &l));
+    char big[300];
+    memset(big, 'x', sizeof(big)); /* no newline: a line that never ends */
+    write_all(fd, "ok\n", 3);
+    write_all(fd, big, sizeof(big));
+    char buf[4] = {0};
+    read_exactly(fd, buf, 3);
+    cr_assert_str_eq(buf, "ok\n");
+    cr_assert(latch_wait(&p.closed, 1, WAIT_MS));
+    cr_assert_eq(atomic_load(&p.closed_reason), TR_ETOOBIG);
+    cr_assert(server_hung_up(fd));
+    close(fd);
+    tr_system_destroy(sys);
+    latch_fini(&p.closed);
+}
+
+/* The client writes 64-byte lines and never reads, until it cannot write
+ * for a while: the server stopped reading. Its write queue stayed within
+ * write_high + one read's echoes. Then the client reads: every line comes
+ * back, in order. */
+Test(socket, a_client_that_stops_reading_meets_bounded_memory_and_loses_nothing)
+{
+    tr_system *sys = make_system(2);
+    probe p = {0};
+    tr_sock_opts o = {.framing = TR_FRAMING_LINE, .max_frame = 1024, .read_buffer = 4096,
+                      .write_high = 64 * 1024};
+    tr_ref l;
+    int fd = dial_tcp(probe_listen(sys, &p, &o, &l));
+    int small = 64 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+    const size_t limit = 256u << 20; /* would all go through if the server kept reading */
+    char line[64];
+    memset(line, 'a', sizeof(line) - 1);
+    line[63] = '\n';
+    size_t written = 0, partial = 0;
+    bool stalled = false;
+    while (written < limit) {
+        ssize_t w = write(fd, line + partial, sizeof(line) - partial);
+        if (w > 0) {
+            written += (size_t)w;
+            partial = (partial + (size_t)w) % sizeof(line);
+            continue;
+        }
+        cr_assert(w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "write: %s", strerror(errno));
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        if (poll(&pf, 1, 1000) == 0) {
+            stalled = true; /* a whole second without room: the server holds back */
+            break;
+        }
+    }
+    cr_assert(stalled, "the server kept reading %zu bytes from a client that never reads", written);
+    long bound = 64 * 1024 + 4096 + 1024;
+    cr_assert_leq(atomic_load(&p.max_queued), bound, "write queue %ld > %ld",
+                  atomic_load(&p.max_queued), bound);
+    tr_metrics m;
+    tr_metrics_get(sys, &m);
+    cr_assert_gt(m.mutes, 0, "the connection actor was muted by its slow peer");
+
+    /* read everything back (finishing a line cut in the middle) */
+    size_t got = 0;
+    char buf[8192];
+    size_t at = 0; /* position within the current line */
+    while (got < written || partial != 0) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN | (partial != 0 ? POLLOUT : 0)};
+        cr_assert_eq(poll(&pf, 1, WAIT_MS), 1, "echo stopped at %zu of %zu bytes", got, written);
+        if (partial != 0 && (pf.revents & POLLOUT)) {
+            ssize_t w = write(fd, line + partial, sizeof(line) - partial);
+            if (w > 0) {
+                written += (size_t)w;
+                partial = (partial + (size_t)w) % sizeof(line);
+            }
+        }
+        if (!(pf.revents & POLLIN))
+            continue;
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r < 0 && errno == EAGAIN)
+            continue;
+        cr_assert_gt(r, 0);
+        for (ssize_t i = 0; i < r; i++, at = (at + 1) % sizeof(line))
+            cr_assert_eq(buf[i], line[at], "byte %zu", got + (size_t)i);
+        got += (size_t)r;
+    }
+    cr_assert_eq(got, written);
+    cr_assert_eq(atomic_load(&p.bytes_in), (long)written, "the server read every byte once");
+    close(fd);
+    tr_system_destroy(sys);
+    latch_fini(&p.closed);
+}
+
+/* ---- framing, directly ---- */
+
+typedef struct frames {
+    char got[8][64];
+    size_t size[8];
+    int n;
+} frames;
+
+static int collect(void *ctx, const void *frame, size_t size)
+{
+    frames *f = ctx;
+    cr_assert_lt(f->n, 8);
+    if (size > 0)
+        memcpy(f->got[f->n], frame, size);
+    f->size[f->n++] = size;
+    return TR_OK;
+}
+
+Test(socket, length_prefixed_frames_split_anywhere_come_out_whole)
+{
+    unsigned char stream[] = {0, 0, 0, 3, 'a', 'b', 'c', 0, 0, 0, 0, 0, 0, 0, 2, 'x', 'y'};
+    for (size_t cut = 0; cut <= sizeof(stream); cut++) {
+        tr_framer fr;
+        tr_framer_init(&fr, TR_FRAMING_LENGTH, 16);
+        frames f = {.n = 0};
+        cr_assert_eq(tr_framer_feed(&fr, stream, cut, collect, &f), TR_OK);
+        cr_assert_eq(tr_framer_feed(&fr, stream + cut, sizeof(stream) - cut, collect, &f), TR_OK);
+        cr_assert_eq(f.n, 3, "cut at %zu", cut);
+        cr_assert(f.size[0] == 3 && memcmp(f.got[0], "abc", 3) == 0);
+        cr_assert_eq(f.size[1], 0);
+        cr_assert(f.size[2] == 2 && memcmp(f.got[2], "xy", 2) == 0);
+        tr_framer_free(&fr);
+    }
+    tr_framer fr;
+    tr_framer_init(&fr, TR_FRAMING_LENGTH, 16);
+    unsigned char huge[] = {0, 0, 1, 0};
+    frames f = {.n = 0};
+    cr_assert_eq(tr_framer_feed(&fr, huge, 4, collect, &f), TR_ETOOBIG, "256 > max 16");
+    tr_framer_free(&fr);
+    size_t n;
+    unsigned char *w = tr_framer_wrap(TR_FRAMING_LENGTH, "hi", 2, &n);
+    cr_assert(n == 6 && memcmp(w, "\0\0\0\2hi", 6) == 0);
+    free(w);
+}
