@@ -25,11 +25,11 @@
 #define DEFAULT_READ_BUFFER (16u * 1024u)
 #define DEFAULT_WRITE_HIGH (256u * 1024u)
 
-typedef struct wchunk {
-    struct wchunk *next;
-    size_t len, off;
-    unsigned char *data;
-} wchunk;
+/* A byte buffer of the write side. */
+typedef struct wbuf {
+    unsigned char *p;
+    size_t len, cap;
+} wbuf;
 
 struct tr_sock {
     tr_system *sys;
@@ -51,10 +51,15 @@ struct tr_sock {
     bool close_requested; /* tr_sock_close was called */
     /* set by terminate: callbacks post nothing more */
     _Atomic bool stopping;
-    /* the write queue, under wlock (actor and send callback) */
+    /* the write queue, under wlock (actor and send callback): the actor
+     * appends to `pend`; the bytes being sent are fly.p[fly_off..fly.len).
+     * When a send completes, what was appended meanwhile goes out in one
+     * send (the buffers swap), so a turn's many small writes cost one
+     * system call, not one each. */
     pthread_mutex_t wlock;
-    wchunk *whead, *wtail;
-    size_t queued;
+    wbuf pend, fly;
+    size_t fly_off;
+    size_t queued; /* pend.len + unsent bytes of fly */
     bool sending, muted, wfailed;
 };
 
@@ -95,11 +100,17 @@ static void dial_done(void *arg)
     tr_io_post(s->sys, s->self, TR_SOCK_DIALED, nng_aio_result(s->dial), 0);
 }
 
-/* Points the send aio at the head chunk's unsent bytes (wlock held). */
+/* Points the send aio at the unsent bytes, first moving what is pending
+ * into flight when nothing is (wlock held). */
 static void aim_send_locked(tr_sock *s)
 {
-    wchunk *c = s->whead;
-    nng_iov iov = {.iov_buf = c->data + c->off, .iov_len = c->len - c->off};
+    if (s->fly_off == s->fly.len) {
+        wbuf sent = s->fly;
+        s->fly = s->pend;
+        s->pend = (wbuf){.p = sent.p, .cap = sent.cap}; /* reuse its memory */
+        s->fly_off = 0;
+    }
+    nng_iov iov = {.iov_buf = s->fly.p + s->fly_off, .iov_len = s->fly.len - s->fly_off};
     nng_aio_set_iov(s->tx, 1, &iov);
     s->sending = true;
 }
@@ -115,17 +126,9 @@ static void tx_done(void *arg)
         s->wfailed = true;
         s->sending = false;
     } else {
-        wchunk *c = s->whead;
-        c->off += n;
+        s->fly_off += n;
         s->queued -= n;
-        if (c->off == c->len) {
-            s->whead = c->next;
-            if (s->whead == NULL)
-                s->wtail = NULL;
-            free(c->data);
-            free(c);
-        }
-        more = s->whead != NULL && !atomic_load_explicit(&s->stopping, memory_order_acquire);
+        more = s->queued > 0 && !atomic_load_explicit(&s->stopping, memory_order_acquire);
         if (more)
             aim_send_locked(s);
         else
@@ -153,7 +156,7 @@ static void tx_done(void *arg)
 static void kick_send(tr_sock *s)
 {
     pthread_mutex_lock(&s->wlock);
-    bool start = !s->sending && s->whead != NULL && s->stream != NULL && !s->wfailed;
+    bool start = !s->sending && s->queued > 0 && s->stream != NULL && !s->wfailed;
     if (start)
         aim_send_locked(s);
     pthread_mutex_unlock(&s->wlock);
@@ -324,12 +327,8 @@ static void sock_free(tr_sock *s)
         nng_stream_free(s->stream);
     if (s->dialer != NULL)
         nng_stream_dialer_free(s->dialer);
-    while (s->whead != NULL) {
-        wchunk *c = s->whead;
-        s->whead = c->next;
-        free(c->data);
-        free(c);
-    }
+    free(s->pend.p);
+    free(s->fly.p);
     if (s->live != NULL)
         atomic_fetch_sub_explicit(s->live, 1, memory_order_relaxed);
     tr_framer_free(&s->framer);
@@ -432,39 +431,37 @@ int tr_sock_send(tr_sock *s, const void *data, size_t size)
         return TR_ETOOBIG;
     if (s->closed || s->close_requested)
         return TR_ENOTCONN;
-    wchunk *c = malloc(sizeof(*c));
-    size_t len = 0;
-    unsigned char *bytes = c != NULL ? tr_framer_wrap(s->opts.framing, data, size, &len) : NULL;
-    if (bytes == NULL) {
-        free(c);
-        return TR_ENOMEM;
-    }
-    *c = (wchunk){.len = len, .data = bytes};
+    size_t len = size + tr_framer_extra(s->opts.framing);
     int rc = TR_OK;
     pthread_mutex_lock(&s->wlock);
     if (s->wfailed) {
         rc = TR_ENOTCONN;
     } else if (s->queued + len > 4 * (size_t)s->opts.write_high) {
         rc = TR_EFULL;
-    } else {
-        if (s->wtail != NULL)
-            s->wtail->next = c;
-        else
-            s->whead = c;
-        s->wtail = c;
+    } else if (s->pend.len + len > s->pend.cap) {
+        size_t cap = s->pend.cap ? s->pend.cap : 4096;
+        while (cap < s->pend.len + len)
+            cap *= 2;
+        unsigned char *grown = realloc(s->pend.p, cap);
+        if (grown == NULL) {
+            rc = TR_ENOMEM;
+        } else {
+            s->pend.p = grown;
+            s->pend.cap = cap;
+        }
+    }
+    if (rc == TR_OK) {
+        tr_framer_wrap_into(s->opts.framing, data, size, s->pend.p + s->pend.len);
+        s->pend.len += len;
         s->queued += len;
         /* a slow peer: stop this actor until the callback drains the queue */
         if (s->queued >= s->opts.write_high && !s->muted)
             s->muted = tr_actor_mute(me);
     }
     pthread_mutex_unlock(&s->wlock);
-    if (rc != TR_OK) {
-        free(bytes);
-        free(c);
-        return rc;
-    }
-    kick_send(s);
-    return TR_OK;
+    if (rc == TR_OK)
+        kick_send(s);
+    return rc;
 }
 
 void tr_sock_close(tr_sock *s)

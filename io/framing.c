@@ -131,13 +131,13 @@ int tr_framer_feed(tr_framer *f, const unsigned char *data, size_t n, tr_frame_f
     }
 }
 
-unsigned char *tr_framer_wrap(tr_framing kind, const void *data, size_t size, size_t *out_size)
+size_t tr_framer_extra(tr_framing kind)
 {
-    size_t extra = kind == TR_FRAMING_LINE ? 1 : kind == TR_FRAMING_LENGTH ? 4 : 0;
-    unsigned char *buf = malloc(size + extra > 0 ? size + extra : 1);
-    if (buf == NULL)
-        return NULL;
-    unsigned char *p = buf;
+    return kind == TR_FRAMING_LINE ? 1 : kind == TR_FRAMING_LENGTH ? 4 : 0;
+}
+
+void tr_framer_wrap_into(tr_framing kind, const void *data, size_t size, unsigned char *p)
+{
     if (kind == TR_FRAMING_LENGTH) {
         p[0] = (unsigned char)(size >> 24);
         p[1] = (unsigned char)(size >> 16);
@@ -149,6 +149,15 @@ unsigned char *tr_framer_wrap(tr_framing kind, const void *data, size_t size, si
         memcpy(p, data, size);
     if (kind == TR_FRAMING_LINE)
         p[size] = '\n';
-    *out_size = size + extra;
+}
+
+unsigned char *tr_framer_wrap(tr_framing kind, const void *data, size_t size, size_t *out_size)
+{
+    size_t n = size + tr_framer_extra(kind);
+    unsigned char *buf = malloc(n > 0 ? n : 1);
+    if (buf == NULL)
+        return NULL;
+    tr_framer_wrap_into(kind, data, size, buf);
+    *out_size = n;
     return buf;
 }

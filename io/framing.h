@@ -32,9 +32,15 @@ void tr_framer_free(tr_framer *f);
  * stream is unusable after it), TR_ENOMEM, or what `emit` returned. */
 int tr_framer_feed(tr_framer *f, const unsigned char *data, size_t n, tr_frame_fn emit, void *ctx);
 
-/* The bytes tr_sock_send writes for a payload: header or '\n' included.
- * Returns the framed size in *out_size and the buffer (malloc'd), or NULL
- * on ENOMEM. */
+/* Bytes the framing adds to a payload (a 4-byte header, or the '\n'). */
+size_t tr_framer_extra(tr_framing kind);
+
+/* Writes the framed payload (header or '\n' included) to dst, which has
+ * room for size + tr_framer_extra(kind) bytes. */
+void tr_framer_wrap_into(tr_framing kind, const void *data, size_t size, unsigned char *dst);
+
+/* The same into a new buffer (malloc'd; its size in *out_size), or NULL on
+ * ENOMEM. */
 unsigned char *tr_framer_wrap(tr_framing kind, const void *data, size_t size, size_t *out_size);
 
 #endif
