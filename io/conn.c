@@ -198,7 +198,7 @@ static int reason_of(int nng_rc)
 }
 
 /* Issues the next read, unless reading should pause: the actor is muted by
- * its writes, or its mailbox is half full (then a TR_SOCK_RESUME to itself
+ * its writes, or its mailbox is more than half full (then a TR_SOCK_RESUME to itself
  * looks again once the messages before it are handled). */
 static void read_more(tr_ctx *self, tr_sock *s)
 {
@@ -207,7 +207,7 @@ static void read_more(tr_ctx *self, tr_sock *s)
     pthread_mutex_lock(&s->wlock);
     bool muted = s->muted;
     pthread_mutex_unlock(&s->wlock);
-    if (muted || tr_actor_queued(self) >= self->capacity / 2) {
+    if (muted || tr_actor_queued(self) > self->capacity / 2) {
         if (!s->resume_queued) {
             s->resume_queued = true;
             tr_io_post(s->sys, s->self, TR_SOCK_RESUME, 0, 0);

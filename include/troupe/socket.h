@@ -12,7 +12,7 @@
  *
  * Backpressure runs end to end. Reading: one read is in flight at a time
  * and the next is issued only after the actor has handled the last one's
- * frames, and not while its mailbox is half full or it is muted: a busy or
+ * frames, and not while its mailbox is more than half full or it is muted: a busy or
  * full connection actor stops reading, the kernel's buffers fill, and TCP
  * holds the peer back. Writing: bytes queue in the connection; once
  * write_high bytes wait for a slow peer, the actor is muted (not scheduled,

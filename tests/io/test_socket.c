@@ -98,6 +98,33 @@ Test(socket, echo_server_answers_a_plain_tcp_client_line_by_line)
     tr_system_destroy(sys);
 }
 
+/* A connection actor may run on the blocking pool (a protocol handler that
+ * calls a blocking client library), here with a one-message mailbox. */
+Test(socket, connection_actors_can_be_blocking_actors_with_tiny_mailboxes)
+{
+    tr_system *sys = make_system(2);
+    tr_listener_config cfg = {.url = "tcp://127.0.0.1:0", .conn = &echo_line_behaviour,
+                              .sock = {.framing = TR_FRAMING_LINE},
+                              .conn_opts = {.blocking = true, .mailbox_capacity = 1}};
+    tr_ref l;
+    int port = 0;
+    cr_assert_eq(tr_listen(sys, &cfg, NULL, &l, &port), TR_OK);
+    int fd = dial_tcp(port);
+    const char *lines = "one\ntwo\nthree\n";
+    for (int i = 0; i < 50; i++)
+        write_all(fd, lines, strlen(lines));
+    for (int i = 0; i < 50; i++) {
+        char buf[32] = {0};
+        read_exactly(fd, buf, strlen(lines));
+        cr_assert_str_eq(buf, lines);
+    }
+    tr_metrics m;
+    tr_metrics_get(sys, &m);
+    cr_assert_geq(m.blocking_threads, 1, "its turns ran on the blocking pool");
+    close(fd);
+    tr_system_destroy(sys);
+}
+
 /* ---- a connection behaviour that records what happened ---- */
 
 typedef struct probe {
