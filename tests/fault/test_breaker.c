@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/support/fates.h"
 #include "tests/support/latch.h"
 #include "tests/support/system.h"
 #include "troupe/troupe.h"
@@ -19,17 +20,8 @@
 #define MAX_EVENTS 256
 
 enum { MSG_REQ = TR_MSG_USER };
-enum fault { FATE_OK = 0, FATE_ERROR = 1, FATE_SILENT = 2 };
-
-static enum fault fate(uint64_t seed, uint64_t k)
-{
-    uint64_t z = seed + 0x9e3779b97f4a7c15ull * (k + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    unsigned roll = (unsigned)(z % 100);
-    return roll < 4u ? FATE_SILENT : roll < 45u ? FATE_ERROR : FATE_OK;
-}
+/* 4% silent, 41% error replies */
+static enum fate fate(uint64_t seed, uint64_t k) { return fate_of(seed, k, 4, 45); }
 
 typedef struct target_cfg {
     uint64_t seed;
@@ -47,7 +39,7 @@ static int target_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     target_cfg *c = *(target_cfg **)state;
     long k = atomic_fetch_add(&c->requests, 1);
-    enum fault f = fate(c->seed, (uint64_t)k);
+    enum fate f = fate(c->seed, (uint64_t)k);
     if (f == FATE_SILENT)
         return TR_OK;
     return tr_reply(self, msg, f == FATE_OK ? "ok" : "err", f == FATE_OK ? 2 : 3);
@@ -102,6 +94,19 @@ static int sub_handle(tr_ctx *self, void *state, const tr_msg *msg)
 static const tr_behaviour subscriber = {
     .init = sub_init, .handle = sub_handle, .state_size = sizeof(sub_log *)};
 
+/* Starts a breaker under `cfg` with a subscriber logging into *log. */
+static tr_ref start_watched(tr_system *sys, const tr_breaker_config *cfg, sub_log *log)
+{
+    tr_ref b, s;
+    cr_assert_eq(tr_breaker_start(sys, cfg, NULL, &b), TR_OK);
+    log->n = 0;
+    pthread_mutex_init(&log->m, NULL);
+    latch_init(&log->count);
+    cr_assert_eq(tr_spawn(sys, &subscriber, log, NULL, &s), TR_OK);
+    cr_assert_eq(tr_breaker_subscribe(sys, b, s), TR_OK);
+    return b;
+}
+
 /* The model of the breaker the test predicts with. */
 typedef struct model {
     tr_breaker_state state;
@@ -123,16 +128,12 @@ static void run_seed(uint64_t seed)
 {
     tr_system *sys = make_system(2);
     target_cfg tc = {.seed = seed};
-    tr_ref t, b, s;
+    tr_ref t, b;
     cr_assert_eq(tr_spawn(sys, &target, &tc, NULL, &t), TR_OK);
     tr_breaker_config cfg = {.target = t, .failure_threshold = 3, .reset_timeout_ms = 5,
                              .call_timeout_ms = 300, .reply_failed = reply_is_error};
-    cr_assert_eq(tr_breaker_start(sys, &cfg, NULL, &b), TR_OK);
-    sub_log log = {.n = 0};
-    pthread_mutex_init(&log.m, NULL);
-    latch_init(&log.count);
-    cr_assert_eq(tr_spawn(sys, &subscriber, &log, NULL, &s), TR_OK);
-    cr_assert_eq(tr_breaker_subscribe(sys, b, s), TR_OK);
+    sub_log log;
+    b = start_watched(sys, &cfg, &log);
 
     model m = {.state = TR_BREAKER_CLOSED, .threshold = 3};
     uint64_t k = 0; /* requests that reached the target */
@@ -146,7 +147,7 @@ static void run_seed(uint64_t seed)
             cr_assert_eq(atomic_load(&tc.requests), (long)k, "nothing reached the target while open");
             continue;
         }
-        enum fault f = fate(seed, k++);
+        enum fate f = fate(seed, k++);
         int expect = f == FATE_OK ? TR_OK : f == FATE_ERROR ? TR_EFAILED : TR_ETIMEDOUT;
         tr_outcome o;
         void *reply = NULL;
@@ -196,7 +197,7 @@ Test(breaker, open_refuses_calls_without_reaching_the_target)
     cr_assert_str_eq(tr_strerror(TR_EOPEN), "circuit breaker open: call refused without trying");
     tr_system *sys = make_system(2);
     tr_breaker_config none = {0};
-    tr_ref t, b, s;
+    tr_ref t, b;
     cr_assert_eq(tr_breaker_start(sys, &none, NULL, &b), TR_EINVAL, "a target is required");
 
     /* every reply is judged a failure; a seed whose first two are replies */
@@ -206,12 +207,8 @@ Test(breaker, open_refuses_calls_without_reaching_the_target)
     cr_assert_eq(tr_spawn(sys, &target, &tc, NULL, &t), TR_OK);
     tr_breaker_config cfg = {.target = t, .failure_threshold = 2, .reset_timeout_ms = 600000,
                              .reply_failed = reply_is_any};
-    cr_assert_eq(tr_breaker_start(sys, &cfg, NULL, &b), TR_OK);
-    sub_log log = {.n = 0};
-    pthread_mutex_init(&log.m, NULL);
-    latch_init(&log.count);
-    cr_assert_eq(tr_spawn(sys, &subscriber, &log, NULL, &s), TR_OK);
-    cr_assert_eq(tr_breaker_subscribe(sys, b, s), TR_OK);
+    sub_log log;
+    b = start_watched(sys, &cfg, &log);
     tr_outcome o;
     for (int i = 0; i < 2; i++) {
         cr_assert_eq(tr_breaker_call_wait(sys, b, MSG_REQ, "q", 1, WAIT_MS, &o, NULL), TR_OK);

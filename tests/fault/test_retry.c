@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tests/support/fates.h"
 #include "tests/support/latch.h"
 #include "tests/support/system.h"
 #include "troupe/troupe.h"
@@ -15,17 +16,10 @@
 #define WAIT_MS 20000
 
 enum { MSG_REQ = TR_MSG_USER, MSG_GO };
-enum fault { FATE_OK = 0, FATE_ERROR = 1, FATE_SILENT = 2 };
-
-/* The injector: the kth request's fate (k from 0). */
-static enum fault fate(uint64_t seed, uint64_t k, int silent_pct)
+/* The injector: silent_pct% silent, error replies up to 50% */
+static enum fate fate(uint64_t seed, uint64_t k, int silent_pct)
 {
-    uint64_t z = seed + 0x9e3779b97f4a7c15ull * (k + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    unsigned roll = (unsigned)(z % 100);
-    return roll < (unsigned)silent_pct ? FATE_SILENT : roll < 50u ? FATE_ERROR : FATE_OK;
+    return fate_of(seed, k, (unsigned)silent_pct, 50);
 }
 
 typedef struct flaky_cfg {
@@ -46,7 +40,7 @@ static int flaky_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     flaky_cfg *c = *(flaky_cfg **)state;
     long k = atomic_fetch_add(&c->requests, 1);
-    enum fault f = fate(c->seed, (uint64_t)k, c->silent_pct);
+    enum fate f = fate(c->seed, (uint64_t)k, c->silent_pct);
     if (f == FATE_SILENT)
         return TR_OK;
     char buf[32];
@@ -134,7 +128,7 @@ Test(retry, attempts_follow_the_seeded_faults)
                                    .max_delay_ms = 10, .seed = seed, .reply_failed = reply_is_error}};
         /* the model: the first k in 0..3 whose fate is ok */
         int expect_attempts = 4, expect_status = TR_OK;
-        enum fault last = FATE_OK;
+        enum fate last = FATE_OK;
         for (int k = 0; k < 4; k++) {
             last = fate(seed, (uint64_t)k, 10);
             if (last == FATE_OK) {

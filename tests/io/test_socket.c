@@ -230,8 +230,8 @@ Test(socket, a_client_that_stops_reading_meets_bounded_memory_and_loses_nothing)
         }
         cr_assert(w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "write: %s", strerror(errno));
         struct pollfd pf = {.fd = fd, .events = POLLOUT};
-        if (poll(&pf, 1, 1000) == 0) {
-            stalled = true; /* a whole second without room: the server holds back */
+        if (poll(&pf, 1, 2000) == 0) {
+            stalled = true; /* two seconds without room: the server holds back */
             break;
         }
     }
