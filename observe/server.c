@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
@@ -64,6 +65,12 @@ struct tr_observer {
     uint32_t refs;       /* the owner + one per registered handler */
     bool stopping;
     _Atomic uint64_t scrapes; /* /metrics requests answered */
+    /* /api/actors walks the whole actor table. Walks are serialised, and a
+     * request that finds a walk begun after it arrived takes that walk's
+     * answer: many requests at once cost one walk, never a stale answer. */
+    pthread_mutex_t walk_lock;
+    tr_textbuf walk;        /* the last walk's JSON */
+    uint64_t walk_began_ns; /* when it began (CLOCK_MONOTONIC) */
 };
 
 static void render_metrics(tr_observer *obs, tr_textbuf *out)
@@ -77,9 +84,34 @@ static void render_overview(tr_observer *obs, tr_textbuf *out)
     tr_observe_render_overview(obs->sys, obs->node, out);
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void render_actors(tr_observer *obs, tr_textbuf *out)
 {
-    tr_observe_render_actors(obs->sys, out);
+    uint64_t arrived = now_ns();
+    pthread_mutex_lock(&obs->walk_lock);
+    if (obs->walk.len == 0 || obs->walk_began_ns < arrived) {
+        tr_textbuf fresh = {0};
+        uint64_t began = now_ns();
+        tr_observe_render_actors(obs->sys, &fresh);
+        tr_textbuf_free(&obs->walk);
+        if (!fresh.failed) {
+            obs->walk = fresh;
+            obs->walk_began_ns = began;
+        } else {
+            tr_textbuf_free(&fresh);
+        }
+    }
+    if (obs->walk.len > 0)
+        tr_textbuf_printf(out, "%s", obs->walk.data);
+    else
+        out->failed = true;
+    pthread_mutex_unlock(&obs->walk_lock);
 }
 
 static void render_index(tr_observer *obs, tr_textbuf *out)
@@ -100,6 +132,8 @@ static void observer_unref(tr_observer *obs)
     bool last = --obs->refs == 0;
     pthread_mutex_unlock(&obs->lock);
     if (last) {
+        tr_textbuf_free(&obs->walk);
+        pthread_mutex_destroy(&obs->walk_lock);
         pthread_mutex_destroy(&obs->lock);
         pthread_cond_destroy(&obs->idle);
         free(obs);
@@ -235,6 +269,7 @@ int tr_observe_start(tr_system *sys, tr_node *node, const char *url, tr_observer
     obs->refs = 1;
     pthread_mutex_init(&obs->lock, NULL);
     pthread_cond_init(&obs->idle, NULL);
+    pthread_mutex_init(&obs->walk_lock, NULL);
 
     int rc = nng_http_server_hold(&obs->server, u) == 0 ? TR_OK : TR_EADDR;
     nng_url_free(u);

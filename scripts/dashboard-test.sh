@@ -42,14 +42,15 @@ PIDS+=($!)
 chat_wait_ready "$W/B.out" B 30 dashboard || fail "server B did not start"
 URL_B=$(sed -n 's/^server B listening on //p' "$W/B.out")
 
-# The bots, again and again until the browser is done.
+# The bots, again and again until the browser is done (timeouts: a hang
+# fails the test instead of stalling it).
 (
     while [[ ! -e "$W/stop" ]]; do
-        "$CHAT" bots --server "$URL_A" --server "$URL_B" --cookie dash --room demo \
+        timeout 120 "$CHAT" bots --server "$URL_A" --server "$URL_B" --cookie dash --room demo \
             --delay-ms 150 >>"$W/bots.out" 2>&1 || true
     done
 ) &
 BOTS_LOOP=$!
 
 echo "=== dashboard: chromium at $HTTP_A/"
-node tests/browser/dashboard.mjs "$HTTP_A/" "$SHOT" || fail "the browser checks failed"
+timeout 600 node tests/browser/dashboard.mjs "$HTTP_A/" "$SHOT" || fail "the browser checks failed"

@@ -17,7 +17,8 @@
  * The server has no authentication: bind it to loopback or a management
  * network. It only answers GET (and HEAD), takes no request body, and its
  * answers are built from counters, so a stranger can make it do no more
- * work than one snapshot per request. */
+ * work than one snapshot per request; /api/actors (one pass over the actor
+ * table) is computed once for all the requests waiting for it. */
 #ifndef TROUPE_OBSERVE_H
 #define TROUPE_OBSERVE_H
 
