@@ -15,6 +15,7 @@ enum {
     TR_SOCK_WRITE_FAILED = TR_MSG_SERVICE + 0x313u, /* data: tr_io_result */
     TR_SOCK_CLOSE = TR_MSG_SERVICE + 0x314u,        /* to itself: tr_sock_close */
     TR_LISTENER_ACCEPTED = TR_MSG_SERVICE + 0x320u, /* data: tr_io_result */
+    TR_LISTENER_PORT = TR_MSG_SERVICE + 0x321u,     /* ask; reply: int */
 };
 
 /* How an NNG operation ended, posted from its callback to the actor. */

@@ -74,18 +74,80 @@ static void start_connection(tr_ctx *self, listener *L, nng_stream *stream)
         tr_sock_discard(s); /* counted down there */
 }
 
-static int listener_init(tr_ctx *self, void *state, void *arg)
+/* Binds cfg->url (cfg copied) into a new listener. Returns TR_OK,
+ * TR_ENOMEM or TR_EADDR; *out is set only on TR_OK. */
+static int listener_open(tr_system *sys, const tr_listener_config *cfg, listener **out)
 {
-    listener *L = arg;
+    if (cfg == NULL || cfg->url == NULL || cfg->conn == NULL || cfg->conn->handle == NULL)
+        return TR_EINVAL;
+    listener *L = calloc(1, sizeof(*L));
+    if (L == NULL)
+        return TR_ENOMEM;
+    L->cfg = *cfg;
+    L->sys = sys;
+    L->url_copy = strdup(cfg->url);
+    L->cfg.url = L->url_copy;
+    if (L->cfg.max_connections == 0)
+        L->cfg.max_connections = DEFAULT_MAX_CONNECTIONS;
+    atomic_init(&L->live, 0);
+    atomic_init(&L->stopping, false);
+    atomic_init(&L->accept_posted, false);
+    int rc = TR_OK;
+    if (L->url_copy == NULL || nng_aio_alloc(&L->accept, accept_done, L) != 0)
+        rc = TR_ENOMEM;
+    else if (nng_stream_listener_alloc(&L->l, L->url_copy) != 0 ||
+             nng_stream_listener_listen(L->l) != 0)
+        rc = TR_EADDR;
+    if (rc != TR_OK) {
+        listener_free(L);
+        return rc;
+    }
+    *out = L;
+    return TR_OK;
+}
+
+/* The bound TCP port, or 0 (not tcp). */
+static int listener_port(listener *L)
+{
+    int port = 0;
+    if (nng_stream_listener_get_int(L->l, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+        port = 0;
+    return port;
+}
+
+static void listener_run(tr_ctx *self, void *state, listener *L)
+{
     *(listener **)state = L;
     L->self = tr_self(self);
     nng_stream_listener_accept(L->l, L->accept);
+}
+
+/* tr_listen's: the listener was bound before the spawn. */
+static int listener_init(tr_ctx *self, void *state, void *arg)
+{
+    listener_run(self, state, arg);
+    return TR_OK;
+}
+
+/* tr_listener_behaviour's: binds in init, so each (re)start binds anew;
+ * a failure to bind fails the actor (its supervisor decides). */
+static int listener_bind_init(tr_ctx *self, void *state, void *arg)
+{
+    listener *L;
+    int rc = listener_open(tr_ctx_system(self), arg, &L);
+    if (rc != TR_OK)
+        return rc;
+    listener_run(self, state, L);
     return TR_OK;
 }
 
 static int listener_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     listener *L = *(listener **)state;
+    if (msg->type == TR_LISTENER_PORT) {
+        int port = listener_port(L);
+        return tr_reply(self, msg, &port, sizeof(port));
+    }
     if (msg->type != TR_LISTENER_ACCEPTED)
         return TR_OK;
     const tr_io_result *r = msg->data;
@@ -106,7 +168,8 @@ static void listener_terminate(tr_ctx *self, void *state, int reason)
     (void)self;
     (void)reason;
     listener *L = *(listener **)state;
-    listener_free(L);
+    if (L != NULL) /* NULL: tr_listener_behaviour's bind failed */
+        listener_free(L);
 }
 
 static const tr_behaviour listener_behaviour = {
@@ -116,36 +179,43 @@ static const tr_behaviour listener_behaviour = {
     .state_size = sizeof(listener *),
 };
 
+const tr_behaviour tr_listener_behaviour = {
+    .init = listener_bind_init,
+    .handle = listener_handle,
+    .terminate = listener_terminate,
+    .state_size = sizeof(listener *),
+};
+
 int tr_listen(tr_system *sys, const tr_listener_config *cfg, const tr_spawn_opts *opts,
               tr_ref *out, int *port)
 {
-    if (sys == NULL || cfg == NULL || cfg->url == NULL || cfg->conn == NULL ||
-        cfg->conn->handle == NULL)
+    if (sys == NULL)
         return TR_EINVAL;
-    listener *L = calloc(1, sizeof(*L));
-    if (L == NULL)
-        return TR_ENOMEM;
-    L->cfg = *cfg;
-    L->sys = sys;
-    L->url_copy = strdup(cfg->url);
-    L->cfg.url = L->url_copy;
-    if (L->cfg.max_connections == 0)
-        L->cfg.max_connections = DEFAULT_MAX_CONNECTIONS;
-    atomic_init(&L->live, 0);
-    atomic_init(&L->stopping, false);
-    atomic_init(&L->accept_posted, false);
-    int rc = TR_OK;
-    if (L->url_copy == NULL || nng_aio_alloc(&L->accept, accept_done, L) != 0)
-        rc = TR_ENOMEM;
-    else if (nng_stream_listener_alloc(&L->l, L->url_copy) != 0 ||
-             nng_stream_listener_listen(L->l) != 0)
-        rc = TR_EADDR;
-    if (rc == TR_OK && port != NULL &&
-        nng_stream_listener_get_int(L->l, NNG_OPT_TCP_BOUND_PORT, port) != 0)
-        *port = 0; /* not tcp */
-    if (rc == TR_OK)
-        rc = tr_spawn(sys, &listener_behaviour, L, opts, out);
+    listener *L;
+    int rc = listener_open(sys, cfg, &L);
+    if (rc != TR_OK)
+        return rc;
+    if (port != NULL)
+        *port = listener_port(L);
+    rc = tr_spawn(sys, &listener_behaviour, L, opts, out);
     if (rc != TR_OK)
         listener_free(L); /* else its init took it: init always runs */
+    return rc;
+}
+
+int tr_listener_port(tr_system *sys, tr_ref listener, int timeout_ms, int *port)
+{
+    if (sys == NULL || port == NULL)
+        return TR_EINVAL;
+    void *reply = NULL;
+    size_t size = 0;
+    int rc = tr_ask_wait(sys, listener, TR_LISTENER_PORT, NULL, 0, timeout_ms, &reply, &size);
+    if (rc == TR_OK) {
+        if (size == sizeof(*port))
+            memcpy(port, reply, sizeof(*port));
+        else
+            rc = TR_EPROTO;
+    }
+    free(reply);
     return rc;
 }

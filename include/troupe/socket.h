@@ -2,8 +2,9 @@
  * TLS over TCP, WebSocket) through NNG's stream API, as Erlang's gen_tcp
  * in active mode or CAF's brokers.
  *
- * A listener actor (tr_listen) accepts connections and spawns one actor per
- * connection as its child; tr_connect dials one. A connection actor runs
+ * A listener actor (tr_listen, or tr_listener_behaviour in a supervisor's
+ * child spec) accepts connections and spawns one actor per connection as
+ * its child; tr_connect dials one. A connection actor runs
  * your behaviour: init receives the connection (tr_sock *) as its arg,
  * received bytes arrive as TR_MSG_SOCK_DATA messages (one per frame, see
  * tr_framing), and the end of the connection (the peer hung up, an error,
@@ -86,6 +87,18 @@ typedef struct tr_listener_config {
  * error. */
 TR_API int tr_listen(tr_system *sys, const tr_listener_config *cfg, const tr_spawn_opts *opts,
                      tr_ref *out, int *port);
+
+/* The listener as a behaviour, to put it in a supervision tree: its spawn
+ * arg (a child spec's arg) is a tr_listener_config that must outlive the
+ * actor; its init binds cfg->url, so a restart binds again (a bind failure
+ * fails the actor with TR_EADDR). Connections are its children, as with
+ * tr_listen. */
+TR_API extern const tr_behaviour tr_listener_behaviour;
+
+/* From an outside thread: the TCP port a listener is bound to (0 when not
+ * tcp), e.g. after a supervisor restarted one on port 0. Returns as
+ * tr_ask_wait. */
+TR_API int tr_listener_port(tr_system *sys, tr_ref listener, int timeout_ms, int *port);
 
 /* Spawns an actor running `beh` (init's arg is its tr_sock; `arg` is its
  * tr_sock_arg) on a connection dialled to `url`. The actor starts at once;

@@ -98,6 +98,46 @@ Test(socket, echo_server_answers_a_plain_tcp_client_line_by_line)
     tr_system_destroy(sys);
 }
 
+/* The listener in a supervision tree: killed, it is restarted and binds
+ * again; connections live under it. */
+Test(socket, a_supervised_listener_is_restarted_and_binds_again)
+{
+    tr_system *sys = make_system(2);
+    static tr_listener_config cfg = {.url = "tcp://127.0.0.1:0", .conn = &echo_line_behaviour,
+                                     .sock = {.framing = TR_FRAMING_LINE}};
+    tr_child_spec spec = {.id = "echo", .beh = &tr_listener_behaviour, .arg = &cfg};
+    tr_sup_flags flags = {.strategy = TR_ONE_FOR_ONE, .intensity = 3, .period_ms = 60000};
+    tr_ref sup, first, again;
+    cr_assert_eq(tr_supervisor_start(sys, &flags, &spec, 1, NULL, &sup), TR_OK);
+    cr_assert_eq(tr_supervisor_child(sys, sup, "echo", WAIT_MS, &first), TR_OK);
+    int port = 0;
+    cr_assert_eq(tr_listener_port(sys, first, WAIT_MS, &port), TR_OK);
+    cr_assert_gt(port, 0);
+    int fd = dial_tcp(port);
+    write_all(fd, "a\n", 2);
+    char buf[4] = {0};
+    read_exactly(fd, buf, 2);
+    cr_assert_str_eq(buf, "a\n");
+
+    cr_assert_eq(tr_kill(sys, first), TR_OK); /* its connection goes with it */
+    cr_assert(server_hung_up(fd));
+    close(fd);
+    for (int tries = 0;; tries++) { /* the supervisor restarts it under a new reference */
+        cr_assert_lt(tries, 1000000, "the listener was not restarted");
+        int rc = tr_supervisor_child(sys, sup, "echo", WAIT_MS, &again);
+        if (rc == TR_OK && !tr_ref_equal(again, first))
+            break;
+    }
+    cr_assert_eq(tr_listener_port(sys, again, WAIT_MS, &port), TR_OK);
+    fd = dial_tcp(port);
+    write_all(fd, "b\n", 2);
+    memset(buf, 0, sizeof(buf));
+    read_exactly(fd, buf, 2);
+    cr_assert_str_eq(buf, "b\n");
+    close(fd);
+    tr_system_destroy(sys);
+}
+
 /* A connection actor may run on the blocking pool (a protocol handler that
  * calls a blocking client library), here with a one-message mailbox. */
 Test(socket, connection_actors_can_be_blocking_actors_with_tiny_mailboxes)
