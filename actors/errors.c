@@ -80,6 +80,7 @@ const char *tr_strerror(int err)
     case TR_EEXIST: return "name already taken";
     case TR_EADDR: return "bad or unusable address";
     case TR_EOPEN: return "circuit breaker open: call refused without trying";
+    case TR_ENAMETAKEN: return "node name already in use";
     default: break;
     }
     if (err < TR_EUSER)

@@ -7,23 +7,11 @@
 #include "net/msgpack_check.h"
 #include "troupe/errors.h"
 
-enum { HEADER_FIELDS = 8, ENVELOPE_FIELDS = 6 };
+enum { ENVELOPE_FIELDS = 6, ENVELOPE_HEAD = 0x96 /* fixarray of 6 */ };
 
 static int pk_str(msgpack_packer *pk, const tr_wire_str *s)
 {
     return msgpack_pack_str(pk, s->len) || msgpack_pack_str_body(pk, s->ptr, s->len);
-}
-
-int tr_wire_pack_header(msgpack_packer *pk, const tr_frame_header *h)
-{
-    int bad = msgpack_pack_array(pk, HEADER_FIELDS) || msgpack_pack_uint32(pk, h->version) ||
-              pk_str(pk, &h->node) || msgpack_pack_uint64(pk, h->incarnation) ||
-              msgpack_pack_uint64(pk, h->cookie_digest) || msgpack_pack_uint64(pk, h->agent) ||
-              msgpack_pack_uint64(pk, h->dial_nonce) || msgpack_pack_uint64(pk, h->echo_nonce) ||
-              msgpack_pack_array(pk, h->nurls);
-    for (uint32_t i = 0; !bad && i < h->nurls; i++)
-        bad = pk_str(pk, &h->urls[i]);
-    return bad ? TR_ENOMEM : TR_OK;
 }
 
 int tr_wire_pack_envelope(msgpack_packer *pk, const tr_envelope *e)
@@ -52,14 +40,6 @@ void tr_wire_patch_count(void *marker, uint32_t count)
     m[2] = (unsigned char)(count >> 16);
     m[3] = (unsigned char)(count >> 8);
     m[4] = (unsigned char)count;
-}
-
-uint64_t tr_wire_digest(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; s != NULL && *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
 }
 
 /* ---- decoding ---- */
@@ -96,7 +76,6 @@ static bool get_str(const msgpack_object *o, uint32_t max, tr_wire_str *out)
 
 void tr_frame_reader_init(tr_frame_reader *r)
 {
-    msgpack_unpacked_init(&r->header);
     r->zone_ok = msgpack_zone_init(&r->zone, 2048);
     r->data = NULL;
     r->size = r->off = 0;
@@ -105,33 +84,8 @@ void tr_frame_reader_init(tr_frame_reader *r)
 
 void tr_frame_reader_destroy(tr_frame_reader *r)
 {
-    msgpack_unpacked_destroy(&r->header);
     if (r->zone_ok)
         msgpack_zone_destroy(&r->zone);
-}
-
-static int read_header(const msgpack_object *o, tr_frame_header *h)
-{
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 1)
-        return TR_EPROTO;
-    const msgpack_object *f = o->via.array.ptr;
-    uint64_t version;
-    if (!get_u64(&f[0], &version))
-        return TR_EPROTO;
-    h->version = version > UINT32_MAX ? UINT32_MAX : (uint32_t)version;
-    if (version != TR_WIRE_VERSION || o->via.array.size != HEADER_FIELDS)
-        return TR_EPROTO;
-    if (!get_str(&f[1], TR_WIRE_NAME_MAX, &h->node) || h->node.len == 0 ||
-        !get_u64(&f[2], &h->incarnation) || !get_u64(&f[3], &h->cookie_digest) ||
-        !get_u64(&f[4], &h->agent) || !get_u64(&f[5], &h->dial_nonce) ||
-        !get_u64(&f[6], &h->echo_nonce) || f[7].type != MSGPACK_OBJECT_ARRAY ||
-        f[7].via.array.size > TR_WIRE_URLS_MAX)
-        return TR_EPROTO;
-    h->nurls = f[7].via.array.size;
-    for (uint32_t i = 0; i < h->nurls; i++)
-        if (!get_str(&f[7].via.array.ptr[i], TR_WIRE_URL_MAX, &h->urls[i]))
-            return TR_EPROTO;
-    return TR_OK;
 }
 
 /* Reads an array head at data[*off]: its element count. */
@@ -158,19 +112,15 @@ static bool array_head(const unsigned char *p, size_t size, size_t *off, uint32_
     return true;
 }
 
-int tr_frame_open(tr_frame_reader *r, const void *data, size_t size, tr_frame_header *h)
+int tr_frame_open(tr_frame_reader *r, const void *data, size_t size)
 {
-    memset(h, 0, sizeof(*h));
     r->next = r->count = 0;
     size_t off = 0, objects = 0;
-    /* the check makes every count below fit the bytes; 2 objects: no trailer */
-    if (data == NULL || size == 0 || !tr_msgpack_check_count(data, size, 8, &objects) ||
-        msgpack_unpack_next(&r->header, data, size, &off) != MSGPACK_UNPACK_SUCCESS)
-        return TR_EPROTO;
-    int rc = read_header(&r->header.data, h);
-    if (rc != TR_OK)
-        return rc;
-    if (objects != 2 || !array_head(data, size, &off, &r->count))
+    /* depth 2: the array, its envelopes, their scalar fields. The count of
+     * nested objects cannot pass the byte count, and with nothing deeper than
+     * an envelope's fields each envelope decodes to 7 msgpack_objects. */
+    if (data == NULL || size == 0 || !tr_msgpack_check_count(data, size, 2, size, &objects) ||
+        objects != 1 || !array_head(data, size, &off, &r->count))
         return TR_EPROTO;
     r->data = data;
     r->size = size;
@@ -185,6 +135,10 @@ int tr_frame_next(tr_frame_reader *r, tr_envelope *e)
     r->next++;
     if (!r->zone_ok)
         return TR_ENOMEM;
+    if (r->off >= r->size || (unsigned char)r->data[r->off] != ENVELOPE_HEAD) {
+        r->next = r->count; /* not an envelope: cannot resynchronise */
+        return TR_EPROTO;
+    }
     msgpack_zone_clear(&r->zone);
     msgpack_object obj;
     msgpack_unpack_return ur = msgpack_unpack(r->data, r->size, &r->off, &r->zone, &obj);

@@ -62,13 +62,14 @@ static bool head(const unsigned char *p, size_t avail, size_t *hdr, uint64_t *bo
     return true;
 }
 
-bool tr_msgpack_check(const void *data, size_t size, unsigned max_depth)
+bool tr_msgpack_check(const void *data, size_t size, unsigned max_depth, size_t max_objects)
 {
     size_t objects;
-    return tr_msgpack_check_count(data, size, max_depth, &objects);
+    return tr_msgpack_check_count(data, size, max_depth, max_objects, &objects);
 }
 
-bool tr_msgpack_check_count(const void *data, size_t size, unsigned max_depth, size_t *objects)
+bool tr_msgpack_check_count(const void *data, size_t size, unsigned max_depth, size_t max_objects,
+                            size_t *objects)
 {
     const unsigned char *p = data;
     size_t off = 0;
@@ -78,6 +79,7 @@ bool tr_msgpack_check_count(const void *data, size_t size, unsigned max_depth, s
         max_depth = CHECK_MAX_DEPTH;
     pending[0] = UINT64_MAX; /* the top level: any number of objects */
     *objects = 0;
+    uint64_t nested = 0; /* objects inside containers: each one a msgpack_object when decoded */
     while (off < size) {
         size_t hdr;
         uint64_t body, kids;
@@ -92,6 +94,9 @@ bool tr_msgpack_check_count(const void *data, size_t size, unsigned max_depth, s
         if (kids > 0) {
             if (kids > size - off || depth + 1 > max_depth)
                 return false; /* every child needs at least one byte */
+            nested += kids;
+            if (nested > max_objects)
+                return false; /* msgpack-c would expand them to nested x 24 bytes */
             pending[++depth] = kids;
         }
         while (depth > 0 && pending[depth] == 0)

@@ -1,46 +1,138 @@
-/* Internal structure of a node and its peers (net/). */
+/* Internal structure of a node, its connections and its peers (net/).
+ *
+ * Files, one concern each:
+ *   node.c       public API: start, stop, listen, connect, stats
+ *   hooks.c      the remote hooks the runtime calls (actors/remote.h)
+ *   conn.c       one connection: nng_stream I/O, length-prefixed frames
+ *   listen.c     listeners, dial records and redials
+ *   handshake.c  the handshake state machine on a connection
+ *   handshake_msg.c  handshake messages and proofs (HMAC-SHA256)
+ *   session.c    peers: admission, up, down, the reset exchange
+ *   inbound.c    frames from an authenticated peer: decode and delivery
+ *   peer.c       the send side of a peer: batches, one write in flight
+ *   heartbeat.c  the node's service thread: heartbeats, silence, deadlines
+ *   tls.c        TLS configuration
+ *   log.c        rate-limited log lines
+ *   envelope.c, msgpack_check.c, monitors.c, lookup.c, wire.c */
 #ifndef TROUPE_NET_NODE_IMPL_H
 #define TROUPE_NET_NODE_IMPL_H
 
 #include <msgpack.h>
 #include <nng/nng.h>
-#include <nng/protocol/pipeline0/pull.h>
-#include <nng/protocol/pipeline0/push.h>
-#include <nng/supplemental/util/platform.h>
 #include <nng/supplemental/tls/tls.h>
+#include <nng/supplemental/util/platform.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "actors/remote.h"
 #include "actors/system_impl.h"
 #include "net/envelope.h"
+#include "net/handshake_msg.h"
 #include "troupe/node.h"
 
 #define TR_NODE_MAX_PEERS 4095 /* node part of a tr_ref is 12 bits; 0 is local */
 #define TR_NODE_MAX_LISTEN TR_WIRE_URLS_MAX
 #define TR_NODE_MAX_DIALS 64
+#define TR_NODE_MAX_HANDSHAKES 64 /* connections still in handshake; more are closed at once */
 /* The actor part of a tr_ref (what travels on the wire: ids are local to
  * the node they live on). */
 #define REF_LOCAL_MASK ((1ull << TR_REF_NODE_SHIFT) - 1)
 #define TR_BATCH_BYTES (64u * 1024u) /* a frame is closed once it grows past this (below glibc's mmap threshold: no page-fault churn per frame) */
+#define TR_FRAME_PREFIX 4             /* big-endian body length before every frame */
+#define TR_RX_CHUNK (64u * 1024u)     /* receive buffer of an authenticated connection */
 
-/* One outgoing push stream (NNG socket + dialer). */
-typedef struct tr_stream {
-    nng_socket sock;
-    nng_dialer dialer;
-    bool open;
-    uint64_t nonce; /* our dial_nonce on it */
-    char url[TR_WIRE_URL_MAX + 1];
-} tr_stream;
+/* The one place that assembles a reference from its node and local parts. */
+static inline tr_ref tr_ref_make(uint32_t node, uint64_t local)
+{
+    return (tr_ref){local == 0 ? 0 : ((uint64_t)node << TR_REF_NODE_SHIFT) | (local & REF_LOCAL_MASK)};
+}
 
-/* A connect in progress: a stream to a URL whose peer we do not know yet. */
+struct tr_node;
+struct tr_peer;
+struct tr_dial;
+
+/* Where a connection is in its life (docs/wire.md, "Handshake"). */
+typedef enum tr_conn_state {
+    TR_CONN_HELLO_SENT,     /* initiator: waits for CHALLENGE */
+    TR_CONN_PROOF_SENT,     /* initiator: waits for ACCEPT (committed) */
+    TR_CONN_WAIT_HELLO,     /* acceptor: waits for HELLO */
+    TR_CONN_CHALLENGE_SENT, /* acceptor: waits for PROOF */
+    TR_CONN_ACCEPTING,      /* acceptor: ACCEPT being written; up once it is */
+    TR_CONN_UP,             /* authenticated: data frames */
+    TR_CONN_CLOSING,        /* a last message (REFUSE) being written, then closed */
+    TR_CONN_CLOSED,         /* waits for the service thread to free it */
+} tr_conn_state;
+
+/* A frame to write: `len` bytes at buf (length prefix included) carrying
+ * `count` envelopes; owned: buf is malloc'd and freed once written. */
+typedef struct tr_frame_out {
+    char *buf;
+    size_t len;
+    uint32_t count;
+    bool owned;
+} tr_frame_out;
+
+/* One connection (an nng_stream) to another node. Callbacks run on NNG's
+ * threads and never block; the service thread frees closed connections. */
+typedef struct tr_conn {
+    struct tr_node *node;
+    struct tr_conn *next; /* node->conns (node lock) */
+    nng_stream *stream;
+    nng_aio *rx_aio, *tx_aio, *retry_aio;
+    tr_conn_state state;  /* node lock */
+    bool initiator;
+    bool in_handshake;    /* counted in node->handshakes (node lock) */
+    struct tr_dial *dial; /* initiator: the dial record it serves (node lock) */
+    struct tr_peer *peer; /* once up; set once, never cleared */
+    uint64_t deadline_ms; /* handshake deadline */
+    int close_reason;     /* why it closed (for the log and the dial) */
+    /* handshake */
+    uint8_t my_chal[TR_HS_CHALLENGE_BYTES], their_chal[TR_HS_CHALLENGE_BYTES];
+    char peer_name[TR_WIRE_NAME_MAX + 1];
+    uint64_t peer_inc, peer_agent;
+    uint8_t hs_out[2][TR_FRAME_PREFIX + TR_HS_FRAME_MAX]; /* one in flight, one queued */
+    size_t hs_queued;     /* length of a message waiting in hs_out[hs_slot ^ 1], or 0 */
+    int hs_slot;          /* the slot written last */
+    /* receive: bytes [rpos, rlen) of rbuf are unread */
+    uint8_t *rbuf;
+    size_t rcap, rlen, rpos;
+    uint64_t skip;            /* bytes of an oversized frame still to discard */
+    bool stalled;             /* a full mailbox: waiting on retry_aio */
+    bool in_frame;            /* reader holds a frame half delivered */
+    tr_frame_reader reader;
+    bool stalled_env;         /* `stall` is still to be delivered */
+    tr_envelope stall;
+    /* transmit: one write in flight (the stream must not interleave two) */
+    tr_frame_out tx;
+    size_t tx_off;
+    bool tx_busy;       /* handshake phase (node lock); after UP the peer's `sending` */
+    bool tx_then_close; /* close once the write is done (REFUSE) */
+} tr_conn;
+
+/* A URL this node dials (tr_node_connect), redialled while its peer is
+ * not up (node lock). */
 typedef struct tr_dial {
-    tr_stream stream;
-    uint32_t peer;  /* peer index once the peer echoed our nonce, else 0 */
-    int result;     /* TR_OK when adopted, TR_EREFUSED, or -1 while pending */
+    struct tr_node *node;
     bool in_use;
-    uint64_t next_hello_ms;
+    char url[TR_WIRE_URL_MAX + 1];
+    nng_stream_dialer *dialer;
+    nng_aio *aio;          /* the dial in progress */
+    bool dialling;         /* aio busy */
+    tr_conn *conn;         /* the handshake in progress */
+    char peer[TR_WIRE_NAME_MAX + 1]; /* learned from the first CHALLENGE */
+    uint64_t peer_inc;
+    int result;            /* -1 pending, TR_OK, or a refusal */
+    uint64_t next_ms;      /* next redial */
+    uint32_t backoff_ms;
+    int waiters;           /* tr_node_connect calls waiting on it */
 } tr_dial;
+
+typedef struct tr_listener {
+    struct tr_node *node;
+    nng_stream_listener *l;
+    nng_aio *aio;
+} tr_listener;
 
 typedef struct tr_peer {
     struct tr_node *node;
@@ -48,29 +140,28 @@ typedef struct tr_peer {
     char name[TR_WIRE_NAME_MAX + 1];
     uint64_t incarnation;
     uint64_t agent;      /* its agent's actor id (on its node) */
-    uint64_t their_nonce; /* last dial_nonce we received from it: echoed back */
     atomic_bool retired; /* an older incarnation: never used again. Set once under
                           * the node lock, read under the peer lock: atomic */
 
     pthread_mutex_t lock;
     pthread_cond_t room_cv;    /* outside senders waiting for queue room */
-    tr_stream out;             /* our stream to it (out.open once we have one) */
+    tr_conn *conn;             /* the session's connection, NULL when none */
     bool up;                   /* heard from recently */
     uint64_t last_rx_ms, last_tx_ms;
-    /* The batch: the frame being filled, packed into a buffer we own and
-     * keep (it only grows); copied into an nng_msg when it is sent. */
+    /* The batch: the frame being filled, packed into a buffer we own: a
+     * 4-byte length, then the envelope array. */
     char *buf;
     size_t len, cap;           /* len 0: no batch */
     msgpack_packer pk;         /* packs into buf */
     uint32_t batch_count;
     size_t batch_marker;       /* offset of the envelope array's count */
-    /* Frames closed (full) while another was in flight, sent in order. */
-    struct tr_frame_out { nng_msg *m; uint32_t count; } *ready;
+    /* Frames closed (full, or a control frame) while another was in flight. */
+    tr_frame_out *ready;
     uint32_t ready_head, nready, ready_cap;
+    char *spare;               /* a batch buffer kept for reuse */
+    size_t spare_cap;
     uint32_t pending;          /* envelopes in batch + ready + the frame being sent */
-    uint32_t inflight;         /* envelopes in the frame being sent */
-    bool sending;
-    nng_aio *send_aio;
+    bool sending;              /* a write on `conn` is in flight */
     uint32_t room_waiters;     /* outside threads in wait_room_locked */
     /* Node-down is seen by both sides (docs/wire.md): after we declare the
      * peer down we owe it a reset; until it acknowledges, its frames are
@@ -103,69 +194,143 @@ typedef struct tr_proxy_mon {
 struct tr_node {
     tr_system *sys;
     char name[TR_WIRE_NAME_MAX + 1];
-    uint64_t cookie_digest;
+    char *cookie;
+    size_t cookie_len;
     uint64_t incarnation;
     tr_node_opts opts;
-    char *cookie, *tls_cert, *tls_key, *tls_ca;
-
-    nng_socket in; /* pull: every peer's stream ends here */
+    char *tls_cert, *tls_key, *tls_ca;
     nng_tls_config *tls;        /* listeners' tls+tcp:// setup, NULL without certificates */
     nng_tls_config *tls_client; /* dialers' */
-    uint32_t nlisten;
-    char listen_urls[TR_NODE_MAX_LISTEN][TR_WIRE_URL_MAX + 1];
 
-    pthread_mutex_t lock; /* peers table growth, dials, monitors */
-    pthread_cond_t cv;    /* connect waits */
+    pthread_mutex_t lock; /* peers table growth, conns, dials, listeners, monitors */
+    pthread_cond_t cv;    /* connect waits; the service thread's sleep */
+    uint32_t nlisten;
+    tr_listener listeners[TR_NODE_MAX_LISTEN];
+    tr_conn *conns;       /* every connection not yet freed */
+    uint32_t handshakes;  /* connections in handshake */
+    tr_dial dials[TR_NODE_MAX_DIALS];
     tr_peer *_Atomic peers[TR_NODE_MAX_PEERS + 1];
     uint32_t npeers;
-    tr_dial dials[TR_NODE_MAX_DIALS];
     tr_rmon *rmons;
     tr_proxy_mon *proxies;
 
     tr_ref agent;
-    pthread_t rx_thread;
-    nng_aio *rx_aio;            /* rx_thread's receive */
-    nng_aio *tick_aio;
+    pthread_t service;          /* heartbeat.c */
+    bool service_wake;
     _Atomic bool stopping;
-    _Atomic bool rx_stalled;
 
     _Atomic uint64_t frames_out, frames_in, envelopes_out, envelopes_in, bytes_out, bytes_in;
     _Atomic uint64_t bad_frames, refused, node_downs, queue_full, not_connected;
+    _Atomic uint64_t handshake_failures;
+    _Atomic uint64_t log_window, log_count; /* log.c's rate limit */
 };
 
-/* peer.c: the per-peer send side. */
-int tr_peer_create(struct tr_node *node, const tr_wire_str *name, uint64_t incarnation,
-                   tr_peer **out);
+/* ---- conn.c ---- */
+/* A connection over `stream` (taken), initiator or acceptor; starts its
+ * handshake. Returns NULL (stream closed) when out of memory or over the
+ * handshake cap. Node lock NOT held. */
+tr_conn *tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_dial *dial);
+/* Writes frame f (TR_FRAME_PREFIX length bytes included, filled here) on
+ * a connection with no write in flight; completion calls tr_peer_written
+ * (once up) or the handshake. f->buf stays untouched until then. */
+void tr_conn_write(tr_conn *c, tr_frame_out f);
+/* Closes the connection (any thread; idempotent): I/O stops, the session
+ * on it ends, the service thread frees it. reason: for the log and dial. */
+void tr_conn_close(tr_conn *c, int reason);
+/* Node lock held: as tr_conn_close. */
+void tr_conn_close_locked(tr_conn *c, int reason);
+/* Service thread: frees closed connections; closes handshakes past their deadline. */
+void tr_conn_reap(struct tr_node *node, uint64_t now);
+/* Arms the next read (after a stall or the handshake). */
+void tr_conn_read(tr_conn *c);
+/* Puts a big-endian 32-bit length at p. */
+void tr_put_len(uint8_t *p, uint32_t len);
+
+/* ---- handshake.c ---- */
+/* Starts the handshake: the initiator sends HELLO, the acceptor waits. */
+void tr_hs_begin(tr_conn *c);
+/* One handshake frame arrived. Returns false when the connection closed. */
+bool tr_hs_on_frame(tr_conn *c, const uint8_t *data, size_t len);
+/* A handshake write completed (rv: NNG result). */
+void tr_hs_on_written(tr_conn *c, int rv);
+/* Sends REFUSE(reason) and closes once it is written (node lock held). */
+void tr_hs_refuse_locked(tr_conn *c, int reason);
+
+/* ---- listen.c ---- */
+int tr_listen_start(struct tr_node *node, const char *url, char *bound, size_t len);
+void tr_listen_stop_all(struct tr_node *node);
+/* Finds or makes the dial record of url (node lock held). NULL: full or bad URL (*rc). */
+tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc);
+/* Starts a dial attempt now unless one is in progress (node lock held). */
+void tr_dial_start_locked(struct tr_node *node, tr_dial *d);
+/* The handshake of d's connection ended: result TR_OK, a refusal, or
+ * -1 (retry later) (node lock held). */
+void tr_dial_done_locked(struct tr_node *node, tr_dial *d, tr_conn *c, int result);
+/* Service thread: redials records whose peer is not up (node lock held). */
+void tr_dial_tick_locked(struct tr_node *node, uint64_t now);
+/* Forgets a dial record whose result is final (node lock held); its NNG
+ * parts go to `parts`, for tr_dial_parts_free once the lock is released. */
+typedef struct tr_dial_parts {
+    nng_stream_dialer *dialer;
+    nng_aio *aio;
+} tr_dial_parts;
+void tr_dial_release_locked(tr_dial *d, tr_dial_parts *parts);
+void tr_dial_parts_free(tr_dial_parts *parts);
+void tr_dial_stop_all(struct tr_node *node);
+/* Sets up a dialer or listener for `url` with the node's TLS configuration. */
+int tr_tls_apply_dialer(struct tr_node *node, nng_stream_dialer *d, const char *url);
+int tr_tls_apply_listener(struct tr_node *node, nng_stream_listener *l, const char *url);
+
+/* ---- session.c ---- */
+tr_peer *tr_node_peer(struct tr_node *node, uint32_t index);
+tr_peer *tr_node_peer_by_name(struct tr_node *node, const char *name, size_t len);
+/* May the authenticated-to-be connection c (peer name and incarnation set)
+ * carry a session? TR_OK, TR_EEXIST (another connection to that node wins
+ * or is up), TR_ENAMETAKEN (the name is up under another incarnation, or
+ * ours). May close another connection that loses (node lock held). */
+int tr_session_admit_locked(struct tr_node *node, tr_conn *c);
+/* c authenticated: its peer is up on it; `first` (the acceptor's ACCEPT,
+ * or NULL) is the first frame written (node lock held). */
+void tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *first);
+/* c closed while carrying the session of its peer: the peer is down. */
+void tr_session_conn_lost(struct tr_node *node, tr_conn *c);
+/* Marks a peer down; owe_reset: tell the peer (docs/wire.md). */
+void tr_peer_down(struct tr_node *node, tr_peer *p, bool owe_reset);
+/* A RESET or RESET_ACK envelope arrived from p. */
+void tr_session_on_control(struct tr_node *node, tr_peer *p, const tr_envelope *e);
+/* True when the peer refuses p's data frames (a reset owed). */
+bool tr_session_refusing(tr_peer *p);
+
+/* ---- inbound.c ---- */
+/* One data frame from c's peer. Returns false when delivery stalled on a
+ * full mailbox (call again with the same frame later). */
+bool tr_inbound_frame(tr_conn *c, const uint8_t *data, size_t len);
+
+/* ---- peer.c: the per-peer send side ---- */
+int tr_peer_create(struct tr_node *node, const char *name, uint64_t incarnation, tr_peer **out);
 void tr_peer_destroy(tr_peer *p);
 /* Queues one envelope (lock not held). Applies the node's overflow policy
  * unless forced. sender: the running actor or NULL. */
 int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, bool forced,
                     int timeout_ms);
-/* Starts sending the next frame if nothing is in flight (lock held). */
+/* Queues a frame holding only `e` (RESET, RESET_ACK) or, e NULL, a
+ * heartbeat when nothing else is queued (lock held). */
+void tr_peer_control_locked(tr_peer *p, const tr_envelope *e);
+/* Puts frame f first in the queue of frames to write (lock held). */
+void tr_peer_push_front_locked(tr_peer *p, tr_frame_out f);
+/* Starts writing the next frame if nothing is in flight (lock held). */
 void tr_peer_flush_locked(tr_peer *p);
 /* True when nothing is queued or in flight (lock held). */
 bool tr_peer_idle_locked(const tr_peer *p);
-/* Marks the peer down: drops queued envelopes as dead letters (lock held). */
+/* Drops queued envelopes as dead letters (lock held). */
 void tr_peer_drop_queue_locked(tr_peer *p, int reason);
 /* Unmutes every actor muted on the queue and wakes waiting posters (lock
  * NOT held; takes it). */
 void tr_peer_release_muted(tr_peer *p);
-/* Opens `s` as a push stream dialling s->url (with the node's TLS setup). */
-int tr_stream_open(struct tr_node *node, tr_stream *s);
-void tr_stream_close(tr_stream *s);
-/* True when a tls+tcp:// stream's dialer has failed a TLS handshake
- * (certificate not trusted, or ours refused): redialling cannot help.
- * (stream_auth.c) */
-bool tr_stream_auth_failed(const tr_stream *s);
-/* Sends one frame on `s` with only a header (a hello / heartbeat) without
- * waiting (dropped if the stream is busy). */
-void tr_stream_hello(struct tr_node *node, tr_stream *s, uint64_t echo);
-/* Like tr_stream_hello, with one control envelope (RESET, RESET_ACK). */
-void tr_stream_control(struct tr_node *node, tr_stream *s, uint64_t echo, const tr_envelope *e);
-/* Fills the header every frame from this node carries. */
-void tr_node_header(struct tr_node *node, uint64_t dial_nonce, uint64_t echo, tr_frame_header *h);
+/* The write of c's current frame completed with NNG result rv. */
+void tr_peer_written(tr_peer *p, tr_conn *c, int rv);
 
-/* monitors.c: monitors across nodes and the node agent. */
+/* ---- monitors.c: monitors across nodes and the node agent ---- */
 void tr_node_monitor(void *node, tr_ref watcher, tr_ref target, uint64_t id);
 int tr_node_demonitor(void *node, tr_ref target, uint64_t id);
 void tr_node_on_monitor(struct tr_node *node, tr_peer *p, const tr_envelope *e);
@@ -175,8 +340,22 @@ void tr_node_on_down(struct tr_node *node, tr_peer *p, const tr_envelope *e);
 void tr_node_peer_down_monitors(struct tr_node *node, uint32_t peer);
 int tr_node_agent_start(struct tr_node *node);
 
-/* node.c helpers */
-tr_peer *tr_node_peer(struct tr_node *node, uint32_t index);
-tr_peer *tr_node_peer_by_name(struct tr_node *node, const char *name, size_t len);
+/* ---- hooks.c ---- */
+extern const tr_remote_ops tr_node_ops;
+
+/* ---- heartbeat.c ---- */
+int tr_service_start(struct tr_node *node);
+void tr_service_stop(struct tr_node *node);
+/* Wakes the service thread (node lock held). */
+void tr_service_wake_locked(struct tr_node *node);
+
+/* ---- tls.c ---- */
+int tr_tls_setup(struct tr_node *node);
+void tr_tls_free(struct tr_node *node);
+
+/* ---- log.c ---- */
+/* One log line about the network (peer up/down, refusals, handshake
+ * failures), rate-limited per node: at most 20 lines a second. */
+void tr_net_log(struct tr_node *node, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config   # toolchain (gcc-12 brings libasan/libtsan/libubsan)
   libnng-dev libmsgpack-dev          # runtime dependencies
+  libssl-dev                         # OpenSSL libcrypto: HMAC-SHA256 of the node handshake
   libcriterion-dev                   # test framework
   valgrind                           # scripts/valgrind-examples.sh
   util-linux                         # setarch: ASLR workaround for sanitizers

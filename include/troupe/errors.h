@@ -35,6 +35,7 @@ typedef enum tr_error {
     TR_EEXIST = 22,     /* the name is already registered or taken */
     TR_EADDR = 23,      /* a bad or unusable URL / address */
     TR_EOPEN = 24,      /* a circuit breaker is open: the call was refused without trying */
+    TR_ENAMETAKEN = 25, /* a node of that name is already up (another incarnation), or it is ours */
     TR_EUSER = 1000     /* first code free for applications' own failure reasons */
 } tr_error;
 

@@ -49,6 +49,7 @@ typedef struct tr_node_opts {
     const char *tls_cert_file; /* PEM certificate+key for tls+tcp:// (own identity) */
     const char *tls_key_file;  /* PEM private key (NULL: in tls_cert_file) */
     const char *tls_ca_file;   /* PEM CA that peers' certificates must chain to */
+    uint32_t handshake_timeout_ms; /* a connection not authenticated by then is closed; 0 = 5000 */
 } tr_node_opts;
 
 /* Starts the node of `sys`. On success *out is owned by the caller until
@@ -105,11 +106,12 @@ typedef struct tr_node_stats {
     uint64_t envelopes_out, envelopes_in; /* messages carried */
     uint64_t bytes_out, bytes_in;
     uint64_t bad_frames;                  /* malformed, truncated, oversized, wrong version */
-    uint64_t refused;                     /* frames with a wrong cookie */
+    uint64_t refused;                     /* handshakes refused: wrong cookie, name taken */
     uint64_t node_downs;                  /* peers declared down */
     uint64_t queue_full;                  /* sends that met a full peer queue */
     uint64_t not_connected;               /* sends to a peer that is down or unknown */
     uint32_t peers_up;
+    uint64_t handshake_failures;          /* malformed, timed out, over the handshake cap */
 } tr_node_stats;
 
 /* Fills *out. */

@@ -1,0 +1,346 @@
+/* One connection to another node: an nng_stream (tcp, ipc, tls+tcp)
+ * carrying length-prefixed frames (docs/wire.md, "Frames").
+ *
+ * Reading: every frame is a 4-byte big-endian length and that many bytes.
+ * The length is checked before anything is allocated: a connection still
+ * in its handshake reads into a fixed buffer of TR_FRAME_PREFIX +
+ * TR_HS_FRAME_MAX bytes and anything longer closes it; an authenticated
+ * one reads into a 64 KiB buffer, grown to the frame's size only for a
+ * frame of at most max_frame_bytes; a longer one is counted and skipped.
+ * The receive callback hands frames to the handshake or to inbound.c, which
+ * delivers straight into mailboxes; a full backpressure mailbox stalls the
+ * connection (no read is armed, so TCP pushes back on the sender) and a
+ * 1 ms timer retries.
+ *
+ * Writing: one write in flight per stream (NNG may complete a write
+ * partially; a second write queued behind it would interleave). During the
+ * handshake the connection writes its own messages; once up, the peer's
+ * send side (peer.c) does.
+ *
+ * Lifetime: callbacks never block and never free; tr_conn_close marks the
+ * connection closed and closes the stream, the service thread frees it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/node_impl.h"
+
+static void rx_cb(void *arg);
+static void tx_cb(void *arg);
+static void retry_cb(void *arg);
+
+void tr_put_len(uint8_t *p, uint32_t len)
+{
+    p[0] = (uint8_t)(len >> 24);
+    p[1] = (uint8_t)(len >> 16);
+    p[2] = (uint8_t)(len >> 8);
+    p[3] = (uint8_t)len;
+}
+
+static uint32_t get_len(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static void conn_free(tr_conn *c)
+{
+    nng_aio_free(c->rx_aio);
+    nng_aio_free(c->tx_aio);
+    nng_aio_free(c->retry_aio);
+    if (c->stream != NULL)
+        nng_stream_free(c->stream);
+    if (c->tx.owned)
+        free(c->tx.buf);
+    tr_frame_reader_destroy(&c->reader);
+    free(c->rbuf);
+    free(c);
+}
+
+tr_conn *tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_dial *dial)
+{
+    tr_conn *c = calloc(1, sizeof(*c));
+    if (c != NULL) {
+        c->node = node;
+        c->stream = stream;
+        c->initiator = initiator;
+        c->rcap = TR_FRAME_PREFIX + TR_HS_FRAME_MAX;
+        c->rbuf = malloc(c->rcap);
+        tr_frame_reader_init(&c->reader);
+        if (c->rbuf == NULL || nng_aio_alloc(&c->rx_aio, rx_cb, c) != 0 ||
+            nng_aio_alloc(&c->tx_aio, tx_cb, c) != 0 || nng_aio_alloc(&c->retry_aio, retry_cb, c) != 0) {
+            c->stream = NULL;
+            conn_free(c);
+            c = NULL;
+        }
+    }
+    pthread_mutex_lock(&node->lock);
+    if (c == NULL || atomic_load(&node->stopping) || node->handshakes >= TR_NODE_MAX_HANDSHAKES) {
+        bool full = c != NULL && !atomic_load(&node->stopping);
+        pthread_mutex_unlock(&node->lock);
+        atomic_fetch_add_explicit(&node->handshake_failures, 1, memory_order_relaxed);
+        if (full)
+            tr_net_log(node, "connection closed at once: %d handshakes in progress already",
+                       TR_NODE_MAX_HANDSHAKES);
+        if (c != NULL) {
+            c->stream = NULL;
+            conn_free(c);
+        }
+        nng_stream_close(stream);
+        nng_stream_free(stream);
+        return NULL;
+    }
+    nng_stream_set_bool(stream, NNG_OPT_TCP_NODELAY, true); /* not TCP: no effect */
+    c->state = initiator ? TR_CONN_HELLO_SENT : TR_CONN_WAIT_HELLO;
+    c->deadline_ms = tr_now_ms() + node->opts.handshake_timeout_ms;
+    c->in_handshake = true;
+    c->dial = dial;
+    node->handshakes++;
+    c->next = node->conns;
+    node->conns = c;
+    tr_hs_begin(c);
+    pthread_mutex_unlock(&node->lock);
+    tr_conn_read(c);
+    return c;
+}
+
+void tr_conn_read(tr_conn *c)
+{
+    if (c->rpos == c->rlen) {
+        c->rpos = c->rlen = 0;
+    } else if (c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    if (c->peer != NULL && c->rcap < TR_RX_CHUNK) { /* authenticated: the full buffer */
+        uint8_t *grown = realloc(c->rbuf, TR_RX_CHUNK);
+        if (grown == NULL) {
+            tr_conn_close(c, TR_ENOMEM);
+            return;
+        }
+        c->rbuf = grown;
+        c->rcap = TR_RX_CHUNK;
+    }
+    nng_iov iov = {.iov_buf = c->rbuf + c->rlen, .iov_len = c->rcap - c->rlen};
+    nng_aio_set_iov(c->rx_aio, 1, &iov);
+    nng_stream_recv(c->stream, c->rx_aio);
+}
+
+/* Makes room for a whole frame of `need` bytes (prefix included) at rpos. */
+static bool make_room(tr_conn *c, size_t need)
+{
+    if (need <= c->rcap - c->rpos)
+        return true;
+    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+    c->rlen -= c->rpos;
+    c->rpos = 0;
+    if (need <= c->rcap)
+        return true;
+    uint8_t *grown = realloc(c->rbuf, need);
+    if (grown == NULL)
+        return false;
+    c->rbuf = grown;
+    c->rcap = need;
+    return true;
+}
+
+static tr_conn_state conn_state(tr_conn *c)
+{
+    pthread_mutex_lock(&c->node->lock);
+    tr_conn_state s = c->state;
+    pthread_mutex_unlock(&c->node->lock);
+    return s;
+}
+
+/* Handles every complete frame in the buffer, then arms the next read
+ * (unless the connection stalled or closed). */
+static void process(tr_conn *c)
+{
+    struct tr_node *node = c->node;
+    bool up = c->peer != NULL; /* set by this thread's handshake or before the read */
+    for (;;) {
+        if (c->skip > 0) {
+            size_t take = c->rlen - c->rpos < c->skip ? c->rlen - c->rpos : (size_t)c->skip;
+            c->rpos += take;
+            c->skip -= take;
+            if (c->skip > 0)
+                break;
+            continue;
+        }
+        size_t avail = c->rlen - c->rpos;
+        if (avail < TR_FRAME_PREFIX)
+            break;
+        uint32_t len = get_len(c->rbuf + c->rpos);
+        uint32_t limit = up ? node->opts.max_frame_bytes : TR_HS_FRAME_MAX;
+        if (len == 0 || len > limit) {
+            atomic_fetch_add_explicit(&node->bad_frames, 1, memory_order_relaxed);
+            if (!up) {
+                atomic_fetch_add_explicit(&node->handshake_failures, 1, memory_order_relaxed);
+                tr_net_log(node, "handshake failed: a %u-byte frame (at most %u)", len, TR_HS_FRAME_MAX);
+                tr_conn_close(c, TR_EPROTO);
+                return;
+            }
+            tr_net_log(node, "%s sent a %u-byte frame (max_frame_bytes %u): skipped", c->peer->name, len,
+                       limit);
+            c->skip = len;
+            c->rpos += TR_FRAME_PREFIX;
+            continue;
+        }
+        if (avail < TR_FRAME_PREFIX + (size_t)len) {
+            if (!make_room(c, TR_FRAME_PREFIX + (size_t)len)) {
+                tr_conn_close(c, TR_ENOMEM);
+                return;
+            }
+            break;
+        }
+        const uint8_t *frame = c->rbuf + c->rpos + TR_FRAME_PREFIX;
+        if (up) {
+            if (!tr_inbound_frame(c, frame, len)) {
+                c->stalled = true;
+                nng_sleep_aio(1, c->retry_aio);
+                return;
+            }
+        } else {
+            if (!tr_hs_on_frame(c, frame, len))
+                return; /* closed */
+            up = c->peer != NULL;
+        }
+        c->rpos += TR_FRAME_PREFIX + len;
+    }
+    if (c->rcap > TR_RX_CHUNK && c->rpos == c->rlen) { /* a large frame is done with */
+        uint8_t *small = realloc(c->rbuf, TR_RX_CHUNK);
+        if (small != NULL) {
+            c->rbuf = small;
+            c->rcap = TR_RX_CHUNK;
+        }
+        c->rpos = c->rlen = 0;
+    }
+    tr_conn_state s = conn_state(c);
+    if (s == TR_CONN_CLOSED || s == TR_CONN_CLOSING)
+        return;
+    tr_conn_read(c);
+}
+
+static void rx_cb(void *arg)
+{
+    tr_conn *c = arg;
+    int rv = nng_aio_result(c->rx_aio);
+    if (rv != 0) {
+        tr_conn_close(c, rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH ? TR_EREFUSED : TR_ENODEDOWN);
+        return;
+    }
+    size_t n = nng_aio_count(c->rx_aio);
+    if (n == 0) { /* no progress: the stream is done */
+        tr_conn_close(c, TR_ENODEDOWN);
+        return;
+    }
+    c->rlen += n;
+    if (c->peer != NULL)
+        atomic_fetch_add_explicit(&c->node->bytes_in, n, memory_order_relaxed);
+    process(c);
+}
+
+static void retry_cb(void *arg)
+{
+    tr_conn *c = arg;
+    if (nng_aio_result(c->retry_aio) != 0 || atomic_load(&c->node->stopping)) {
+        tr_conn_close(c, TR_ENODEDOWN);
+        return;
+    }
+    c->stalled = false;
+    process(c);
+}
+
+static void tx_start(tr_conn *c)
+{
+    nng_iov iov = {.iov_buf = c->tx.buf + c->tx_off, .iov_len = c->tx.len - c->tx_off};
+    nng_aio_set_iov(c->tx_aio, 1, &iov);
+    nng_stream_send(c->stream, c->tx_aio);
+}
+
+void tr_conn_write(tr_conn *c, tr_frame_out f)
+{
+    tr_put_len((uint8_t *)f.buf, (uint32_t)(f.len - TR_FRAME_PREFIX));
+    c->tx = f;
+    c->tx_off = 0;
+    tx_start(c);
+}
+
+static void tx_cb(void *arg)
+{
+    tr_conn *c = arg;
+    int rv = nng_aio_result(c->tx_aio);
+    if (rv == 0) {
+        c->tx_off += nng_aio_count(c->tx_aio);
+        if (c->tx_off < c->tx.len) { /* a partial write: the rest */
+            tx_start(c);
+            return;
+        }
+    }
+    if (rv != 0)
+        tr_conn_close(c, rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH ? TR_EREFUSED : TR_ENODEDOWN);
+    tr_hs_on_written(c, rv); /* hands over to the peer once up */
+}
+
+void tr_conn_close_locked(tr_conn *c, int reason)
+{
+    struct tr_node *node = c->node;
+    if (c->state == TR_CONN_CLOSED)
+        return;
+    c->state = TR_CONN_CLOSED;
+    c->close_reason = reason;
+    if (c->in_handshake) {
+        c->in_handshake = false;
+        node->handshakes--;
+    }
+    if (c->dial != NULL) {
+        tr_dial *d = c->dial;
+        c->dial = NULL;
+        tr_dial_done_locked(node, d, c, reason);
+    }
+    nng_stream_close(c->stream); /* pending I/O completes with an error */
+    tr_service_wake_locked(node);
+}
+
+void tr_conn_close(tr_conn *c, int reason)
+{
+    struct tr_node *node = c->node;
+    pthread_mutex_lock(&node->lock);
+    bool was_open = c->state != TR_CONN_CLOSED;
+    tr_conn_close_locked(c, reason);
+    pthread_mutex_unlock(&node->lock);
+    if (was_open && c->peer != NULL)
+        tr_session_conn_lost(node, c);
+}
+
+void tr_conn_reap(struct tr_node *node, uint64_t now)
+{
+    tr_conn *dead = NULL;
+    pthread_mutex_lock(&node->lock);
+    for (tr_conn **pp = &node->conns; *pp != NULL;) {
+        tr_conn *c = *pp;
+        if (c->state != TR_CONN_CLOSED && c->in_handshake && now > c->deadline_ms) {
+            atomic_fetch_add_explicit(&node->handshake_failures, 1, memory_order_relaxed);
+            tr_net_log(node, "handshake %s %s timed out", c->initiator ? "with" : "from",
+                       c->peer_name[0] ? c->peer_name : "an unknown node");
+            tr_conn_close_locked(c, TR_ETIMEDOUT);
+        }
+        if (c->state == TR_CONN_CLOSED) {
+            *pp = c->next;
+            c->next = dead;
+            dead = c;
+        } else {
+            pp = &c->next;
+        }
+    }
+    pthread_mutex_unlock(&node->lock);
+    while (dead != NULL) {
+        tr_conn *c = dead;
+        dead = c->next;
+        if (c->peer != NULL)
+            tr_session_conn_lost(node, c); /* closed with the node lock held */
+        nng_aio_stop(c->rx_aio);
+        nng_aio_stop(c->retry_aio);
+        nng_aio_stop(c->tx_aio);
+        conn_free(c);
+    }
+}

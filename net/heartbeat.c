@@ -1,0 +1,87 @@
+/* The node's service thread: every heartbeat interval it sends a
+ * heartbeat (an empty frame) on every idle link, declares down the peers
+ * silent for down_after_ms, repeats owed RESETs; every tick (at most
+ * 50 ms, or when woken) it redials dial records, closes handshakes past
+ * their deadline and frees closed connections. It is the only thread that
+ * waits on NNG (nng_aio_stop when freeing a connection): callbacks never do. */
+#include "net/node_impl.h"
+
+#define TICK_MAX_MS 50
+
+static void heartbeats(struct tr_node *node, uint64_t now)
+{
+    for (uint32_t i = 1; i <= TR_NODE_MAX_PEERS; i++) {
+        tr_peer *p = tr_node_peer(node, i);
+        if (p == NULL)
+            break;
+        pthread_mutex_lock(&p->lock);
+        /* the receive side and senders stamp these after `now` was read:
+         * a stamp later than now is no silence (unsigned now - stamp would
+         * wrap and declare a busy peer down) */
+        uint64_t rx_age = now > p->last_rx_ms ? now - p->last_rx_ms : 0;
+        uint64_t tx_age = now > p->last_tx_ms ? now - p->last_tx_ms : 0;
+        bool silent = p->up && rx_age > node->opts.down_after_ms;
+        if (p->reset_owed && !p->retired) {
+            tr_envelope e = {.kind = TR_ENV_RESET, .corr = p->reset_id};
+            if (tx_age >= node->opts.heartbeat_ms && tr_peer_idle_locked(p)) {
+                tr_peer_control_locked(p, &e); /* until it acknowledges */
+                p->last_tx_ms = now;
+            }
+        } else if (p->conn != NULL && !p->retired && tx_age >= node->opts.heartbeat_ms) {
+            tr_peer_control_locked(p, NULL);
+            p->last_tx_ms = now;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (silent) {
+            tr_net_log(node, "peer %s down: silent for %llu ms", p->name, (unsigned long long)rx_age);
+            tr_peer_down(node, p, true);
+        }
+    }
+}
+
+static void *service_main(void *arg)
+{
+    struct tr_node *node = arg;
+    uint32_t tick = node->opts.heartbeat_ms < TICK_MAX_MS ? node->opts.heartbeat_ms : TICK_MAX_MS;
+    uint64_t next_beat = tr_now_ms() + node->opts.heartbeat_ms;
+    pthread_mutex_lock(&node->lock);
+    while (!atomic_load(&node->stopping)) {
+        if (!node->service_wake) {
+            struct timespec deadline = tr_deadline_after((int)tick);
+            tr_cond_wait_until(&node->cv, &node->lock, (int)tick, &deadline);
+        }
+        node->service_wake = false;
+        if (atomic_load(&node->stopping))
+            break;
+        uint64_t now = tr_now_ms();
+        tr_dial_tick_locked(node, now);
+        pthread_mutex_unlock(&node->lock);
+        tr_conn_reap(node, now);
+        if (now >= next_beat) {
+            heartbeats(node, now);
+            next_beat = now + node->opts.heartbeat_ms;
+        }
+        pthread_mutex_lock(&node->lock);
+    }
+    pthread_mutex_unlock(&node->lock);
+    return NULL;
+}
+
+void tr_service_wake_locked(struct tr_node *node)
+{
+    node->service_wake = true;
+    pthread_cond_broadcast(&node->cv);
+}
+
+int tr_service_start(struct tr_node *node)
+{
+    return pthread_create(&node->service, NULL, service_main, node) == 0 ? TR_OK : TR_ENOMEM;
+}
+
+void tr_service_stop(struct tr_node *node)
+{
+    pthread_mutex_lock(&node->lock);
+    pthread_cond_broadcast(&node->cv);
+    pthread_mutex_unlock(&node->lock);
+    pthread_join(node->service, NULL);
+}

@@ -1,0 +1,269 @@
+/* Listeners (accepting connections) and dial records (making them).
+ *
+ * A listener accepts every connection and hands it to the handshake (which
+ * caps how many may be in handshake at once). A dial record is a URL this
+ * node connects to: tr_node_connect creates it, and the service thread
+ * redials it (50 ms, doubling to 1 s) whenever its peer is not up and no
+ * attempt is in progress, until the peer refuses for good (wrong cookie,
+ * protocol, name). A node that never listens works: every connection is
+ * bidirectional.
+ *
+ * inproc:// has no stream transport in NNG 1.5.2: an inproc://name URL is
+ * served on a Linux abstract socket private to this process's id. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/node_impl.h"
+
+#define REDIAL_MIN_MS 50
+#define REDIAL_MAX_MS 1000
+
+/* The URL NNG's stream API is given for `url`. */
+static void resolve(const char *url, char *out, size_t len)
+{
+    if (strncmp(url, "inproc://", 9) == 0)
+        snprintf(out, len, "abstract://troupe-%d-%s", (int)getpid(), url + 9);
+    else
+        snprintf(out, len, "%s", url);
+}
+
+static void accept_cb(void *arg);
+
+int tr_listen_start(struct tr_node *node, const char *url, char *bound, size_t len)
+{
+    char real[TR_WIRE_URL_MAX + 64];
+    resolve(url, real, sizeof(real));
+    pthread_mutex_lock(&node->lock);
+    if (node->nlisten >= TR_NODE_MAX_LISTEN) {
+        pthread_mutex_unlock(&node->lock);
+        return TR_ETOOBIG;
+    }
+    tr_listener *t = &node->listeners[node->nlisten];
+    nng_stream_listener *l = NULL;
+    int rc = nng_stream_listener_alloc(&l, real) == 0 ? TR_OK : TR_EADDR;
+    if (rc == TR_OK)
+        rc = tr_tls_apply_listener(node, l, url);
+    if (rc == TR_OK && nng_stream_listener_listen(l) != 0)
+        rc = TR_EADDR;
+    if (rc == TR_OK && nng_aio_alloc(&t->aio, accept_cb, t) != 0)
+        rc = TR_ENOMEM;
+    if (rc != TR_OK) {
+        if (l != NULL)
+            nng_stream_listener_free(l);
+        pthread_mutex_unlock(&node->lock);
+        return rc;
+    }
+    t->l = l;
+    t->node = node;
+    node->nlisten++;
+    char actual[TR_WIRE_URL_MAX + 1];
+    snprintf(actual, sizeof(actual), "%s", url);
+    int port = 0;
+    const char *colon = strrchr(url, ':');
+    if (strstr(url, "tcp://") != NULL && colon != NULL && strcmp(colon, ":0") == 0 &&
+        nng_stream_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
+        snprintf(actual, sizeof(actual), "%.*s:%d", (int)(colon - url), url, port);
+    if (bound != NULL && len > 0)
+        snprintf(bound, len, "%s", actual);
+    nng_stream_listener_accept(l, t->aio);
+    pthread_mutex_unlock(&node->lock);
+    return TR_OK;
+}
+
+static void accept_cb(void *arg)
+{
+    tr_listener *t = arg;
+    struct tr_node *node = t->node;
+    int rv = nng_aio_result(t->aio);
+    if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || atomic_load(&node->stopping))
+        return;
+    if (rv == 0)
+        tr_conn_start(node, nng_aio_get_output(t->aio, 0), false, NULL);
+    nng_stream_listener_accept(t->l, t->aio);
+}
+
+void tr_listen_stop_all(struct tr_node *node)
+{
+    for (uint32_t i = 0; i < node->nlisten; i++) {
+        tr_listener *t = &node->listeners[i];
+        nng_stream_listener_close(t->l);
+        nng_aio_stop(t->aio);
+        nng_aio_free(t->aio);
+        nng_stream_listener_free(t->l);
+    }
+    node->nlisten = 0;
+}
+
+/* ---- dials ---- */
+
+static void dial_cb(void *arg);
+
+tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc)
+{
+    tr_dial *free_slot = NULL;
+    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
+        tr_dial *d = &node->dials[i];
+        if (d->in_use && strcmp(d->url, url) == 0)
+            return d;
+        if (!d->in_use && free_slot == NULL)
+            free_slot = d;
+    }
+    if (free_slot == NULL) {
+        *rc = TR_ETOOBIG;
+        return NULL;
+    }
+    tr_dial *d = free_slot;
+    memset(d, 0, sizeof(*d));
+    char real[TR_WIRE_URL_MAX + 64];
+    resolve(url, real, sizeof(real));
+    *rc = nng_stream_dialer_alloc(&d->dialer, real) == 0 ? TR_OK : TR_EADDR;
+    if (*rc == TR_OK)
+        *rc = tr_tls_apply_dialer(node, d->dialer, url);
+    if (*rc == TR_OK && nng_aio_alloc(&d->aio, dial_cb, d) != 0)
+        *rc = TR_ENOMEM;
+    if (*rc != TR_OK) {
+        if (d->dialer != NULL)
+            nng_stream_dialer_free(d->dialer);
+        d->dialer = NULL;
+        return NULL;
+    }
+    d->node = node;
+    d->in_use = true;
+    d->result = -1;
+    d->backoff_ms = REDIAL_MIN_MS;
+    snprintf(d->url, sizeof(d->url), "%s", url);
+    return d;
+}
+
+void tr_dial_start_locked(struct tr_node *node, tr_dial *d)
+{
+    if (d->dialling || d->conn != NULL || atomic_load(&node->stopping))
+        return;
+    d->dialling = true;
+    nng_stream_dialer_dial(d->dialer, d->aio);
+}
+
+static void retry_later(struct tr_node *node, tr_dial *d)
+{
+    d->next_ms = tr_now_ms() + d->backoff_ms;
+    d->backoff_ms = d->backoff_ms * 2 > REDIAL_MAX_MS ? REDIAL_MAX_MS : d->backoff_ms * 2;
+    pthread_cond_broadcast(&node->cv);
+}
+
+static void dial_cb(void *arg)
+{
+    tr_dial *d = arg;
+    struct tr_node *node = d->node;
+    int rv = nng_aio_result(d->aio);
+    nng_stream *s = rv == 0 ? nng_aio_get_output(d->aio, 0) : NULL;
+    pthread_mutex_lock(&node->lock);
+    d->dialling = false;
+    if (rv != 0 || atomic_load(&node->stopping)) {
+        if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH) {
+            tr_net_log(node, "dial %s: TLS handshake failed (%s)", d->url, nng_strerror(rv));
+            d->result = TR_EREFUSED;
+            pthread_cond_broadcast(&node->cv);
+        } else {
+            retry_later(node, d);
+        }
+        pthread_mutex_unlock(&node->lock);
+        if (s != NULL) {
+            nng_stream_close(s);
+            nng_stream_free(s);
+        }
+        return;
+    }
+    pthread_mutex_unlock(&node->lock);
+    tr_conn *c = tr_conn_start(node, s, true, d);
+    pthread_mutex_lock(&node->lock);
+    if (c == NULL)
+        retry_later(node, d);
+    else if (c->state != TR_CONN_CLOSED && c->dial == d)
+        d->conn = c;
+    pthread_mutex_unlock(&node->lock);
+}
+
+static bool fatal(int result)
+{
+    return result == TR_EREFUSED || result == TR_EPROTO || result == TR_ENAMETAKEN || result == TR_EADDR;
+}
+
+void tr_dial_done_locked(struct tr_node *node, tr_dial *d, tr_conn *c, int result)
+{
+    (void)c;
+    d->conn = NULL;
+    if (result == TR_OK) {
+        d->result = TR_OK;
+        d->backoff_ms = REDIAL_MIN_MS;
+        pthread_cond_broadcast(&node->cv);
+    } else if (fatal(result)) {
+        d->result = result;
+        pthread_cond_broadcast(&node->cv);
+    } else {
+        retry_later(node, d); /* lost a race, or the link broke: the peer may be up through another */
+    }
+}
+
+static bool peer_up_by_name(struct tr_node *node, const char *name)
+{
+    for (uint32_t i = node->npeers; i >= 1; i--) {
+        tr_peer *p = node->peers[i];
+        if (p->retired || strcmp(p->name, name) != 0)
+            continue;
+        pthread_mutex_lock(&p->lock);
+        bool up = p->up || p->conn != NULL; /* a reset exchange in progress: no redial */
+        pthread_mutex_unlock(&p->lock);
+        return up;
+    }
+    return false;
+}
+
+void tr_dial_tick_locked(struct tr_node *node, uint64_t now)
+{
+    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
+        tr_dial *d = &node->dials[i];
+        if (!d->in_use || d->dialling || d->conn != NULL || fatal(d->result) || now < d->next_ms)
+            continue;
+        if (d->peer[0] != '\0' && peer_up_by_name(node, d->peer))
+            continue;
+        tr_dial_start_locked(node, d);
+    }
+}
+
+void tr_dial_release_locked(tr_dial *d, tr_dial_parts *parts)
+{
+    /* no dial and no handshake in progress (its result is final): nothing
+     * of NNG's refers to it any more; the parts are freed unlocked */
+    parts->dialer = d->dialer;
+    parts->aio = d->aio;
+    d->dialer = NULL;
+    d->aio = NULL;
+    d->in_use = false;
+}
+
+void tr_dial_parts_free(tr_dial_parts *parts)
+{
+    if (parts->dialer == NULL)
+        return;
+    nng_stream_dialer_close(parts->dialer);
+    nng_aio_stop(parts->aio);
+    nng_aio_free(parts->aio);
+    nng_stream_dialer_free(parts->dialer);
+}
+
+void tr_dial_stop_all(struct tr_node *node)
+{
+    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
+        tr_dial *d = &node->dials[i];
+        if (d->dialer == NULL)
+            continue;
+        nng_stream_dialer_close(d->dialer);
+        nng_aio_stop(d->aio);
+        nng_aio_free(d->aio);
+        nng_stream_dialer_free(d->dialer);
+        d->dialer = NULL;
+        d->in_use = false;
+    }
+}
