@@ -2,7 +2,6 @@
  * names, monitors and node-down, cookies, bad URLs, bad frames, overflow. */
 #include <criterion/criterion.h>
 #include <nng/nng.h>
-#include <nng/protocol/pipeline0/push.h>
 #include <nng/supplemental/util/platform.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -281,38 +280,6 @@ Test(nodes, bad_urls_and_arguments_give_error_codes)
     cr_assert_eq(tr_node_start(sys, &o, &second), TR_EINVAL);
     tr_system_destroy(sys);
     cr_assert_str_eq(tr_strerror(TR_ENODEDOWN), "node down");
-    nodes_stop(&p);
-}
-
-/* Garbage, truncated and wrong-version frames are counted and dropped; the
- * node keeps working. */
-Test(nodes, malformed_frames_are_counted_and_survived)
-{
-    latch_init(&got);
-    pair p;
-    nodes_start(&p, 2, "inproc", NULL);
-    nng_socket s;
-    cr_assert_eq(nng_push0_open(&s), 0);
-    cr_assert_eq(nng_dial(s, p.url[1], NULL, 0), 0);
-    static const unsigned char junk[][8] = {
-        {0xc1}, {0x93, 0x01}, {0xdd, 0xff, 0xff, 0xff, 0xff}, {0x98, 0x02, 0xa1, 'x'}, {0x91, 0x07},
-    };
-    static const size_t lens[] = {1, 2, 5, 4, 2};
-    for (int i = 0; i < 5; i++)
-        cr_assert_eq(nng_send(s, (void *)junk[i], lens[i], 0), 0);
-    /* a node that talks after the junk still gets through */
-    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
-    /* The junk came on its own pipe, with no order against node 0's pipe,
-     * and a dropped frame raises no event: wait (bounded) for the count. */
-    tr_node_stats st;
-    for (int waited = 0; waited < 10000; waited += 5) {
-        tr_node_stats_get(p.node[1], &st);
-        if (st.bad_frames >= 5)
-            break;
-        nng_msleep(5);
-    }
-    cr_assert_eq(st.bad_frames, 5);
-    nng_close(s);
     nodes_stop(&p);
 }
 
