@@ -55,7 +55,7 @@ static void conn_free(tr_conn *c)
     free(c);
 }
 
-tr_conn *tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_dial *dial)
+bool tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_dial *dial)
 {
     tr_conn *c = calloc(1, sizeof(*c));
     if (c != NULL) {
@@ -86,20 +86,23 @@ tr_conn *tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator,
         }
         nng_stream_close(stream);
         nng_stream_free(stream);
-        return NULL;
+        return false;
     }
     nng_stream_set_bool(stream, NNG_OPT_TCP_NODELAY, true); /* not TCP: no effect */
     c->state = initiator ? TR_CONN_HELLO_SENT : TR_CONN_WAIT_HELLO;
     c->deadline_ms = tr_now_ms() + node->opts.handshake_timeout_ms;
     c->in_handshake = true;
     c->dial = dial;
+    if (dial != NULL)
+        dial->conn = c;
     node->handshakes++;
     c->next = node->conns;
     node->conns = c;
     tr_hs_begin(c);
+    if (c->state != TR_CONN_CLOSED)
+        tr_conn_read(c); /* under the lock: once it is released c may be closed and freed */
     pthread_mutex_unlock(&node->lock);
-    tr_conn_read(c);
-    return c;
+    return true;
 }
 
 void tr_conn_read(tr_conn *c)

@@ -176,13 +176,11 @@ static void dial_cb(void *arg)
         return;
     }
     pthread_mutex_unlock(&node->lock);
-    tr_conn *c = tr_conn_start(node, s, true, d);
-    pthread_mutex_lock(&node->lock);
-    if (c == NULL)
+    if (!tr_conn_start(node, s, true, d)) {
+        pthread_mutex_lock(&node->lock);
         retry_later(node, d);
-    else if (c->state != TR_CONN_CLOSED && c->dial == d)
-        d->conn = c;
-    pthread_mutex_unlock(&node->lock);
+        pthread_mutex_unlock(&node->lock);
+    }
 }
 
 static bool fatal(int result)

@@ -37,7 +37,9 @@ int tr_lookup_reply(tr_system *sys, const tr_msg *reply, tr_ref *out)
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     int rc = TR_EPROTO;
-    if (reply->size > 0 && msgpack_unpack_next(&u, reply->data, reply->size, NULL) == MSGPACK_UNPACK_SUCCESS &&
+    /* [rc, [node, id]]: two levels, four elements */
+    if (reply->size > 0 && tr_wire_check(reply->data, reply->size, 2, 4) &&
+        msgpack_unpack_next(&u, reply->data, reply->size, NULL) == MSGPACK_UNPACK_SUCCESS &&
         u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 2) {
         const msgpack_object *f = u.data.via.array.ptr;
         if (f[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && f[0].via.u64 == TR_OK)

@@ -226,10 +226,11 @@ struct tr_node {
 };
 
 /* ---- conn.c ---- */
-/* A connection over `stream` (taken), initiator or acceptor; starts its
- * handshake. Returns NULL (stream closed) when out of memory or over the
- * handshake cap. Node lock NOT held. */
-tr_conn *tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_dial *dial);
+/* A connection over `stream` (taken), initiator (for dial record `dial`,
+ * whose conn it becomes) or acceptor; starts its handshake. Returns false
+ * (stream closed) when out of memory or over the handshake cap. The
+ * connection may be gone by the time it returns. Node lock NOT held. */
+bool tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_dial *dial);
 /* Writes frame f (TR_FRAME_PREFIX length bytes included, filled here) on
  * a connection with no write in flight; completion calls tr_peer_written
  * (once up) or the handshake. f->buf stays untouched until then. */

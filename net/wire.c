@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "actors/remote.h"
+#include "net/msgpack_check.h"
 #include "net/node_impl.h"
 #include "troupe/wire.h"
 
@@ -48,7 +49,7 @@ int tr_unpack_ref(tr_system *sys, const msgpack_object *obj, tr_ref *out)
     tr_peer *p = node != NULL ? tr_node_peer_by_name(node, name->ptr, name->size) : NULL;
     if (p == NULL)
         return TR_ENOTCONN;
-    out->id = ((uint64_t)p->index << TR_REF_NODE_SHIFT) | id;
+    *out = tr_ref_make(p->index, id);
     return TR_OK;
 }
 
@@ -68,4 +69,9 @@ void *tr_wire_take(tr_wire *w, size_t *size)
 void tr_wire_destroy(tr_wire *w)
 {
     msgpack_sbuffer_destroy(&w->buf);
+}
+
+bool tr_wire_check(const void *data, size_t size, unsigned max_depth, size_t max_objects)
+{
+    return data != NULL && tr_msgpack_check(data, size, max_depth, max_objects);
 }

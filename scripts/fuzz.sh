@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# Fuzz the frame decoder with libFuzzer for a bounded time (default 60 s):
+# Fuzz the network decoders with libFuzzer for a bounded time each
+# (default 60 s): the data frame decoder (net/envelope.c) and the
+# handshake message decoder (net/handshake_msg.c).
 #   bash scripts/fuzz.sh [seconds]
-# Installs clang when missing; builds the target with ASan+UBSan; seeds the
-# corpus with valid frames of every kind; exits non-zero on any crash.
+# Installs clang when missing; builds each target with ASan+UBSan; seeds
+# the corpus with valid frames/messages of every kind plus the kept inputs
+# of tests/fuzz/corpus/<target>/ (replayed by the fuzz_replay_* ctests);
+# exits non-zero on any crash. Copy a crash file into tests/fuzz/corpus/<target>/
+# once fixed, so CI keeps replaying it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_TO_RUN="${1:-60}"
 bash scripts/deps.sh
 command -v clang >/dev/null || { apt-get update -q && apt-get install -y -q clang; }
 OUT=build/fuzz
-mkdir -p "$OUT/corpus"
+mkdir -p "$OUT/corpus/frame" "$OUT/corpus/handshake"
 CFLAGS=(-std=c11 -D_GNU_SOURCE -I. -Iinclude $(pkg-config --cflags msgpack) -g -O1)
-clang "${CFLAGS[@]}" tests/fuzz/make_corpus.c net/envelope.c net/msgpack_check.c \
-  $(pkg-config --libs msgpack) -o "$OUT/make_corpus"
+LIBS=($(pkg-config --libs msgpack) -lcrypto)
+DECODERS=(net/envelope.c net/msgpack_check.c net/handshake_msg.c)
+clang "${CFLAGS[@]}" tests/fuzz/make_corpus.c "${DECODERS[@]}" "${LIBS[@]}" -o "$OUT/make_corpus"
 "$OUT/make_corpus" "$OUT/corpus"
-clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_frame.c net/envelope.c \
-  net/msgpack_check.c $(pkg-config --libs msgpack) -o "$OUT/fuzz_frame"
-# rss_limit: a decoder that tries a huge allocation fails the run
-setarch "$(uname -m)" -R "$OUT/fuzz_frame" -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=1024 \
-  -malloc_limit_mb=256 -max_len=65536 "$OUT/corpus"
+for target in frame handshake; do
+  cp tests/fuzz/corpus/$target/* "$OUT/corpus/$target/" 2>/dev/null || true
+  clang "${CFLAGS[@]}" -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_$target.c "${DECODERS[@]}" \
+    "${LIBS[@]}" -o "$OUT/fuzz_$target"
+  # rss_limit: a decoder that tries a huge allocation fails the run
+  setarch "$(uname -m)" -R "$OUT/fuzz_$target" -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=1024 \
+    -malloc_limit_mb=256 -max_len=65536 "$OUT/corpus/$target"
+done

@@ -148,6 +148,10 @@ typedef struct chat_in {
     const msgpack_object *items;
     uint32_t n;
 } chat_in;
+/* Decoding bounds of chat_in_open: nesting, and elements in all (each
+ * decodes to a 24-byte msgpack_object: at most 1.5 MB per message). */
+#define CHAT_IN_MAX_DEPTH 4
+#define CHAT_IN_MAX_OBJECTS 65536
 bool chat_in_open(chat_in *in, const void *data, size_t size, uint32_t min);
 void chat_in_close(chat_in *in);
 /* Copies a str object into buf (NUL-terminated); false if not a str or too long. */

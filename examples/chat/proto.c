@@ -92,7 +92,10 @@ bool chat_in_open(chat_in *in, const void *data, size_t size, uint32_t min)
     if (data == NULL || size == 0)
         return false;
     size_t off = 0;
-    if (msgpack_unpack_next(&in->u, data, size, &off) != MSGPACK_UNPACK_SUCCESS)
+    /* bytes from the network: the bounds pre-check first (a history of
+     * [ts, nick, text] entries is three levels under the message) */
+    if (!tr_wire_check(data, size, CHAT_IN_MAX_DEPTH, CHAT_IN_MAX_OBJECTS) ||
+        msgpack_unpack_next(&in->u, data, size, &off) != MSGPACK_UNPACK_SUCCESS)
         return false;
     if (in->u.data.type != MSGPACK_OBJECT_ARRAY || in->u.data.via.array.size < min)
         return false;

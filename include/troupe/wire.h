@@ -27,6 +27,16 @@ TR_API int tr_pack_ref(tr_system *sys, msgpack_packer *pk, tr_ref ref);
  * never heard of; its reference is then unusable). */
 TR_API int tr_unpack_ref(tr_system *sys, const msgpack_object *obj, tr_ref *out);
 
+/* The bounds pre-check for msgpack bytes from the network, to run before
+ * msgpack-c sees them: true when data[0..size) is a sequence of complete
+ * objects whose lengths and element counts fit in the bytes, nested at
+ * most max_depth deep, with at most max_objects elements inside containers
+ * in all (msgpack-c allocates 24 bytes per element before reading it: 16
+ * bytes claiming a 4-billion-element array would ask for 96 GB, and 16 MB
+ * of one-byte integers would become 384 MB). Pass what the message's shape
+ * can legitimately hold. */
+TR_API bool tr_wire_check(const void *data, size_t size, unsigned max_depth, size_t max_objects);
+
 /* Convenience: a msgpack buffer + packer pair whose bytes become a message
  * payload with tr_send_move(..., tr_wire_take(&w, &size), size, free). */
 typedef struct tr_wire {

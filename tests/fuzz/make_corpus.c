@@ -1,9 +1,23 @@
-/* Writes the fuzzer's seed corpus: valid frames of every kind. */
+/* Writes the fuzzers' seed corpora: valid data frames of every kind into
+ * <dir>/frame, valid handshake messages of every kind into <dir>/handshake.
+ * Usage: make_corpus <dir> (both folders must exist). */
 #include <stdio.h>
 #include <string.h>
 
 #include "net/envelope.h"
+#include "net/handshake_msg.h"
 #include "troupe/errors.h"
+
+static void write_file(const char *dir, const char *kind, int n, const void *data, size_t size)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s/seed-%d", dir, kind, n);
+    FILE *f = fopen(path, "wb");
+    if (f != NULL) {
+        fwrite(data, 1, size, f);
+        fclose(f);
+    }
+}
 
 static void write_frame(const char *dir, int n, const tr_envelope *envs, int count)
 {
@@ -11,22 +25,22 @@ static void write_frame(const char *dir, int n, const tr_envelope *envs, int cou
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    tr_frame_header h = {.version = TR_WIRE_VERSION, .node = {"seed", 4}, .incarnation = 7,
-                         .cookie_digest = tr_wire_digest("c"), .agent = 33, .dial_nonce = 5,
-                         .nurls = 1, .urls = {{"tcp://*:7000", 12}}};
-    tr_wire_pack_header(&pk, &h);
-    size_t marker = sb.size;
     tr_wire_begin_envelopes(&pk);
     for (int i = 0; i < count; i++)
         tr_wire_pack_envelope(&pk, &envs[i]);
-    tr_wire_patch_count(sb.data + marker, (uint32_t)count);
-    char path[512];
-    snprintf(path, sizeof(path), "%s/seed-%d", dir, n);
-    FILE *f = fopen(path, "wb");
-    if (f != NULL) {
-        fwrite(sb.data, 1, sb.size, f);
-        fclose(f);
-    }
+    tr_wire_patch_count(sb.data, (uint32_t)count);
+    write_file(dir, "frame", n, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void write_hs(const char *dir, int n, const tr_hs_msg *m)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    tr_hs_pack(&pk, m);
+    write_file(dir, "handshake", n, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -41,12 +55,28 @@ int main(int argc, char **argv)
         {.kind = TR_ENV_MONITOR, .dst = 4, .src = 5, .corr = 11},
         {.kind = TR_ENV_DEMONITOR, .dst = 4, .corr = 11},
         {.kind = TR_ENV_DOWN, .dst = 5, .src = 4, .value = -3, .corr = 11},
-        {.kind = TR_ENV_REFUSE, .value = TR_EREFUSED},
+        {.kind = TR_ENV_RESET, .corr = 2},
+        {.kind = TR_ENV_RESET_ACK, .corr = 2},
         {.kind = TR_ENV_SEND, .dst_name = {"lobby", 5}, .value = 256},
     };
+    enum { KINDS = sizeof(all) / sizeof(all[0]) };
     write_frame(dir, 0, NULL, 0);
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < KINDS; i++)
         write_frame(dir, i + 1, &all[i], 1);
-    write_frame(dir, 8, all, 7);
+    write_frame(dir, KINDS + 1, all, KINDS);
+
+    tr_hs_msg hs[] = {
+        {.kind = TR_HS_HELLO, .version = TR_WIRE_VERSION, .name = {"seed@host", 9}, .incarnation = 7},
+        {.kind = TR_HS_CHALLENGE, .version = TR_WIRE_VERSION, .name = {"n1", 2}, .incarnation = 8, .caps = 1},
+        {.kind = TR_HS_PROOF, .agent = 33},
+        {.kind = TR_HS_ACCEPT, .agent = 34},
+        {.kind = TR_HS_REFUSE, .reason = TR_EREFUSED},
+        {.kind = TR_HS_REFUSE, .reason = -1},
+    };
+    for (int i = 0; i < (int)(sizeof(hs) / sizeof(hs[0])); i++) {
+        memset(hs[i].challenge, i, sizeof(hs[i].challenge));
+        memset(hs[i].mac, 0x40 + i, sizeof(hs[i].mac));
+        write_hs(dir, i, &hs[i]);
+    }
     return 0;
 }
