@@ -1,17 +1,26 @@
 /* bench_net: remote message throughput and round-trip latency between two
- * Troupe nodes over tcp loopback, next to raw NNG (one NNG message per
- * payload: push/pull for throughput, pair1 for round trips) for the same
- * sizes, in the same run. Prints, never asserts.
+ * Troupe nodes over tcp loopback, in the same run as the floors it is
+ * measured against: raw NNG sockets (one NNG message per payload:
+ * push/pull for throughput, pair1 for round trips), a bare nng_stream
+ * ping-pong (NNG's own floor for a byte stream), raw TCP sockets (blocking,
+ * TCP_NODELAY: the machine's limit) and, when erlang-nox is installed,
+ * Erlang distribution between two nodes on loopback. Then 1,000 hostile
+ * connections against a node while a legitimate peer keeps asking. Prints,
+ * never asserts; every figure checks a count that a lost or duplicated
+ * message would change.
  *
  *   bench_net [count [size...]]   messages per throughput case (default
  *                                 2,000,000; count/8 for sizes > 1 KB);
  *                                 sizes default to 64 4096
- *   BENCH_NET_PARTS=t|l|r...      only throughput / latency / raw NNG parts
+ *   BENCH_NET_PARTS=t|l|r|s|e|h   only throughput / latency / raw NNG /
+ *                                 nng_stream and TCP / Erlang / hostile parts
  *
  * Both nodes run in this process (two systems, one worker each, so the
  * 2-core machine is not oversubscribed); the bytes still cross the kernel's
  * TCP loopback. Troupe's sender is an actor that keeps sending and is
  * muted by the peer queue's backpressure; the receiver counts. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #include <nng/protocol/pipeline0/pull.h>
@@ -22,7 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <troupe/troupe.h>
 
@@ -316,8 +328,382 @@ static double raw_nng_rtt_us(uint64_t rounds, size_t size)
     return dt / (double)rounds * 1e6;
 }
 
+/* ---- bare nng_stream ping-pong: NNG's floor for a byte stream ---- */
+
+typedef struct stream_echo {
+    nng_stream_listener *l;
+    size_t size;
+    uint64_t rounds;
+} stream_echo;
+
+/* Blocking helpers over an aio: all `len` bytes, or false. */
+static bool stream_io(nng_stream *s, nng_aio *aio, void *buf, size_t len, bool send)
+{
+    size_t off = 0;
+    while (off < len) {
+        nng_iov iov = {.iov_buf = (char *)buf + off, .iov_len = len - off};
+        nng_aio_set_iov(aio, 1, &iov);
+        send ? nng_stream_send(s, aio) : nng_stream_recv(s, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0 || nng_aio_count(aio) == 0)
+            return false;
+        off += nng_aio_count(aio);
+    }
+    return true;
+}
+
+static void *stream_echo_main(void *arg)
+{
+    stream_echo *e = arg;
+    nng_aio *aio;
+    nng_aio_alloc(&aio, NULL, NULL);
+    nng_stream_listener_accept(e->l, aio);
+    nng_aio_wait(aio);
+    nng_stream *s = nng_aio_result(aio) == 0 ? nng_aio_get_output(aio, 0) : NULL;
+    static char buf[1 << 16];
+    for (uint64_t i = 0; s != NULL && i < e->rounds; i++)
+        if (!stream_io(s, aio, buf, e->size, false) || !stream_io(s, aio, buf, e->size, true))
+            break;
+    if (s != NULL)
+        nng_stream_free(s);
+    nng_aio_free(aio);
+    return NULL;
+}
+
+static double stream_rtt_us(uint64_t rounds, size_t size)
+{
+    stream_echo e = {.size = size, .rounds = rounds};
+    nng_stream_listener_alloc(&e.l, "tcp://127.0.0.1:0");
+    nng_stream_listener_listen(e.l);
+    int port = 0;
+    nng_stream_listener_get_int(e.l, NNG_OPT_TCP_BOUND_PORT, &port);
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+    pthread_t th;
+    pthread_create(&th, NULL, stream_echo_main, &e);
+    nng_stream_dialer *d;
+    nng_aio *aio;
+    nng_aio_alloc(&aio, NULL, NULL);
+    nng_stream_dialer_alloc(&d, url);
+    nng_stream_dialer_dial(d, aio);
+    nng_aio_wait(aio);
+    nng_stream *s = nng_aio_get_output(aio, 0);
+    nng_stream_set_bool(s, NNG_OPT_TCP_NODELAY, true);
+    static char buf[1 << 16];
+    uint64_t done = 0;
+    double t0 = now_s();
+    for (; done < rounds; done++)
+        if (!stream_io(s, aio, payload, size, true) || !stream_io(s, aio, buf, size, false))
+            break;
+    double dt = now_s() - t0;
+    nng_stream_free(s);
+    pthread_join(th, NULL);
+    nng_aio_free(aio);
+    nng_stream_dialer_free(d);
+    nng_stream_listener_free(e.l);
+    return done == rounds ? dt / (double)rounds * 1e6 : -1;
+}
+
+/* ---- raw TCP: blocking sockets, TCP_NODELAY ---- */
+
+static void tcp_pair(int *client, int *server)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    bind(l, (struct sockaddr *)&a, sizeof(a));
+    listen(l, 1);
+    getsockname(l, (struct sockaddr *)&a, &alen);
+    *client = socket(AF_INET, SOCK_STREAM, 0);
+    connect(*client, (struct sockaddr *)&a, sizeof(a));
+    *server = accept(l, NULL, NULL);
+    close(l);
+    setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(*server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static bool fd_io(int fd, void *buf, size_t len, bool send)
+{
+    for (size_t off = 0; off < len;) {
+        ssize_t n = send ? write(fd, (char *)buf + off, len - off) : read(fd, (char *)buf + off, len - off);
+        if (n <= 0)
+            return false;
+        off += (size_t)n;
+    }
+    return true;
+}
+
+typedef struct tcp_job {
+    int fd;
+    size_t size;
+    uint64_t n, got;
+} tcp_job;
+
+static void *tcp_echo_main(void *arg)
+{
+    tcp_job *j = arg;
+    static char buf[1 << 16];
+    for (uint64_t i = 0; i < j->n; i++)
+        if (!fd_io(j->fd, buf, j->size, false) || !fd_io(j->fd, buf, j->size, true))
+            break;
+    return NULL;
+}
+
+static double tcp_rtt_us(uint64_t rounds, size_t size)
+{
+    int c, s;
+    tcp_pair(&c, &s);
+    tcp_job j = {.fd = s, .size = size, .n = rounds};
+    pthread_t th;
+    pthread_create(&th, NULL, tcp_echo_main, &j);
+    static char buf[1 << 16];
+    uint64_t done = 0;
+    double t0 = now_s();
+    for (; done < rounds; done++)
+        if (!fd_io(c, payload, size, true) || !fd_io(c, buf, size, false))
+            break;
+    double dt = now_s() - t0;
+    pthread_join(th, NULL);
+    close(c);
+    close(s);
+    return done == rounds ? dt / (double)rounds * 1e6 : -1;
+}
+
+/* The reader parses records (4-byte sequence number + payload) and checks
+ * every sequence number: a lost or duplicated record stops the count. */
+static void *tcp_sink_main(void *arg)
+{
+    tcp_job *j = arg;
+    size_t rec = 4 + j->size;
+    static char buf[1 << 20];
+    size_t have = 0;
+    while (j->got < j->n) {
+        ssize_t r = read(j->fd, buf + have, sizeof(buf) - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        size_t off = 0;
+        for (; have - off >= rec; off += rec) {
+            uint32_t seq;
+            memcpy(&seq, buf + off, 4);
+            if (seq != (uint32_t)j->got)
+                return NULL;
+            j->got++;
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+    }
+    return NULL;
+}
+
+static double tcp_throughput(uint64_t n, size_t size)
+{
+    int c, s;
+    tcp_pair(&c, &s);
+    tcp_job j = {.fd = s, .size = size, .n = n};
+    pthread_t th;
+    pthread_create(&th, NULL, tcp_sink_main, &j);
+    size_t rec = 4 + size, per = size <= 64 ? 512 : 16; /* records per write */
+    char *batch = malloc(rec * per);
+    double t0 = now_s();
+    for (uint64_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < per && i < n; k++, i++) {
+            uint32_t seq = (uint32_t)i;
+            memcpy(batch + k * rec, &seq, 4);
+            memcpy(batch + k * rec + 4, payload, size);
+        }
+        if (!fd_io(c, batch, k * rec, true))
+            break;
+    }
+    pthread_join(th, NULL);
+    double dt = now_s() - t0;
+    free(batch);
+    close(c);
+    close(s);
+    if (j.got < n)
+        printf("  (raw tcp: only %llu of %llu records arrived in order)\n", (unsigned long long)j.got,
+               (unsigned long long)n);
+    return (double)j.got / dt;
+}
+
+/* ---- Erlang distribution: two nodes on loopback (erlang-nox) ----
+ *
+ * Node b runs an echo process and a counting sink; node a measures a
+ * ping-pong of binaries and a one-way flood that the sink acknowledges
+ * once it has counted every message (a lost or duplicated one changes the
+ * count). Written as an Erlang expert would: plain `!` to a registered
+ * name on the other node, binaries (off-heap above 64 B, as Troupe's). */
+static const char *erl_src =
+    "-module(tbn).\n"
+    "-export([serve/0, run/3]).\n"
+    "serve() -> register(echo, spawn(fun echo/0)), register(sink, spawn(fun() -> sink(0) end)),\n"
+    "    receive stop -> ok end.\n"
+    "echo() -> receive {From, B} -> From ! {pong, B}, echo() end.\n"
+    "sink(N) -> receive {count, From, Want} when N >= Want -> From ! {counted, N}, sink(0);\n"
+    "    {data, _} -> sink(N + 1) end.\n"
+    "run(B, Rounds, Flood) -> [Size] = [list_to_integer(S) || S <- [os:getenv(\"TBN_SIZE\")]],\n"
+    "    Bin = binary:copy(<<\"x\">>, Size), pong = net_adm:ping(B),\n"
+    "    {Us, _} = timer:tc(fun() -> pp({echo, B}, Bin, Rounds) end),\n"
+    "    {Us2, N} = timer:tc(fun() -> [{sink, B} ! {data, Bin} || _ <- lists:seq(1, Flood)],\n"
+    "        {sink, B} ! {count, self(), Flood}, receive {counted, C} -> C end end),\n"
+    "    io:format(\"ERL ~p ~.1f ~.1f ~p~n\", [Size, Us / Rounds, Flood / (Us2 / 1.0e6), N]),\n"
+    "    rpc:call(B, erlang, halt, []), halt().\n"
+    "pp(_, _, 0) -> ok;\n"
+    "pp(E, Bin, K) -> E ! {self(), Bin}, receive {pong, _} -> pp(E, Bin, K - 1) end.\n";
+
+static void erlang_figures(size_t size, uint64_t rounds, uint64_t flood)
+{
+    if (system("command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1") != 0) {
+        printf("erlang %5zu B: erl not installed (apt-get install erlang-nox; bench/run.sh does)\n", size);
+        return;
+    }
+    char dir[] = "/tmp/bench_net_erl_XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return;
+    char path[128], cmd[1024];
+    snprintf(path, sizeof(path), "%s/tbn.erl", dir);
+    FILE *f = fopen(path, "w");
+    fputs(erl_src, f);
+    fclose(f);
+    int pid = (int)getpid();
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && erlc tbn.erl && (erl -sname tbnb%d -setcookie tbn -noshell -s tbn serve &) && "
+             "sleep 1 && TBN_SIZE=%zu erl -sname tbna%d -setcookie tbn -noshell "
+             "-eval \"tbn:run(list_to_atom(\\\"tbnb%d@\\\" ++ lists:nth(2, string:split(atom_to_list(node()), \\\"@\\\"))), %llu, %llu)\" 2>&1",
+             dir, pid, size, pid, pid, (unsigned long long)rounds, (unsigned long long)flood);
+    FILE *p = popen(cmd, "r");
+    char line[256];
+    bool shown = false;
+    while (p != NULL && fgets(line, sizeof(line), p) != NULL) {
+        size_t sz;
+        double rtt, rate;
+        unsigned long long counted;
+        if (sscanf(line, "ERL %zu %lf %lf %llu", &sz, &rtt, &rate, &counted) == 4) {
+            printf("erlang %5zu B: round trip %8.1f us   one way %10.0f msg/s (%6.1f MB/s)%s\n", sz, rtt,
+                   rate, rate * (double)sz / 1e6, counted == flood ? "" : "  COUNT MISMATCH");
+            shown = true;
+        }
+    }
+    if (p != NULL)
+        pclose(p);
+    if (!shown)
+        printf("erlang %5zu B: no figures (erl failed)\n", size);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return;
+}
+
+/* ---- 1,000 hostile connections ---- */
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kb;
+}
+
+static int echo_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    tr_reply(self, msg, msg->data, msg->size);
+    return TR_OK;
+}
+static const tr_behaviour echo_beh = {.handle = echo_handle};
+
+/* Median ask round trip (us) over `asks` asks from node 0 to node 1's echo. */
+static double ask_median_us(two_nodes *t, tr_ref echo, int asks)
+{
+    double *v = malloc(sizeof(double) * (size_t)asks);
+    int n = 0;
+    for (int i = 0; i < asks; i++) {
+        void *reply = NULL;
+        double t0 = now_s();
+        if (tr_ask_wait(t->sys[0], echo, MSG_PING, payload, 64, 5000, &reply, NULL) == TR_OK)
+            v[n++] = (now_s() - t0) * 1e6;
+        free(reply);
+    }
+    for (int i = 1; i < n; i++) /* insertion sort: a few hundred values */
+        for (int k = i; k > 0 && v[k] < v[k - 1]; k--) {
+            double x = v[k];
+            v[k] = v[k - 1];
+            v[k - 1] = x;
+        }
+    double m = n > 0 ? v[n / 2] : -1;
+    free(v);
+    return n == asks ? m : -1;
+}
+
+static void hostile(void)
+{
+    enum { HOSTILE = 1000, ASKS = 300 };
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    two_nodes t;
+    if (two_nodes_start(&t) != 0)
+        exit(1);
+    char url[128];
+    tr_node_listen(t.node[1], "tcp://127.0.0.1:0", url, sizeof(url));
+    tr_ref e, re;
+    tr_spawn(t.sys[1], &echo_beh, NULL, NULL, &e);
+    tr_register(t.sys[1], "echo", e);
+    tr_lookup(t.sys[0], "bench-b/echo", 5000, &re);
+    double quiet = ask_median_us(&t, re, ASKS);
+    long rss0 = rss_kb();
+    nng_stream *s[HOSTILE] = {0};
+    nng_stream_dialer *d;
+    nng_aio *aio;
+    nng_aio_alloc(&aio, NULL, NULL);
+    nng_stream_dialer_alloc(&d, url);
+    int opened = 0;
+    for (int i = 0; i < HOSTILE; i++) {
+        nng_aio_set_timeout(aio, 2000);
+        nng_stream_dialer_dial(d, aio);
+        nng_aio_wait(aio);
+        if (nng_aio_result(aio) != 0)
+            continue;
+        s[i] = nng_aio_get_output(aio, 0);
+        opened++;
+        /* a third send a HELLO-sized frame of garbage (a wrong handshake),
+         * a third half a frame, a third nothing */
+        static uint8_t junk[4 + 200] = {0, 0, 0, 200, 0x96, 0x01};
+        size_t len = i % 3 == 0 ? sizeof(junk) : i % 3 == 1 ? 6 : 0;
+        if (len > 0) {
+            nng_iov iov = {.iov_buf = junk, .iov_len = len};
+            nng_aio_set_iov(aio, 1, &iov);
+            nng_stream_send(s[i], aio);
+            nng_aio_wait(aio);
+        }
+    }
+    double during = ask_median_us(&t, re, ASKS);
+    long rss1 = rss_kb();
+    tr_node_stats st;
+    tr_node_stats_get(t.node[1], &st);
+    printf("hostile: %d of %d connections (wrong handshake / partial frame / silent) against node b: "
+           "ask median %.1f us before, %.1f us during; node-downs %llu; peers up %u; "
+           "handshake failures %llu; RSS %+ld KB (both nodes, this process)\n",
+           opened, HOSTILE, quiet, during, (unsigned long long)st.node_downs, st.peers_up,
+           (unsigned long long)st.handshake_failures, rss1 - rss0);
+    for (int i = 0; i < HOSTILE; i++)
+        if (s[i] != NULL)
+            nng_stream_free(s[i]);
+    nng_stream_dialer_free(d);
+    nng_aio_free(aio);
+    two_nodes_stop(&t);
+}
+
 /* BENCH_NET_PARTS selects parts (for profiling): t throughput, l latency,
- * r the raw NNG figures next to them; default "tlr". */
+ * r the raw NNG figures next to them, s bare nng_stream and raw TCP, e
+ * Erlang, h hostile connections; default all. */
 static int want(char part)
 {
     const char *parts = getenv("BENCH_NET_PARTS");
@@ -354,6 +740,17 @@ int main(int argc, char **argv)
             double rtt = troupe_rtt_us(rounds, size), raw_rtt = want('r') ? raw_nng_rtt_us(rounds, size) : 0;
             printf("round trip %5zu B: troupe %8.1f us   raw nng pair1 %8.1f us\n", size, rtt, raw_rtt);
         }
+        if (want('s')) {
+            double srtt = stream_rtt_us(20000, size), trtt = tcp_rtt_us(20000, size);
+            double tput = tcp_throughput(count, size);
+            printf("floors     %5zu B: bare nng_stream round trip %8.1f us   raw tcp round trip %8.1f us   "
+                   "raw tcp one way %10.0f msg/s (%6.1f MB/s)\n",
+                   size, srtt, trtt, tput, tput * (double)size / 1e6);
+        }
+        if (want('e'))
+            erlang_figures(size, 20000, count / 4);
     }
+    if (want('h'))
+        hostile();
     return 0;
 }

@@ -5,8 +5,11 @@
  * node connects to: tr_node_connect creates it, and the service thread
  * redials it (50 ms, doubling to 1 s) whenever its peer is not up and no
  * attempt is in progress, until the peer refuses for good (wrong cookie,
- * protocol, name). A node that never listens works: every connection is
- * bidirectional.
+ * protocol, name). Records live until the node stops (NNG 1.5.2 frees a
+ * dialer on its reaper thread while a stream it made is still being freed
+ * there; TSan reports that as a race when the dialer is freed mid-run), so
+ * a node dials at most TR_NODE_MAX_DIALS distinct URLs. A node that never
+ * listens works: every connection is bidirectional.
  *
  * inproc:// has no stream transport in NNG 1.5.2: an inproc://name URL is
  * served on a Linux abstract socket private to this process's id. */
@@ -228,27 +231,6 @@ void tr_dial_tick_locked(struct tr_node *node, uint64_t now)
             continue;
         tr_dial_start_locked(node, d);
     }
-}
-
-void tr_dial_release_locked(tr_dial *d, tr_dial_parts *parts)
-{
-    /* no dial and no handshake in progress (its result is final): nothing
-     * of NNG's refers to it any more; the parts are freed unlocked */
-    parts->dialer = d->dialer;
-    parts->aio = d->aio;
-    d->dialer = NULL;
-    d->aio = NULL;
-    d->in_use = false;
-}
-
-void tr_dial_parts_free(tr_dial_parts *parts)
-{
-    if (parts->dialer == NULL)
-        return;
-    nng_stream_dialer_close(parts->dialer);
-    nng_aio_stop(parts->aio);
-    nng_aio_free(parts->aio);
-    nng_stream_dialer_free(parts->dialer);
 }
 
 void tr_dial_stop_all(struct tr_node *node)

@@ -182,11 +182,8 @@ int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_n
     }
     if (rc == TR_OK && peer_name != NULL && len > 0)
         snprintf(peer_name, len, "%s", name);
-    tr_dial_parts parts = {0};
-    if (--d->waiters == 0 && final_refusal(d->result))
-        tr_dial_release_locked(d, &parts);
+    d->waiters--; /* a refused record stays (not redialled) until the node stops */
     pthread_mutex_unlock(&node->lock);
-    tr_dial_parts_free(&parts);
     return rc;
 }
 

@@ -269,14 +269,6 @@ void tr_dial_start_locked(struct tr_node *node, tr_dial *d);
 void tr_dial_done_locked(struct tr_node *node, tr_dial *d, tr_conn *c, int result);
 /* Service thread: redials records whose peer is not up (node lock held). */
 void tr_dial_tick_locked(struct tr_node *node, uint64_t now);
-/* Forgets a dial record whose result is final (node lock held); its NNG
- * parts go to `parts`, for tr_dial_parts_free once the lock is released. */
-typedef struct tr_dial_parts {
-    nng_stream_dialer *dialer;
-    nng_aio *aio;
-} tr_dial_parts;
-void tr_dial_release_locked(tr_dial *d, tr_dial_parts *parts);
-void tr_dial_parts_free(tr_dial_parts *parts);
 void tr_dial_stop_all(struct tr_node *node);
 /* Sets up a dialer or listener for `url` with the node's TLS configuration. */
 int tr_tls_apply_dialer(struct tr_node *node, nng_stream_dialer *d, const char *url);

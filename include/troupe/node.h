@@ -6,11 +6,14 @@
  * the network, or unpacked with tr_unpack_ref) work with the ordinary calls:
  * tr_send, tr_post, tr_ask, tr_reply, tr_monitor, tr_demonitor.
  *
- * Connections: every node listens on at least one URL; tr_node_connect dials
- * a peer and the peer dials back the URL the node advertises, so each
- * direction is one NNG push/pull stream whose reconnects NNG handles. Every
- * frame carries the sender's node name and a digest of the shared cookie; a
- * peer with another cookie is refused (TR_EREFUSED) and counted.
+ * Connections: one bidirectional NNG stream per node pair, whoever dialled
+ * (a node that never listens works: a client behind NAT). Each connection
+ * starts with a handshake in which both nodes prove they know the shared
+ * cookie (HMAC-SHA256 over both sides' random challenges; the cookie never
+ * travels); a peer with another cookie is refused (TR_EREFUSED), counted and
+ * logged. Node names are unique among the connected nodes. A node redials
+ * the URLs it connected to whenever their peer is down. Layout and
+ * security stance: docs/wire.md.
  *
  * Failure: peers exchange heartbeats. A peer silent for down_after_ms, or
  * one that restarted (new incarnation), is "down": every monitor of an actor
@@ -59,28 +62,30 @@ TR_API int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out
 
 /* Stops the node: closes every connection (peers see it go down), fires
  * node-down for every remote monitor, frees the node. Call before
- * tr_system_destroy, never from an actor. NULL is ignored. Takes about two
- * heartbeat intervals (at least 50 ms, at most 1 s): the receiving socket is
- * closed once its connections are quiet (net/node.c, close_in_bounded). */
+ * tr_system_destroy, never from an actor. NULL is ignored. */
 TR_API void tr_node_stop(tr_node *node);
 
 /* The node's name (owned by the node). */
 TR_API const char *tr_node_name(const tr_node *node);
 
 /* Listens on `url` (tcp://host:port, tcp://0.0.0.0:0 for any port, ipc:///path,
- * inproc://name, tls+tcp://...). Writes the URL peers should dial, with a
- * port chosen by the system filled in, to bound_url (may be NULL).
- * Returns TR_OK, TR_EADDR (bad URL, address in use) or TR_EINVAL. */
+ * inproc://name (this process only), tls+tcp://...). Writes the URL peers
+ * should dial, with a port chosen by the system filled in, to bound_url (may
+ * be NULL). Optional: a node that only dials needs no listener.
+ * Returns TR_OK, TR_EADDR (bad URL, address in use), TR_ETOOBIG (8 already)
+ * or TR_EINVAL. */
 TR_API int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_t len);
 
 /* Connects to the peer listening on `url` and waits up to timeout_ms
- * (negative = forever) until it has answered and is up (after a node-down: until both sides
- * have ended the old session). The node must listen first
- * (the peer dials back). NNG keeps redialling after failures; the peer's
- * name is written to peer_name (may be NULL). Returns TR_OK, TR_EADDR,
- * TR_EREFUSED (wrong cookie or protocol version; over tls+tcp:// also a
- * certificate rejected by either side), TR_ETIMEDOUT (unreachable
- * so far: dialling continues), TR_EINVAL or TR_ECONTEXT on a worker. */
+ * (negative = forever) until the handshake is done and the peer is up (after
+ * a node-down: until both sides have ended the old session). The node keeps
+ * redialling `url` after failures and whenever the link breaks later; the
+ * peer's name is written to peer_name (may be NULL). Returns TR_OK, TR_EADDR,
+ * TR_EREFUSED (wrong cookie; over tls+tcp:// also a certificate rejected by
+ * either side), TR_EPROTO (another protocol version), TR_ENAMETAKEN (a node
+ * of our name is up there, or the peer has our name), TR_ETIMEDOUT
+ * (unreachable so far: dialling continues), TR_ETOOBIG (64 URLs dialled
+ * already), TR_EINVAL or TR_ECONTEXT on a worker. */
 TR_API int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_name,
                            size_t len);
 
@@ -102,7 +107,7 @@ TR_API int tr_node_of(tr_node *node, tr_ref ref, char *buf, size_t len);
 
 /* Counters, each exact but not mutually atomic. */
 typedef struct tr_node_stats {
-    uint64_t frames_out, frames_in;       /* NNG messages (each a batch of envelopes) */
+    uint64_t frames_out, frames_in;       /* frames (each a batch of envelopes) */
     uint64_t envelopes_out, envelopes_in; /* messages carried */
     uint64_t bytes_out, bytes_in;
     uint64_t bad_frames;                  /* malformed, truncated, oversized, wrong version */
