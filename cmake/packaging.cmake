@@ -2,7 +2,7 @@
 #   libtroupe0     the shared library                 Depends: computed by dpkg-shlibdeps
 #   libtroupe-dev  headers, static library, CMake package, troupe.pc
 #                                                      Depends: libtroupe0 (= version), libnng-dev,
-#                                                               libmsgpack-dev, pkg-config
+#                                                               libmsgpack-dev, libssl-dev, pkg-config
 #   troupe-chat    the chat example program            Depends: computed by dpkg-shlibdeps
 # Configure with -DCMAKE_INSTALL_PREFIX=/usr so GNUInstallDirs picks Debian's
 # multiarch library folder (lib/x86_64-linux-gnu).
@@ -26,7 +26,7 @@ set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libtroupe-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-    "libtroupe0 (= ${PROJECT_VERSION}-1), libnng-dev, libmsgpack-dev, pkg-config | pkgconf")
+    "libtroupe0 (= ${PROJECT_VERSION}-1), libnng-dev, libmsgpack-dev, libssl-dev, pkg-config | pkgconf")
 set(CPACK_COMPONENT_DEV_DESCRIPTION
     "Troupe actor runtime: development files\n Headers, the static library, the CMake package (find_package(Troupe))\n and troupe.pc for pkg-config.")
 

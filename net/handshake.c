@@ -199,7 +199,7 @@ static void on_challenge(tr_conn *c, const tr_hs_msg *m)
     int rc = tr_session_admit_locked(node, c);
     if (rc != TR_OK) {
         if (rc == TR_ENAMETAKEN)
-            tr_net_log(node, "not connecting to %s: %s", c->peer_name, tr_strerror(rc));
+            tr_net_log_peer(node, TR_LOG_ERROR, "not connecting to %s: %s", c->peer_name, tr_strerror(rc));
         tr_conn_close_locked(c, rc); /* TR_EEXIST: the other connection carries the session */
         return;
     }
@@ -274,7 +274,7 @@ bool tr_hs_on_frame(tr_conn *c, const uint8_t *data, size_t len)
                          ? (int)m.reason
                          : TR_EREFUSED;
         if (reason != TR_EEXIST)
-            tr_net_log(node, "refused by %s: %s", c->peer_name[0] ? c->peer_name : "the peer",
+            tr_net_log_peer(node, TR_LOG_ERROR, "refused by %s: %s", c->peer_name[0] ? c->peer_name : "the peer",
                        tr_strerror(reason));
         tr_conn_close_locked(c, reason);
     } else if (c->state == TR_CONN_WAIT_HELLO && m.kind == TR_HS_HELLO) {

@@ -33,7 +33,7 @@ static void heartbeats(struct tr_node *node, uint64_t now)
         }
         pthread_mutex_unlock(&p->lock);
         if (silent) {
-            tr_net_log(node, "peer %s down: silent for %llu ms", p->name, (unsigned long long)rx_age);
+            tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: silent for %llu ms", p->name, (unsigned long long)rx_age);
             tr_peer_down(node, p, true);
         }
     }

@@ -165,7 +165,7 @@ static void dial_cb(void *arg)
     d->dialling = false;
     if (rv != 0 || atomic_load(&node->stopping)) {
         if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH) {
-            tr_net_log(node, "dial %s: TLS handshake failed (%s)", d->url, nng_strerror(rv));
+            tr_net_log_peer(node, TR_LOG_ERROR, "dial %s: TLS handshake failed (%s)", d->url, nng_strerror(rv));
             d->result = TR_EREFUSED;
             pthread_cond_broadcast(&node->cv);
         } else {

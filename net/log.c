@@ -1,30 +1,37 @@
-/* Log lines about the network. Bad input must leave a trace outside
- * tr_node_stats, but a stranger must not be able to flood the log: at most
- * LOG_PER_SECOND lines a second per node, then one line saying how many
- * were left out. */
+/* Log lines about the network through the runtime's log hook
+ * (troupe/log.h, subsystem "net"), each prefixed with the node's name.
+ * Two rate limits per node, so that a stranger flooding the node with bad
+ * handshakes can neither flood the log nor crowd out the lines about real
+ * peers: hostile-input lines (refusals, failed handshakes, bad frames) get
+ * a burst of 5 then 1 a second; peer lines (up, down) 20 then 5 a second.
+ * Suppressed lines are counted in the next line that passes. */
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "net/node_impl.h"
 
-#define LOG_PER_SECOND 20
+static void emit(struct tr_node *node, tr_log_limiter *lim, tr_log_level level, const char *fmt,
+                 va_list ap)
+{
+    if (!tr_log_enabled(level))
+        return;
+    char line[TR_LOG_LINE_MAX];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    tr_log_limited(lim, level, "net", "%s: %s", node->name, line);
+}
 
 void tr_net_log(struct tr_node *node, const char *fmt, ...)
 {
-    uint64_t second = tr_now_ms() / 1000;
-    uint64_t window = atomic_load_explicit(&node->log_window, memory_order_relaxed);
-    if (window != second && atomic_compare_exchange_strong(&node->log_window, &window, second)) {
-        uint64_t skipped = atomic_exchange(&node->log_count, 0);
-        if (skipped > LOG_PER_SECOND)
-            fprintf(stderr, "troupe %s: %llu network log lines left out\n", node->name,
-                    (unsigned long long)(skipped - LOG_PER_SECOND));
-    }
-    if (atomic_fetch_add_explicit(&node->log_count, 1, memory_order_relaxed) >= LOG_PER_SECOND)
-        return;
-    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    emit(node, &node->log_hostile, TR_LOG_WARN, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "troupe %s: %s\n", node->name, line);
+}
+
+void tr_net_log_peer(struct tr_node *node, tr_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(node, &node->log_peers, level, fmt, ap);
+    va_end(ap);
 }

@@ -30,6 +30,8 @@ int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out)
     if (node == NULL)
         return TR_ENOMEM;
     node->sys = sys;
+    node->log_hostile = (tr_log_limiter)TR_LOG_LIMITER_INIT(5, 1);
+    node->log_peers = (tr_log_limiter)TR_LOG_LIMITER_INIT(20, 5);
     node->opts = *opts;
     snprintf(node->name, sizeof(node->name), "%s", opts->name);
     node->opts.name = node->name;
@@ -207,7 +209,7 @@ int tr_node_disconnect(tr_node *node, const char *peer_name)
     tr_peer *p = tr_node_peer_by_name(node, peer_name, strlen(peer_name));
     if (p == NULL)
         return TR_ENOTFOUND;
-    tr_net_log(node, "peer %s down: disconnected", p->name);
+    tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: disconnected", p->name);
     tr_peer_down(node, p, true);
     return TR_OK;
 }

@@ -29,6 +29,7 @@
 #include "actors/system_impl.h"
 #include "net/envelope.h"
 #include "net/handshake_msg.h"
+#include "troupe/log.h"
 #include "troupe/node.h"
 
 #define TR_NODE_MAX_PEERS 4095 /* node part of a tr_ref is 12 bits; 0 is local */
@@ -222,7 +223,7 @@ struct tr_node {
     _Atomic uint64_t frames_out, frames_in, envelopes_out, envelopes_in, bytes_out, bytes_in;
     _Atomic uint64_t bad_frames, refused, node_downs, queue_full, not_connected;
     _Atomic uint64_t handshake_failures;
-    _Atomic uint64_t log_window, log_count; /* log.c's rate limit */
+    tr_log_limiter log_hostile, log_peers; /* log.c */
 };
 
 /* ---- conn.c ---- */
@@ -347,8 +348,12 @@ int tr_tls_setup(struct tr_node *node);
 void tr_tls_free(struct tr_node *node);
 
 /* ---- log.c ---- */
-/* One log line about the network (peer up/down, refusals, handshake
- * failures), rate-limited per node: at most 20 lines a second. */
+/* A warning caused by what a connection sent (refusal, failed handshake,
+ * bad frame), rate-limited per node (burst 5, then 1 a second). */
 void tr_net_log(struct tr_node *node, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line about a peer (up, down, our connect refused), rate-limited per
+ * node apart from the above (burst 20, then 5 a second). */
+void tr_net_log_peer(struct tr_node *node, tr_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -120,7 +120,7 @@ void tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *
         c->dial = NULL;
         tr_dial_done_locked(node, d, c, TR_OK);
     }
-    tr_net_log(node, "peer %s up (%s)", p->name, c->initiator ? "we dialled" : "it dialled");
+    tr_net_log_peer(node, TR_LOG_INFO, "peer %s up (%s)", p->name, c->initiator ? "we dialled" : "it dialled");
     pthread_cond_broadcast(&node->cv);
 }
 
@@ -138,7 +138,7 @@ void tr_session_conn_lost(struct tr_node *node, tr_conn *c)
     if (!current)
         return;
     if (was_up)
-        tr_net_log(node, "peer %s down: connection lost (%s)", p->name, tr_strerror(c->close_reason));
+        tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: connection lost (%s)", p->name, tr_strerror(c->close_reason));
     tr_peer_down(node, p, false);
     pthread_mutex_lock(&node->lock);
     pthread_cond_broadcast(&node->cv);
@@ -187,7 +187,7 @@ void tr_session_on_control(struct tr_node *node, tr_peer *p, const tr_envelope *
         }
         pthread_mutex_unlock(&p->lock);
         if (done) {
-            tr_net_log(node, "peer %s up again after a reset", p->name);
+            tr_net_log_peer(node, TR_LOG_INFO, "peer %s up again after a reset", p->name);
             pthread_mutex_lock(&node->lock);
             pthread_cond_broadcast(&node->cv);
             pthread_mutex_unlock(&node->lock);
@@ -205,7 +205,7 @@ void tr_session_on_control(struct tr_node *node, tr_peer *p, const tr_envelope *
     bool was_up = p->up;
     pthread_mutex_unlock(&p->lock);
     if (was_up && fresh) {
-        tr_net_log(node, "peer %s declared us down: ending the session", p->name);
+        tr_net_log_peer(node, TR_LOG_WARN, "peer %s declared us down: ending the session", p->name);
         tr_peer_down(node, p, false);
     }
     pthread_mutex_lock(&p->lock);
