@@ -5,10 +5,9 @@
  * node connects to: tr_node_connect creates it, and the service thread
  * redials it (50 ms, doubling to 1 s) whenever its peer is not up and no
  * attempt is in progress, until the peer refuses for good (wrong cookie,
- * protocol, name). Records live until the node stops (NNG 1.5.2 frees a
- * dialer on its reaper thread while a stream it made is still being freed
- * there; TSan reports that as a race when the dialer is freed mid-run), so
- * a node dials at most TR_NODE_MAX_DIALS distinct URLs. A node that never
+ * protocol, name). Records live until the node stops (their dialers are
+ * freed late: see the graveyard below), so a node dials at most
+ * TR_NODE_MAX_DIALS distinct URLs. A node that never
  * listens works: every connection is bidirectional.
  *
  * inproc:// has no stream transport in NNG 1.5.2: an inproc://name URL is
@@ -233,6 +232,50 @@ void tr_dial_tick_locked(struct tr_node *node, uint64_t now)
     }
 }
 
+/* NNG 1.5.2 frees a TCP dialer on its reaper thread when a stream the
+ * dialer made is freed after the dialer (a reference count; TSan reports
+ * the mutex destroyed there as racing with our last use). So a dialer is
+ * closed at once but freed only DIALER_GRAVE_MS later, when the streams it
+ * made are long reaped and the last reference is ours. The graveyard is
+ * process-wide (nodes come and go) and swept at every node start and stop;
+ * what the last stop leaves stays reachable until exit. */
+#define DIALER_GRAVE_MS 2000
+
+typedef struct grave {
+    struct grave *next;
+    nng_stream_dialer *dialer;
+    nng_aio *aio;
+    uint64_t buried_ms;
+} grave;
+
+static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
+static grave *graveyard;
+
+void tr_dial_sweep_graveyard(void)
+{
+    uint64_t now = tr_now_ms();
+    grave *due = NULL;
+    pthread_mutex_lock(&graveyard_lock);
+    for (grave **pp = &graveyard; *pp != NULL;) {
+        grave *g = *pp;
+        if (now - g->buried_ms >= DIALER_GRAVE_MS) {
+            *pp = g->next;
+            g->next = due;
+            due = g;
+        } else {
+            pp = &g->next;
+        }
+    }
+    pthread_mutex_unlock(&graveyard_lock);
+    while (due != NULL) {
+        grave *g = due;
+        due = g->next;
+        nng_aio_free(g->aio);
+        nng_stream_dialer_free(g->dialer);
+        free(g);
+    }
+}
+
 void tr_dial_stop_all(struct tr_node *node)
 {
     for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
@@ -241,9 +284,19 @@ void tr_dial_stop_all(struct tr_node *node)
             continue;
         nng_stream_dialer_close(d->dialer);
         nng_aio_stop(d->aio);
-        nng_aio_free(d->aio);
-        nng_stream_dialer_free(d->dialer);
+        grave *g = malloc(sizeof(*g));
+        if (g != NULL) {
+            *g = (grave){.dialer = d->dialer, .aio = d->aio, .buried_ms = tr_now_ms()};
+            pthread_mutex_lock(&graveyard_lock);
+            g->next = graveyard;
+            graveyard = g;
+            pthread_mutex_unlock(&graveyard_lock);
+        } else {
+            nng_aio_free(d->aio);
+            nng_stream_dialer_free(d->dialer);
+        }
         d->dialer = NULL;
         d->in_use = false;
     }
+    tr_dial_sweep_graveyard();
 }

@@ -26,6 +26,7 @@ int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out)
         return TR_EINVAL;
     if (tr_remote_node(sys) != NULL)
         return TR_EINVAL;
+    tr_dial_sweep_graveyard();
     struct tr_node *node = calloc(1, sizeof(*node));
     if (node == NULL)
         return TR_ENOMEM;

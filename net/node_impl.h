@@ -270,7 +270,10 @@ void tr_dial_start_locked(struct tr_node *node, tr_dial *d);
 void tr_dial_done_locked(struct tr_node *node, tr_dial *d, tr_conn *c, int result);
 /* Service thread: redials records whose peer is not up (node lock held). */
 void tr_dial_tick_locked(struct tr_node *node, uint64_t now);
+/* Closes every dial record; their dialers are freed a little later. */
 void tr_dial_stop_all(struct tr_node *node);
+/* Frees the dialers closed long enough ago (any thread, no lock held). */
+void tr_dial_sweep_graveyard(void);
 /* Sets up a dialer or listener for `url` with the node's TLS configuration. */
 int tr_tls_apply_dialer(struct tr_node *node, nng_stream_dialer *d, const char *url);
 int tr_tls_apply_listener(struct tr_node *node, nng_stream_listener *l, const char *url);
