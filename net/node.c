@@ -165,9 +165,10 @@ int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_n
     d->backoff_ms = 50;
     d->next_ms = 0;
     d->waiters++;
-    tr_dial_start_locked(node, d);
-    struct timespec deadline = tr_deadline_after(timeout_ms);
     const char *name = NULL;
+    if (d->peer[0] == '\0' || !named_peer_up(node, d->peer, &name))
+        tr_dial_start_locked(node, d); /* connected already: nothing to dial */
+    struct timespec deadline = tr_deadline_after(timeout_ms);
     for (;;) {
         if (final_refusal(d->result)) {
             rc = d->result;
