@@ -93,8 +93,10 @@ bool tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_
     c->deadline_ms = tr_now_ms() + node->opts.handshake_timeout_ms;
     c->in_handshake = true;
     c->dial = dial;
-    if (dial != NULL)
+    if (dial != NULL) {
         dial->conn = c;
+        dial->dialling = false; /* the connection holds the record now */
+    }
     node->handshakes++;
     c->next = node->conns;
     node->conns = c;

@@ -5,9 +5,10 @@
  * node connects to: tr_node_connect creates it, and the service thread
  * redials it (50 ms, doubling to 1 s) whenever its peer is not up and no
  * attempt is in progress, until the peer refuses for good (wrong cookie,
- * protocol, name). Records live until the node stops (their dialers are
- * freed late: see the graveyard below), so a node dials at most
- * TR_NODE_MAX_DIALS distinct URLs. A node that never
+ * protocol, name), and for REDIAL_GIVE_UP_MS after the peer was last up
+ * or waited for. TR_NODE_MAX_DIALS records: when all are taken, the one
+ * wanted least recently with nothing in flight is reused (its dialer is
+ * freed late: see the graveyard below). A node that never
  * listens works: every connection is bidirectional.
  *
  * inproc:// has no stream transport in NNG 1.5.2: an inproc://name URL is
@@ -21,6 +22,7 @@
 
 #define REDIAL_MIN_MS 50
 #define REDIAL_MAX_MS 1000
+#define REDIAL_GIVE_UP_MS 60000
 
 /* The URL NNG's stream API is given for `url`. */
 static void resolve(const char *url, char *out, size_t len)
@@ -101,6 +103,25 @@ void tr_listen_stop_all(struct tr_node *node)
 /* ---- dials ---- */
 
 static void dial_cb(void *arg);
+static void bury(nng_stream_dialer *dialer, nng_aio *aio);
+static bool peer_up_by_name(struct tr_node *node, const char *name);
+
+/* With every record taken, the one no longer wanted longest: nobody waits
+ * on it, no dial or handshake is in flight on it (so no callback can touch
+ * it), and its peer is not up (node lock held). */
+static tr_dial *evictable(struct tr_node *node)
+{
+    tr_dial *best = NULL;
+    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
+        tr_dial *d = &node->dials[i];
+        if (d->waiters > 0 || d->dialling || d->conn != NULL ||
+            (d->peer[0] != '\0' && peer_up_by_name(node, d->peer)))
+            continue;
+        if (best == NULL || d->wanted_ms < best->wanted_ms)
+            best = d;
+    }
+    return best;
+}
 
 tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc)
 {
@@ -112,11 +133,15 @@ tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc)
         if (!d->in_use && free_slot == NULL)
             free_slot = d;
     }
+    if (free_slot == NULL)
+        free_slot = evictable(node);
     if (free_slot == NULL) {
         *rc = TR_ETOOBIG;
         return NULL;
     }
     tr_dial *d = free_slot;
+    if (d->dialer != NULL)
+        bury(d->dialer, d->aio); /* nothing in flight on it: see evictable */
     memset(d, 0, sizeof(*d));
     char real[TR_WIRE_URL_MAX + 64];
     resolve(url, real, sizeof(real));
@@ -134,6 +159,7 @@ tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc)
     d->node = node;
     d->in_use = true;
     d->result = -1;
+    d->wanted_ms = tr_now_ms();
     d->backoff_ms = REDIAL_MIN_MS;
     snprintf(d->url, sizeof(d->url), "%s", url);
     return d;
@@ -161,8 +187,8 @@ static void dial_cb(void *arg)
     int rv = nng_aio_result(d->aio);
     nng_stream *s = rv == 0 ? nng_aio_get_output(d->aio, 0) : NULL;
     pthread_mutex_lock(&node->lock);
-    d->dialling = false;
     if (rv != 0 || atomic_load(&node->stopping)) {
+        d->dialling = false;
         if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH) {
             tr_net_log_peer(node, TR_LOG_ERROR, "dial %s: TLS handshake failed (%s)", d->url, nng_strerror(rv));
             d->result = TR_EREFUSED;
@@ -178,8 +204,11 @@ static void dial_cb(void *arg)
         return;
     }
     pthread_mutex_unlock(&node->lock);
+    /* `dialling` stays set until the connection takes the record (or
+     * fails): the record cannot be evicted while this callback uses it */
     if (!tr_conn_start(node, s, true, d)) {
         pthread_mutex_lock(&node->lock);
+        d->dialling = false;
         retry_later(node, d);
         pthread_mutex_unlock(&node->lock);
     }
@@ -224,10 +253,15 @@ void tr_dial_tick_locked(struct tr_node *node, uint64_t now)
 {
     for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
         tr_dial *d = &node->dials[i];
-        if (!d->in_use || d->dialling || d->conn != NULL || fatal(d->result) || now < d->next_ms)
+        if (!d->in_use || d->dialling || d->conn != NULL || fatal(d->result))
             continue;
-        if (d->peer[0] != '\0' && peer_up_by_name(node, d->peer))
-            continue;
+        if (d->waiters > 0 || (d->peer[0] != '\0' && peer_up_by_name(node, d->peer))) {
+            d->wanted_ms = now; /* connected, or someone waits: wanted */
+            if (d->waiters == 0)
+                continue;
+        }
+        if (now < d->next_ms || now - d->wanted_ms > REDIAL_GIVE_UP_MS)
+            continue; /* a peer gone that long is not redialled (tr_node_connect again will) */
         tr_dial_start_locked(node, d);
     }
 }
@@ -276,6 +310,24 @@ void tr_dial_sweep_graveyard(void)
     }
 }
 
+/* Closes a dialer with no operation in flight and frees it later. */
+static void bury(nng_stream_dialer *dialer, nng_aio *aio)
+{
+    nng_stream_dialer_close(dialer);
+    nng_aio_stop(aio); /* nothing in flight: returns at once */
+    grave *g = malloc(sizeof(*g));
+    if (g == NULL) {
+        nng_aio_free(aio);
+        nng_stream_dialer_free(dialer);
+        return;
+    }
+    *g = (grave){.dialer = dialer, .aio = aio, .buried_ms = tr_now_ms()};
+    pthread_mutex_lock(&graveyard_lock);
+    g->next = graveyard;
+    graveyard = g;
+    pthread_mutex_unlock(&graveyard_lock);
+}
+
 void tr_dial_stop_all(struct tr_node *node)
 {
     for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
@@ -283,18 +335,8 @@ void tr_dial_stop_all(struct tr_node *node)
         if (d->dialer == NULL)
             continue;
         nng_stream_dialer_close(d->dialer);
-        nng_aio_stop(d->aio);
-        grave *g = malloc(sizeof(*g));
-        if (g != NULL) {
-            *g = (grave){.dialer = d->dialer, .aio = d->aio, .buried_ms = tr_now_ms()};
-            pthread_mutex_lock(&graveyard_lock);
-            g->next = graveyard;
-            graveyard = g;
-            pthread_mutex_unlock(&graveyard_lock);
-        } else {
-            nng_aio_free(d->aio);
-            nng_stream_dialer_free(d->dialer);
-        }
+        nng_aio_stop(d->aio); /* waits for a dial callback */
+        bury(d->dialer, d->aio);
         d->dialer = NULL;
         d->in_use = false;
     }

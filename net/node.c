@@ -165,6 +165,7 @@ int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_n
     d->backoff_ms = 50;
     d->next_ms = 0;
     d->waiters++;
+    d->wanted_ms = tr_now_ms();
     const char *name = NULL;
     if (d->peer[0] == '\0' || !named_peer_up(node, d->peer, &name))
         tr_dial_start_locked(node, d); /* connected already: nothing to dial */

@@ -125,6 +125,7 @@ typedef struct tr_dial {
     uint64_t peer_inc;
     int result;            /* -1 pending, TR_OK, or a refusal */
     uint64_t next_ms;      /* next redial */
+    uint64_t wanted_ms;    /* last time its peer was up or a connect waited on it */
     uint32_t backoff_ms;
     int waiters;           /* tr_node_connect calls waiting on it */
 } tr_dial;

@@ -12,12 +12,11 @@
  * This program is that reproduction: one node keeps heartbeating (5 ms) and
  * sending to peers that connect and disappear, many times over; the node
  * must stay up, see every peer that went go down, and stop cleanly. On
- * net/ as of issue 20 (NNG push/pull sockets) it crashes about one run in
+ * net/ as of issue 20 (NNG push/pull sockets) it crashed about one run in
  * six (150 peers, core: tick_cb -> tr_stream_hello -> nng_sendmsg ->
- * push0 send -> freed pipe). It is not a ctest yet: the fix is the net/
- * rewrite without push0 (issue 13), which registers it as a test once it
- * passes (and, as of its work in progress, refuses the 65th dialled peer:
- * dial slots are never freed).
+ * push0 send -> freed pipe). Version 2 (issue 13: nng_stream, no push0)
+ * runs it as the ctest net_churn; it also checks that dial records are
+ * reused (the hub dials 150 distinct URLs, TR_NODE_MAX_DIALS is 64).
  *   usage: troupe_churn [rounds]     exit 0 = survived, 1 = a check failed */
 #include <stdatomic.h>
 #include <stdio.h>
