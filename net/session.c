@@ -137,8 +137,11 @@ void tr_session_conn_lost(struct tr_node *node, tr_conn *c)
     pthread_mutex_unlock(&p->lock);
     if (!current)
         return;
-    if (was_up)
-        tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: connection lost (%s)", p->name, tr_strerror(c->close_reason));
+    if (was_up && atomic_load(&node->stopping))
+        tr_net_log_peer(node, TR_LOG_INFO, "peer %s down: this node stops", p->name);
+    else if (was_up)
+        tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: connection lost (%s)", p->name,
+                        tr_strerror(c->close_reason));
     tr_peer_down(node, p, false);
     pthread_mutex_lock(&node->lock);
     pthread_cond_broadcast(&node->cv);

@@ -210,7 +210,8 @@ static void start_node(const char *name, const char *cookie, const char *listen,
         die(EXIT_USAGE, "bad node name '%s' (use 1-63 of A-Z a-z 0-9 _ . @ -)", name);
     if (rc != TR_OK)
         die(1, "cannot start the node: %s", tr_strerror(rc));
-    rc = tr_node_listen(g_node, listen, bound, cap);
+    bound[0] = '\0';
+    rc = listen != NULL ? tr_node_listen(g_node, listen, bound, cap) : TR_OK; /* clients may only dial */
     if (rc != TR_OK) {
         int err = rc == TR_EADDR ? tcp_bind_errno(listen) : 0;
         if (err == EADDRINUSE)
@@ -627,8 +628,9 @@ static int cmd_client(opts *o)
     if (o->room != NULL && !chat_valid_room(chat_room_name(o->room)))
         die(EXIT_REFUSED, "bad --room '%s' (use 1-%d of A-Z a-z 0-9 _ . -, a leading # is optional)",
             o->room, CHAT_MAX_ROOM);
-    const char *listen = o->listen ? o->listen : "tcp://*:0";
-    check_url("listen", listen);
+    const char *listen = o->listen; /* optional: the server answers over our connection */
+    if (listen != NULL)
+        check_url("listen", listen);
     char name[CHAT_MAX_SERVER + 1];
     if (o->name)
         snprintf(name, sizeof(name), "%s", o->name);
@@ -758,8 +760,9 @@ static int cmd_bots(opts *o)
     const char *room = o->room ? chat_room_name(o->room) : "demo";
     if (!chat_valid_room(room))
         die(EXIT_REFUSED, "bad --room '%s'", room);
-    const char *listen = o->listen ? o->listen : "tcp://127.0.0.1:0";
-    check_url("listen", listen);
+    const char *listen = o->listen;
+    if (listen != NULL)
+        check_url("listen", listen);
     setvbuf(stdout, NULL, _IOLBF, 0);
     char name[64], bound[256];
     snprintf(name, sizeof(name), "bots-%ld", (long)getpid());

@@ -65,8 +65,8 @@ ip netns exec troupe-b "$BIN" server --name B --listen tcp://10.77.0.2:7000 \
 PIDS+=($!)
 wait_for "$W/B.out" "^server B ready"
 
-echo "# machine C (10.77.0.3): two bots, one through each server"
-echo "  troupe-chat bots --server tcp://10.77.0.1:7000 --server tcp://10.77.0.2:7000 --listen tcp://10.77.0.3:0 --cookie $COOKIE"
+echo "# machine C (10.77.0.3): two bots, one through each server (they only dial: no --listen)"
+echo "  troupe-chat bots --server tcp://10.77.0.1:7000 --server tcp://10.77.0.2:7000 --cookie $COOKIE"
 ip netns exec troupe-c "$BIN" bots --server tcp://10.77.0.1:7000 --server tcp://10.77.0.2:7000 \
-    --listen tcp://10.77.0.3:0 --cookie "$COOKIE" --room demo
+    --cookie "$COOKIE" --room demo
 echo "netns-demo: done"
