@@ -42,9 +42,14 @@ static const char *type_name(uint32_t type, char *buf, size_t len)
     return buf;
 }
 
+bool tr_crash_reports_on(tr_system *sys)
+{
+    return !sys->cfg.quiet_crashes && tr_log_enabled(TR_LOG_ERROR);
+}
+
 void tr_crash_report(struct tr_actor *a, const tr_msg *msg, int reason)
 {
-    if (a->sys->cfg.quiet_crashes || !tr_log_enabled(TR_LOG_ERROR))
+    if (!tr_crash_reports_on(a->sys))
         return;
     char self[TR_REF_FORMAT_MAX], parent[TR_REF_FORMAT_MAX], from[TR_REF_FORMAT_MAX];
     char doing[96], type[24];

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "actors/crash.h"
 #include "troupe/log.h"
 #include "troupe/monitor.h"
 #include "troupe/timer.h"
@@ -221,7 +222,7 @@ static void forget_child(sup_state *st, size_t i)
 static void report_action(tr_ctx *self, const sup_state *st, const sup_child *k,
                           const tr_down *d, const char *action)
 {
-    if (d->reason == TR_OK || d->reason == TR_ESHUTDOWN || !tr_log_enabled(TR_LOG_ERROR))
+    if (d->reason == TR_OK || d->reason == TR_ESHUTDOWN || !tr_crash_reports_on(tr_ctx_system(self)))
         return;
     char me[TR_REF_FORMAT_MAX], child[TR_REF_FORMAT_MAX], name[64];
     tr_actor_name(tr_ctx_system(self), tr_self(self), name, sizeof(name));

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include <troupe/troupe.h>
+#include <troupe/wire.h>
 
 #include "store.h"
 

@@ -97,6 +97,10 @@ typedef struct tr_behaviour {
     void (*stopping)(tr_ctx *self, void *state);
     /* Optional: a name for the behaviour, shown in crash reports. */
     const char *name;
+    /* Typed messages (typed.h): the route table tr_route_handle reads, set
+     * with TR_ROUTES(table). */
+    const struct tr_route *routes;
+    size_t nroutes;
 } tr_behaviour;
 
 /* What a sender experiences when a mailbox is full. */
@@ -140,7 +144,8 @@ typedef struct tr_config {
     uint32_t shutdown_timeout_ms; /* drain deadline used by tr_system_destroy; 0 = 5000 */
     /* A failing actor logs one crash report (log.h, TR_LOG_ERROR, subsystem
      * "crash"): its name and reference, behaviour, the message it was
-     * handling and the reason. true turns them off for this system. */
+     * handling and the reason; its supervisor logs what it does about it
+     * (subsystem "supervisor"). true turns both off for this system. */
     bool quiet_crashes;
     /* Serve this system's /metrics and dashboard on this URL from creation
      * to destruction (observe.h: tr_observe_start without a node), e.g.

@@ -1,4 +1,6 @@
-/* Troupe: actor-model message passing for C. Include this one header. */
+/* Troupe: actor-model message passing for C. Include this one header (it
+ * needs no msgpack headers; troupe/wire.h, for packing with msgpack-c
+ * yourself, is included separately by those who use it). */
 #ifndef TROUPE_H
 #define TROUPE_H
 #include "troupe/errors.h"
@@ -20,7 +22,8 @@
 #include "troupe/socket.h"
 #include "troupe/registry.h"
 #include "troupe/node.h"
-#include "troupe/wire.h"
+#include "troupe/pack.h"
+#include "troupe/typed.h"
 #include "troupe/observe.h"
 #include "troupe/inspect.h"
 #endif

@@ -12,6 +12,7 @@
 #include "tests/support/latch.h"
 #include "tests/support/system.h"
 #include "troupe/troupe.h"
+#include "troupe/wire.h"
 
 enum { MSG_PING = TR_MSG_USER, MSG_ECHO, MSG_WATCH };
 

@@ -13,6 +13,7 @@
 #include "tests/support/latch.h"
 #include "tests/support/system.h"
 #include "troupe/troupe.h"
+#include "troupe/wire.h"
 
 #define WAIT_MS 10000
 
