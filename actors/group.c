@@ -9,6 +9,7 @@
 #include "actors/group_impl.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
+#include "troupe/token.h"
 
 typedef struct group_pending {
     struct group_pending *next;
@@ -29,6 +30,7 @@ struct tr_group {
     size_t nresults, results_cap;
     group_pending *head, *tail;
     tr_ref *members; /* running members, at most max */
+    tr_token *token; /* tr_group_bind: members bound to it; one reference held */
     bool destroying;
 };
 
@@ -78,14 +80,40 @@ static int start_member(tr_group *g, const tr_behaviour *beh, void *arg, const t
 {
     tr_ref ref;
     int rc = tr_actor_spawn(g->sys, beh, arg, opts, g, &ref);
-    if (rc == TR_OK)
+    if (rc == TR_OK) {
         g->members[g->running++] = ref;
+        if (g->token != NULL)
+            tr_token_bind(g->token, ref); /* TR_EDEAD if it has ended already: fine */
+    }
     return rc;
 }
 
 /* Starts queued spawns while slots are free. Group lock held. */
+static bool cancelled(const tr_group *g)
+{
+    return g->token != NULL && tr_token_is_cancelled(g->token);
+}
+
+/* Its token was cancelled: queued spawns end as TR_ECANCELLED, unstarted.
+ * Group lock held. */
+static void drop_pending(tr_group *g)
+{
+    while (g->head != NULL) {
+        group_pending *p = g->head;
+        g->head = p->next;
+        record_result(g, (tr_group_result){.member = TR_REF_NONE, .status = TR_ECANCELLED});
+        free(p->name);
+        free(p);
+    }
+    g->tail = NULL;
+}
+
 static void start_pending(tr_group *g)
 {
+    if (cancelled(g)) {
+        drop_pending(g);
+        return;
+    }
     while (g->head != NULL && g->running < g->max && !g->destroying) {
         group_pending *p = g->head;
         g->head = p->next;
@@ -121,6 +149,8 @@ int tr_group_spawn(tr_group *g, const tr_behaviour *beh, void *arg, const tr_spa
     pthread_mutex_lock(&g->lock);
     if (g->destroying) {
         rc = TR_ECLOSED;
+    } else if (cancelled(g)) {
+        rc = TR_ECANCELLED;
     } else if (g->running < g->max && g->head == NULL) {
         rc = start_member(g, beh, arg, opts);
     } else {
@@ -203,6 +233,25 @@ void tr_set_result(tr_ctx *self, int64_t value)
         ext->result = value;
 }
 
+int tr_group_bind(tr_group *g, tr_token *tok)
+{
+    if (g == NULL || tok == NULL)
+        return TR_EINVAL;
+    pthread_mutex_lock(&g->lock);
+    int rc = TR_OK;
+    if (g->token != NULL) {
+        rc = TR_EEXIST;
+    } else {
+        g->token = tr_token_retain(tok);
+        for (uint32_t i = 0; i < g->running; i++)
+            tr_token_bind(tok, g->members[i]);
+        if (g->running == 0)
+            start_pending(g); /* nothing running ends to drop the queue */
+    }
+    pthread_mutex_unlock(&g->lock);
+    return rc;
+}
+
 void tr_group_destroy(tr_group *g)
 {
     if (g == NULL)
@@ -224,6 +273,7 @@ void tr_group_destroy(tr_group *g)
     pthread_mutex_unlock(&g->lock);
     pthread_cond_destroy(&g->cv);
     pthread_mutex_destroy(&g->lock);
+    tr_token_destroy(g->token);
     free(g->results);
     free(g->members);
     free(g);

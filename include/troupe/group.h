@@ -28,9 +28,15 @@ TR_API int tr_group_create(tr_system *sys, uint32_t max_concurrency, tr_ref noti
                            tr_group **out);
 
 /* Adds a member: spawns it now if a slot is free, else queues the spawn.
- * opts->parent is honoured. Never blocks. Returns TR_OK, TR_EINVAL,
- * TR_ENOMEM or TR_ECLOSED. A queued spawn that later fails is recorded as a
- * result with that error as status. */
+ * opts->parent is honoured (opts and its name are copied). `arg` is handed
+ * to the member's init when it starts, so a queued spawn's arg must stay
+ * valid until the member's init has taken it, or until the spawn is dropped
+ * (tr_group_destroy, a cancelled token): a group whose members all take the
+ * same long-lived arg, or args the group's owner frees after tr_group_wait,
+ * is safe. Never blocks. Returns TR_OK, TR_EINVAL, TR_ENOMEM, TR_ECLOSED
+ * (being destroyed) or TR_ECANCELLED (its token is cancelled). A queued
+ * spawn that later fails is recorded as a result with that error as
+ * status. */
 TR_API int tr_group_spawn(tr_group *group, const tr_behaviour *beh, void *arg,
                           const tr_spawn_opts *opts);
 
@@ -48,6 +54,15 @@ TR_API void tr_group_counts(tr_group *group, size_t *added, size_t *ended, size_
 
 /* From a member's callback: records the value reported in its result. */
 TR_API void tr_set_result(tr_ctx *self, int64_t value);
+
+/* Binds the group to `tok` (one token per group; a reference is kept until
+ * tr_group_destroy): every member, running or started later, is bound to it,
+ * so cancelling it stops them with TR_ECANCELLED, and the spawns still
+ * queued then are dropped, each recorded (and notified) as a result with
+ * status TR_ECANCELLED; later tr_group_spawn calls return TR_ECANCELLED.
+ * Returns TR_OK, TR_EINVAL or TR_EEXIST (already bound). */
+typedef struct tr_token tr_token;
+TR_API int tr_group_bind(tr_group *group, tr_token *tok);
 
 /* Kills members still running, drops queued spawns, waits for the members
  * to end and frees the group. Call from an outside thread. NULL is ignored. */
