@@ -10,7 +10,7 @@ bash scripts/deps.sh
 FLAVOURS=("$@")
 [[ ${#FLAVOURS[@]} -gt 0 ]] || FLAVOURS=(default asan tsan)
 JOBS="${TROUPE_JOBS:-2}"
-EXAMPLES=(pingpong fanout echo)
+EXAMPLES=(pingpong fanout echo bank crawler restart_state)
 LOGDIR="build/logs"
 mkdir -p "$LOGDIR"
 

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/chat-ready.sh
 
-EXAMPLES=(pingpong fanout echo)
+EXAMPLES=(pingpong fanout echo bank crawler restart_state)
 BUILD=build/default
 
 bash scripts/deps.sh
