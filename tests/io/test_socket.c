@@ -314,6 +314,82 @@ Test(socket, a_client_that_stops_reading_meets_bounded_memory_and_loses_nothing)
     latch_fini(&p.closed);
 }
 
+/* ---- tr_connect over ws:// and ipc:// to a tr_listen echo server ---- */
+
+typedef struct dial_report {
+    atomic_int echoed, bad, reason;
+    latch closed;
+} dial_report;
+
+static int dialer_init(tr_ctx *self, void *state, void *arg)
+{
+    (void)self;
+    *(tr_sock **)state = arg;
+    for (int i = 0; i < 3; i++) { /* queued until the dial completes */
+        char line[8];
+        int n = snprintf(line, sizeof(line), "l%d", i);
+        int rc = tr_sock_send(arg, line, (size_t)n);
+        if (rc != TR_OK)
+            return rc;
+    }
+    return TR_OK;
+}
+
+static int dialer_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    tr_sock *s = *(tr_sock **)state;
+    dial_report *r = tr_sock_arg(s);
+    if (msg->type == TR_MSG_SOCK_DATA) {
+        char want[8];
+        int i = atomic_fetch_add(&r->echoed, 1);
+        int n = snprintf(want, sizeof(want), "l%d", i);
+        if (msg->size != (size_t)n || memcmp(msg->data, want, (size_t)n) != 0)
+            atomic_fetch_add(&r->bad, 1);
+        if (i == 2)
+            tr_sock_close(s);
+    } else if (msg->type == TR_MSG_SOCK_CLOSED) {
+        atomic_store(&r->reason, ((const tr_sock_closed *)msg->data)->reason);
+        latch_add(&r->closed, 1);
+    }
+    return TR_OK;
+}
+
+static const tr_behaviour dialer = {
+    .init = dialer_init, .handle = dialer_handle, .state_size = sizeof(tr_sock *)};
+
+/* Dials `url` (an echo server) and checks three lines come back. */
+static void dial_and_echo(tr_system *sys, const char *url)
+{
+    dial_report r = {0};
+    latch_init(&r.closed);
+    tr_sock_opts o = {.framing = TR_FRAMING_LINE};
+    tr_ref c;
+    cr_assert_eq(tr_connect(sys, url, &dialer, &r, &o, NULL, &c), TR_OK, "%s", url);
+    cr_assert(latch_wait(&r.closed, 1, WAIT_MS));
+    cr_assert_eq(atomic_load(&r.echoed), 3, "%s", url);
+    cr_assert_eq(atomic_load(&r.bad), 0);
+    cr_assert_eq(atomic_load(&r.reason), TR_ESHUTDOWN, "closed by tr_sock_close");
+    tr_await_exit(sys, c, WAIT_MS, NULL); /* r is read until its actor ends */
+    latch_fini(&r.closed);
+}
+
+Test(socket, tr_connect_talks_to_tr_listen_over_websocket_and_ipc)
+{
+    tr_system *sys = make_system(2);
+    tr_ref l;
+    int port = 0;
+    cr_assert_eq(echo_listen(sys, "ws://127.0.0.1:0/echo", NULL, &l, &port), TR_OK);
+    char url[64];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/echo", port);
+    dial_and_echo(sys, url);
+    snprintf(url, sizeof(url), "ipc:///tmp/troupe-test-%d.ipc", (int)getpid());
+    cr_assert_eq(echo_listen(sys, url, NULL, &l, &port), TR_OK);
+    dial_and_echo(sys, url);
+    tr_system_destroy(sys);
+    unlink(url + strlen("ipc://"));
+}
+
 /* ---- framing, directly ---- */
 
 typedef struct frames {
