@@ -221,8 +221,11 @@ int tr_unpack(tr_system *sys, const void *data, size_t size, const char *fmt, ..
 {
     if (fmt == NULL || (data == NULL && size > 0))
         return TR_EINVAL;
-    size_t objects = 0;
-    if (size == 0 || !tr_msgpack_check_count(data, size, MAX_DEPTH, &objects) || objects != 1)
+    /* the format bounds what a matching payload holds: at most one element
+     * per format character, two more for each reference's [node, id] */
+    size_t objects = 0, max_objects = 3 * strlen(fmt) + 2;
+    if (size == 0 || !tr_msgpack_check_count(data, size, MAX_DEPTH, max_objects, &objects) ||
+        objects != 1)
         return TR_EPROTO;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
