@@ -872,7 +872,7 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (msg->corr == s->open_corr)
             on_opened(self, s, msg);
         return TR_OK;
-    case TR_MSG_ASK_TIMEOUT:
+    case TR_MSG_ASK_FAILED: /* timed out, or the directory or its node ended */
         if (msg->corr == s->open_corr) {
             char text[320];
             snprintf(text, sizeof(text), "#%s is unavailable: its server %s did not answer",

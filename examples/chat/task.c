@@ -339,7 +339,7 @@ static int task_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     task_state *s = state;
     chat_task_arg *a = s->a;
-    bool timeout = msg->type == TR_MSG_ASK_TIMEOUT;
+    bool timeout = msg->type == TR_MSG_ASK_FAILED; /* no answer: timed out, or the callee or its node ended */
     if (msg->type != TR_MSG_REPLY && !timeout)
         return TR_OK;
     if (a->kind == CHAT_LIST) {
@@ -365,10 +365,15 @@ static int task_handle(tr_ctx *self, void *state, const tr_msg *msg)
             chat_in_close(&in);
         if (a->kind == CHAT_LOGIN || a->kind == CHAT_NICK)
             claimed(self, s, CHAT_E_UNAVAILABLE);
-        else
-            fail_client(self, s, CHAT_E_UNAVAILABLE,
-                        timeout ? "no answer from the server that knows (5 s): try again"
-                                : "malformed answer from another server");
+        else if (!timeout)
+            fail_client(self, s, CHAT_E_UNAVAILABLE, "malformed answer from another server");
+        else {
+            char text[160];
+            int why = tr_ask_failure(msg);
+            snprintf(text, sizeof(text), "no answer from the server that knows (%s): try again",
+                     why == TR_ETIMEDOUT ? "5 s without one" : tr_strerror(why));
+            fail_client(self, s, CHAT_E_UNAVAILABLE, text);
+        }
         return TR_OK;
     }
     switch (a->kind) {
