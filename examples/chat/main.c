@@ -2,10 +2,13 @@
  *
  *   troupe-chat server --name A --listen tcp://0.0.0.0:7000 [--peer tcp://hostB:7000 ...]
  *                      --cookie SECRET [--budget 256] [--http http://127.0.0.1:9464] [--data DIR]
+ *                      [--web http://0.0.0.0:8080]   (the browser client; web.c)
  *   troupe-chat client --server tcp://hostA:7000 --nick alice [--room lobby] --cookie SECRET
  *                      [--listen tcp://HOST:0] [--name NODE]
  *   troupe-chat bots   --server tcp://hostA:7000 [--server tcp://hostB:7000] --cookie SECRET
  *                      [--room demo] [--delay-ms 400] [--listen tcp://HOST:0]
+ *   troupe-chat load   --server URL [--server URL ...] --cookie SECRET [--clients 1000]
+ *                      [--rooms 10] [--rate 0.5] [--seconds 60]   (figures; load.c)
  *   troupe-chat place  --servers A,B,C ROOM      (which server hosts ROOM)
  *
  * The actors are the chat core (chat.h); this file only adds the node, the
@@ -18,6 +21,7 @@
  * or the last room gone with its server; 5 cut off for reading too slowly. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -38,7 +42,9 @@
 #include <troupe/wire.h>
 
 #include "chat.h"
+#include "load.h"
 #include "tty.h"
+#include "web.h"
 
 enum { EXIT_USAGE = 2, EXIT_REFUSED = 3, EXIT_UNREACHABLE = 4, EXIT_SLOW = 5 };
 #define CONNECT_TIMEOUT_MS 5000
@@ -58,11 +64,13 @@ static void die(int code, const char *fmt, ...)
 static void usage(void)
 {
     fputs("usage: troupe-chat server --name NAME --listen URL [--peer URL ...] --cookie SECRET "
-          "[--budget N] [--http http://HOST:PORT] [--data DIR]\n"
+          "[--budget N] [--http http://HOST:PORT] [--data DIR] [--web http://HOST:PORT]\n"
           "       troupe-chat client --server URL --nick NICK [--room ROOM] --cookie SECRET "
           "[--listen URL] [--name NODE]\n"
           "       troupe-chat bots --server URL [--server URL] --cookie SECRET [--room ROOM] "
           "[--delay-ms MS] [--listen URL]\n"
+          "       troupe-chat load --server URL [--server URL ...] --cookie SECRET [--clients 1000] "
+          "[--rooms 10] [--rate 0.5] [--seconds 60] [--listen URL]\n"
           "       troupe-chat place --servers A,B,... ROOM\n",
           stderr);
     exit(EXIT_USAGE);
@@ -90,12 +98,15 @@ static void check_url(const char *what, const char *url)
 typedef struct opts {
     const char *name, *listen, *cookie, *nick, *room, *data;
     const char *http; /* server: serve /metrics and the dashboard here */
+    const char *web;  /* server: serve the browser client here */
     const char *servers[MAX_PEERS];
     int nservers;
     const char *peers[MAX_PEERS];
     int npeers;
     uint32_t budget;
     int delay_ms;
+    uint32_t clients, rooms; /* load */
+    double rate, seconds;    /* load */
     const char *positional;
 } opts;
 
@@ -121,10 +132,20 @@ static void parse(int argc, char **argv, opts *o)
             o->room = v;
         else if (strcmp(a, "--data") == 0)
             o->data = v;
+        else if (strcmp(a, "--web") == 0)
+            o->web = v;
         else if (strcmp(a, "--budget") == 0)
             o->budget = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
         else if (strcmp(a, "--delay-ms") == 0)
             o->delay_ms = v ? atoi(v) : 0;
+        else if (strcmp(a, "--clients") == 0)
+            o->clients = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
+        else if (strcmp(a, "--rooms") == 0)
+            o->rooms = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
+        else if (strcmp(a, "--rate") == 0)
+            o->rate = v ? strtod(v, NULL) : 0;
+        else if (strcmp(a, "--seconds") == 0)
+            o->seconds = v ? strtod(v, NULL) : 0;
         else if (strcmp(a, "--server") == 0 || strcmp(a, "--servers") == 0) {
             if (o->nservers < MAX_PEERS && v)
                 o->servers[o->nservers++] = v;
@@ -435,6 +456,13 @@ static int cmd_server(opts *o)
         tr_observe_url(obs, url, sizeof(url));
         printf("server %s dashboard on %s/ (metrics: %s/metrics)\n", o->name, url, url);
     }
+    chat_web *web = NULL;
+    if (o->web != NULL) {
+        char page[320], err[400];
+        if ((web = chat_web_start(g_sys, gw, o->web, page, sizeof(page), err, sizeof(err))) == NULL)
+            die(EXIT_USAGE, "%s", err);
+        printf("server %s web client on %s\n", o->name, page);
+    }
     printf("server %s ready\n", o->name);
 
     int sig = 0;
@@ -459,7 +487,9 @@ static int cmd_server(opts *o)
         free(reply);
     chat_buf_destroy(&b);
     tr_observe_stop(obs);
+    chat_web_close(web); /* browsers' members leave with the rest */
     stop_node(); /* every room has ended: nothing appends any more */
+    chat_web_free(web);
     chat_store_close(store); /* writes what is queued */
     return 0;
 }
@@ -812,6 +842,61 @@ static int cmd_bots(opts *o)
     return code;
 }
 
+/* ---- load: many clients, figures (load.c) ---- */
+
+static long self_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kib;
+}
+
+static int cmd_load(opts *o)
+{
+    if (o->nservers < 1)
+        die(EXIT_USAGE, "load needs at least one --server URL");
+    chat_load_cfg cfg = {.clients = o->clients ? o->clients : 1000,
+                         .rooms = o->rooms ? o->rooms : 10,
+                         .rate = o->rate > 0 ? o->rate : 0.5,
+                         .seconds = o->seconds > 0 ? o->seconds : 60};
+    if (cfg.rooms > 1024 || cfg.clients / cfg.rooms > CHAT_MAX_MEMBERS)
+        die(EXIT_USAGE, "load: at most 1024 rooms and %d clients per room", CHAT_MAX_MEMBERS);
+    const char *listen = o->listen ? o->listen : "tcp://127.0.0.1:0";
+    check_url("listen", listen);
+    char name[64], bound[256];
+    snprintf(name, sizeof(name), "load-%ld", (long)getpid());
+    start_node(name, o->cookie, listen, bound, sizeof(bound));
+    tr_ref gws[MAX_PEERS];
+    char servers[MAX_PEERS][CHAT_MAX_SERVER + 1];
+    for (int i = 0; i < o->nservers; i++)
+        gws[i] = reach_gateway(o->servers[i], servers[i], sizeof(servers[i]));
+    cfg.gateways = gws;
+    cfg.ngateways = (uint32_t)o->nservers;
+    printf("load: %u clients over %d server(s), %u rooms, %.2f lines/s each for %.0f s\n",
+           cfg.clients, o->nservers, cfg.rooms, cfg.rate, cfg.seconds);
+    chat_load_result r;
+    int code = chat_load_run(g_sys, &cfg, &r);
+    printf("load: joined in %.2f s; %" PRIu64 " lines said, %" PRIu64 " deliveries due, %" PRIu64
+           " delivered once and in order, %" PRIu64 " duplicated, %" PRIu64 " out of order or "
+           "missing, %" PRIu64 " errors\n",
+           r.join_s, r.sent, r.expected, r.delivered, r.duplicated, r.reordered, r.errors);
+    printf("load: %.0f lines/s said, %.0f deliveries/s; latency (say -> printed) p50 %.1f ms, "
+           "p99 %.1f ms, max %.1f ms; this process's RSS %ld KiB\n",
+           r.talk_s > 0 ? (double)r.sent / r.talk_s : 0.0,
+           r.talk_s > 0 ? (double)r.delivered / r.talk_s : 0.0, r.p50_ms, r.p99_ms, r.max_ms,
+           self_rss_kib());
+    printf("load: %s\n", code == 0 ? "every line reached every other member of its room once, in order"
+                                    : "FAILED: see the counts above");
+    stop_node();
+    return code;
+}
+
 /* ---- place ---- */
 
 static int cmd_place(opts *o)
@@ -848,5 +933,7 @@ int main(int argc, char **argv)
         return cmd_bots(&o);
     if (strcmp(cmd, "place") == 0)
         return cmd_place(&o);
+    if (strcmp(cmd, "load") == 0)
+        return cmd_load(&o);
     usage();
 }
