@@ -3,6 +3,7 @@
  * characters go to readline, queued lines are printed above the input line
  * by clearing it, printing, and redrawing it with what was typed so far. */
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -103,6 +104,7 @@ static void line_typed(char *line)
 static void *tty_thread(void *arg)
 {
     (void)arg;
+    rl_catch_signals = 0; /* Ctrl-C is ours: it leaves like /quit (on_interrupt) */
     rl_callback_handler_install(g.prompt, line_typed);
     bool eof = false;
     for (;;) {
@@ -112,8 +114,12 @@ static void *tty_thread(void *arg)
             continue;
         if (fds[1].revents & POLLIN) {
             char buf[64];
-            (void)!read(g.wake[0], buf, sizeof(buf));
+            ssize_t got = read(g.wake[0], buf, sizeof(buf));
             drain();
+            if (got > 0 && memchr(buf, 'i', (size_t)got) != NULL && !eof) {
+                eof = true; /* Ctrl-C: leave as at end of input */
+                g.on_line(NULL, 0, g.ctx);
+            }
         }
         pthread_mutex_lock(&g.m);
         bool stop = g.stop;
@@ -126,8 +132,19 @@ static void *tty_thread(void *arg)
             eof = true;
     }
     drain();
+    rl_set_prompt(""); /* leave no half-typed line behind */
+    rl_replace_line("", 0);
+    rl_redisplay();
     rl_callback_handler_remove();
     return NULL;
+}
+
+/* SIGINT (Ctrl-C): wake the thread, which leaves cleanly (the terminal is
+ * given back by tty_stop). Only write(2) here: async-signal-safe. */
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    (void)!write(g.wake[1], "i", 1);
 }
 
 bool tty_start(const char *prompt, void (*on_line)(const char *line, size_t n, void *ctx),
@@ -135,6 +152,9 @@ bool tty_start(const char *prompt, void (*on_line)(const char *line, size_t n, v
 {
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO) || pipe(g.wake) != 0)
         return false;
+    struct sigaction sa = {.sa_handler = on_interrupt};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
     g.prompt = prompt;
     g.on_line = on_line;
     g.ctx = ctx;
