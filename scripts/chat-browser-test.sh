@@ -7,6 +7,8 @@
 #
 #   scripts/chat-browser-test.sh [SCREENSHOT.png]   (default build/logs/chat-web.png;
 #                                                    docs/chat-web.png refreshes the README's)
+#   TROUPE_CHAT=build/tsan/examples/chat/troupe-chat scripts/chat-browser-test.sh
+#                                                   (another build, e.g. under TSan)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/chat-ready.sh
@@ -14,11 +16,13 @@ SHOT=$(realpath -m "${1:-build/logs/chat-web.png}")
 mkdir -p "$(dirname "$SHOT")"
 
 bash scripts/deps.sh
-[[ -f build/default/CMakeCache.txt ]] || cmake --preset default >/dev/null
-cmake --build --preset default -j "${TROUPE_JOBS:-2}" --target troupe-chat >/dev/null
+if [[ -z ${TROUPE_CHAT:-} ]]; then
+    [[ -f build/default/CMakeCache.txt ]] || cmake --preset default >/dev/null
+    cmake --build --preset default -j "${TROUPE_JOBS:-2}" --target troupe-chat >/dev/null
+fi
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
-CHAT=$(realpath build/default/examples/chat/troupe-chat)
+CHAT=$(realpath "${TROUPE_CHAT:-build/default/examples/chat/troupe-chat}")
 W=$(mktemp -d /tmp/troupe-chat-web.XXXXXX)
 PIDS=()
 cleanup() {
