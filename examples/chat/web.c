@@ -151,7 +151,7 @@ static void tx_done(void *arg)
 static void handle_line(web_conn *c, char *line, size_t n)
 {
     chat_web *w = c->w;
-    if (c->logged) {
+    if (c->logged) { /* only this callback sets it: no lock needed to read it here */
         if (chat_member_input(w->sys, c->member, line, n, 0) != TR_OK)
             enqueue(c, "error", "server busy: line not sent");
         return;
@@ -170,11 +170,15 @@ static void handle_line(web_conn *c, char *line, size_t n)
     snprintf(c->mc.room, sizeof(c->mc.room), "%s", chat_room_name(room));
     c->mc.on_event = on_event;
     c->mc.ctx = c;
-    if (tr_spawn(w->sys, &chat_member_behaviour, &c->mc, NULL, &c->member) != TR_OK) {
+    tr_ref member;
+    if (tr_spawn(w->sys, &chat_member_behaviour, &c->mc, NULL, &member) != TR_OK) {
         enqueue(c, "fatal", "server busy: try again");
         return;
     }
+    pthread_mutex_lock(&c->m);
+    c->member = member;
     c->logged = true;
+    pthread_mutex_unlock(&c->m);
 }
 
 static void rx_done(void *arg)
@@ -217,10 +221,11 @@ static void conn_close(web_conn *c)
     }
     c->closed = true;
     bool logged = c->logged;
+    tr_ref member = c->member;
     pthread_mutex_unlock(&c->m);
     nng_stream_close(c->s); /* pending receives and sends end with an error */
-    if (logged && chat_member_leave(c->w->sys, c->member, 0) != TR_OK)
-        tr_kill(c->w->sys, c->member); /* its session sees it end and leaves for it */
+    if (logged && chat_member_leave(c->w->sys, member, 0) != TR_OK)
+        tr_kill(c->w->sys, member); /* its session sees it end and leaves for it */
     pthread_mutex_lock(&c->w->m);
     c->w->live--;
     pthread_mutex_unlock(&c->w->m);
@@ -232,8 +237,10 @@ static bool reclaimable(chat_web *w, web_conn *c)
 {
     pthread_mutex_lock(&c->m);
     bool done = c->closed && !c->sending;
+    bool logged = c->logged;
+    tr_ref member = c->member;
     pthread_mutex_unlock(&c->m);
-    return done && (!c->logged || tr_actor_state_of(w->sys, c->member) == TR_STATE_DEAD);
+    return done && (!logged || tr_actor_state_of(w->sys, member) == TR_STATE_DEAD);
 }
 
 static void conn_free(web_conn *c)
