@@ -166,8 +166,9 @@ static void handle_line(web_conn *c, char *line, size_t n)
         return;
     }
     c->mc.gateway = w->gateway;
-    snprintf(c->mc.nick, sizeof(c->mc.nick), "%s", nick);
-    snprintf(c->mc.room, sizeof(c->mc.room), "%s", chat_room_name(room));
+    const char *r = chat_room_name(room);
+    memcpy(c->mc.nick, nick, strlen(nick) + 1); /* both checked: 1-32 bytes */
+    memcpy(c->mc.room, r, strlen(r) + 1);
     c->mc.on_event = on_event;
     c->mc.ctx = c;
     tr_ref member;
