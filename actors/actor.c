@@ -14,6 +14,7 @@
 #include "actors/ask.h"
 #include "actors/crash.h"
 #include "actors/lifecycle.h"
+#include "actors/probe.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
 #include "actors/watchdog.h"
@@ -277,6 +278,11 @@ static void dispatch(struct tr_actor *a, tr_mnode *m)
     /* replies, failures and DOWNs (types 1..4) may complete an ask */
     if (m->msg.type <= TR_MSG_DOWN && (m = tr_ask_accept(a, m)) == NULL)
         return;
+    if (m->msg.type >= TR_MSG_RUNTIME_FIRST) { /* inspect, ping (probe.c) */
+        tr_runtime_answer(a, m);
+        tr_mnode_free(m);
+        return;
+    }
     bool ask = m->msg.corr != 0 && m->msg.type >= TR_MSG_USER; /* tr_msg_is_ask, but a
                                                                  * sender is checked later */
     if (ask)

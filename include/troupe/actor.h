@@ -64,8 +64,9 @@ enum {
     TR_MSG_EXIT = 6,         /* a linked actor ended and we trap exits; data is a tr_exit_signal (link.h) */
     TR_MSG_CANCELLED = 7,    /* a watched token was cancelled; data is the tr_token * (token.h) */
     TR_MSG_USER = 256,       /* first type tag free for applications */
-    TR_MSG_SERVICE = 0xffff0000u /* tags from here up are used by runtime services
-                                  * (supervisors): applications use 256..0xfffeffff */
+    TR_MSG_SERVICE = 0xffff0000u, /* tags from here up are used by runtime services
+                                   * (supervisors): applications use 256..0xfffeffff */
+    TR_MSG_INSPECT = 0xffffff00u  /* an inspection request, answered by the runtime (tr_inspect) */
 };
 
 /* A received message. Read-only; valid until handle() returns. */
@@ -101,6 +102,12 @@ typedef struct tr_behaviour {
      * with TR_ROUTES(table). */
     const struct tr_route *routes;
     size_t nroutes;
+    /* Optional, for debugging (OTP's format_status): writes a readable
+     * description of the state to buf (cap bytes; the runtime truncates and
+     * NUL-terminates) and returns the length it wanted to write, as
+     * snprintf does. Runs on the actor's worker between two messages when
+     * someone calls tr_inspect; it must not change the state. */
+    size_t (*inspect)(tr_ctx *self, void *state, char *buf, size_t cap);
 } tr_behaviour;
 
 /* What a sender experiences when a mailbox is full. */
@@ -302,6 +309,23 @@ TR_API int tr_ask_wait(tr_system *sys, tr_ref to, uint32_t type, const void *dat
  * reply is not exactly reply_size bytes. */
 TR_API int tr_call(tr_system *sys, tr_ref to, uint32_t type, const void *request,
                    size_t request_size, void *reply, size_t reply_size, int timeout_ms);
+
+/* ---- inspection ---- */
+
+#define TR_INSPECT_MAX 4096 /* bytes of an inspection, NUL included */
+
+/* From an outside thread: asks actor `ref` to describe its state (its
+ * behaviour's inspect callback, or "" without one), like OTP's
+ * sys:get_state. The runtime answers between two of its messages, after
+ * init. Copies the text, truncated and NUL-terminated, to buf. Returns
+ * TR_OK, TR_EINVAL, TR_ETIMEDOUT, the actor's exit reason when it ends
+ * first (as tr_ask_wait), TR_ECONTEXT on a worker, or a send error. */
+TR_API int tr_inspect(tr_system *sys, tr_ref ref, int timeout_ms, char *buf, size_t cap);
+
+/* From a callback: the same request without blocking. A TR_MSG_REPLY with
+ * msg->corr == *corr carries the NUL-terminated text, or a
+ * TR_MSG_ASK_FAILED follows. Returns as tr_ask. */
+TR_API int tr_inspect_async(tr_ctx *self, tr_ref ref, uint32_t timeout_ms, uint64_t *corr);
 
 #ifdef __cplusplus
 }
