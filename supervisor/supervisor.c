@@ -1,62 +1,151 @@
-/* Supervisors: an ordinary actor whose state is its child list. Children are
- * spawned as its children and monitored; every decision is taken in the
- * supervisor's own handler when a TR_MSG_DOWN arrives, so nothing here needs
- * a lock or blocks a worker. A group restart (one-for-all, rest-for-one)
- * stops the affected children from last to first, counts their DOWNs, and
- * restarts the group in list order once all are gone. A graceful stop of the
- * supervisor stops its children one at a time, last started first, each with
- * its own shutdown deadline (tr_behaviour.stopping).
+/* Supervisors: an ordinary actor whose state is its children. Every decision
+ * is taken in the supervisor's own handler (a DOWN, a child's PONG, a
+ * request), so nothing here needs a lock or blocks a worker.
  *
- * A simple-one-for-one supervisor (a pool) starts with no children and
- * appends one per TR_SUP_START_CHILD request, all from its single spec with
- * their own arg; a child it will not restart is removed from the list, so
- * the list stays in start order for the reverse-order shutdown. */
+ * Like OTP's supervisor, which is one process blocking on each start and
+ * each stop, a supervisor has at most one child in flight (`current`): the
+ * child being started (spawned, pinged; its init has not returned yet) or
+ * being stopped for a group restart or a shutdown. What to do next is
+ * decided by advance() from the phase:
+ *   STARTING     initial start: the next spec in list order;
+ *   RUNNING      the next child due for a restart or a requested start, or a
+ *                pending group restart;
+ *   GROUP_STOP   a group restart (one-for-all, rest-for-one) stops its
+ *                members one at a time, last started first;
+ *   GROUP_START  ... then starts them one at a time in list order;
+ *   SHUTDOWN     a graceful stop, or a failure (restart intensity, the
+ *                initial start): children stop one at a time, last started
+ *                first; a failing supervisor then fails with its reason.
+ * A child stopped by its supervisor is stopped with tr_stop, so it arms its
+ * own drain deadline (its shutdown time, the drain_timeout_ms it was spawned
+ * with) and is killed when that passes; brutal_kill children are killed.
+ * The runtime never stops a supervisor's children on its behalf except in a
+ * kill: a graceful stop goes through tr_behaviour.stopping, and a failure is
+ * only declared once the children are gone.
+ *
+ * Children are nodes of a list in start order (static children in spec
+ * order; a pool appends) with a map from the live incarnation's reference
+ * to its node, so a DOWN, a terminate and a pool child's removal are O(1). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "actors/crash.h"
-#include "troupe/log.h"
-#include "troupe/monitor.h"
-#include "troupe/timer.h"
-#include "troupe/supervisor.h"
+#include "actors/actor_impl.h"
+#include "actors/probe.h"
+#include "supervisor/refmap.h"
 #include "supervisor/supervisor_impl.h"
+#include "troupe/monitor.h"
+#include "troupe/registry.h"
+#include "troupe/supervisor.h"
+#include "troupe/timer.h"
 
 struct tr_sup_spec {
     tr_sup_flags flags; /* defaults filled in */
     size_t n;
-    tr_child_spec *specs; /* ids owned */
+    tr_child_spec *specs; /* ids and names owned */
     bool owned; /* made by tr_supervisor_start: freed with its supervisor */
 };
 
+/* ---- the child state machine ---- */
+
+typedef enum child_state {
+    CHILD_IDLE,     /* no incarnation, nothing due: not started yet, terminated, ended for good */
+    CHILD_DUE,      /* to be started when its turn comes (in the due queue) */
+    CHILD_BACKOFF,  /* to be queued when its backoff timer fires */
+    CHILD_GROUPED,  /* down, to be started again with its group (group restart) */
+    CHILD_STARTING, /* spawned and watched; its init (a supervisor: its start) not over */
+    CHILD_RUNNING,  /* started and watched */
+    CHILD_STOPPING, /* stopped by us, not to be restarted; its DOWN is awaited */
+    CHILD_CYCLING,  /* stopped by us for a group restart; its DOWN is awaited */
+    CHILD_STATES
+} child_state;
+
+#define S(x) (1u << CHILD_##x)
+/* allowed[from] = the states a child may move to from `from`: every state
+ * change goes through child_move, which checks this table. */
+static const unsigned allowed[CHILD_STATES] = {
+    [CHILD_IDLE] = S(DUE) | S(STARTING),
+    [CHILD_DUE] = S(STARTING) | S(GROUPED) | S(IDLE),
+    [CHILD_BACKOFF] = S(DUE) | S(GROUPED) | S(IDLE),
+    [CHILD_GROUPED] = S(STARTING) | S(IDLE),
+    [CHILD_STARTING] = S(RUNNING) | S(STOPPING) | S(CYCLING) | S(IDLE) | S(DUE) | S(BACKOFF) |
+                       S(GROUPED),
+    [CHILD_RUNNING] = S(STOPPING) | S(CYCLING) | S(IDLE) | S(DUE) | S(BACKOFF) | S(GROUPED),
+    [CHILD_STOPPING] = S(IDLE),
+    [CHILD_CYCLING] = S(GROUPED) | S(STOPPING) | S(IDLE),
+};
+#undef S
+
+static const char *const state_names[CHILD_STATES] = {
+    "idle", "due", "backoff", "grouped", "starting", "running", "stopping", "cycling"};
+
+/* Who waits for a child's start: an asker (tr_reply) or nobody (corr 0). */
+typedef struct sup_reply {
+    tr_ref to;
+    uint64_t corr;
+    uint32_t type; /* the request's type, for tr_reply */
+} sup_reply;
+
 typedef struct sup_child {
-    const tr_child_spec *spec; /* in the tr_sup_spec */
-    void *arg;                 /* init's arg: the spec's, or a pool child's own */
-    uint64_t seq;              /* names it in a delayed restart (pools move entries) */
-    tr_ref ref;
-    uint64_t monitor;
-    bool running;
-    bool stopping; /* stopped by us as part of a group restart */
-    bool removed;  /* a temporary child that ended */
-    bool delayed;  /* a backoff timer will restart it */
-    bool terminating; /* tr_supervisor_terminate_child: do not restart */
-    uint32_t quick_restarts; /* restarts since it last ran long enough */
+    struct sup_child *prev, *next;         /* start order */
+    struct sup_child *due_prev, *due_next; /* the due queue (CHILD_DUE only) */
+    const tr_child_spec *spec;             /* in the tr_sup_spec */
+    void *arg;                             /* init's arg: the spec's, or a pool child's own */
+    size_t index;                          /* position in the start order at insertion */
+    uint64_t incarnation;                  /* bumped at each spawn; names backoff timers */
+    tr_ref ref;                            /* live incarnation (STARTING..CYCLING) */
+    child_state state;
+    int start_error;                       /* overrides the DOWN reason of a failed start */
+    uint32_t restarts;
+    uint32_t quick_restarts; /* backoff: restarts since it last ran long enough */
     uint64_t started_ms;
+    sup_reply waiter; /* a start_child / restart_child asker */
 } sup_child;
+
+typedef enum sup_phase {
+    PHASE_STARTING,
+    PHASE_RUNNING,
+    PHASE_GROUP_STOP,
+    PHASE_GROUP_START,
+    PHASE_SHUTDOWN
+} sup_phase;
+
+static const char *const phase_names[] = {"starting", "running", "group-stop", "group-start",
+                                          "shutdown"};
+
+/* Restart times within the last period, coalesced per millisecond: at most
+ * period_ms entries whatever the intensity (OTP keeps one per restart). */
+typedef struct restart_log {
+    struct stamp {
+        uint64_t ms;
+        uint64_t n;
+    } *e;
+    size_t head, len, cap;
+    uint64_t total; /* restarts in the window */
+} restart_log;
 
 typedef struct sup_state {
     tr_sup_spec *spec;
     tr_sup_flags flags;
-    sup_child *kids;
-    size_t n, cap;
-    uint64_t next_seq;
     bool pool; /* TR_SIMPLE_ONE_FOR_ONE */
-    uint64_t *restarts; /* times (ms) of recent restarts, oldest first */
-    size_t nrestarts;
-    bool shutting_down; /* stopping children one by one, last started first */
-    bool group;         /* a group restart is waiting for stops */
-    size_t group_from;
-    size_t pending_stops;
+    sup_child *first, *last;
+    size_t nkids;
+    size_t next_index;
+    sup_child *due_first, *due_last;
+    tr_refmap live;      /* ref.id -> child, for each live incarnation */
+    sup_child *current;  /* the child being started or stopped, if any */
+    sup_child *cursor;   /* STARTING / GROUP_START: the next candidate in list order */
+    sup_phase phase;
+    size_t group_from;   /* GROUP_*: the first member's index */
+    bool group_pending;  /* a group restart waits for the current work */
+    size_t pending_from;
+    int fail_reason;     /* SHUTDOWN: fail with this once the children are gone (0: graceful) */
+    int start_result;    /* the initial start's outcome, once it is over */
+    sup_reply *start_waiters;
+    size_t nstart_waiters;
+    restart_log restarts;
+    uint64_t restarts_total;
     uint64_t rng; /* jitter for backoff */
 } sup_state;
 
@@ -67,36 +156,259 @@ static uint64_t sup_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int start_child(tr_ctx *self, sup_child *k)
+static bool is_live(child_state s)
 {
-    tr_spawn_opts o = k->spec->opts;
+    return s == CHILD_STARTING || s == CHILD_RUNNING || s == CHILD_STOPPING || s == CHILD_CYCLING;
+}
+
+static void due_unlink(sup_state *st, sup_child *k)
+{
+    if (k->due_prev != NULL)
+        k->due_prev->due_next = k->due_next;
+    else
+        st->due_first = k->due_next;
+    if (k->due_next != NULL)
+        k->due_next->due_prev = k->due_prev;
+    else
+        st->due_last = k->due_prev;
+    k->due_prev = k->due_next = NULL;
+}
+
+/* The one place a child changes state: checks the transition, keeps the due
+ * queue in step (a child is in it exactly while CHILD_DUE). */
+static void child_move(sup_state *st, sup_child *k, child_state to)
+{
+    if (!(allowed[k->state] & (1u << to))) {
+        fprintf(stderr, "troupe: supervisor: bad child transition %s -> %s\n",
+                state_names[k->state], state_names[to]);
+        abort();
+    }
+    if (k->state == CHILD_DUE)
+        due_unlink(st, k);
+    k->state = to;
+    if (to == CHILD_DUE) {
+        k->due_prev = st->due_last;
+        if (st->due_last != NULL)
+            st->due_last->due_next = k;
+        else
+            st->due_first = k;
+        st->due_last = k;
+    }
+}
+
+/* ---- children list ---- */
+
+static sup_child *child_add(sup_state *st, const tr_child_spec *spec, void *arg)
+{
+    sup_child *k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return NULL;
+    k->spec = spec;
+    k->arg = arg;
+    k->index = st->next_index++;
+    k->state = CHILD_IDLE;
+    k->prev = st->last;
+    if (st->last != NULL)
+        st->last->next = k;
+    else
+        st->first = k;
+    st->last = k;
+    st->nkids++;
+    return k;
+}
+
+/* Removes and frees a child without a live incarnation. O(1). */
+static void child_forget(sup_state *st, sup_child *k)
+{
+    if (k->state == CHILD_DUE)
+        due_unlink(st, k);
+    if (st->cursor == k)
+        st->cursor = k->next;
+    if (k->prev != NULL)
+        k->prev->next = k->next;
+    else
+        st->first = k->next;
+    if (k->next != NULL)
+        k->next->prev = k->prev;
+    else
+        st->last = k->prev;
+    st->nkids--;
+    free(k);
+}
+
+static sup_child *child_by_id(sup_state *st, const char *id)
+{
+    for (sup_child *k = st->first; k != NULL; k = k->next)
+        if (strcmp(k->spec->id, id) == 0)
+            return k;
+    return NULL;
+}
+
+/* ---- replies ---- */
+
+static void reply_to(tr_ctx *self, const sup_reply *w, const void *data, size_t size)
+{
+    if (w->corr == 0)
+        return;
+    tr_msg req = {.type = w->type, .sender = w->to, .corr = w->corr};
+    tr_reply(self, &req, data, size);
+}
+
+static sup_reply reply_of(const tr_msg *msg)
+{
+    return (sup_reply){.to = msg->sender, .corr = msg->corr, .type = msg->type};
+}
+
+/* Tells a start_child / restart_child asker how its start went. */
+static void answer_start(tr_ctx *self, sup_child *k, int rc)
+{
+    if (k->waiter.corr == 0)
+        return;
+    tr_sup_started r = {.rc = rc, .child = rc == TR_OK ? k->ref : TR_REF_NONE};
+    reply_to(self, &k->waiter, &r, sizeof(r));
+    k->waiter = (sup_reply){0};
+}
+
+/* The initial start is over: tell everyone who waits for it. A plain
+ * waiter (a parent supervisor, the start waiter) hears of success only. */
+static void answer_start_waiters(tr_ctx *self, sup_state *st, int rc)
+{
+    st->start_result = rc;
+    for (size_t i = 0; i < st->nstart_waiters; i++) {
+        sup_reply *w = &st->start_waiters[i];
+        if (w->corr != 0)
+            reply_to(self, w, &rc, sizeof(rc));
+        else if (rc == TR_OK)
+            tr_send(self, w->to, TR_MSG_PONG, NULL, 0);
+    }
+    free(st->start_waiters);
+    st->start_waiters = NULL;
+    st->nstart_waiters = 0;
+}
+
+/* ---- restart intensity ---- */
+
+/* Records a restart; false when that exceeds the intensity budget. */
+static bool restart_allowed(sup_state *st)
+{
+    restart_log *l = &st->restarts;
+    uint64_t now = sup_now_ms();
+    while (l->len > 0 && now - l->e[l->head].ms >= st->flags.period_ms) {
+        l->total -= l->e[l->head].n;
+        l->head = (l->head + 1) % l->cap;
+        l->len--;
+    }
+    if (l->total + 1 > st->flags.intensity)
+        return false;
+    l->total++;
+    st->restarts_total++;
+    if (l->len > 0) {
+        struct stamp *last = &l->e[(l->head + l->len - 1) % l->cap];
+        if (last->ms == now) {
+            last->n++;
+            return true;
+        }
+    }
+    if (l->len == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        struct stamp *grown = malloc(cap * sizeof(*grown));
+        if (grown == NULL) { /* keep counting in the newest stamp: a bit longer memory */
+            l->e[(l->head + l->len - 1) % l->cap].n++;
+            return true;
+        }
+        for (size_t i = 0; i < l->len; i++)
+            grown[i] = l->e[(l->head + i) % l->cap];
+        free(l->e);
+        l->e = grown;
+        l->cap = cap;
+        l->head = 0;
+    }
+    l->e[(l->head + l->len) % l->cap] = (struct stamp){.ms = now, .n = 1};
+    l->len++;
+    return true;
+}
+
+/* TR_ESHUTDOWN and TR_ECANCELLED are ordered shutdowns: normal for a
+ * transient child (a cancelled token means "stop", not "crashed"). */
+static bool wants_restart(const sup_child *k, int reason)
+{
+    switch (k->spec->restart) {
+    case TR_PERMANENT: return true;
+    case TR_TRANSIENT: return reason != TR_OK && reason != TR_ESHUTDOWN && reason != TR_ECANCELLED;
+    default: return false;
+    }
+}
+
+/* ---- starting and stopping one child ---- */
+
+static uint32_t shutdown_of(const tr_child_spec *spec)
+{
+    if (spec->shutdown_ms != 0)
+        return spec->shutdown_ms;
+    return spec->is_supervisor || spec->beh == &tr_supervisor_behaviour ? TR_SHUTDOWN_INFINITY
+                                                                         : 5000;
+}
+
+/* Spawns k, watches it, names it and asks to hear when its start is over.
+ * On failure k is left without an incarnation and the error is returned. */
+static int spawn_child(tr_ctx *self, sup_state *st, sup_child *k)
+{
+    tr_system *sys = tr_ctx_system(self);
+    const tr_child_spec *spec = k->spec;
+    tr_ref taken;
+    if (spec->name != NULL && tr_whereis(sys, spec->name, &taken) == TR_OK)
+        return TR_EEXIST;
+    tr_spawn_opts o = spec->opts;
     o.parent = tr_self(self);
-    if (o.name == NULL)
-        o.name = k->spec->id;
-    uint32_t shutdown = k->spec->shutdown_ms;
-    if (shutdown == 0)
-        shutdown = k->spec->is_supervisor ? TR_SHUTDOWN_INFINITY : 5000;
-    o.drain_timeout_ms = shutdown;
-    int rc = tr_spawn(tr_ctx_system(self), k->spec->beh, k->arg, &o, &k->ref);
+    o.name = spec->name != NULL ? spec->name : spec->id;
+    o.drain_timeout_ms = shutdown_of(spec);
+    tr_ref ref;
+    int rc = tr_spawn(sys, spec->beh, k->arg, &o, &ref);
     if (rc != TR_OK)
         return rc;
-    rc = tr_monitor(tr_ctx_system(self), tr_self(self), k->ref, &k->monitor);
-    if (rc != TR_OK)
-        return rc;
-    k->running = true;
-    k->stopping = false;
-    k->delayed = false;
+    if ((rc = tr_monitor(sys, tr_self(self), ref, NULL)) != TR_OK ||
+        tr_refmap_put(&st->live, ref.id, k) != 0) {
+        tr_kill(sys, ref); /* not watched: do not leave it behind */
+        return rc != TR_OK ? rc : TR_ENOMEM;
+    }
+    k->ref = ref;
+    k->incarnation++;
+    k->start_error = TR_OK;
     k->started_ms = sup_now_ms();
+    if (spec->name != NULL && (rc = tr_register(sys, spec->name, ref)) != TR_OK) {
+        k->start_error = rc; /* lost a race for the name: its DOWN fails the start */
+        tr_kill(sys, ref);
+        return TR_OK;
+    }
+    /* a child supervisor answers once its own children have started */
+    if (spec->beh == &tr_supervisor_behaviour)
+        rc = tr_send(self, ref, TR_SUP_AWAIT_STARTED, NULL, 0);
+    else
+        rc = tr_ping(self, ref);
+    if (rc != TR_OK) {
+        k->start_error = rc;
+        tr_kill(sys, ref);
+    }
     return TR_OK;
 }
 
-/* One-for-one restart, after the child's backoff if it has one. */
-static int restart_child(tr_ctx *self, sup_state *st, size_t i)
+static void signal_stop(tr_ctx *self, sup_child *k)
 {
-    sup_child *k = &st->kids[i];
+    tr_system *sys = tr_ctx_system(self);
+    if (k->spec->brutal_kill)
+        tr_kill(sys, k->ref);
+    else
+        tr_stop(sys, k->ref); /* the child arms its own deadline: its shutdown time */
+}
+
+/* The child's next restart: queued at once, or after its backoff. */
+static void schedule_restart(tr_ctx *self, sup_state *st, sup_child *k)
+{
     uint32_t initial = k->spec->backoff_initial_ms, max = k->spec->backoff_max_ms;
-    if (initial == 0)
-        return start_child(self, k);
+    if (initial == 0) {
+        child_move(st, k, CHILD_DUE);
+        return;
+    }
     if (max < initial)
         max = initial;
     if (sup_now_ms() - k->started_ms > max)
@@ -109,228 +421,392 @@ static int restart_child(tr_ctx *self, sup_state *st, size_t i)
     k->quick_restarts++;
     st->rng = st->rng * 6364136223846793005ull + 1442695040888963407ull;
     delay = delay / 2 + (delay / 2) * ((st->rng >> 33) % 1001) / 1000; /* jitter: 50%..100% */
-    k->delayed = true;
-    return tr_send_after(tr_ctx_system(self), tr_self(self), TR_SUP_RESTART, &k->seq, sizeof(k->seq),
-                         (uint32_t)delay, NULL);
-}
-
-/* Stops a child by its shutdown spec (its DOWN comes later). */
-static void signal_stop(tr_ctx *self, sup_child *k)
-{
-    tr_system *sys = tr_ctx_system(self);
-    if (k->spec->brutal_kill)
-        tr_kill(sys, k->ref);
+    /* the node outlives the timer: a BACKOFF child is only freed in a
+     * shutdown, where TR_SUP_RESTART is ignored */
+    struct {
+        sup_child *k;
+        uint64_t incarnation;
+    } t = {k, k->incarnation};
+    if (tr_send_after(tr_ctx_system(self), tr_self(self), TR_SUP_RESTART, &t, sizeof(t),
+                      (uint32_t)delay, NULL) == TR_OK)
+        child_move(st, k, CHILD_BACKOFF);
     else
-        tr_stop(sys, k->ref);
+        child_move(st, k, CHILD_DUE); /* no timer: restart at once rather than never */
 }
 
-static void stop_child(tr_ctx *self, sup_child *k)
-{
-    signal_stop(self, k);
-    k->stopping = true;
-}
+/* ---- phases ---- */
 
-/* Records a restart; false when that exceeds the intensity budget. */
-static bool restart_allowed(sup_state *st)
+static void enter_shutdown(tr_ctx *self, sup_state *st, int reason)
 {
-    uint64_t now = sup_now_ms();
-    size_t kept = 0;
-    for (size_t i = 0; i < st->nrestarts; i++)
-        if (now - st->restarts[i] < st->flags.period_ms)
-            st->restarts[kept++] = st->restarts[i];
-    st->nrestarts = kept;
-    if (st->nrestarts + 1 > st->flags.intensity)
-        return false;
-    st->restarts[st->nrestarts++] = now;
-    return true;
-}
-
-static bool wants_restart(const sup_child *k, int reason)
-{
-    switch (k->spec->restart) {
-    case TR_PERMANENT: return true;
-    case TR_TRANSIENT: return reason != TR_OK && reason != TR_ESHUTDOWN;
-    default: return false;
+    if (st->phase == PHASE_SHUTDOWN) {
+        if (st->fail_reason == TR_OK)
+            st->fail_reason = reason;
+        return;
+    }
+    if (st->phase == PHASE_STARTING)
+        answer_start_waiters(self, st, reason != TR_OK ? reason : TR_ESHUTDOWN);
+    st->phase = PHASE_SHUTDOWN;
+    st->fail_reason = reason;
+    st->group_pending = false;
+    st->cursor = NULL;
+    if (st->current != NULL && st->current->state == CHILD_STARTING)
+        st->current = NULL; /* its start is abandoned: it is stopped in turn */
+    for (sup_child *k = st->first, *next; k != NULL; k = next) {
+        next = k->next;
+        switch (k->state) {
+        case CHILD_DUE:
+        case CHILD_BACKOFF:
+        case CHILD_GROUPED:
+            answer_start(self, k, TR_ESTOPPING);
+            child_move(st, k, CHILD_IDLE);
+            if (st->pool)
+                child_forget(st, k);
+            break;
+        case CHILD_CYCLING: child_move(st, k, CHILD_STOPPING); break;
+        default: break;
+        }
     }
 }
 
-/* All stops of a group restart are in: start the group again, in order. */
-static int finish_group(tr_ctx *self, sup_state *st)
+/* A group restart from index `from` (one-for-all: 0): after the current work. */
+static void request_group(sup_state *st, size_t from)
 {
-    st->group = false;
-    for (size_t j = st->group_from; j < st->n; j++) {
-        sup_child *k = &st->kids[j];
-        if (k->running || k->removed)
-            continue;
-        if (k->spec->restart == TR_TEMPORARY) {
-            k->removed = true;
+    if (!st->group_pending || from < st->pending_from)
+        st->pending_from = from;
+    st->group_pending = true;
+}
+
+/* A start failed (init error, spawn error, lost name): what that means
+ * depends on why the child was being started. k has no incarnation. */
+static void start_failed(tr_ctx *self, sup_state *st, sup_child *k, int reason)
+{
+    if (st->current == k)
+        st->current = NULL;
+    switch (st->phase) {
+    case PHASE_STARTING: /* start_link: return the error, start nothing after it */
+        child_move(st, k, CHILD_IDLE);
+        enter_shutdown(self, st, reason);
+        return;
+    case PHASE_SHUTDOWN:
+        answer_start(self, k, TR_ESTOPPING);
+        child_move(st, k, CHILD_IDLE);
+        if (st->pool || k->spec->restart == TR_TEMPORARY)
+            child_forget(st, k);
+        return;
+    default: break;
+    }
+    if (k->waiter.corr != 0) {
+        /* a requested start (start_child, restart_child): the asker gets the
+         * error, the child is not kept, nothing is retried */
+        answer_start(self, k, reason);
+        child_move(st, k, CHILD_IDLE);
+        if (st->pool)
+            child_forget(st, k);
+        return;
+    }
+    if (k->spec->restart == TR_TEMPORARY) {
+        child_move(st, k, CHILD_IDLE);
+        child_forget(st, k);
+        return;
+    }
+    /* a restart that failed: OTP's try_again, which counts as a restart */
+    if (!restart_allowed(st)) {
+        child_move(st, k, CHILD_IDLE);
+        if (st->pool)
+            child_forget(st, k);
+        enter_shutdown(self, st, TR_EINTENSITY);
+        return;
+    }
+    k->restarts++;
+    if (st->phase == PHASE_GROUP_START) {
+        child_move(st, k, CHILD_GROUPED);
+        st->phase = PHASE_GROUP_STOP; /* stop what this attempt started, then again */
+        return;
+    }
+    schedule_restart(self, st, k);
+}
+
+/* Starts k (its state: IDLE, DUE or GROUPED) as the current child. */
+static void begin_start(tr_ctx *self, sup_state *st, sup_child *k)
+{
+    int rc = spawn_child(self, st, k);
+    if (rc != TR_OK) {
+        child_move(st, k, CHILD_STARTING); /* a start that failed at once */
+        start_failed(self, st, k, rc);
+        return;
+    }
+    child_move(st, k, CHILD_STARTING);
+    st->current = k;
+}
+
+/* The last live, not yet stopped child at or after `from` in list order. */
+static sup_child *last_to_stop(sup_state *st, size_t from)
+{
+    for (sup_child *k = st->last; k != NULL && k->index >= from; k = k->prev)
+        if (k->state == CHILD_RUNNING || k->state == CHILD_STARTING)
+            return k;
+    return NULL;
+}
+
+/* Does the next piece of work while no child is in flight. Returns the
+ * reason to fail with once a failing shutdown is over, else TR_OK. */
+static int advance(tr_ctx *self, sup_state *st)
+{
+    while (st->current == NULL) {
+        switch (st->phase) {
+        case PHASE_STARTING: {
+            sup_child *k = st->cursor;
+            while (k != NULL && k->state != CHILD_IDLE)
+                k = k->next;
+            if (k == NULL) {
+                st->phase = PHASE_RUNNING;
+                answer_start_waiters(self, st, TR_OK);
+                continue;
+            }
+            st->cursor = k->next;
+            begin_start(self, st, k);
             continue;
         }
-        int rc = start_child(self, k);
-        if (rc != TR_OK)
-            return rc;
+        case PHASE_RUNNING:
+            if (st->group_pending) {
+                st->group_pending = false;
+                st->group_from = st->pending_from;
+                st->phase = PHASE_GROUP_STOP;
+                continue;
+            }
+            if (st->due_first == NULL)
+                return TR_OK;
+            begin_start(self, st, st->due_first);
+            continue;
+        case PHASE_GROUP_STOP: {
+            sup_child *k = last_to_stop(st, st->group_from);
+            if (k != NULL) {
+                child_move(st, k, CHILD_CYCLING);
+                signal_stop(self, k);
+                st->current = k;
+                continue;
+            }
+            /* every member is down: those due or backing off join the group */
+            for (sup_child *m = st->first; m != NULL; m = m->next)
+                if (m->index >= st->group_from &&
+                    (m->state == CHILD_DUE || m->state == CHILD_BACKOFF))
+                    child_move(st, m, CHILD_GROUPED);
+            st->phase = PHASE_GROUP_START;
+            st->cursor = st->first;
+            continue;
+        }
+        case PHASE_GROUP_START: {
+            sup_child *k = st->cursor;
+            while (k != NULL && k->state != CHILD_GROUPED)
+                k = k->next;
+            if (k == NULL) {
+                st->phase = PHASE_RUNNING;
+                st->cursor = NULL;
+                continue;
+            }
+            st->cursor = k->next;
+            begin_start(self, st, k);
+            continue;
+        }
+        case PHASE_SHUTDOWN: {
+            sup_child *k = last_to_stop(st, 0);
+            if (k != NULL) {
+                child_move(st, k, CHILD_STOPPING);
+                signal_stop(self, k);
+                st->current = k;
+                continue;
+            }
+            if (st->live.n > 0)
+                return TR_OK; /* terminate_child stops still in flight */
+            return st->fail_reason;
+        }
+        }
     }
     return TR_OK;
 }
 
-/* Child i failed (or must be restarted): stop the rest of its group. */
-static int restart_group(tr_ctx *self, sup_state *st, size_t from)
+/* ---- events ---- */
+
+/* The child's start is over (its PONG). */
+static void child_started(tr_ctx *self, sup_state *st, sup_child *k)
 {
-    if (!st->group || from < st->group_from)
-        st->group_from = from;
-    st->group = true;
-    for (size_t j = st->n; j-- > st->group_from;) { /* last started stops first */
-        sup_child *k = &st->kids[j];
-        if (k->running && !k->stopping) {
-            stop_child(self, k);
-            st->pending_stops++;
-        }
-    }
-    return st->pending_stops == 0 ? finish_group(self, st) : TR_OK;
+    child_move(st, k, CHILD_RUNNING);
+    answer_start(self, k, TR_OK);
+    if (st->current == k)
+        st->current = NULL;
 }
 
-/* Graceful shutdown: stop the last running child; its DOWN stops the next. */
-static void stop_next_child(tr_ctx *self, sup_state *st)
+/* A live child ended with `reason`. */
+static void child_down(tr_ctx *self, sup_state *st, sup_child *k, int reason)
 {
-    for (size_t j = st->n; j-- > 0;) {
-        sup_child *k = &st->kids[j];
-        if (k->running) {
-            if (!k->stopping)
-                stop_child(self, k);
-            return;
-        }
-    }
-}
-
-static void sup_stopping(tr_ctx *self, void *state)
-{
-    sup_state *st = state;
-    st->shutting_down = true;
-    stop_next_child(self, st);
-}
-
-/* A pool child that will not come back leaves the list (order kept). */
-static void forget_child(sup_state *st, size_t i)
-{
-    memmove(&st->kids[i], &st->kids[i + 1], (st->n - i - 1) * sizeof(*st->kids));
-    st->n--;
-}
-
-/* The supervisor's half of a crash report (the child's half is logged by
- * the runtime as it fails, actors/crash.c): what this supervisor does about
- * a child that ended abnormally. */
-static void report_action(tr_ctx *self, const sup_state *st, const sup_child *k,
-                          const tr_down *d, const char *action)
-{
-    if (d->reason == TR_OK || d->reason == TR_ESHUTDOWN || !tr_crash_reports_on(tr_ctx_system(self)))
+    tr_refmap_del(&st->live, k->ref.id);
+    k->ref = TR_REF_NONE;
+    if (st->current == k)
+        st->current = NULL;
+    switch (k->state) {
+    case CHILD_STARTING:
+        start_failed(self, st, k, k->start_error != TR_OK ? k->start_error : reason);
         return;
-    char me[TR_REF_FORMAT_MAX], child[TR_REF_FORMAT_MAX], name[64];
-    tr_actor_name(tr_ctx_system(self), tr_self(self), name, sizeof(name));
-    tr_log(TR_LOG_ERROR, "supervisor",
-           "supervisor '%s' %s: child '%s' %s ended with reason %d '%s': %s (%zu of %u restarts "
-           "in %u ms used)",
-           name, tr_ref_format(tr_self(self), me, sizeof(me)), k->spec->id,
-           tr_ref_format(d->actor, child, sizeof(child)), d->reason, tr_strerror(d->reason),
-           action, st->nrestarts, st->flags.intensity, st->flags.period_ms);
+    case CHILD_STOPPING: /* stopped by us: ends for good */
+        child_move(st, k, CHILD_IDLE);
+        if (st->pool || k->spec->restart == TR_TEMPORARY)
+            child_forget(st, k);
+        return;
+    case CHILD_CYCLING:
+        if (k->spec->restart == TR_TEMPORARY) { /* OTP: not restarted with the group */
+            child_move(st, k, CHILD_IDLE);
+            child_forget(st, k);
+        } else {
+            child_move(st, k, CHILD_GROUPED);
+        }
+        return;
+    default: break; /* RUNNING: it ended on its own */
+    }
+    if (st->phase == PHASE_SHUTDOWN) {
+        child_move(st, k, CHILD_IDLE);
+        if (st->pool || k->spec->restart == TR_TEMPORARY)
+            child_forget(st, k);
+        return;
+    }
+    if (st->phase == PHASE_GROUP_STOP && k->index >= st->group_from) {
+        /* a member about to be stopped ended first: restarted with the group */
+        child_move(st, k, k->spec->restart == TR_TEMPORARY ? CHILD_IDLE : CHILD_GROUPED);
+        if (k->spec->restart == TR_TEMPORARY)
+            child_forget(st, k);
+        return;
+    }
+    if (!wants_restart(k, reason)) {
+        child_move(st, k, CHILD_IDLE);
+        if (st->pool || k->spec->restart == TR_TEMPORARY)
+            child_forget(st, k); /* OTP forgets temporary children */
+        return;
+    }
+    if (!restart_allowed(st)) {
+        child_move(st, k, CHILD_IDLE);
+        if (st->pool)
+            child_forget(st, k);
+        enter_shutdown(self, st, TR_EINTENSITY);
+        return;
+    }
+    k->restarts++;
+    switch (st->flags.strategy) {
+    case TR_ONE_FOR_ALL:
+    case TR_REST_FOR_ONE:
+        child_move(st, k, CHILD_GROUPED);
+        request_group(st, st->flags.strategy == TR_ONE_FOR_ALL ? 0 : k->index);
+        return;
+    default: schedule_restart(self, st, k); return;
+    }
 }
 
 static int on_down(tr_ctx *self, sup_state *st, const tr_down *d)
 {
-    size_t i;
-    for (i = 0; i < st->n; i++)
-        if (st->kids[i].running && tr_ref_equal(st->kids[i].ref, d->actor) &&
-            st->kids[i].monitor == d->monitor)
-            break;
-    if (i == st->n)
+    sup_child *k = tr_refmap_get(&st->live, d->actor.id);
+    if (k == NULL)
         return TR_OK; /* not (or no longer) one of ours */
-    sup_child *k = &st->kids[i];
-    k->running = false;
-    if (st->shutting_down) { /* no restarts: on to the next child */
-        k->stopping = false;
-        if (st->pool)
-            forget_child(st, i);
-        stop_next_child(self, st);
-        return TR_OK;
-    }
-    if (k->terminating) { /* tr_supervisor_terminate_child: ends for good */
-        k->terminating = false;
-        k->removed = true;
-        bool group_member = k->stopping;
-        k->stopping = false;
-        if (st->pool)
-            forget_child(st, i);
-        if (group_member && --st->pending_stops == 0 && st->group)
-            return finish_group(self, st);
-        return TR_OK;
-    }
-    if (k->stopping) { /* part of a group restart we started */
-        k->stopping = false;
-        if (--st->pending_stops == 0 && st->group)
-            return finish_group(self, st);
-        return TR_OK;
-    }
-    if (!wants_restart(k, d->reason)) {
-        report_action(self, st, k, d, "not restarted (temporary child)");
-        if (k->spec->restart == TR_TEMPORARY)
-            k->removed = true;
-        if (st->pool)
-            forget_child(st, i);
-        return TR_OK;
-    }
-    if (!restart_allowed(st)) {
-        report_action(self, st, k, d,
-                      "restart intensity exceeded: the supervisor gives up and fails");
-        return TR_EINTENSITY; /* escalate: we fail, our children are stopped */
-    }
-    report_action(self, st, k, d,
-                  st->flags.strategy == TR_ONE_FOR_ALL    ? "restarting all children"
-                  : st->flags.strategy == TR_REST_FOR_ONE ? "restarting it and the children after it"
-                                                          : "restarting it");
-    switch (st->flags.strategy) {
-    case TR_ONE_FOR_ALL: return restart_group(self, st, 0);
-    case TR_REST_FOR_ONE: return restart_group(self, st, i);
-    default: return st->group && i >= st->group_from ? TR_OK : restart_child(self, st, i);
-    }
+    child_down(self, st, k, d->reason);
+    return advance(self, st);
 }
+
+static int on_pong(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    sup_child *k = tr_refmap_get(&st->live, msg->sender.id);
+    if (k != NULL && k->state == CHILD_STARTING) {
+        child_started(self, st, k);
+        return advance(self, st);
+    }
+    return TR_OK; /* a start abandoned by a stop */
+}
+
+static int on_backoff_timer(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    struct {
+        sup_child *k;
+        uint64_t incarnation;
+    } t;
+    if (msg->size != sizeof(t) || st->phase == PHASE_SHUTDOWN)
+        return TR_OK; /* in a shutdown the node may be gone */
+    memcpy(&t, msg->data, sizeof(t));
+    if (t.k->state != CHILD_BACKOFF || t.k->incarnation != t.incarnation)
+        return TR_OK;
+    child_move(st, t.k, CHILD_DUE);
+    return advance(self, st);
+}
+
+/* ---- requests ---- */
 
 static int which_child(tr_ctx *self, sup_state *st, const tr_msg *msg)
 {
     const char *id = msg->data;
     if (msg->size == 0 || id[msg->size - 1] != '\0')
         return tr_reply(self, msg, NULL, 0);
-    for (size_t i = 0; i < st->n; i++)
-        if (st->kids[i].running && strcmp(st->kids[i].spec->id, id) == 0)
-            return tr_reply(self, msg, &st->kids[i].ref, sizeof(tr_ref));
+    for (sup_child *k = st->first; k != NULL; k = k->next)
+        if ((k->state == CHILD_RUNNING || k->state == CHILD_STARTING) &&
+            strcmp(k->spec->id, id) == 0)
+            return tr_reply(self, msg, &k->ref, sizeof(tr_ref));
     return tr_reply(self, msg, NULL, 0);
 }
 
-/* A pool grows by one child from its template; replies a tr_sup_started. */
+/* A pool grows by one child from its template, started in turn. */
 static int start_pool_child(tr_ctx *self, sup_state *st, const tr_msg *msg)
 {
     tr_sup_started r = {.rc = TR_EINVAL};
     if (!st->pool || msg->size != sizeof(void *))
         return tr_reply(self, msg, &r, sizeof(r));
-    if (st->n == st->cap) {
-        size_t cap = st->cap * 2;
-        sup_child *grown = realloc(st->kids, cap * sizeof(*grown));
-        if (grown == NULL) {
-            r.rc = TR_ENOMEM;
-            return tr_reply(self, msg, &r, sizeof(r));
+    if (st->phase == PHASE_SHUTDOWN) {
+        r.rc = TR_ESTOPPING;
+        return tr_reply(self, msg, &r, sizeof(r));
+    }
+    void *arg;
+    memcpy(&arg, msg->data, sizeof(arg));
+    sup_child *k = child_add(st, &st->spec->specs[0], arg);
+    if (k == NULL) {
+        r.rc = TR_ENOMEM;
+        return tr_reply(self, msg, &r, sizeof(r));
+    }
+    k->waiter = reply_of(msg);
+    child_move(st, k, CHILD_DUE);
+    return advance(self, st);
+}
+
+static int restart_child_request(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    tr_sup_started r = {.rc = TR_EINVAL};
+    const char *id = msg->data;
+    if (st->pool || msg->size == 0 || id[msg->size - 1] != '\0')
+        return tr_reply(self, msg, &r, sizeof(r));
+    sup_child *k = child_by_id(st, id);
+    if (st->phase == PHASE_SHUTDOWN)
+        r.rc = TR_ESTOPPING;
+    else if (k == NULL)
+        r.rc = TR_ENOTFOUND;
+    else if (k->state != CHILD_IDLE)
+        r.rc = TR_EEXIST;
+    else
+        r.rc = TR_OK;
+    if (r.rc != TR_OK)
+        return tr_reply(self, msg, &r, sizeof(r));
+    k->waiter = reply_of(msg);
+    child_move(st, k, CHILD_DUE);
+    return advance(self, st);
+}
+
+static int delete_child_request(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    int rc = TR_EINVAL;
+    const char *id = msg->data;
+    if (!st->pool && msg->size > 0 && id[msg->size - 1] == '\0') {
+        sup_child *k = child_by_id(st, id);
+        if (k == NULL)
+            rc = TR_ENOTFOUND;
+        else if (k->state != CHILD_IDLE)
+            rc = TR_EEXIST;
+        else {
+            child_forget(st, k);
+            rc = TR_OK;
         }
-        st->kids = grown;
-        st->cap = cap;
     }
-    sup_child *k = &st->kids[st->n];
-    *k = (sup_child){.spec = &st->spec->specs[0], .seq = st->next_seq++};
-    memcpy(&k->arg, msg->data, sizeof(void *));
-    r.rc = start_child(self, k);
-    if (r.rc == TR_OK) {
-        st->n++;
-        r.child = k->ref;
-    } else if (k->running || !tr_ref_is_none(k->ref)) {
-        tr_kill(tr_ctx_system(self), k->ref); /* spawned but not watched: do not leak it */
-    }
-    return tr_reply(self, msg, &r, sizeof(r));
+    return tr_reply(self, msg, &rc, sizeof(rc));
 }
 
 static int terminate_child(tr_ctx *self, sup_state *st, const tr_msg *msg)
@@ -339,33 +815,109 @@ static int terminate_child(tr_ctx *self, sup_state *st, const tr_msg *msg)
     tr_ref ref;
     if (msg->size == sizeof(ref)) {
         memcpy(&ref, msg->data, sizeof(ref));
-        for (size_t i = 0; i < st->n; i++) {
-            sup_child *k = &st->kids[i];
-            if (k->running && tr_ref_equal(k->ref, ref) && !k->terminating) {
-                k->terminating = true;
-                if (!k->stopping) /* else a group restart is stopping it already */
-                    signal_stop(self, k);
-                rc = TR_OK;
-                break;
+        sup_child *k = tr_refmap_get(&st->live, ref.id);
+        if (k != NULL && k->state != CHILD_STOPPING) {
+            if (k->state != CHILD_CYCLING) /* else a group restart is stopping it already */
+                signal_stop(self, k);
+            if (k->state == CHILD_STARTING) {
+                answer_start(self, k, TR_ESHUTDOWN);
+                if (st->current == k)
+                    st->current = NULL; /* its start is abandoned */
             }
+            child_move(st, k, CHILD_STOPPING);
+            rc = TR_OK;
         }
     }
-    return tr_reply(self, msg, &rc, sizeof(rc));
+    int sent = tr_reply(self, msg, &rc, sizeof(rc));
+    int adv = advance(self, st);
+    return adv != TR_OK ? adv : sent;
 }
 
 static int which_children(tr_ctx *self, sup_state *st, const tr_msg *msg)
 {
-    tr_ref *refs = malloc((st->n > 0 ? st->n : 1) * sizeof(*refs));
+    tr_ref *refs = malloc((st->nkids > 0 ? st->nkids : 1) * sizeof(*refs));
     if (refs == NULL)
         return tr_reply(self, msg, NULL, 0);
     size_t m = 0;
-    for (size_t i = 0; i < st->n; i++)
-        if (st->kids[i].running)
-            refs[m++] = st->kids[i].ref;
+    for (sup_child *k = st->first; k != NULL; k = k->next)
+        if (k->state == CHILD_RUNNING || k->state == CHILD_STARTING)
+            refs[m++] = k->ref;
     int rc = tr_reply(self, msg, refs, m * sizeof(*refs));
     free(refs);
     return rc;
 }
+
+static tr_child_status status_of(child_state s)
+{
+    switch (s) {
+    case CHILD_RUNNING: return TR_CHILD_RUNNING;
+    case CHILD_STARTING: return TR_CHILD_STARTING;
+    case CHILD_DUE:
+    case CHILD_BACKOFF:
+    case CHILD_GROUPED:
+    case CHILD_CYCLING: return TR_CHILD_RESTARTING;
+    case CHILD_STOPPING: return TR_CHILD_STOPPING;
+    default: return TR_CHILD_STOPPED;
+    }
+}
+
+static bool spec_is_supervisor(const tr_child_spec *spec)
+{
+    return spec->is_supervisor || spec->beh == &tr_supervisor_behaviour;
+}
+
+static int child_info(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    tr_sup_child_info *out = calloc(st->nkids > 0 ? st->nkids : 1, sizeof(*out));
+    if (out == NULL)
+        return TR_OK; /* no reply: the asker times out */
+    size_t m = 0;
+    for (sup_child *k = st->first; k != NULL; k = k->next, m++) {
+        snprintf(out[m].id, sizeof(out[m].id), "%s", k->spec->id);
+        out[m].ref = k->ref;
+        out[m].status = status_of(k->state);
+        out[m].is_supervisor = spec_is_supervisor(k->spec);
+        out[m].restarts = k->restarts;
+    }
+    int rc = tr_reply(self, msg, out, m * sizeof(*out));
+    free(out);
+    return rc;
+}
+
+static int count_children(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    tr_sup_counts c = {0};
+    for (sup_child *k = st->first; k != NULL; k = k->next) {
+        c.specs++;
+        c.active += is_live(k->state) && k->state != CHILD_STOPPING;
+        if (spec_is_supervisor(k->spec))
+            c.supervisors++;
+        else
+            c.workers++;
+    }
+    return tr_reply(self, msg, &c, sizeof(c));
+}
+
+static int await_started(tr_ctx *self, sup_state *st, const tr_msg *msg)
+{
+    sup_reply w = reply_of(msg);
+    if (st->phase == PHASE_STARTING) {
+        sup_reply *grown =
+            realloc(st->start_waiters, (st->nstart_waiters + 1) * sizeof(*grown));
+        if (grown == NULL)
+            return TR_ENOMEM; /* cannot keep the promise: fail loudly */
+        st->start_waiters = grown;
+        st->start_waiters[st->nstart_waiters++] = w;
+        return TR_OK;
+    }
+    if (w.corr != 0)
+        reply_to(self, &w, &st->start_result, sizeof(st->start_result));
+    else if (st->start_result == TR_OK)
+        tr_send(self, w.to, TR_MSG_PONG, NULL, 0);
+    return TR_OK;
+}
+
+/* ---- behaviour ---- */
 
 static int sup_init(tr_ctx *self, void *state, void *arg)
 {
@@ -374,58 +926,87 @@ static int sup_init(tr_ctx *self, void *state, void *arg)
     st->flags = st->spec->flags;
     st->rng = tr_self(self).id * 0x9e3779b97f4a7c15ull + 1;
     st->pool = st->flags.strategy == TR_SIMPLE_ONE_FOR_ONE;
-    st->n = st->pool ? 0 : st->spec->n; /* a pool starts empty */
-    st->cap = st->n > 4 ? st->n : 4;
-    st->next_seq = st->n;
-    st->kids = calloc(st->cap, sizeof(*st->kids));
-    st->restarts = malloc(((size_t)st->flags.intensity + 1) * sizeof(*st->restarts));
-    if (st->kids == NULL || st->restarts == NULL) {
-        st->n = 0;
-        return TR_ENOMEM;
-    }
-    for (size_t i = 0; i < st->n; i++) {
-        st->kids[i].spec = &st->spec->specs[i];
-        st->kids[i].arg = st->spec->specs[i].arg;
-        st->kids[i].seq = i;
-        int rc = start_child(self, &st->kids[i]);
-        if (rc != TR_OK)
-            return rc;
-    }
-    return TR_OK;
+    st->phase = PHASE_STARTING;
+    if (!st->pool) /* a pool starts empty */
+        for (size_t i = 0; i < st->spec->n; i++)
+            if (child_add(st, &st->spec->specs[i], st->spec->specs[i].arg) == NULL)
+                return TR_ENOMEM;
+    st->cursor = st->first;
+    return advance(self, st);
 }
 
 static int sup_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     sup_state *st = state;
-    if (msg->type == TR_MSG_DOWN && msg->size == sizeof(tr_down))
-        return on_down(self, st, msg->data);
-    if (msg->type == TR_SUP_WHICH_CHILD)
-        return which_child(self, st, msg);
-    if (msg->type == TR_SUP_START_CHILD)
-        return start_pool_child(self, st, msg);
-    if (msg->type == TR_SUP_TERMINATE_CHILD)
-        return terminate_child(self, st, msg);
-    if (msg->type == TR_SUP_WHICH_CHILDREN)
-        return which_children(self, st, msg);
-    if (msg->type == TR_SUP_RESTART && msg->size == sizeof(uint64_t)) {
-        uint64_t seq = *(const uint64_t *)msg->data;
-        for (size_t i = 0; i < st->n; i++) {
-            sup_child *k = &st->kids[i];
-            if (k->seq == seq && k->delayed && !k->running && !st->shutting_down)
-                return start_child(self, k);
-        }
+    switch (msg->type) {
+    case TR_MSG_DOWN:
+        return msg->size == sizeof(tr_down) ? on_down(self, st, msg->data) : TR_OK;
+    case TR_MSG_PONG: return on_pong(self, st, msg);
+    case TR_SUP_RESTART: return on_backoff_timer(self, st, msg);
+    case TR_SUP_WHICH_CHILD: return which_child(self, st, msg);
+    case TR_SUP_START_CHILD: return start_pool_child(self, st, msg);
+    case TR_SUP_TERMINATE_CHILD: return terminate_child(self, st, msg);
+    case TR_SUP_WHICH_CHILDREN: return which_children(self, st, msg);
+    case TR_SUP_AWAIT_STARTED: return await_started(self, st, msg);
+    case TR_SUP_RESTART_CHILD: return restart_child_request(self, st, msg);
+    case TR_SUP_DELETE_CHILD: return delete_child_request(self, st, msg);
+    case TR_SUP_CHILD_INFO: return child_info(self, st, msg);
+    case TR_SUP_COUNT_CHILDREN: return count_children(self, st, msg);
+    default: return TR_OK;
     }
-    return TR_OK;
+}
+
+/* A graceful stop (tr_stop, a parent, system shutdown): the children go
+ * one at a time, last started first; the runtime ends us when they are
+ * gone and the mailbox is drained. */
+static void sup_stopping(tr_ctx *self, void *state)
+{
+    sup_state *st = state;
+    enter_shutdown(self, st, TR_OK);
+    advance(self, st);
 }
 
 static void sup_terminate(tr_ctx *self, void *state, int reason)
 {
-    (void)self, (void)reason;
     sup_state *st = state;
-    free(st->kids);
-    free(st->restarts);
+    if (st->phase == PHASE_STARTING) /* killed during its start */
+        answer_start_waiters(self, st, reason != TR_OK ? reason : TR_ESHUTDOWN);
+    while (st->first != NULL) {
+        sup_child *k = st->first;
+        st->first = k->next;
+        free(k);
+    }
+    tr_refmap_free(&st->live);
+    free(st->restarts.e);
+    free(st->start_waiters);
     if (st->spec != NULL && st->spec->owned)
         tr_sup_spec_destroy(st->spec);
+}
+
+static const char *strategy_name(tr_strategy s)
+{
+    static const char *const names[] = {"one_for_one", "one_for_all", "rest_for_one",
+                                        "simple_one_for_one"};
+    return (unsigned)s <= TR_SIMPLE_ONE_FOR_ONE ? names[s] : "?";
+}
+
+/* tr_inspect: the strategy, phase, restart budget and each child. */
+static size_t sup_inspect(tr_ctx *self, void *state, char *buf, size_t cap)
+{
+    (void)self;
+    sup_state *st = state;
+    size_t len = (size_t)snprintf(buf, cap,
+                                  "strategy=%s phase=%s children=%zu restarts=%llu "
+                                  "in_period=%llu intensity=%u period_ms=%u\n",
+                                  strategy_name(st->flags.strategy), phase_names[st->phase],
+                                  st->nkids, (unsigned long long)st->restarts_total,
+                                  (unsigned long long)st->restarts.total, st->flags.intensity,
+                                  st->flags.period_ms);
+    for (sup_child *k = st->first; k != NULL && len < cap; k = k->next)
+        len += (size_t)snprintf(buf + len, cap - len, "%s %s ref=%llu restarts=%u\n",
+                                k->spec->id, state_names[k->state],
+                                (unsigned long long)k->ref.id, k->restarts);
+    return len;
 }
 
 const tr_behaviour tr_supervisor_behaviour = {
@@ -434,17 +1015,29 @@ const tr_behaviour tr_supervisor_behaviour = {
     .terminate = sup_terminate,
     .state_size = sizeof(sup_state),
     .stopping = sup_stopping,
-    .name = "supervisor",
+    .inspect = sup_inspect,
 };
+
+/* ---- specs ---- */
 
 void tr_sup_spec_destroy(tr_sup_spec *spec)
 {
     if (spec == NULL)
         return;
-    for (size_t i = 0; i < spec->n; i++)
+    for (size_t i = 0; i < spec->n; i++) {
         free((char *)spec->specs[i].id);
+        free((char *)spec->specs[i].name);
+    }
     free(spec->specs);
     free(spec);
+}
+
+static bool spec_valid(const tr_child_spec *s, bool pool)
+{
+    return s->id != NULL && strnlen(s->id, TR_SUP_ID_MAX) < TR_SUP_ID_MAX && s->beh != NULL &&
+           s->beh->handle != NULL && (unsigned)s->restart <= TR_TEMPORARY &&
+           (s->name == NULL || (!pool && strnlen(s->name, TR_NAME_MAX) < TR_NAME_MAX &&
+                                s->name[0] != '\0' && strchr(s->name, '/') == NULL));
 }
 
 int tr_sup_spec_create(const tr_sup_flags *flags, const tr_child_spec *specs, size_t n,
@@ -454,12 +1047,14 @@ int tr_sup_spec_create(const tr_sup_flags *flags, const tr_child_spec *specs, si
         (unsigned)flags->strategy > TR_SIMPLE_ONE_FOR_ONE ||
         (flags->strategy == TR_SIMPLE_ONE_FOR_ONE && n != 1))
         return TR_EINVAL;
+    bool pool = flags->strategy == TR_SIMPLE_ONE_FOR_ONE;
     for (size_t i = 0; i < n; i++) {
-        if (specs[i].id == NULL || specs[i].beh == NULL || specs[i].beh->handle == NULL ||
-            (unsigned)specs[i].restart > TR_TEMPORARY)
+        if (!spec_valid(&specs[i], pool))
             return TR_EINVAL;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(specs[i].id, specs[j].id) == 0)
+            if (strcmp(specs[i].id, specs[j].id) == 0 ||
+                (specs[i].name != NULL && specs[j].name != NULL &&
+                 strcmp(specs[i].name, specs[j].name) == 0))
                 return TR_EINVAL;
     }
     tr_sup_spec *spec = calloc(1, sizeof(*spec));
@@ -475,8 +1070,10 @@ int tr_sup_spec_create(const tr_sup_flags *flags, const tr_child_spec *specs, si
     for (size_t i = 0; i < n; i++) {
         spec->specs[i] = specs[i];
         spec->specs[i].opts.name = NULL; /* names default to the id */
-        if ((spec->specs[i].id = strdup(specs[i].id)) == NULL) {
-            spec->n = i;
+        spec->specs[i].name = NULL;
+        spec->n = i + 1;
+        if ((spec->specs[i].id = strdup(specs[i].id)) == NULL ||
+            (specs[i].name != NULL && (spec->specs[i].name = strdup(specs[i].name)) == NULL)) {
             tr_sup_spec_destroy(spec);
             return TR_ENOMEM;
         }
@@ -486,36 +1083,22 @@ int tr_sup_spec_create(const tr_sup_flags *flags, const tr_child_spec *specs, si
     return TR_OK;
 }
 
-int tr_supervisor_start(tr_system *sys, const tr_sup_flags *flags, const tr_child_spec *specs,
-                        size_t n, const tr_spawn_opts *opts, tr_ref *out)
+/* Spawns a supervisor from a fresh owned spec; its start goes on alone. */
+int tr_sup_spawn(tr_system *sys, const tr_sup_flags *flags, const tr_child_spec *specs, size_t n,
+                 const tr_spawn_opts *opts, tr_ref *out)
 {
-    if (sys == NULL)
+    if (sys == NULL || out == NULL)
         return TR_EINVAL;
     tr_sup_spec *spec;
     int rc = tr_sup_spec_create(flags, specs, n, &spec);
     if (rc != TR_OK)
         return rc;
     spec->owned = true;
-    rc = tr_spawn(sys, &tr_supervisor_behaviour, spec, opts, out);
+    tr_spawn_opts o = opts != NULL ? *opts : (tr_spawn_opts){0};
+    if (o.drain_timeout_ms == 0)
+        o.drain_timeout_ms = TR_SHUTDOWN_INFINITY; /* OTP: a supervisor waits for its children */
+    rc = tr_spawn(sys, &tr_supervisor_behaviour, spec, &o, out);
     if (rc != TR_OK)
         tr_sup_spec_destroy(spec); /* init never ran: the spec is still ours */
     return rc;
-}
-
-int tr_supervisor_child(tr_system *sys, tr_ref sup, const char *id, int timeout_ms, tr_ref *child)
-{
-    if (sys == NULL || id == NULL || child == NULL)
-        return TR_EINVAL;
-    void *reply = NULL;
-    size_t size = 0;
-    int rc = tr_ask_wait(sys, sup, TR_SUP_WHICH_CHILD, id, strlen(id) + 1, timeout_ms, &reply, &size);
-    if (rc != TR_OK)
-        return rc;
-    if (size != sizeof(tr_ref)) {
-        free(reply);
-        return TR_ENOTFOUND;
-    }
-    memcpy(child, reply, sizeof(*child));
-    free(reply);
-    return TR_OK;
 }
