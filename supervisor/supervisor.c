@@ -20,8 +20,9 @@
  * own drain deadline (its shutdown time, the drain_timeout_ms it was spawned
  * with) and is killed when that passes; brutal_kill children are killed.
  * The runtime never stops a supervisor's children on its behalf except in a
- * kill: a graceful stop goes through tr_behaviour.stopping, and a failure is
- * only declared once the children are gone.
+ * kill: a graceful stop goes through tr_behaviour.stopping, a linked actor's
+ * abnormal exit is trapped, and a failure is only declared once the children
+ * are gone.
  *
  * Children are nodes of a list in start order (static children in spec
  * order; a pool appends) with a map from the live incarnation's reference
@@ -35,6 +36,7 @@
 #include "actors/probe.h"
 #include "supervisor/refmap.h"
 #include "supervisor/supervisor_impl.h"
+#include "troupe/link.h"
 #include "troupe/monitor.h"
 #include "troupe/registry.h"
 #include "troupe/supervisor.h"
@@ -932,6 +934,18 @@ static int sup_init(tr_ctx *self, void *state, void *arg)
             if (child_add(st, &st->spec->specs[i], st->spec->specs[i].arg) == NULL)
                 return TR_ENOMEM;
     st->cursor = st->first;
+    /* as OTP's supervisors do: an abnormal exit of a linked actor makes us
+     * stop our children in order and then fail with its reason, instead of
+     * failing at once (the runtime would then stop them all together) */
+    tr_trap_exits(self, true);
+    return advance(self, st);
+}
+
+static int on_exit_signal(tr_ctx *self, sup_state *st, const tr_exit_signal *x)
+{
+    if (x->reason == TR_OK)
+        return TR_OK; /* a normal exit of a linked actor does not concern us */
+    enter_shutdown(self, st, x->reason);
     return advance(self, st);
 }
 
@@ -942,6 +956,8 @@ static int sup_handle(tr_ctx *self, void *state, const tr_msg *msg)
     case TR_MSG_DOWN:
         return msg->size == sizeof(tr_down) ? on_down(self, st, msg->data) : TR_OK;
     case TR_MSG_PONG: return on_pong(self, st, msg);
+    case TR_MSG_EXIT:
+        return msg->size == sizeof(tr_exit_signal) ? on_exit_signal(self, st, msg->data) : TR_OK;
     case TR_SUP_RESTART: return on_backoff_timer(self, st, msg);
     case TR_SUP_WHICH_CHILD: return which_child(self, st, msg);
     case TR_SUP_START_CHILD: return start_pool_child(self, st, msg);

@@ -358,3 +358,37 @@ Test(failure_paths, a_cancelled_transient_child_is_not_restarted)
     tr_token_destroy(tok);
     tr_system_destroy(sys);
 }
+
+/* A linked actor's abnormal exit: a supervisor traps it (as OTP's do),
+ * stops its children in order, each within its shutdown, then fails with
+ * that reason, instead of the runtime stopping them all at once. */
+static int crash_now(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self, (void)state, (void)msg;
+    return TR_EUSER + 7;
+}
+static const tr_behaviour crasher = {.handle = crash_now};
+
+Test(failure_paths, a_linked_crash_stops_the_children_in_order_first)
+{
+    reset();
+    tr_system *sys = make_system(2);
+    tr_child_spec specs[3];
+    specs3(specs);
+    specs[2].shutdown_ms = 200;
+    tr_sup_flags flags = {.strategy = TR_ONE_FOR_ONE, .intensity = 10, .period_ms = 60000};
+    tr_ref sup, buddy;
+    cr_assert_eq(tr_supervisor_start(sys, &flags, specs, 3, NULL, &sup), TR_OK);
+    cr_assert(latch_wait(&init_ends, 3, 10000));
+    cr_assert_eq(tr_spawn(sys, &crasher, NULL, NULL, &buddy), TR_OK);
+    cr_assert_eq(tr_link(sys, sup, buddy), TR_OK);
+    give_slow_work(sys, child_ref(sys, sup, "c"), 400, 25);
+    cr_assert_eq(tr_post(sys, buddy, MSG_FAIL, NULL, 0, -1), TR_OK);
+    int reason;
+    cr_assert_eq(tr_await_exit(sys, sup, 60000, &reason), TR_OK);
+    cr_assert_eq(reason, TR_EUSER + 7, "the linked actor's reason, got %s", tr_strerror(reason));
+    log_is(&end_log, "cba");
+    cr_assert_eq(atomic_load(&cfgs[2].last_reason), TR_EKILLED);
+    cr_assert_lt(atomic_load(&cfgs[2].slow_done), 400);
+    tr_system_destroy(sys);
+}
