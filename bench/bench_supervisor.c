@@ -1,7 +1,10 @@
 /* bench_supervisor: cancelling big actor trees and restarting crashed
  * children. Prints, never asserts.
  *
- *   bench_supervisor [scale]   scale multiplies every count (default 1; 0.05 = quick)
+ *   bench_supervisor [scale [cases]]   scale multiplies every count (default 1;
+ *                                      0.05 = quick); cases: comma-separated
+ *                                      subset of cancel,suptree,restart,
+ *                                      restart2,pool (default all)
  *
  * Figures:
  *   - cancel a tree of ~1M plain actors (root -> 100 -> 100 -> 100 =
@@ -15,7 +18,15 @@
  *     last started first, so this is 1000 sequential subtree stops;
  *   - restart latency of a crashed child under a one-for-one supervisor:
  *     N (10000 at scale 1) times, post a "fail" message to the current child
- *     and wait until the replacement's init has run; median, p99 and max.
+ *     and wait until the replacement's init has run; median, p99 and max;
+ *   - restart to next message (the figure bench/supervisor.sh sets beside
+ *     Erlang/OTP's): a driver actor sends "fail" to the child, the new
+ *     incarnation's init tells the driver, the driver pings it and times
+ *     the pong: crash to the restarted child handling its next message.
+ *     N times, one crash per millisecond at most (a 1 ms timer between
+ *     rounds), so the restart history (1 s period) stays short;
+ *   - shutdown of a pool of 10000 (x scale) children: tr_stop of the
+ *     simple-one-for-one supervisor until tr_await_exit returns.
  *
  * The roots are given a 60 s drain deadline (the default is 5 s) so that the
  * cancel figure is always a graceful stop, never a deadline kill; the exit
@@ -228,6 +239,7 @@ typedef struct bench_params {
     unsigned sup_children; /* supervisor tree: sup -> c -> g */
     unsigned sup_grandchildren;
     uint64_t restarts;
+    uint64_t pool;
 } bench_params;
 
 static void case_cancel_tree(const bench_params *p)
@@ -416,12 +428,179 @@ static void case_restart_latency(const bench_params *p)
     free(lat);
 }
 
+/* ---- restart to next message, driven by an actor ---- */
+
+enum { MSG_STARTED = TR_MSG_USER + 10, MSG_PING, MSG_PONG, MSG_NEXT };
+
+static tr_ref g_driver;
+
+static int echo_init(tr_ctx *self, void *state, void *arg)
+{
+    (void)state, (void)arg;
+    tr_ref me = tr_self(self);
+    return tr_send(self, g_driver, MSG_STARTED, &me, sizeof(me));
+}
+
+static int echo_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)state;
+    if (msg->type == MSG_FAIL)
+        return TR_EUSER + 1;
+    if (msg->type == MSG_PING)
+        return tr_send(self, g_driver, MSG_PONG, NULL, 0);
+    return TR_OK;
+}
+
+static const tr_behaviour echo_child = {.init = echo_init, .handle = echo_handle};
+
+typedef struct driver {
+    tr_ref child;
+    uint64_t t0;
+    size_t done, n;
+    uint64_t *lat;
+    bool started;
+} driver;
+
+static pthread_mutex_t d_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t d_cv = PTHREAD_COND_INITIALIZER;
+static bool d_finished;
+
+static int crash_child(tr_ctx *self, driver *d)
+{
+    d->t0 = now_ns();
+    return tr_send(self, d->child, MSG_FAIL, NULL, 0);
+}
+
+static int driver_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    driver *d = *(driver **)state;
+    switch (msg->type) {
+    case MSG_STARTED:
+        memcpy(&d->child, msg->data, sizeof(d->child));
+        if (!d->started) { /* the first incarnation: begin */
+            d->started = true;
+            return crash_child(self, d);
+        }
+        return tr_send(self, d->child, MSG_PING, NULL, 0);
+    case MSG_PONG:
+        d->lat[d->done++] = now_ns() - d->t0;
+        if (d->done < d->n) /* pace: at most one crash per millisecond */
+            return tr_send_after(tr_ctx_system(self), tr_self(self), MSG_NEXT, NULL, 0, 1, NULL);
+        pthread_mutex_lock(&d_lock);
+        d_finished = true;
+        pthread_cond_signal(&d_cv);
+        pthread_mutex_unlock(&d_lock);
+        return TR_OK;
+    case MSG_NEXT: return crash_child(self, d);
+    default: return TR_OK;
+    }
+}
+
+static int driver_init(tr_ctx *self, void *state, void *arg)
+{
+    (void)self;
+    *(driver **)state = arg;
+    return TR_OK;
+}
+
+static const tr_behaviour driver_beh = {.init = driver_init, .handle = driver_handle,
+                                        .state_size = sizeof(driver *)};
+
+static void case_restart_next_message(const bench_params *p)
+{
+    driver d = {.n = (size_t)p->restarts};
+    d.lat = malloc(d.n * sizeof(*d.lat));
+    if (d.lat == NULL)
+        die("malloc", TR_ENOMEM);
+    tr_system *sys = make_system(0);
+    int rc = tr_spawn(sys, &driver_beh, &d, NULL, &g_driver);
+    if (rc != TR_OK)
+        die("tr_spawn driver", rc);
+    tr_child_spec spec = {.id = "w", .beh = &echo_child, .restart = TR_PERMANENT};
+    tr_sup_flags flags = {.strategy = TR_ONE_FOR_ONE, .intensity = 100000, .period_ms = 1000};
+    tr_ref sup;
+    double wall0 = now_ms();
+    if ((rc = tr_supervisor_start(sys, &flags, &spec, 1, NULL, &sup)) != TR_OK)
+        die("tr_supervisor_start", rc);
+    pthread_mutex_lock(&d_lock);
+    while (!d_finished)
+        pthread_cond_wait(&d_cv, &d_lock);
+    pthread_mutex_unlock(&d_lock);
+    double wall = now_ms() - wall0;
+    qsort(d.lat, d.n, sizeof(*d.lat), cmp_u64);
+    printf("restart to next message, one-for-one, %zu crashes paced 1/ms (crash -> restarted "
+           "child handles a ping), %u workers: median %.1f us, p99 %.1f us, max %.1f us "
+           "(%.1f s)\n",
+           d.n, tr_system_workers(sys), pct_us(d.lat, d.n, 0.5), pct_us(d.lat, d.n, 0.99),
+           (double)d.lat[d.n - 1] / 1e3, wall / 1e3);
+    printf("RESULT restart_next_message median_us %.1f p99_us %.1f n %zu\n",
+           pct_us(d.lat, d.n, 0.5), pct_us(d.lat, d.n, 0.99), d.n);
+    tr_system_destroy(sys);
+    free(d.lat);
+}
+
+/* ---- shutdown of a 10k pool ---- */
+
+static _Atomic uint64_t g_pool_ended;
+
+static void pooled_terminate(tr_ctx *self, void *state, int reason)
+{
+    (void)self, (void)state, (void)reason;
+    atomic_fetch_add_explicit(&g_pool_ended, 1, memory_order_relaxed);
+}
+
+static const tr_behaviour pooled = {.handle = tree_handle, .terminate = pooled_terminate};
+
+static void case_pool_shutdown(const bench_params *p)
+{
+    size_t n = (size_t)p->pool;
+    tr_system *sys = make_system(0);
+    tr_child_spec tmpl = {.id = "p", .beh = &pooled, .restart = TR_PERMANENT};
+    tr_sup_flags flags = {.strategy = TR_SIMPLE_ONE_FOR_ONE};
+    tr_ref sup;
+    int rc = tr_supervisor_start(sys, &flags, &tmpl, 1, NULL, &sup);
+    if (rc != TR_OK)
+        die("tr_supervisor_start", rc);
+    double s0 = now_ms();
+    for (size_t i = 0; i < n; i++)
+        if ((rc = tr_supervisor_start_child(sys, sup, NULL, 10000, NULL)) != TR_OK)
+            die("tr_supervisor_start_child", rc);
+    double start_ms = now_ms() - s0;
+    double t0 = now_ms();
+    tr_stop(sys, sup);
+    int reason = -1;
+    rc = tr_await_exit(sys, sup, 120000, &reason);
+    double ms = now_ms() - t0;
+    uint64_t ended = atomic_load(&g_pool_ended);
+    printf("pool of %zu children: started one by one in %.1f ms; shutdown (tr_stop -> exit, "
+           "last started first) %.1f ms (%.2f us/child), reason %s, %llu terminates%s\n",
+           n, start_ms, ms, ms * 1e3 / (double)n, tr_strerror(reason), (unsigned long long)ended,
+           rc == TR_OK && ended == n ? "" : "  CHECK FAILED");
+    printf("RESULT pool_shutdown ms %.1f n %zu\n", ms, n);
+    tr_system_destroy(sys);
+    if (rc != TR_OK || ended != n)
+        _exit(1);
+}
+
 /* ---- driver ---- */
 
 typedef struct bench_case {
+    const char *key; /* for the cases argument */
     const char *name;
     void (*run)(const bench_params *);
 } bench_case;
+
+/* Whether `key` is in the comma-separated list (NULL = every case). */
+static bool selected(const char *only, const char *key)
+{
+    if (only == NULL)
+        return true;
+    size_t len = strlen(key);
+    for (const char *at = only; (at = strstr(at, key)) != NULL; at += len)
+        if ((at == only || at[-1] == ',') && (at[len] == '\0' || at[len] == ','))
+            return true;
+    return false;
+}
 
 /* Runs one case in a child process with a watchdog; false if it failed. */
 static int run_case(const bench_case *c, const bench_params *p, unsigned timeout_s)
@@ -495,7 +674,9 @@ int main(int argc, char **argv)
         .sup_children = scaled_width(1000, root_k(scale, 2), 2),
         .sup_grandchildren = scaled_width(1000, root_k(scale, 2), 2),
         .restarts = restarts < 100.0 ? 100 : (uint64_t)(restarts + 0.5),
+        .pool = restarts < 100.0 ? 100 : (uint64_t)(restarts + 0.5),
     };
+    const char *only = argc > 2 ? argv[2] : NULL;
 
     /* Created and destroyed before any fork: no thread survives into it. */
     tr_system *sys = make_system(0);
@@ -504,13 +685,16 @@ int main(int argc, char **argv)
     tr_system_destroy(sys);
 
     static const bench_case cases[] = {
-        {"cancel tree", case_cancel_tree},
-        {"cancel supervisor tree", case_cancel_sup_tree},
-        {"restart latency", case_restart_latency},
+        {"cancel", "cancel tree", case_cancel_tree},
+        {"suptree", "cancel supervisor tree", case_cancel_sup_tree},
+        {"restart", "restart latency", case_restart_latency},
+        {"restart2", "restart to next message", case_restart_next_message},
+        {"pool", "pool shutdown", case_pool_shutdown},
     };
     unsigned timeout_s = 60 + (unsigned)(120.0 * scale);
     int ok = 1;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        ok &= run_case(&cases[i], &p, timeout_s);
+        if (selected(only, cases[i].key))
+            ok &= run_case(&cases[i], &p, timeout_s);
     return ok ? 0 : 1;
 }

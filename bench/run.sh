@@ -13,7 +13,8 @@
 #   --seconds S  idle-cost window (default 10)
 #   --only LIST  comma-separated benchmarks (pingpong,counting,threadring,
 #                chameneos,fjthrput,fjcreate,big,skynet,idle,spawn,spawnmsg,
-#                cancel,mem,net)
+#                cancel,mem,net,supervisor: bench/supervisor.sh's own table,
+#                bench/results/supervisor.txt)
 #
 # Environment: CAF_OPTS (e.g. "--caf#scheduler.max-threads=2") is passed to the
 # CAF program; MEM_BUDGET_GB (default 8) caps the 10M-actor memory rows: a
@@ -47,7 +48,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1; shift ;;
     --seconds) SECONDS_IDLE=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
-    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -280,6 +281,10 @@ if [ "$QUICK" = 0 ] && want net; then
     fi
 fi
 
+# supervisor figures beside Erlang/OTP: bench/supervisor.sh prints its own table
+if [ -z "$ONLY" ] || [[ ",$ONLY," == *,supervisor,* ]]; then
+    bash "$ROOT/bench/supervisor.sh" $([ "$QUICK" = 1 ] && echo --quick) | tee "$RES/supervisor.txt" >&2 || fail=1
+fi
 RTT_AFTER="$(core_rtt)"
 LOAD_AFTER="$(uptime_load)"
 if [ "$QUICK" = 1 ]; then DOC="$RES/quick.md"; else DOC="$ROOT/docs/benchmarks.md"; fi
