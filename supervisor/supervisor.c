@@ -37,6 +37,7 @@
 #include "supervisor/refmap.h"
 #include "supervisor/supervisor_impl.h"
 #include "troupe/link.h"
+#include "troupe/log.h"
 #include "troupe/monitor.h"
 #include "troupe/registry.h"
 #include "troupe/supervisor.h"
@@ -156,6 +157,25 @@ static uint64_t sup_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One line through the logging hook (troupe/log.h), like OTP's supervisor
+ * reports: which supervisor, which child, what happened, what it does. */
+static void sup_log(tr_ctx *self, tr_log_level level, const sup_child *k, const char *what,
+                    int reason, const char *action)
+{
+    if (!tr_log_enabled(level))
+        return;
+    char name[TR_NAME_MAX];
+    if (tr_actor_name(tr_ctx_system(self), tr_self(self), name, sizeof(name)) != TR_OK ||
+        name[0] == '\0')
+        snprintf(name, sizeof(name), "%llx", (unsigned long long)tr_self(self).id);
+    if (k != NULL)
+        tr_log(level, "supervisor", "supervisor '%s': child '%s' %s (%s): %s", name,
+               k->spec->id, what, tr_strerror(reason), action);
+    else
+        tr_log(level, "supervisor", "supervisor '%s': %s (%s): %s", name, what,
+               tr_strerror(reason), action);
 }
 
 static bool is_live(child_state s)
@@ -486,6 +506,8 @@ static void start_failed(tr_ctx *self, sup_state *st, sup_child *k, int reason)
         st->current = NULL;
     switch (st->phase) {
     case PHASE_STARTING: /* start_link: return the error, start nothing after it */
+        sup_log(self, TR_LOG_ERROR, k, "failed to start", reason,
+                "start aborted, the children before it stopped");
         child_move(st, k, CHILD_IDLE);
         enter_shutdown(self, st, reason);
         return;
@@ -512,7 +534,10 @@ static void start_failed(tr_ctx *self, sup_state *st, sup_child *k, int reason)
         return;
     }
     /* a restart that failed: OTP's try_again, which counts as a restart */
+    sup_log(self, TR_LOG_WARN, k, "failed to restart", reason, "trying again");
     if (!restart_allowed(st)) {
+        sup_log(self, TR_LOG_ERROR, NULL, "reached its restart intensity", reason,
+                "stopping its children, then failing");
         child_move(st, k, CHILD_IDLE);
         if (st->pool)
             child_forget(st, k);
@@ -678,12 +703,15 @@ static void child_down(tr_ctx *self, sup_state *st, sup_child *k, int reason)
         return;
     }
     if (!wants_restart(k, reason)) {
+        sup_log(self, TR_LOG_INFO, k, "ended", reason, "not restarted (its restart type)");
         child_move(st, k, CHILD_IDLE);
         if (st->pool || k->spec->restart == TR_TEMPORARY)
             child_forget(st, k); /* OTP forgets temporary children */
         return;
     }
     if (!restart_allowed(st)) {
+        sup_log(self, TR_LOG_ERROR, k, "ended", reason,
+                "restart intensity reached: stopping the other children, then failing");
         child_move(st, k, CHILD_IDLE);
         if (st->pool)
             child_forget(st, k);
@@ -691,6 +719,10 @@ static void child_down(tr_ctx *self, sup_state *st, sup_child *k, int reason)
         return;
     }
     k->restarts++;
+    sup_log(self, TR_LOG_INFO, k, "ended", reason,
+            st->flags.strategy == TR_ONE_FOR_ALL    ? "restarting every child"
+            : st->flags.strategy == TR_REST_FOR_ONE ? "restarting it and the children after it"
+                                                    : "restarting it");
     switch (st->flags.strategy) {
     case TR_ONE_FOR_ALL:
     case TR_REST_FOR_ONE:
@@ -945,6 +977,8 @@ static int on_exit_signal(tr_ctx *self, sup_state *st, const tr_exit_signal *x)
 {
     if (x->reason == TR_OK)
         return TR_OK; /* a normal exit of a linked actor does not concern us */
+    sup_log(self, TR_LOG_ERROR, NULL, "a linked actor ended", x->reason,
+            "stopping its children, then ending with that reason");
     enter_shutdown(self, st, x->reason);
     return advance(self, st);
 }
