@@ -102,6 +102,7 @@ int tr_supervisor_start(tr_system *sys, const tr_sup_flags *flags, const tr_chil
     if (tr_actor_current() == NULL) { /* an outside thread: wait, as start_link does */
         rc = await_start(sys, sup);
         if (rc != TR_OK) {
+            tr_kill(sys, sup); /* no waiter (out of memory): do not leave it behind */
             tr_await_exit(sys, sup, -1, NULL); /* its started children are stopped */
             return rc;
         }

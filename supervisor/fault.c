@@ -137,6 +137,12 @@ static void wrapped_stopping(tr_ctx *self, void *state)
     w->inner->stopping(self, (char *)state + HEADER_SIZE);
 }
 
+static size_t wrapped_inspect(tr_ctx *self, void *state, char *buf, size_t cap)
+{
+    fault_wrap *w = wrap_of(self);
+    return w->inner->inspect(self, (char *)state + HEADER_SIZE, buf, cap);
+}
+
 int tr_fault_plan_create(uint64_t seed, tr_fault_plan **out)
 {
     if (out == NULL)
@@ -190,6 +196,8 @@ const tr_behaviour *tr_fault_wrap(tr_fault_plan *p, const char *label, const tr_
         .terminate = wrapped_terminate,
         .state_size = HEADER_SIZE + inner->state_size,
         .stopping = inner->stopping != NULL ? wrapped_stopping : NULL,
+        .inspect = inner->inspect != NULL ? wrapped_inspect : NULL,
+        .name = inner->name,
     };
     p->wraps[p->nwraps++] = w;
     pthread_mutex_unlock(&p->lock);

@@ -178,6 +178,26 @@ static void sup_log(tr_ctx *self, tr_log_level level, const sup_child *k, const 
                tr_strerror(reason), action);
 }
 
+/* The supervisor's half of a crash report (the child's half is logged by
+ * the runtime as it fails, actors/crash.c): what this supervisor does about
+ * a child that ended abnormally, with its restart budget. */
+static void report_action(tr_ctx *self, const sup_state *st, const sup_child *k, tr_ref child,
+                          int reason, const char *action)
+{
+    if (reason == TR_OK || reason == TR_ESHUTDOWN || reason == TR_ECANCELLED ||
+        !tr_log_enabled(TR_LOG_ERROR))
+        return;
+    char me[TR_REF_FORMAT_MAX], ref[TR_REF_FORMAT_MAX], name[TR_NAME_MAX];
+    if (tr_actor_name(tr_ctx_system(self), tr_self(self), name, sizeof(name)) != TR_OK)
+        name[0] = '\0';
+    tr_log(TR_LOG_ERROR, "supervisor",
+           "supervisor '%s' %s: child '%s' %s ended with reason %d '%s': %s (%llu of %u restarts "
+           "in %u ms used)",
+           name, tr_ref_format(tr_self(self), me, sizeof(me)), k->spec->id,
+           tr_ref_format(child, ref, sizeof(ref)), reason, tr_strerror(reason), action,
+           (unsigned long long)st->restarts.total, st->flags.intensity, st->flags.period_ms);
+}
+
 static bool is_live(child_state s)
 {
     return s == CHILD_STARTING || s == CHILD_RUNNING || s == CHILD_STOPPING || s == CHILD_CYCLING;
@@ -666,6 +686,7 @@ static void child_started(tr_ctx *self, sup_state *st, sup_child *k)
 /* A live child ended with `reason`. */
 static void child_down(tr_ctx *self, sup_state *st, sup_child *k, int reason)
 {
+    tr_ref ended = k->ref;
     tr_refmap_del(&st->live, k->ref.id);
     k->ref = TR_REF_NONE;
     if (st->current == k)
@@ -703,15 +724,18 @@ static void child_down(tr_ctx *self, sup_state *st, sup_child *k, int reason)
         return;
     }
     if (!wants_restart(k, reason)) {
-        sup_log(self, TR_LOG_INFO, k, "ended", reason, "not restarted (its restart type)");
+        report_action(self, st, k, ended, reason,
+                      k->spec->restart == TR_TEMPORARY ? "not restarted (temporary child)"
+                                                       : "not restarted");
         child_move(st, k, CHILD_IDLE);
         if (st->pool || k->spec->restart == TR_TEMPORARY)
             child_forget(st, k); /* OTP forgets temporary children */
         return;
     }
     if (!restart_allowed(st)) {
-        sup_log(self, TR_LOG_ERROR, k, "ended", reason,
-                "restart intensity reached: stopping the other children, then failing");
+        report_action(self, st, k, ended, reason,
+                      "restart intensity exceeded: the supervisor stops its other children, "
+                      "then fails");
         child_move(st, k, CHILD_IDLE);
         if (st->pool)
             child_forget(st, k);
@@ -719,10 +743,10 @@ static void child_down(tr_ctx *self, sup_state *st, sup_child *k, int reason)
         return;
     }
     k->restarts++;
-    sup_log(self, TR_LOG_INFO, k, "ended", reason,
-            st->flags.strategy == TR_ONE_FOR_ALL    ? "restarting every child"
-            : st->flags.strategy == TR_REST_FOR_ONE ? "restarting it and the children after it"
-                                                    : "restarting it");
+    report_action(self, st, k, ended, reason,
+                  st->flags.strategy == TR_ONE_FOR_ALL    ? "restarting all children"
+                  : st->flags.strategy == TR_REST_FOR_ONE ? "restarting it and the children after it"
+                                                          : "restarting it");
     switch (st->flags.strategy) {
     case TR_ONE_FOR_ALL:
     case TR_REST_FOR_ONE:
@@ -1066,6 +1090,7 @@ const tr_behaviour tr_supervisor_behaviour = {
     .state_size = sizeof(sup_state),
     .stopping = sup_stopping,
     .inspect = sup_inspect,
+    .name = "supervisor",
 };
 
 /* ---- specs ---- */
