@@ -113,8 +113,8 @@ TR_API int tr_supervisor_start(tr_system *sys, const tr_sup_flags *flags, const 
 /* From a callback: spawns the supervisor (written to *out) and returns at
  * once. Exactly one message later reaches the caller with msg->corr ==
  * *corr: TR_MSG_REPLY carrying an int (TR_OK once every child has started,
- * or the first init's reason), or TR_MSG_ASK_TIMEOUT (also if the
- * supervisor is killed first; monitor it to tell). Returns TR_OK or an
+ * or the first init's reason), or TR_MSG_ASK_FAILED (the timeout passed,
+ * or the supervisor was killed first: tr_ask_failure). Returns TR_OK or an
  * error of tr_supervisor_start / tr_ask (then nothing was started). */
 TR_API int tr_supervisor_start_async(tr_ctx *self, const tr_sup_flags *flags,
                                      const tr_child_spec *specs, size_t n,
@@ -150,7 +150,7 @@ TR_API int tr_supervisor_start_child(tr_system *sys, tr_ref sup, void *arg, int 
 
 /* From a callback: the same request without blocking. Exactly one message
  * later reaches the caller with msg->corr == *corr: TR_MSG_REPLY carrying a
- * tr_sup_started, or TR_MSG_ASK_TIMEOUT. Returns as tr_ask. */
+ * tr_sup_started, or TR_MSG_ASK_FAILED. Returns as tr_ask. */
 TR_API int tr_supervisor_start_child_async(tr_ctx *self, tr_ref sup, void *arg,
                                            uint32_t timeout_ms, uint64_t *corr);
 
