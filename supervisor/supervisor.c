@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "actors/actor_impl.h"
+#include "actors/crash.h"
 #include "actors/probe.h"
 #include "supervisor/refmap.h"
 #include "supervisor/supervisor_impl.h"
@@ -185,7 +186,7 @@ static void report_action(tr_ctx *self, const sup_state *st, const sup_child *k,
                           int reason, const char *action)
 {
     if (reason == TR_OK || reason == TR_ESHUTDOWN || reason == TR_ECANCELLED ||
-        !tr_log_enabled(TR_LOG_ERROR))
+        !tr_crash_reports_on(tr_ctx_system(self)))
         return;
     char me[TR_REF_FORMAT_MAX], ref[TR_REF_FORMAT_MAX], name[TR_NAME_MAX];
     if (tr_actor_name(tr_ctx_system(self), tr_self(self), name, sizeof(name)) != TR_OK)
