@@ -24,7 +24,7 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
-fail() { echo "tmux test: FAIL: $*" >&2; tmux -S "$SOCK" capture-pane -p -t chat >&2 2>/dev/null || true; exit 1; }
+fail() { echo "tmux test: FAIL: $*" >&2; for s in chat chat2; do tmux -S "$SOCK" capture-pane -p -t $s >&2 2>/dev/null || true; done; exit 1; }
 
 pane() { tmux -S "$SOCK" capture-pane -p -t chat; }
 wait_pane() { # REGEX
@@ -93,6 +93,24 @@ echo "tmux test: input line kept whole, own line echoed, history marked"
 
 tmux -S "$SOCK" send-keys -t chat "/quit" Enter
 wait_file "$W/bot.out" "\* person left"
+
+# Ctrl-C leaves like /quit (exit 0) and gives the terminal back (echo on)
+tmux -S "$SOCK" new-session -d -s chat2 -x 120 -y 30 \
+    "$BIN client --server $URL --nick person2 --room lobby --cookie $COOKIE --listen tcp://127.0.0.1:0; echo rc=\$?; stty -a | grep -o -- '-\\?echo ' | head -1; sleep 30"
+end=$((SECONDS + DEADLINE))
+until tmux -S "$SOCK" capture-pane -p -t chat2 | grep -q "you joined #lobby"; do
+    (( SECONDS < end )) || fail "person2 did not join"; sleep 0.1
+done
+tmux -S "$SOCK" send-keys -t chat2 "half a line"
+tmux -S "$SOCK" send-keys -t chat2 C-c
+wait_file "$W/bot.out" "\* person2 left"
+end=$((SECONDS + DEADLINE))
+until tmux -S "$SOCK" capture-pane -p -t chat2 | grep -qE "^-?echo ?$"; do
+    (( SECONDS < end )) || fail "the Ctrl-C'd client's terminal state never showed"; sleep 0.1
+done
+tmux -S "$SOCK" capture-pane -p -t chat2 | grep -q "^rc=0$" || fail "Ctrl-C: exit code not 0"
+tmux -S "$SOCK" capture-pane -p -t chat2 | grep -qE "^echo ?$" || fail "Ctrl-C left the terminal without echo"
+echo "tmux test: Ctrl-C left cleanly (exit 0, terminal echo back on)"
 
 # the bot leaves on end of input and the server stops on SIGTERM, both with
 # exit code 0 (so the sanitizers' exit checks cover them)
