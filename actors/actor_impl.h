@@ -92,6 +92,8 @@ typedef struct tr_actor_ext {
     uint64_t deadline_timer;
     struct tr_group *group;
     int64_t result;
+    void *result_ptr; /* tr_set_result_ptr, handed to the group at the end */
+    void (*result_free)(void *);
     /* monitors watching this actor (guarded by the stripe lock) */
     struct tr_watch *watches;
     uint32_t nwatches, watches_cap;

@@ -27,11 +27,13 @@ struct tr_group {
     tr_ref notify;
     size_t added, ended, failed;
     tr_group_result *results;
+    void (**result_free)(void *); /* per result: frees its ptr (NULL: none, or taken) */
     size_t nresults, results_cap;
     group_pending *head, *tail;
     tr_ref *members; /* running members, at most max */
     tr_token *token; /* tr_group_bind: members bound to it; one reference held */
     bool destroying;
+    bool orphaned; /* destroyed by its owner actor: the last member's end frees it */
 };
 
 int tr_group_create(tr_system *sys, uint32_t max_concurrency, tr_ref notify, tr_group **out)
@@ -52,18 +54,26 @@ int tr_group_create(tr_system *sys, uint32_t max_concurrency, tr_ref notify, tr_
     return TR_OK;
 }
 
-static void record_result(tr_group *g, tr_group_result r)
+static void record_result(tr_group *g, tr_group_result r, void (*free_fn)(void *))
 {
     if (g->nresults == g->results_cap) {
         size_t cap = g->results_cap ? g->results_cap * 2 : 16;
         tr_group_result *grown = realloc(g->results, cap * sizeof(*grown));
-        if (grown != NULL) {
+        if (grown != NULL)
             g->results = grown;
+        void (**fgrown)(void *) = grown != NULL ? realloc(g->result_free, cap * sizeof(*fgrown)) : NULL;
+        if (fgrown != NULL) {
+            g->result_free = fgrown;
             g->results_cap = cap;
         }
     }
-    if (g->nresults < g->results_cap)
+    if (g->nresults < g->results_cap) {
+        g->result_free[g->nresults] = r.ptr != NULL ? free_fn : NULL;
         g->results[g->nresults++] = r;
+    } else if (r.ptr != NULL && free_fn != NULL) {
+        free_fn(r.ptr); /* no room to keep it: its result is lost anyway */
+        r.ptr = NULL;
+    }
     g->ended++;
     if (r.status != TR_OK)
         g->failed++;
@@ -101,7 +111,7 @@ static void drop_pending(tr_group *g)
     while (g->head != NULL) {
         group_pending *p = g->head;
         g->head = p->next;
-        record_result(g, (tr_group_result){.member = TR_REF_NONE, .status = TR_ECANCELLED});
+        record_result(g, (tr_group_result){.member = TR_REF_NONE, .status = TR_ECANCELLED}, NULL);
         free(p->name);
         free(p);
     }
@@ -121,13 +131,28 @@ static void start_pending(tr_group *g)
             g->tail = NULL;
         int rc = start_member(g, p->beh, p->arg, &p->opts);
         if (rc != TR_OK)
-            record_result(g, (tr_group_result){.member = TR_REF_NONE, .status = rc});
+            record_result(g, (tr_group_result){.member = TR_REF_NONE, .status = rc}, NULL);
         free(p->name);
         free(p);
     }
 }
 
-void tr_group_member_done(tr_group *g, tr_ref member, int status, int64_t value)
+static void group_free(tr_group *g)
+{
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->lock);
+    tr_token_destroy(g->token);
+    for (size_t i = 0; i < g->nresults; i++)
+        if (g->results[i].ptr != NULL && g->result_free[i] != NULL)
+            g->result_free[i](g->results[i].ptr);
+    free(g->results);
+    free(g->result_free);
+    free(g->members);
+    free(g);
+}
+
+void tr_group_member_done(tr_group *g, tr_ref member, int status, int64_t value, void *ptr,
+                          void (*free_fn)(void *))
 {
     pthread_mutex_lock(&g->lock);
     for (uint32_t i = 0; i < g->running; i++) {
@@ -136,9 +161,13 @@ void tr_group_member_done(tr_group *g, tr_ref member, int status, int64_t value)
             break;
         }
     }
-    record_result(g, (tr_group_result){.member = member, .status = status, .value = value});
+    record_result(g, (tr_group_result){.member = member, .status = status, .value = value, .ptr = ptr},
+                  free_fn);
     start_pending(g);
+    bool last = g->orphaned && g->ended >= g->added;
     pthread_mutex_unlock(&g->lock);
+    if (last)
+        group_free(g); /* its owner destroyed it; nothing else refers to it now */
 }
 
 int tr_group_spawn(tr_group *g, const tr_behaviour *beh, void *arg, const tr_spawn_opts *opts)
@@ -233,6 +262,35 @@ void tr_set_result(tr_ctx *self, int64_t value)
         ext->result = value;
 }
 
+void tr_set_result_ptr(tr_ctx *self, void *ptr, void (*free_fn)(void *))
+{
+    tr_actor_ext *ext = self != NULL ? tr_actor_ext_get(self) : NULL;
+    if (ext == NULL) {
+        if (ptr != NULL && free_fn != NULL)
+            free_fn(ptr);
+        return;
+    }
+    if (ext->result_ptr != NULL && ext->result_free != NULL)
+        ext->result_free(ext->result_ptr);
+    ext->result_ptr = ptr;
+    ext->result_free = free_fn;
+}
+
+void *tr_group_take(tr_group *g, size_t index)
+{
+    if (g == NULL)
+        return NULL;
+    pthread_mutex_lock(&g->lock);
+    void *p = NULL;
+    if (index < g->nresults) {
+        p = g->results[index].ptr;
+        g->results[index].ptr = NULL;
+        g->result_free[index] = NULL;
+    }
+    pthread_mutex_unlock(&g->lock);
+    return p;
+}
+
 int tr_group_bind(tr_group *g, tr_token *tok)
 {
     if (g == NULL || tok == NULL)
@@ -268,13 +326,14 @@ void tr_group_destroy(tr_group *g)
     g->tail = NULL;
     for (uint32_t i = 0; i < g->running; i++)
         tr_kill(g->sys, g->members[i]);
+    if (tr_actor_current() != NULL && g->ended < g->added) {
+        /* its owner actor: no waiting on a worker; the last member frees it */
+        g->orphaned = true;
+        pthread_mutex_unlock(&g->lock);
+        return;
+    }
     while (g->ended < g->added)
         pthread_cond_wait(&g->cv, &g->lock);
     pthread_mutex_unlock(&g->lock);
-    pthread_cond_destroy(&g->cv);
-    pthread_mutex_destroy(&g->lock);
-    tr_token_destroy(g->token);
-    free(g->results);
-    free(g->members);
-    free(g);
+    group_free(g);
 }

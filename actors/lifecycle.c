@@ -338,7 +338,10 @@ static void finish(struct tr_actor *a, bool held)
         tr_monitor_fire(sys, self, reason, &down);
         tr_ask_fail_owed(a, reason); /* after the DOWNs: a supervisor hears first */
         if (ext->group != NULL)
-            tr_group_member_done(ext->group, self, reason, ext->result);
+            tr_group_member_done(ext->group, self, reason, ext->result, ext->result_ptr,
+                                 ext->result_free);
+        else if (ext->result_ptr != NULL && ext->result_free != NULL)
+            ext->result_free(ext->result_ptr);
     }
     /* last: the parent may end as soon as we leave its children, and must find
      * our DOWN (if it watches us) already in its mailbox */

@@ -18,6 +18,9 @@ typedef struct tr_group_result {
     tr_ref member;  /* the member's reference (now dead) */
     int status;     /* its exit reason: TR_OK for a normal stop, else the error */
     int64_t value;  /* what it set with tr_set_result (0 if nothing) */
+    void *ptr;      /* what it set with tr_set_result_ptr (NULL if nothing): owned by
+                     * the group until tr_group_take, valid until then or until
+                     * tr_group_destroy (which frees what was not taken) */
 } tr_group_result;
 
 /* Creates a group allowing max_concurrency (>0) live members. If `notify` is
@@ -55,6 +58,17 @@ TR_API void tr_group_counts(tr_group *group, size_t *added, size_t *ended, size_
 /* From a member's callback: records the value reported in its result. */
 TR_API void tr_set_result(tr_ctx *self, int64_t value);
 
+/* From a member's callback: a result that does not fit in an int64. The
+ * group takes `ptr` when the member ends (with free_fn, which frees it if
+ * nobody takes it); setting another frees the previous one. An actor that
+ * is not a group member frees it when it ends. */
+TR_API void tr_set_result_ptr(tr_ctx *self, void *ptr, void (*free_fn)(void *));
+
+/* Takes the pointer of result `index` (completion order, as
+ * tr_group_results): the caller now owns it and frees it. NULL when there is
+ * none or it was taken. */
+TR_API void *tr_group_take(tr_group *group, size_t index);
+
 /* Binds the group to `tok` (one token per group; a reference is kept until
  * tr_group_destroy): every member, running or started later, is bound to it,
  * so cancelling it stops them with TR_ECANCELLED, and the spawns still
@@ -64,8 +78,11 @@ TR_API void tr_set_result(tr_ctx *self, int64_t value);
 typedef struct tr_token tr_token;
 TR_API int tr_group_bind(tr_group *group, tr_token *tok);
 
-/* Kills members still running, drops queued spawns, waits for the members
- * to end and frees the group. Call from an outside thread. NULL is ignored. */
+/* Kills members still running, drops queued spawns and frees the group
+ * (result pointers not taken included). From an outside thread it waits for
+ * the members to end first; from an actor (the group's owner, say) it
+ * returns at once and the group is freed when its last member has ended:
+ * it must not be used after this call either way. NULL is ignored. */
 TR_API void tr_group_destroy(tr_group *group);
 
 #ifdef __cplusplus
