@@ -62,7 +62,7 @@ const char *tr_strerror(int err)
     case TR_EFULL: return "mailbox is full";
     case TR_ETIMEDOUT: return "timed out";
     case TR_ECLOSED: return "system is shutting down";
-    case TR_ESTOPPING: return "actor is stopping and takes no new messages";
+    case TR_ESTOPPING: return "actor is stopping: it takes no new messages or children";
     case TR_ENOTFOUND: return "not found";
     case TR_ECONTEXT: return "not allowed from this thread (blocking call on a worker?)";
     case TR_ESHUTDOWN: return "stopped (shutdown)";
