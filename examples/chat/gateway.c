@@ -161,26 +161,29 @@ static server_entry *place(gateway_state *s, const char *key)
 }
 
 /* Tells a nickname's home that our client holds it (CLAIM, no answer
- * wanted) or no longer does (RELEASE). */
+ * wanted), or every server up that it no longer does (RELEASE: homes move
+ * when the servers up change, and an earlier home may still hold it). */
 static void tell_home(tr_ctx *self, gateway_state *s, uint32_t type, const char *nick, uint64_t key)
 {
     char hk[CHAT_MAX_NICK + 2];
     chat_nick_key(nick, hk, sizeof(hk));
     server_entry *home = place(s, hk);
-    if (home == &s->servers[0]) {
-        if (type == CHAT_CLAIM)
-            chat_nicks_claim(&s->nicks, nick, s->cfg.server, key);
-        else
-            chat_nicks_release(&s->nicks, nick, s->cfg.server, key);
+    if (type == CHAT_CLAIM && home == &s->servers[0]) {
+        chat_nicks_claim(&s->nicks, nick, s->cfg.server, key);
         return;
     }
+    if (type == CHAT_RELEASE)
+        chat_nicks_release(&s->nicks, nick, s->cfg.server, key);
     chat_buf b;
     chat_buf_init(&b);
     msgpack_pack_array(&b.pk, 3);
     chat_pack_str(&b.pk, nick);
     chat_pack_str(&b.pk, s->cfg.server);
     msgpack_pack_uint64(&b.pk, key);
-    chat_buf_send(self, home->gateway, type, &b);
+    for (uint32_t i = 1; i < s->n; i++) /* [0] is us */
+        if (s->servers[i].up && (type == CHAT_RELEASE || &s->servers[i] == home))
+            tr_send(self, s->servers[i].gateway, type, b.sb.data, b.sb.size);
+    chat_buf_destroy(&b);
 }
 
 /* The servers up changed, so nickname homes may have moved: claim our
@@ -729,6 +732,7 @@ static int gateway_handle(tr_ctx *self, void *state, const tr_msg *msg)
 }
 
 const tr_behaviour chat_gateway_behaviour = {
+    .name = "chat.gateway",
     .init = gateway_init,
     .handle = gateway_handle,
     .terminate = gateway_terminate,
@@ -956,6 +960,7 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
 }
 
 const tr_behaviour chat_session_behaviour = {
+    .name = "chat.session",
     .init = session_init,
     .handle = session_handle,
     .state_size = sizeof(session_state),

@@ -687,6 +687,7 @@ static void member_terminate(tr_ctx *self, void *state, int reason)
 }
 
 const tr_behaviour chat_member_behaviour = {
+    .name = "chat.member",
     .init = member_init,
     .handle = member_handle,
     .terminate = member_terminate,

@@ -451,6 +451,7 @@ static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
 }
 
 const tr_behaviour chat_room_behaviour = {
+    .name = "chat.room",
     .init = room_init,
     .handle = room_handle,
     .terminate = room_terminate,
@@ -683,6 +684,7 @@ static int directory_handle(tr_ctx *self, void *state, const tr_msg *msg)
 }
 
 const tr_behaviour chat_directory_behaviour = {
+    .name = "chat.directory",
     .init = directory_init,
     .handle = directory_handle,
     .terminate = directory_terminate,

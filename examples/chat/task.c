@@ -404,6 +404,7 @@ static int task_handle(tr_ctx *self, void *state, const tr_msg *msg)
 }
 
 const tr_behaviour chat_task_behaviour = {
+    .name = "chat.task",
     .init = task_init,
     .handle = task_handle,
     .terminate = task_terminate,

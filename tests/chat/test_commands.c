@@ -260,3 +260,36 @@ Test(commands, who_list_where_help_and_unknown_commands)
     rec_fini(&rb);
     rec_fini(&rc);
 }
+
+/* A nickname's home moves when the servers up change; releasing it must
+ * clear every registry that holds it, or the nickname stays taken on an
+ * earlier home once the servers change back. */
+Test(commands, a_released_nickname_is_free_again_after_its_home_moved)
+{
+    tr_system *sys = make_system(2);
+    server a = start_server(sys, "A", 0);
+    server b = start_server(sys, "B", 0);
+    const char *both[] = {"A", "B"};
+    char nick[16], key[20];
+    for (int i = 0;; i++) { /* a nickname whose home is B once B is up */
+        snprintf(nick, sizeof(nick), "n%d", i);
+        chat_nick_key(nick, key, sizeof(key));
+        if (chat_place(key, both, 2) == 1)
+            break;
+    }
+    rec r1, r2;
+    rec_init(&r1);
+    rec_init(&r2);
+    tr_ref first = join_ok(sys, a, nick, "lobby", &r1); /* A alone: its home is A */
+    cr_assert_eq(chat_gateway_add_peer(sys, a.gw, b.gw, WAIT_MS), TR_OK);
+    cr_assert(gateway_up_becomes(sys, a.gw, 2)); /* now its home is B: claimed there too */
+    input(sys, first, "/quit");
+    cr_assert_eq(exit_reason(sys, first), TR_OK);
+    tr_kill(sys, b.gw); /* back to A alone: its home is A again */
+    cr_assert(gateway_up_becomes(sys, a.gw, 1));
+    join_ok(sys, a, nick, "lobby", &r2);
+    cr_assert_eq(rec_count(&r2, "ERROR|"), 0);
+    teardown(sys);
+    rec_fini(&r1);
+    rec_fini(&r2);
+}
