@@ -81,6 +81,14 @@ static void accept_cb(void *arg)
     tr_listener *t = arg;
     struct tr_node *node = t->node;
     int rv = nng_aio_result(t->aio);
+    if (rv == 0 && atomic_load(&node->stopping)) {
+        /* accepted while the node stops: the stream is ours to close and free
+         * (dropping it leaked the connection and its descriptor) */
+        nng_stream *s = nng_aio_get_output(t->aio, 0);
+        nng_stream_close(s);
+        nng_stream_free(s);
+        return;
+    }
     if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || atomic_load(&node->stopping))
         return;
     if (rv == 0)
