@@ -286,13 +286,9 @@ static void tx_cb(void *arg)
     tr_hs_on_written(c, rv); /* hands over to the peer once up */
 }
 
-void tr_conn_close_locked(tr_conn *c, int reason)
+void tr_conn_handshake_over_locked(tr_conn *c, int result)
 {
     struct tr_node *node = c->node;
-    if (c->state == TR_CONN_CLOSED)
-        return;
-    c->state = TR_CONN_CLOSED;
-    c->close_reason = reason;
     if (c->in_handshake) {
         c->in_handshake = false;
         node->handshakes--;
@@ -300,8 +296,18 @@ void tr_conn_close_locked(tr_conn *c, int reason)
     if (c->dial != NULL) {
         tr_dial *d = c->dial;
         c->dial = NULL;
-        tr_dial_done_locked(node, d, c, reason);
+        tr_dial_done_locked(node, d, c, result);
     }
+}
+
+void tr_conn_close_locked(tr_conn *c, int reason)
+{
+    struct tr_node *node = c->node;
+    if (c->state == TR_CONN_CLOSED)
+        return;
+    c->state = TR_CONN_CLOSED;
+    c->close_reason = reason;
+    tr_conn_handshake_over_locked(c, reason);
     nng_stream_close(c->stream); /* pending I/O completes with an error */
     tr_service_wake_locked(node);
 }

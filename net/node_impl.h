@@ -241,6 +241,10 @@ void tr_conn_write(tr_conn *c, tr_frame_out f);
  * on it ends, the service thread frees it. reason: for the log and dial. */
 void tr_conn_close(tr_conn *c, int reason);
 /* Node lock held: as tr_conn_close. */
+/* Ends c's handshake phase (it no longer counts against the node's cap on
+ * connections in handshake) and hands its dial record, if any, back with
+ * `result` (TR_OK: the session is up). Idempotent. Under the node lock. */
+void tr_conn_handshake_over_locked(tr_conn *c, int result);
 void tr_conn_close_locked(tr_conn *c, int reason);
 /* Service thread: frees closed connections; closes handshakes past their deadline. */
 void tr_conn_reap(struct tr_node *node, uint64_t now);

@@ -111,15 +111,7 @@ void tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *
     pthread_mutex_unlock(&p->lock);
     if (old != NULL && old != c)
         tr_conn_close_locked(old, TR_EEXIST); /* a down peer's old link: the new session replaces it */
-    if (c->in_handshake) {
-        c->in_handshake = false;
-        node->handshakes--;
-    }
-    if (c->dial != NULL) {
-        tr_dial *d = c->dial;
-        c->dial = NULL;
-        tr_dial_done_locked(node, d, c, TR_OK);
-    }
+    tr_conn_handshake_over_locked(c, TR_OK);
     tr_net_log_peer(node, TR_LOG_INFO, "peer %s up (%s)", p->name, c->initiator ? "we dialled" : "it dialled");
     pthread_cond_broadcast(&node->cv);
 }
