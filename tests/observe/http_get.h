@@ -1,4 +1,5 @@
-/* Test support for the observer: one blocking HTTP GET, and reading one sample out of a Prometheus text page.
+/* Test support for the observer: one blocking HTTP request (a GET, or any
+ * bytes), and reading one sample out of a Prometheus text page.
  * Include after <criterion/criterion.h>. */
 #ifndef TROUPE_TEST_HTTP_GET_H
 #define TROUPE_TEST_HTTP_GET_H
@@ -25,19 +26,15 @@ typedef struct http_reply {
     size_t len;
 } http_reply;
 
-/* GET base_url ("http://127.0.0.1:PORT") + path over a plain TCP socket,
- * HTTP/1.1 with "Connection: close"; reads until the server closes or
- * Content-Length bytes of body came. A plain socket rather than NNG's own
- * client, so the test does not exercise the server with its own code.
- * Gives up after 10 s without data. */
-static inline http_reply http_get(const char *base_url, const char *path)
+/* Connects a TCP socket to base_url ("http://127.0.0.1:PORT") with a 10 s
+ * receive timeout; -1 with errno set on failure. */
+static inline int http_connect(const char *base_url)
 {
-    http_reply r = {0};
     unsigned port = 0;
     char host[64];
     if (sscanf(base_url, "http://%63[^:]:%u", host, &port) != 2) {
-        r.err = EINVAL;
-        return r;
+        errno = EINVAL;
+        return -1;
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -45,16 +42,29 @@ static inline http_reply http_get(const char *base_url, const char *path)
     if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
         connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        r.err = errno != 0 ? errno : EINVAL;
+        int e = errno != 0 ? errno : EINVAL;
         if (fd >= 0)
             close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends the `n` bytes of `request` as they are (any bytes: a test of bad
+ * requests) to base_url and reads the reply until the server closes or
+ * Content-Length bytes of body came. A plain socket rather than NNG's own
+ * client, so the test does not exercise the server with its own code.
+ * Gives up after 10 s without data. */
+static inline http_reply http_exchange(const char *base_url, const char *request, size_t n)
+{
+    http_reply r = {0};
+    int fd = http_connect(base_url);
+    if (fd < 0) {
+        r.err = errno;
         return r;
     }
-    char req[512];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\n\r\n", path, host,
-                     port);
-    if (write(fd, req, (size_t)n) != n) {
+    if (send(fd, request, n, MSG_NOSIGNAL) != (ssize_t)n) {
         r.err = errno;
         close(fd);
         return r;
@@ -108,6 +118,17 @@ static inline http_reply http_get(const char *base_url, const char *path)
     }
     free(buf);
     return r;
+}
+
+/* GET base_url + path, HTTP/1.1 with "Connection: close". */
+static inline http_reply http_get(const char *base_url, const char *path)
+{
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path,
+                     base_url + 7);
+    cr_assert(n > 0 && (size_t)n < sizeof(req), "path too long for http_get");
+    return http_exchange(base_url, req, (size_t)n);
 }
 
 static inline void http_reply_free(http_reply *r)
