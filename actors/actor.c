@@ -332,6 +332,7 @@ static bool update_pressure(struct tr_actor *a, uint32_t count)
 static void end_turn(struct tr_actor *a)
 {
     uint32_t count = tr_actor_queued(a); /* may be low: re-read after the fence */
+    tr_metrics_mailbox_seen(a, count);
     bool pressured = update_pressure(a, count);
     bool stopping = tr_actor_stop_mode(a) != TR_STOP_NONE;
     atomic_store_explicit(&a->lifecycle, stopping ? TR_STATE_STOPPING : TR_STATE_WAITING,
@@ -386,6 +387,9 @@ static void actor_turn(struct tr_actor *a, uint32_t batch, uint64_t *handled, ui
     tr_table *table = &a->sys->table;
     tr_ref self = a->self;
     bool held = tr_deliver_adopt_hold(table, self);
+    /* the mailbox's high-water mark: between turns it only grows, so it
+     * peaks as a turn begins (the first pop reads this line anyway) */
+    tr_metrics_mailbox_seen(a, tr_actor_queued(a));
     tls_actor = a;
     bool stopping = tr_actor_stop_mode(a) != TR_STOP_NONE;
     atomic_store_explicit(&a->lifecycle, stopping ? TR_STATE_STOPPING : TR_STATE_RUNNING,

@@ -127,6 +127,9 @@ struct tr_actor {
     tr_children children;
     /* its place in parent->children.at, under the parent's stripe lock */
     uint32_t child_index;
+    /* the most messages its turns have seen queued (tr_metrics_mailbox_seen);
+     * written by the owner, read by tr_actors_list */
+    _Atomic uint32_t mailbox_peak;
     /* --- [80, 160): what the running worker reads or writes per message,
      * next to the behaviour's state --- */
     tr_system *sys;

@@ -28,16 +28,25 @@ void tr_census_unspawn(tr_system *sys)
     atomic_fetch_sub_explicit(&my_shard(sys)->spawned, 1, memory_order_seq_cst);
 }
 
-void tr_census_end(tr_system *sys)
+void tr_census_end(tr_system *sys, tr_end_kind kind)
 {
-    atomic_fetch_add_explicit(&my_shard(sys)->ended, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&my_shard(sys)->ended[kind], 1, memory_order_seq_cst);
+}
+
+void tr_census_ended(tr_system *sys, uint64_t out[TR_END_KINDS])
+{
+    for (int i = 0; i < TR_CENSUS_SHARDS; i++)
+        for (int k = 0; k < TR_END_KINDS; k++)
+            out[k] += atomic_load_explicit(&sys->census.shard[i].ended[k], memory_order_seq_cst);
 }
 
 uint64_t tr_census_alive(tr_system *sys)
 {
+    uint64_t by_kind[TR_END_KINDS] = {0};
+    tr_census_ended(sys, by_kind);
     uint64_t ended = 0;
-    for (int i = 0; i < TR_CENSUS_SHARDS; i++)
-        ended += atomic_load_explicit(&sys->census.shard[i].ended, memory_order_seq_cst);
+    for (int k = 0; k < TR_END_KINDS; k++)
+        ended += by_kind[k];
     uint64_t spawned = tr_census_spawned(sys); /* after: see census.h */
     return spawned > ended ? spawned - ended : 0;
 }

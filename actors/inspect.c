@@ -37,6 +37,9 @@ static void visit(struct tr_actor *a, void *arg)
     info->state = (tr_actor_state)atomic_load_explicit(&a->lifecycle, memory_order_relaxed);
     info->queued = tr_actor_queued(a);
     info->capacity = a->capacity;
+    /* a mailbox growing while it waits to run holds more than its last turn saw */
+    uint32_t peak = atomic_load_explicit(&a->mailbox_peak, memory_order_relaxed);
+    info->mailbox_peak = peak > info->queued ? peak : info->queued;
     info->supervisor = a->beh == &tr_supervisor_behaviour;
     if (a->beh->name != NULL) {
         strncpy(info->behaviour, a->beh->name, TR_INSPECT_NAME - 1);

@@ -329,7 +329,7 @@ static void finish(struct tr_actor *a, bool held)
         links = tr_link_close_locked(a); /* after the close: new links signal at once */
         pthread_mutex_unlock(m);
     }
-    tr_census_end(sys);
+    tr_census_end(sys, tr_end_kind_of(reason));
     notify_waiters(sys, self, reason);
     if (ext != NULL) {
         /* exit signals are queued before any DOWN: a watcher that gets our

@@ -46,6 +46,37 @@ size_t tr_dead_letters_recent(tr_system *sys, tr_dead_letter *out, size_t max)
     return max;
 }
 
+tr_end_kind tr_end_kind_of(int reason)
+{
+    switch (reason) {
+    case TR_OK: return TR_END_NORMAL;
+    case TR_ESHUTDOWN: return TR_END_SHUTDOWN;
+    case TR_EKILLED: return TR_END_KILLED;
+    case TR_ECANCELLED: return TR_END_CANCELLED;
+    default: return TR_END_CRASHED;
+    }
+}
+
+void tr_metrics_supervisor_restart(tr_system *sys)
+{
+    atomic_fetch_add_explicit(&sys->supervisor_restarts, 1, memory_order_relaxed);
+}
+
+void tr_metrics_supervisor_escalation(tr_system *sys)
+{
+    atomic_fetch_add_explicit(&sys->supervisor_escalations, 1, memory_order_relaxed);
+}
+
+void tr_metrics_mailbox_peak(struct tr_actor *a, uint32_t count)
+{
+    atomic_store_explicit(&a->mailbox_peak, count, memory_order_relaxed);
+    _Atomic uint64_t *top = &a->sys->mailbox_high_water;
+    uint64_t seen = atomic_load_explicit(top, memory_order_relaxed);
+    while (count > seen && !atomic_compare_exchange_weak_explicit(
+                               top, &seen, count, memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
 void tr_metrics_get(tr_system *sys, tr_metrics *out)
 {
     if (sys == NULL || out == NULL)
@@ -75,4 +106,9 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
             atomic_load_explicit(&sys->dl_by_reason[i], memory_order_relaxed);
     tr_blocking_pool_metrics(sys, &out->blocking_threads, &out->blocking_idle,
                              &out->blocking_queued, &out->blocking_calls);
+    tr_census_ended(sys, out->actors_ended);
+    out->mailbox_high_water = atomic_load_explicit(&sys->mailbox_high_water, memory_order_relaxed);
+    out->supervisor_restarts = atomic_load_explicit(&sys->supervisor_restarts, memory_order_relaxed);
+    out->supervisor_escalations =
+        atomic_load_explicit(&sys->supervisor_escalations, memory_order_relaxed);
 }

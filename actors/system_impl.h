@@ -109,6 +109,10 @@ struct tr_system {
     struct tr_timers *timers;
     struct tr_blocking_pool *blocking; /* actors/blocking.c */
     _Atomic uint64_t deadline_overruns; /* handlers past their deadline (watchdog.c) */
+    /* the highest mailbox_peak of any actor (tr_metrics_mailbox_peak) */
+    _Atomic uint64_t mailbox_high_water;
+    /* supervisors' restart decisions and intensity failures (supervisor.c) */
+    _Atomic uint64_t supervisor_restarts, supervisor_escalations;
 
     /* the node (net/) that carries remote references; see actors/remote.h */
     pthread_mutex_t remote_lock;
@@ -142,6 +146,23 @@ static inline void tr_fence_seq_cst(void)
 
 /* Records a dead letter (counted and logged). Any thread. */
 void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason);
+
+/* Counts a supervisor's decision to restart (a group restart counts once),
+ * and a supervisor that exceeded its restart intensity. Any thread. */
+void tr_metrics_supervisor_restart(tr_system *sys);
+void tr_metrics_supervisor_escalation(tr_system *sys);
+
+/* Raises `a`'s mailbox_peak to `count` (its owner, when a turn saw more
+ * than the peak: rare, hence out of line) and the system's high-water mark
+ * with it. */
+void tr_metrics_mailbox_peak(struct tr_actor *a, uint32_t count);
+
+/* Notes `count` messages seen in `a`'s mailbox by its owner (a turn). */
+static inline void tr_metrics_mailbox_seen(struct tr_actor *a, uint32_t count)
+{
+    if (count > atomic_load_explicit(&a->mailbox_peak, memory_order_relaxed))
+        tr_metrics_mailbox_peak(a, count);
+}
 
 /* The bit of exit_waiter_mask that stands for `ref`: an ending actor whose
  * bit is clear has no tr_await_exit waiter and need not take event_lock. */

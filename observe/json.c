@@ -71,7 +71,16 @@ void tr_observe_render_overview(tr_system *sys, tr_node *node, tr_textbuf *out)
         tr_textbuf_printf(out, "\":%" PRIu64, m.dead_letters_by_reason[r]);
         first = false;
     }
-    tr_textbuf_printf(out, "},");
+    tr_textbuf_printf(out, "},\"actors_ended\":{");
+    for (int k = 0; k < TR_END_KINDS; k++)
+        tr_textbuf_printf(out, "%s\"%s\":%" PRIu64, k > 0 ? "," : "",
+                          tr_observe_end_label((tr_end_kind)k), m.actors_ended[k]);
+    tr_textbuf_printf(out,
+                      "},\"mailbox_high_water\":%" PRIu64 ",\"supervisor_restarts\":%" PRIu64
+                      ",\"supervisor_escalations\":%" PRIu64 ",\"blocking\":{\"threads\":%" PRIu64
+                      ",\"idle\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"calls\":%" PRIu64 "},",
+                      m.mailbox_high_water, m.supervisor_restarts, m.supervisor_escalations,
+                      m.blocking_threads, m.blocking_idle, m.blocking_queued, m.blocking_calls);
     render_node(node, out);
     tr_textbuf_printf(out, "}\n");
 }
@@ -103,10 +112,12 @@ void tr_observe_render_actors(tr_system *sys, tr_textbuf *out)
         /* ids as strings: a tr_ref id can exceed JavaScript's 2^53 */
         tr_textbuf_printf(out,
                           "%s{\"id\":\"%" PRIu64 "\",\"parent\":\"%" PRIu64
-                          "\",\"state\":\"%s\",\"queued\":%" PRIu32 ",\"capacity\":%" PRIu32
-                          ",\"children\":%" PRIu32 ",\"supervisor\":%s,\"name\":\"",
+                          "\",\"state\":\"%s\",\"queued\":%" PRIu32 ",\"peak\":%" PRIu32
+                          ",\"capacity\":%" PRIu32 ",\"children\":%" PRIu32
+                          ",\"supervisor\":%s,\"name\":\"",
                           i > 0 ? "," : "", a->ref.id, a->parent.id, state_name(a->state),
-                          a->queued, a->capacity, a->children, a->supervisor ? "true" : "false");
+                          a->queued, a->mailbox_peak, a->capacity, a->children,
+                          a->supervisor ? "true" : "false");
         tr_textbuf_json_escaped(out, a->name);
         tr_textbuf_printf(out, "\",\"behaviour\":\"");
         tr_textbuf_json_escaped(out, a->behaviour);

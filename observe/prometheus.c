@@ -64,6 +64,16 @@ static void render_actors(const tr_metrics *m, tr_textbuf *out)
            "Handlers that ran past their per-message deadline.");
     sample(out, "troupe_deadline_overruns_total", m->deadline_overruns);
 
+    family(out, "troupe_actors_ended_total", "counter",
+           "Actors ended, by the class of their exit reason (normal, shutdown, killed, "
+           "cancelled, crashed).");
+    for (int k = 0; k < TR_END_KINDS; k++)
+        tr_textbuf_printf(out, "troupe_actors_ended_total{reason=\"%s\"} %" PRIu64 "\n",
+                          tr_observe_end_label((tr_end_kind)k), m->actors_ended[k]);
+    family(out, "troupe_mailbox_high_water", "gauge",
+           "The most messages any actor's mailbox has held since the start.");
+    sample(out, "troupe_mailbox_high_water", m->mailbox_high_water);
+
     family(out, "troupe_dead_letters_total", "counter",
            "Messages that could not be delivered, by reason (an error code).");
     for (int r = 0; r < TR_METRICS_REASONS; r++) {
@@ -73,6 +83,30 @@ static void render_actors(const tr_metrics *m, tr_textbuf *out)
         tr_textbuf_printf(out, "troupe_dead_letters_total{reason=\"%s\"} %" PRIu64 "\n",
                           tr_observe_reason_label(r), v);
     }
+}
+
+static void render_supervisors(const tr_metrics *m, tr_textbuf *out)
+{
+    family(out, "troupe_supervisor_restarts_total", "counter",
+           "Child restarts decided by supervisors (a group restart counts once).");
+    sample(out, "troupe_supervisor_restarts_total", m->supervisor_restarts);
+    family(out, "troupe_supervisor_escalations_total", "counter",
+           "Supervisors that exceeded their restart intensity and failed.");
+    sample(out, "troupe_supervisor_escalations_total", m->supervisor_escalations);
+}
+
+static void render_blocking(const tr_metrics *m, tr_textbuf *out)
+{
+    family(out, "troupe_blocking_threads", "gauge", "Threads of the blocking pool.");
+    sample(out, "troupe_blocking_threads", m->blocking_threads);
+    family(out, "troupe_blocking_idle_threads", "gauge",
+           "Threads of the blocking pool waiting for work.");
+    sample(out, "troupe_blocking_idle_threads", m->blocking_idle);
+    family(out, "troupe_blocking_queue_depth", "gauge",
+           "Blocking calls and blocking actors' turns waiting for a thread.");
+    sample(out, "troupe_blocking_queue_depth", m->blocking_queued);
+    family(out, "troupe_blocking_calls_total", "counter", "tr_blocking_run calls run.");
+    sample(out, "troupe_blocking_calls_total", m->blocking_calls);
 }
 
 static void render_node(tr_node *node, tr_textbuf *out)
@@ -119,6 +153,8 @@ void tr_observe_render_prometheus(tr_system *sys, tr_node *node, uint64_t scrape
     tr_metrics_get(sys, &m);
     render_workers(&m, out);
     render_actors(&m, out);
+    render_supervisors(&m, out);
+    render_blocking(&m, out);
     if (node != NULL)
         render_node(node, out);
     family(out, "troupe_observe_scrapes_total", "counter",

@@ -1,5 +1,5 @@
-/* Short names of error codes, used as the reason label of dead letters in
- * /metrics and /api/overview. */
+/* Short names of error codes and end kinds, used as the reason labels of
+ * dead letters and ended actors in /metrics and /api/overview. */
 #include <stddef.h>
 
 #include "observe/render.h"
@@ -21,4 +21,14 @@ const char *tr_observe_reason_label(int code)
     if (code >= 0 && (size_t)code < sizeof(names) / sizeof(names[0]) && names[code] != NULL)
         return names[code];
     return "other";
+}
+
+const char *tr_observe_end_label(tr_end_kind kind)
+{
+    static const char *const names[TR_END_KINDS] = {
+        [TR_END_NORMAL] = "normal",       [TR_END_SHUTDOWN] = "shutdown",
+        [TR_END_KILLED] = "killed",       [TR_END_CANCELLED] = "cancelled",
+        [TR_END_CRASHED] = "crashed",
+    };
+    return (unsigned)kind < TR_END_KINDS ? names[kind] : "crashed";
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "observe/textbuf.h"
+#include "troupe/metrics.h"
 #include "troupe/node.h"
 
 /* GET /metrics: the Prometheus text exposition format 0.0.4. `scrapes`
@@ -18,6 +19,10 @@ void tr_observe_render_prometheus(tr_system *sys, tr_node *node, uint64_t scrape
  * the code's name without TR_E, lower case ("dead", "full", "notconn");
  * "other" for codes without one. */
 const char *tr_observe_reason_label(int code);
+
+/* The label value of an end kind: "normal", "shutdown", "killed",
+ * "cancelled", "crashed". */
+const char *tr_observe_end_label(tr_end_kind kind);
 
 /* GET /api/overview: one JSON object of the figures the dashboard plots
  * (totals; the page turns them into rates) and the node's counters. */

@@ -35,6 +35,7 @@
 #include "actors/actor_impl.h"
 #include "actors/crash.h"
 #include "actors/probe.h"
+#include "actors/system_impl.h"
 #include "supervisor/refmap.h"
 #include "supervisor/supervisor_impl.h"
 #include "troupe/link.h"
@@ -331,8 +332,9 @@ static void answer_start_waiters(tr_ctx *self, sup_state *st, int rc)
 
 /* ---- restart intensity ---- */
 
-/* Records a restart; false when that exceeds the intensity budget. */
-static bool restart_allowed(sup_state *st)
+/* Records a restart; false when that exceeds the intensity budget. Both
+ * are counted in the system's metrics (tr_metrics.supervisor_*). */
+static bool restart_allowed(tr_ctx *self, sup_state *st)
 {
     restart_log *l = &st->restarts;
     uint64_t now = sup_now_ms();
@@ -341,10 +343,13 @@ static bool restart_allowed(sup_state *st)
         l->head = (l->head + 1) % l->cap;
         l->len--;
     }
-    if (l->total + 1 > st->flags.intensity)
+    if (l->total + 1 > st->flags.intensity) {
+        tr_metrics_supervisor_escalation(self->sys);
         return false;
+    }
     l->total++;
     st->restarts_total++;
+    tr_metrics_supervisor_restart(self->sys);
     if (l->len > 0) {
         struct stamp *last = &l->e[(l->head + l->len - 1) % l->cap];
         if (last->ms == now) {
@@ -556,7 +561,7 @@ static void start_failed(tr_ctx *self, sup_state *st, sup_child *k, int reason)
     }
     /* a restart that failed: OTP's try_again, which counts as a restart */
     sup_log(self, TR_LOG_WARN, k, "failed to restart", reason, "trying again");
-    if (!restart_allowed(st)) {
+    if (!restart_allowed(self, st)) {
         sup_log(self, TR_LOG_ERROR, NULL, "reached its restart intensity", reason,
                 "stopping its children, then failing");
         child_move(st, k, CHILD_IDLE);
@@ -733,7 +738,7 @@ static void child_down(tr_ctx *self, sup_state *st, sup_child *k, int reason)
             child_forget(st, k); /* OTP forgets temporary children */
         return;
     }
-    if (!restart_allowed(st)) {
+    if (!restart_allowed(self, st)) {
         report_action(self, st, k, ended, reason,
                       "restart intensity exceeded: the supervisor stops its other children, "
                       "then fails");

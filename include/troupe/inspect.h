@@ -21,6 +21,8 @@ typedef struct tr_actor_info {
     tr_actor_state state;   /* as tr_actor_state_of */
     uint32_t queued;        /* messages in its mailbox now */
     uint32_t capacity;      /* its mailbox bound */
+    uint32_t mailbox_peak;  /* the most messages its mailbox has held (see
+                             * tr_metrics.mailbox_high_water for how it is sampled) */
     uint32_t children;      /* its children now */
     bool supervisor;        /* runs tr_supervisor_behaviour */
     char name[TR_INSPECT_NAME]; /* its name (tr_spawn_opts.name), truncated; "" if none */

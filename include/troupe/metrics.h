@@ -11,6 +11,22 @@ extern "C" {
 #define TR_METRICS_MAX_WORKERS 64
 #define TR_METRICS_REASONS 32 /* dead_letters_by_reason[]: error codes below this */
 
+/* How an actor ended: the class of its exit reason, as Erlang tells them
+ * apart (normal, shutdown, killed; anything else is a crash). Indexes
+ * tr_metrics.actors_ended[]. */
+typedef enum tr_end_kind {
+    TR_END_NORMAL = 0, /* TR_OK: it stopped itself (tr_stop_self) */
+    TR_END_SHUTDOWN,   /* TR_ESHUTDOWN: tr_stop, its parent, or the system's shutdown */
+    TR_END_KILLED,     /* TR_EKILLED: tr_kill, or its drain deadline passed */
+    TR_END_CANCELLED,  /* TR_ECANCELLED: its cancellation token was cancelled */
+    TR_END_CRASHED,    /* any other reason: a handler's error, tr_fail, a handler
+                        * deadline, a linked actor's crash, a supervisor's intensity */
+    TR_END_KINDS
+} tr_end_kind;
+
+/* The class of exit reason `reason` (TR_OK, TR_ESHUTDOWN, ...). */
+TR_API tr_end_kind tr_end_kind_of(int reason);
+
 typedef struct tr_worker_metrics {
     uint64_t queue_depth; /* actors waiting in its local run queue now */
     uint64_t steals;      /* actors stolen from other workers */
@@ -36,6 +52,16 @@ typedef struct tr_metrics {
     uint64_t blocking_idle;    /* of which waiting for work */
     uint64_t blocking_queued;  /* calls and blocking-actor turns waiting for a thread */
     uint64_t blocking_calls;   /* tr_blocking_run calls run so far */
+    /* actors ended since the start, by the class of their exit reason */
+    uint64_t actors_ended[TR_END_KINDS];
+    /* the most messages any actor's mailbox has held since the start,
+     * sampled as each turn begins and ends. Between turns a mailbox only
+     * grows, so this is exact unless the peak fell inside a turn; then it
+     * is at most one turn's batch (tr_config.batch) low. */
+    uint64_t mailbox_high_water;
+    /* supervisors (supervisor.h) */
+    uint64_t supervisor_restarts;    /* restarts decided; a group restart counts once */
+    uint64_t supervisor_escalations; /* supervisors that exceeded their restart intensity */
 } tr_metrics;
 
 /* Fills *out with a snapshot (counters are read without stopping the

@@ -1,8 +1,9 @@
 // The Troupe node dashboard (see index.html). Every second it reads
 // api/overview (totals: the page turns two consecutive ones into rates) and
-// api/actors (the actor tree), and redraws. Restarts are seen the way an
-// operator would see them: a supervisor's child of the same name came back
-// under a new reference.
+// api/actors (the actor tree), and redraws. The restart count is the
+// runtime's (supervisors count their restarts); the event log names them the
+// way an operator would see them: a supervisor's child of the same name came
+// back under a new reference.
 "use strict";
 
 const POLL_MS = 1000;
@@ -11,9 +12,7 @@ const HISTORY = 60; // points per plot
 const history = { messages: [], dead: [], alive: [], bytes: [] };
 let previous = null;        // the last overview, for rates
 let previousKids = null;    // parent id -> Map(child key -> child info)
-let restarts = 0;
 let updates = 0;            // successful refreshes (document.body.dataset.updates)
-const peaks = new Map();    // actor id -> deepest mailbox this page has seen
 
 const $ = (id) => document.getElementById(id);
 const fmt = (n) => (n >= 1e6 ? (n / 1e6).toFixed(1) + "M" : n >= 1e4 ? (n / 1e3).toFixed(1) + "k"
@@ -70,6 +69,10 @@ function showOverview(o) {
   $("msg-rate").textContent = history.messages.length ? fmt(history.messages.at(-1)) : "–";
   $("dead-rate").textContent = history.dead.length ? fmt(history.dead.at(-1)) : "–";
   $("peers").textContent = o.node ? o.node.peers_up : "–";
+  $("restarts").textContent = fmt(o.supervisor_restarts);
+  $("escalations").textContent = fmt(o.supervisor_escalations);
+  $("high-water").textContent = fmt(o.mailbox_high_water);
+  document.body.dataset.restarts = o.supervisor_restarts;
   $("node-name").textContent = o.node ? o.node.name : "(no node)";
   document.title = "Troupe " + (o.node ? o.node.name : "node");
   document.body.dataset.messages = o.messages;
@@ -86,6 +89,11 @@ function showOverview(o) {
   const reasons = Object.entries(o.dead_letters_by_reason);
   table("dead-table", ["reason", "dead letters"],
     reasons.length ? reasons : [["(none)", 0]]);
+  table("ended-table", ["reason", "actors ended"],
+    Object.entries(o.actors_ended).map(([k, v]) => [k, fmt(v)]));
+  const b = o.blocking;
+  table("blocking-table", ["threads", "idle", "queued", "calls run"],
+    [[b.threads, b.idle, b.queued, fmt(b.calls)]]);
   showNode(o.node, previous ? previous.node : null, dt);
   previous = o;
 }
@@ -161,7 +169,6 @@ function noticeChanges(byId, kidsOf) {
         const old = before.get(key);
         if (!old) logEvent(`started: ${label(c)} under ${who}`, "");
         else if (old.id !== c.id && p.supervisor) {
-          restarts++;
           logEvent(`restart: ${who} / ${label(c)} (#${old.id} -> #${c.id})`, "restart");
         }
       }
@@ -173,7 +180,6 @@ function noticeChanges(byId, kidsOf) {
     }
   }
   previousKids = now;
-  $("restarts").textContent = restarts;
 }
 
 function actorItem(a, kidsOf, depth) {
@@ -183,10 +189,8 @@ function actorItem(a, kidsOf, depth) {
   const li = el("li", { "data-id": a.id, "data-state": a.state },
     el("i", { class: "dot s-" + a.state, title: a.state }), label(a));
   if (a.supervisor) li.append(el("span", { class: "badge", text: "sup" }));
-  // The runtime keeps no mailbox high-water mark: this is the peak seen here.
-  const peak = Math.max(a.queued, peaks.get(a.id) || 0);
-  peaks.set(a.id, peak);
-  const shown = `${a.queued}/${a.capacity}` + (peak > a.queued ? ` (peak seen ${peak})` : "");
+  // The mailbox's high-water mark is the runtime's (sampled as turns begin and end).
+  const shown = `${a.queued}/${a.capacity}` + (a.peak > a.queued ? ` (peak ${a.peak})` : "");
   li.append(el("span", { class: "id", text: "#" + a.id }), bar,
             el("span", { class: "q", text: shown }));
   const kids = kidsOf.get(a.id) || [];
@@ -202,7 +206,6 @@ function actorItem(a, kidsOf, depth) {
 
 function showActors(data) {
   const byId = new Map(data.actors.map((a) => [a.id, a]));
-  for (const id of peaks.keys()) if (!byId.has(id)) peaks.delete(id);
   const kidsOf = new Map();
   const roots = [];
   for (const a of data.actors) {

@@ -96,6 +96,7 @@ Test(observe_dashboard, actors_list_shows_the_tree)
     cr_assert_str_eq(t->name, "gated-top");
     cr_assert_eq(t->state, TR_STATE_RUNNING);
     cr_assert_eq(t->queued, 5);
+    cr_assert_eq(t->mailbox_peak, 5, "its turn began with 1; 5 wait now");
     cr_assert_eq(t->capacity, 64);
     cr_assert_eq(t->children, 1);
 
