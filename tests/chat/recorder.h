@@ -45,7 +45,8 @@ static inline void rec_fini(rec *r)
 static inline const char *kind_name(chat_event_kind k)
 {
     static const char *names[] = {"JOINED", "HISTORY", "LINE",   "NOTICE", "ERROR", "SENT",
-                                  "WELCOME", "INFO",  "PRIV", "PARTED", "NICK"};
+                                  "WELCOME", "INFO",  "PRIV", "PARTED", "NICK",  "LOST",
+                                  "BACK"};
     return names[k];
 }
 
@@ -159,7 +160,15 @@ static inline tr_ref join_ok(tr_system *sys, server s, const char *nick, const c
 {
     int before = rec_count(r, "JOINED|");
     tr_ref m = join(sys, s, nick, room, r, false);
-    cr_assert(rec_wait(r, "JOINED|", before + 1), "%s did not join %s", nick, room);
+    if (!rec_wait(r, "JOINED|", before + 1)) {
+        char seen[2048] = "";
+        size_t used = 0;
+        pthread_mutex_lock(&r->m);
+        for (int i = 0; i < r->n && used + 2 < sizeof(seen); i++)
+            used += (size_t)snprintf(seen + used, sizeof(seen) - used, "%s; ", r->lines[i]);
+        pthread_mutex_unlock(&r->m);
+        cr_assert(false, "%s did not join %s; it saw: %s", nick, room, seen);
+    }
     return m;
 }
 

@@ -264,6 +264,32 @@ Test(commands, who_list_where_help_and_unknown_commands)
 /* A nickname's home moves when the servers up change; releasing it must
  * clear every registry that holds it, or the nickname stays taken on an
  * earlier home once the servers change back. */
+/* Asks gw's registry where nick is (CHAT_LOCATE) until it says nowhere. */
+static bool registry_forgets(tr_system *sys, tr_ref gw, const char *nick)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        chat_buf b;
+        chat_buf_init(&b);
+        msgpack_pack_array(&b.pk, 1);
+        chat_pack_str(&b.pk, nick);
+        void *reply = NULL;
+        size_t n = 0;
+        cr_assert_eq(tr_ask_wait(sys, gw, CHAT_LOCATE, b.sb.data, b.sb.size, WAIT_MS, &reply, &n), TR_OK);
+        chat_buf_destroy(&b);
+        chat_in in;
+        int64_t code = -1;
+        cr_assert(chat_in_open(&in, reply, n, 1) && chat_obj_i64(&in.items[0], &code));
+        chat_in_close(&in);
+        free(reply);
+        if (code == CHAT_E_NO_USER)
+            return true;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec - t0.tv_sec < WAIT_MS / 1000);
+    return false;
+}
+
 Test(commands, a_released_nickname_is_free_again_after_its_home_moved)
 {
     tr_system *sys = make_system(2);
@@ -285,6 +311,9 @@ Test(commands, a_released_nickname_is_free_again_after_its_home_moved)
     cr_assert(gateway_up_becomes(sys, a.gw, 2)); /* now its home is B: claimed there too */
     input(sys, first, "/quit");
     cr_assert_eq(exit_reason(sys, first), TR_OK);
+    /* its gateway hears of the exit after tr_await_exit returns (DOWNs fire
+     * after awaiters wake): wait until A has released it */
+    cr_assert(registry_forgets(sys, a.gw, nick));
     tr_kill(sys, b.gw); /* back to A alone: its home is A again */
     cr_assert(gateway_up_becomes(sys, a.gw, 1));
     join_ok(sys, a, nick, "lobby", &r2);
