@@ -60,17 +60,22 @@ extern "C" {
 #define CHAT_MAX_SERVERS 64
 #define CHAT_OPEN_TIMEOUT_MS 5000
 #define CHAT_REJOIN_ATTEMPTS 3   /* after a room crash (restarted by its supervisor) */
+#define CHAT_MOVE_WAIT_MS 10000  /* a session whose room's server went down waits this long
+                                  * for its gateway to place the room elsewhere */
+#define CHAT_FETCH_TIMEOUT_MS 2000 /* a starting room asks its replica for lines this long */
 
 /* ---- message tags (payload layouts in msgpack notation) ---- */
 enum {
-    CHAT_JOIN = TR_MSG_USER + 0x4300, /* client->gateway [room]; session->room [nick] */
+    CHAT_JOIN = TR_MSG_USER + 0x4300, /* client->gateway [room, how]; session->room [nick, how]
+                                       * (how: a chat_join_how; absent = CHAT_JOIN_NEW) */
     CHAT_JOINED,  /* room->session->client [room, server, [nick...], [[ts, nick, text, me]...]] */
     CHAT_SAY,     /* client->session->room [text, me] (me: a /me action) */
     CHAT_LINE,    /* room->session->client [ts, nick, text, me] */
     CHAT_NOTICE,  /* room->session->client [ts, text] */
     CHAT_ERROR,   /* anyone->client [code, text, fatal, room] (room "" = not about one room) */
     CHAT_ACK,     /* client->session->room [count of LINE+NOTICE since JOINED] */
-    CHAT_LEAVE,   /* client->session->room [reason] ("" = none) */
+    CHAT_LEAVE,   /* client->session->room [reason, quiet] ("" = none; quiet: the member
+                   * moves with the room, nobody is told) */
     CHAT_OPEN,    /* session/task->directory, an ask [room, create]; reply [code, ref] */
     CHAT_ROOM_UP, /* room->directory [room, members], after every (re)start and membership change */
     CHAT_HELLO,   /* gateway->gateway [server, directory ref] */
@@ -93,8 +98,24 @@ enum {
     CHAT_WHERE,   /* client->gateway [room] */
     CHAT_INFO,    /* gateway/task->client [ts, [line...]]: the answer to a command */
     CHAT_INPUT,   /* front end->member [line]: one line the user typed (text or command) */
-    CHAT_SHUTDOWN /* main->own gateway, an ask [why]: tell every client, then reply [] */
+    CHAT_SHUTDOWN, /* main->own gateway, an ask [why]: tell every client, then reply [] */
+    CHAT_RECONNECT, /* main->member [gateway ref]: log in there again and rejoin every room
+                     * (after CHAT_EV_LOST); [nil, why]: give up (the member ends) */
+    CHAT_SERVERS,  /* gateway->own directory and own sessions [[server, directory ref]...]:
+                    * the servers up, after every change (placement follows it) */
+    CHAT_REPLICA,  /* directory->room [directory ref or nil]: where the room copies its lines */
+    CHAT_REPLICATE, /* room->directory, directory->own room [room, [line...]], a line being
+                     * [uid, at, ts, nick, text, me] (chat_stored_line) */
+    CHAT_FETCH     /* room->directory, an ask [room]; reply [[line...]]: its recent lines */
 };
+
+/* How a member joins a room (the second item of CHAT_JOIN). */
+typedef enum chat_join_how {
+    CHAT_JOIN_NEW = 0,   /* others see "alice joined" */
+    CHAT_JOIN_BACK = 1,  /* the client reconnected (its server was lost): a stale member of
+                          * the same nickname is replaced; others see "alice is back" */
+    CHAT_JOIN_MOVED = 2  /* the member follows its room to another server: nobody is told */
+} chat_join_how;
 
 /* Error codes carried by CHAT_ERROR and OPEN replies. */
 enum {
@@ -245,6 +266,13 @@ typedef struct chat_room_cfg {
     uint32_t budget;   /* 0 = CHAT_DEFAULT_BUDGET */
     chat_store *store; /* history on disk, or NULL (history in memory only) */
 } chat_room_cfg;
+/* Room history replication (room.c, directory): a room copies every line to
+ * the directory of its replica, the next server in rendezvous order for the
+ * room (or, on a stand-in while the room's own server is back, to that
+ * server), which stores it and hands it to its copy of the room if one
+ * runs. So when the host dies, the room starts on the next server with the
+ * lines; when the host returns, it asks that server for them (CHAT_FETCH)
+ * before letting anyone in. Lines are merged by uid, ordered by `at`. */
 extern const tr_behaviour chat_room_behaviour;
 
 /* Directory: arg is a chat_directory_cfg (copied in init). */
@@ -268,6 +296,9 @@ typedef struct chat_gateway_cfg {
     /* Optional: called by init with the gateway's own reference, on every
      * (re)start; troupe-chat passes tr_register to publish it as "chat". */
     int (*register_fn)(tr_system *sys, const char *name, tr_ref ref);
+    /* Optional: called (on a worker: keep it short) when another server
+     * comes up (why NULL) or goes down (why: the reason). */
+    void (*on_peer)(const char *server, bool up, const char *why);
 } chat_gateway_cfg;
 extern const tr_behaviour chat_gateway_behaviour;
 /* Session: spawned by the gateway only. */
@@ -286,7 +317,12 @@ typedef enum chat_event_kind {
     CHAT_EV_INFO,    /* one line answering a command: text */
     CHAT_EV_PRIV,    /* a private line: nick: from, to, text; echo: our own, as delivered */
     CHAT_EV_PARTED,  /* we left room (text: reason or "") */
-    CHAT_EV_NICK     /* our nickname changed: text: old, nick: new */
+    CHAT_EV_NICK,    /* our nickname changed: text: old, nick: new */
+    CHAT_EV_LOST,    /* (failover) our server is lost: text: why; nick: that server. The
+                      * member now waits for chat_member_reconnect (lines typed meanwhile
+                      * wait for their rooms) */
+    CHAT_EV_BACK     /* (failover) logged in again: text: the new server, nick: our nickname,
+                      * to: the old server; the rooms are being rejoined */
 } chat_event_kind;
 typedef struct chat_event {
     chat_event_kind kind;
@@ -300,6 +336,7 @@ typedef struct chat_event {
     bool me;     /* a /me action */
     bool echo;   /* CHAT_EV_PRIV: our own line, delivered */
     bool tagged; /* the client is in several rooms: show which */
+    bool again;  /* CHAT_EV_JOINED: a rejoin (after a reconnect, a room restart or move) */
 } chat_event;
 typedef struct chat_member_cfg {
     tr_ref gateway;
@@ -308,6 +345,9 @@ typedef struct chat_member_cfg {
     void (*on_event)(void *ctx, const chat_event *ev);
     void *ctx;
     bool no_ack;      /* tests only: never acknowledge (a slow client) */
+    bool failover;    /* losing the server (after the first login) is CHAT_EV_LOST, not the
+                       * end: the program finds another server and calls
+                       * chat_member_reconnect (or chat_member_give_up) */
 } chat_member_cfg;
 extern const tr_behaviour chat_member_behaviour;
 
@@ -317,6 +357,13 @@ extern const tr_behaviour chat_member_behaviour;
 int chat_member_say(tr_system *sys, tr_ref member, const char *text, int timeout_ms);
 int chat_member_input(tr_system *sys, tr_ref member, const char *line, size_t n, int timeout_ms);
 int chat_member_leave(tr_system *sys, tr_ref member, int timeout_ms);
+/* From an outside thread, after CHAT_EV_LOST: log in at `gateway` again with
+ * the same nickname and rejoin every room (CHAT_EV_BACK, then a JOINED per
+ * room, whose history shows only lines not seen yet). A failed login is
+ * another CHAT_EV_LOST. chat_member_give_up ends the member with CHAT_E_GONE
+ * and `why` as its last error. Both return what tr_post returns. */
+int chat_member_reconnect(tr_system *sys, tr_ref member, tr_ref gateway, int timeout_ms);
+int chat_member_give_up(tr_system *sys, tr_ref member, const char *why, int timeout_ms);
 /* Writes ev for a person to buf: "[HH:MM:SS] <nick> text", "[..] * nick
  * action", "[..] * notice", "[..] (history) <nick> text", "[..] *from* text"
  * (a private line; "-> *to* text" for our own), with "#room " after the time

@@ -83,7 +83,10 @@ typedef struct session_arg {
     char nick[CHAT_MAX_NICK + 1];
     char room[CHAT_MAX_ROOM + 1];
     char owner[CHAT_MAX_SERVER + 1];
+    int how; /* chat_join_how of the first join */
 } session_arg;
+
+static void servers_changed(tr_ctx *self, gateway_state *s);
 
 static int gateway_init(tr_ctx *self, void *state, void *arg)
 {
@@ -117,6 +120,7 @@ static int gateway_init(tr_ctx *self, void *state, void *arg)
     memcpy(me->name, s->cfg.server, sizeof(me->name));
     me->directory = s->cfg.directory;
     me->up = true;
+    servers_changed(self, s);
     return TR_OK;
 }
 
@@ -195,16 +199,49 @@ static void reclaim_all(tr_ctx *self, gateway_state *s)
             tell_home(self, s, CHAT_CLAIM, s->clients[i].nick, s->clients[i].key);
 }
 
-static int say_hello(tr_ctx *self, gateway_state *s, tr_ref to)
+/* The servers up changed: tell our directory (it places replicas) and every
+ * session of our clients (each follows its room to the server that hosts it
+ * now), as [[server, directory ref]...]. */
+static void servers_changed(tr_ctx *self, gateway_state *s)
+{
+    tr_system *sys = tr_ctx_system(self);
+    chat_buf b;
+    chat_buf_init(&b);
+    uint32_t up = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        up += s->servers[i].up;
+    msgpack_pack_array(&b.pk, 1);
+    msgpack_pack_array(&b.pk, up);
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (!s->servers[i].up)
+            continue;
+        msgpack_pack_array(&b.pk, 2);
+        chat_pack_str(&b.pk, s->servers[i].name);
+        if (chat_pack_ref(sys, &b.pk, s->servers[i].directory) != TR_OK)
+            msgpack_pack_nil(&b.pk);
+    }
+    tr_send(self, s->cfg.directory, CHAT_SERVERS, b.sb.data, b.sb.size);
+    for (uint32_t i = 0; i < s->nclients; i++)
+        for (uint32_t k = 0; k < s->clients[i].nsessions; k++)
+            tr_send(self, s->clients[i].sessions[k], CHAT_SERVERS, b.sb.data, b.sb.size);
+    chat_buf_destroy(&b);
+}
+
+/* HELLO [name, directory, answer]: answer = true asks for a HELLO back. */
+static int say_hello(tr_ctx *self, gateway_state *s, tr_ref to, bool answer)
 {
     chat_buf b;
     chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_array(&b.pk, 3);
     chat_pack_str(&b.pk, s->cfg.server);
     if (chat_pack_ref(tr_ctx_system(self), &b.pk, s->cfg.directory) != TR_OK) {
         chat_buf_destroy(&b);
         return TR_EINVAL;
     }
+    if (answer)
+        msgpack_pack_true(&b.pk);
+    else
+        msgpack_pack_false(&b.pk);
     return chat_buf_send(self, to, CHAT_HELLO, &b);
 }
 
@@ -216,6 +253,8 @@ static void on_hello(tr_ctx *self, gateway_state *s, const tr_msg *msg)
     bool ok = chat_in_open(&in, msg->data, msg->size, 2) &&
               chat_obj_str(&in.items[0], name, sizeof(name)) &&
               chat_unpack_ref(tr_ctx_system(self), &in.items[1], &dir) == TR_OK;
+    /* an introduction (CHAT_PEER) asks for an answer; an answer does not */
+    bool answer = in.n < 3 || (in.items[2].type == MSGPACK_OBJECT_BOOLEAN && in.items[2].via.boolean);
     chat_in_close(&in);
     if (!ok || tr_ref_is_none(msg->sender) || strcmp(name, s->cfg.server) == 0)
         return;
@@ -224,8 +263,11 @@ static void on_hello(tr_ctx *self, gateway_state *s, const tr_msg *msg)
         if (strcmp(s->servers[i].name, name) == 0)
             e = &s->servers[i];
     if (e != NULL && e->up && tr_ref_equal(e->gateway, msg->sender) &&
-        tr_ref_equal(e->directory, dir))
-        return; /* known: no answer, or two gateways would greet each other forever */
+        tr_ref_equal(e->directory, dir)) {
+        if (answer && in.n >= 3)
+            say_hello(self, s, msg->sender, false); /* it counts us down: tell it we are here */
+        return;
+    }
     if (e == NULL) {
         if (s->n >= CHAT_MAX_SERVERS)
             return;
@@ -239,8 +281,12 @@ static void on_hello(tr_ctx *self, gateway_state *s, const tr_msg *msg)
     e->gateway = msg->sender;
     e->up = true;
     tr_monitor(tr_ctx_system(self), tr_self(self), e->gateway, &e->mon);
-    say_hello(self, s, msg->sender);
+    if (answer)
+        say_hello(self, s, msg->sender, false);
     reclaim_all(self, s);
+    servers_changed(self, s);
+    if (s->cfg.on_peer != NULL)
+        s->cfg.on_peer(e->name, true, NULL);
 }
 
 /* ---- clients ---- */
@@ -575,6 +621,12 @@ static void on_join(tr_ctx *self, gateway_state *s, const tr_msg *msg)
         chat_send_room_error(self, msg->sender, CHAT_E_TOO_MANY, text, false, a.room);
         return;
     }
+    chat_in in;
+    int64_t how = CHAT_JOIN_NEW;
+    if (chat_in_open(&in, msg->data, msg->size, 2) && chat_obj_i64(&in.items[1], &how) &&
+        how == CHAT_JOIN_BACK)
+        a.how = CHAT_JOIN_BACK; /* a client can only say it came back; moves are ours */
+    chat_in_close(&in);
     const server_entry *owner = place(s, a.room);
     a.client = msg->sender;
     a.gateway = tr_self(self);
@@ -689,7 +741,7 @@ static int gateway_handle(tr_ctx *self, void *state, const tr_msg *msg)
                   chat_unpack_ref(tr_ctx_system(self), &in.items[0], &peer) == TR_OK;
         chat_in_close(&in);
         if (ok)
-            say_hello(self, s, peer);
+            say_hello(self, s, peer, true);
         return TR_OK;
     }
     case TR_MSG_DOWN: {
@@ -703,10 +755,16 @@ static int gateway_handle(tr_ctx *self, void *state, const tr_msg *msg)
             return TR_OK;
         }
         for (uint32_t i = 0; i < s->n; i++)
-            if (tr_ref_equal(s->servers[i].gateway, d->actor) && s->servers[i].mon == d->monitor) {
+            if (tr_ref_equal(s->servers[i].gateway, d->actor) && s->servers[i].mon == d->monitor &&
+                s->servers[i].up) {
                 s->servers[i].up = false;
                 chat_nicks_drop_server(&s->nicks, s->servers[i].name);
                 reclaim_all(self, s);
+                servers_changed(self, s);
+                if (s->cfg.on_peer != NULL)
+                    s->cfg.on_peer(s->servers[i].name, false,
+                                   d->reason == TR_ENODEDOWN ? "its node went down or is unreachable"
+                                                             : tr_strerror(d->reason));
             }
         return TR_OK;
     }
@@ -754,6 +812,8 @@ int chat_gateway_add_peer(tr_system *sys, tr_ref gateway, tr_ref peer_gateway, i
 
 /* ---- session ---- */
 
+#define SESSION_HELD 32
+
 typedef struct session_state {
     session_arg a;
     tr_ref room;
@@ -761,6 +821,16 @@ typedef struct session_state {
     uint64_t open_corr;
     uint32_t rejoins;
     bool joined;
+    bool homeless;   /* the room's server went down: waiting for CHAT_SERVERS to place it */
+    bool ever_joined; /* a move is a CHAT_JOIN_MOVED (else the first join's kind stays) */
+    uint64_t homeless_since; /* a counter: the CHAT_TICK that ends the wait carries it */
+    char lost_owner[CHAT_MAX_SERVER + 1];
+    /* lines the client said while the room moved: sent once it is joined again */
+    struct {
+        void *data;
+        size_t size;
+    } held[SESSION_HELD];
+    uint32_t nheld;
 } session_state;
 
 static int open_room(tr_ctx *self, session_state *s)
@@ -784,8 +854,104 @@ static void leave_room(tr_ctx *self, session_state *s, const char *reason)
     chat_buf_send(self, s->room, CHAT_LEAVE, &b);
 }
 
+static void notice_client(tr_ctx *self, session_state *s, const char *text)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_int64(&b.pk, (int64_t)time(NULL));
+    chat_pack_str(&b.pk, text);
+    chat_buf_send(self, s->a.client, CHAT_NOTICE, &b);
+}
+
+static void session_fail(tr_ctx *self, session_state *s, int code, const char *text);
+static void go_homeless(tr_ctx *self, session_state *s);
+
+/* CHAT_SERVERS from our gateway: if the room is placed elsewhere now (its
+ * server went down, or a server that wins it came up), follow it there: a
+ * quiet LEAVE of the old copy, a notice to the client, and a JOIN as
+ * CHAT_JOIN_MOVED at the new one (an OPEN in flight is superseded: its
+ * reply no longer matches). */
+static void on_servers(tr_ctx *self, session_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    const char *names[CHAT_MAX_SERVERS];
+    char buf[CHAT_MAX_SERVERS][CHAT_MAX_SERVER + 1];
+    tr_ref dirs[CHAT_MAX_SERVERS];
+    size_t n = 0;
+    if (chat_in_open(&in, msg->data, msg->size, 1) && in.items[0].type == MSGPACK_OBJECT_ARRAY) {
+        const msgpack_object_array *list = &in.items[0].via.array;
+        for (uint32_t i = 0; i < list->size && n < CHAT_MAX_SERVERS; i++) {
+            const msgpack_object *e = &list->ptr[i];
+            if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size >= 2 &&
+                chat_obj_str(&e->via.array.ptr[0], buf[n], sizeof(buf[n])) &&
+                chat_unpack_ref(tr_ctx_system(self), &e->via.array.ptr[1], &dirs[n]) == TR_OK) {
+                names[n] = buf[n];
+                n++;
+            }
+        }
+    }
+    chat_in_close(&in);
+    int at = chat_place(s->a.room, names, n);
+    if (at < 0 || (strcmp(names[at], s->a.owner) == 0 && tr_ref_equal(dirs[at], s->a.directory)))
+        return; /* still where it was */
+    if (s->homeless && strcmp(names[at], s->lost_owner) == 0 &&
+        tr_ref_equal(dirs[at], s->a.directory))
+        return; /* the server we lost, still counted up: wait for the next change */
+    bool owner_gone = true; /* the room's server is no longer up (else: one that wins it came) */
+    for (size_t i = 0; i < n && owner_gone; i++)
+        owner_gone = strcmp(names[i], s->a.owner) != 0;
+    char text[320];
+    if (s->homeless)
+        snprintf(text, sizeof(text), "#%s now runs on server %s (the next in rendezvous order)",
+                 s->a.room, names[at]);
+    else if (owner_gone && s->ever_joined)
+        snprintf(text, sizeof(text),
+                 "#%s: its server %s is down; it now runs on server %s (the next in rendezvous order)",
+                 s->a.room, s->a.owner, names[at]);
+    else
+        snprintf(text, sizeof(text), "#%s moves to server %s (the servers up changed: it hosts the room now)",
+                 s->a.room, names[at]);
+    if (s->joined) { /* quietly: the others move too */
+        chat_buf b;
+        chat_buf_init(&b);
+        msgpack_pack_array(&b.pk, 2);
+        chat_pack_str(&b.pk, "");
+        msgpack_pack_true(&b.pk);
+        chat_buf_send(self, s->room, CHAT_LEAVE, &b);
+    }
+    if (!tr_ref_is_none(s->room))
+        tr_demonitor(tr_ctx_system(self), s->room, s->room_mon);
+    bool was_in = s->ever_joined;
+    s->room = TR_REF_NONE;
+    s->joined = false;
+    s->homeless = false;
+    snprintf(s->a.owner, sizeof(s->a.owner), "%s", names[at]);
+    s->a.directory = dirs[at];
+    if (was_in)
+        s->a.how = CHAT_JOIN_MOVED;
+    notice_client(self, s, text);
+    int rc = open_room(self, s);
+    if (rc == TR_ENOTCONN || rc == TR_ENODEDOWN) {
+        go_homeless(self, s);
+    } else if (rc != TR_OK) {
+        snprintf(text, sizeof(text), "#%s is unavailable: its server %s cannot be reached",
+                 s->a.room, s->a.owner);
+        session_fail(self, s, CHAT_E_UNAVAILABLE, text);
+    }
+}
+
 static void session_fail(tr_ctx *self, session_state *s, int code, const char *text)
 {
+    if (s->nheld > 0) {
+        char lost[160];
+        snprintf(lost, sizeof(lost), "%u line(s) said while #%s moved were not sent", s->nheld,
+                 s->a.room);
+        chat_send_room_error(self, s->a.client, CHAT_E_UNAVAILABLE, lost, false, s->a.room);
+    }
+    for (uint32_t i = 0; i < s->nheld; i++)
+        free(s->held[i].data);
+    s->nheld = 0;
     chat_send_room_error(self, s->a.client, code, text, true, s->a.room);
     if (s->joined)
         leave_room(self, s, "");
@@ -801,7 +967,10 @@ static int session_init(tr_ctx *self, void *state, void *arg)
     tr_system *sys = tr_ctx_system(self);
     if (tr_monitor(sys, tr_self(self), s->a.client, &s->client_mon) != TR_OK)
         return TR_EDEAD;
-    if (open_room(self, s) != TR_OK) {
+    int rc = open_room(self, s);
+    if (rc == TR_ENOTCONN || rc == TR_ENODEDOWN) {
+        go_homeless(self, s);
+    } else if (rc != TR_OK) {
         char text[320];
         snprintf(text, sizeof(text), "#%s is unavailable: its server %s cannot be reached",
                  s->a.room, s->a.owner);
@@ -831,9 +1000,33 @@ static void on_opened(tr_ctx *self, session_state *s, const tr_msg *msg)
     tr_monitor(tr_ctx_system(self), tr_self(self), room, &s->room_mon);
     chat_buf b;
     chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 1);
+    msgpack_pack_array(&b.pk, 2);
     chat_pack_str(&b.pk, s->a.nick);
+    msgpack_pack_int(&b.pk, s->a.how);
     chat_buf_send(self, room, CHAT_JOIN, &b);
+}
+
+/* The room's server is down (its room's DOWN, or an OPEN that failed for
+ * it): our gateway sees that server down too and says where the room goes
+ * (CHAT_SERVERS); if it does not within CHAT_MOVE_WAIT_MS, give up. */
+static void go_homeless(tr_ctx *self, session_state *s)
+{
+    s->joined = false;
+    s->room = TR_REF_NONE;
+    s->open_corr = 0;
+    s->homeless = true;
+    snprintf(s->lost_owner, sizeof(s->lost_owner), "%s", s->a.owner);
+    char text[320];
+    snprintf(text, sizeof(text), "#%s: its server %s is down; moving it to the next server",
+             s->a.room, s->a.owner);
+    notice_client(self, s, text);
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 1);
+    msgpack_pack_uint64(&b.pk, ++s->homeless_since);
+    tr_send_after(tr_ctx_system(self), tr_self(self), CHAT_TICK, b.sb.data, b.sb.size,
+                  CHAT_MOVE_WAIT_MS, NULL);
+    chat_buf_destroy(&b);
 }
 
 static void on_room_down(tr_ctx *self, session_state *s, int reason)
@@ -842,9 +1035,7 @@ static void on_room_down(tr_ctx *self, session_state *s, int reason)
     s->room = TR_REF_NONE;
     char text[320];
     if (reason == TR_ENODEDOWN || reason == TR_ENOTCONN) {
-        snprintf(text, sizeof(text), "#%s is gone: its server %s went down", s->a.room,
-                 s->a.owner);
-        session_fail(self, s, CHAT_E_GONE, text);
+        go_homeless(self, s);
         return;
     }
     if (++s->rejoins > CHAT_REJOIN_ATTEMPTS) {
@@ -878,6 +1069,11 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
         return TR_OK;
     case TR_MSG_ASK_FAILED: /* timed out, or the directory or its node ended */
         if (msg->corr == s->open_corr) {
+            int why = tr_ask_failure(msg);
+            if (why == TR_ENODEDOWN || why == TR_ENOTCONN) {
+                go_homeless(self, s);
+                return TR_OK;
+            }
             char text[320];
             snprintf(text, sizeof(text), "#%s is unavailable: its server %s did not answer",
                      s->a.room, s->a.owner);
@@ -899,9 +1095,34 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
     case CHAT_JOINED:
         if (from_room) {
             s->joined = true;
+            s->ever_joined = true;
+            s->a.how = CHAT_JOIN_NEW; /* a rejoin after a crash is announced again */
             tr_send(self, s->a.client, msg->type, msg->data, msg->size);
+            for (uint32_t i = 0; i < s->nheld; i++) {
+                tr_send(self, s->room, CHAT_SAY, s->held[i].data, s->held[i].size);
+                free(s->held[i].data);
+            }
+            s->nheld = 0;
         }
         return TR_OK;
+    case CHAT_SERVERS:
+        if (tr_ref_equal(msg->sender, s->a.gateway))
+            on_servers(self, s, msg);
+        return TR_OK;
+    case CHAT_TICK: { /* [n]: the wait of homeless period n is over */
+        chat_in in;
+        uint64_t n = 0;
+        bool ok = chat_in_open(&in, msg->data, msg->size, 1) && chat_obj_u64(&in.items[0], &n) &&
+                  tr_ref_is_none(msg->sender); /* our own timer's */
+        chat_in_close(&in);
+        if (ok && s->homeless && n == s->homeless_since) {
+            char text[320];
+            snprintf(text, sizeof(text), "#%s is gone: its server %s went down and no other took it",
+                     s->a.room, s->lost_owner);
+            session_fail(self, s, CHAT_E_GONE, text);
+        }
+        return TR_OK;
+    }
     case CHAT_LINE:
     case CHAT_NOTICE:
         if (from_room)
@@ -924,14 +1145,27 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
         return TR_OK;
     case CHAT_SAY:
     case CHAT_ACK:
-        if (from_client && s->joined)
+        if (from_client && s->joined) {
             tr_send(self, s->room, msg->type, msg->data, msg->size);
+        } else if (from_client && msg->type == CHAT_SAY) { /* moving: held until joined */
+            void *copy = s->nheld < SESSION_HELD ? malloc(msg->size) : NULL;
+            if (copy == NULL) {
+                chat_send_room_error(self, s->a.client, CHAT_E_UNAVAILABLE,
+                                     "line not sent: the room is moving to another server", false,
+                                     s->a.room);
+                return TR_OK;
+            }
+            memcpy(copy, msg->data, msg->size);
+            s->held[s->nheld].data = copy;
+            s->held[s->nheld++].size = msg->size;
+        }
         return TR_OK;
     case CHAT_NICK: { /* from our gateway only: the new nickname is registered */
         chat_in in;
         char nick[CHAT_MAX_NICK + 1];
-        bool ok = tr_ref_equal(msg->sender, s->a.gateway) &&
-                  chat_in_open(&in, msg->data, msg->size, 2) &&
+        /* (chat_in_open first: chat_in_close needs it to have run) */
+        bool ok = chat_in_open(&in, msg->data, msg->size, 2) &&
+                  tr_ref_equal(msg->sender, s->a.gateway) &&
                   chat_obj_str(&in.items[1], nick, sizeof(nick)) && chat_valid_nick(nick);
         chat_in_close(&in);
         if (!ok)
@@ -959,9 +1193,19 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
     }
 }
 
+static void session_terminate(tr_ctx *self, void *state, int reason)
+{
+    (void)self;
+    (void)reason;
+    session_state *s = state;
+    for (uint32_t i = 0; i < s->nheld; i++)
+        free(s->held[i].data);
+}
+
 const tr_behaviour chat_session_behaviour = {
     .name = "chat.session",
     .init = session_init,
     .handle = session_handle,
+    .terminate = session_terminate,
     .state_size = sizeof(session_state),
 };

@@ -3,8 +3,9 @@
  *   troupe-chat server --name A --listen tcp://0.0.0.0:7000 [--peer tcp://hostB:7000 ...]
  *                      --cookie SECRET [--budget 256] [--http http://127.0.0.1:9464] [--data DIR]
  *                      [--web http://0.0.0.0:8080]   (the browser client; web.c)
- *   troupe-chat client --server tcp://hostA:7000 --nick alice [--room lobby] --cookie SECRET
- *                      [--listen tcp://HOST:0] [--name NODE]
+ *   troupe-chat client --server tcp://hostA:7000 [--server tcp://hostB:7000 ...] --nick alice
+ *                      [--room lobby] --cookie SECRET [--reconnect 60] [--listen tcp://HOST:0]
+ *                      [--name NODE]
  *   troupe-chat bots   --server tcp://hostA:7000 [--server tcp://hostB:7000] --cookie SECRET
  *                      [--room demo] [--delay-ms 400] [--listen tcp://HOST:0]
  *   troupe-chat load   --server URL [--server URL ...] --cookie SECRET [--clients 1000]
@@ -16,9 +17,10 @@
  *
  * Exit codes: 0 fine; 1 internal error; 2 usage, bad URL or address in use;
  * 3 login or first join refused (nickname taken or invalid, bad room, room
- * full); 4 server unreachable, refused (wrong cookie), stopped or lost (also
- * after this client was suspended long enough for the server to drop it),
- * or the last room gone with its server; 5 cut off for reading too slowly. */
+ * full); 4 no server reachable at the start, or none again within --reconnect
+ * seconds after ours was lost (stopped, killed, unreachable, or this client
+ * was suspended long enough to be dropped); with --reconnect 0, at once;
+ * 5 cut off for reading too slowly. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -65,8 +67,8 @@ static void usage(void)
 {
     fputs("usage: troupe-chat server --name NAME --listen URL [--peer URL ...] --cookie SECRET "
           "[--budget N] [--http http://HOST:PORT] [--data DIR] [--web http://HOST:PORT]\n"
-          "       troupe-chat client --server URL --nick NICK [--room ROOM] --cookie SECRET "
-          "[--listen URL] [--name NODE]\n"
+          "       troupe-chat client --server URL [--server URL ...] --nick NICK [--room ROOM] "
+          "--cookie SECRET [--reconnect SECONDS] [--listen URL] [--name NODE]\n"
           "       troupe-chat bots --server URL [--server URL] --cookie SECRET [--room ROOM] "
           "[--delay-ms MS] [--listen URL]\n"
           "       troupe-chat load --server URL [--server URL ...] --cookie SECRET [--clients 1000] "
@@ -103,6 +105,7 @@ typedef struct opts {
     int nservers;
     const char *peers[MAX_PEERS];
     int npeers;
+    int reconnect_s; /* client: how long to look for a server after losing one (0 = exit) */
     uint32_t budget;
     int delay_ms;
     uint32_t clients, rooms; /* load */
@@ -114,6 +117,7 @@ static void parse(int argc, char **argv, opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->delay_ms = 400;
+    o->reconnect_s = 60;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -136,6 +140,8 @@ static void parse(int argc, char **argv, opts *o)
             o->web = v;
         else if (strcmp(a, "--budget") == 0)
             o->budget = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
+        else if (strcmp(a, "--reconnect") == 0)
+            o->reconnect_s = v ? atoi(v) : 0;
         else if (strcmp(a, "--delay-ms") == 0)
             o->delay_ms = v ? atoi(v) : 0;
         else if (strcmp(a, "--clients") == 0)
@@ -253,29 +259,115 @@ static void stop_node(void)
     g_sys = NULL;
 }
 
-/* Connects to a server and finds its gateway ("<node>/chat"); exits with a
- * one-line reason when it cannot. */
+/* Connects to a server and finds its gateway ("<node>/chat"), waiting up to
+ * timeout_ms for each step. Returns TR_OK, or an error with a one-line
+ * reason in why (TR_EADDR: a bad URL). */
+static int find_gateway(const char *url, int timeout_ms, tr_ref *gw, char *server, size_t cap,
+                        char *why, size_t whycap)
+{
+    int rc = tr_node_connect(g_node, url, timeout_ms, server, cap);
+    if (rc == TR_ETIMEDOUT)
+        snprintf(why, whycap, "server %s unreachable (no answer within %d s)", url,
+                 (timeout_ms + 999) / 1000);
+    else if (rc == TR_EREFUSED)
+        snprintf(why, whycap,
+                 "server %s refused the connection: its --cookie differs from ours (or it runs "
+                 "another protocol version)", url);
+    else if (rc == TR_EADDR)
+        snprintf(why, whycap, "bad server URL '%s'", url);
+    else if (rc != TR_OK)
+        snprintf(why, whycap, "cannot connect to %s: %s", url, tr_strerror(rc));
+    if (rc != TR_OK)
+        return rc;
+    char path[CHAT_MAX_SERVER + 8];
+    snprintf(path, sizeof(path), "%s/chat", server);
+    rc = tr_lookup(g_sys, path, timeout_ms, gw);
+    if (rc != TR_OK)
+        snprintf(why, whycap, "%s (%s) runs no chat server: %s", url, server, tr_strerror(rc));
+    return rc;
+}
+
+/* A tcp:// URL whose host is a DNS name that resolves to several addresses
+ * (a DNS seed, e.g. a Kubernetes headless service) stands for every one of
+ * them: writes "tcp://ADDRESS:PORT" for each (at most max) to out and
+ * returns how many; 0 when the URL is not such a name (or does not
+ * resolve: then it is dialled as it is, and fails with NNG's reason).
+ * Resolved again at every call, so the set may change. */
+#define MAX_SEED_ADDRS 16
+static int resolve_seed(const char *url, char out[][300], int max)
+{
+    const char *p = strstr(url, "://");
+    if (p == NULL || strncmp(url, "tcp", 3) != 0 || p[3] == '[')
+        return 0;
+    char host[256];
+    snprintf(host, sizeof(host), "%s", p + 3);
+    char *colon = strrchr(host, ':');
+    if (colon == NULL)
+        return 0;
+    *colon = '\0';
+    const char *port = colon + 1;
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1 || host[0] == '\0')
+        return 0; /* a numeric address: nothing to resolve */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    hints.ai_family = strncmp(url, "tcp4", 4) == 0 ? AF_INET
+                      : strncmp(url, "tcp6", 4) == 0 ? AF_INET6 : AF_UNSPEC;
+    if (getaddrinfo(host, port, &hints, &ai) != 0)
+        return 0;
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++) /* IPv4 first: "localhost" often lists ::1 first */
+    for (struct addrinfo *a = ai; a != NULL && n < max; a = a->ai_next) {
+        if ((a->ai_family == AF_INET) != (pass == 0))
+            continue;
+        char addr[INET6_ADDRSTRLEN];
+        const void *src = a->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+                                                  : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+        if (inet_ntop(a->ai_family, src, addr, sizeof(addr)) == NULL)
+            continue;
+        if (a->ai_family == AF_INET6)
+            snprintf(out[n], 300, "tcp://[%s]:%s", addr, port);
+        else
+            snprintf(out[n], 300, "tcp://%s:%s", addr, port);
+        bool dup = false;
+        for (int k = 0; k < n && !dup; k++)
+            dup = strcmp(out[k], out[n]) == 0;
+        n += !dup;
+    }
+    freeaddrinfo(ai);
+    return n;
+}
+
+/* find_gateway for a URL, or for each address of a DNS seed in turn until
+ * one answers (starting at *next, which moves on, so a retry tries the
+ * next address first). */
+static int find_gateway_any(const char *url, int timeout_ms, tr_ref *gw, char *server, size_t cap,
+                            char *why, size_t whycap, unsigned *next)
+{
+    char addrs[MAX_SEED_ADDRS][300];
+    int n = resolve_seed(url, addrs, MAX_SEED_ADDRS);
+    if (n == 0)
+        return find_gateway(url, timeout_ms, gw, server, cap, why, whycap);
+    int rc = TR_ETIMEDOUT;
+    for (int k = 0; k < n; k++) {
+        const char *addr = addrs[(*next)++ % (unsigned)n];
+        rc = find_gateway(addr, timeout_ms, gw, server, cap, why, whycap);
+        if (rc == TR_OK)
+            return rc;
+    }
+    return rc;
+}
+
+/* find_gateway_any, or exit with its reason. */
 static tr_ref reach_gateway(const char *url, char *server, size_t cap)
 {
     check_url("server", url);
-    int rc = tr_node_connect(g_node, url, CONNECT_TIMEOUT_MS, server, cap);
-    if (rc == TR_ETIMEDOUT)
-        die(EXIT_UNREACHABLE, "server %s unreachable (no answer within %d s)", url,
-            CONNECT_TIMEOUT_MS / 1000);
-    if (rc == TR_EREFUSED)
-        die(EXIT_UNREACHABLE,
-            "server %s refused the connection: its --cookie differs from ours (or it runs another "
-            "protocol version)", url);
-    if (rc == TR_EADDR)
-        die(EXIT_USAGE, "bad server URL '%s'", url);
-    if (rc != TR_OK)
-        die(EXIT_UNREACHABLE, "cannot connect to %s: %s", url, tr_strerror(rc));
-    char path[CHAT_MAX_SERVER + 8];
-    snprintf(path, sizeof(path), "%s/chat", server);
     tr_ref gw;
-    rc = tr_lookup(g_sys, path, CONNECT_TIMEOUT_MS, &gw);
+    char why[512];
+    unsigned next = 0;
+    int rc = find_gateway_any(url, CONNECT_TIMEOUT_MS, &gw, server, cap, why, sizeof(why), &next);
     if (rc != TR_OK)
-        die(EXIT_UNREACHABLE, "%s (%s) runs no chat server: %s", url, server, tr_strerror(rc));
+        die(rc == TR_EADDR ? EXIT_USAGE : EXIT_UNREACHABLE, "%s", why);
     return gw;
 }
 
@@ -307,6 +399,8 @@ typedef struct peer_job {
     tr_ref gateway;
     bool done;
     int last_rc; /* what the previous attempt said, to report changes only */
+    int64_t next_try_ms;
+    char name[CHAT_MAX_SERVER + 1]; /* the peer's node name, once connected */
 } peer_job;
 
 static struct {
@@ -318,6 +412,7 @@ static struct {
 } g_peers = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, NULL, 0};
 
 #define PEER_RETRY_S 5
+#define PEER_WATCH_MS 500
 
 /* One attempt; prints what happened (a failure only when it differs from
  * the previous one, so a retry loop does not repeat itself). */
@@ -349,6 +444,7 @@ static bool try_peer(peer_job *j, bool first)
     }
     if (rc == TR_OK) {
         printf("server %s: peer %s at %s\n", j->self, peer, j->url);
+        snprintf(j->name, sizeof(j->name), "%s", peer);
         j->done = true;
         return true;
     }
@@ -359,29 +455,87 @@ static bool try_peer(peer_job *j, bool first)
     return false;
 }
 
-static void *peer_retry_loop(void *arg)
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Is `name` up in our gateway's view? (CHAT_STATS: [[server, up]...]) */
+static bool gateway_sees_up(tr_ref gw, const char *name)
+{
+    chat_buf q;
+    chat_buf_init(&q);
+    msgpack_pack_array(&q.pk, 0);
+    void *reply = NULL;
+    size_t n = 0;
+    int rc = tr_ask_wait(g_sys, gw, CHAT_STATS, q.sb.data, q.sb.size, CONNECT_TIMEOUT_MS, &reply, &n);
+    chat_buf_destroy(&q);
+    bool up = rc != TR_OK; /* no answer: do nothing */
+    chat_in in;
+    if (rc == TR_OK && chat_in_open(&in, reply, n, 0))
+        for (uint32_t i = 0; i < in.n; i++) {
+            const msgpack_object *e = &in.items[i];
+            char server[CHAT_MAX_SERVER + 1];
+            if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size >= 2 &&
+                chat_obj_str(&e->via.array.ptr[0], server, sizeof(server)) &&
+                strcmp(server, name) == 0)
+                up = e->via.array.ptr[1].type == MSGPACK_OBJECT_BOOLEAN && e->via.array.ptr[1].via.boolean;
+        }
+    if (rc == TR_OK)
+        chat_in_close(&in);
+    free(reply);
+    return up;
+}
+
+/* The peers' watch: a --peer not reached yet is tried again every
+ * PEER_RETRY_S; one reached before whose node is up again (it restarted, or
+ * a pause or partition ended) while our gateway still counts it down is
+ * introduced again, so both gateways place rooms over both again. */
+static void *peer_watch_loop(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&g_peers.m);
     for (;;) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += PEER_RETRY_S;
+        until.tv_nsec += PEER_WATCH_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
         while (!g_peers.stop && pthread_cond_timedwait(&g_peers.c, &g_peers.m, &until) == 0) {
         }
         if (g_peers.stop)
             break;
-        bool left = false;
         pthread_mutex_unlock(&g_peers.m);
-        for (int i = 0; i < g_peers.n; i++)
-            if (!g_peers.jobs[i].done)
-                left |= !try_peer(&g_peers.jobs[i], false);
+        for (int i = 0; i < g_peers.n; i++) {
+            peer_job *j = &g_peers.jobs[i];
+            if (!j->done) {
+                if (mono_ms() >= j->next_try_ms) {
+                    try_peer(j, false);
+                    j->next_try_ms = mono_ms() + PEER_RETRY_S * 1000;
+                }
+            } else if (tr_node_peer_up(g_node, j->name) && !gateway_sees_up(j->gateway, j->name)) {
+                j->done = false; /* introduce again */
+                j->last_rc = TR_OK;
+                if (!try_peer(j, false))
+                    j->next_try_ms = mono_ms() + PEER_RETRY_S * 1000;
+            }
+        }
         pthread_mutex_lock(&g_peers.m);
-        if (!left)
-            break;
     }
     pthread_mutex_unlock(&g_peers.m);
     return NULL;
+}
+
+/* The gateway's word on a peer (on a worker): one line in the server's log. */
+static const char *g_server_name = "";
+static void log_peer(const char *server, bool up, const char *why)
+{
+    if (up)
+        printf("server %s: peer %s is up\n", g_server_name, server);
+    else
+        printf("server %s: peer %s is down (%s)\n", g_server_name, server, why);
 }
 
 static int cmd_server(opts *o)
@@ -421,6 +575,8 @@ static int cmd_server(opts *o)
     gc.budget = o->budget;
     gc.store = store;
     gc.register_fn = tr_register;
+    gc.on_peer = log_peer;
+    g_server_name = o->name;
     tr_child_spec spec = {.id = "chat", .beh = &chat_gateway_behaviour, .arg = &gc,
                           .restart = TR_PERMANENT};
     tr_sup_flags flags = {.strategy = TR_ONE_FOR_ONE, .intensity = 5, .period_ms = 10000};
@@ -433,18 +589,17 @@ static int cmd_server(opts *o)
     /* peers: each one that cannot be reached now is tried again every few
      * seconds in the background until it answers */
     static peer_job jobs[MAX_PEERS];
-    int waiting = 0;
     for (int i = 0; i < o->npeers; i++) {
         jobs[i] = (peer_job){.url = o->peers[i], .self = o->name, .gateway = gw};
         if (!try_peer(&jobs[i], true))
-            waiting++;
+            jobs[i].next_try_ms = mono_ms() + PEER_RETRY_S * 1000;
     }
     pthread_t retry_thread;
-    bool retrying = waiting > 0;
+    bool retrying = o->npeers > 0;
     if (retrying) {
         g_peers.jobs = jobs;
         g_peers.n = o->npeers;
-        pthread_create(&retry_thread, NULL, peer_retry_loop, &g_peers);
+        pthread_create(&retry_thread, NULL, peer_watch_loop, &g_peers);
     }
     /* --http: Prometheus metrics at /metrics, the live dashboard at / */
     tr_observer *obs = NULL;
@@ -514,13 +669,6 @@ static client_ui g_ui = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, fa
 static _Atomic int64_t g_tick_ms, g_gap_ms, g_gap_at_ms;
 static atomic_bool g_watch_stop;
 
-static int64_t mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void *suspension_watch(void *arg)
 {
     (void)arg;
@@ -567,9 +715,101 @@ static void ui_print(tty_style style, const char *line)
     }
 }
 
+/* Failover (client): when the member says CHAT_EV_LOST, this thread looks
+ * for a server, the next --server URL first and round the list (the same one
+ * last: a frozen client's server is usually fine), and hands the member the
+ * gateway found (chat_member_reconnect); after --reconnect seconds without
+ * one it gives up (chat_member_give_up: exit 4). tr_node_connect blocks, so
+ * it runs here and never on a worker. */
+#define RECONNECT_TRY_MS 2000
+#define RECONNECT_PAUSE_MS 500
+
+static struct {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool lost, stop;
+    int64_t outage_ms; /* when the server was lost (0: connected) */
+    const char **urls;
+    int n, cur;
+    int reconnect_s;
+    tr_ref member;
+} g_rc = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0, NULL, 0, 0, 0, {0}};
+
+/* Waits up to ms for stop; true when stopping. */
+static bool rc_pause_locked(int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    while (!g_rc.stop && pthread_cond_timedwait(&g_rc.c, &g_rc.m, &until) == 0) {
+    }
+    return g_rc.stop;
+}
+
+static void *reconnect_loop(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_rc.m);
+    for (;;) {
+        while (!g_rc.lost && !g_rc.stop)
+            pthread_cond_wait(&g_rc.c, &g_rc.m);
+        if (g_rc.stop)
+            break;
+        g_rc.lost = false;
+        char why[512] = "";
+        bool found = false;
+        for (int k = 0; !found;) {
+            int64_t waited = mono_ms() - g_rc.outage_ms;
+            if (waited > (int64_t)g_rc.reconnect_s * 1000) {
+                char text[1024];
+                snprintf(text, sizeof(text), "no server reachable within %d s (--reconnect); last: %s",
+                         g_rc.reconnect_s, why[0] ? why : "?");
+                pthread_mutex_unlock(&g_rc.m);
+                chat_member_give_up(g_sys, g_rc.member, text, CONNECT_TIMEOUT_MS);
+                pthread_mutex_lock(&g_rc.m);
+                break;
+            }
+            if (rc_pause_locked(k == 0 ? 100 : RECONNECT_PAUSE_MS)) /* a breath; interruptible */
+                break;
+            int idx = (g_rc.cur + 1 + k) % g_rc.n;
+            const char *url = g_rc.urls[idx];
+            k++;
+            pthread_mutex_unlock(&g_rc.m);
+            tr_ref gw;
+            char server[CHAT_MAX_SERVER + 1];
+            static unsigned next_addr; /* this thread's only */
+            int rc = find_gateway_any(url, RECONNECT_TRY_MS, &gw, server, sizeof(server), why,
+                                      sizeof(why), &next_addr);
+            if (rc == TR_OK)
+                rc = chat_member_reconnect(g_sys, g_rc.member, gw, CONNECT_TIMEOUT_MS);
+            pthread_mutex_lock(&g_rc.m);
+            if (rc == TR_OK) {
+                g_rc.cur = idx;
+                found = true;
+            }
+        }
+    }
+    pthread_mutex_unlock(&g_rc.m);
+    return NULL;
+}
+
 static void client_event(void *ctx, const chat_event *ev)
 {
     client_ui *ui = ctx;
+    if (ev->kind == CHAT_EV_LOST || ev->kind == CHAT_EV_BACK) {
+        pthread_mutex_lock(&g_rc.m);
+        if (ev->kind == CHAT_EV_LOST) {
+            if (g_rc.outage_ms == 0)
+                g_rc.outage_ms = mono_ms();
+            g_rc.lost = true;
+        } else {
+            g_rc.outage_ms = 0;
+        }
+        pthread_cond_broadcast(&g_rc.c);
+        pthread_mutex_unlock(&g_rc.m);
+    }
     char line[CHAT_MAX_TEXT + 256];
     if (ev->kind == CHAT_EV_SENT && !tty_active())
         return; /* a pipe or file: what was typed is the input itself */
@@ -579,13 +819,15 @@ static void client_event(void *ctx, const chat_event *ev)
                                            : TTY_PLAIN,
              line);
     int64_t suspended = 0;
-    if (ev->kind == CHAT_EV_ERROR && ev->fatal && ev->code == CHAT_E_GONE &&
+    if (((ev->kind == CHAT_EV_ERROR && ev->fatal && ev->code == CHAT_E_GONE) ||
+         ev->kind == CHAT_EV_LOST) &&
         (suspended = recently_suspended_ms()) > 0) {
         snprintf(line, sizeof(line),
                  "this client was suspended for %lld s (Ctrl-Z, SIGSTOP or a stalled machine): the "
                  "server stopped hearing from it and dropped it",
                  (long long)((suspended + 500) / 1000));
         ui_print(TTY_ERROR, line);
+        atomic_store(&g_gap_ms, 0); /* said once: a later loss is another story */
     }
     pthread_mutex_lock(&ui->m);
     if (ev->kind == CHAT_EV_JOINED || (ev->kind == CHAT_EV_WELCOME && !ui->want_room))
@@ -650,9 +892,22 @@ static void tty_line(const char *line, size_t n, void *ctx)
 
 static int cmd_client(opts *o)
 {
-    if (o->nservers != 1)
-        die(EXIT_USAGE, "client needs one --server URL");
-    check_url("server", o->servers[0]);
+    /* --server URL, several times or as a comma-separated list */
+    static char *split[MAX_PEERS];
+    static const char *urls[MAX_PEERS];
+    int nurls = 0;
+    for (int i = 0; i < o->nservers; i++) {
+        split[i] = strdup(o->servers[i]);
+        for (char *save = NULL, *t = strtok_r(split[i], ",", &save); t && nurls < MAX_PEERS;
+             t = strtok_r(NULL, ",", &save))
+            urls[nurls++] = t;
+    }
+    if (nurls == 0)
+        die(EXIT_USAGE, "client needs at least one --server URL");
+    for (int i = 0; i < nurls; i++)
+        check_url("server", urls[i]);
+    if (o->reconnect_s < 0)
+        die(EXIT_USAGE, "--reconnect takes seconds (0 = exit when the server is lost)");
     if (o->nick == NULL || !chat_valid_nick(o->nick))
         die(EXIT_REFUSED, "bad or missing --nick (use 1-%d of A-Z a-z 0-9 _ -)", CHAT_MAX_NICK);
     if (o->room != NULL && !chat_valid_room(chat_room_name(o->room)))
@@ -670,10 +925,28 @@ static int cmd_client(opts *o)
 
     char bound[256], server[CHAT_MAX_SERVER + 1];
     start_node(name, o->cookie, listen, bound, sizeof(bound));
-    tr_ref gw = reach_gateway(o->servers[0], server, sizeof(server));
+    tr_ref gw = TR_REF_NONE;
+    int first = 0;
+    if (nurls == 1) {
+        gw = reach_gateway(urls[0], server, sizeof(server));
+    } else { /* the first that answers */
+        int rc = TR_EINVAL;
+        char why[512];
+        for (first = 0; first < nurls; first++) {
+            unsigned next = 0;
+            rc = find_gateway_any(urls[first], CONNECT_TIMEOUT_MS, &gw, server, sizeof(server), why,
+                                  sizeof(why), &next);
+            if (rc == TR_OK)
+                break;
+            fprintf(stderr, "troupe-chat: %s%s\n", why, first + 1 < nurls ? "; trying the next --server" : "");
+        }
+        if (rc != TR_OK)
+            die(rc == TR_EADDR ? EXIT_USAGE : EXIT_UNREACHABLE, "no --server reachable");
+    }
 
     static chat_member_cfg mc;
     mc.gateway = gw;
+    mc.failover = o->reconnect_s > 0;
     snprintf(mc.nick, sizeof(mc.nick), "%s", o->nick);
     snprintf(mc.room, sizeof(mc.room), "%s", o->room ? chat_room_name(o->room) : "");
     mc.on_event = client_event;
@@ -682,7 +955,14 @@ static int cmd_client(opts *o)
     if (tr_spawn(g_sys, &chat_member_behaviour, &mc, NULL, &g_ui.member) != TR_OK)
         die(1, "cannot start the client");
 
-    pthread_t reader, watch;
+    pthread_t reader, watch, reconnect = 0;
+    g_rc.urls = urls;
+    g_rc.n = nurls;
+    g_rc.cur = first;
+    g_rc.reconnect_s = o->reconnect_s;
+    g_rc.member = g_ui.member;
+    if (mc.failover)
+        pthread_create(&reconnect, NULL, reconnect_loop, NULL);
     if (!tty_start("> ", tty_line, &g_ui)) {
         pthread_create(&reader, NULL, stdin_reader, &g_ui);
         pthread_detach(reader); /* may sit in getline when the session ends */
@@ -693,6 +973,15 @@ static int cmd_client(opts *o)
     tr_await_exit(g_sys, g_ui.member, -1, &reason);
     atomic_store(&g_watch_stop, true);
     pthread_join(watch, NULL);
+    if (mc.failover) {
+        pthread_mutex_lock(&g_rc.m);
+        g_rc.stop = true;
+        pthread_cond_broadcast(&g_rc.c);
+        pthread_mutex_unlock(&g_rc.m);
+        pthread_join(reconnect, NULL);
+    }
+    for (int i = 0; i < o->nservers; i++)
+        free(split[i]);
     tty_stop(); /* prints what is left, gives the terminal back */
     pthread_mutex_lock(&g_ui.m);
     g_ui.closing = true;

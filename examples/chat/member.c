@@ -8,7 +8,17 @@
  * a fatal error about the login (nickname taken or invalid), its server lost
  * (CHAT_E_GONE), cut off for reading too slowly (CHAT_E_SLOW), or a room lost
  * when no room is left and either no room was ever joined (the first join
- * refused) or the room's server went down. */
+ * refused) or the room's server went down.
+ *
+ * Failover (cfg.failover): once logged in, losing the server (its node down,
+ * its gateway ended, or it says it is shutting down) is not the end. The
+ * member forgets its sessions but keeps its rooms, its current room and what
+ * is typed for them, says CHAT_EV_LOST, and waits: the program finds a
+ * server and posts CHAT_RECONNECT with that server's gateway. The member logs
+ * in there with the same nickname (a refusal is another CHAT_EV_LOST: the
+ * program tries again, elsewhere or later) and rejoins each room as
+ * CHAT_JOIN_BACK; the rooms' history shows only the lines not seen yet
+ * (a hash of each line shown is kept per room). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +34,10 @@ typedef struct joined_room {
     uint64_t mon;
     uint64_t received; /* LINE + NOTICE since JOINED, acknowledged every CHAT_ACK_EVERY */
     bool joined;
+    bool ever_joined;  /* the next JOINED is a rejoin */
+    bool was_joined;   /* in it when the server was lost: rejoin as CHAT_JOIN_BACK */
+    uint64_t seen[CHAT_HISTORY]; /* hashes of the last lines shown (a rejoin's history skips them) */
+    uint32_t seen_next;
     char *held[HELD_LINES]; /* typed after /join, sent once joined (malloc'd) */
     bool held_me[HELD_LINES];
     uint32_t nheld;
@@ -37,6 +51,9 @@ typedef struct member_state {
     bool logged_in;
     bool ever_joined;
     bool leaving; /* /quit: the sessions' ends that follow are expected */
+    bool lost;    /* failover: the server is lost, waiting for CHAT_RECONNECT */
+    bool relogin; /* failover: LOGIN sent to the new gateway, no WELCOME yet */
+    char lost_server[CHAT_MAX_SERVER + 1]; /* the server lost (for CHAT_EV_BACK) */
     joined_room rooms[CHAT_MAX_JOINED];
     uint32_t n;
     int current;  /* index into rooms, -1 = none */
@@ -80,6 +97,37 @@ static void fatal(tr_ctx *self, member_state *s, int code, const char *room, con
     tr_fail(self, TR_EUSER + code);
 }
 
+/* Our server is lost (text says how). Without failover, or before the
+ * first login, that is the end (CHAT_E_GONE). With it: forget the sessions
+ * (their server is gone), keep the rooms, say CHAT_EV_LOST and wait for
+ * CHAT_RECONNECT. Also called when a re-login is refused. */
+static void lose_server(tr_ctx *self, member_state *s, const char *text)
+{
+    if (!s->cfg.failover || !s->logged_in) {
+        fatal(self, s, CHAT_E_GONE, "", text);
+        return;
+    }
+    tr_system *sys = tr_ctx_system(self);
+    tr_demonitor(sys, s->cfg.gateway, s->gw_mon); /* may have fired already: harmless */
+    s->gw_mon = 0;
+    if (!s->lost) {
+        snprintf(s->lost_server, sizeof(s->lost_server), "%s", s->server);
+        for (uint32_t i = 0; i < s->n; i++) {
+            struct joined_room *r = &s->rooms[i];
+            if (!tr_ref_is_none(r->session))
+                tr_demonitor(sys, r->session, r->mon);
+            r->was_joined = r->joined;
+            r->session = TR_REF_NONE;
+            r->joined = false;
+            r->received = 0;
+        }
+    }
+    s->lost = true;
+    s->relogin = false;
+    chat_event ev = {.kind = CHAT_EV_LOST, .ts = now_s(), .text = text, .nick = s->server};
+    emit(s, &ev);
+}
+
 static joined_room *find_name(member_state *s, const char *name)
 {
     for (uint32_t i = 0; i < s->n; i++)
@@ -99,6 +147,34 @@ static joined_room *find_session(member_state *s, tr_ref session)
 static joined_room *current(member_state *s)
 {
     return s->current >= 0 && s->rooms[s->current].joined ? &s->rooms[s->current] : NULL;
+}
+
+/* FNV-1a of a line as shown (nick, text, /me): what a rejoin's history is
+ * compared with. */
+static uint64_t line_hash(const char *nick, const char *text, bool me)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = nick; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    h = (h ^ (me ? 1u : 2u)) * 1099511628211ULL;
+    for (const char *p = text; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    return h;
+}
+
+static void remember(joined_room *r, const char *nick, const char *text, bool me)
+{
+    r->seen[r->seen_next++ % CHAT_HISTORY] = line_hash(nick, text, me);
+}
+
+static bool seen_before(const joined_room *r, const char *nick, const char *text, bool me)
+{
+    uint64_t h = line_hash(nick, text, me);
+    uint32_t n = r->seen_next < CHAT_HISTORY ? r->seen_next : CHAT_HISTORY;
+    for (uint32_t i = 0; i < n; i++)
+        if (r->seen[i] == h)
+            return true;
+    return false;
 }
 
 /* Forgets a room (after /part, or when it was lost); the current room
@@ -174,6 +250,17 @@ static int member_init(tr_ctx *self, void *state, void *arg)
     return TR_OK;
 }
 
+/* CHAT_JOIN [room, how] to our gateway. */
+static void send_join(tr_ctx *self, member_state *s, const joined_room *r)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    chat_pack_str(&b.pk, r->name);
+    msgpack_pack_int(&b.pk, r->was_joined ? CHAT_JOIN_BACK : CHAT_JOIN_NEW);
+    chat_buf_send(self, s->cfg.gateway, CHAT_JOIN, &b);
+}
+
 static void join(tr_ctx *self, member_state *s, const char *name)
 {
     joined_room *r = find_name(s, name);
@@ -198,7 +285,8 @@ static void join(tr_ctx *self, member_state *s, const char *name)
     memset(r, 0, sizeof(*r));
     snprintf(r->name, sizeof(r->name), "%s", name);
     s->current = (int)(r - s->rooms); /* what is typed next is for it (held until joined) */
-    send_strs(self, s->cfg.gateway, CHAT_JOIN, name, NULL);
+    if (!s->lost) /* else joined once logged in again */
+        send_join(self, s, r);
 }
 
 static void count_and_ack(tr_ctx *self, member_state *s, joined_room *r)
@@ -233,6 +321,8 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
 {
     chat_in in;
     char room[CHAT_MAX_ROOM + 1] = "", server[CHAT_MAX_SERVER + 1] = "";
+    if (s->lost)
+        return; /* from a session of the server we lost */
     if (!chat_in_open(&in, msg->data, msg->size, 4) || !chat_obj_str(&in.items[0], room, sizeof(room)) ||
         !chat_obj_str(&in.items[1], server, sizeof(server)) ||
         in.items[2].type != MSGPACK_OBJECT_ARRAY || in.items[3].type != MSGPACK_OBJECT_ARRAY) {
@@ -250,7 +340,10 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
         r->session = msg->sender;
         tr_monitor(tr_ctx_system(self), tr_self(self), r->session, &r->mon);
     }
+    bool again = r->ever_joined;
     r->joined = true;
+    r->ever_joined = true;
+    r->was_joined = false;
     r->received = 0;
     s->ever_joined = true;
     if (s->current < 0)
@@ -261,8 +354,11 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
         char nick[CHAT_MAX_NICK + 1], text[CHAT_MAX_TEXT + 1];
         chat_event ev = {.kind = CHAT_EV_HISTORY, .room = r->name};
         if (h->type == MSGPACK_OBJECT_ARRAY &&
-            line_event(h->via.array.ptr, h->via.array.size, &ev, nick, text))
+            line_event(h->via.array.ptr, h->via.array.size, &ev, nick, text) &&
+            !seen_before(r, nick, text, ev.me)) {
+            remember(r, nick, text, ev.me);
             emit(s, &ev);
+        }
     }
     char names[1024] = "";
     size_t used = 0;
@@ -275,7 +371,7 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
     if (used + CHAT_MAX_NICK + 8 >= sizeof(names))
         snprintf(names + used, sizeof(names) - used, ", ...");
     chat_event ev = {.kind = CHAT_EV_JOINED, .ts = now_s(), .nick = server, .text = names,
-                     .room = r->name};
+                     .room = r->name, .again = again};
     emit(s, &ev);
     chat_in_close(&in);
     for (uint32_t k = 0; k < r->nheld; k++) { /* typed while joining */
@@ -301,6 +397,8 @@ static void on_error(tr_ctx *self, member_state *s, const tr_msg *msg)
             room[0] = '\0';
     }
     chat_in_close(&in);
+    if (s->lost && !tr_ref_equal(msg->sender, s->cfg.gateway))
+        return; /* from a session of the server we lost */
     joined_room *r = find_session(s, msg->sender);
     if (r == NULL && room[0] != '\0') {
         r = find_name(s, room);
@@ -313,6 +411,8 @@ static void on_error(tr_ctx *self, member_state *s, const tr_msg *msg)
     }
     if (r != NULL)
         room_lost(self, s, r, (int)code, text);
+    else if (room[0] == '\0' && (s->lost || (code == CHAT_E_GONE && s->logged_in)))
+        lose_server(self, s, text); /* a refused re-login, or our server is shutting down */
     else if (room[0] == '\0')
         fatal(self, s, (int)code, "", text); /* about us, not one room: the login */
     else
@@ -392,6 +492,7 @@ static void send_line(tr_ctx *self, member_state *s, joined_room *r, const char 
     chat_buf_send(self, r->session, CHAT_SAY, &b);
     chat_event ev = {.kind = CHAT_EV_SENT, .ts = now_s(), .nick = s->nick, .text = text,
                      .room = r->name, .me = me};
+    remember(r, s->nick, text, me);
     emit(s, &ev);
 }
 
@@ -415,6 +516,14 @@ static void part(tr_ctx *self, member_state *s, const char *name, const char *re
         else
             snprintf(text, sizeof(text), "you are in no room");
         say_error(s, CHAT_E_COMMAND, name, text);
+        return;
+    }
+    if (!r->joined && s->lost) { /* nothing to tell: no session */
+        char room[CHAT_MAX_ROOM + 1];
+        snprintf(room, sizeof(room), "%s", r->name);
+        chat_event ev = {.kind = CHAT_EV_PARTED, .ts = now_s(), .room = room, .text = reason};
+        emit(s, &ev);
+        drop_room(self, s, r);
         return;
     }
     if (!r->joined) {
@@ -463,6 +572,12 @@ static void on_input(tr_ctx *self, member_state *s, const char *raw, size_t n)
             line[--len] = '\0';
     chat_cmd cmd;
     chat_parse_command(line, &cmd);
+    if (s->lost && (cmd.kind == CHAT_CMD_NICK || cmd.kind == CHAT_CMD_MSG ||
+                    cmd.kind == CHAT_CMD_WHO || cmd.kind == CHAT_CMD_LIST ||
+                    cmd.kind == CHAT_CMD_WHERE)) {
+        say_error(s, CHAT_E_COMMAND, "", "not connected (reconnecting to a server): try again in a moment");
+        return;
+    }
     switch (cmd.kind) {
     case CHAT_CMD_SAY:
         say(self, s, cmd.text, false);
@@ -521,6 +636,33 @@ static void on_input(tr_ctx *self, member_state *s, const char *raw, size_t n)
     }
 }
 
+/* CHAT_RECONNECT [gateway ref]: log in there; [nil, why]: give up. */
+static void on_reconnect(tr_ctx *self, member_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    tr_ref gw = TR_REF_NONE;
+    char why[CHAT_MAX_TEXT + 1] = "could not reconnect to any server";
+    bool ok = chat_in_open(&in, msg->data, msg->size, 1) &&
+              chat_unpack_ref(tr_ctx_system(self), &in.items[0], &gw) == TR_OK;
+    if (!ok && in.n >= 2 && in.items[1].type == MSGPACK_OBJECT_STR &&
+        in.items[1].via.str.size <= CHAT_MAX_LINE)
+        chat_clean(in.items[1].via.str.ptr, in.items[1].via.str.size, why, sizeof(why), NULL);
+    chat_in_close(&in);
+    if (!ok) {
+        fatal(self, s, CHAT_E_GONE, "", why);
+        return;
+    }
+    tr_demonitor(tr_ctx_system(self), s->cfg.gateway, s->gw_mon);
+    s->cfg.gateway = gw;
+    if (tr_monitor(tr_ctx_system(self), tr_self(self), gw, &s->gw_mon) != TR_OK ||
+        send_strs(self, gw, CHAT_LOGIN, s->nick, NULL) != TR_OK) {
+        s->gw_mon = 0;
+        lose_server(self, s, "the server we reconnected to went away at once");
+        return;
+    }
+    s->relogin = true;
+}
+
 static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     member_state *s = state;
@@ -531,16 +673,26 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
     case CHAT_WELCOME: {
         chat_in in;
         char server[CHAT_MAX_SERVER + 1] = "", nick[CHAT_MAX_NICK + 1] = "";
-        bool ok = tr_ref_equal(msg->sender, s->cfg.gateway) &&
-                  chat_in_open(&in, msg->data, msg->size, 2) &&
+        /* (chat_in_open first: chat_in_close needs it to have run) */
+        bool ok = chat_in_open(&in, msg->data, msg->size, 2) &&
+                  tr_ref_equal(msg->sender, s->cfg.gateway) &&
                   chat_obj_str(&in.items[0], server, sizeof(server)) &&
                   chat_obj_str(&in.items[1], nick, sizeof(nick)) && chat_valid_nick(nick);
         chat_in_close(&in);
-        if (!ok || s->logged_in)
+        if (!ok || (s->logged_in && !s->relogin))
             return TR_OK;
-        s->logged_in = true;
         snprintf(s->server, sizeof(s->server), "%s", server);
         snprintf(s->nick, sizeof(s->nick), "%s", nick);
+        if (s->relogin) { /* back after failover: rejoin every room */
+            s->lost = s->relogin = false;
+            chat_event ev = {.kind = CHAT_EV_BACK, .ts = now_s(), .nick = s->nick,
+                             .text = s->server, .to = s->lost_server};
+            emit(s, &ev);
+            for (uint32_t i = 0; i < s->n; i++)
+                send_join(self, s, &s->rooms[i]);
+            return TR_OK;
+        }
+        s->logged_in = true;
         chat_event ev = {.kind = CHAT_EV_WELCOME, .ts = now_s(), .nick = s->nick, .text = s->server};
         emit(s, &ev);
         if (s->cfg.room[0] != '\0')
@@ -557,8 +709,10 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
         chat_in in;
         char nick[CHAT_MAX_NICK + 1], text[CHAT_MAX_TEXT + 1];
         chat_event ev = {.kind = CHAT_EV_LINE, .room = r->name};
-        if (chat_in_open(&in, msg->data, msg->size, 3) && line_event(in.items, in.n, &ev, nick, text))
+        if (chat_in_open(&in, msg->data, msg->size, 3) && line_event(in.items, in.n, &ev, nick, text)) {
+            remember(r, nick, text, ev.me);
             emit(s, &ev);
+        }
         chat_in_close(&in);
         count_and_ack(self, s, r);
         return TR_OK;
@@ -594,8 +748,8 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
     case CHAT_NICK: { /* [old, new] from our gateway: registered */
         chat_in in;
         char old[CHAT_MAX_NICK + 1], nick[CHAT_MAX_NICK + 1];
-        bool ok = tr_ref_equal(msg->sender, s->cfg.gateway) &&
-                  chat_in_open(&in, msg->data, msg->size, 2) &&
+        bool ok = chat_in_open(&in, msg->data, msg->size, 2) &&
+                  tr_ref_equal(msg->sender, s->cfg.gateway) &&
                   chat_obj_str(&in.items[0], old, sizeof(old)) &&
                   chat_obj_str(&in.items[1], nick, sizeof(nick)) && chat_valid_nick(nick);
         chat_in_close(&in);
@@ -637,11 +791,15 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (outside)
             quit(self, s, "");
         return TR_OK;
+    case CHAT_RECONNECT:
+        if (outside && s->lost)
+            on_reconnect(self, s, msg);
+        return TR_OK;
     case TR_MSG_DOWN: {
         const tr_down *d = msg->data;
         if (s->leaving)
             return TR_OK;
-        if (tr_ref_equal(d->actor, s->cfg.gateway) && d->monitor == s->gw_mon) {
+        if (tr_ref_equal(d->actor, s->cfg.gateway) && d->monitor == s->gw_mon && s->gw_mon != 0) {
             char text[320];
             if (d->reason == TR_ENODEDOWN)
                 snprintf(text, sizeof(text), "lost the connection to server %s (it went down or is unreachable)",
@@ -649,7 +807,7 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
             else
                 snprintf(text, sizeof(text), "server %s stopped its chat service (%s)",
                          s->server[0] ? s->server : "?", tr_strerror(d->reason));
-            fatal(self, s, CHAT_E_GONE, "", text);
+            lose_server(self, s, text);
             return TR_OK;
         }
         for (uint32_t i = 0; i < s->n; i++) {
@@ -660,7 +818,13 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
             if (d->reason == TR_ENODEDOWN) {
                 snprintf(text, sizeof(text), "lost the connection to server %s (it went down or is unreachable)",
                          s->server);
-                fatal(self, s, CHAT_E_GONE, "", text);
+                lose_server(self, s, text);
+            } else if (s->cfg.failover && d->reason != TR_OK) {
+                /* sessions end abnormally when their server's chat service
+                 * does (a session ends by itself with TR_OK) */
+                snprintf(text, sizeof(text), "server %s ended our session in #%s (%s)", s->server,
+                         r->name, tr_strerror(d->reason));
+                lose_server(self, s, text);
             } else {
                 snprintf(text, sizeof(text), "#%s: the server ended our session (%s)", r->name,
                          tr_strerror(d->reason));
@@ -718,4 +882,27 @@ int chat_member_leave(tr_system *sys, tr_ref member, int timeout_ms)
     chat_buf_init(&b);
     msgpack_pack_array(&b.pk, 0);
     return chat_buf_post(sys, member, CHAT_LEAVE, &b, timeout_ms);
+}
+
+int chat_member_reconnect(tr_system *sys, tr_ref member, tr_ref gateway, int timeout_ms)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 1);
+    int rc = chat_pack_ref(sys, &b.pk, gateway);
+    if (rc != TR_OK) {
+        chat_buf_destroy(&b);
+        return rc;
+    }
+    return chat_buf_post(sys, member, CHAT_RECONNECT, &b, timeout_ms);
+}
+
+int chat_member_give_up(tr_system *sys, tr_ref member, const char *why, int timeout_ms)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_nil(&b.pk);
+    chat_pack_str(&b.pk, why);
+    return chat_buf_post(sys, member, CHAT_RECONNECT, &b, timeout_ms);
 }

@@ -296,8 +296,8 @@ void chat_format_event(const chat_event *ev, char *buf, size_t cap)
         snprintf(buf, cap, "[%s] - %s", when, ev->text);
         break;
     case CHAT_EV_JOINED:
-        snprintf(buf, cap, "[%s] * you joined #%s on server %s (the server that hosts it); here: %s",
-                 when, ev->room, ev->nick, ev->text);
+        snprintf(buf, cap, "[%s] * you %s #%s on server %s (the server that hosts it); here: %s",
+                 when, ev->again ? "are back in" : "joined", ev->room, ev->nick, ev->text);
         break;
     case CHAT_EV_WELCOME:
         snprintf(buf, cap, "[%s] * connected to server %s as %s; /help lists the commands", when,
@@ -319,6 +319,13 @@ void chat_format_event(const chat_event *ev, char *buf, size_t cap)
         break;
     case CHAT_EV_ERROR:
         snprintf(buf, cap, "%s", ev->text);
+        break;
+    case CHAT_EV_LOST:
+        snprintf(buf, cap, "[%s] * %s; reconnecting", when, ev->text);
+        break;
+    case CHAT_EV_BACK:
+        snprintf(buf, cap, "[%s] * reconnected through server %s as %s (after losing server %s)", when,
+                 ev->text, ev->nick, ev->to != NULL && ev->to[0] ? ev->to : "?");
         break;
     }
 }

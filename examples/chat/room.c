@@ -19,7 +19,20 @@
  *
  * Crashes: each room runs under its own one-for-one supervisor, a child of
  * the directory, so a crashing room is restarted alone. Its state (members,
- * history) is lost; sessions see the DOWN and join the new room again. */
+ * history) is lost; sessions see the DOWN and join the new room again.
+ *
+ * Replication (chat.h, above chat_room_cfg): every line gets a uid and a
+ * time in ms (`at`); the room copies each line to its replica's directory
+ * (CHAT_REPLICA says which; a new replica gets the whole ring), and lines
+ * from other copies of the room (CHAT_REPLICATE, through our directory) are
+ * merged into the ring by uid and `at`. The first replica a room gets is
+ * also asked for its lines (CHAT_FETCH); joins wait for the answer (or
+ * CHAT_FETCH_TIMEOUT_MS), so members who follow the room back see every line.
+ *
+ * The directory keeps the servers up (CHAT_SERVERS from its gateway) to
+ * tell each room its replica, stores the lines other servers replicate to
+ * it and hands them to its running copy of the room, and answers CHAT_FETCH
+ * from its store. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +49,20 @@ typedef struct member {
 } member;
 
 typedef struct hist_line {
+    uint64_t uid;
+    int64_t at; /* ms: the order */
     int64_t ts;
     char nick[CHAT_MAX_NICK + 1];
     char *text;
     bool me;
 } hist_line;
+
+/* A JOIN that waits for the fetch of the room's lines. */
+typedef struct waiting_join {
+    tr_ref who;
+    char nick[CHAT_MAX_NICK + 1];
+    int how;
+} waiting_join;
 
 typedef struct room_state {
     chat_room_cfg cfg;
@@ -49,9 +71,49 @@ typedef struct room_state {
     hist_line hist[CHAT_HISTORY];
     uint32_t hist_head, hist_n; /* oldest at hist_head */
     uint64_t kicked, lines;
+    tr_ref replica;      /* the directory our lines are copied to; none = nobody */
+    bool replica_known;  /* a CHAT_REPLICA arrived */
+    bool fetched;        /* the first replica was asked for its lines */
+    uint64_t uid_seed, uid_count;
+    int64_t last_at;     /* `at` of the newest line we know */
+    uint64_t fetch_corr; /* != 0: asking the replica for lines; joins wait */
+    waiting_join *waiting;
+    uint32_t nwaiting, capwaiting;
 } room_state;
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* splitmix64's finaliser */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A line's uid: unique across the copies of the room (a seed per room start
+ * from the clock, the server and the state's address, then a counter). */
+static uint64_t next_uid(room_state *s)
+{
+    uint64_t u = mix64(s->uid_seed + ++s->uid_count);
+    return u != 0 ? u : 1;
+}
+
+/* Lines stored before replication have no uid: one from their content. */
+static uint64_t content_uid(const char *room, int64_t ts, const char *nick, const char *text)
+{
+    uint64_t h = chat_hrw_weight(room, nick) ^ mix64((uint64_t)ts);
+    for (const char *p = text; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    return h != 0 ? h : 1;
+}
 
 /* Tells the directory we run and how many members we have (for /list). */
 static void report_up(tr_ctx *self, room_state *s)
@@ -82,19 +144,120 @@ static hist_line *hist_push(room_state *s)
     return h;
 }
 
-static void load_line(void *ctx, int64_t ts, const char *nick, const char *text, bool me)
+static void load_line(void *ctx, const chat_stored_line *l)
 {
     room_state *s = ctx;
-    char *copy = strdup(text);
-    if (copy == NULL || !chat_valid_nick(nick)) {
+    char *copy = strdup(l->text);
+    if (copy == NULL || !chat_valid_nick(l->nick)) {
         free(copy);
         return;
     }
     hist_line *h = hist_push(s);
     h->text = copy;
-    h->ts = ts;
-    h->me = me;
-    snprintf(h->nick, sizeof(h->nick), "%s", nick);
+    h->ts = l->ts;
+    h->me = l->me;
+    h->uid = l->uid != 0 ? l->uid : content_uid(s->cfg.name, l->ts, l->nick, l->text);
+    h->at = l->at != 0 ? l->at : l->ts * 1000;
+    if (h->at > s->last_at)
+        s->last_at = h->at;
+    snprintf(h->nick, sizeof(h->nick), "%s", l->nick);
+}
+
+/* [uid, at, ts, nick, text, me] */
+static void pack_line(msgpack_packer *pk, const hist_line *h)
+{
+    msgpack_pack_array(pk, 6);
+    msgpack_pack_uint64(pk, h->uid);
+    msgpack_pack_int64(pk, h->at);
+    msgpack_pack_int64(pk, h->ts);
+    chat_pack_str(pk, h->nick);
+    chat_pack_str(pk, h->text);
+    if (h->me)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+/* Copies the ring's last n lines to the replica, as one CHAT_REPLICATE. */
+static void replicate(tr_ctx *self, room_state *s, uint32_t n)
+{
+    if (tr_ref_is_none(s->replica) || n == 0)
+        return;
+    if (n > s->hist_n)
+        n = s->hist_n;
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    chat_pack_str(&b.pk, s->cfg.name);
+    msgpack_pack_array(&b.pk, n);
+    for (uint32_t i = s->hist_n - n; i < s->hist_n; i++)
+        pack_line(&b.pk, &s->hist[(s->hist_head + i) % CHAT_HISTORY]);
+    chat_buf_send(self, s->replica, CHAT_REPLICATE, &b);
+}
+
+/* Reads [uid, at, ts, nick, text, me]; text cleaned into text (CHAT_MAX_TEXT + 1). */
+static bool unpack_line(const msgpack_object *o, hist_line *h, char *text)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 6)
+        return false;
+    const msgpack_object *f = o->via.array.ptr;
+    if (!chat_obj_u64(&f[0], &h->uid) || h->uid == 0 || !chat_obj_i64(&f[1], &h->at) ||
+        !chat_obj_i64(&f[2], &h->ts) || !chat_obj_str(&f[3], h->nick, sizeof(h->nick)) ||
+        !chat_valid_nick(h->nick) || f[4].type != MSGPACK_OBJECT_STR ||
+        f[4].via.str.size > CHAT_MAX_TEXT)
+        return false;
+    chat_clean(f[4].via.str.ptr, f[4].via.str.size, text, CHAT_MAX_TEXT + 1, NULL);
+    h->me = f[5].type == MSGPACK_OBJECT_BOOLEAN && f[5].via.boolean;
+    return true;
+}
+
+static int by_at(const void *x, const void *y)
+{
+    const hist_line *a = x, *b = y;
+    if (a->at != b->at)
+        return a->at < b->at ? -1 : 1;
+    return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+/* Merges lines from another copy of the room into the ring: new uids only,
+ * ordered by `at`, the newest CHAT_HISTORY kept; with `store`, the new ones
+ * are written to our store too. Returns how many were new. */
+static uint32_t hist_merge(room_state *s, const msgpack_object_array *lines, bool store)
+{
+    hist_line all[2 * CHAT_HISTORY];
+    uint32_t n = 0, added = 0;
+    for (uint32_t i = 0; i < s->hist_n; i++)
+        all[n++] = s->hist[(s->hist_head + i) % CHAT_HISTORY]; /* the texts move to all */
+    for (uint32_t i = 0; i < lines->size && i < CHAT_HISTORY; i++) {
+        hist_line h;
+        char text[CHAT_MAX_TEXT + 1];
+        memset(&h, 0, sizeof(h));
+        if (!unpack_line(&lines->ptr[i], &h, text))
+            continue;
+        bool known = false;
+        for (uint32_t k = 0; k < n && !known; k++)
+            known = all[k].uid == h.uid;
+        if (known || (h.text = strdup(text)) == NULL)
+            continue;
+        all[n++] = h;
+        added++;
+        if (store && s->cfg.store != NULL) {
+            chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick,
+                                  .text = h.text, .me = h.me};
+            chat_store_append(s->cfg.store, s->cfg.name, &l);
+        }
+        if (h.at > s->last_at)
+            s->last_at = h.at;
+    }
+    qsort(all, n, sizeof(all[0]), by_at);
+    uint32_t drop = n > CHAT_HISTORY ? n - CHAT_HISTORY : 0;
+    for (uint32_t i = 0; i < drop; i++)
+        free(all[i].text);
+    memset(s->hist, 0, sizeof(s->hist));
+    s->hist_head = 0;
+    s->hist_n = n - drop;
+    memcpy(s->hist, all + drop, s->hist_n * sizeof(all[0]));
+    return added;
 }
 
 static int room_init(tr_ctx *self, void *state, void *arg)
@@ -105,6 +268,8 @@ static int room_init(tr_ctx *self, void *state, void *arg)
     s->cfg = *(const chat_room_cfg *)arg;
     if (s->cfg.budget == 0)
         s->cfg.budget = CHAT_DEFAULT_BUDGET;
+    s->uid_seed = mix64((uint64_t)now_ms() ^ chat_hrw_weight(s->cfg.server, s->cfg.name) ^
+                        (uint64_t)(uintptr_t)s);
     /* one indexed read of at most CHAT_HISTORY rows, once per start */
     if (s->cfg.store != NULL && chat_store_recent(s->cfg.store, s->cfg.name, CHAT_HISTORY, load_line, s) < 0)
         fprintf(stderr, "troupe-chat: #%s: cannot read its history from disk\n", s->cfg.name);
@@ -123,6 +288,7 @@ static void room_terminate(tr_ctx *self, void *state, int reason)
     (void)reason;
     room_state *s = state;
     free(s->m);
+    free(s->waiting);
     for (uint32_t i = 0; i < CHAT_HISTORY; i++)
         free(s->hist[i].text);
 }
@@ -210,6 +376,8 @@ static void remove_member(tr_ctx *self, room_state *s, member *m, const char *wh
     sweep(self, s);
 }
 
+static int do_join(tr_ctx *self, room_state *s, tr_ref who, const char *nick, int how);
+
 static int on_join(tr_ctx *self, room_state *s, const tr_msg *msg)
 {
     chat_in in;
@@ -221,21 +389,65 @@ static int on_join(tr_ctx *self, room_state *s, const tr_msg *msg)
                    "bad nickname: use 1-32 of A-Z a-z 0-9 _ -", true);
         return TR_OK;
     }
+    int64_t how = CHAT_JOIN_NEW;
+    if (in.n < 2 || !chat_obj_i64(&in.items[1], &how) || how < CHAT_JOIN_NEW || how > CHAT_JOIN_MOVED)
+        how = CHAT_JOIN_NEW;
     chat_in_close(&in);
-    if (tr_ref_is_none(msg->sender) || find_ref(s, msg->sender) != NULL) {
-        room_error(self, s, msg->sender, CHAT_E_NICK_TAKEN, "already joined", true);
+    if (s->fetch_corr != 0 && !tr_ref_is_none(msg->sender) && s->nwaiting < CHAT_MAX_MEMBERS) {
+        /* our lines are still coming from the replica: let them in after */
+        if (s->nwaiting == s->capwaiting) {
+            uint32_t cap = s->capwaiting ? s->capwaiting * 2 : 8;
+            waiting_join *w = realloc(s->waiting, cap * sizeof(*w));
+            if (w == NULL)
+                return TR_ENOMEM;
+            s->waiting = w;
+            s->capwaiting = cap;
+        }
+        waiting_join *w = &s->waiting[s->nwaiting++];
+        w->who = msg->sender;
+        w->how = (int)how;
+        snprintf(w->nick, sizeof(w->nick), "%s", nick);
         return TR_OK;
     }
-    if (find_nick(s, nick) != NULL) {
+    return do_join(self, s, msg->sender, nick, (int)how);
+}
+
+/* The fetch of our lines from the replica is over: let the waiting in. */
+static int fetch_done(tr_ctx *self, room_state *s)
+{
+    s->fetch_corr = 0;
+    int rc = TR_OK;
+    for (uint32_t i = 0; i < s->nwaiting && rc == TR_OK; i++)
+        rc = do_join(self, s, s->waiting[i].who, s->waiting[i].nick, s->waiting[i].how);
+    s->nwaiting = 0;
+    return rc;
+}
+
+static int do_join(tr_ctx *self, room_state *s, tr_ref who, const char *nick, int how)
+{
+    if (tr_ref_is_none(who) || find_ref(s, who) != NULL) {
+        room_error(self, s, who, CHAT_E_NICK_TAKEN, "already joined", true);
+        return TR_OK;
+    }
+    member *stale = find_nick(s, nick);
+    if (stale != NULL && how != CHAT_JOIN_NEW) {
+        /* the same person through a new session (its server was lost, or the
+         * room moved) before the old session's DOWN reached us: nicknames are
+         * unique across the servers, so the old member is stale */
+        tr_demonitor(tr_ctx_system(self), stale->ref, stale->mon);
+        *stale = s->m[--s->n];
+        stale = NULL;
+    }
+    if (stale != NULL) {
         char text[320];
         snprintf(text, sizeof(text), "nickname '%s' is taken in #%s", nick, s->cfg.name);
-        room_error(self, s, msg->sender, CHAT_E_NICK_TAKEN, text, true);
+        room_error(self, s, who, CHAT_E_NICK_TAKEN, text, true);
         return TR_OK;
     }
     if (s->n >= CHAT_MAX_MEMBERS) {
         char text[320];
         snprintf(text, sizeof(text), "#%s is full (%d members)", s->cfg.name, CHAT_MAX_MEMBERS);
-        room_error(self, s, msg->sender, CHAT_E_FULL, text, true);
+        room_error(self, s, who, CHAT_E_FULL, text, true);
         return TR_OK;
     }
     if (s->n == s->cap) {
@@ -248,14 +460,16 @@ static int on_join(tr_ctx *self, room_state *s, const tr_msg *msg)
     }
     /* announce to the others first, then add: the newcomer's first counted
      * message is whatever comes after its JOINED */
-    char text[CHAT_MAX_NICK + 16];
-    snprintf(text, sizeof(text), "%s joined", nick);
-    notice_all(self, s, text);
-    sweep(self, s);
+    if (how != CHAT_JOIN_MOVED) { /* the members who move with the room say nothing */
+        char text[CHAT_MAX_NICK + 16];
+        snprintf(text, sizeof(text), how == CHAT_JOIN_BACK ? "%s is back" : "%s joined", nick);
+        notice_all(self, s, text);
+        sweep(self, s);
+    }
 
     member *m = &s->m[s->n++];
     memset(m, 0, sizeof(*m));
-    m->ref = msg->sender;
+    m->ref = who;
     snprintf(m->nick, sizeof(m->nick), "%s", nick);
     if (tr_monitor(tr_ctx_system(self), tr_self(self), m->ref, &m->mon) != TR_OK) {
         s->n--;
@@ -327,10 +541,17 @@ static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
     h->text = line;
     h->ts = now_s();
     h->me = me;
+    h->uid = next_uid(s);
+    int64_t at = now_ms();
+    h->at = s->last_at = at > s->last_at ? at : s->last_at + 1;
     snprintf(h->nick, sizeof(h->nick), "%s", from->nick);
     s->lines++;
-    if (s->cfg.store != NULL)
-        chat_store_append(s->cfg.store, s->cfg.name, h->ts, h->nick, h->text, me);
+    if (s->cfg.store != NULL) {
+        chat_stored_line l = {.uid = h->uid, .at = h->at, .ts = h->ts, .nick = h->nick,
+                              .text = h->text, .me = me};
+        chat_store_append(s->cfg.store, s->cfg.name, &l);
+    }
+    replicate(self, s, 1);
 
     chat_buf b;
     chat_buf_init(&b);
@@ -350,10 +571,66 @@ static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
     return TR_OK;
 }
 
+/* CHAT_REPLICA [directory or nil] from our directory. A new replica gets
+ * the whole ring; the first one is also asked for its lines (joins wait). */
+static int on_replica(tr_ctx *self, room_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    tr_ref to = TR_REF_NONE;
+    bool ok = chat_in_open(&in, msg->data, msg->size, 1);
+    if (ok && in.items[0].type != MSGPACK_OBJECT_NIL &&
+        chat_unpack_ref(tr_ctx_system(self), &in.items[0], &to) != TR_OK)
+        ok = false;
+    chat_in_close(&in);
+    if (!ok)
+        return TR_OK;
+    bool changed = !s->replica_known || !tr_ref_equal(to, s->replica);
+    s->replica_known = true;
+    s->replica = to;
+    if (!changed || tr_ref_is_none(to))
+        return TR_OK;
+    replicate(self, s, s->hist_n);
+    if (s->fetched)
+        return TR_OK;
+    s->fetched = true;
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 1);
+    chat_pack_str(&b.pk, s->cfg.name);
+    int rc = tr_ask(self, to, CHAT_FETCH, b.sb.data, b.sb.size, CHAT_FETCH_TIMEOUT_MS, &s->fetch_corr);
+    chat_buf_destroy(&b);
+    if (rc != TR_OK)
+        s->fetch_corr = 0;
+    return TR_OK;
+}
+
 static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
     room_state *s = state;
     switch (msg->type) {
+    case CHAT_REPLICA:
+        return tr_ref_equal(msg->sender, s->cfg.directory) ? on_replica(self, s, msg) : TR_OK;
+    case CHAT_REPLICATE: { /* [room, [line...]] from another copy, through our directory */
+        chat_in in;
+        if (!tr_ref_equal(msg->sender, s->cfg.directory))
+            return TR_OK;
+        if (chat_in_open(&in, msg->data, msg->size, 2) && in.items[1].type == MSGPACK_OBJECT_ARRAY)
+            hist_merge(s, &in.items[1].via.array, false); /* the directory stored them */
+        chat_in_close(&in);
+        return TR_OK;
+    }
+    case TR_MSG_REPLY: /* [[line...]]: the replica's lines */
+    case TR_MSG_ASK_FAILED:
+        if (msg->corr == 0 || msg->corr != s->fetch_corr)
+            return TR_OK;
+        if (msg->type == TR_MSG_REPLY) {
+            chat_in in;
+            if (chat_in_open(&in, msg->data, msg->size, 1) &&
+                in.items[0].type == MSGPACK_OBJECT_ARRAY)
+                hist_merge(s, &in.items[0].via.array, true);
+            chat_in_close(&in);
+        }
+        return fetch_done(self, s);
     case CHAT_JOIN:
         return on_join(self, s, msg);
     case CHAT_SAY:
@@ -368,12 +645,21 @@ static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
         chat_in_close(&in);
         return TR_OK;
     }
-    case CHAT_LEAVE: { /* [reason] */
+    case CHAT_LEAVE: { /* [reason, quiet] */
         member *m = find_ref(s, msg->sender);
         if (m == NULL)
             return TR_OK;
         char why[CHAT_MAX_TEXT + 4] = "";
         chat_in in;
+        if (chat_in_open(&in, msg->data, msg->size, 2) &&
+            in.items[1].type == MSGPACK_OBJECT_BOOLEAN && in.items[1].via.boolean) {
+            chat_in_close(&in); /* moving with the room: nobody is told */
+            tr_demonitor(tr_ctx_system(self), m->ref, m->mon);
+            *m = s->m[--s->n];
+            report_up(self, s);
+            return TR_OK;
+        }
+        chat_in_close(&in);
         if (chat_in_open(&in, msg->data, msg->size, 1) && in.items[0].type == MSGPACK_OBJECT_STR &&
             in.items[0].via.str.size > 0 && in.items[0].via.str.size <= CHAT_MAX_REASON &&
             !chat_blank(in.items[0].via.str.ptr, in.items[0].via.str.size)) {
@@ -483,7 +769,149 @@ typedef struct directory_state {
     chat_directory_cfg cfg;
     room_entry *rooms;
     uint32_t n, cap;
+    /* the servers up, as our gateway last said (CHAT_SERVERS), for replicas */
+    char names[CHAT_MAX_SERVERS][CHAT_MAX_SERVER + 1];
+    tr_ref dirs[CHAT_MAX_SERVERS];
+    uint32_t nservers;
 } directory_state;
+
+/* Where room's lines are copied: the room's own server when that is not us
+ * (we run a stand-in copy while it is up again), else the next server in
+ * rendezvous order; none when we are alone. */
+static tr_ref replica_of(const directory_state *s, const char *room)
+{
+    const char *names[CHAT_MAX_SERVERS];
+    uint32_t idx[CHAT_MAX_SERVERS], n = 0;
+    for (uint32_t i = 0; i < s->nservers; i++)
+        names[i] = s->names[i];
+    int owner = chat_place(room, names, s->nservers);
+    if (owner < 0)
+        return TR_REF_NONE;
+    if (strcmp(s->names[owner], s->cfg.server) != 0)
+        return s->dirs[owner];
+    for (uint32_t i = 0; i < s->nservers; i++)
+        if ((int)i != owner) {
+            names[n] = s->names[i];
+            idx[n++] = i;
+        }
+    int next = chat_place(room, names, n);
+    return next < 0 ? TR_REF_NONE : s->dirs[idx[next]];
+}
+
+static void tell_replica(tr_ctx *self, const directory_state *s, const room_entry *e)
+{
+    if (tr_ref_is_none(e->room))
+        return;
+    tr_ref to = replica_of(s, e->cfg->name);
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 1);
+    if (tr_ref_is_none(to) || chat_pack_ref(tr_ctx_system(self), &b.pk, to) != TR_OK)
+        msgpack_pack_nil(&b.pk);
+    chat_buf_send(self, e->room, CHAT_REPLICA, &b);
+}
+
+/* CHAT_SERVERS [[server, directory]...] from our own gateway. */
+static void on_servers(tr_ctx *self, directory_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    uint32_t n = 0;
+    if (chat_in_open(&in, msg->data, msg->size, 1) && in.items[0].type == MSGPACK_OBJECT_ARRAY) {
+        const msgpack_object_array *list = &in.items[0].via.array;
+        for (uint32_t i = 0; i < list->size && n < CHAT_MAX_SERVERS; i++) {
+            const msgpack_object *e = &list->ptr[i];
+            if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size >= 2 &&
+                chat_obj_str(&e->via.array.ptr[0], s->names[n], sizeof(s->names[n])) &&
+                chat_unpack_ref(tr_ctx_system(self), &e->via.array.ptr[1], &s->dirs[n]) == TR_OK)
+                n++;
+        }
+    }
+    chat_in_close(&in);
+    s->nservers = n;
+    for (uint32_t i = 0; i < s->n; i++)
+        tell_replica(self, s, &s->rooms[i]);
+}
+
+static room_entry *find_room(directory_state *s, const char *name);
+
+/* CHAT_REPLICATE [room, [line...]] from a copy of the room on another
+ * server (or a stand-in handing lines back): store them, and give them to
+ * our copy of the room if it runs. */
+static void on_replicate(tr_ctx *self, directory_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    char room[CHAT_MAX_ROOM + 1];
+    if (!chat_in_open(&in, msg->data, msg->size, 2) || !chat_obj_str(&in.items[0], room, sizeof(room)) ||
+        !chat_valid_room(room) || in.items[1].type != MSGPACK_OBJECT_ARRAY) {
+        chat_in_close(&in);
+        return;
+    }
+    const msgpack_object_array *lines = &in.items[1].via.array;
+    for (uint32_t i = 0; s->cfg.store != NULL && i < lines->size && i < CHAT_HISTORY; i++) {
+        hist_line h;
+        char text[CHAT_MAX_TEXT + 1];
+        memset(&h, 0, sizeof(h));
+        if (!unpack_line(&lines->ptr[i], &h, text))
+            continue;
+        chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick, .text = text,
+                              .me = h.me};
+        chat_store_append(s->cfg.store, room, &l);
+    }
+    chat_in_close(&in);
+    room_entry *e = find_room(s, room);
+    if (e != NULL && !tr_ref_is_none(e->room) && !tr_ref_equal(e->room, msg->sender))
+        tr_send(self, e->room, CHAT_REPLICATE, msg->data, msg->size);
+}
+
+/* Packs [uid, at, ts, nick, text, me] for the store's lines (fetch answer). */
+typedef struct fetch_pack {
+    uint32_t n;
+    hist_line lines[CHAT_HISTORY];
+} fetch_pack;
+
+static void fetch_line(void *ctx, const chat_stored_line *l)
+{
+    fetch_pack *f = ctx;
+    if (f->n >= CHAT_HISTORY || !chat_valid_nick(l->nick))
+        return;
+    hist_line *h = &f->lines[f->n];
+    memset(h, 0, sizeof(*h));
+    h->uid = l->uid != 0 ? l->uid : 1;
+    h->at = l->at != 0 ? l->at : l->ts * 1000;
+    h->ts = l->ts;
+    h->me = l->me;
+    snprintf(h->nick, sizeof(h->nick), "%s", l->nick);
+    if ((h->text = strdup(l->text)) != NULL)
+        f->n++;
+}
+
+/* CHAT_FETCH [room], an ask from a starting copy of the room: [[line...]]. */
+static void on_fetch(tr_ctx *self, directory_state *s, const tr_msg *msg)
+{
+    chat_in in;
+    char room[CHAT_MAX_ROOM + 1];
+    bool ok = chat_in_open(&in, msg->data, msg->size, 1) &&
+              chat_obj_str(&in.items[0], room, sizeof(room)) && chat_valid_room(room);
+    chat_in_close(&in);
+    if (msg->corr == 0)
+        return;
+    fetch_pack f;
+    f.n = 0;
+    if (ok && s->cfg.store != NULL)
+        chat_store_recent(s->cfg.store, room, CHAT_HISTORY, fetch_line, &f);
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 1);
+    msgpack_pack_array(&b.pk, f.n);
+    for (uint32_t i = 0; i < f.n; i++) {
+        if (f.lines[i].uid == 1) /* stored before replication: a uid from its content */
+            f.lines[i].uid = content_uid(room, f.lines[i].ts, f.lines[i].nick, f.lines[i].text);
+        pack_line(&b.pk, &f.lines[i]);
+        free(f.lines[i].text);
+    }
+    tr_reply(self, msg, b.sb.data, b.sb.size);
+    chat_buf_destroy(&b);
+}
 
 static int directory_init(tr_ctx *self, void *state, void *arg)
 {
@@ -641,11 +1069,22 @@ static int directory_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (tr_ref_equal(e->room, msg->sender))
             return TR_OK; /* a membership change */
         e->room = msg->sender;
+        tell_replica(self, s, e); /* before anyone is told where it is: it fetches first */
         for (uint32_t i = 0; i < e->npend; i++)
             answer_open(self, e->pend[i].sender, e->pend[i].corr, CHAT_OK, e->room);
         e->npend = 0;
         return TR_OK;
     }
+    case CHAT_SERVERS:
+        if (!tr_ref_is_remote(msg->sender))
+            on_servers(self, s, msg);
+        return TR_OK;
+    case CHAT_REPLICATE:
+        on_replicate(self, s, msg);
+        return TR_OK;
+    case CHAT_FETCH:
+        on_fetch(self, s, msg);
+        return TR_OK;
     case CHAT_LIST: { /* an ask: [[room, members]...] */
         if (msg->corr == 0)
             return TR_OK;

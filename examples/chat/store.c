@@ -11,7 +11,8 @@
 
 typedef struct pending_line {
     struct pending_line *next;
-    int64_t ts;
+    uint64_t uid;
+    int64_t at, ts;
     bool me;
     char *room, *nick, *text; /* one allocation after the struct */
 } pending_line;
@@ -35,8 +36,16 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS line ("
     "  id INTEGER PRIMARY KEY,"  /* insertion order */
     "  room TEXT NOT NULL, ts INTEGER NOT NULL, nick TEXT NOT NULL, text TEXT NOT NULL,"
-    "  me INTEGER NOT NULL DEFAULT 0);"
+    "  me INTEGER NOT NULL DEFAULT 0, uid INTEGER, at INTEGER);"
     "CREATE INDEX IF NOT EXISTS line_room ON line(room, id);";
+/* Databases written before replication have no uid/at: added (an error
+ * "duplicate column" means it is there already). Their old lines keep a
+ * NULL at, which orders them before every newer line. */
+static const char *const MIGRATE[] = {"ALTER TABLE line ADD COLUMN uid INTEGER",
+                                      "ALTER TABLE line ADD COLUMN at INTEGER", NULL};
+static const char INDEXES[] =
+    "CREATE UNIQUE INDEX IF NOT EXISTS line_uid ON line(room, uid);"
+    "CREATE INDEX IF NOT EXISTS line_at ON line(room, at, id);";
 
 static void write_batch(chat_store *st, pending_line *batch)
 {
@@ -48,6 +57,8 @@ static void write_batch(chat_store *st, pending_line *batch)
         sqlite3_bind_text(st->insert, 3, p->nick, -1, SQLITE_STATIC);
         sqlite3_bind_text(st->insert, 4, p->text, -1, SQLITE_STATIC);
         sqlite3_bind_int(st->insert, 5, p->me);
+        sqlite3_bind_int64(st->insert, 6, (sqlite3_int64)p->uid);
+        sqlite3_bind_int64(st->insert, 7, p->at);
         if (sqlite3_step(st->insert) == SQLITE_DONE)
             ok++;
         else
@@ -125,14 +136,23 @@ chat_store *chat_store_open(const char *path, char *err, size_t cap)
         sqlite3_free(msg);
         goto fail;
     }
+    for (int i = 0; MIGRATE[i] != NULL; i++)
+        sqlite3_exec(st->wdb, MIGRATE[i], NULL, NULL, NULL); /* fails once done: fine */
+    if (sqlite3_exec(st->wdb, INDEXES, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, cap, "%s: %s", path, msg ? msg : "cannot create the indexes");
+        sqlite3_free(msg);
+        goto fail;
+    }
     if ((st->rdb = open_db(path, err, cap)) == NULL)
         goto fail;
     if (sqlite3_prepare_v2(st->wdb,
-                           "INSERT INTO line(room, ts, nick, text, me) VALUES(?1, ?2, ?3, ?4, ?5)",
+                           "INSERT OR IGNORE INTO line(room, ts, nick, text, me, uid, at) "
+                           "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                            -1, &st->insert, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->rdb,
-                           "SELECT ts, nick, text, me FROM (SELECT id, ts, nick, text, me FROM line "
-                           "WHERE room = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+                           "SELECT ts, nick, text, me, uid, at FROM (SELECT id, ts, nick, text, "
+                           "me, uid, at FROM line WHERE room = ?1 ORDER BY at DESC, id DESC "
+                           "LIMIT ?2) ORDER BY at, id",
                            -1, &st->recent, NULL) != SQLITE_OK) {
         snprintf(err, cap, "%s: %s", path, sqlite3_errmsg(st->wdb));
         goto fail;
@@ -157,9 +177,9 @@ fail:
     return NULL;
 }
 
-bool chat_store_append(chat_store *st, const char *room, int64_t ts, const char *nick,
-                       const char *text, bool me)
+bool chat_store_append(chat_store *st, const char *room, const chat_stored_line *line)
 {
+    const char *nick = line->nick, *text = line->text;
     size_t lr = strlen(room) + 1, ln = strlen(nick) + 1, lt = strlen(text) + 1;
     pending_line *p = malloc(sizeof(*p) + lr + ln + lt);
     pthread_mutex_lock(&st->m);
@@ -170,8 +190,10 @@ bool chat_store_append(chat_store *st, const char *room, int64_t ts, const char 
         return false;
     }
     p->next = NULL;
-    p->ts = ts;
-    p->me = me;
+    p->uid = line->uid;
+    p->at = line->at;
+    p->ts = line->ts;
+    p->me = line->me;
     p->room = (char *)(p + 1);
     p->nick = p->room + lr;
     p->text = p->nick + ln;
@@ -200,8 +222,13 @@ int chat_store_recent(chat_store *st, const char *room, unsigned max, chat_store
     while ((rc = sqlite3_step(st->recent)) == SQLITE_ROW) {
         const char *nick = (const char *)sqlite3_column_text(st->recent, 1);
         const char *text = (const char *)sqlite3_column_text(st->recent, 2);
-        fn(ctx, sqlite3_column_int64(st->recent, 0), nick ? nick : "", text ? text : "",
-           sqlite3_column_int(st->recent, 3) != 0);
+        chat_stored_line l = {.ts = sqlite3_column_int64(st->recent, 0),
+                              .nick = nick ? nick : "",
+                              .text = text ? text : "",
+                              .me = sqlite3_column_int(st->recent, 3) != 0,
+                              .uid = (uint64_t)sqlite3_column_int64(st->recent, 4),
+                              .at = sqlite3_column_int64(st->recent, 5)};
+        fn(ctx, &l);
         n++;
     }
     if (rc != SQLITE_DONE)

@@ -7,94 +7,39 @@
 #    every line must reach every other member of R_A exactly once, in sender order
 # 3b. /msg across servers reaches only its addressee; /foo stays local; /who, /list
 # 4. nickname taken, bad URL, unreachable server, over-long line: one-line errors, exit codes
-# 5. kill -9 server B: alice and carol keep chatting; bob (his server died) and
-#    dave (his room's server died) get a clear notice and exit 4 (README)
+# 5. kill -9 server B: alice and carol keep chatting; bob (his server died,
+#    --reconnect 0) gets a clear notice and exits 4 (README); dave's room
+#    (hosted on B) moves to A and dave stays in it
 # 6. alice and carol /quit (exit 0); server A stops on SIGTERM and exits 0, so
 #    the sanitizers' exit checks (LeakSanitizer under ASan) cover it too
 # Every exit code is checked exactly: a sanitizer's exit (TSan 66, LSan 23,
 # an ASan abort) never passes for an expected failure.
 # Every wait polls for expected output with a deadline; no fixed sleeps.
 set -euo pipefail
-BIN=${1:?usage: e2e.sh path/to/troupe-chat}
-BIN=$(realpath "$BIN")
+TEST=e2e
+BIN=$(realpath "${1:?usage: e2e.sh path/to/troupe-chat}")
 N=${CHAT_E2E_LINES:-30}
-DEADLINE=${CHAT_E2E_DEADLINE:-20}
-COOKIE=e2e-$$
-W=$(mktemp -d /tmp/troupe-chat-e2e.XXXXXX)
-PIDS=()
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [[ ${KEEP:-0} == 1 ]]; then echo "logs kept in $W"; else rm -rf "$W"; fi
+# clients here exit when their server is lost (--reconnect 0): failover.sh
+# covers reconnecting
+client() { # nick server-url room
+    start_client "$1" "$3" --server "$2" --reconnect 0
 }
-trap cleanup EXIT
-
-fail() { echo "e2e: FAIL: $*" >&2; for f in "$W"/*.out "$W"/*.err; do echo "--- $f"; cat "$f"; done >&2; exit 1; }
-
-# wait_for FILE REGEX [COUNT]: until FILE has COUNT lines matching REGEX
-wait_for() {
-    local file=$1 re=$2 count=${3:-1} end=$((SECONDS + DEADLINE))
-    while (( SECONDS < end )); do
-        if [[ -f $file ]] && (( $(grep -cE -- "$re" "$file" || true) >= count )); then return 0; fi
-        sleep 0.05
-    done
-    fail "timeout waiting for $count x /$re/ in $(basename "$file")"
-}
-
-# wait_exit PID: until the process ended (exit code in $?-style global RC)
-wait_exit() {
-    local pid=$1 end=$((SECONDS + DEADLINE))
-    while (( SECONDS < end )); do
-        if ! kill -0 "$pid" 2>/dev/null; then RC=0; wait "$pid" || RC=$?; return 0; fi
-        sleep 0.05
-    done
-    fail "process $pid did not exit"
-}
-
-start_server() { # name [peer-url]
-    local name=$1; shift
-    local args=(server --name "$name" --listen tcp://127.0.0.1:0 --cookie "$COOKIE")
-    [[ $# -gt 0 ]] && args+=(--peer "$1")
-    "$BIN" "${args[@]}" >"$W/$name.out" 2>"$W/$name.err" &
-    PIDS+=($!)
-    eval "PID_$name=$!"
-    wait_for "$W/$name.out" "^server $name ready"
-    eval "URL_$name=$(sed -n "s/^server $name listening on //p" "$W/$name.out")"
-}
-
-start_client() { # nick server-url room
-    local nick=$1 url=$2 room=$3
-    mkfifo "$W/$nick.in"
-    "$BIN" client --server "$url" --nick "$nick" --room "$room" --cookie "$COOKIE" \
-        --listen tcp://127.0.0.1:0 <"$W/$nick.in" >"$W/$nick.out" 2>"$W/$nick.err" &
-    PIDS+=($!)
-    eval "PID_$nick=$!"
-    exec {fd}>"$W/$nick.in" # keep the fifo open: the client reads until we close it
-    eval "FD_$nick=$fd"
-    wait_for "$W/$nick.out" "you joined #$room"
-}
-
-say() { local fd; eval "fd=\$FD_$1"; printf '%s\n' "$2" >&"$fd"; }
 
 # ---- 1. servers, placement
-start_server A
-start_server B "$URL_A"
+start_server A A tcp://127.0.0.1:0
+start_server B B tcp://127.0.0.1:0 --peer "$URL_A"
 wait_for "$W/B.out" "^server B: peer A at "
-R_A=""; R_B=""
-for i in $(seq 0 200); do
-    owner=$("$BIN" place --servers A,B "room$i")
-    [[ -z $R_A && $owner == A ]] && R_A="room$i"
-    [[ -z $R_B && $owner == B ]] && R_B="room$i"
-    [[ -n $R_A && -n $R_B ]] && break
-done
+R_A=$(room_on A,B:A)
+R_B=$(room_on A,B:B)
 echo "e2e: servers A=$URL_A B=$URL_B; #$R_A on A, #$R_B on B"
 
 # ---- 2. clients
-start_client alice "$URL_A" "$R_A"
-start_client bob "$URL_B" "$R_A"
-start_client carol "$URL_A" "$R_A"
-start_client dave "$URL_A" "$R_B"
+client alice "$URL_A" "$R_A"
+client bob "$URL_B" "$R_A"
+client carol "$URL_A" "$R_A"
+client dave "$URL_A" "$R_B"
 grep -q "you joined #$R_A on server A" "$W/bob.out" || fail "bob's room is not on A"
 grep -q "you joined #$R_B on server B" "$W/dave.out" || fail "dave's room is not on B"
 wait_for "$W/alice.out" "\* carol joined"
@@ -175,14 +120,15 @@ echo "e2e: wrong, empty and missing cookie, address in use: clear errors"
 # ---- 5. a server dies
 kill -9 "$PID_B"
 wait_for "$W/bob.err" "lost the connection|went down|connection lost"
-wait_for "$W/dave.err" "is gone: its server B went down|lost the connection|went down"
+wait_for "$W/dave.out" "#$R_B.* now runs on server A \(the next in rendezvous order\)"
+wait_for "$W/dave.out" "you are back in #$R_B on server A"
 wait_exit "$PID_bob"; [[ $RC == 4 ]] || fail "bob exited $RC after losing his server (want 4)"
-wait_exit "$PID_dave"; [[ $RC == 4 ]] || fail "dave exited $RC after losing his room (want 4)"
+kill -0 "$PID_dave" || fail "dave exited when his room's server died"
 wait_for "$W/alice.out" "\* bob left"
 say alice "still-here-1"; say carol "still-here-2"
 wait_for "$W/carol.out" "<alice> still-here-1\$"
 wait_for "$W/alice.out" "<carol> still-here-2\$"
-echo "e2e: server B killed: alice and carol keep chatting on A; bob and dave told and exited"
+echo "e2e: server B killed: alice and carol keep chatting on A; bob told, exited 4; dave's room moved to A"
 
 # ---- 6. /quit, then server A stops gracefully
 say alice "/quit"
@@ -192,6 +138,7 @@ wait_for "$W/carol.out" "\* alice left"
 kill -TERM "$PID_A"
 wait_for "$W/carol.err" "server A is shutting down \\(stopped by its operator: SIGTERM\\)"
 wait_exit "$PID_carol"; [[ $RC == 4 ]] || fail "carol after a graceful stop: exit code $RC"
+wait_exit "$PID_dave"; [[ $RC == 4 ]] || fail "dave after a graceful stop: exit code $RC"
 wait_exit "$PID_A"; [[ $RC == 0 ]] || fail "server A exited $RC on SIGTERM (want 0)"
 grep -q "^server A stopping (SIGTERM)" "$W/A.out" || fail "server A did not say it was stopping"
 echo "e2e: a graceful stop of A: carol told why, exit 4; A exited 0"

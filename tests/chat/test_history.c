@@ -10,12 +10,20 @@ typedef struct seen {
     int n;
 } seen;
 
-static void collect(void *ctx, int64_t ts, const char *nick, const char *text, bool me)
+static void collect(void *ctx, const chat_stored_line *l)
 {
     seen *s = ctx;
-    cr_assert(ts > 0);
+    cr_assert(l->ts > 0);
     if (s->n < 64)
-        snprintf(s->lines[s->n++], sizeof(s->lines[0]), "%s|%s%s", nick, me ? "/me " : "", text);
+        snprintf(s->lines[s->n++], sizeof(s->lines[0]), "%s|%s%s", l->nick, l->me ? "/me " : "",
+                 l->text);
+}
+
+static bool append(chat_store *st, const char *room, uint64_t uid, int64_t at, const char *nick,
+                   const char *text, bool me)
+{
+    chat_stored_line l = {.uid = uid, .at = at, .ts = at / 1000, .nick = nick, .text = text, .me = me};
+    return chat_store_append(st, room, &l);
 }
 
 static void temp_db(char *dir, size_t cap, char *path, size_t pcap)
@@ -45,9 +53,9 @@ Test(history, store_keeps_the_recent_lines_of_each_room_across_reopen)
     for (int i = 0; i < 25; i++) {
         char text[32];
         snprintf(text, sizeof(text), "a%d", i);
-        cr_assert(chat_store_append(st, "one", 1000 + i, "alice", text, i == 24));
+        cr_assert(append(st, "one", 100 + (uint64_t)i, 1000000 + i, "alice", text, i == 24));
     }
-    cr_assert(chat_store_append(st, "two", 2000, "bob", "only line", false));
+    cr_assert(append(st, "two", 1, 2000000, "bob", "only line", false));
     chat_store_close(st); /* writes what is queued */
 
     st = chat_store_open(path, err, sizeof(err));
@@ -72,6 +80,34 @@ Test(history, store_keeps_the_recent_lines_of_each_room_across_reopen)
     chat_store *bad = chat_store_open("/nonexistent-dir/x.sqlite3", err, sizeof(err));
     cr_assert_null(bad);
     cr_assert(strstr(err, "cannot open") != NULL, "%s", err);
+    remove_db(dir, path);
+}
+
+/* Copies of a room's history from several servers merge by appending: a
+ * line stored twice (same uid) is kept once, and lines come back in the
+ * order of `at`, whatever order they were written in. */
+Test(history, lines_from_other_copies_merge_by_uid_in_time_order)
+{
+    char dir[64], path[128], err[256];
+    temp_db(dir, sizeof(dir), path, sizeof(path));
+    chat_store *st = chat_store_open(path, err, sizeof(err));
+    cr_assert_not_null(st, "%s", err);
+    cr_assert(append(st, "r", 7, 3000, "carol", "third", false));
+    cr_assert(append(st, "r", 5, 1000, "alice", "first", false));
+    cr_assert(append(st, "r", 7, 3000, "carol", "third", false)); /* replicated back */
+    cr_assert(append(st, "r", 6, 2000, "bob", "second", false));
+    cr_assert(append(st, "other", 7, 1500, "dave", "same uid, other room", false));
+    chat_store_close(st);
+    st = chat_store_open(path, err, sizeof(err));
+    cr_assert_not_null(st, "%s", err);
+    seen s = {.n = 0};
+    cr_assert_eq(chat_store_recent(st, "r", CHAT_HISTORY, collect, &s), 3);
+    cr_assert_str_eq(s.lines[0], "alice|first");
+    cr_assert_str_eq(s.lines[1], "bob|second");
+    cr_assert_str_eq(s.lines[2], "carol|third");
+    s.n = 0;
+    cr_assert_eq(chat_store_recent(st, "other", CHAT_HISTORY, collect, &s), 1);
+    chat_store_close(st);
     remove_db(dir, path);
 }
 
