@@ -400,6 +400,7 @@ typedef struct peer_job {
     bool done;
     int last_rc; /* what the previous attempt said, to report changes only */
     int64_t next_try_ms;
+    bool given_up; /* our name is taken there: never tried again */
     char name[CHAT_MAX_SERVER + 1]; /* the peer's node name, once connected */
 } peer_job;
 
@@ -422,6 +423,16 @@ static bool try_peer(peer_job *j, bool first)
     int rc = tr_node_connect(g_node, j->url, CONNECT_TIMEOUT_MS, peer, sizeof(peer));
     const char *why = NULL;
     char detail[256];
+    if (rc == TR_ENAMETAKEN) { /* no retry can help: another server has our name */
+        snprintf(detail, sizeof(detail),
+                 "server name '%s' is taken: the server at %s has a server of that name up (or is "
+                 "named so itself); give every server its own --name", j->self, j->url);
+        if (first)
+            die(EXIT_USAGE, "%s", detail);
+        fprintf(stderr, "troupe-chat: %s; not trying %s again\n", detail, j->url);
+        j->given_up = true;
+        return false;
+    }
     if (rc == TR_EREFUSED)
         why = "refused us: its --cookie differs from ours (or it runs another protocol version)";
     else if (rc == TR_ETIMEDOUT)
@@ -510,7 +521,9 @@ static void *peer_watch_loop(void *arg)
         pthread_mutex_unlock(&g_peers.m);
         for (int i = 0; i < g_peers.n; i++) {
             peer_job *j = &g_peers.jobs[i];
-            if (!j->done) {
+            if (j->given_up) {
+                continue;
+            } else if (!j->done) {
                 if (mono_ms() >= j->next_try_ms) {
                     try_peer(j, false);
                     j->next_try_ms = mono_ms() + PEER_RETRY_S * 1000;

@@ -114,8 +114,10 @@ set +e
 [[ $rc == 2 ]] && grep -q "missing --cookie" "$W/nocookie.err" || fail "no cookie: rc=$rc"
 "$BIN" server --name A2 --listen "$URL_A" --cookie "$COOKIE" </dev/null >"$W/inuse.out" 2>"$W/inuse.err"; rc=$?
 [[ $rc == 2 ]] && grep -q "address already in use" "$W/inuse.err" || fail "address in use: rc=$rc"
+"$BIN" server --name A --listen tcp://127.0.0.1:0 --peer "$URL_B" --cookie "$COOKIE" </dev/null >"$W/dupname.out" 2>"$W/dupname.err"; rc=$?
+[[ $rc == 2 ]] && grep -q "server name 'A' is taken" "$W/dupname.err" || fail "a second server A: rc=$rc"
 set -e
-echo "e2e: wrong, empty and missing cookie, address in use: clear errors"
+echo "e2e: wrong, empty and missing cookie, address in use, a server name taken: clear errors"
 
 # ---- 5. a server dies
 kill -9 "$PID_B"
