@@ -40,6 +40,30 @@
 
 enum { MSG_GO = TR_MSG_USER, MSG_DATA, MSG_PING, MSG_PONG };
 
+/* CPU time (all threads, user + system, s) and context switches of this
+ * process so far: per message, they show the work and the thread hand-offs
+ * a figure took, which a loaded machine disturbs much less than the wall
+ * time. */
+typedef struct usage {
+    double cpu_s;
+    double switches;
+} usage;
+
+static usage usage_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (usage){(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                       (double)ru.ru_stime.tv_usec / 1e6,
+                   (double)(ru.ru_nvcsw + ru.ru_nivcsw)};
+}
+
+static usage usage_since(usage u0, double per)
+{
+    usage u1 = usage_now();
+    return (usage){(u1.cpu_s - u0.cpu_s) / per, (u1.switches - u0.switches) / per};
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -188,7 +212,7 @@ static void two_nodes_stop(two_nodes *t)
     }
 }
 
-static double troupe_throughput(uint64_t n, size_t size, tr_node_stats *st)
+static double troupe_throughput(uint64_t n, size_t size, tr_node_stats *st, usage *per_msg)
 {
     two_nodes t;
     if (two_nodes_start(&t) != 0) {
@@ -201,16 +225,18 @@ static double troupe_throughput(uint64_t n, size_t size, tr_node_stats *st)
     tr_spawn(t.sys[0], &sender, NULL, NULL, &s);
     flood f = {.to = t.sink_remote, .left = n, .size = size};
     double t0 = now_s();
+    usage u0 = usage_now();
     tr_post(t.sys[0], s, MSG_GO, &f, sizeof(f), -1);
     if (!wait_done(n))
         stalled(t.sys, t.node, n);
     double dt = now_s() - t0;
+    *per_msg = usage_since(u0, (double)n);
     tr_node_stats_get(t.node[0], st);
     two_nodes_stop(&t);
     return (double)n / dt;
 }
 
-static double troupe_rtt_us(uint64_t rounds, size_t size)
+static double troupe_rtt_us(uint64_t rounds, size_t size, usage *per_rtt)
 {
     two_nodes t;
     if (two_nodes_start(&t) != 0)
@@ -220,10 +246,12 @@ static double troupe_rtt_us(uint64_t rounds, size_t size)
     tr_spawn(t.sys[0], &pinger_beh, NULL, NULL, &p);
     pinger init = {.peer = t.sink_remote, .left = rounds, .size = size};
     double t0 = now_s();
+    usage u0 = usage_now();
     tr_post(t.sys[0], p, MSG_GO, &init, sizeof(init), -1);
     if (!wait_done(1))
         stalled(t.sys, t.node, 1);
     double dt = now_s() - t0;
+    *per_rtt = usage_since(u0, (double)rounds);
     two_nodes_stop(&t);
     return dt / (double)rounds * 1e6;
 }
@@ -728,24 +756,32 @@ int main(int argc, char **argv)
         uint64_t count = size > 1024 ? n / 8 : n;
         tr_node_stats st;
         if (want('t')) {
-            double troupe = troupe_throughput(count, size, &st);
+            usage u;
+            double troupe = troupe_throughput(count, size, &st, &u);
             double raw = want('r') ? raw_nng_throughput(count, size) : 0;
-            printf("throughput %5zu B: troupe %10.0f msg/s (%6.1f MB/s, %.0f msgs/frame)  raw nng push/pull %10.0f msg/s  ratio %.2fx\n",
+            printf("throughput %5zu B: troupe %10.0f msg/s (%6.1f MB/s, %.0f msgs/frame; cpu %.0f ns and %.3f "
+                   "context switches a message)  raw nng push/pull %10.0f msg/s  ratio %.2fx\n",
                    size, troupe, troupe * (double)size / 1e6,
-                   st.frames_out ? (double)st.envelopes_out / (double)st.frames_out : 0.0, raw,
-                   raw > 0 ? troupe / raw : 0.0);
+                   st.frames_out ? (double)st.envelopes_out / (double)st.frames_out : 0.0, u.cpu_s * 1e9,
+                   u.switches, raw, raw > 0 ? troupe / raw : 0.0);
         }
         if (want('l')) {
             uint64_t rounds = 20000;
-            double rtt = troupe_rtt_us(rounds, size), raw_rtt = want('r') ? raw_nng_rtt_us(rounds, size) : 0;
-            printf("round trip %5zu B: troupe %8.1f us   raw nng pair1 %8.1f us\n", size, rtt, raw_rtt);
+            usage u;
+            double rtt = troupe_rtt_us(rounds, size, &u), raw_rtt = want('r') ? raw_nng_rtt_us(rounds, size) : 0;
+            printf("round trip %5zu B: troupe %8.1f us (cpu %.1f us and %.1f context switches a round trip)   "
+                   "raw nng pair1 %8.1f us\n",
+                   size, rtt, u.cpu_s * 1e6, u.switches, raw_rtt);
         }
         if (want('s')) {
-            double srtt = stream_rtt_us(20000, size), trtt = tcp_rtt_us(20000, size);
+            usage u0 = usage_now();
+            double srtt = stream_rtt_us(20000, size);
+            usage us = usage_since(u0, 20000);
+            double trtt = tcp_rtt_us(20000, size);
             double tput = tcp_throughput(count, size);
-            printf("floors     %5zu B: bare nng_stream round trip %8.1f us   raw tcp round trip %8.1f us   "
-                   "raw tcp one way %10.0f msg/s (%6.1f MB/s)\n",
-                   size, srtt, trtt, tput, tput * (double)size / 1e6);
+            printf("floors     %5zu B: bare nng_stream round trip %8.1f us (cpu %.1f us and %.1f context "
+                   "switches a round trip)   raw tcp round trip %8.1f us   raw tcp one way %10.0f msg/s (%6.1f MB/s)\n",
+                   size, srtt, us.cpu_s * 1e6, us.switches, trtt, tput, tput * (double)size / 1e6);
         }
         if (want('e'))
             erlang_figures(size, 20000, count / 4);
