@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "actors/sched.h"
 #include "actors/system_impl.h"
 
 int tr_remote_attach(tr_system *sys, const tr_remote_ops *ops, void *node)
@@ -93,4 +94,31 @@ int tr_remote_peer_agent(tr_system *sys, const char *node_name, tr_ref *out)
                  : sys->remote_ops->peer_agent(node, node_name, out);
     node_leave(sys);
     return rc;
+}
+
+bool tr_remote_flush_later(tr_system *sys, uint32_t peer)
+{
+    tr_worker *w = tr_sched_current_worker();
+    if (w == NULL || w->sys != sys)
+        return false;
+    for (uint32_t i = 0; i < w->nflush; i++)
+        if (w->flush[i] == peer)
+            return true;
+    if (w->nflush == TR_WORKER_FLUSH_MAX)
+        return false;
+    w->flush[w->nflush++] = peer;
+    return true;
+}
+
+void tr_remote_turn_end(tr_worker *w)
+{
+    tr_system *sys = w->sys;
+    uint32_t n = w->nflush;
+    w->nflush = 0;
+    void *node = node_enter(sys);
+    if (node == NULL)
+        return; /* detached: the node dropped its queues */
+    for (uint32_t i = 0; i < n; i++)
+        sys->remote_ops->flush(node, w->flush[i]);
+    node_leave(sys);
 }

@@ -8,6 +8,8 @@
 
 #include "actors/actor_impl.h"
 
+struct tr_worker;
+
 typedef struct tr_remote_ops {
     /* Takes node `n` for remote `to` in every case; returns as tr_deliver. */
     int (*deliver)(void *node, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
@@ -22,12 +24,27 @@ typedef struct tr_remote_ops {
     int (*peer_agent)(void *node, const char *node_name, tr_ref *out);
     /* This node's name. */
     const char *(*name)(void *node);
+    /* Writes what peer `peer` has queued, unless a write is in flight
+     * (the end of a turn that deferred it: tr_remote_flush_later). */
+    void (*flush)(void *node, uint32_t peer);
 } tr_remote_ops;
 
 /* Installs (node != NULL) or removes the node. Removing waits until no
  * thread is inside a hook. Returns TR_OK, or TR_EINVAL if one is installed. */
 int tr_remote_attach(tr_system *sys, const tr_remote_ops *ops, void *node);
 void tr_remote_detach(tr_system *sys);
+
+/* Called by the node when a send queued for peer `peer` could be written
+ * now: on a worker of `sys` the write waits for the end of the running
+ * turn (the worker then calls ops->flush), so the turn's remote sends
+ * leave in one frame and the worker writes it itself, Erlang's way.
+ * Returns false (the caller writes now) off a worker of `sys`, or when
+ * the worker already defers TR_WORKER_FLUSH_MAX other peers. */
+bool tr_remote_flush_later(tr_system *sys, uint32_t peer);
+
+/* Worker threads, at the end of a turn and before parking: writes what
+ * the turn deferred (tr_remote_flush_later). */
+void tr_remote_turn_end(struct tr_worker *w);
 
 /* The node attached to `sys`, or NULL. */
 void *tr_remote_node(tr_system *sys);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "actors/blocking.h"
+#include "actors/remote.h"
 #include "actors/send.h"
 #include "mailbox/pool.h"
 
@@ -346,6 +347,8 @@ static struct tr_actor *next_actor(tr_worker *w)
 static void park(tr_worker *w)
 {
     tr_system *sys = w->sys;
+    if (w->nflush > 0) /* sent on this thread outside a turn */
+        tr_remote_turn_end(w);
     tr_deliver_turn_end(); /* a sleeping worker keeps no actor alive */
     tr_table_flush_thread(&sys->table); /* idle workers strand no free slots */
     bool beside_work;
@@ -417,6 +420,8 @@ static void *worker_main(void *arg)
         found_work(w);
         uint64_t handled = 0;
         tr_actor_run(a, batch, &handled);
+        if (w->nflush > 0) /* the turn's remote sends */
+            tr_remote_turn_end(w);
         stat_add(&w->messages, handled);
         stat_add(&w->turns, 1);
     }

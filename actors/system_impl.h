@@ -17,6 +17,7 @@
 
 #define TR_STRIPES 64
 #define TR_EXIT_CACHE 1024
+#define TR_WORKER_FLUSH_MAX 8 /* peers a turn may leave to write at its end */
 
 struct tr_timers;
 struct tr_blocking_pool;
@@ -37,6 +38,10 @@ typedef struct tr_worker {
     bool patient;   /* waited out a park beside queued work: may steal a lone actor */
     uint64_t rng;
     _Atomic uint64_t steals, parks, messages, turns;
+    /* peers (net/) whose write waits for the end of the running turn, so
+     * that a turn's remote sends leave in one frame (actors/remote.h) */
+    uint32_t nflush;
+    uint32_t flush[TR_WORKER_FLUSH_MAX];
 } tr_worker;
 
 /* A thread blocked in tr_await_exit. */

@@ -15,7 +15,9 @@
  * Writing: one write in flight per stream (NNG may complete a write
  * partially; a second write queued behind it would interleave). During the
  * handshake the connection writes its own messages; once up, the peer's
- * send side (peer.c) does.
+ * send side (peer.c) does. A write the socket takes at once completes on
+ * the writing thread (tr_conn_write_now): NNG would otherwise hand its
+ * completion to one of its task threads, a thread wake-up per frame.
  *
  * Lifetime: callbacks never block and never free; tr_conn_close marks the
  * connection closed and closes the stream, the service thread frees it. */
@@ -46,6 +48,7 @@ static void conn_free(tr_conn *c)
     nng_aio_free(c->rx_aio);
     nng_aio_free(c->tx_aio);
     nng_aio_free(c->retry_aio);
+    nng_aio_free(c->now_aio);
     if (c->stream != NULL)
         nng_stream_free(c->stream);
     if (c->tx.owned)
@@ -89,6 +92,13 @@ bool tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_
         return false;
     }
     nng_stream_set_bool(stream, NNG_OPT_TCP_NODELAY, true); /* not TCP: no effect */
+    /* tcp and ipc streams write in the caller's thread; a TLS stream
+     * (it answers TLS_VERIFIED) takes bytes into its records and writes
+     * them later, so a write to it cannot be taken back: callbacks only */
+    bool tls;
+    if (nng_stream_get_bool(stream, NNG_OPT_TLS_VERIFIED, &tls) == NNG_ENOTSUP &&
+        nng_aio_alloc(&c->now_aio, NULL, NULL) != 0)
+        c->now_aio = NULL;
     c->state = initiator ? TR_CONN_HELLO_SENT : TR_CONN_WAIT_HELLO;
     c->deadline_ms = tr_now_ms() + node->opts.handshake_timeout_ms;
     c->in_handshake = true;
@@ -270,6 +280,33 @@ void tr_conn_write(tr_conn *c, tr_frame_out f)
     tx_start(c);
 }
 
+bool tr_conn_write_now(tr_conn *c, tr_frame_out f)
+{
+    tr_put_len((uint8_t *)f.buf, (uint32_t)(f.len - TR_FRAME_PREFIX));
+    c->tx = f;
+    c->tx_off = 0;
+    while (c->now_aio != NULL && c->tx_off < f.len) {
+        nng_iov iov = {.iov_buf = f.buf + c->tx_off, .iov_len = f.len - c->tx_off};
+        nng_aio_set_iov(c->now_aio, 1, &iov);
+        nng_stream_send(c->stream, c->now_aio);
+        /* Still queued: the socket buffer is full. Take it back (a queued
+         * write has written nothing: NNG completes it at its first bytes)
+         * unless the poller completed it meanwhile; either way it is done
+         * once nng_aio_wait returns, at once (no callback to wait for). */
+        nng_aio_cancel(c->now_aio);
+        nng_aio_wait(c->now_aio);
+        if (nng_aio_result(c->now_aio) != 0 || nng_aio_count(c->now_aio) == 0)
+            break; /* the rest through tx_aio: an error shows there too */
+        c->tx_off += nng_aio_count(c->now_aio);
+    }
+    if (c->now_aio != NULL && c->tx_off == f.len) {
+        c->tx = (tr_frame_out){0};
+        return true;
+    }
+    tx_start(c);
+    return false;
+}
+
 static void tx_cb(void *arg)
 {
     tr_conn *c = arg;
@@ -352,6 +389,8 @@ void tr_conn_reap(struct tr_node *node, uint64_t now)
         nng_aio_stop(c->rx_aio);
         nng_aio_stop(c->retry_aio);
         nng_aio_stop(c->tx_aio);
+        if (c->now_aio != NULL)
+            nng_aio_stop(c->now_aio);
         conn_free(c);
     }
 }

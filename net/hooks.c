@@ -47,6 +47,13 @@ static int hook_peer_agent(void *vnode, const char *name, tr_ref *out)
     return up ? TR_OK : TR_ENOTCONN;
 }
 
+static void hook_flush(void *vnode, uint32_t peer)
+{
+    tr_peer *p = tr_node_peer(vnode, peer);
+    if (p != NULL)
+        tr_peer_flush(p);
+}
+
 static const char *hook_name(void *vnode) { return ((struct tr_node *)vnode)->name; }
 
 const tr_remote_ops tr_node_ops = {
@@ -55,4 +62,5 @@ const tr_remote_ops tr_node_ops = {
     .demonitor = tr_node_demonitor,
     .peer_agent = hook_peer_agent,
     .name = hook_name,
+    .flush = hook_flush,
 };

@@ -81,6 +81,7 @@ typedef struct tr_conn {
     struct tr_conn *next; /* node->conns (node lock) */
     nng_stream *stream;
     nng_aio *rx_aio, *tx_aio, *retry_aio;
+    nng_aio *now_aio;     /* tr_conn_write_now: no callback; NULL on TLS streams */
     tr_conn_state state;  /* node lock */
     bool initiator;
     bool in_handshake;    /* counted in node->handshakes (node lock) */
@@ -237,6 +238,12 @@ bool tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_
  * a connection with no write in flight; completion calls tr_peer_written
  * (once up) or the handshake. f->buf stays untouched until then. */
 void tr_conn_write(tr_conn *c, tr_frame_out f);
+/* As tr_conn_write, but written from the calling thread as far as the
+ * socket takes it at once (tcp and ipc streams write before they return):
+ * true when all of f is written, with no completion callback (no hop to
+ * an NNG thread; c->tx is free again). false: the rest is under way as
+ * with tr_conn_write (a full socket buffer, an error, a TLS stream). */
+bool tr_conn_write_now(tr_conn *c, tr_frame_out f);
 /* Closes the connection (any thread; idempotent): I/O stops, the session
  * on it ends, the service thread frees it. reason: for the log and dial. */
 void tr_conn_close(tr_conn *c, int reason);
@@ -320,8 +327,12 @@ int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, b
 void tr_peer_control_locked(tr_peer *p, const tr_envelope *e);
 /* Puts frame f first in the queue of frames to write (lock held). */
 void tr_peer_push_front_locked(tr_peer *p, tr_frame_out f);
-/* Starts writing the next frame if nothing is in flight (lock held). */
+/* Writes the queued frames while nothing is in flight: those the socket
+ * takes at once here, the next one under way (lock held). */
 void tr_peer_flush_locked(tr_peer *p);
+/* tr_peer_flush_locked with the lock taken, then releases the senders
+ * muted on the queue if it drained (lock not held). */
+void tr_peer_flush(tr_peer *p);
 /* True when nothing is queued or in flight (lock held). */
 bool tr_peer_idle_locked(const tr_peer *p);
 /* Drops queued envelopes as dead letters (lock held). */

@@ -3,10 +3,15 @@
  * peer's connection. While a frame is in flight new envelopes coalesce
  * into the batch; a batch past TR_BATCH_BYTES is closed into a queue of
  * ready frames; when the write completes the next ready frame (or else the
- * batch) goes at once. A sender that finds the link idle starts the write
- * itself (no thread hop): a trickle goes one envelope per frame with no
- * added latency, a flood in large frames. A closed batch is written from
- * the buffer it was packed in (no copy); buffers are recycled. */
+ * batch) goes at once. An idle link is written by the sender itself (no
+ * thread hop): an actor's sends wait for the end of its turn
+ * (tr_remote_flush_later) and leave in one frame, which the worker writes;
+ * an outside thread writes at once. A write the socket takes whole
+ * completes right there (tr_conn_write_now), so a trickle costs no NNG
+ * thread at all; only a write that finds the socket buffer full completes
+ * on NNG's threads, and frames coalesce behind it (batching under load).
+ * A closed batch is written from the buffer it was packed in (no copy);
+ * buffers are recycled. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +143,13 @@ void tr_peer_push_front_locked(tr_peer *p, tr_frame_out f)
         frame_free(p, &f);
 }
 
+/* Whether the queue drained enough to release the senders it muted and
+ * the outside threads waiting for room (lock held). */
+static bool release_due_locked(const tr_peer *p)
+{
+    return p->pending <= p->node->opts.queue_capacity / 2 && (p->nmuted > 0 || p->room_waiters > 0);
+}
+
 void tr_peer_written(tr_peer *p, tr_conn *c, int rv)
 {
     pthread_mutex_lock(&p->lock);
@@ -152,8 +164,17 @@ void tr_peer_written(tr_peer *p, tr_conn *c, int rv)
         if (!atomic_load(&p->node->stopping))
             tr_peer_flush_locked(p);
     }
-    uint32_t cap = p->node->opts.queue_capacity;
-    bool release = p->pending <= cap / 2 && (p->nmuted > 0 || p->room_waiters > 0);
+    bool release = release_due_locked(p);
+    pthread_mutex_unlock(&p->lock);
+    if (release)
+        tr_peer_release_muted(p);
+}
+
+void tr_peer_flush(tr_peer *p)
+{
+    pthread_mutex_lock(&p->lock);
+    tr_peer_flush_locked(p);
+    bool release = release_due_locked(p);
     pthread_mutex_unlock(&p->lock);
     if (release)
         tr_peer_release_muted(p);
@@ -197,25 +218,29 @@ bool tr_peer_idle_locked(const tr_peer *p)
 
 void tr_peer_flush_locked(tr_peer *p)
 {
-    if (p->sending || p->conn == NULL)
-        return;
-    tr_frame_out f;
-    if (p->nready > 0) {
-        f = p->ready[p->ready_head];
-        p->ready_head = (p->ready_head + 1) % p->ready_cap;
-        p->nready--;
-    } else if (p->len > 0) {
-        f = batch_close(p);
-    } else {
-        return;
-    }
-    p->sending = true;
-    p->last_tx_ms = tr_now_ms();
     struct tr_node *node = p->node;
-    atomic_fetch_add_explicit(&node->frames_out, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&node->envelopes_out, f.count, memory_order_relaxed);
-    atomic_fetch_add_explicit(&node->bytes_out, f.len, memory_order_relaxed);
-    tr_conn_write(p->conn, f); /* completion: tr_peer_written on an NNG thread */
+    while (!p->sending && p->conn != NULL) {
+        tr_frame_out f;
+        if (p->nready > 0) {
+            f = p->ready[p->ready_head];
+            p->ready_head = (p->ready_head + 1) % p->ready_cap;
+            p->nready--;
+        } else if (p->len > 0) {
+            f = batch_close(p);
+        } else {
+            return;
+        }
+        p->sending = true;
+        p->last_tx_ms = tr_now_ms();
+        atomic_fetch_add_explicit(&node->frames_out, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&node->envelopes_out, f.count, memory_order_relaxed);
+        atomic_fetch_add_explicit(&node->bytes_out, f.len, memory_order_relaxed);
+        if (!tr_conn_write_now(p->conn, f))
+            return; /* completion: tr_peer_written on an NNG thread */
+        p->pending -= f.count; /* written whole, here */
+        frame_free(p, &f);
+        p->sending = false;
+    }
 }
 
 void tr_peer_control_locked(tr_peer *p, const tr_envelope *e)
@@ -363,10 +388,15 @@ int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, b
     }
     p->batch_count++;
     p->pending++;
-    if (!p->sending)
-        tr_peer_flush_locked(p);
-    else if (p->len >= TR_BATCH_BYTES)
+    if (p->len >= TR_BATCH_BYTES) {
         ready_add(p, batch_close(p)); /* the next envelope starts a new batch */
+        tr_peer_flush_locked(p);      /* no-op while a write is in flight */
+    } else if (!p->sending && !tr_remote_flush_later(node->sys, p->index)) {
+        tr_peer_flush_locked(p);      /* an outside thread: now */
+    }
+    bool release = release_due_locked(p);
     pthread_mutex_unlock(&p->lock);
+    if (release)
+        tr_peer_release_muted(p);
     return TR_OK;
 }
