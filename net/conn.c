@@ -51,6 +51,7 @@ static void conn_free(tr_conn *c)
     nng_aio_free(c->now_aio);
     if (c->stream != NULL)
         nng_stream_free(c->stream);
+    tr_frame_drop_parts(&c->tx);
     if (c->tx.owned)
         free(c->tx.buf);
     tr_frame_reader_destroy(&c->reader);
@@ -265,16 +266,56 @@ static void retry_cb(void *arg)
     process(c);
 }
 
+/* One iov of a frame's segment of `len` bytes at p, which starts at wire
+ * offset *pos, if any of it lies past `off`. Returns how many (0 or 1). */
+static unsigned segment_iov(nng_iov *iov, char *p, size_t len, size_t *pos, size_t off)
+{
+    size_t start = *pos;
+    *pos += len;
+    if (len == 0 || *pos <= off)
+        return 0;
+    size_t skip = off > start ? off - start : 0;
+    *iov = (nng_iov){.iov_buf = p + skip, .iov_len = len - skip};
+    return 1;
+}
+
+unsigned tr_frame_iov(const tr_frame_out *f, size_t off, nng_iov *iov)
+{
+    unsigned n = 0;
+    size_t from = 0, pos = 0;
+    for (uint32_t i = 0; i <= f->nparts && n < TR_FRAME_IOV; i++) {
+        size_t to = i < f->nparts ? f->parts[i].at : f->len;
+        n += segment_iov(&iov[n], f->buf + from, to - from, &pos, off);
+        if (i < f->nparts && n < TR_FRAME_IOV)
+            n += segment_iov(&iov[n], f->parts[i].data, f->parts[i].size, &pos, off);
+        from = to;
+    }
+    return n;
+}
+
+void tr_frame_drop_parts(tr_frame_out *f)
+{
+    for (uint32_t i = 0; i < f->nparts; i++)
+        f->parts[i].free_fn(f->parts[i].data);
+    free(f->parts);
+    f->parts = NULL;
+    f->nparts = 0;
+    f->parts_len = 0;
+}
+
+/* The frame's length on the wire, its length prefix included. */
+static size_t frame_bytes(const tr_frame_out *f) { return f->len + f->parts_len; }
+
 static void tx_start(tr_conn *c)
 {
-    nng_iov iov = {.iov_buf = c->tx.buf + c->tx_off, .iov_len = c->tx.len - c->tx_off};
-    nng_aio_set_iov(c->tx_aio, 1, &iov);
+    nng_iov iov[TR_FRAME_IOV];
+    nng_aio_set_iov(c->tx_aio, tr_frame_iov(&c->tx, c->tx_off, iov), iov);
     nng_stream_send(c->stream, c->tx_aio);
 }
 
 void tr_conn_write(tr_conn *c, tr_frame_out f)
 {
-    tr_put_len((uint8_t *)f.buf, (uint32_t)(f.len - TR_FRAME_PREFIX));
+    tr_put_len((uint8_t *)f.buf, (uint32_t)(frame_bytes(&f) - TR_FRAME_PREFIX));
     c->tx = f;
     c->tx_off = 0;
     tx_start(c);
@@ -282,12 +323,12 @@ void tr_conn_write(tr_conn *c, tr_frame_out f)
 
 bool tr_conn_write_now(tr_conn *c, tr_frame_out f)
 {
-    tr_put_len((uint8_t *)f.buf, (uint32_t)(f.len - TR_FRAME_PREFIX));
+    tr_put_len((uint8_t *)f.buf, (uint32_t)(frame_bytes(&f) - TR_FRAME_PREFIX));
     c->tx = f;
     c->tx_off = 0;
-    while (c->now_aio != NULL && c->tx_off < f.len) {
-        nng_iov iov = {.iov_buf = f.buf + c->tx_off, .iov_len = f.len - c->tx_off};
-        nng_aio_set_iov(c->now_aio, 1, &iov);
+    while (c->now_aio != NULL && c->tx_off < frame_bytes(&f)) {
+        nng_iov iov[TR_FRAME_IOV];
+        nng_aio_set_iov(c->now_aio, tr_frame_iov(&f, c->tx_off, iov), iov);
         nng_stream_send(c->stream, c->now_aio);
         /* Still queued: the socket buffer is full. Take it back (a queued
          * write has written nothing: NNG completes it at its first bytes)
@@ -299,7 +340,7 @@ bool tr_conn_write_now(tr_conn *c, tr_frame_out f)
             break; /* the rest through tx_aio: an error shows there too */
         c->tx_off += nng_aio_count(c->now_aio);
     }
-    if (c->now_aio != NULL && c->tx_off == f.len) {
+    if (c->now_aio != NULL && c->tx_off == frame_bytes(&f)) {
         c->tx = (tr_frame_out){0};
         return true;
     }
@@ -313,7 +354,7 @@ static void tx_cb(void *arg)
     int rv = nng_aio_result(c->tx_aio);
     if (rv == 0) {
         c->tx_off += nng_aio_count(c->tx_aio);
-        if (c->tx_off < c->tx.len) { /* a partial write: the rest */
+        if (c->tx_off < frame_bytes(&c->tx)) { /* a partial write: the rest */
             tx_start(c);
             return;
         }

@@ -14,17 +14,28 @@ static int pk_str(msgpack_packer *pk, const tr_wire_str *s)
     return msgpack_pack_str(pk, s->len) || msgpack_pack_str_body(pk, s->ptr, s->len);
 }
 
-int tr_wire_pack_envelope(msgpack_packer *pk, const tr_envelope *e)
+static int pack_envelope(msgpack_packer *pk, const tr_envelope *e, bool body)
 {
     int bad = msgpack_pack_array(pk, ENVELOPE_FIELDS) || msgpack_pack_uint32(pk, e->kind);
     if (!bad)
         bad = e->dst_name.len > 0 ? pk_str(pk, &e->dst_name) : msgpack_pack_uint64(pk, e->dst);
     bad = bad || msgpack_pack_uint64(pk, e->src) || msgpack_pack_int64(pk, e->value) ||
           msgpack_pack_uint64(pk, e->corr);
-    if (!bad)
-        bad = e->size > 0 ? msgpack_pack_bin(pk, e->size) || msgpack_pack_bin_body(pk, e->payload, e->size)
-                          : msgpack_pack_nil(pk);
+    if (!bad && e->size > 0)
+        bad = msgpack_pack_bin(pk, e->size) || (body && msgpack_pack_bin_body(pk, e->payload, e->size));
+    else if (!bad)
+        bad = msgpack_pack_nil(pk);
     return bad ? TR_ENOMEM : TR_OK;
+}
+
+int tr_wire_pack_envelope(msgpack_packer *pk, const tr_envelope *e)
+{
+    return pack_envelope(pk, e, true);
+}
+
+int tr_wire_pack_envelope_head(msgpack_packer *pk, const tr_envelope *e)
+{
+    return pack_envelope(pk, e, false);
 }
 
 int tr_wire_begin_envelopes(msgpack_packer *pk)

@@ -50,6 +50,10 @@ typedef struct tr_envelope {
 
 /* Packs an envelope. Returns TR_OK or TR_ENOMEM. */
 int tr_wire_pack_envelope(msgpack_packer *pk, const tr_envelope *e);
+/* As tr_wire_pack_envelope, but stops after the payload's bin header: the
+ * e->size payload bytes must follow on the wire (scatter/gather: written
+ * from the sender's buffer, not copied). e->size > 0. */
+int tr_wire_pack_envelope_head(msgpack_packer *pk, const tr_envelope *e);
 
 /* Starts the envelope array of a frame: writes an array32 marker whose
  * count tr_wire_patch_count fills in once the batch is complete. */

@@ -56,7 +56,7 @@ static void send_locked(tr_conn *c, const tr_hs_msg *m)
     }
     c->hs_slot = slot;
     c->tx_busy = true;
-    tr_conn_write(c, (tr_frame_out){(char *)c->hs_out[slot], len, 0, false});
+    tr_conn_write(c, (tr_frame_out){.buf = (char *)c->hs_out[slot], .len = len});
 }
 
 void tr_hs_begin(tr_conn *c)
@@ -98,7 +98,7 @@ void tr_hs_on_written(tr_conn *c, int rv)
             c->hs_queued = 0;
             c->hs_slot ^= 1;
             c->tx_busy = true;
-            tr_conn_write(c, (tr_frame_out){(char *)c->hs_out[c->hs_slot], len, 0, false});
+            tr_conn_write(c, (tr_frame_out){.buf = (char *)c->hs_out[c->hs_slot], .len = len});
         } else if (c->tx_then_close) {
             tr_conn_close_locked(c, c->close_reason); /* the REFUSE is out */
         }
@@ -240,7 +240,7 @@ static void on_proof(tr_conn *c, const tr_hs_msg *m)
         return;
     }
     c->peer_agent = m->agent;
-    tr_session_up_locked(node, c, &(tr_frame_out){(char *)c->hs_out[slot], len, 0, false});
+    tr_session_up_locked(node, c, &(tr_frame_out){.buf = (char *)c->hs_out[slot], .len = len});
 }
 
 /* Initiator: ACCEPT arrived. */

@@ -20,7 +20,7 @@ static int hook_deliver(void *vnode, struct tr_actor *sender, tr_ref to, tr_mnod
                          .payload = n->msg.data,
                          .size = (uint32_t)n->msg.size};
         rc = n->msg.size > node->opts.max_frame_bytes / 2 ? TR_ETOOBIG
-                                                          : tr_peer_enqueue(p, sender, &e, forced, timeout_ms);
+                                                          : tr_peer_enqueue(p, sender, &e, forced, timeout_ms, n);
     } else {
         atomic_fetch_add_explicit(&node->not_connected, 1, memory_order_relaxed);
     }

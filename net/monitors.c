@@ -46,7 +46,7 @@ void tr_node_monitor(void *vnode, tr_ref watcher, tr_ref target, uint64_t id)
     node->rmons = m;
     pthread_mutex_unlock(&node->lock);
     tr_envelope e = {.kind = TR_ENV_MONITOR, .dst = target.id & REF_LOCAL_MASK, .src = watcher.id, .corr = id};
-    if (tr_peer_enqueue(p, NULL, &e, true, 0) != TR_OK && (m = rmon_take(node, id, 0)) != NULL) {
+    if (tr_peer_enqueue(p, NULL, &e, true, 0, NULL) != TR_OK && (m = rmon_take(node, id, 0)) != NULL) {
         tr_monitor_send_down(node->sys, watcher, target, id, TR_ENODEDOWN);
         free(m);
     }
@@ -61,7 +61,7 @@ int tr_node_demonitor(void *vnode, tr_ref target, uint64_t id)
     tr_peer *p = tr_node_peer(node, m->peer);
     tr_envelope e = {.kind = TR_ENV_DEMONITOR, .dst = target.id & REF_LOCAL_MASK, .corr = id};
     if (p != NULL)
-        tr_peer_enqueue(p, NULL, &e, true, 0); /* a lost DEMONITOR only costs a stray DOWN envelope */
+        tr_peer_enqueue(p, NULL, &e, true, 0, NULL); /* a lost DEMONITOR only costs a stray DOWN envelope */
     free(m);
     return TR_OK;
 }
@@ -171,7 +171,7 @@ static void agent_forward_down(struct tr_node *node, const tr_down *d)
     tr_envelope e = {.kind = TR_ENV_DOWN, .dst = found->watcher, .src = found->target,
                      .value = d->reason, .corr = found->remote_id};
     if (p != NULL)
-        tr_peer_enqueue(p, NULL, &e, true, 0); /* if the peer is down it fires node-down itself */
+        tr_peer_enqueue(p, NULL, &e, true, 0, NULL); /* if the peer is down it fires node-down itself */
     free(found);
 }
 

@@ -65,14 +65,38 @@ typedef enum tr_conn_state {
     TR_CONN_CLOSED,         /* waits for the service thread to free it */
 } tr_conn_state;
 
+/* A large payload written from the sender's buffer instead of being
+ * copied into the batch (scatter/gather): its bytes go on the wire right
+ * after byte `at` of the frame's buffer (its bin header); freed with
+ * free_fn once written or dropped. */
+typedef struct tr_frame_part {
+    size_t at;
+    void *data;
+    size_t size;
+    void (*free_fn)(void *);
+} tr_frame_part;
+
 /* A frame to write: `len` bytes at buf (length prefix included) carrying
- * `count` envelopes; owned: buf is malloc'd and freed once written. */
+ * `count` envelopes, with `nparts` payloads (parts_len bytes) spliced in
+ * at their offsets; owned: buf is malloc'd and freed once written. */
 typedef struct tr_frame_out {
     char *buf;
     size_t len;
     uint32_t count;
     bool owned;
+    tr_frame_part *parts; /* in order of `at`; malloc'd, freed with the frame */
+    uint32_t nparts;
+    size_t parts_len;
 } tr_frame_out;
+
+#define TR_SG_MIN (16u * 1024u) /* payloads from this size are not copied into the batch */
+#define TR_FRAME_IOV 8          /* iovs per write (an nng_aio holds 8) */
+
+/* The wire bytes of f from byte `off` on, as up to TR_FRAME_IOV iovs
+ * (net/conn.c). Returns how many. */
+unsigned tr_frame_iov(const tr_frame_out *f, size_t off, nng_iov *iov);
+/* Frees f's parts (their payloads and the list). */
+void tr_frame_drop_parts(tr_frame_out *f);
 
 /* One connection (an nng_stream) to another node. Callbacks run on NNG's
  * threads and never block; the service thread frees closed connections. */
@@ -158,6 +182,9 @@ typedef struct tr_peer {
     msgpack_packer pk;         /* packs into buf */
     uint32_t batch_count;
     size_t batch_marker;       /* offset of the envelope array's count */
+    tr_frame_part *parts;      /* the batch's payloads not copied (TR_SG_MIN) */
+    uint32_t nparts, parts_cap;
+    size_t parts_len;
     /* Frames closed (full, or a control frame) while another was in flight. */
     tr_frame_out *ready;
     uint32_t ready_head, nready, ready_cap;
@@ -319,9 +346,11 @@ bool tr_inbound_frame(tr_conn *c, const uint8_t *data, size_t len);
 int tr_peer_create(struct tr_node *node, const char *name, uint64_t incarnation, tr_peer **out);
 void tr_peer_destroy(tr_peer *p);
 /* Queues one envelope (lock not held). Applies the node's overflow policy
- * unless forced. sender: the running actor or NULL. */
+ * unless forced. sender: the running actor or NULL. n: the message node
+ * e's payload comes from, or NULL: a payload of TR_SG_MIN bytes or more
+ * that n owns is taken from it (tr_msg_take) and written from there. */
 int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, bool forced,
-                    int timeout_ms);
+                    int timeout_ms, tr_mnode *n);
 /* Queues a frame holding only `e` (RESET, RESET_ACK) or, e NULL, a
  * heartbeat when nothing else is queued (lock held). */
 void tr_peer_control_locked(tr_peer *p, const tr_envelope *e);

@@ -39,14 +39,41 @@ static int buf_write(void *data, const char *src, size_t len)
     return 0;
 }
 
+/* The frame's bytes in one buffer, its parts spliced in (for decoding):
+ * f->buf itself when it has none; NULL when out of memory. */
+static char *frame_flat(const tr_frame_out *f)
+{
+    if (f->nparts == 0)
+        return f->buf;
+    char *flat = malloc(f->len + f->parts_len);
+    if (flat == NULL)
+        return NULL;
+    size_t from = 0, to = 0;
+    for (uint32_t i = 0; i < f->nparts; i++) {
+        memcpy(flat + to, f->buf + from, f->parts[i].at - from);
+        to += f->parts[i].at - from;
+        from = f->parts[i].at;
+        memcpy(flat + to, f->parts[i].data, f->parts[i].size);
+        to += f->parts[i].size;
+    }
+    memcpy(flat + to, f->buf + from, f->len - from);
+    return flat;
+}
+
 /* Records every envelope of an unsent frame as a dead letter. */
 static void frame_lost(tr_peer *p, const tr_frame_out *f, int reason)
 {
     if (f->count == 0 || f->len <= TR_FRAME_PREFIX)
         return;
+    char *flat = frame_flat(f);
+    if (flat == NULL) { /* out of memory: the losses are counted, without their details */
+        for (uint32_t i = 0; i < f->count; i++)
+            tr_dead_letter_record(p->node->sys, TR_REF_NONE, TR_REF_NONE, 0, reason);
+        return;
+    }
     tr_frame_reader r;
     tr_frame_reader_init(&r);
-    if (tr_frame_open(&r, f->buf + TR_FRAME_PREFIX, f->len - TR_FRAME_PREFIX) == TR_OK) {
+    if (tr_frame_open(&r, flat + TR_FRAME_PREFIX, f->len + f->parts_len - TR_FRAME_PREFIX) == TR_OK) {
         tr_envelope e;
         while (tr_frame_next(&r, &e) == TR_OK) {
             if (e.kind != TR_ENV_SEND && e.kind != TR_ENV_FORCED)
@@ -56,6 +83,8 @@ static void frame_lost(tr_peer *p, const tr_frame_out *f, int reason)
         }
     }
     tr_frame_reader_destroy(&r);
+    if (flat != f->buf)
+        free(flat);
 }
 
 /* Starts a batch: the length prefix (filled when written) and the array. */
@@ -75,18 +104,43 @@ static bool batch_open(tr_peer *p)
     }
     p->batch_marker = TR_FRAME_PREFIX;
     p->batch_count = 0;
+    p->nparts = 0;
+    p->parts_len = 0;
     return true;
 }
 
-/* Closes the batch into a frame that takes its buffer. */
+/* Closes the batch into a frame that takes its buffer and its parts. */
 static tr_frame_out batch_close(tr_peer *p)
 {
     tr_wire_patch_count(p->buf + p->batch_marker, p->batch_count);
-    tr_frame_out f = {p->buf, p->len, p->batch_count, true};
+    tr_frame_out f = {p->buf, p->len, p->batch_count, true, NULL, 0, 0};
+    if (p->nparts > 0) {
+        f.parts = p->parts;
+        f.nparts = p->nparts;
+        f.parts_len = p->parts_len;
+        p->parts = NULL;
+        p->parts_cap = 0;
+    }
     p->buf = NULL;
     p->cap = p->len = 0;
     p->batch_count = 0;
+    p->nparts = 0;
+    p->parts_len = 0;
     return f;
+}
+
+/* Room for one more part in the batch. */
+static bool parts_room(tr_peer *p)
+{
+    if (p->nparts < p->parts_cap)
+        return true;
+    uint32_t cap = p->parts_cap ? 2 * p->parts_cap : 4;
+    tr_frame_part *grown = realloc(p->parts, cap * sizeof(*grown));
+    if (grown == NULL)
+        return false;
+    p->parts = grown;
+    p->parts_cap = cap;
+    return true;
 }
 
 static bool ready_push(tr_peer *p, tr_frame_out f, bool front)
@@ -115,6 +169,7 @@ static bool ready_push(tr_peer *p, tr_frame_out f, bool front)
 
 static void frame_free(tr_peer *p, tr_frame_out *f)
 {
+    tr_frame_drop_parts(f);
     if (!f->owned)
         return;
     if (p->spare == NULL && f->len <= 2 * TR_BATCH_BYTES) {
@@ -203,6 +258,7 @@ void tr_peer_destroy(tr_peer *p)
     pthread_mutex_unlock(&p->lock);
     tr_peer_release_muted(p);
     free(p->muted);
+    free(p->parts);
     free(p->buf);
     free(p->spare);
     free(p->ready);
@@ -234,7 +290,7 @@ void tr_peer_flush_locked(tr_peer *p)
         p->last_tx_ms = tr_now_ms();
         atomic_fetch_add_explicit(&node->frames_out, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&node->envelopes_out, f.count, memory_order_relaxed);
-        atomic_fetch_add_explicit(&node->bytes_out, f.len, memory_order_relaxed);
+        atomic_fetch_add_explicit(&node->bytes_out, f.len + f.parts_len, memory_order_relaxed);
         if (!tr_conn_write_now(p->conn, f))
             return; /* completion: tr_peer_written on an NNG thread */
         p->pending -= f.count; /* written whole, here */
@@ -273,11 +329,16 @@ void tr_peer_drop_queue_locked(tr_peer *p, int reason)
 {
     if (p->len > 0) {
         tr_wire_patch_count(p->buf + p->batch_marker, p->batch_count);
-        tr_frame_out f = {p->buf, p->len, p->batch_count, false};
+        tr_frame_out f = {.buf = p->buf, .len = p->len, .count = p->batch_count, .parts = p->parts,
+                          .nparts = p->nparts, .parts_len = p->parts_len};
         frame_lost(p, &f, reason);
+        for (uint32_t i = 0; i < p->nparts; i++)
+            p->parts[i].free_fn(p->parts[i].data);
         p->pending -= p->batch_count;
         p->len = 0;
         p->batch_count = 0;
+        p->nparts = 0;
+        p->parts_len = 0;
     }
     for (; p->nready > 0; p->nready--) {
         tr_frame_out *f = &p->ready[p->ready_head];
@@ -339,7 +400,7 @@ static int wait_room_locked(tr_peer *p, int timeout_ms)
 }
 
 int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, bool forced,
-                    int timeout_ms)
+                    int timeout_ms, tr_mnode *n)
 {
     struct tr_node *node = p->node;
     uint32_t cap = node->opts.queue_capacity;
@@ -378,17 +439,24 @@ int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, b
         pthread_mutex_unlock(&p->lock);
         return TR_ENOMEM;
     }
+    /* a large payload its message node owns is written from there */
+    bool by_ref = n != NULL && e->size >= TR_SG_MIN && n->free_fn != NULL && !n->taken && parts_room(p);
     size_t before = p->len;
-    if (tr_wire_pack_envelope(&p->pk, e) != TR_OK) {
+    if ((by_ref ? tr_wire_pack_envelope_head(&p->pk, e) : tr_wire_pack_envelope(&p->pk, e)) != TR_OK) {
         p->len = before; /* a partly packed envelope is cut off */
         if (p->batch_count == 0)
             p->len = 0;
         pthread_mutex_unlock(&p->lock);
         return TR_ENOMEM;
     }
+    if (by_ref) {
+        void (*free_fn)(void *) = n->free_fn;
+        p->parts[p->nparts++] = (tr_frame_part){p->len, tr_msg_take(&n->msg), e->size, free_fn};
+        p->parts_len += e->size;
+    }
     p->batch_count++;
     p->pending++;
-    if (p->len >= TR_BATCH_BYTES) {
+    if (p->len + p->parts_len >= TR_BATCH_BYTES) {
         ready_add(p, batch_close(p)); /* the next envelope starts a new batch */
         tr_peer_flush_locked(p);      /* no-op while a write is in flight */
     } else if (!p->sending && !tr_remote_flush_later(node->sys, p->index)) {
