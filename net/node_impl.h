@@ -87,9 +87,15 @@ typedef struct tr_frame_out {
     tr_frame_part *parts; /* in order of `at`; malloc'd, freed with the frame */
     uint32_t nparts;
     size_t parts_len;
+    size_t bytes;         /* its envelopes' bytes, counted in the peer's pending_bytes */
 } tr_frame_out;
 
 #define TR_SG_MIN (16u * 1024u) /* payloads from this size are not copied into the batch */
+/* Envelope bytes queued for a peer past which a backpressure queue mutes
+ * its senders, as queue_capacity envelopes do: 64 Ki envelopes of 4 KiB
+ * would be 256 MiB, which no cache holds (Erlang's dist_buf_busy_limit
+ * is 1 MiB). */
+#define TR_QUEUE_BYTES (4u << 20)
 #define TR_FRAME_IOV 8          /* iovs per write (an nng_aio holds 8) */
 
 /* The wire bytes of f from byte `off` on, as up to TR_FRAME_IOV iovs
@@ -191,6 +197,8 @@ typedef struct tr_peer {
     char *spare;               /* a batch buffer kept for reuse */
     size_t spare_cap;
     uint32_t pending;          /* envelopes in batch + ready + the frame being sent */
+    size_t pending_bytes;      /* their bytes (TR_QUEUE_BYTES) */
+    size_t batch_bytes;        /* the batch's share of them */
     bool sending;              /* a write on `conn` is in flight */
     uint32_t room_waiters;     /* outside threads in wait_room_locked */
     /* Node-down is seen by both sides (docs/wire.md): after we declare the

@@ -106,6 +106,7 @@ static bool batch_open(tr_peer *p)
     p->batch_count = 0;
     p->nparts = 0;
     p->parts_len = 0;
+    p->batch_bytes = 0;
     return true;
 }
 
@@ -113,7 +114,7 @@ static bool batch_open(tr_peer *p)
 static tr_frame_out batch_close(tr_peer *p)
 {
     tr_wire_patch_count(p->buf + p->batch_marker, p->batch_count);
-    tr_frame_out f = {p->buf, p->len, p->batch_count, true, NULL, 0, 0};
+    tr_frame_out f = {p->buf, p->len, p->batch_count, true, NULL, 0, 0, p->batch_bytes};
     if (p->nparts > 0) {
         f.parts = p->parts;
         f.nparts = p->nparts;
@@ -126,6 +127,7 @@ static tr_frame_out batch_close(tr_peer *p)
     p->batch_count = 0;
     p->nparts = 0;
     p->parts_len = 0;
+    p->batch_bytes = 0;
     return f;
 }
 
@@ -181,6 +183,13 @@ static void frame_free(tr_peer *p, tr_frame_out *f)
     f->buf = NULL;
 }
 
+/* f's envelopes leave the queue (written or lost). */
+static void frame_done(tr_peer *p, const tr_frame_out *f)
+{
+    p->pending -= f->count;
+    p->pending_bytes -= f->bytes;
+}
+
 /* Queues a closed frame behind the others; out of memory, its envelopes
  * become dead letters. */
 static void ready_add(tr_peer *p, tr_frame_out f)
@@ -188,7 +197,7 @@ static void ready_add(tr_peer *p, tr_frame_out f)
     if (ready_push(p, f, false))
         return;
     frame_lost(p, &f, TR_ENOMEM);
-    p->pending -= f.count;
+    frame_done(p, &f);
     frame_free(p, &f);
 }
 
@@ -202,7 +211,16 @@ void tr_peer_push_front_locked(tr_peer *p, tr_frame_out f)
  * the outside threads waiting for room (lock held). */
 static bool release_due_locked(const tr_peer *p)
 {
-    return p->pending <= p->node->opts.queue_capacity / 2 && (p->nmuted > 0 || p->room_waiters > 0);
+    return p->pending <= p->node->opts.queue_capacity / 2 && p->pending_bytes <= TR_QUEUE_BYTES / 2 &&
+           (p->nmuted > 0 || p->room_waiters > 0);
+}
+
+/* Whether the queue is at its bound: queue_capacity envelopes, or for a
+ * backpressure queue also TR_QUEUE_BYTES (lock held). */
+static bool full_locked(const tr_peer *p)
+{
+    return p->pending >= p->node->opts.queue_capacity ||
+           (p->node->opts.overflow == TR_OVERFLOW_BACKPRESSURE && p->pending_bytes >= TR_QUEUE_BYTES);
 }
 
 void tr_peer_written(tr_peer *p, tr_conn *c, int rv)
@@ -212,7 +230,7 @@ void tr_peer_written(tr_peer *p, tr_conn *c, int rv)
     c->tx = (tr_frame_out){0};
     if (rv != 0)
         frame_lost(p, &f, TR_ENODEDOWN);
-    p->pending -= f.count;
+    frame_done(p, &f);
     frame_free(p, &f);
     if (p->conn == c) {
         p->sending = false;
@@ -293,7 +311,7 @@ void tr_peer_flush_locked(tr_peer *p)
         atomic_fetch_add_explicit(&node->bytes_out, f.len + f.parts_len, memory_order_relaxed);
         if (!tr_conn_write_now(p->conn, f))
             return; /* completion: tr_peer_written on an NNG thread */
-        p->pending -= f.count; /* written whole, here */
+        frame_done(p, &f); /* written whole, here */
         frame_free(p, &f);
         p->sending = false;
     }
@@ -335,6 +353,8 @@ void tr_peer_drop_queue_locked(tr_peer *p, int reason)
         for (uint32_t i = 0; i < p->nparts; i++)
             p->parts[i].free_fn(p->parts[i].data);
         p->pending -= p->batch_count;
+        p->pending_bytes -= p->batch_bytes;
+        p->batch_bytes = 0;
         p->len = 0;
         p->batch_count = 0;
         p->nparts = 0;
@@ -343,7 +363,7 @@ void tr_peer_drop_queue_locked(tr_peer *p, int reason)
     for (; p->nready > 0; p->nready--) {
         tr_frame_out *f = &p->ready[p->ready_head];
         frame_lost(p, f, reason);
-        p->pending -= f->count;
+        frame_done(p, f);
         frame_free(p, f);
         p->ready_head = (p->ready_head + 1) % p->ready_cap;
     }
@@ -386,15 +406,14 @@ static void mute_on_peer(tr_peer *p, struct tr_actor *sender)
 static int wait_room_locked(tr_peer *p, int timeout_ms)
 {
     struct timespec deadline = tr_deadline_after(timeout_ms);
-    uint32_t cap = p->node->opts.queue_capacity;
-    while (p->pending >= cap) {
+    while (full_locked(p)) {
         if (!p->up || atomic_load(&p->node->stopping))
             return TR_ENOTCONN;
         p->room_waiters++;
         bool woken = tr_cond_wait_until(&p->room_cv, &p->lock, timeout_ms, &deadline);
         p->room_waiters--;
         if (!woken)
-            return p->pending >= cap ? TR_EFULL : TR_OK;
+            return full_locked(p) ? TR_EFULL : TR_OK;
     }
     return TR_OK;
 }
@@ -410,7 +429,7 @@ int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, b
         atomic_fetch_add_explicit(&node->not_connected, 1, memory_order_relaxed);
         return TR_ENOTCONN;
     }
-    if (!forced && p->pending >= cap) {
+    if (!forced && full_locked(p)) {
         atomic_fetch_add_explicit(&node->queue_full, 1, memory_order_relaxed);
         int rc = TR_OK;
         switch (node->opts.overflow) {
@@ -454,6 +473,9 @@ int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, b
         p->parts[p->nparts++] = (tr_frame_part){p->len, tr_msg_take(&n->msg), e->size, free_fn};
         p->parts_len += e->size;
     }
+    size_t added = p->len - before + (by_ref ? e->size : 0);
+    p->batch_bytes += added;
+    p->pending_bytes += added;
     p->batch_count++;
     p->pending++;
     if (p->len + p->parts_len >= TR_BATCH_BYTES) {
