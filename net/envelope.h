@@ -61,13 +61,10 @@ int tr_wire_begin_envelopes(msgpack_packer *pk);
 /* Writes `count` into the array32 marker at `marker` (5 bytes). */
 void tr_wire_patch_count(void *marker, uint32_t count);
 
-/* Frame decoding state: a zone reused for one envelope at a time
- * (envelopes are decoded one by one, so a frame of thousands costs no
- * allocation per envelope). Plain data apart from the zone: a reader
- * stopped half way (a full mailbox) resumes where it was. */
+/* Frame decoding state: where the next envelope starts. Plain data, no
+ * allocation: a reader stopped half way (a full mailbox) resumes where it
+ * was. */
 typedef struct tr_frame_reader {
-    msgpack_zone zone;
-    bool zone_ok;
     const char *data;
     size_t size, off; /* the next envelope starts at data + off */
     uint32_t next, count;
