@@ -121,4 +121,5 @@ void tr_remote_turn_end(tr_worker *w)
     for (uint32_t i = 0; i < n; i++)
         sys->remote_ops->flush(node, w->flush[i]);
     node_leave(sys);
+    tr_sched_expect_remote(w);
 }

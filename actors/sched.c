@@ -393,6 +393,47 @@ static void park(tr_worker *w)
         ;
 }
 
+/* A worker whose turn wrote to another node expects the answer within a
+ * network round trip. Parked, it would cost a futex wake-up per message
+ * and, on a virtual machine, the wake-up of an idle virtual CPU: instead
+ * it keeps looking for work for up to REMOTE_SPIN_NS, yielding its core
+ * between looks (to the NNG threads that bring the answer, when they
+ * share it), as Erlang's schedulers busy-wait before they sleep. It counts
+ * as searching meanwhile (no other worker is woken for work it will take;
+ * found_work wakes one if more comes). Only systems with a node attached
+ * ever spin: tr_remote_turn_end sets remote_until_ns. */
+#define REMOTE_SPIN_NS 100000
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct tr_actor *await_remote(tr_worker *w)
+{
+    tr_system *sys = w->sys;
+    uint64_t until = w->remote_until_ns;
+    w->remote_until_ns = 0;
+    if (!w->searching) {
+        w->searching = true;
+        atomic_fetch_add_explicit(&sys->searching, 1, memory_order_seq_cst);
+    }
+    struct tr_actor *a;
+    do {
+        sched_yield();
+        if ((a = next_actor(w)) != NULL)
+            return a;
+    } while (now_ns() < until && !atomic_load_explicit(&sys->workers_exit, memory_order_relaxed));
+    return NULL; /* parks: park() lowers `searching` after raising `sleepers` */
+}
+
+void tr_sched_expect_remote(tr_worker *w)
+{
+    w->remote_until_ns = now_ns() + REMOTE_SPIN_NS;
+}
+
 static void *worker_main(void *arg)
 {
     tr_worker *w = arg;
@@ -413,6 +454,8 @@ static void *worker_main(void *arg)
             sched_yield();
             a = next_actor(w);
         }
+        if (a == NULL && w->remote_until_ns != 0)
+            a = await_remote(w);
         if (a == NULL) {
             park(w);
             continue;

@@ -33,6 +33,11 @@ void tr_sched_submit(tr_system *sys, struct tr_actor *a);
  * nobody, since it is the same work this worker was already doing. */
 void tr_sched_requeue(tr_system *sys, struct tr_actor *a);
 
+/* Worker w's turn wrote to another node: once out of work, w looks for
+ * work a little longer before it parks, expecting the answer (sched.c,
+ * REMOTE_SPIN_NS). */
+void tr_sched_expect_remote(tr_worker *w);
+
 /* The worker running on this thread, or NULL for outside threads. */
 tr_worker *tr_sched_current_worker(void);
 

@@ -42,6 +42,7 @@ typedef struct tr_worker {
      * that a turn's remote sends leave in one frame (actors/remote.h) */
     uint32_t nflush;
     uint32_t flush[TR_WORKER_FLUSH_MAX];
+    uint64_t remote_until_ns; /* spin for an answer until then (sched.c) */
 } tr_worker;
 
 /* A thread blocked in tr_await_exit. */
