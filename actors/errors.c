@@ -81,6 +81,7 @@ const char *tr_strerror(int err)
     case TR_EADDR: return "bad or unusable address";
     case TR_EOPEN: return "circuit breaker open: call refused without trying";
     case TR_ENAMETAKEN: return "node name already in use";
+    case TR_ETLS: return "TLS failure: certificate, key or CA file missing or invalid, or a certificate not trusted";
     default: break;
     }
     if (err < TR_EUSER)

@@ -38,6 +38,14 @@ tr_sock *tr_sock_new(tr_system *sys, const tr_behaviour *beh, void *arg, const t
 /* Frees a connection whose actor never started (its stream too). */
 void tr_sock_discard(tr_sock *s);
 
+/* io/tls.c: applies `tls` (may be NULL) to a listener or dialer of `url`
+ * before it listens or dials. Returns TR_OK (also: no TLS for a URL that
+ * needs none), TR_EINVAL (a TLS URL without settings, or without what it
+ * needs: a listener's cert_file, a dialer's ca_file; settings for another
+ * URL), TR_EADDR (a URL NNG cannot parse), TR_ETLS or TR_ENOMEM. */
+int tr_io_tls_listener(nng_stream_listener *l, const char *url, const tr_tls_opts *tls);
+int tr_io_tls_dialer(nng_stream_dialer *d, const char *url, const tr_tls_opts *tls);
+
 /* Posts an internal message past the bound to `to` from an NNG callback
  * (one outstanding per operation, so the bound is not needed). */
 void tr_io_post(tr_system *sys, tr_ref to, uint32_t type, int nng_rc, size_t count);

@@ -74,11 +74,12 @@ static void start_connection(tr_ctx *self, listener *L, nng_stream *stream)
         tr_sock_discard(s); /* counted down there */
 }
 
-/* Binds cfg->url (cfg copied) into a new listener. Returns TR_OK,
- * TR_ENOMEM or TR_EADDR; *out is set only on TR_OK. */
+/* Binds cfg->url (cfg copied; TLS files loaded) into a new listener.
+ * Returns as tr_listen; *out is set only on TR_OK. */
 static int listener_open(tr_system *sys, const tr_listener_config *cfg, listener **out)
 {
-    if (cfg == NULL || cfg->url == NULL || cfg->conn == NULL || cfg->conn->handle == NULL)
+    if (cfg == NULL || cfg->url == NULL || cfg->conn == NULL || cfg->conn->handle == NULL ||
+        cfg->sock.tls != NULL) /* a listener's TLS is cfg->tls */
         return TR_EINVAL;
     listener *L = calloc(1, sizeof(*L));
     if (L == NULL)
@@ -95,9 +96,12 @@ static int listener_open(tr_system *sys, const tr_listener_config *cfg, listener
     int rc = TR_OK;
     if (L->url_copy == NULL || nng_aio_alloc(&L->accept, accept_done, L) != 0)
         rc = TR_ENOMEM;
-    else if (nng_stream_listener_alloc(&L->l, L->url_copy) != 0 ||
+    else if (nng_stream_listener_alloc(&L->l, L->url_copy) != 0)
+        rc = TR_EADDR;
+    else if ((rc = tr_io_tls_listener(L->l, L->url_copy, cfg->tls)) == TR_OK &&
              nng_stream_listener_listen(L->l) != 0)
         rc = TR_EADDR;
+    L->cfg.tls = NULL; /* loaded into the listener */
     if (rc != TR_OK) {
         listener_free(L);
         return rc;

@@ -1,13 +1,15 @@
-/* TLS for tls+tcp:// URLs: one NNG configuration for listeners (server
- * side) and one for dialers (client side), each with this node's
- * certificate and, when given, the CA peers' certificates must chain to
- * (then required: mutual TLS). The handshake of docs/wire.md runs inside
- * the TLS stream, so a tls+tcp:// peer also needs the cookie. */
+/* TLS configurations from PEM files (tls.h), and the node's: for its
+ * tls+tcp:// URLs one NNG configuration for listeners (server side) and
+ * one for dialers (client side), each with this node's certificate and,
+ * when given, the CA peers' certificates must chain to (then required:
+ * mutual TLS). The handshake of docs/wire.md runs inside the TLS stream,
+ * so a tls+tcp:// peer also needs the cookie. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "net/node_impl.h"
+#include "net/tls.h"
 
 static char *read_file(const char *path)
 {
@@ -28,34 +30,45 @@ static char *read_file(const char *path)
     return buf;
 }
 
-static int tls_config(struct tr_node *node, nng_tls_mode mode, nng_tls_config **out)
+int tr_tls_config_load(nng_tls_mode mode, const char *cert_file, const char *key_file,
+                       const char *ca_file, nng_tls_config **out)
 {
-    if (nng_tls_config_alloc(out, mode) != 0)
+    nng_tls_config *cfg;
+    if (nng_tls_config_alloc(&cfg, mode) != 0)
         return TR_ENOMEM;
-    int rv;
-    if (node->tls_key != NULL) {
-        char *cert = read_file(node->tls_cert), *key = read_file(node->tls_key);
-        rv = cert != NULL && key != NULL ? nng_tls_config_own_cert(*out, cert, key, NULL) : NNG_ENOENT;
+    int rv = 0;
+    if (key_file != NULL) {
+        char *cert = cert_file != NULL ? read_file(cert_file) : NULL, *key = read_file(key_file);
+        rv = cert != NULL && key != NULL ? nng_tls_config_own_cert(cfg, cert, key, NULL) : NNG_ENOENT;
         free(cert);
         free(key);
-    } else {
-        rv = nng_tls_config_cert_key_file(*out, node->tls_cert, NULL);
+    } else if (cert_file != NULL) {
+        rv = nng_tls_config_cert_key_file(cfg, cert_file, NULL);
     }
-    if (rv == 0 && node->tls_ca != NULL)
-        rv = nng_tls_config_ca_file(*out, node->tls_ca);
+    if (rv == 0 && ca_file != NULL)
+        rv = nng_tls_config_ca_file(cfg, ca_file);
     if (rv == 0)
-        rv = nng_tls_config_auth_mode(*out, node->tls_ca != NULL ? NNG_TLS_AUTH_MODE_REQUIRED
-                                                                 : NNG_TLS_AUTH_MODE_NONE);
-    return rv == 0 ? TR_OK : TR_EINVAL;
+        rv = nng_tls_config_auth_mode(cfg, ca_file != NULL ? NNG_TLS_AUTH_MODE_REQUIRED
+                                                           : NNG_TLS_AUTH_MODE_NONE);
+    if (rv != 0) {
+        nng_tls_config_free(cfg);
+        return rv == NNG_ENOMEM ? TR_ENOMEM : TR_ETLS;
+    }
+    *out = cfg;
+    return TR_OK;
 }
+
+bool tr_tls_url(const char *url) { return strncmp(url, "tls+", 4) == 0 || strncmp(url, "wss://", 6) == 0; }
 
 int tr_tls_setup(struct tr_node *node)
 {
     if (node->tls_cert == NULL)
         return TR_OK;
-    int rc = tls_config(node, NNG_TLS_MODE_SERVER, &node->tls);
+    int rc = tr_tls_config_load(NNG_TLS_MODE_SERVER, node->tls_cert, node->tls_key, node->tls_ca,
+                                &node->tls);
     if (rc == TR_OK)
-        rc = tls_config(node, NNG_TLS_MODE_CLIENT, &node->tls_client);
+        rc = tr_tls_config_load(NNG_TLS_MODE_CLIENT, node->tls_cert, node->tls_key, node->tls_ca,
+                                &node->tls_client);
     return rc;
 }
 

@@ -36,6 +36,8 @@ typedef enum tr_error {
     TR_EADDR = 23,      /* a bad or unusable URL / address */
     TR_EOPEN = 24,      /* a circuit breaker is open: the call was refused without trying */
     TR_ENAMETAKEN = 25, /* a node of that name is already up (another incarnation), or it is ours */
+    TR_ETLS = 26,       /* TLS: a certificate, key or CA file missing or invalid, or a TLS handshake
+                         * failed (a certificate not trusted by one side) */
     TR_EUSER = 1000     /* first code free for applications' own failure reasons */
 } tr_error;
 

@@ -57,7 +57,8 @@ typedef struct tr_node_opts {
 
 /* Starts the node of `sys`. On success *out is owned by the caller until
  * tr_node_stop. Returns TR_OK, TR_EINVAL (bad name, a node already runs),
- * TR_ENOMEM, or TR_EADDR when NNG cannot open its sockets. */
+ * TR_ENOMEM, TR_ETLS (a TLS certificate, key or CA file missing or
+ * invalid), or TR_EADDR when NNG cannot open its sockets. */
 TR_API int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out);
 
 /* Stops the node: closes every connection (peers see it go down), fires

@@ -1,6 +1,6 @@
 /* Socket actors: an actor that owns a byte-stream connection (TCP, IPC,
- * TLS over TCP, WebSocket) through NNG's stream API, as Erlang's gen_tcp
- * in active mode or CAF's brokers.
+ * TLS over TCP, WebSocket, WebSocket over TLS) through NNG's stream API,
+ * as Erlang's gen_tcp in active mode or CAF's brokers.
  *
  * A listener actor (tr_listen, or tr_listener_behaviour in a supervisor's
  * child spec) accepts connections and spawns one actor per connection as
@@ -50,10 +50,25 @@ typedef enum tr_framing {
 typedef struct tr_sock_closed {
     /* TR_OK: the peer hung up (end of stream); TR_ETOOBIG: a frame exceeded
      * max_frame; TR_ESHUTDOWN: tr_sock_close; TR_EREFUSED / TR_EADDR: a dial
-     * failed; TR_EPROTO: any other transport error (see nng_error). */
+     * failed; TR_ETLS: the TLS handshake failed (one side did not trust the
+     * other's certificate); TR_EPROTO: any other transport error (see
+     * nng_error). */
     int reason;
     int nng_error; /* NNG's error code, 0 when none */
 } tr_sock_closed;
+
+/* TLS settings for tls+tcp:// and wss:// URLs: PEM files, read when the
+ * listener binds or tr_connect is called (NNG's TLS engine: mbedTLS). */
+typedef struct tr_tls_opts {
+    const char *cert_file;   /* own certificate (with its key unless key_file): a
+                              * listener needs one; a dialer only to show one */
+    const char *key_file;    /* its private key; NULL: in cert_file */
+    const char *ca_file;     /* the CA the peer's certificate must chain to. A dialer
+                              * needs it (the server is always verified); given to a
+                              * listener, clients must show a certificate (mutual TLS) */
+    const char *server_name; /* dialer: the name the server's certificate must carry;
+                              * NULL: the URL's host */
+} tr_tls_opts;
 
 /* Per-connection options. Zero-initialise and set what you need. */
 typedef struct tr_sock_opts {
@@ -62,6 +77,8 @@ typedef struct tr_sock_opts {
     uint32_t read_buffer; /* bytes asked per read; 0 = 16 KiB */
     uint32_t write_high;  /* queued write bytes that mute the actor; 0 = 256 KiB */
     uint32_t write_low;   /* ... until drained to this; 0 = write_high / 4 */
+    const tr_tls_opts *tls; /* tr_connect to a tls+tcp:// or wss:// URL (required there,
+                             * refused elsewhere); a listener's is tr_listener_config.tls */
 } tr_sock_opts;
 
 /* A connection, owned by its actor; valid until that actor's terminate
@@ -69,12 +86,15 @@ typedef struct tr_sock_opts {
 typedef struct tr_sock tr_sock;
 
 typedef struct tr_listener_config {
-    const char *url;             /* "tcp://127.0.0.1:7000" (port 0: any), "ipc:///tmp/x", "ws://..." */
+    const char *url;             /* "tcp://127.0.0.1:7000" (port 0: any), "ipc:///tmp/x", "ws://...",
+                                  * "tls+tcp://...", "wss://..." */
     const tr_behaviour *conn;    /* each connection's actor runs this */
     void *conn_arg;              /* tr_sock_arg() of every connection */
     tr_sock_opts sock;
     tr_spawn_opts conn_opts;     /* spawn options of connection actors (parent is ignored) */
     uint32_t max_connections;    /* beyond it, new connections are closed at once; 0 = 1024 */
+    const tr_tls_opts *tls;      /* for tls+tcp:// and wss:// (required there, refused
+                                  * elsewhere); read at each bind, not kept */
 } tr_listener_config;
 
 /* Starts listening on cfg->url (cfg is copied; the url too) and spawns the
@@ -83,7 +103,9 @@ typedef struct tr_listener_config {
  * fails or ends is not restarted (a TCP connection cannot be), and stopping
  * the listener closes every connection. Writes the listener's reference to
  * *out and, for tcp, the bound port to *port (may be NULL). Returns TR_OK,
- * TR_EINVAL, TR_EADDR (bad URL or address in use), TR_ENOMEM, or a spawn
+ * TR_EINVAL (also: a TLS URL without cfg->tls, TLS settings on another URL,
+ * or cfg->sock.tls set), TR_EADDR (bad URL or address in use), TR_ETLS (a
+ * certificate, key or CA file missing or invalid), TR_ENOMEM, or a spawn
  * error. */
 TR_API int tr_listen(tr_system *sys, const tr_listener_config *cfg, const tr_spawn_opts *opts,
                      tr_ref *out, int *port);
@@ -91,7 +113,7 @@ TR_API int tr_listen(tr_system *sys, const tr_listener_config *cfg, const tr_spa
 /* The listener as a behaviour, to put it in a supervision tree: its spawn
  * arg (a child spec's arg) is a tr_listener_config that must outlive the
  * actor; its init binds cfg->url, so a restart binds again (a bind failure
- * fails the actor with TR_EADDR). Connections are its children, as with
+ * fails the actor with tr_listen's error, e.g. TR_EADDR). Connections are its children, as with
  * tr_listen. */
 TR_API extern const tr_behaviour tr_listener_behaviour;
 
@@ -103,7 +125,10 @@ TR_API int tr_listener_port(tr_system *sys, tr_ref listener, int timeout_ms, int
 /* Spawns an actor running `beh` (init's arg is its tr_sock; `arg` is its
  * tr_sock_arg) on a connection dialled to `url`. The actor starts at once;
  * what it sends before the dial completes is queued; a failed dial arrives
- * as TR_MSG_SOCK_CLOSED. Returns as tr_spawn, or TR_EADDR for a bad URL. */
+ * as TR_MSG_SOCK_CLOSED, as does a failed TLS handshake (TR_ETLS). Returns
+ * as tr_spawn, or TR_EADDR for a bad URL, TR_EINVAL for a TLS URL without
+ * sock->tls or its ca_file (or TLS settings on another URL), TR_ETLS for a
+ * certificate, key or CA file missing or invalid. */
 TR_API int tr_connect(tr_system *sys, const char *url, const tr_behaviour *beh, void *arg,
                       const tr_sock_opts *sock, const tr_spawn_opts *opts, tr_ref *out);
 

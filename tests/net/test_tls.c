@@ -13,60 +13,20 @@
 #include <unistd.h>
 
 #include "tests/net/procs.h"
-#include "tests/support/skip.h"
+#include "tests/support/certs.h"
 
-static char dir[64];
-
-static void rm_dir(void)
-{
-    if (dir[0] == '\0')
-        return;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    dir[0] = '\0';
-}
-
-/* Makes a self-signed EC certificate for 127.0.0.1 (its own CA) as
- * <dir>/<tag>.crt and <tag>.key. False when openssl fails. */
-static bool make_cert(const char *tag)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd),
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-             "-subj /CN=127.0.0.1 -addext subjectAltName=DNS:127.0.0.1,IP:127.0.0.1 "
-             "-keyout '%s/%s.key' -out '%s/%s.crt' >/dev/null 2>&1",
-             dir, tag, dir, tag);
-    return system(cmd) == 0;
-}
-
-/* Skips the test unless NNG has tls+tcp:// and openssl works; then makes
- * certificates "good" and "evil" in a fresh temporary folder. */
+/* Certificates "good" and "evil" (tests/support/certs.h). */
 static void tls_prepare(void)
 {
-    nng_socket s;
-    nng_listener l;
-    cr_assert_eq(nng_pull0_open(&s), 0);
-    int rv = nng_listener_create(&l, s, "tls+tcp://127.0.0.1:0");
-    nng_close(s);
-    if (rv == NNG_ENOTSUP)
-        tr_test_skip("NNG was built without the tls+tcp:// transport");
-    cr_assert_eq(rv, 0, "tls+tcp listener: %s", nng_strerror(rv));
-    if (system("openssl version >/dev/null 2>&1") != 0)
-        tr_test_skip("the openssl command is not installed: cannot make a throwaway certificate");
-    snprintf(dir, sizeof(dir), "/tmp/troupe-tls-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    atexit(rm_dir);
-    cr_assert(make_cert("good"), "openssl could not make a certificate");
-    cr_assert(make_cert("evil"));
+    static const char *const tags[] = {"good", "evil"};
+    test_certs_make(tags, 2);
 }
 
 static tr_node *tls_node(tr_system *sys, const char *name, const char *tag, char *url, size_t len)
 {
     char cert[128], key[128];
-    snprintf(cert, sizeof(cert), "%s/%s.crt", dir, tag);
-    snprintf(key, sizeof(key), "%s/%s.key", dir, tag);
+    test_cert_path(cert, sizeof(cert), tag, "crt");
+    test_cert_path(key, sizeof(key), tag, "key");
     tr_node_opts o = {.name = name, .cookie = "secret", .heartbeat_ms = 100, .down_after_ms = 20000,
                       .tls_cert_file = cert, .tls_key_file = key, .tls_ca_file = cert};
     tr_node *node = NULL;
@@ -129,7 +89,8 @@ Test(tls, message_and_ask_over_tls_and_an_untrusted_node_is_refused)
     tr_node_stop(d);
     tr_node *bad = NULL;
     o.tls_cert_file = "/nonexistent/troupe.crt";
-    cr_assert_eq(tr_node_start(sd, &o, &bad), TR_EINVAL);
+    rc = tr_node_start(sd, &o, &bad);
+    cr_assert_eq(rc, TR_ETLS, "unreadable certificate: %d %s", rc, tr_strerror(rc));
     tr_system_destroy(sd);
 
     tr_node_stop(c);
@@ -138,5 +99,5 @@ Test(tls, message_and_ask_over_tls_and_an_untrusted_node_is_refused)
     tr_system_destroy(sc);
     tr_system_destroy(sb);
     tr_system_destroy(sa);
-    rm_dir();
+    test_certs_remove();
 }
