@@ -265,7 +265,7 @@ int tr_ask_wait(tr_system *sys, tr_ref to, uint32_t type, const void *data, size
     if (tr_actor_current() != NULL)
         return TR_ECONTEXT;
     tr_inbox *in;
-    int rc = tr_inbox_create(sys, 1, &in);
+    int rc = tr_inbox_create_unlisted(sys, 1, &in);
     if (rc != TR_OK)
         return rc;
     uint64_t corr;

@@ -32,6 +32,10 @@ struct tr_inbox {
     inbox_node *head, *tail; /* under lock */
     uint32_t user_queued;    /* application messages queued (the bound) */
     bool dead;               /* the actor has ended (terminate ran) */
+    /* in the system's list of open inboxes (tr_inbox_create's only; under
+     * sys->inbox_lock): tr_system_destroy destroys those left open */
+    bool listed;
+    struct tr_inbox *prev, *next;
 };
 
 typedef struct inbox_ask {
@@ -116,7 +120,40 @@ static const tr_behaviour inbox_behaviour = {
     .name = "inbox",
 };
 
+static void list_add(tr_inbox *in)
+{
+    tr_system *sys = in->sys;
+    pthread_mutex_lock(&sys->inbox_lock);
+    in->listed = true;
+    in->next = sys->inboxes;
+    if (sys->inboxes != NULL)
+        sys->inboxes->prev = in;
+    sys->inboxes = in;
+    pthread_mutex_unlock(&sys->inbox_lock);
+}
+
+static void list_remove(tr_inbox *in)
+{
+    tr_system *sys = in->sys;
+    pthread_mutex_lock(&sys->inbox_lock);
+    if (in->prev != NULL)
+        in->prev->next = in->next;
+    else
+        sys->inboxes = in->next;
+    if (in->next != NULL)
+        in->next->prev = in->prev;
+    pthread_mutex_unlock(&sys->inbox_lock);
+}
+
 int tr_inbox_create(tr_system *sys, uint32_t capacity, tr_inbox **out)
+{
+    int rc = tr_inbox_create_unlisted(sys, capacity, out);
+    if (rc == TR_OK)
+        list_add(*out);
+    return rc;
+}
+
+int tr_inbox_create_unlisted(tr_system *sys, uint32_t capacity, tr_inbox **out)
 {
     if (sys == NULL || out == NULL)
         return TR_EINVAL;
@@ -243,6 +280,8 @@ void tr_inbox_destroy(tr_inbox *in)
 {
     if (in == NULL)
         return;
+    if (in->listed)
+        list_remove(in);
     tr_stop(in->sys, in->ref);
     /* its whole end, not only terminate: it is no longer counted alive */
     tr_await_exit(in->sys, in->ref, -1, NULL);
@@ -255,4 +294,33 @@ void tr_inbox_destroy(tr_inbox *in)
     pthread_cond_destroy(&in->cv);
     pthread_mutex_destroy(&in->lock);
     free(in);
+}
+
+void tr_inboxes_destroy(tr_system *sys)
+{
+    for (;;) {
+        pthread_mutex_lock(&sys->inbox_lock);
+        tr_inbox *in = sys->inboxes;
+        pthread_mutex_unlock(&sys->inbox_lock);
+        if (in == NULL)
+            return;
+        tr_inbox_destroy(in); /* takes it off the list */
+    }
+}
+
+int tr_inbox_receive_read(tr_inbox *in, uint32_t type, uint64_t corr, int timeout_ms, void *out,
+                          size_t size)
+{
+    if (out == NULL && size > 0)
+        return TR_EINVAL;
+    tr_inbox_msg *m;
+    int rc = tr_inbox_receive(in, type, corr, timeout_ms, &m);
+    if (rc != TR_OK)
+        return rc;
+    if (m->msg.size != size)
+        rc = TR_EPROTO;
+    else if (size > 0)
+        memcpy(out, m->msg.data, size);
+    tr_inbox_msg_free(m);
+    return rc;
 }

@@ -34,6 +34,13 @@ void *tr_remote_node(tr_system *sys)
     return atomic_load_explicit(&sys->remote_node, memory_order_acquire);
 }
 
+void tr_remote_stop(tr_system *sys)
+{
+    void *node = tr_remote_node(sys);
+    if (node != NULL)
+        sys->remote_ops->stop(node); /* detaches it first (tr_node_stop) */
+}
+
 /* Enters a hook: the node cannot be detached until node_leave. */
 static void *node_enter(tr_system *sys)
 {

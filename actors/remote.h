@@ -27,6 +27,9 @@ typedef struct tr_remote_ops {
     /* Writes what peer `peer` has queued, unless a write is in flight
      * (the end of a turn that deferred it: tr_remote_flush_later). */
     void (*flush)(void *node, uint32_t peer);
+    /* Stops and frees the node (tr_node_stop): tr_system_destroy calls it
+     * for a node still attached. */
+    void (*stop)(void *node);
 } tr_remote_ops;
 
 /* Installs (node != NULL) or removes the node. Removing waits until no
@@ -48,6 +51,9 @@ void tr_remote_turn_end(struct tr_worker *w);
 
 /* The node attached to `sys`, or NULL. */
 void *tr_remote_node(tr_system *sys);
+
+/* Stops the node still attached to `sys`, if any (tr_system_destroy). */
+void tr_remote_stop(tr_system *sys);
 
 /* Routing for remote references (called by tr_deliver, tr_monitor...). */
 int tr_remote_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,

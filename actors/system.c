@@ -6,6 +6,7 @@
 
 #include "actors/blocking.h"
 #include "actors/lifecycle.h"
+#include "actors/remote.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
@@ -73,6 +74,7 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     pthread_mutex_init(&sys->dl_lock, NULL);
     pthread_mutex_init(&sys->remote_lock, NULL);
     pthread_mutex_init(&sys->names_lock, NULL);
+    pthread_mutex_init(&sys->inbox_lock, NULL);
     int rc = tr_blocking_pool_start(sys);
     if (rc == TR_OK && (rc = tr_timers_start(sys)) == TR_OK && (rc = tr_sched_start(sys)) != TR_OK)
         tr_timers_stop(sys);
@@ -153,6 +155,10 @@ void tr_system_destroy(tr_system *sys)
     if (sys == NULL)
         return;
     tr_observe_stop(sys->observer); /* first: it reads the system */
+    /* what the application left open: the node (peers see it go down,
+     * remote monitors fire), then the inboxes (their actors stop) */
+    tr_remote_stop(sys);
+    tr_inboxes_destroy(sys);
     /* one deadline for actors and blocking calls alike */
     struct timespec deadline = tr_deadline_after((int)sys->cfg.shutdown_timeout_ms);
     pthread_mutex_lock(&sys->root_lock);
@@ -180,6 +186,7 @@ void tr_system_destroy(tr_system *sys)
     tr_names_free(sys);
     pthread_mutex_destroy(&sys->remote_lock);
     pthread_mutex_destroy(&sys->names_lock);
+    pthread_mutex_destroy(&sys->inbox_lock);
     free(sys);
 }
 

@@ -132,6 +132,10 @@ struct tr_system {
     /* names (actors/registry.c) */
     pthread_mutex_t names_lock;
     void *names; /* bucket array, see registry.c */
+
+    /* inboxes made by tr_inbox_create and not destroyed yet (actors/inbox.c) */
+    pthread_mutex_t inbox_lock;
+    struct tr_inbox *inboxes;
 };
 
 /* A seq_cst fence (Dekker-style handshakes: store, fence, load). GCC
@@ -197,6 +201,13 @@ bool tr_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int timeout_ms,
 
 /* Frees the name registry (system teardown). */
 void tr_names_free(tr_system *sys);
+
+/* Destroys the inboxes the application left open (system teardown). */
+void tr_inboxes_destroy(tr_system *sys);
+
+/* tr_inbox_create for the runtime's own inboxes (tr_ask_wait's): the
+ * system does not list them, their user always destroys them. */
+int tr_inbox_create_unlisted(tr_system *sys, uint32_t capacity, struct tr_inbox **out);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t tr_now_ms(void);

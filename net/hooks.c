@@ -56,6 +56,8 @@ static void hook_flush(void *vnode, uint32_t peer)
 
 static const char *hook_name(void *vnode) { return ((struct tr_node *)vnode)->name; }
 
+static void hook_stop(void *vnode) { tr_node_stop(vnode); }
+
 const tr_remote_ops tr_node_ops = {
     .deliver = hook_deliver,
     .monitor = tr_node_monitor,
@@ -63,4 +65,5 @@ const tr_remote_ops tr_node_ops = {
     .peer_agent = hook_peer_agent,
     .name = hook_name,
     .flush = hook_flush,
+    .stop = hook_stop,
 };

@@ -181,10 +181,12 @@ typedef enum tr_actor_state {
  * TR_EINVAL or TR_ENOMEM. */
 TR_API int tr_system_create(const tr_config *cfg, tr_system **out);
 
-/* Graceful shutdown, then frees the system: stops every actor (children
- * before parents) giving each the shutdown drain deadline, waits for all
- * workers and the timer thread to exit, frees all memory. Must not be called
- * from an actor. NULL is ignored. */
+/* Graceful shutdown, then frees the system: stops its node if one still
+ * runs (tr_node_stop: peers see it go down), destroys the inboxes still
+ * open (tr_inbox_destroy: no thread may be using them any more), stops
+ * every actor (children before parents) giving each the shutdown drain
+ * deadline, waits for all workers and the timer thread to exit, frees all
+ * memory. Must not be called from an actor. NULL is ignored. */
 TR_API void tr_system_destroy(tr_system *sys);
 
 /* Number of worker threads the system runs. */

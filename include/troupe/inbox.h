@@ -34,7 +34,8 @@ typedef struct tr_inbox_msg {
 } tr_inbox_msg;
 
 /* Creates an inbox holding up to `capacity` received messages not yet
- * taken (0 = 1024). When it is full, further application messages become
+ * taken (0 = 1024). *out is the caller's until tr_inbox_destroy or
+ * tr_system_destroy. When it is full, further application messages become
  * dead letters (reason TR_EFULL); runtime messages (replies, failures,
  * DOWN, EXIT, GROUP_DONE), bounded by their causes, are always kept.
  * Returns TR_OK, TR_EINVAL, TR_ENOMEM or TR_ECLOSED. */
@@ -73,10 +74,26 @@ TR_API int tr_inbox_receive(tr_inbox *in, uint32_t type, uint64_t corr, int time
 /* Frees a received message. NULL is ignored. */
 TR_API void tr_inbox_msg_free(tr_inbox_msg *m);
 
+/* Receives as tr_inbox_receive, copies the payload into out[0..size) and
+ * frees the message: for messages of one fixed size (a tr_down, a
+ * tr_exit_signal, an application struct). The caller owns `out`. Returns
+ * as tr_inbox_receive, plus TR_EPROTO when the message taken is not
+ * exactly `size` bytes (it is consumed and freed all the same). */
+TR_API int tr_inbox_receive_read(tr_inbox *in, uint32_t type, uint64_t corr, int timeout_ms,
+                                 void *out, size_t size);
+
+/* The usual form: the oldest message of `type` into the variable *out.
+ *     tr_down down;
+ *     if (tr_inbox_receive_value(in, TR_MSG_DOWN, 5000, &down) == TR_OK) ... down.reason ...
+ */
+#define tr_inbox_receive_value(in, type, timeout_ms, out) \
+    tr_inbox_receive_read((in), (type), 0, (timeout_ms), (out), sizeof(*(out)))
+
 /* Stops the inbox's actor (monitors of it fire with TR_ESHUTDOWN; asks it
  * received and did not answer fail), drops what was not received and frees
- * the inbox. Call from an outside thread, before tr_system_destroy. NULL is
- * ignored. */
+ * the inbox. Call from an outside thread; tr_system_destroy destroys the
+ * inboxes still open (as the Erlang shell's mailbox goes with its node).
+ * NULL is ignored. */
 TR_API void tr_inbox_destroy(tr_inbox *in);
 
 #ifdef __cplusplus
