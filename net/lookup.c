@@ -1,9 +1,11 @@
 /* Name lookups: "name" locally, "node/name" through that node's agent. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "actors/actor_impl.h"
 #include "actors/remote.h"
+#include "actors/system_impl.h"
 #include "troupe/registry.h"
 #include "troupe/wire.h"
 
@@ -95,4 +97,36 @@ int tr_lookup_async(tr_ctx *self, const char *path, uint32_t timeout_ms, uint64_
     if (rc != TR_OK)
         return rc;
     return tr_ask(self, agent, TR_MSG_LOOKUP, name, strlen(name), timeout_ms, corr);
+}
+
+/* Answers that may change while we wait: no such peer (yet), the peer
+ * went down or restarted under the ask, no such name (yet). */
+static bool may_come(int rc)
+{
+    return rc == TR_ENOTCONN || rc == TR_ENODEDOWN || rc == TR_EDEAD || rc == TR_ENOTFOUND;
+}
+
+int tr_lookup_wait(tr_system *sys, const char *path, int timeout_ms, tr_ref *out)
+{
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : tr_now_ms() + (uint64_t)timeout_ms;
+    uint64_t pause_ms = 10;
+    int answer = TR_ETIMEDOUT; /* the last answer that may change */
+    for (;;) {
+        uint64_t now = tr_now_ms();
+        int left = deadline == UINT64_MAX ? -1 : now < deadline ? (int)(deadline - now) : 0;
+        int rc = tr_lookup(sys, path, left, out);
+        if (rc == TR_ETIMEDOUT)
+            return answer; /* the time ran out during an ask: what we knew before it */
+        if (!may_come(rc))
+            return rc;
+        answer = rc;
+        now = tr_now_ms();
+        if (now >= deadline)
+            return rc;
+        /* polled: no event says a name was registered on another node */
+        uint64_t nap = pause_ms < deadline - now ? pause_ms : deadline - now;
+        struct timespec ts = {.tv_sec = (time_t)(nap / 1000), .tv_nsec = (long)(nap % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        pause_ms = pause_ms * 2 < 100 ? pause_ms * 2 : 100;
+    }
 }

@@ -62,9 +62,34 @@ typedef struct tr_node_opts {
 TR_API int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out);
 
 /* Stops the node: closes every connection (peers see it go down), fires
- * node-down for every remote monitor, frees the node. Call before
- * tr_system_destroy, never from an actor. NULL is ignored. */
+ * node-down for every remote monitor, frees the node. Never from an actor.
+ * tr_system_destroy stops a node still running, so calling this is needed
+ * only to stop the node earlier. NULL is ignored. */
 TR_API void tr_node_stop(tr_node *node);
+
+/* Starts the node of `sys` as the command line and the environment say,
+ * as `erl -sname NAME -setcookie SECRET` does. Options (each may also be
+ * written --option=VALUE; the environment variable beside it is read when
+ * the option is absent):
+ *     --node NAME          TROUPE_NODE           the node's name (required)
+ *     --cookie SECRET      TROUPE_COOKIE         the shared secret (default "")
+ *     --listen URL         TROUPE_LISTEN         tr_node_listen (repeatable)
+ *     --connect URL        TROUPE_CONNECT        tr_node_connect without waiting:
+ *                                                dialled in the background until up
+ *                                                (tr_lookup_wait waits for it; repeatable)
+ *     --heartbeat-ms N     TROUPE_HEARTBEAT_MS   tr_node_opts.heartbeat_ms
+ *     --down-after-ms N    TROUPE_DOWN_AFTER_MS  tr_node_opts.down_after_ms
+ * The options it uses are removed from argv and *argc is lowered
+ * (argv[*argc] stays NULL), so what is left are the program's own
+ * arguments; other arguments stay in order. "--" ends the options (it is
+ * removed; what follows is left alone). argc and argv may be NULL: the
+ * environment alone. Writes the node to *out (may be NULL: the system
+ * stops it at tr_system_destroy). Outside threads only.
+ * Returns TR_OK; TR_EINVAL for no name, a bad or missing value, or more
+ * than 8 URLs of a kind (argv is then unchanged; the reason is logged); or
+ * as tr_node_start, tr_node_listen and tr_node_connect (the node is
+ * stopped again; the URL and reason are logged). */
+TR_API int tr_node_start_args(tr_system *sys, int *argc, char **argv, tr_node **out);
 
 /* The node's name (owned by the node). */
 TR_API const char *tr_node_name(const tr_node *node);

@@ -30,6 +30,18 @@ TR_API int tr_whereis(tr_system *sys, const char *name, tr_ref *out);
  * TR_ENOTCONN, TR_ETIMEDOUT or TR_EINVAL. */
 TR_API int tr_lookup(tr_system *sys, const char *path, int timeout_ms, tr_ref *out);
 
+/* tr_lookup that waits for the name to exist: while the node is not
+ * connected (yet) or the name not registered (yet), it asks again, after
+ * 10 ms, then 20, 40, up to every 100 ms, until timeout_ms (negative =
+ * forever) has passed. For a program that dialled a node in the
+ * background (tr_node_start_args --connect) and needs a service there
+ * that may still be starting. Outside threads only. Returns TR_OK (*out
+ * set), the last answer when the time is up (TR_ENOTCONN: the node never
+ * came up; TR_ENOTFOUND: the name was never registered), TR_ETIMEDOUT
+ * when no answer came in time at all (an ask to a slow node), TR_EINVAL
+ * or TR_ECONTEXT. */
+TR_API int tr_lookup_wait(tr_system *sys, const char *path, int timeout_ms, tr_ref *out);
+
 /* From an actor: asks for "node/name" (or "name"). A TR_MSG_REPLY with
  * msg->corr == *corr follows (read it with tr_lookup_reply), or a
  * TR_MSG_ASK_TIMEOUT after timeout_ms. Returns TR_OK, TR_ENOTCONN,
