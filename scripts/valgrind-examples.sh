@@ -10,7 +10,7 @@ BUILD=build/default
 bash scripts/deps.sh
 # Configure once, then let the build tool decide what is out of date.
 [[ -f "$BUILD/CMakeCache.txt" ]] || cmake --preset default
-cmake --build --preset default -j "${TROUPE_JOBS:-2}" --target "${EXAMPLES[@]}" troupe-chat
+cmake --build --preset default -j "${TROUPE_JOBS:-2}" --target "${EXAMPLES[@]}" nodes troupe-chat
 
 VALGRIND=(valgrind --suppressions=scripts/valgrind-nng.supp --leak-check=full
           --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 -q)
@@ -26,6 +26,16 @@ for ex in "${EXAMPLES[@]}"; do
   fi
   passed=$((passed + 1))
 done
+
+# The two-node example: node a under valgrind (node b is killed by it with
+# SIGKILL: nothing of it to check at exit).
+echo "=== valgrind nodes (node a)"
+if ! timeout 600 bash examples/nodes/run.sh "$BUILD/examples/nodes" "${VALGRIND[@]}"; then
+  echo "valgrind: nodes FAILED"
+  echo "FAILED: $passed passed, 1 failed"
+  exit 1
+fi
+passed=$((passed + 1))
 
 # The chat example: two servers and the bots, every process under valgrind;
 # the servers are stopped with SIGTERM (their clean shutdown path).

@@ -1,9 +1,11 @@
 %% Two nodes, in Erlang/OTP, for the line-count comparison with
 %% examples/nodes/nodes.c (docs/erlang/README.md). Node b registers an
-%% echo server; node a makes 1000 calls to it, then b is killed (kill -9)
-%% and a gets a DOWN with reason noconnection.
+%% echo server; node a waits until b is up and has registered it (as
+%% tr_lookup_wait does in C: started together, b may still be booting),
+%% makes 1000 calls to it, monitors it, kills b (kill -9) and gets the
+%% DOWN with reason noconnection.
 %% Run: erl -sname b -setcookie c -noshell -s nodes echo &
-%%      erl -sname a -setcookie c -noshell -s nodes main -extra b@HOST <pid of b>
+%%      erl -sname a -setcookie c -noshell -s nodes main -s init stop -extra b@$(hostname -s) $!
 -module(nodes).
 -export([echo/0, main/0]).
 
@@ -12,12 +14,17 @@ echo() ->
 
 main() ->
     [Peer, OsPid] = init:get_plain_arguments(),
-    Echo = {echo, list_to_atom(Peer)},
-    true = net_kernel:connect_node(list_to_atom(Peer)),
+    Echo = wait_for({echo, list_to_atom(Peer)}),
     [N = call(Echo, N) || N <- lists:seq(1, 1000)],
     Ref = monitor(process, Echo),
     os:cmd("kill -9 " ++ OsPid),
-    receive {'DOWN', Ref, process, _, Reason} -> io:format("down: ~p~n", [Reason]) end.
+    receive {'DOWN', Ref, process, _, noconnection} -> io:format("down: noconnection~n") end.
+
+wait_for({Name, Node} = Echo) ->
+    case rpc:call(Node, erlang, whereis, [Name]) of
+        Pid when is_pid(Pid) -> Echo;
+        _ -> timer:sleep(10), wait_for(Echo)
+    end.
 
 call(Echo, X) ->
     Ref = make_ref(),
