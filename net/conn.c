@@ -77,8 +77,9 @@ bool tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_
         }
     }
     pthread_mutex_lock(&node->lock);
-    if (c == NULL || atomic_load(&node->stopping) || node->handshakes >= TR_NODE_MAX_HANDSHAKES) {
-        bool full = c != NULL && !atomic_load(&node->stopping);
+    bool closing = atomic_load(&node->stopping) || atomic_load(&node->leaving);
+    if (c == NULL || closing || node->handshakes >= TR_NODE_MAX_HANDSHAKES) {
+        bool full = c != NULL && !closing;
         pthread_mutex_unlock(&node->lock);
         atomic_fetch_add_explicit(&node->handshake_failures, 1, memory_order_relaxed);
         if (full)
@@ -250,8 +251,10 @@ static void rx_cb(void *arg)
         return;
     }
     c->rlen += n;
-    if (c->peer != NULL)
+    if (c->peer != NULL) {
         atomic_fetch_add_explicit(&c->node->bytes_in, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->peer->bytes_in, n, memory_order_relaxed);
+    }
     process(c);
 }
 

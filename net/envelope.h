@@ -28,7 +28,12 @@ enum tr_env_kind {
     TR_ENV_REFUSE = 5,    /* unused since version 2 (refusals are handshake messages) */
     TR_ENV_RESET = 6,     /* I declared you down: end the session; corr = reset id */
     TR_ENV_RESET_ACK = 7, /* your reset corr is done on my side: a new session starts */
-    TR_ENV_KIND_MAX = 7
+    TR_ENV_PG = 8,        /* process groups: value = operation, payload (net/pg.h) */
+    TR_ENV_GOSSIP = 9,    /* payload: the sender's member list (net/gossip.c) */
+    TR_ENV_LEAVE = 10,    /* the sender leaves the cluster: mark it LEFT, never redial it */
+    TR_ENV_PING = 11,     /* corr echoed by PONG: the round trip (tr_member.rtt_us) */
+    TR_ENV_PONG = 12,
+    TR_ENV_KIND_MAX = 12
 };
 
 typedef struct tr_wire_str {

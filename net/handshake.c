@@ -59,6 +59,12 @@ static void send_locked(tr_conn *c, const tr_hs_msg *m)
     tr_conn_write(c, (tr_frame_out){.buf = (char *)c->hs_out[slot], .len = len});
 }
 
+/* The capability bits this node offers. */
+static uint64_t our_caps(const struct tr_node *node)
+{
+    return TR_HS_CAP_CLUSTER | (node->opts.hidden ? TR_HS_CAP_HIDDEN : 0);
+}
+
 void tr_hs_begin(tr_conn *c)
 {
     if (tr_hs_random(c->my_chal, sizeof(c->my_chal)) != TR_OK) {
@@ -70,7 +76,7 @@ void tr_hs_begin(tr_conn *c)
     struct tr_node *node = c->node;
     tr_hs_msg m = {.kind = TR_HS_HELLO, .version = TR_WIRE_VERSION,
                    .name = {node->name, (uint32_t)strlen(node->name)},
-                   .incarnation = node->incarnation, .caps = TR_HS_CAPS};
+                   .incarnation = node->incarnation, .caps = our_caps(node)};
     memcpy(m.challenge, c->my_chal, sizeof(m.challenge));
     send_locked(c, &m);
 }
@@ -147,6 +153,7 @@ static void learn_peer(tr_conn *c, const tr_hs_msg *m)
     memcpy(c->peer_name, m->name.ptr, m->name.len);
     c->peer_name[m->name.len] = '\0';
     c->peer_inc = m->incarnation;
+    c->peer_caps = m->caps;
     memcpy(c->their_chal, m->challenge, sizeof(c->their_chal));
 }
 
@@ -177,7 +184,7 @@ static void on_hello(tr_conn *c, const tr_hs_msg *m)
     }
     tr_hs_msg out = {.kind = TR_HS_CHALLENGE, .version = TR_WIRE_VERSION,
                      .name = {node->name, (uint32_t)strlen(node->name)},
-                     .incarnation = node->incarnation, .caps = TR_HS_CAPS};
+                     .incarnation = node->incarnation, .caps = our_caps(node)};
     memcpy(out.challenge, c->my_chal, sizeof(out.challenge));
     c->state = TR_CONN_CHALLENGE_SENT;
     send_locked(c, &out);
@@ -259,6 +266,7 @@ static void on_accept(tr_conn *c, const tr_hs_msg *m)
 bool tr_hs_on_frame(tr_conn *c, const uint8_t *data, size_t len)
 {
     struct tr_node *node = c->node;
+    bool was_up = c->peer != NULL; /* set by this thread only (session up) */
     tr_hs_msg m;
     int rc = tr_hs_parse(data, len, &m);
     pthread_mutex_lock(&node->lock);
@@ -291,5 +299,9 @@ bool tr_hs_on_frame(tr_conn *c, const uint8_t *data, size_t len)
     }
     bool open = c->state != TR_CONN_CLOSED && c->state != TR_CONN_CLOSING;
     pthread_mutex_unlock(&node->lock);
+    if (!was_up && c->peer != NULL) { /* the session came up: tell subscribers, then the mesh */
+        tr_member_dispatch(node);
+        tr_gossip_peer_up(node, c->peer);
+    }
     return open;
 }

@@ -21,7 +21,9 @@
 #define TR_HS_CHALLENGE_BYTES 32
 #define TR_HS_MAC_BYTES 32
 #define TR_HS_FRAME_MAX 256 /* largest handshake message body */
-#define TR_HS_CAPS 0u       /* capability bits this version offers (none yet) */
+/* Capability bits (HELLO, CHALLENGE): */
+#define TR_HS_CAP_CLUSTER 1u /* speaks GOSSIP, LEAVE, PING and PONG (membership) */
+#define TR_HS_CAP_HIDDEN 2u  /* a hidden node: never gossiped, never meshed */
 
 enum tr_hs_kind {
     TR_HS_HELLO = 1,     /* initiator: version, name, incarnation, caps, challenge */

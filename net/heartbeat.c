@@ -1,12 +1,15 @@
 /* The node's service thread: every heartbeat interval it sends a
- * heartbeat (an empty frame) on every idle link, declares down the peers
- * silent for down_after_ms, repeats owed RESETs; every tick (at most
+ * heartbeat (an empty frame, or once a second a PING whose PONG measures
+ * the round trip) on every idle link, declares down the peers silent for
+ * down_after_ms, repeats owed RESETs, forgets members (member.c) and every
+ * gossip_ms sends the member list to one peer (gossip.c); every tick (at most
  * 50 ms, or when woken) it redials dial records, closes handshakes past
  * their deadline and frees closed connections. It is the only thread that
  * waits on NNG (nng_aio_stop when freeing a connection): callbacks never do. */
 #include "net/node_impl.h"
 
 #define TICK_MAX_MS 50
+#define PING_EVERY_MS 1000
 
 static void heartbeats(struct tr_node *node, uint64_t now)
 {
@@ -28,13 +31,19 @@ static void heartbeats(struct tr_node *node, uint64_t now)
                 p->last_tx_ms = now;
             }
         } else if (p->conn != NULL && !p->retired && tx_age >= node->opts.heartbeat_ms) {
-            tr_peer_control_locked(p, NULL);
+            if ((p->caps & TR_HS_CAP_CLUSTER) && p->up && now - p->last_ping_ms >= PING_EVERY_MS &&
+                tr_peer_idle_locked(p)) {
+                tr_member_ping_locked(p);
+                p->last_ping_ms = now;
+            } else {
+                tr_peer_control_locked(p, NULL);
+            }
             p->last_tx_ms = now;
         }
         pthread_mutex_unlock(&p->lock);
         if (silent) {
             tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: silent for %llu ms", p->name, (unsigned long long)rx_age);
-            tr_peer_down(node, p, true);
+            tr_peer_down(node, p, true, TR_ETIMEDOUT);
         }
     }
 }
@@ -60,6 +69,10 @@ static void *service_main(void *arg)
         if (now >= next_beat) {
             heartbeats(node, now);
             next_beat = now + node->opts.heartbeat_ms;
+            pthread_mutex_lock(&node->lock);
+            tr_member_tick_locked(node, now);
+            pthread_mutex_unlock(&node->lock);
+            tr_gossip_tick(node, now);
         }
         pthread_mutex_lock(&node->lock);
     }

@@ -89,6 +89,7 @@ static bool frame_admitted(struct tr_node *node, tr_conn *c, bool control, bool 
         p->last_rx_ms = tr_now_ms();
         if (!p->up && !p->reset_owed && !control) {
             p->up = true;
+            tr_member_set_locked(p, TR_MEMBER_UP, 0);
             came_up = true;
         }
     }
@@ -97,6 +98,8 @@ static bool frame_admitted(struct tr_node *node, tr_conn *c, bool control, bool 
         pthread_mutex_lock(&node->lock);
         pthread_cond_broadcast(&node->cv);
         pthread_mutex_unlock(&node->lock);
+        tr_member_dispatch(node);
+        tr_gossip_peer_up(node, c->peer);
     }
     return current;
 }
@@ -108,6 +111,7 @@ bool tr_inbound_frame(tr_conn *c, const uint8_t *data, size_t len)
     tr_frame_reader *r = &c->reader;
     if (!c->in_frame) {
         atomic_fetch_add_explicit(&node->frames_in, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->frames_in, 1, memory_order_relaxed);
         if (tr_frame_open(r, data, len) != TR_OK) {
             atomic_fetch_add_explicit(&node->bad_frames, 1, memory_order_relaxed);
             tr_net_log(node, "%s sent a malformed frame (%zu bytes): dropped", p->name, len);
@@ -154,6 +158,13 @@ bool tr_inbound_frame(tr_conn *c, const uint8_t *data, size_t len)
             if (!refusing)
                 tr_node_on_down(node, p, &e);
             break;
+        case TR_ENV_GOSSIP:
+            if (!refusing)
+                tr_gossip_on(node, p, &e);
+            break;
+        case TR_ENV_LEAVE: tr_member_on_leave(node, p); break;
+        case TR_ENV_PING:
+        case TR_ENV_PONG: tr_member_on_ping(node, p, &e); break;
         default: break;
         }
         n++;

@@ -2,11 +2,12 @@
  *
  * A listener accepts every connection and hands it to the handshake (which
  * caps how many may be in handshake at once). A dial record is a URL this
- * node connects to: tr_node_connect creates it, and the service thread
- * redials it (50 ms, doubling to 1 s) whenever its peer is not up and no
- * attempt is in progress, until the peer refuses for good (wrong cookie,
- * protocol, name), and for REDIAL_GIVE_UP_MS after the peer was last up
- * or waited for. TR_NODE_MAX_DIALS records: when all are taken, the one
+ * node connects to: tr_node_connect or the mesh (gossip.c) creates it,
+ * and the service thread redials it whenever its peer is not up and no
+ * attempt is in progress (exponential backoff with jitter from 50 ms,
+ * capped at redial_max_ms: backoff.c), until the peer refuses for good
+ * (wrong cookie, protocol, name), leaves or is forgotten (member.c), and
+ * for forget_after_ms after the peer was last up or waited for. TR_NODE_MAX_DIALS records: when all are taken, the one
  * wanted least recently with nothing in flight is reused (its dialer is
  * freed late: see the graveyard below). A node that never
  * listens works: every connection is bidirectional.
@@ -21,8 +22,6 @@
 #include "net/node_impl.h"
 
 #define REDIAL_MIN_MS 50
-#define REDIAL_MAX_MS 1000
-#define REDIAL_GIVE_UP_MS 60000
 
 /* The URL NNG's stream API is given for `url`. */
 static void resolve(const char *url, char *out, size_t len)
@@ -62,13 +61,13 @@ int tr_listen_start(struct tr_node *node, const char *url, char *bound, size_t l
     t->l = l;
     t->node = node;
     node->nlisten++;
-    char actual[TR_WIRE_URL_MAX + 1];
-    snprintf(actual, sizeof(actual), "%s", url);
+    char *actual = t->url;
+    snprintf(actual, sizeof(t->url), "%s", url);
     int port = 0;
     const char *colon = strrchr(url, ':');
     if (strstr(url, "tcp://") != NULL && colon != NULL && strcmp(colon, ":0") == 0 &&
         nng_stream_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
-        snprintf(actual, sizeof(actual), "%.*s:%d", (int)(colon - url), url, port);
+        snprintf(actual, sizeof(t->url), "%.*s:%d", (int)(colon - url), url, port);
     if (bound != NULL && len > 0)
         snprintf(bound, len, "%s", actual);
     nng_stream_listener_accept(l, t->aio);
@@ -168,23 +167,26 @@ tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc)
     d->in_use = true;
     d->result = -1;
     d->wanted_ms = tr_now_ms();
-    d->backoff_ms = REDIAL_MIN_MS;
+    uint64_t seed = node->incarnation;
+    for (const char *c = url; *c != '\0'; c++)
+        seed = seed * 31 + (unsigned char)*c;
+    tr_backoff_init(&d->backoff, REDIAL_MIN_MS, node->opts.redial_max_ms, seed);
     snprintf(d->url, sizeof(d->url), "%s", url);
     return d;
 }
 
 void tr_dial_start_locked(struct tr_node *node, tr_dial *d)
 {
-    if (d->dialling || d->conn != NULL || atomic_load(&node->stopping))
+    if (d->dialling || d->conn != NULL || atomic_load(&node->stopping) || atomic_load(&node->leaving))
         return;
     d->dialling = true;
+    atomic_fetch_add_explicit(&node->dials_made, 1, memory_order_relaxed);
     nng_stream_dialer_dial(d->dialer, d->aio);
 }
 
 static void retry_later(struct tr_node *node, tr_dial *d)
 {
-    d->next_ms = tr_now_ms() + d->backoff_ms;
-    d->backoff_ms = d->backoff_ms * 2 > REDIAL_MAX_MS ? REDIAL_MAX_MS : d->backoff_ms * 2;
+    d->next_ms = tr_now_ms() + tr_backoff_next(&d->backoff);
     pthread_cond_broadcast(&node->cv);
 }
 
@@ -222,9 +224,11 @@ static void dial_cb(void *arg)
     }
 }
 
+/* Not redialled: refused for good, or the peer left or was forgotten. */
 static bool fatal(int result)
 {
-    return result == TR_EREFUSED || result == TR_EPROTO || result == TR_ENAMETAKEN || result == TR_EADDR;
+    return result == TR_EREFUSED || result == TR_EPROTO || result == TR_ENAMETAKEN || result == TR_EADDR ||
+           result == TR_ESHUTDOWN;
 }
 
 void tr_dial_done_locked(struct tr_node *node, tr_dial *d, tr_conn *c, int result)
@@ -233,7 +237,7 @@ void tr_dial_done_locked(struct tr_node *node, tr_dial *d, tr_conn *c, int resul
     d->conn = NULL;
     if (result == TR_OK) {
         d->result = TR_OK;
-        d->backoff_ms = REDIAL_MIN_MS;
+        tr_backoff_reset(&d->backoff);
         pthread_cond_broadcast(&node->cv);
     } else if (fatal(result)) {
         d->result = result;
@@ -268,7 +272,7 @@ void tr_dial_tick_locked(struct tr_node *node, uint64_t now)
             if (d->waiters == 0)
                 continue;
         }
-        if (now < d->next_ms || now - d->wanted_ms > REDIAL_GIVE_UP_MS)
+        if (now < d->next_ms || now - d->wanted_ms > node->opts.forget_after_ms)
             continue; /* a peer gone that long is not redialled (tr_node_connect again will) */
         tr_dial_start_locked(node, d);
     }

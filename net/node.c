@@ -13,6 +13,8 @@ static char *dup_or_null(const char *s) { return s != NULL ? strdup(s) : NULL; }
 static void node_free(struct tr_node *node)
 {
     tr_tls_free(node);
+    tr_member_free(node);
+    pthread_mutex_destroy(&node->ev_lock);
     free(node->cookie);
     pthread_cond_destroy(&node->cv);
     pthread_mutex_destroy(&node->lock);
@@ -49,11 +51,18 @@ int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out)
         node->opts.max_frame_bytes = 16u << 20;
     if (node->opts.handshake_timeout_ms == 0)
         node->opts.handshake_timeout_ms = 5000;
+    if (node->opts.forget_after_ms == 0)
+        node->opts.forget_after_ms = 60000;
+    if (node->opts.redial_max_ms == 0)
+        node->opts.redial_max_ms = 2000;
+    if (node->opts.gossip_ms == 0)
+        node->opts.gossip_ms = 1000;
     node->tls_cert = dup_or_null(opts->tls_cert_file);
     node->tls_key = dup_or_null(opts->tls_key_file);
     node->tls_ca = dup_or_null(opts->tls_ca_file);
     node->opts.tls_cert_file = node->opts.tls_key_file = node->opts.tls_ca_file = NULL;
     pthread_mutex_init(&node->lock, NULL);
+    pthread_mutex_init(&node->ev_lock, NULL);
     pthread_cond_init(&node->cv, NULL);
     int rc = node->cookie == NULL ? TR_ENOMEM : tr_hs_random(&node->incarnation, sizeof(node->incarnation));
     if (rc == TR_OK)
@@ -96,11 +105,10 @@ void tr_node_stop(tr_node *node)
         tr_conn_close_locked(c, TR_ENODEDOWN);
     pthread_mutex_unlock(&node->lock);
     tr_conn_reap(node, tr_now_ms()); /* peers on them go down: their monitors fire */
-    for (uint32_t i = 1; i <= node->npeers; i++) {
-        tr_peer *p = node->peers[i];
-        tr_peer_down(node, p, false);
-        tr_peer_destroy(p);
-    }
+    for (uint32_t i = 1; i <= node->npeers; i++)
+        tr_peer_down(node, node->peers[i], false, TR_ESHUTDOWN);
+    for (uint32_t i = 1; i <= node->npeers; i++)
+        tr_peer_destroy(node->peers[i]);
     tr_node_peer_down_monitors(node, 0); /* whatever is left */
     tr_stop(node->sys, node->agent);
     tr_await_exit(node->sys, node->agent, -1, NULL);
@@ -153,6 +161,8 @@ int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_n
         return TR_EINVAL;
     if (tr_sched_current_worker() != NULL)
         return TR_ECONTEXT;
+    if (atomic_load(&node->leaving))
+        return TR_ECLOSED;
     pthread_mutex_lock(&node->lock);
     int rc;
     tr_dial *d = tr_dial_get_locked(node, url, &rc);
@@ -162,7 +172,7 @@ int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_n
     }
     if (d->result != TR_OK)
         d->result = -1; /* a new attempt */
-    d->backoff_ms = 50;
+    tr_backoff_reset(&d->backoff);
     d->next_ms = 0;
     d->waiters++;
     d->wanted_ms = tr_now_ms();
@@ -213,7 +223,7 @@ int tr_node_disconnect(tr_node *node, const char *peer_name)
     if (p == NULL)
         return TR_ENOTFOUND;
     tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: disconnected", p->name);
-    tr_peer_down(node, p, true);
+    tr_peer_down(node, p, true, TR_ECANCELLED);
     return TR_OK;
 }
 
@@ -249,12 +259,69 @@ void tr_node_stats_get(tr_node *node, tr_node_stats *out)
     out->queue_full = atomic_load(&node->queue_full);
     out->not_connected = atomic_load(&node->not_connected);
     out->handshake_failures = atomic_load(&node->handshake_failures);
+    out->dials = atomic_load(&node->dials_made);
     for (uint32_t i = 1; i <= TR_NODE_MAX_PEERS; i++) {
         tr_peer *p = tr_node_peer(node, i);
         if (p == NULL)
             break;
+        out->members += !atomic_load(&p->retired);
         pthread_mutex_lock(&p->lock);
         out->peers_up += p->up;
         pthread_mutex_unlock(&p->lock);
     }
+}
+
+int tr_node_leave(tr_node *node, int timeout_ms)
+{
+    if (node == NULL)
+        return TR_EINVAL;
+    if (tr_sched_current_worker() != NULL)
+        return TR_ECONTEXT;
+    if (atomic_exchange(&node->leaving, true))
+        return TR_OK; /* left already */
+    tr_net_log_peer(node, TR_LOG_INFO, "this node leaves the cluster");
+    /* no new dials or connections from here on (listen.c, conn.c); every
+     * peer up is told, behind what is queued for it */
+    pthread_mutex_lock(&node->lock);
+    for (int i = 0; i < TR_NODE_MAX_DIALS; i++)
+        if (node->dials[i].in_use)
+            node->dials[i].result = TR_ESHUTDOWN;
+    for (uint32_t i = 1; i <= node->npeers; i++) {
+        tr_peer *p = node->peers[i];
+        pthread_mutex_lock(&p->lock);
+        if (p->up && p->conn != NULL && (p->caps & TR_HS_CAP_CLUSTER)) {
+            tr_envelope e = {.kind = TR_ENV_LEAVE};
+            tr_peer_control_locked(p, &e);
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_unlock(&node->lock);
+    /* flushed: nothing queued or in flight on any link (the kernel has the
+     * LEAVE; closing the stream then sends it before the FIN) */
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : tr_now_ms() + (uint64_t)timeout_ms;
+    int rc = TR_OK;
+    for (;;) {
+        bool busy = false;
+        pthread_mutex_lock(&node->lock);
+        for (uint32_t i = 1; i <= node->npeers && !busy; i++) {
+            tr_peer *p = node->peers[i];
+            pthread_mutex_lock(&p->lock);
+            busy = p->conn != NULL && p->up && !tr_peer_idle_locked(p);
+            pthread_mutex_unlock(&p->lock);
+        }
+        pthread_mutex_unlock(&node->lock);
+        if (!busy)
+            break;
+        if (tr_now_ms() >= deadline) {
+            rc = TR_ETIMEDOUT;
+            break;
+        }
+        nng_msleep(1); /* waits for NNG to finish the writes: no event to wait on */
+    }
+    pthread_mutex_lock(&node->lock);
+    for (tr_conn *c = node->conns; c != NULL; c = c->next)
+        tr_conn_close_locked(c, TR_ESHUTDOWN);
+    pthread_mutex_unlock(&node->lock);
+    tr_conn_reap(node, tr_now_ms()); /* the sessions end here: NODE_DOWN with TR_ESHUTDOWN */
+    return rc;
 }

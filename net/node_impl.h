@@ -11,6 +11,9 @@
  *   inbound.c    frames from an authenticated peer: decode and delivery
  *   peer.c       the send side of a peer: batches, one write in flight
  *   heartbeat.c  the node's service thread: heartbeats, silence, deadlines
+ *   member.c     the membership view: member states, node events, forgetting
+ *   gossip.c     member lists exchanged between server nodes: the full mesh
+ *   backoff.c    redial delays: exponential backoff with jitter
  *   tls.c        TLS configuration
  *   log.c        rate-limited log lines
  *   envelope.c, msgpack_check.c, monitors.c, lookup.c, wire.c */
@@ -27,6 +30,7 @@
 
 #include "actors/remote.h"
 #include "actors/system_impl.h"
+#include "net/backoff.h"
 #include "net/envelope.h"
 #include "net/handshake_msg.h"
 #include "troupe/log.h"
@@ -122,7 +126,7 @@ typedef struct tr_conn {
     /* handshake */
     uint8_t my_chal[TR_HS_CHALLENGE_BYTES], their_chal[TR_HS_CHALLENGE_BYTES];
     char peer_name[TR_WIRE_NAME_MAX + 1];
-    uint64_t peer_inc, peer_agent;
+    uint64_t peer_inc, peer_agent, peer_caps;
     uint8_t hs_out[2][TR_FRAME_PREFIX + TR_HS_FRAME_MAX]; /* one in flight, one queued */
     size_t hs_queued;     /* length of a message waiting in hs_out[hs_slot ^ 1], or 0 */
     int hs_slot;          /* the slot written last */
@@ -157,27 +161,49 @@ typedef struct tr_dial {
     int result;            /* -1 pending, TR_OK, or a refusal */
     uint64_t next_ms;      /* next redial */
     uint64_t wanted_ms;    /* last time its peer was up or a connect waited on it */
-    uint32_t backoff_ms;
+    tr_backoff backoff;
     int waiters;           /* tr_node_connect calls waiting on it */
 } tr_dial;
 
 typedef struct tr_listener {
     struct tr_node *node;
+    char url[TR_WIRE_URL_MAX + 1]; /* as bound (the port filled in) */
     nng_stream_listener *l;
     nng_aio *aio;
 } tr_listener;
 
+/* A peer: one incarnation of a node (one slot of node->peers: the node
+ * part of its actors' references). The slot of a forgotten member is
+ * reused for a new one (member.c): everything from `name` on is reset
+ * then, under both locks. */
 typedef struct tr_peer {
     struct tr_node *node;
     uint32_t index;
-    char name[TR_WIRE_NAME_MAX + 1];
-    uint64_t incarnation;
-    uint64_t agent;      /* its agent's actor id (on its node) */
-    atomic_bool retired; /* an older incarnation: never used again. Set once under
-                          * the node lock, read under the peer lock: atomic */
-
     pthread_mutex_t lock;
     pthread_cond_t room_cv;    /* outside senders waiting for queue room */
+    atomic_bool retired; /* an older incarnation or a forgotten member: never used
+                          * again. Set under the node lock, read under the peer
+                          * lock: atomic */
+    /* traffic of this incarnation (tr_member), counted outside the locks */
+    _Atomic uint64_t frames_in, frames_out, bytes_in, bytes_out;
+
+    char name[TR_WIRE_NAME_MAX + 1];
+    uint64_t incarnation;      /* 0: known by name only (gossip), never up */
+    uint64_t agent;      /* its agent's actor id (on its node) */
+    /* membership (member.c): the state under `lock`; the rest under the node lock */
+    tr_member_state mstate;
+    int mreason;
+    uint64_t since_ms;         /* tr_now_ms of the last state change */
+    uint32_t rtt_us;
+    uint64_t last_ping_ms;
+    bool hidden;               /* its handshake said hidden (a client) */
+    uint64_t caps;             /* capability bits of its handshake (TR_HS_CAP_*) */
+    bool left;                 /* it told us it leaves */
+    bool forgotten;            /* the slot is free (node->free_slots) */
+    uint64_t forgotten_ms;
+    uint32_t nurls;
+    char urls[TR_MEMBER_URLS][TR_MEMBER_URL_MAX];
+
     tr_conn *conn;             /* the session's connection, NULL when none */
     bool up;                   /* heard from recently */
     uint64_t last_rx_ms, last_tx_ms;
@@ -229,6 +255,29 @@ typedef struct tr_proxy_mon {
     uint32_t peer;
 } tr_proxy_mon;
 
+/* A subscriber to node events. */
+typedef struct tr_node_sub {
+    tr_ref actor;
+    unsigned flags;
+} tr_node_sub;
+
+/* A member transition waiting to be dispatched (member.c). */
+typedef struct tr_member_ev {
+    struct tr_member_ev *next;
+    tr_node_event ev;
+    bool up;
+} tr_member_ev;
+
+/* An internal hook told of every member transition (member.c). */
+typedef void (*tr_member_hook)(void *arg, struct tr_node *node, const tr_node_event *ev, bool up);
+
+#define TR_MEMBER_HOOKS_MAX 8
+
+typedef struct tr_member_hook_entry {
+    tr_member_hook fn;
+    void *arg;
+} tr_member_hook_entry;
+
 struct tr_node {
     tr_system *sys;
     char name[TR_WIRE_NAME_MAX + 1];
@@ -249,6 +298,20 @@ struct tr_node {
     tr_dial dials[TR_NODE_MAX_DIALS];
     tr_peer *_Atomic peers[TR_NODE_MAX_PEERS + 1];
     uint32_t npeers;
+    uint32_t *free_slots;   /* forgotten peers' indexes, oldest first (a ring) */
+    uint32_t free_head, nfree, free_cap;
+    _Atomic bool leaving;   /* tr_node_leave: no new connection, no dial */
+
+    /* node events (member.c): a FIFO dispatched by one thread at a time */
+    pthread_mutex_t ev_lock; /* innermost: nothing else is taken under it */
+    tr_member_ev *ev_head, *ev_tail;
+    bool ev_draining;
+    pthread_t ev_drainer;    /* the thread draining, while ev_draining */
+    tr_node_sub *subs;
+    uint32_t nsubs, subs_cap;
+    tr_member_hook_entry hooks[TR_MEMBER_HOOKS_MAX];
+    uint32_t nhooks;
+    uint64_t next_gossip_ms; /* service thread */
     tr_rmon *rmons;
     tr_proxy_mon *proxies;
 
@@ -259,7 +322,7 @@ struct tr_node {
 
     _Atomic uint64_t frames_out, frames_in, envelopes_out, envelopes_in, bytes_out, bytes_in;
     _Atomic uint64_t bad_frames, refused, node_downs, queue_full, not_connected;
-    _Atomic uint64_t handshake_failures;
+    _Atomic uint64_t handshake_failures, dials_made;
     tr_log_limiter log_hostile, log_peers; /* log.c */
 };
 
@@ -328,6 +391,8 @@ int tr_tls_apply_listener(struct tr_node *node, nng_stream_listener *l, const ch
 /* ---- session.c ---- */
 tr_peer *tr_node_peer(struct tr_node *node, uint32_t index);
 tr_peer *tr_node_peer_by_name(struct tr_node *node, const char *name, size_t len);
+/* The member of that name, current incarnation (node lock held), or NULL. */
+tr_peer *tr_node_peer_by_name_locked(struct tr_node *node, const char *name, size_t len);
 /* May the authenticated-to-be connection c (peer name and incarnation set)
  * carry a session? TR_OK, TR_EEXIST (another connection to that node wins
  * or is up), TR_ENAMETAKEN (the name is up under another incarnation, or
@@ -338,12 +403,64 @@ int tr_session_admit_locked(struct tr_node *node, tr_conn *c);
 void tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *first);
 /* c closed while carrying the session of its peer: the peer is down. */
 void tr_session_conn_lost(struct tr_node *node, tr_conn *c);
-/* Marks a peer down; owe_reset: tell the peer (docs/wire.md). */
-void tr_peer_down(struct tr_node *node, tr_peer *p, bool owe_reset);
+/* Marks a peer down for `reason` (tr_node_event.reason); owe_reset: tell
+ * the peer (docs/wire.md). Dispatches the node event. No lock held. */
+void tr_peer_down(struct tr_node *node, tr_peer *p, bool owe_reset, int reason);
 /* A RESET or RESET_ACK envelope arrived from p. */
 void tr_session_on_control(struct tr_node *node, tr_peer *p, const tr_envelope *e);
 /* True when the peer refuses p's data frames (a reset owed). */
 bool tr_session_refusing(tr_peer *p);
+
+/* ---- member.c: membership view, node events, forgetting ---- */
+/* Sets p's member state (p->lock held). A change between up and not up
+ * queues one node event; call tr_member_dispatch once no lock is held. */
+void tr_member_set_locked(tr_peer *p, tr_member_state state, int reason);
+/* Delivers queued node events, in order, to subscribers and hooks. Any
+ * thread, no lock held; returns at once if another thread is doing it. */
+void tr_member_dispatch(struct tr_node *node);
+/* Registers an internal hook told of every member transition (hidden
+ * nodes included), in order, exactly once each, with no lock held, on the
+ * thread that dispatches (an NNG callback, the service thread or a caller
+ * of the public API); it must not block. For other net/ code (process
+ * groups): register right after tr_node_start, before connecting.
+ * Returns TR_OK, TR_EINVAL or TR_ETOOBIG (TR_MEMBER_HOOKS_MAX). */
+int tr_member_hook_add(struct tr_node *node, tr_member_hook fn, void *arg);
+/* Removes a hook (no call of it is running or will start once it returns). */
+void tr_member_hook_remove(struct tr_node *node, tr_member_hook fn, void *arg);
+/* A LEAVE envelope from p: it is LEFT, not redialled. */
+void tr_member_on_leave(struct tr_node *node, tr_peer *p);
+/* A slot for a new peer (name, incarnation 0 if not known yet): a
+ * forgotten member's, or a new one; NULL when out of memory or when all
+ * 4095 slots hold members that are up (node lock held). */
+tr_peer *tr_member_new_peer_locked(struct tr_node *node, const char *name, uint64_t incarnation);
+/* Service thread: forgets members left or down longer than forget_after_ms,
+ * makes sure down server members with URLs are redialled (node lock held). */
+void tr_member_tick_locked(struct tr_node *node, uint64_t now);
+/* Sends a PING (p->lock held): its PONG gives rtt_us. */
+void tr_member_ping_locked(tr_peer *p);
+/* A PING (answered) or PONG (a round trip) from p. */
+void tr_member_on_ping(struct tr_node *node, tr_peer *p, const tr_envelope *e);
+/* Frees the event queue and subscriber list (tr_node_stop). */
+void tr_member_free(struct tr_node *node);
+
+/* ---- gossip.c: member lists between server nodes ---- */
+/* Sends this node's member list to p (its session just came up, or the
+ * periodic exchange). No lock held. */
+void tr_gossip_send(struct tr_node *node, tr_peer *p);
+/* Makes sure member p (a server node with URLs, not up) is dialled: its
+ * first URL's dial record exists; fresh (news from gossip): dial now,
+ * from the first backoff step (node lock held). */
+void tr_gossip_dial_locked(struct tr_node *node, tr_peer *p, bool fresh);
+/* Service thread: the periodic exchange with one random server peer. */
+void tr_gossip_tick(struct tr_node *node, uint64_t now);
+/* Server peer p came up: every server peer up (p included) gets our
+ * list. Nothing for a hidden peer. No lock held. */
+void tr_gossip_peer_up(struct tr_node *node, tr_peer *p);
+/* A GOSSIP envelope from p: dials the server members it names that are
+ * not up here. No lock held. */
+void tr_gossip_on(struct tr_node *node, tr_peer *p, const tr_envelope *e);
+/* True when p takes part in the mesh (a server node speaking gossip). */
+bool tr_gossip_peer(const tr_peer *p);
 
 /* ---- inbound.c ---- */
 /* One data frame from c's peer. Returns false when delivery stalled on a

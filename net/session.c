@@ -8,6 +8,7 @@
  * committed dial (PROOF sent) to that node, so both decide the same way.
  * A name that is up stays taken: a connection claiming it under another
  * incarnation is refused (TR_ENAMETAKEN) until that node is down. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,11 @@ static tr_peer *by_name_locked(struct tr_node *node, const char *name, size_t le
             return p;
     }
     return NULL;
+}
+
+tr_peer *tr_node_peer_by_name_locked(struct tr_node *node, const char *name, size_t len)
+{
+    return by_name_locked(node, name, len);
 }
 
 tr_peer *tr_node_peer_by_name(struct tr_node *node, const char *name, size_t len)
@@ -66,18 +72,28 @@ int tr_session_admit_locked(struct tr_node *node, tr_conn *c)
     return TR_OK;
 }
 
-/* The peer for an authenticated name and incarnation (node lock held). */
+/* The peer for an authenticated name and incarnation (node lock held):
+ * the member of that name, a new one, or, when the node restarted, a new
+ * one that takes over the old one's URLs. */
 static tr_peer *peer_for(struct tr_node *node, tr_conn *c)
 {
-    tr_peer *p = by_name_locked(node, c->peer_name, strlen(c->peer_name));
-    if (p != NULL && p->incarnation == c->peer_inc)
-        return p;
-    if (p != NULL)
-        p->retired = true; /* it restarted (it was down: admit checked): its actors are gone */
-    if (node->npeers >= TR_NODE_MAX_PEERS || tr_peer_create(node, c->peer_name, c->peer_inc, &p) != TR_OK)
+    tr_peer *old = by_name_locked(node, c->peer_name, strlen(c->peer_name));
+    if (old != NULL && old->incarnation == c->peer_inc)
+        return old;
+    if (old != NULL && old->incarnation == 0) {
+        pthread_mutex_lock(&old->lock); /* events read it under the peer lock */
+        old->incarnation = c->peer_inc; /* known by name (gossip) until now */
+        pthread_mutex_unlock(&old->lock);
+        return old;
+    }
+    tr_peer *p = tr_member_new_peer_locked(node, c->peer_name, c->peer_inc);
+    if (p == NULL)
         return NULL;
-    p->index = ++node->npeers;
-    atomic_store_explicit(&node->peers[p->index], p, memory_order_release);
+    if (old != NULL) {
+        atomic_store(&old->retired, true); /* it restarted (it was down: admit checked): its actors are gone */
+        p->nurls = old->nurls;
+        memcpy(p->urls, old->urls, sizeof(p->urls));
+    }
     return p;
 }
 
@@ -96,6 +112,14 @@ void tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *
     p->reset_owed = false;
     p->reset_seen = 0;
     p->agent = c->peer_agent;
+    p->caps = c->peer_caps;
+    p->hidden = (c->peer_caps & TR_HS_CAP_HIDDEN) != 0;
+    p->left = false;
+    if (p->nurls == 0 && c->dial != NULL) { /* where we reached it, until it says more (gossip) */
+        snprintf(p->urls[0], sizeof(p->urls[0]), "%s", c->dial->url);
+        p->nurls = 1;
+    }
+    tr_member_set_locked(p, TR_MEMBER_UP, 0);
     p->last_rx_ms = p->last_tx_ms = tr_now_ms();
     p->sending = c->tx_busy; /* a handshake write completes through tr_peer_written */
     c->peer = p;
@@ -129,22 +153,26 @@ void tr_session_conn_lost(struct tr_node *node, tr_conn *c)
     pthread_mutex_unlock(&p->lock);
     if (!current)
         return;
-    if (was_up && atomic_load(&node->stopping))
-        tr_net_log_peer(node, TR_LOG_INFO, "peer %s down: this node stops", p->name);
+    bool ours = atomic_load(&node->stopping) || atomic_load(&node->leaving);
+    if (was_up && ours)
+        tr_net_log_peer(node, TR_LOG_INFO, "peer %s down: this node %s", p->name,
+                        atomic_load(&node->stopping) ? "stops" : "leaves");
     else if (was_up)
         tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: connection lost (%s)", p->name,
                         tr_strerror(c->close_reason));
-    tr_peer_down(node, p, false);
+    tr_peer_down(node, p, false, ours ? TR_ESHUTDOWN : TR_ENODEDOWN);
     pthread_mutex_lock(&node->lock);
     pthread_cond_broadcast(&node->cv);
     pthread_mutex_unlock(&node->lock);
 }
 
-void tr_peer_down(struct tr_node *node, tr_peer *p, bool owe_reset)
+void tr_peer_down(struct tr_node *node, tr_peer *p, bool owe_reset, int reason)
 {
     pthread_mutex_lock(&p->lock);
     bool was_up = p->up;
     p->up = false;
+    if (was_up || p->left)
+        tr_member_set_locked(p, p->left ? TR_MEMBER_LEFT : TR_MEMBER_DOWN, reason);
     if (was_up)
         tr_peer_drop_queue_locked(p, TR_ENODEDOWN);
     if (was_up && owe_reset && p->conn != NULL) {
@@ -159,6 +187,7 @@ void tr_peer_down(struct tr_node *node, tr_peer *p, bool owe_reset)
     atomic_fetch_add_explicit(&node->node_downs, 1, memory_order_relaxed);
     tr_node_peer_down_monitors(node, p->index);
     tr_peer_release_muted(p);
+    tr_member_dispatch(node);
 }
 
 bool tr_session_refusing(tr_peer *p)
@@ -177,6 +206,7 @@ void tr_session_on_control(struct tr_node *node, tr_peer *p, const tr_envelope *
         if (done) { /* it has ended the old session too: a new one starts */
             p->reset_owed = false;
             p->up = true;
+            tr_member_set_locked(p, TR_MEMBER_UP, 0);
             p->last_rx_ms = tr_now_ms();
             tr_peer_control_locked(p, NULL); /* tells it we are here */
         }
@@ -186,6 +216,8 @@ void tr_session_on_control(struct tr_node *node, tr_peer *p, const tr_envelope *
             pthread_mutex_lock(&node->lock);
             pthread_cond_broadcast(&node->cv);
             pthread_mutex_unlock(&node->lock);
+            tr_member_dispatch(node);
+            tr_gossip_peer_up(node, p);
         }
         return;
     }
@@ -201,7 +233,7 @@ void tr_session_on_control(struct tr_node *node, tr_peer *p, const tr_envelope *
     pthread_mutex_unlock(&p->lock);
     if (was_up && fresh) {
         tr_net_log_peer(node, TR_LOG_WARN, "peer %s declared us down: ending the session", p->name);
-        tr_peer_down(node, p, false);
+        tr_peer_down(node, p, false, TR_ECANCELLED);
     }
     pthread_mutex_lock(&p->lock);
     tr_envelope ack = {.kind = TR_ENV_RESET_ACK, .corr = e->corr};

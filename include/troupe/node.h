@@ -12,8 +12,9 @@
  * cookie (HMAC-SHA256 over both sides' random challenges; the cookie never
  * travels); a peer with another cookie is refused (TR_EREFUSED), counted and
  * logged. Node names are unique among the connected nodes. A node redials
- * the URLs it connected to whenever their peer is down. Layout and
- * security stance: docs/wire.md.
+ * the URLs it connected to whenever their peer is down (with backoff, until
+ * forget_after_ms; see "Membership" below). Layout and security stance:
+ * docs/wire.md.
  *
  * Failure: peers exchange heartbeats. A peer silent for down_after_ms, or
  * one that restarted (new incarnation), is "down": every monitor of an actor
@@ -53,6 +54,13 @@ typedef struct tr_node_opts {
     const char *tls_key_file;  /* PEM private key (NULL: in tls_cert_file) */
     const char *tls_ca_file;   /* PEM CA that peers' certificates must chain to */
     uint32_t handshake_timeout_ms; /* a connection not authenticated by then is closed; 0 = 5000 */
+    /* Cluster (see "Membership" below). */
+    bool hidden;               /* a hidden node (Erlang's term; clients): it connects only to
+                                * the nodes it names, is never gossiped and never meshed */
+    uint32_t forget_after_ms;  /* a member down this long is forgotten (no more dials, its
+                                * slot reused); 0 = 60000 */
+    uint32_t redial_max_ms;    /* cap of the redial backoff of a down member; 0 = 2000 */
+    uint32_t gossip_ms;        /* member lists sent to one random peer this often; 0 = 1000 */
 } tr_node_opts;
 
 /* Starts the node of `sys`. On success *out is owned by the caller until
@@ -111,7 +119,8 @@ TR_API int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_
  * either side), TR_EPROTO (another protocol version), TR_ENAMETAKEN (a node
  * of our name is up there, or the peer has our name), TR_ETIMEDOUT
  * (unreachable so far: dialling continues), TR_ETOOBIG (64 URLs dialled
- * already), TR_EINVAL or TR_ECONTEXT on a worker. */
+ * already), TR_ECLOSED (this node left: tr_node_leave), TR_EINVAL or
+ * TR_ECONTEXT on a worker. */
 TR_API int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_name,
                            size_t len);
 
@@ -143,10 +152,111 @@ typedef struct tr_node_stats {
     uint64_t not_connected;               /* sends to a peer that is down or unknown */
     uint32_t peers_up;
     uint64_t handshake_failures;          /* malformed, timed out, over the handshake cap */
+    uint64_t dials;                       /* connection attempts made (initial and redials) */
+    uint32_t members;                     /* members known (tr_node_members' count) */
 } tr_node_stats;
 
 /* Fills *out. */
 TR_API void tr_node_stats_get(tr_node *node, tr_node_stats *out);
+
+/* ---- Membership ----
+ *
+ * Every node keeps a view of the nodes it knows (its members), as Erlang's
+ * net_kernel and Akka's cluster do. Server nodes (the default) form a full
+ * mesh by themselves: after a session is authenticated the two nodes send
+ * each other the list of server nodes they are connected to (gossip, with
+ * their URLs), and each dials the ones it is not connected to. So a node
+ * that joins through any one member connects to all of them, a restarted
+ * node (new incarnation) is re-admitted whichever node it dials first, and
+ * after a partition heals the redials re-merge the mesh. Hidden nodes
+ * (opts.hidden: clients) connect only to the nodes they name, are not
+ * gossiped and not meshed.
+ *
+ * A member goes CONNECTING (learned, never up) -> UP -> DOWN -> UP ... and
+ * ends LEFT (it called tr_node_leave) or forgotten (down longer than
+ * forget_after_ms, or left). A DOWN member with URLs is redialled with
+ * exponential backoff and jitter, capped at redial_max_ms, until then.
+ * A closed connection makes a member down at once; a silent one after
+ * down_after_ms. A name stays taken while its node is up: a second node
+ * of that name is refused (TR_ENAMETAKEN) by every node that has the first
+ * one up. */
+
+typedef enum tr_member_state {
+    TR_MEMBER_CONNECTING = 0, /* known (gossiped or dialled), no session yet */
+    TR_MEMBER_UP = 1,         /* a session is up: messages flow */
+    TR_MEMBER_DOWN = 2,       /* the session ended; redialled until forgotten */
+    TR_MEMBER_LEFT = 3,       /* it left (tr_node_leave): never redialled */
+} tr_member_state;
+
+#define TR_MEMBER_URLS 4        /* URLs kept per member */
+#define TR_MEMBER_URL_MAX 256   /* bytes of each, NUL included */
+
+/* One member as this node sees it (tr_node_members). */
+typedef struct tr_member {
+    char name[64];
+    uint64_t incarnation;       /* random per start of that node; 0 until first up */
+    tr_member_state state;
+    bool hidden;                /* a hidden node (a client) */
+    int reason;                 /* DOWN/LEFT: why (as tr_node_event.reason); else 0 */
+    uint64_t since_ms;          /* wall clock (ms since the Unix epoch) of the last state change */
+    uint32_t nurls;             /* URLs it can be dialled at (its listeners), as learned */
+    char urls[TR_MEMBER_URLS][TR_MEMBER_URL_MAX];
+    /* traffic of the current incarnation (all sessions), exact but not mutually atomic */
+    uint64_t frames_in, frames_out, bytes_in, bytes_out;
+    uint32_t rtt_us;            /* last heartbeat round trip; 0 = not measured yet */
+} tr_member;
+
+/* Lists the members this node knows (itself not included, forgotten ones
+ * not either), ordered by name. On success *out is an array of *count
+ * members owned by the caller (free it with tr_node_members_free; NULL
+ * when there are none). Returns TR_OK, TR_EINVAL or TR_ENOMEM. */
+TR_API int tr_node_members(tr_node *node, tr_member **out, size_t *count);
+
+/* Frees a list from tr_node_members (NULL is ignored). */
+TR_API void tr_node_members_free(tr_member *members);
+
+/* Node events: TR_MSG_NODE_UP when a member's session comes up,
+ * TR_MSG_NODE_DOWN when it ends; data is a tr_node_event. For each member
+ * (name and incarnation) a subscriber gets exactly one event per
+ * transition, alternating UP, DOWN, UP, ..., in the order they happened,
+ * like Erlang's net_kernel:monitor_nodes. Nothing is sent for the nodes up
+ * at subscription time: subscribe first, then list (tr_node_members). */
+#define TR_MSG_NODE_UP (TR_MSG_SERVICE + 0x400u)
+#define TR_MSG_NODE_DOWN (TR_MSG_SERVICE + 0x401u)
+
+typedef struct tr_node_event {
+    char name[64];
+    uint64_t incarnation;
+    bool hidden;    /* a hidden node (only with TR_NODE_EVENTS_HIDDEN) */
+    /* NODE_DOWN: TR_ENODEDOWN the connection closed (the node died or the
+     * link broke), TR_ETIMEDOUT silent for down_after_ms, TR_ECANCELLED
+     * disconnected (tr_node_disconnect here, or the peer declared us down),
+     * TR_ESHUTDOWN it left (tr_node_leave) or this node stops or leaves;
+     * NODE_UP: 0 */
+    int reason;
+} tr_node_event;
+
+#define TR_NODE_EVENTS_HIDDEN 1u /* also events of hidden nodes (Erlang's node_type all) */
+
+/* Makes `subscriber` (a local actor) receive node events (flags: 0 or
+ * TR_NODE_EVENTS_HIDDEN). Events are delivered past the mailbox bound, so
+ * none is lost while the subscriber lives; a subscriber that ended is
+ * dropped. Subscribing again replaces the flags. Returns TR_OK, TR_EINVAL
+ * or TR_ENOMEM. Any thread. */
+TR_API int tr_node_subscribe(tr_node *node, tr_ref subscriber, unsigned flags);
+
+/* Stops node events to `subscriber`: TR_OK or TR_ENOTFOUND. Events already
+ * in its mailbox stay there. */
+TR_API int tr_node_unsubscribe(tr_node *node, tr_ref subscriber);
+
+/* Leaves the cluster gracefully: every peer is told (it marks this node
+ * LEFT, fires NODE_DOWN with TR_ESHUTDOWN and never redials it), dialling
+ * stops, the notices are flushed (up to timeout_ms, negative = forever),
+ * then every connection is closed and no new one is accepted or made. The
+ * node keeps running locally; call tr_node_stop afterwards. Returns TR_OK,
+ * TR_ETIMEDOUT (a peer may not have heard; it sees the node down instead),
+ * TR_EINVAL, or TR_ECONTEXT on a worker. */
+TR_API int tr_node_leave(tr_node *node, int timeout_ms);
 
 #ifdef __cplusplus
 }

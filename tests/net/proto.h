@@ -14,8 +14,18 @@ enum {
     MSG_WATCH,                    /* "watch" monitors the sender */
     MSG_FLOOD,                    /* "sink" counts a flood_msg */
     MSG_COUNT,                    /* ask "sink": the reply is a sink_report */
-    MSG_GO                        /* test-internal */
+    MSG_GO,                       /* test-internal */
+    MSG_EVQ                       /* ask node_proc's "nodeev": the reply is the ev_subject named */
 };
+
+/* What node_proc's "nodeev" actor has seen of one node's events. */
+typedef struct ev_subject {
+    char name[64];
+    uint32_t ups, downs;
+    char last;           /* 'U', 'D' or 0 (none yet) */
+    int last_reason;
+    uint64_t last_inc;
+} ev_subject;
 
 #define SINK_SOURCES 4
 

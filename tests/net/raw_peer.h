@@ -21,6 +21,7 @@ typedef struct raw_peer {
     uint8_t chal[TR_HS_CHALLENGE_BYTES], their_chal[TR_HS_CHALLENGE_BYTES];
     char their_name[64];
     uint64_t their_inc;
+    uint64_t caps; /* capability bits its HELLO offers (TR_HS_CAP_*) */
 } raw_peer;
 
 /* A stream to `url` (tcp:// or ipc://). */
@@ -137,7 +138,7 @@ static inline bool raw_hello(raw_peer *r, tr_hs_msg *reply)
 {
     tr_hs_random(r->chal, sizeof(r->chal));
     tr_hs_msg m = {.kind = TR_HS_HELLO, .version = TR_WIRE_VERSION,
-                   .name = {r->name, (uint32_t)strlen(r->name)}, .incarnation = r->inc};
+                   .name = {r->name, (uint32_t)strlen(r->name)}, .incarnation = r->inc, .caps = r->caps};
     memcpy(m.challenge, r->chal, sizeof(m.challenge));
     if (!raw_send_hs(r->s, &m) || !raw_recv_hs(r->s, reply, r->their_name))
         return false;
