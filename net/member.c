@@ -320,7 +320,8 @@ int tr_node_members(tr_node *node, tr_member **out, size_t *count)
         m->since_ms = wall > age ? wall - age : 0;
     }
     pthread_mutex_unlock(&node->lock);
-    qsort(list, k, sizeof(*list), by_name);
+    if (k > 1)
+        qsort(list, k, sizeof(*list), by_name);
     *out = list;
     *count = k;
     return TR_OK;

@@ -116,7 +116,7 @@ static void node_start(int i)
     /* down=2500: a loaded machine (sanitizers, 5 processes) must not see
      * spurious silences, which would add transitions */
     const char *opts[] = {"down=2500", "hb=100", "life=280", NULL};
-    char name[8], addr[32], url[64], bound[256], line[128];
+    char name[16], addr[32], url[64], bound[256], line[128];
     snprintf(name, sizeof(name), "n%d", i + 1);
     ip4(i, addr, sizeof(addr));
     snprintf(url, sizeof(url), "tcp://%s:7000", addr);

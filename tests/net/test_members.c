@@ -293,7 +293,7 @@ Test(members, down_members_are_forgotten_and_clients_never_dialled)
     cluster c = {0};
     start(&c, 0, "f0", false, 300);
     for (int round = 0; round < 3; round++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "client%d", round);
         start(&c, 1, name, true, 0);
         connect_to(&c, 1, 0);
