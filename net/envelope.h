@@ -53,7 +53,17 @@ typedef struct tr_envelope {
     uint32_t size;
 } tr_envelope;
 
-/* Packs an envelope. Returns TR_OK or TR_ENOMEM. */
+/* The most bytes an envelope's head takes: fixarray, kind, dst (a name of
+ * up to TR_WIRE_NAME_MAX), src, value, corr, the payload's bin header. */
+#define TR_WIRE_ENVELOPE_HEAD_MAX (1 + 9 + 2 + TR_WIRE_NAME_MAX + 9 + 9 + 9 + 5)
+
+/* Writes e's head (all of the envelope but the payload's bytes) at out
+ * (TR_WIRE_ENVELOPE_HEAD_MAX bytes of room), with the encodings msgpack-c's
+ * packer picks. Returns its length, or 0 for a name past TR_WIRE_NAME_MAX. */
+size_t tr_wire_envelope_head(const tr_envelope *e, unsigned char *out);
+
+/* Packs an envelope. Returns TR_OK, TR_ENOMEM (the writer failed) or
+ * TR_EINVAL (a name past TR_WIRE_NAME_MAX). */
 int tr_wire_pack_envelope(msgpack_packer *pk, const tr_envelope *e);
 /* As tr_wire_pack_envelope, but stops after the payload's bin header: the
  * e->size payload bytes must follow on the wire (scatter/gather: written
