@@ -41,7 +41,8 @@ struct tr_sock {
     nng_stream *stream;        /* NULL until a dial completes */
     nng_stream_dialer *dialer; /* tr_connect only */
     nng_aio *rx, *tx, *dial;
-    unsigned char *rbuf;
+    unsigned char *rbuf[2]; /* a read fills one while the actor handles the other */
+    int rfill;              /* the one the read in flight fills */
     tr_framer framer;
     _Atomic uint32_t *live;
     /* actor only */
@@ -49,13 +50,15 @@ struct tr_sock {
     bool resume_queued;  /* a TR_SOCK_RESUME is on its way */
     bool closed;         /* TR_MSG_SOCK_CLOSED was handed to the user */
     bool close_requested; /* tr_sock_close was called */
+    bool appended;        /* tr_sock_send queued bytes in this message's handling */
     /* set by terminate: callbacks post nothing more */
     _Atomic bool stopping;
     /* the write queue, under wlock (actor and send callback): the actor
      * appends to `pend`; the bytes being sent are fly.p[fly_off..fly.len).
-     * When a send completes, what was appended meanwhile goes out in one
-     * send (the buffers swap), so a turn's many small writes cost one
-     * system call, not one each. */
+     * Writing starts once the actor has handled the message (a read's
+     * frames, say), and when a send completes, what was appended meanwhile
+     * goes out in one send (the buffers swap): a turn's many small writes
+     * cost one system call, not one each. */
     pthread_mutex_t wlock;
     wbuf pend, fly;
     size_t fly_off;
@@ -155,6 +158,7 @@ static void tx_done(void *arg)
 /* Starts writing what is queued, if nothing is being written. */
 static void kick_send(tr_sock *s)
 {
+    s->appended = false;
     pthread_mutex_lock(&s->wlock);
     bool start = !s->sending && s->queued > 0 && s->stream != NULL && !s->wfailed;
     if (start)
@@ -216,7 +220,7 @@ static int dial_reason(int nng_rc)
  * looks again once the messages before it are handled). */
 static void read_more(tr_ctx *self, tr_sock *s)
 {
-    if (s->closed || s->reading || s->stream == NULL)
+    if (s->closed || s->close_requested || s->reading || s->stream == NULL)
         return;
     pthread_mutex_lock(&s->wlock);
     bool muted = s->muted;
@@ -228,7 +232,7 @@ static void read_more(tr_ctx *self, tr_sock *s)
         }
         return;
     }
-    nng_iov iov = {.iov_buf = s->rbuf, .iov_len = s->opts.read_buffer};
+    nng_iov iov = {.iov_buf = s->rbuf[s->rfill], .iov_len = s->opts.read_buffer};
     nng_aio_set_iov(s->rx, 1, &iov);
     s->reading = true;
     nng_stream_recv(s->stream, s->rx);
@@ -246,21 +250,27 @@ static int deliver_frame(void *ctx, const void *frame, size_t size)
     return fc->s->beh->handle(fc->self, fc->s->user_state, &m);
 }
 
+/* A read finished: the next one starts into the other buffer before this
+ * one's frames are handled, so the socket is read while the actor works
+ * (one read ahead at most: a busy actor still stops reading, see
+ * read_more). */
 static int on_read(tr_ctx *self, tr_sock *s, const tr_io_result *r)
 {
     s->reading = false;
-    if (s->closed)
+    if (s->closed || s->close_requested)
         return TR_OK;
     if (r->nng_rc != 0)
         return close_with(self, s, io_reason(r->nng_rc), r->nng_rc);
-    frame_ctx fc = {.self = self, .s = s};
-    int rc = tr_framer_feed(&s->framer, s->rbuf, r->count, deliver_frame, &fc);
-    if (rc == TR_ETOOBIG || rc == TR_ENOMEM)
-        return close_with(self, s, rc, 0);
-    if (rc != TR_OK)
-        return rc; /* the user's handler failed: so does the actor */
+    const unsigned char *data = s->rbuf[s->rfill];
+    s->rfill ^= 1;
     read_more(self, s);
-    return TR_OK;
+    frame_ctx fc = {.self = self, .s = s};
+    int rc = tr_framer_feed(&s->framer, data, r->count, deliver_frame, &fc);
+    if (rc == TR_ETOOBIG || rc == TR_ENOMEM) {
+        kick_send(s); /* the answers to the frames before it go first */
+        return close_with(self, s, rc, 0);
+    }
+    return rc; /* the user's handler failed: so does the actor */
 }
 
 /* Frees a dialer whose one dial has completed (or was cancelled by
@@ -326,9 +336,9 @@ static int sock_init(tr_ctx *self, void *state, void *arg)
     return TR_OK;
 }
 
-static int sock_handle(tr_ctx *self, void *state, const tr_msg *msg)
+/* Handles one message; what the handler wrote goes out after it. */
+static int sock_dispatch(tr_ctx *self, tr_sock *s, const tr_msg *msg)
 {
-    tr_sock *s = ((sock_state *)state)->s;
     const tr_io_result *r = msg->data;
     switch (msg->type) {
     case TR_SOCK_READ_DONE:
@@ -346,6 +356,15 @@ static int sock_handle(tr_ctx *self, void *state, const tr_msg *msg)
     default:
         return s->beh->handle(self, s->user_state, msg);
     }
+}
+
+static int sock_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    tr_sock *s = ((sock_state *)state)->s;
+    int rc = sock_dispatch(self, s, msg);
+    if (s->appended && !s->closed)
+        kick_send(s);
+    return rc;
 }
 
 static void sock_free(tr_sock *s)
@@ -372,7 +391,8 @@ static void sock_free(tr_sock *s)
         atomic_fetch_sub_explicit(s->live, 1, memory_order_relaxed);
     tr_framer_free(&s->framer);
     pthread_mutex_destroy(&s->wlock);
-    free(s->rbuf);
+    free(s->rbuf[0]);
+    free(s->rbuf[1]);
     free(s->user_state);
     free(s);
 }
@@ -420,8 +440,9 @@ tr_sock *tr_sock_new(tr_system *sys, const tr_behaviour *beh, void *arg, const t
     atomic_init(&s->stopping, false);
     pthread_mutex_init(&s->wlock, NULL);
     tr_framer_init(&s->framer, s->opts.framing, s->opts.max_frame);
-    s->rbuf = malloc(s->opts.read_buffer);
-    if (s->rbuf == NULL || nng_aio_alloc(&s->rx, rx_done, s) != 0 ||
+    s->rbuf[0] = malloc(s->opts.read_buffer);
+    s->rbuf[1] = malloc(s->opts.read_buffer);
+    if (s->rbuf[0] == NULL || s->rbuf[1] == NULL || nng_aio_alloc(&s->rx, rx_done, s) != 0 ||
         nng_aio_alloc(&s->tx, tx_done, s) != 0 || nng_aio_alloc(&s->dial, dial_done, s) != 0) {
         s->live = NULL;
         s->stream = NULL; /* the caller still owns it */
@@ -498,14 +519,13 @@ int tr_sock_send(tr_sock *s, const void *data, size_t size)
         tr_framer_wrap_into(s->opts.framing, data, size, s->pend.p + s->pend.len);
         s->pend.len += len;
         s->queued += len;
+        s->appended = true;
         /* a slow peer: stop this actor until the callback drains the queue */
         if (s->queued >= s->opts.write_high && !s->muted)
             s->muted = tr_actor_mute(me);
     }
     pthread_mutex_unlock(&s->wlock);
-    if (rc == TR_OK)
-        kick_send(s);
-    return rc;
+    return rc; /* written once the message is handled (sock_handle, sock_init) */
 }
 
 void tr_sock_close(tr_sock *s)

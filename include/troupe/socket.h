@@ -11,16 +11,17 @@
  * a frame too large) as one TR_MSG_SOCK_CLOSED, after which the actor
  * stops normally. tr_sock_send writes.
  *
- * Backpressure runs end to end. Reading: one read is in flight at a time
- * and the next is issued only after the actor has handled the last one's
- * frames, and not while its mailbox is more than half full or it is muted: a busy or
- * full connection actor stops reading, the kernel's buffers fill, and TCP
- * holds the peer back. Writing: bytes queue in the connection; once
+ * Backpressure runs end to end. Reading: one read is in flight at a time;
+ * the next is issued when the actor starts handling the last one's frames
+ * (into a second buffer: one read ahead), and not while its mailbox is more
+ * than half full or it is muted: a busy or full connection actor stops
+ * reading, the kernel's buffers fill, and TCP holds the peer back. Writing: bytes queue in the connection; once
  * write_high bytes wait for a slow peer, the actor is muted (not scheduled,
  * like a sender to a full mailbox; so it stops reading too, and actors
  * sending to it are muted in turn when its mailbox fills) until the queue
- * drains to write_low. Memory per connection is thereby bounded by the read
- * buffer, max_frame and write_high (plus a turn's worth of writes).
+ * drains to write_low. A message's writes go out together once the actor
+ * has handled it. Memory per connection is thereby bounded by the two read
+ * buffers, max_frame and write_high (plus a turn's worth of writes).
  *
  * Everything received is untrusted: a frame above max_frame closes the
  * connection with TR_ETOOBIG before it is buffered. */
@@ -74,7 +75,7 @@ typedef struct tr_tls_opts {
 typedef struct tr_sock_opts {
     tr_framing framing;
     uint32_t max_frame;   /* longest frame or line accepted; 0 = 64 KiB */
-    uint32_t read_buffer; /* bytes asked per read; 0 = 16 KiB */
+    uint32_t read_buffer; /* bytes asked per read (two such buffers); 0 = 16 KiB */
     uint32_t write_high;  /* queued write bytes that mute the actor; 0 = 256 KiB */
     uint32_t write_low;   /* ... until drained to this; 0 = write_high / 4 */
     const tr_tls_opts *tls; /* tr_connect to a tls+tcp:// or wss:// URL (required there,
