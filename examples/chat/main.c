@@ -225,13 +225,17 @@ static int tcp_bind_errno(const char *url)
     return err;
 }
 
+/* Starts this process's node. Servers are full cluster members (they mesh
+ * with every server they learn of); clients, bots and the load tool are
+ * hidden nodes (issue 14): they connect only to the servers they name and
+ * are never gossiped, so the servers forget them once they are gone. */
 static void start_node(const char *name, const char *cookie, const char *listen, char *bound,
-                       size_t cap)
+                       size_t cap, bool server)
 {
     check_cookie(cookie);
     if (tr_system_create(NULL, &g_sys) != TR_OK)
         die(1, "cannot create the actor system");
-    tr_node_opts no = {.name = name, .cookie = cookie};
+    tr_node_opts no = {.name = name, .cookie = cookie, .hidden = !server};
     int rc = tr_node_start(g_sys, &no, &g_node);
     if (rc == TR_EINVAL)
         die(EXIT_USAGE, "bad node name '%s' (use 1-63 of A-Z a-z 0-9 _ . @ -)", name);
@@ -579,7 +583,7 @@ static int cmd_server(opts *o)
     }
 
     char bound[256];
-    start_node(o->name, o->cookie, o->listen, bound, sizeof(bound));
+    start_node(o->name, o->cookie, o->listen, bound, sizeof(bound), true);
 
     /* one-for-one: the gateway (which owns the directory, which owns one
      * supervisor per room) is restarted if it fails */
@@ -937,7 +941,7 @@ static int cmd_client(opts *o)
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     char bound[256], server[CHAT_MAX_SERVER + 1];
-    start_node(name, o->cookie, listen, bound, sizeof(bound));
+    start_node(name, o->cookie, listen, bound, sizeof(bound), false);
     tr_ref gw = TR_REF_NONE;
     int first = 0;
     if (nurls == 1) {
@@ -1098,7 +1102,7 @@ static int cmd_bots(opts *o)
     setvbuf(stdout, NULL, _IOLBF, 0);
     char name[64], bound[256];
     snprintf(name, sizeof(name), "bots-%ld", (long)getpid());
-    start_node(name, o->cookie, listen, bound, sizeof(bound));
+    start_node(name, o->cookie, listen, bound, sizeof(bound), false);
 
     tr_ref gws[MAX_PEERS];
     char servers[MAX_PEERS][CHAT_MAX_SERVER + 1];
@@ -1173,7 +1177,7 @@ static int cmd_load(opts *o)
     check_url("listen", listen);
     char name[64], bound[256];
     snprintf(name, sizeof(name), "load-%ld", (long)getpid());
-    start_node(name, o->cookie, listen, bound, sizeof(bound));
+    start_node(name, o->cookie, listen, bound, sizeof(bound), false);
     tr_ref gws[MAX_PEERS];
     char servers[MAX_PEERS][CHAT_MAX_SERVER + 1];
     for (int i = 0; i < o->nservers; i++)
