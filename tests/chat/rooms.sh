@@ -10,6 +10,8 @@
 #    again, R moves back to A with every member (/who: one copy, all four on
 #    A); all keep talking; erin, joining now, sees the lines said on the
 #    stand-in B as history
+# 4. C is paused (SIGSTOP) until A counts it down, then resumed: the servers
+#    re-merge, and a newcomer through C is in the same #R on A
 #   usage: rooms.sh path/to/troupe-chat
 set -euo pipefail
 TEST=rooms
@@ -86,4 +88,16 @@ for line in "<bob> mid-bob" "<carol> mid-carol" "<alice> post-alice"; do
     grep -q "(history) $line\$" "$W/erin.out" || fail "erin's history of #$R lacks '$line'"
 done
 echo "$TEST: A back: #$R moved back with all four members (one copy); its history kept"
+
+# ---- 4. a paused server re-merges: C is frozen until A counts it down
+kill -STOP "$PID_C"
+wait_for "$W/A.2.out" "^server A: peer C is down"
+kill -CONT "$PID_C"
+wait_for "$W/A.2.out" "^server A: peer C is up" 2
+wait_for "$W/C.out" "^server C: peer A is up" 3
+start_client frank "$R" --server "$URL_C"
+grep -q "you joined #$R on server A" "$W/frank.out" || fail "frank (via C, after its pause): #$R is not on A"
+say frank "after-the-pause"
+said_once frank after-the-pause bob erin
+echo "$TEST: C paused and resumed: it re-merged; a newcomer through C is in the one #$R on A"
 echo "$TEST: PASS"
