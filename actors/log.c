@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "actors/log_impl.h"
+#include "troupe/timer.h"
 
 #define LEVEL_UNSET (-1)
 
@@ -184,19 +185,12 @@ bool tr_log_limiter_take(tr_log_limiter *lim, uint64_t now_ms)
     }
 }
 
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 bool tr_log_limited(tr_log_limiter *lim, tr_log_level level, const char *subsystem,
                     const char *fmt, ...)
 {
     if (lim == NULL || fmt == NULL || !tr_log_enabled(level))
         return false;
-    if (!tr_log_limiter_take(lim, monotonic_ms())) {
+    if (!tr_log_limiter_take(lim, tr_now_ms())) {
         atomic_fetch_add_explicit(&lim->suppressed, 1, memory_order_relaxed);
         return false;
     }

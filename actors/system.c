@@ -105,31 +105,6 @@ void tr_system_broadcast(tr_system *sys)
     pthread_mutex_unlock(&sys->event_lock);
 }
 
-struct timespec tr_deadline_after(int timeout_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (timeout_ms <= 0)
-        return ts;
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-bool tr_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int timeout_ms,
-                        const struct timespec *deadline)
-{
-    if (timeout_ms < 0) {
-        pthread_cond_wait(cv, m);
-        return true;
-    }
-    return pthread_cond_timedwait(cv, m, deadline) == 0;
-}
-
 /* Waits until no actor is alive; false if timeout_ms (>= 0) passed first. */
 static bool wait_all_dead(tr_system *sys, int timeout_ms)
 {

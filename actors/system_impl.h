@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "actors/actor_impl.h"
+#include "actors/clock.h"
 #include "actors/census.h"
 #include "actors/ring.h"
 #include "actors/runq.h"
@@ -190,15 +191,6 @@ bool tr_exit_cache_get(tr_system *sys, tr_ref ref, int *reason);
 /* Wakes every thread blocked on the event condition. Any thread. */
 void tr_system_broadcast(tr_system *sys);
 
-/* The CLOCK_REALTIME instant timeout_ms from now (now when timeout_ms <= 0),
- * for tr_cond_wait_until. */
-struct timespec tr_deadline_after(int timeout_ms);
-
-/* One wait on cv (m held): forever when timeout_ms < 0, else until
- * `deadline`. Returns false once the deadline has passed. */
-bool tr_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int timeout_ms,
-                        const struct timespec *deadline);
-
 /* Frees the name registry (system teardown). */
 void tr_names_free(tr_system *sys);
 
@@ -208,8 +200,5 @@ void tr_inboxes_destroy(tr_system *sys);
 /* tr_inbox_create for the runtime's own inboxes (tr_ask_wait's): the
  * system does not list them, their user always destroys them. */
 int tr_inbox_create_unlisted(tr_system *sys, uint32_t capacity, struct tr_inbox **out);
-
-/* Milliseconds on the monotonic clock. */
-uint64_t tr_now_ms(void);
 
 #endif

@@ -46,13 +46,6 @@ typedef struct tr_timers {
     pthread_t thread;
 } tr_timers;
 
-uint64_t tr_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static uint64_t entry_id(const tr_tentry *e) { return ((uint64_t)e->gen << 32) | (e->index + 1); }
 
 static tr_tentry *entry_lookup(tr_timers *t, uint64_t id)

@@ -9,13 +9,7 @@
 #include "observe/render.h"
 #include "troupe/inspect.h"
 #include "troupe/metrics.h"
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "troupe/timer.h"
 
 static void render_node(tr_node *node, tr_textbuf *out)
 {
@@ -44,7 +38,7 @@ void tr_observe_render_overview(tr_system *sys, tr_node *node, tr_textbuf *out)
     tr_metrics m;
     tr_metrics_get(sys, &m);
     uint64_t messages = 0;
-    tr_textbuf_printf(out, "{\"time_ms\":%" PRIu64 ",\"workers\":[", now_ms());
+    tr_textbuf_printf(out, "{\"time_ms\":%" PRIu64 ",\"workers\":[", tr_now_ms());
     for (uint32_t w = 0; w < m.workers; w++) {
         const tr_worker_metrics *wm = &m.worker[w];
         messages += wm->messages;
@@ -106,7 +100,7 @@ void tr_observe_render_actors(tr_system *sys, tr_textbuf *out)
     size_t live = tr_actors_list(sys, info, TR_OBSERVE_MAX_ACTORS);
     size_t listed = live < TR_OBSERVE_MAX_ACTORS ? live : TR_OBSERVE_MAX_ACTORS;
     tr_textbuf_printf(out, "{\"time_ms\":%" PRIu64 ",\"live\":%zu,\"listed\":%zu,\"actors\":[",
-                      now_ms(), live, listed);
+                      tr_now_ms(), live, listed);
     for (size_t i = 0; i < listed; i++) {
         const tr_actor_info *a = &info[i];
         /* ids as strings: a tr_ref id can exceed JavaScript's 2^53 */

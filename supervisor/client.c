@@ -11,6 +11,7 @@
 #include "supervisor/supervisor_impl.h"
 #include "troupe/monitor.h"
 #include "troupe/supervisor.h"
+#include "troupe/timer.h"
 
 /* ---- starting a supervisor ---- */
 
@@ -264,22 +265,19 @@ int tr_supervisor_start_child_async(tr_ctx *self, tr_ref sup, void *arg, uint32_
 }
 
 /* Milliseconds left of a budget that started at `start` (negative = forever). */
-static int remaining(int timeout_ms, struct timespec start)
+static int remaining(int timeout_ms, uint64_t start_ms)
 {
     if (timeout_ms < 0)
         return -1;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long spent = (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L;
-    return spent >= timeout_ms ? 0 : timeout_ms - (int)spent;
+    uint64_t spent = tr_now_ms() - start_ms;
+    return spent >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent;
 }
 
 int tr_supervisor_terminate_child(tr_system *sys, tr_ref sup, tr_ref child, int timeout_ms)
 {
     if (sys == NULL)
         return TR_EINVAL;
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    uint64_t start = tr_now_ms();
     void *reply = NULL;
     size_t size = 0;
     int rc = tr_ask_wait(sys, sup, TR_SUP_TERMINATE_CHILD, &child, sizeof(child), timeout_ms,

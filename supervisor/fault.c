@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "troupe/fault.h"
+#include "troupe/timer.h"
 
 typedef struct fault_wrap {
     tr_behaviour wrapper; /* first: tr_ctx_behaviour(self) points here */
@@ -82,11 +83,9 @@ static int reason_of(const fault_wrap *w) { return w->rule.reason != 0 ? w->rule
 
 static void busy_ms(uint32_t ms)
 {
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    do
-        clock_gettime(CLOCK_MONOTONIC, &now);
-    while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+    uint64_t start = tr_now_ms();
+    while (tr_now_ms() - start < ms)
+        ;
 }
 
 static int wrapped_init(tr_ctx *self, void *state, void *arg)

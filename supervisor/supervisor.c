@@ -154,13 +154,6 @@ typedef struct sup_state {
     uint64_t rng; /* jitter for backoff */
 } sup_state;
 
-static uint64_t sup_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* One line through the logging hook (troupe/log.h), like OTP's supervisor
  * reports: which supervisor, which child, what happened, what it does. */
 static void sup_log(tr_ctx *self, tr_log_level level, const sup_child *k, const char *what,
@@ -337,7 +330,7 @@ static void answer_start_waiters(tr_ctx *self, sup_state *st, int rc)
 static bool restart_allowed(tr_ctx *self, sup_state *st)
 {
     restart_log *l = &st->restarts;
-    uint64_t now = sup_now_ms();
+    uint64_t now = tr_now_ms();
     while (l->len > 0 && now - l->e[l->head].ms >= st->flags.period_ms) {
         l->total -= l->e[l->head].n;
         l->head = (l->head + 1) % l->cap;
@@ -422,7 +415,7 @@ static int spawn_child(tr_ctx *self, sup_state *st, sup_child *k)
     k->ref = ref;
     k->incarnation++;
     k->start_error = TR_OK;
-    k->started_ms = sup_now_ms();
+    k->started_ms = tr_now_ms();
     if (spec->name != NULL && (rc = tr_register(sys, spec->name, ref)) != TR_OK) {
         k->start_error = rc; /* lost a race for the name: its DOWN fails the start */
         tr_kill(sys, ref);
@@ -459,7 +452,7 @@ static void schedule_restart(tr_ctx *self, sup_state *st, sup_child *k)
     }
     if (max < initial)
         max = initial;
-    if (sup_now_ms() - k->started_ms > max)
+    if (tr_now_ms() - k->started_ms > max)
         k->quick_restarts = 0; /* it ran long enough: start over */
     uint64_t delay = initial;
     for (uint32_t n = 0; n < k->quick_restarts && delay < max; n++)

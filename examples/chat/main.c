@@ -689,10 +689,10 @@ static atomic_bool g_watch_stop;
 static void *suspension_watch(void *arg)
 {
     (void)arg;
-    atomic_store(&g_tick_ms, mono_ms());
+    atomic_store(&g_tick_ms, (int64_t)tr_now_ms());
     while (!atomic_load(&g_watch_stop)) {
         nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
-        int64_t now = mono_ms(), gap = now - atomic_load(&g_tick_ms);
+        int64_t now = (int64_t)tr_now_ms(), gap = now - atomic_load(&g_tick_ms);
         if (gap > 1000) {
             atomic_store(&g_gap_ms, gap);
             atomic_store(&g_gap_at_ms, now);
@@ -705,7 +705,7 @@ static void *suspension_watch(void *arg)
 /* How long this process was suspended just now (ms), 0 if it was not. */
 static int64_t recently_suspended_ms(void)
 {
-    int64_t now = mono_ms(), since_tick = now - atomic_load(&g_tick_ms);
+    int64_t now = (int64_t)tr_now_ms(), since_tick = now - atomic_load(&g_tick_ms);
     if (since_tick > 1500) /* the watch has not run since we woke up */
         return since_tick;
     if (now - atomic_load(&g_gap_at_ms) < 15000 && atomic_load(&g_gap_ms) > 1500)

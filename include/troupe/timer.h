@@ -34,6 +34,12 @@ TR_API int tr_send_interval(tr_system *sys, tr_ref to, uint32_t type, const void
  * a periodic one stops), TR_ENOTFOUND if it already fired or was cancelled. */
 TR_API int tr_timer_cancel(tr_system *sys, tr_timer timer);
 
+/* Milliseconds on the monotonic clock (CLOCK_MONOTONIC: never goes back,
+ * unaffected by changes of the wall clock), like Erlang's
+ * erlang:monotonic_time(millisecond). The runtime's timers, deadlines and
+ * heartbeats read this clock. Any thread; no allocation. */
+TR_API uint64_t tr_now_ms(void);
+
 #ifdef __cplusplus
 }
 #endif
