@@ -518,11 +518,11 @@ void tr_actor_destroy(struct tr_actor *a)
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
     if (ext != NULL) {
         free(ext->name);
-        free(ext->muted);
-        free(ext->asks);
-        free(ext->owed);
-        free(ext->timers);
-        free(ext->watches);
+        tr_vec_free(&ext->muted);
+        tr_vec_free(&ext->asks);
+        tr_vec_free(&ext->owed);
+        tr_vec_free(&ext->timers);
+        tr_vec_free(&ext->watches);
         tr_link_set_free(ext->links);
         free(ext);
     }

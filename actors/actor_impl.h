@@ -19,11 +19,17 @@
 #include <stdint.h>
 
 #include "actors/children.h"
+#include "ds/vec.h"
 #include "mailbox/mailbox.h"
 #include "troupe/actor.h"
 
 struct tr_group;
 struct tr_link_set;
+
+/* A growable array of references (ds/vec.h). */
+typedef TR_VEC(tr_ref) tr_ref_vec;
+/* Monitors watching an actor (supervisor/monitor_impl.h). */
+typedef TR_VEC(struct tr_watch) tr_watch_vec;
 
 /* Schedule state (tr_actor.sched). */
 enum {
@@ -77,26 +83,22 @@ typedef struct tr_owed_ask {
 typedef struct tr_actor_ext {
     char *name;
     /* senders muted on this actor (guarded by the stripe lock) */
-    tr_ref *muted;
-    uint32_t nmuted, muted_cap;
+    tr_ref_vec muted;
     _Atomic uint32_t has_muted;
     /* owner thread only */
-    tr_pending_ask *asks;
-    uint32_t nasks, asks_cap;
+    TR_VEC(tr_pending_ask) asks;
     uint32_t nmonitored; /* pending asks holding a monitor */
     uint64_t next_corr;
-    tr_owed_ask *owed; /* asks handled, not yet replied to */
-    uint32_t nowed, owed_cap, owed_next;
-    uint64_t *timers; /* ids of timers this actor created */
-    uint32_t ntimers, timers_cap;
+    TR_VEC(tr_owed_ask) owed; /* asks handled, not yet replied to */
+    uint32_t owed_next;
+    TR_VEC(uint64_t) timers; /* ids of timers this actor created */
     uint64_t deadline_timer;
     struct tr_group *group;
     int64_t result;
     void *result_ptr; /* tr_set_result_ptr, handed to the group at the end */
     void (*result_free)(void *);
     /* monitors watching this actor (guarded by the stripe lock) */
-    struct tr_watch *watches;
-    uint32_t nwatches, watches_cap;
+    tr_watch_vec watches;
     /* links and pending exit signals (supervisor/link.c; stripe lock) */
     struct tr_link_set *links;
 } tr_actor_ext;

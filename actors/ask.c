@@ -20,10 +20,10 @@
 
 static bool ask_remove(tr_actor_ext *ext, uint64_t corr, tr_pending_ask *out)
 {
-    for (uint32_t i = 0; i < ext->nasks; i++) {
-        if (ext->asks[i].corr == corr) {
-            *out = ext->asks[i];
-            ext->asks[i] = ext->asks[--ext->nasks];
+    for (uint32_t i = 0; i < ext->asks.len; i++) {
+        if (ext->asks.at[i].corr == corr) {
+            *out = ext->asks.at[i];
+            tr_vec_remove_swap(&ext->asks, i);
             return true;
         }
     }
@@ -59,11 +59,11 @@ static tr_mnode *ask_down(struct tr_actor *a, tr_actor_ext *ext, tr_mnode *m)
     if (m->msg.size != sizeof(d))
         return m;
     memcpy(&d, m->msg.data, sizeof(d));
-    for (uint32_t i = 0; i < ext->nasks; i++) {
-        tr_pending_ask p = ext->asks[i];
+    for (uint32_t i = 0; i < ext->asks.len; i++) {
+        tr_pending_ask p = ext->asks.at[i];
         if (p.monitor == 0 || p.monitor != d.monitor || !tr_ref_equal(p.callee, d.actor))
             continue;
-        ext->asks[i] = ext->asks[--ext->nasks];
+        tr_vec_remove_swap(&ext->asks, i);
         ext->nmonitored--;
         tr_timers_cancel(a->sys, p.timer);
         tr_mnode *f = failure_node(p.callee, p.corr, d.reason);
@@ -101,9 +101,9 @@ void tr_ask_cancel_all(struct tr_actor *a)
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext == NULL)
         return;
-    for (uint32_t i = 0; i < ext->nasks; i++)
-        ask_release(a, ext, &ext->asks[i]);
-    ext->nasks = 0;
+    for (uint32_t i = 0; i < ext->asks.len; i++)
+        ask_release(a, ext, &ext->asks.at[i]);
+    ext->asks.len = 0;
 }
 
 int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size,
@@ -114,14 +114,8 @@ int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size
     tr_actor_ext *ext = tr_actor_ext_get(self);
     if (ext == NULL)
         return TR_ENOMEM;
-    if (ext->nasks == ext->asks_cap) {
-        uint32_t cap = ext->asks_cap ? ext->asks_cap * 2 : 4;
-        tr_pending_ask *grown = realloc(ext->asks, cap * sizeof(*grown));
-        if (grown == NULL)
-            return TR_ENOMEM;
-        ext->asks = grown;
-        ext->asks_cap = cap;
-    }
+    if (tr_vec_reserve(&ext->asks, ext->asks.len + 1) != 0)
+        return TR_ENOMEM;
     tr_mnode *n = tr_mnode_copy(type, data, size);
     if (n == NULL)
         return TR_ENOMEM;
@@ -136,8 +130,9 @@ int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size
         tr_mnode_free(n);
         return rc;
     }
-    uint32_t slot = ext->nasks++;
-    ext->asks[slot] = (tr_pending_ask){.corr = id, .timer = timer, .callee = to};
+    uint32_t slot = ext->asks.len;
+    tr_pending_ask ask = {.corr = id, .timer = timer, .callee = to};
+    (void)tr_vec_push(&ext->asks, ask); /* room reserved above */
     rc = tr_deliver(self->sys, self, to, n, false, 0);
     if (rc != TR_OK) { /* never sent: forget the ask */
         tr_pending_ask gone = {.timer = timer};
@@ -148,7 +143,7 @@ int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size
     if (tr_ref_is_remote(to)) {
         /* its node may go down: a monitor for the duration of the ask (a
          * local callee answers for itself when it ends, see ask.h) */
-        tr_pending_ask *p = &ext->asks[slot]; /* nothing completes asks during our callback */
+        tr_pending_ask *p = &ext->asks.at[slot]; /* nothing completes asks during our callback */
         p->monitor = atomic_fetch_add_explicit(&self->sys->monitor_seq, 1, memory_order_relaxed) + 1;
         ext->nmonitored++;
         tr_remote_monitor(self->sys, self->self, to, p->monitor);
@@ -186,19 +181,10 @@ void tr_ask_owe(struct tr_actor *a, const tr_msg *msg)
     if (ext == NULL)
         return;
     tr_owed_ask owed = {.asker = msg->sender, .corr = msg->corr};
-    if (ext->nowed < ext->owed_cap) {
-        ext->owed[ext->nowed++] = owed;
-    } else if (ext->owed_cap < OWED_MAX) {
-        uint32_t cap = ext->owed_cap ? ext->owed_cap * 2 : 4;
-        tr_owed_ask *grown = realloc(ext->owed, cap * sizeof(*grown));
-        if (grown == NULL)
-            return;
-        ext->owed = grown;
-        ext->owed_cap = cap;
-        ext->owed[ext->nowed++] = owed;
-    } else {
-        ext->owed[ext->owed_next++ % OWED_MAX] = owed;
-    }
+    if (ext->owed.len < OWED_MAX)
+        (void)tr_vec_push(&ext->owed, owed); /* out of memory: the asker's timeout tells */
+    else
+        ext->owed.at[ext->owed_next++ % OWED_MAX] = owed;
 }
 
 /* The caller replies to `request`: it is no longer owed. */
@@ -211,10 +197,10 @@ static void ask_replied(struct tr_actor *self, const tr_msg *request)
     tr_actor_ext *ext = atomic_load_explicit(&self->ext, memory_order_acquire);
     if (ext == NULL)
         return;
-    for (uint32_t i = 0; i < ext->nowed; i++) {
-        if (ext->owed[i].corr == request->corr &&
-            tr_ref_equal(ext->owed[i].asker, request->sender)) {
-            ext->owed[i] = ext->owed[--ext->nowed];
+    for (uint32_t i = 0; i < ext->owed.len; i++) {
+        if (ext->owed.at[i].corr == request->corr &&
+            tr_ref_equal(ext->owed.at[i].asker, request->sender)) {
+            tr_vec_remove_swap(&ext->owed, i);
             return;
         }
     }
@@ -232,13 +218,14 @@ void tr_ask_lost(tr_system *sys, tr_ref callee, const tr_msg *msg, int reason)
 void tr_ask_fail_owed(struct tr_actor *a, int reason)
 {
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
-    if (ext == NULL || ext->nowed == 0)
+    if (ext == NULL || ext->owed.len == 0)
         return;
-    for (uint32_t i = 0; i < ext->nowed; i++) {
-        tr_msg m = {.type = TR_MSG_USER, .sender = ext->owed[i].asker, .corr = ext->owed[i].corr};
+    for (uint32_t i = 0; i < ext->owed.len; i++) {
+        tr_msg m = {.type = TR_MSG_USER, .sender = ext->owed.at[i].asker,
+                    .corr = ext->owed.at[i].corr};
         tr_ask_lost(a->sys, a->self, &m, reason);
     }
-    ext->nowed = 0;
+    ext->owed.len = 0;
 }
 
 int tr_reply(tr_ctx *self, const tr_msg *request, const void *data, size_t size)

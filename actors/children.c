@@ -4,19 +4,15 @@
 #include <stdlib.h>
 
 #include "actors/actor_impl.h"
+#include "ds/vec.h"
 
 int tr_children_add(struct tr_actor *p, struct tr_actor *child)
 {
     tr_children *c = &p->children;
     uint32_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
-    if (n == c->cap) {
-        uint32_t cap = c->cap != 0 ? c->cap * 2 : 4;
-        struct tr_actor **grown = realloc(c->at, cap * sizeof(*grown));
-        if (grown == NULL)
-            return TR_ENOMEM;
-        c->at = grown;
-        c->cap = cap;
-    }
+    /* the count is atomic (see children.h): only the growth is tr_vec's */
+    if (n == c->cap && tr_vec_grow(&c->at, &c->cap, sizeof(*c->at), n + 1) != 0)
+        return TR_ENOMEM;
     c->at[n] = child;
     child->child_index = n;
     atomic_store_explicit(&c->n, n + 1, memory_order_seq_cst);

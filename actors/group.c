@@ -19,6 +19,12 @@ typedef struct group_pending {
     char *name;
 } group_pending;
 
+/* A member's result, and what frees its ptr (NULL: none, or taken). */
+typedef struct kept_result {
+    tr_group_result r;
+    void (*free_fn)(void *);
+} kept_result;
+
 struct tr_group {
     tr_system *sys;
     pthread_mutex_t lock;
@@ -26,9 +32,7 @@ struct tr_group {
     uint32_t max, running;
     tr_ref notify;
     size_t added, ended, failed;
-    tr_group_result *results;
-    void (**result_free)(void *); /* per result: frees its ptr (NULL: none, or taken) */
-    size_t nresults, results_cap;
+    TR_VEC(kept_result) results;
     group_pending *head, *tail;
     tr_ref *members; /* running members, at most max */
     tr_token *token; /* tr_group_bind: members bound to it; one reference held */
@@ -56,21 +60,8 @@ int tr_group_create(tr_system *sys, uint32_t max_concurrency, tr_ref notify, tr_
 
 static void record_result(tr_group *g, tr_group_result r, void (*free_fn)(void *))
 {
-    if (g->nresults == g->results_cap) {
-        size_t cap = g->results_cap ? g->results_cap * 2 : 16;
-        tr_group_result *grown = realloc(g->results, cap * sizeof(*grown));
-        if (grown != NULL)
-            g->results = grown;
-        void (**fgrown)(void *) = grown != NULL ? realloc(g->result_free, cap * sizeof(*fgrown)) : NULL;
-        if (fgrown != NULL) {
-            g->result_free = fgrown;
-            g->results_cap = cap;
-        }
-    }
-    if (g->nresults < g->results_cap) {
-        g->result_free[g->nresults] = r.ptr != NULL ? free_fn : NULL;
-        g->results[g->nresults++] = r;
-    } else if (r.ptr != NULL && free_fn != NULL) {
+    kept_result k = {.r = r, .free_fn = r.ptr != NULL ? free_fn : NULL};
+    if (tr_vec_push(&g->results, k) != 0 && r.ptr != NULL && free_fn != NULL) {
         free_fn(r.ptr); /* no room to keep it: its result is lost anyway */
         r.ptr = NULL;
     }
@@ -142,11 +133,12 @@ static void group_free(tr_group *g)
     pthread_cond_destroy(&g->cv);
     pthread_mutex_destroy(&g->lock);
     tr_token_destroy(g->token);
-    for (size_t i = 0; i < g->nresults; i++)
-        if (g->results[i].ptr != NULL && g->result_free[i] != NULL)
-            g->result_free[i](g->results[i].ptr);
-    free(g->results);
-    free(g->result_free);
+    for (uint32_t i = 0; i < g->results.len; i++) {
+        kept_result *k = &g->results.at[i];
+        if (k->r.ptr != NULL && k->free_fn != NULL)
+            k->free_fn(k->r.ptr);
+    }
+    tr_vec_free(&g->results);
     free(g->members);
     free(g);
 }
@@ -235,8 +227,8 @@ size_t tr_group_results(tr_group *g, size_t from, tr_group_result *out, size_t m
         return 0;
     pthread_mutex_lock(&g->lock);
     size_t n = 0;
-    for (size_t i = from; i < g->nresults && n < max; i++)
-        out[n++] = g->results[i];
+    for (size_t i = from; i < g->results.len && n < max; i++)
+        out[n++] = g->results.at[i].r;
     pthread_mutex_unlock(&g->lock);
     return n;
 }
@@ -282,10 +274,10 @@ void *tr_group_take(tr_group *g, size_t index)
         return NULL;
     pthread_mutex_lock(&g->lock);
     void *p = NULL;
-    if (index < g->nresults) {
-        p = g->results[index].ptr;
-        g->results[index].ptr = NULL;
-        g->result_free[index] = NULL;
+    if (index < g->results.len) {
+        p = g->results.at[index].r.ptr;
+        g->results.at[index].r.ptr = NULL;
+        g->results.at[index].free_fn = NULL;
     }
     pthread_mutex_unlock(&g->lock);
     return p;

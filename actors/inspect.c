@@ -20,8 +20,7 @@ typedef struct edge {
 typedef struct walk {
     tr_actor_info *out;
     size_t max, listed, live;
-    edge *edges;
-    size_t nedges, edges_cap;
+    TR_VEC(edge) edges;
 } walk;
 
 static void visit(struct tr_actor *a, void *arg)
@@ -56,15 +55,8 @@ static void visit(struct tr_actor *a, void *arg)
     uint32_t n = tr_children_count(&a->children, memory_order_relaxed);
     info->children = n;
     for (uint32_t i = 0; i < n; i++) {
-        if (w->nedges == w->edges_cap) {
-            size_t cap = w->edges_cap != 0 ? w->edges_cap * 2 : 256;
-            edge *e = realloc(w->edges, cap * sizeof(*e));
-            if (e == NULL)
-                break; /* parents stay unresolved; the figures are still right */
-            w->edges = e;
-            w->edges_cap = cap;
-        }
-        w->edges[w->nedges++] = (edge){a->self.id, a->children.at[i]->self.id};
+        if (tr_vec_push(&w->edges, (edge){a->self.id, a->children.at[i]->self.id}) != 0)
+            break; /* parents stay unresolved; the figures are still right */
     }
     pthread_mutex_unlock(m);
 }
@@ -83,12 +75,12 @@ size_t tr_actors_list(tr_system *sys, tr_actor_info *out, size_t max)
     tr_table_foreach_live(&sys->table, visit, &w);
     /* Resolve parents by binary search over the listed actors by ref. */
     qsort(out, w.listed, sizeof(*out), by_ref);
-    for (size_t i = 0; i < w.nedges; i++) {
-        tr_actor_info key = {.ref = {w.edges[i].child}};
+    for (uint32_t i = 0; i < w.edges.len; i++) {
+        tr_actor_info key = {.ref = {w.edges.at[i].child}};
         tr_actor_info *child = bsearch(&key, out, w.listed, sizeof(*out), by_ref);
         if (child != NULL)
-            child->parent = (tr_ref){w.edges[i].parent};
+            child->parent = (tr_ref){w.edges.at[i].parent};
     }
-    free(w.edges);
+    tr_vec_free(&w.edges);
     return w.live;
 }

@@ -280,9 +280,9 @@ static void cancel_owned_timers(struct tr_actor *a)
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext == NULL)
         return;
-    for (uint32_t i = 0; i < ext->ntimers; i++)
-        tr_timers_cancel(a->sys, ext->timers[i]);
-    ext->ntimers = 0;
+    for (uint32_t i = 0; i < ext->timers.len; i++)
+        tr_timers_cancel(a->sys, ext->timers.at[i]);
+    ext->timers.len = 0;
     if (ext->deadline_timer != 0)
         tr_timers_cancel(a->sys, ext->deadline_timer);
     ext->deadline_timer = 0;

@@ -81,20 +81,10 @@ static void mute_sender(struct tr_actor *sender, struct tr_actor *r)
     bool added = false;
     pthread_mutex_t *m = tr_actor_stripe(r->sys, r);
     pthread_mutex_lock(m);
-    if (!ref_in(ext->muted, ext->nmuted, sender->self)) {
-        if (ext->nmuted == ext->muted_cap) {
-            uint32_t cap = ext->muted_cap ? ext->muted_cap * 2 : 4;
-            tr_ref *grown = realloc(ext->muted, cap * sizeof(*grown));
-            if (grown != NULL) {
-                ext->muted = grown;
-                ext->muted_cap = cap;
-            }
-        }
-        if (ext->nmuted < ext->muted_cap) {
-            ext->muted[ext->nmuted++] = sender->self;
-            atomic_store_explicit(&ext->has_muted, 1, memory_order_seq_cst);
-            added = true;
-        }
+    if (!ref_in(ext->muted.at, ext->muted.len, sender->self) &&
+        tr_vec_push(&ext->muted, sender->self) == 0) {
+        atomic_store_explicit(&ext->has_muted, 1, memory_order_seq_cst);
+        added = true;
     }
     pthread_mutex_unlock(m);
     if (!added) {
@@ -116,22 +106,20 @@ void tr_actor_release_muted(struct tr_actor *a)
         return;
     pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
     pthread_mutex_lock(m);
-    tr_ref *list = ext->muted;
-    uint32_t n = ext->nmuted;
-    ext->muted = NULL;
-    ext->nmuted = ext->muted_cap = 0;
+    tr_ref_vec list = ext->muted;
+    ext->muted = (tr_ref_vec){0};
     atomic_store_explicit(&ext->has_muted, 0, memory_order_seq_cst);
     pthread_mutex_unlock(m);
     tr_table *t = &a->sys->table;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < list.len; i++) {
         struct tr_actor *s;
-        if (tr_table_acquire(t, list[i], false, &s) != TR_OK)
+        if (tr_table_acquire(t, list.at[i], false, &s) != TR_OK)
             continue;
         if (atomic_fetch_sub_explicit(&s->mute_count, 1, memory_order_seq_cst) == 1)
             tr_actor_wake(s, true);
-        tr_table_release(t, list[i]);
+        tr_table_release(t, list.at[i]);
     }
-    free(list);
+    tr_vec_free(&list);
 }
 
 /* Waits (outside thread) until `to` has room, dies, or the deadline passes. */

@@ -38,8 +38,7 @@ typedef struct tr_timers {
     pthread_mutex_t lock;
     pthread_cond_t cv; /* on CLOCK_MONOTONIC */
     tr_wheel wheel;
-    tr_tentry **entries;
-    uint32_t nentries, cap;
+    TR_VEC(tr_tentry *) entries; /* by index; never shrinks */
     tr_tentry *free_list;
     uint64_t sleep_until; /* when the thread wakes by itself; UINT64_MAX = never */
     bool stop;
@@ -51,9 +50,9 @@ static uint64_t entry_id(const tr_tentry *e) { return ((uint64_t)e->gen << 32) |
 static tr_tentry *entry_lookup(tr_timers *t, uint64_t id)
 {
     uint32_t index = (uint32_t)(id & 0xffffffffu) - 1;
-    if (id == 0 || index >= t->nentries)
+    if (id == 0 || index >= t->entries.len)
         return NULL;
-    tr_tentry *e = t->entries[index];
+    tr_tentry *e = t->entries.at[index];
     return e->active && e->gen == (uint32_t)(id >> 32) ? e : NULL;
 }
 
@@ -64,19 +63,13 @@ static tr_tentry *entry_alloc(tr_timers *t)
         t->free_list = e->next_free;
         return e;
     }
-    if (t->nentries == t->cap) {
-        uint32_t cap = t->cap ? t->cap * 2 : 64;
-        tr_tentry **grown = realloc(t->entries, cap * sizeof(*grown));
-        if (grown == NULL)
-            return NULL;
-        t->entries = grown;
-        t->cap = cap;
-    }
+    if (tr_vec_reserve(&t->entries, t->entries.len + 1) != 0)
+        return NULL;
     e = calloc(1, sizeof(*e));
     if (e == NULL)
         return NULL;
-    e->index = t->nentries;
-    t->entries[t->nentries++] = e;
+    e->index = t->entries.len;
+    (void)tr_vec_push(&t->entries, e); /* reserved */
     tr_wheel_entry_init(&e->link);
     return e;
 }
@@ -186,11 +179,11 @@ void tr_timers_stop(tr_system *sys)
     pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->lock);
     pthread_join(t->thread, NULL);
-    for (uint32_t i = 0; i < t->nentries; i++) {
-        free(t->entries[i]->data);
-        free(t->entries[i]);
+    for (uint32_t i = 0; i < t->entries.len; i++) {
+        free(t->entries.at[i]->data);
+        free(t->entries.at[i]);
     }
-    free(t->entries);
+    tr_vec_free(&t->entries);
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->lock);
     free(t);
@@ -270,22 +263,14 @@ static void own_timer(tr_system *sys, uint64_t id)
     tr_actor_ext *ext = tr_actor_ext_get(a);
     if (ext == NULL)
         return;
-    if (ext->ntimers == ext->timers_cap) {
+    if (ext->timers.len == ext->timers.cap) {
         uint32_t kept = 0;
-        for (uint32_t i = 0; i < ext->ntimers; i++)
-            if (tr_timers_pending(sys, ext->timers[i]))
-                ext->timers[kept++] = ext->timers[i];
-        ext->ntimers = kept;
+        for (uint32_t i = 0; i < ext->timers.len; i++)
+            if (tr_timers_pending(sys, ext->timers.at[i]))
+                ext->timers.at[kept++] = ext->timers.at[i];
+        ext->timers.len = kept;
     }
-    if (ext->ntimers == ext->timers_cap) {
-        uint32_t cap = ext->timers_cap ? ext->timers_cap * 2 : 4;
-        uint64_t *grown = realloc(ext->timers, cap * sizeof(*grown));
-        if (grown == NULL)
-            return;
-        ext->timers = grown;
-        ext->timers_cap = cap;
-    }
-    ext->timers[ext->ntimers++] = id;
+    (void)tr_vec_push(&ext->timers, id); /* out of memory: it is not cancelled with the actor */
 }
 
 static int timer_start(tr_system *sys, tr_ref to, uint32_t type, const void *data, size_t size,

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ds/vec.h"
 #include "troupe/fault.h"
 #include "troupe/timer.h"
 
@@ -27,10 +28,8 @@ typedef struct fault_event {
 struct tr_fault_plan {
     uint64_t seed;
     pthread_mutex_t lock;
-    fault_wrap **wraps;
-    uint32_t nwraps;
-    fault_event *log;
-    size_t nlog, log_cap;
+    TR_VEC(fault_wrap *) wraps; /* grown by doubling (was one at a time: quadratic) */
+    TR_VEC(fault_event) log;
     uint64_t count, failures;
 };
 
@@ -65,16 +64,7 @@ static void record(fault_wrap *w, uint64_t start, uint64_t message, char kind)
     p->count++;
     if (kind != 's')
         p->failures++;
-    if (p->nlog == p->log_cap) {
-        size_t cap = p->log_cap ? p->log_cap * 2 : 64;
-        fault_event *grown = realloc(p->log, cap * sizeof(*grown));
-        if (grown != NULL) {
-            p->log = grown;
-            p->log_cap = cap;
-        }
-    }
-    if (p->nlog < p->log_cap)
-        p->log[p->nlog++] = (fault_event){w->index, start, message, kind};
+    (void)tr_vec_push(&p->log, (fault_event){w->index, start, message, kind}); /* ENOMEM: unlogged */
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -159,12 +149,12 @@ void tr_fault_plan_destroy(tr_fault_plan *p)
 {
     if (p == NULL)
         return;
-    for (uint32_t i = 0; i < p->nwraps; i++) {
-        free(p->wraps[i]->label);
-        free(p->wraps[i]);
+    for (uint32_t i = 0; i < p->wraps.len; i++) {
+        free(p->wraps.at[i]->label);
+        free(p->wraps.at[i]);
     }
-    free(p->wraps);
-    free(p->log);
+    tr_vec_free(&p->wraps);
+    tr_vec_free(&p->log);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
@@ -176,19 +166,16 @@ const tr_behaviour *tr_fault_wrap(tr_fault_plan *p, const char *label, const tr_
         return NULL;
     pthread_mutex_lock(&p->lock);
     fault_wrap *w = calloc(1, sizeof(*w));
-    fault_wrap **grown = realloc(p->wraps, (p->nwraps + 1) * sizeof(*grown));
-    if (grown != NULL)
-        p->wraps = grown;
-    if (w == NULL || grown == NULL || (w->label = strdup(label)) == NULL) {
+    if (w == NULL || tr_vec_reserve(&p->wraps, p->wraps.len + 1) != 0 ||
+        (w->label = strdup(label)) == NULL) {
         free(w);
         pthread_mutex_unlock(&p->lock);
         return NULL;
     }
-    p->wraps = grown;
     w->inner = inner;
     w->rule = *rule;
     w->plan = p;
-    w->index = p->nwraps;
+    w->index = p->wraps.len;
     w->wrapper = (tr_behaviour){
         .init = wrapped_init,
         .handle = wrapped_handle,
@@ -198,7 +185,7 @@ const tr_behaviour *tr_fault_wrap(tr_fault_plan *p, const char *label, const tr_
         .inspect = inner->inspect != NULL ? wrapped_inspect : NULL,
         .name = inner->name,
     };
-    p->wraps[p->nwraps++] = w;
+    (void)tr_vec_push(&p->wraps, w); /* reserved */
     pthread_mutex_unlock(&p->lock);
     return &w->wrapper;
 }
@@ -224,11 +211,11 @@ void tr_fault_log_print(tr_fault_plan *p, FILE *out)
     pthread_mutex_lock(&p->lock);
     fprintf(out, "fault plan seed %llu: %llu faults injected\n", (unsigned long long)p->seed,
             (unsigned long long)p->count);
-    for (size_t i = 0; i < p->nlog; i++) {
-        const fault_event *e = &p->log[i];
+    for (uint32_t i = 0; i < p->log.len; i++) {
+        const fault_event *e = &p->log.at[i];
         const char *kind = e->kind == 'i' ? "init failure" : e->kind == 'n' ? "nth-message failure"
                          : e->kind == 'r' ? "random failure" : "slow handler";
-        fprintf(out, "  %s start %llu message %llu: %s\n", p->wraps[e->wrap]->label,
+        fprintf(out, "  %s start %llu message %llu: %s\n", p->wraps.at[e->wrap]->label,
                 (unsigned long long)e->start, (unsigned long long)e->message, kind);
     }
     pthread_mutex_unlock(&p->lock);

@@ -25,8 +25,8 @@ static tr_link_set *set_get(tr_actor_ext *ext) /* stripe lock held */
 
 static bool peers_find(const tr_link_set *s, tr_ref r, uint32_t *at)
 {
-    for (uint32_t i = 0; s != NULL && i < s->npeers; i++) {
-        if (tr_ref_equal(s->peers[i], r)) {
+    for (uint32_t i = 0; s != NULL && i < s->peers.len; i++) {
+        if (tr_ref_equal(s->peers.at[i], r)) {
             *at = i;
             return true;
         }
@@ -39,7 +39,7 @@ static bool peers_remove(tr_link_set *s, tr_ref r)
     uint32_t i;
     if (!peers_find(s, r, &i))
         return false;
-    s->peers[i] = s->peers[--s->npeers]; /* order does not matter */
+    tr_vec_remove_swap(&s->peers, i); /* order does not matter */
     return true;
 }
 
@@ -48,16 +48,7 @@ static int peers_add(tr_link_set *s, tr_ref r)
     uint32_t i;
     if (peers_find(s, r, &i))
         return TR_OK; /* already linked: links are idempotent */
-    if (s->npeers == s->peers_cap) {
-        uint32_t cap = s->peers_cap ? s->peers_cap * 2 : 2;
-        tr_ref *grown = realloc(s->peers, cap * sizeof(*grown));
-        if (grown == NULL)
-            return TR_ENOMEM;
-        s->peers = grown;
-        s->peers_cap = cap;
-    }
-    s->peers[s->npeers++] = r;
-    return TR_OK;
+    return tr_vec_push(&s->peers, r) == 0 ? TR_OK : TR_ENOMEM;
 }
 
 /* Whether `a` has ended (its links taken or about to be); see
@@ -70,19 +61,11 @@ static void exit_to_locked(struct tr_actor *p, tr_actor_ext *ext, tr_ref from, i
     if (closed(p))
         return; /* p is ending itself: nothing left to signal */
     tr_link_set *s = set_get(ext);
-    if (s != NULL && s->npending == s->pending_cap) {
-        uint32_t cap = s->pending_cap ? s->pending_cap * 2 : 2;
-        tr_exit_signal *grown = realloc(s->pending, cap * sizeof(*grown));
-        if (grown != NULL) {
-            s->pending = grown;
-            s->pending_cap = cap;
-        }
-    }
-    if (s == NULL || s->npending == s->pending_cap) {
+    if (s == NULL ||
+        tr_vec_push(&s->pending, (tr_exit_signal){.from = from, .reason = reason}) != 0) {
         tr_dead_letter_record(p->sys, p->self, from, TR_MSG_EXIT, TR_ENOMEM);
         return;
     }
-    s->pending[s->npending++] = (tr_exit_signal){.from = from, .reason = reason};
     tr_actor_signal(p, TR_SIG_EXIT);
 }
 
@@ -228,19 +211,17 @@ tr_link_list tr_link_close_locked(struct tr_actor *a)
     a->watch_closed = 1; /* normally set already by tr_monitor_close_locked */
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL && ext->links != NULL) {
-        list.peers = ext->links->peers;
-        list.n = ext->links->npeers;
-        ext->links->peers = NULL;
-        ext->links->npeers = ext->links->peers_cap = 0;
+        list = ext->links->peers;
+        ext->links->peers = (tr_ref_vec){0};
     }
     return list;
 }
 
 void tr_link_fire(tr_system *sys, tr_ref dead, int reason, tr_link_list *list)
 {
-    for (uint32_t i = 0; i < list->n; i++) {
+    for (uint32_t i = 0; i < list->len; i++) {
         struct tr_actor *p;
-        if (tr_table_acquire(&sys->table, list->peers[i], false, &p) != TR_OK)
+        if (tr_table_acquire(&sys->table, list->at[i], false, &p) != TR_OK)
             continue; /* ended too: it took its side of the link */
         tr_actor_ext *ext = atomic_load_explicit(&p->ext, memory_order_acquire);
         if (ext != NULL) {
@@ -250,11 +231,9 @@ void tr_link_fire(tr_system *sys, tr_ref dead, int reason, tr_link_list *list)
                 exit_to_locked(p, ext, dead, reason);
             pthread_mutex_unlock(m);
         }
-        tr_table_release(&sys->table, list->peers[i]);
+        tr_table_release(&sys->table, list->at[i]);
     }
-    free(list->peers);
-    list->peers = NULL;
-    list->n = 0;
+    tr_vec_free(list);
 }
 
 void tr_link_take_exits(struct tr_actor *a)
@@ -264,17 +243,14 @@ void tr_link_take_exits(struct tr_actor *a)
         return;
     pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
     pthread_mutex_lock(m);
-    tr_exit_signal *pending = NULL;
-    uint32_t n = 0;
+    tr_exit_signal_vec pending = {0};
     if (ext->links != NULL) {
         pending = ext->links->pending;
-        n = ext->links->npending;
-        ext->links->pending = NULL;
-        ext->links->npending = ext->links->pending_cap = 0;
+        ext->links->pending = (tr_exit_signal_vec){0};
     }
     pthread_mutex_unlock(m);
-    for (uint32_t i = 0; i < n; i++) {
-        const tr_exit_signal *x = &pending[i];
+    for (uint32_t i = 0; i < pending.len; i++) {
+        const tr_exit_signal *x = &pending.at[i];
         if (a->flags & TR_AF_TRAP_EXITS) {
             tr_mnode *node = tr_mnode_copy(TR_MSG_EXIT, x, sizeof(*x));
             if (node == NULL) {
@@ -287,14 +263,14 @@ void tr_link_take_exits(struct tr_actor *a)
             tr_lifecycle_begin(a, x->reason, TR_STOP_ABORT, false);
         }
     }
-    free(pending);
+    tr_vec_free(&pending);
 }
 
 void tr_link_set_free(struct tr_link_set *set)
 {
     if (set == NULL)
         return;
-    free(set->peers);
-    free(set->pending);
+    tr_vec_free(&set->peers);
+    tr_vec_free(&set->pending);
     free(set);
 }

@@ -9,18 +9,14 @@
 
 /* An actor's links and the exit signals waiting for it, in its extension,
  * guarded by its stripe lock. */
+typedef TR_VEC(tr_exit_signal) tr_exit_signal_vec;
 typedef struct tr_link_set {
-    tr_ref *peers;
-    uint32_t npeers, peers_cap;
-    tr_exit_signal *pending; /* arrived, not yet acted on by the owner */
-    uint32_t npending, pending_cap;
+    tr_ref_vec peers;
+    tr_exit_signal_vec pending; /* arrived, not yet acted on by the owner */
 } tr_link_set;
 
 /* Partners taken off an ending actor, to signal once it is dead. */
-typedef struct tr_link_list {
-    tr_ref *peers;
-    uint32_t n;
-} tr_link_list;
+typedef tr_ref_vec tr_link_list;
 
 /* Takes `a`'s links (the caller owns the list) after tr_monitor_close_locked
  * has marked it ended, so a later tr_link signals at once. Owner thread

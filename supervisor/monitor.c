@@ -25,15 +25,8 @@ void tr_monitor_send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t 
 
 static int watch_add(tr_actor_ext *ext, uint64_t id, tr_ref watcher)
 {
-    if (ext->nwatches == ext->watches_cap) {
-        uint32_t cap = ext->watches_cap ? ext->watches_cap * 2 : 2;
-        tr_watch *grown = realloc(ext->watches, cap * sizeof(*grown));
-        if (grown == NULL)
-            return TR_ENOMEM;
-        ext->watches = grown;
-        ext->watches_cap = cap;
-    }
-    ext->watches[ext->nwatches++] = (tr_watch){.id = id, .watcher = watcher};
+    if (tr_vec_push(&ext->watches, (tr_watch){.id = id, .watcher = watcher}) != 0)
+        return TR_ENOMEM;
     return TR_OK;
 }
 
@@ -98,9 +91,9 @@ int tr_demonitor(tr_system *sys, tr_ref target, uint64_t id)
     if (ext != NULL) {
         pthread_mutex_t *m = tr_actor_stripe(sys, a);
         pthread_mutex_lock(m);
-        for (uint32_t i = 0; i < ext->nwatches; i++) {
-            if (ext->watches[i].id == id) {
-                ext->watches[i] = ext->watches[--ext->nwatches];
+        for (uint32_t i = 0; i < ext->watches.len; i++) {
+            if (ext->watches.at[i].id == id) {
+                tr_vec_remove_swap(&ext->watches, i);
                 rc = TR_OK;
                 break;
             }
@@ -117,19 +110,15 @@ tr_watch_list tr_monitor_close_locked(struct tr_actor *a)
     a->watch_closed = 1;
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext != NULL) {
-        list.items = ext->watches;
-        list.n = ext->nwatches;
-        ext->watches = NULL;
-        ext->nwatches = ext->watches_cap = 0;
+        list = ext->watches;
+        ext->watches = (tr_watch_vec){0};
     }
     return list;
 }
 
 void tr_monitor_fire(tr_system *sys, tr_ref dead, int reason, tr_watch_list *list)
 {
-    for (uint32_t i = 0; i < list->n; i++)
-        tr_monitor_send_down(sys, list->items[i].watcher, dead, list->items[i].id, reason);
-    free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    for (uint32_t i = 0; i < list->len; i++)
+        tr_monitor_send_down(sys, list->at[i].watcher, dead, list->at[i].id, reason);
+    tr_vec_free(list);
 }

@@ -12,10 +12,7 @@ typedef struct tr_watch {
 } tr_watch;
 
 /* Monitors taken off an ending actor, to fire once it is dead. */
-typedef struct tr_watch_list {
-    tr_watch *items;
-    uint32_t n;
-} tr_watch_list;
+typedef tr_watch_vec tr_watch_list;
 
 /* Closes `a`'s monitor list (later tr_monitor calls fire at once) and
  * returns its monitors, which the caller now owns. Owner thread only, with

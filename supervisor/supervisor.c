@@ -36,6 +36,7 @@
 #include "actors/crash.h"
 #include "actors/probe.h"
 #include "actors/system_impl.h"
+#include "ds/vec.h"
 #include "supervisor/refmap.h"
 #include "supervisor/supervisor_impl.h"
 #include "troupe/link.h"
@@ -147,8 +148,7 @@ typedef struct sup_state {
     size_t pending_from;
     int fail_reason;     /* SHUTDOWN: fail with this once the children are gone (0: graceful) */
     int start_result;    /* the initial start's outcome, once it is over */
-    sup_reply *start_waiters;
-    size_t nstart_waiters;
+    TR_VEC(sup_reply) start_waiters;
     restart_log restarts;
     uint64_t restarts_total;
     uint64_t rng; /* jitter for backoff */
@@ -311,16 +311,14 @@ static void answer_start(tr_ctx *self, sup_child *k, int rc)
 static void answer_start_waiters(tr_ctx *self, sup_state *st, int rc)
 {
     st->start_result = rc;
-    for (size_t i = 0; i < st->nstart_waiters; i++) {
-        sup_reply *w = &st->start_waiters[i];
+    for (uint32_t i = 0; i < st->start_waiters.len; i++) {
+        sup_reply *w = &st->start_waiters.at[i];
         if (w->corr != 0)
             reply_to(self, w, &rc, sizeof(rc));
         else if (rc == TR_OK)
             tr_send(self, w->to, TR_MSG_PONG, NULL, 0);
     }
-    free(st->start_waiters);
-    st->start_waiters = NULL;
-    st->nstart_waiters = 0;
+    tr_vec_free(&st->start_waiters);
 }
 
 /* ---- restart intensity ---- */
@@ -959,13 +957,8 @@ static int await_started(tr_ctx *self, sup_state *st, const tr_msg *msg)
 {
     sup_reply w = reply_of(msg);
     if (st->phase == PHASE_STARTING) {
-        sup_reply *grown =
-            realloc(st->start_waiters, (st->nstart_waiters + 1) * sizeof(*grown));
-        if (grown == NULL)
-            return TR_ENOMEM; /* cannot keep the promise: fail loudly */
-        st->start_waiters = grown;
-        st->start_waiters[st->nstart_waiters++] = w;
-        return TR_OK;
+        /* out of memory: cannot keep the promise, fail loudly */
+        return tr_vec_push(&st->start_waiters, w) == 0 ? TR_OK : TR_ENOMEM;
     }
     if (w.corr != 0)
         reply_to(self, &w, &st->start_result, sizeof(st->start_result));
@@ -1051,7 +1044,7 @@ static void sup_terminate(tr_ctx *self, void *state, int reason)
     }
     tr_refmap_free(&st->live);
     free(st->restarts.e);
-    free(st->start_waiters);
+    tr_vec_free(&st->start_waiters);
     if (st->spec != NULL && st->spec->owned)
         tr_sup_spec_destroy(st->spec);
 }

@@ -21,6 +21,9 @@ typedef struct tok_entry {
     bool watch; /* send TR_MSG_CANCELLED instead of stopping */
 } tok_entry;
 
+typedef TR_VEC(tok_entry) tok_entry_vec;
+typedef TR_VEC(tr_token *) token_stack;
+
 struct tr_token {
     tr_system *sys;
     tr_token *parent; /* holds a reference on it */
@@ -29,8 +32,7 @@ struct tr_token {
     pthread_mutex_t lock;
     tr_token *first_child;                 /* guarded by this token's lock */
     tr_token *prev_sibling, *next_sibling; /* guarded by the parent's lock */
-    tok_entry *bound;
-    uint32_t nbound, bound_cap;
+    tok_entry_vec bound;
 };
 
 int tr_token_create(tr_system *sys, tr_token *parent, tr_token **out)
@@ -90,7 +92,7 @@ void tr_token_destroy(tr_token *tok)
                 tok->next_sibling->prev_sibling = tok->prev_sibling;
             pthread_mutex_unlock(&p->lock);
         }
-        free(tok->bound);
+        tr_vec_free(&tok->bound);
         pthread_mutex_destroy(&tok->lock);
         free(tok);
         tok = p; /* drop the reference the child held (a loop, not recursion) */
@@ -118,7 +120,7 @@ static void act(tr_token *t, const tok_entry *e)
 
 /* Cancels `t` alone; pushes its children (retained) on the stack. False if
  * it was cancelled already (its subtree then is too). */
-static bool cancel_one(tr_token *t, tr_token ***stack, size_t *n, size_t *cap)
+static bool cancel_one(tr_token *t, token_stack *stack)
 {
     pthread_mutex_lock(&t->lock);
     if (atomic_load_explicit(&t->cancelled, memory_order_relaxed)) {
@@ -126,30 +128,22 @@ static bool cancel_one(tr_token *t, tr_token ***stack, size_t *n, size_t *cap)
         return false;
     }
     atomic_store_explicit(&t->cancelled, true, memory_order_release);
-    tok_entry *bound = t->bound;
-    uint32_t nbound = t->nbound;
-    t->bound = NULL;
-    t->nbound = t->bound_cap = 0;
+    tok_entry_vec bound = t->bound;
+    t->bound = (tok_entry_vec){0};
     for (tr_token *c = t->first_child; c != NULL; c = c->next_sibling) {
-        if (*n == *cap) {
-            size_t ncap = *cap ? *cap * 2 : 16;
-            tr_token **grown = realloc(*stack, ncap * sizeof(*grown));
-            if (grown == NULL) {
-                /* no room on the stack: cancel that subtree right here. c
-                 * cannot be freed meanwhile: its unlink waits for our lock */
-                tr_token_cancel(c);
-                continue;
-            }
-            *stack = grown;
-            *cap = ncap;
+        if (tr_vec_reserve(stack, stack->len + 1) != 0) {
+            /* no room on the stack: cancel that subtree right here. c
+             * cannot be freed meanwhile: its unlink waits for our lock */
+            tr_token_cancel(c);
+            continue;
         }
         if (try_retain(c))
-            (*stack)[(*n)++] = c;
+            stack->at[stack->len++] = c;
     }
     pthread_mutex_unlock(&t->lock);
-    for (uint32_t i = 0; i < nbound; i++)
-        act(t, &bound[i]);
-    free(bound);
+    for (uint32_t i = 0; i < bound.len; i++)
+        act(t, &bound.at[i]);
+    tr_vec_free(&bound);
     return true;
 }
 
@@ -157,25 +151,24 @@ void tr_token_cancel(tr_token *tok)
 {
     if (tok == NULL)
         return;
-    tr_token **stack = NULL;
-    size_t n = 0, cap = 0;
-    cancel_one(tok, &stack, &n, &cap);
-    while (n > 0) {
-        tr_token *t = stack[--n];
-        cancel_one(t, &stack, &n, &cap);
+    token_stack stack = {0};
+    cancel_one(tok, &stack);
+    while (stack.len > 0) {
+        tr_token *t = stack.at[--stack.len];
+        cancel_one(t, &stack);
         tr_token_destroy(t); /* the reference taken when it was pushed */
     }
-    free(stack);
+    tr_vec_free(&stack);
 }
 
 /* Forgets bound actors that have ended, to make room. Lock held. */
 static void prune(tr_token *t)
 {
     uint32_t kept = 0;
-    for (uint32_t i = 0; i < t->nbound; i++)
-        if (tr_actor_state_of(t->sys, t->bound[i].actor) != TR_STATE_DEAD)
-            t->bound[kept++] = t->bound[i];
-    t->nbound = kept;
+    for (uint32_t i = 0; i < t->bound.len; i++)
+        if (tr_actor_state_of(t->sys, t->bound.at[i].actor) != TR_STATE_DEAD)
+            t->bound.at[kept++] = t->bound.at[i];
+    t->bound.len = kept;
 }
 
 static int add(tr_token *tok, tr_ref actor, bool watch)
@@ -191,20 +184,9 @@ static int add(tr_token *tok, tr_ref actor, bool watch)
     if (atomic_load_explicit(&tok->cancelled, memory_order_relaxed)) {
         now = true;
     } else {
-        if (tok->nbound == tok->bound_cap)
+        if (tok->bound.len == tok->bound.cap)
             prune(tok);
-        if (tok->nbound == tok->bound_cap) {
-            uint32_t cap = tok->bound_cap ? tok->bound_cap * 2 : 4;
-            tok_entry *grown = realloc(tok->bound, cap * sizeof(*grown));
-            if (grown == NULL)
-                rc = TR_ENOMEM;
-            else {
-                tok->bound = grown;
-                tok->bound_cap = cap;
-            }
-        }
-        if (rc == TR_OK)
-            tok->bound[tok->nbound++] = e;
+        rc = tr_vec_push(&tok->bound, e) == 0 ? TR_OK : TR_ENOMEM;
     }
     pthread_mutex_unlock(&tok->lock);
     if (now)
