@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "actors/children.h"
+#include "ds/container.h"
 #include "ds/vec.h"
 #include "mailbox/mailbox.h"
 #include "troupe/actor.h"
@@ -157,6 +158,14 @@ _Static_assert(offsetof(struct tr_actor, inject_link) <= 32 &&
                    offsetof(struct tr_actor, sys) >= 80,
                "sender fields and per-message fields must stay a line apart");
 _Static_assert(sizeof(struct tr_actor) <= 160, "a plain actor must stay small");
+
+/* The actor whose inject_link is `link`: the link queues an actor on the
+ * injection list (sched.c), the blocking pool (blocking.c) and a stopping
+ * parent's list of claimed children (lifecycle.c). */
+static inline struct tr_actor *tr_actor_of_link(tr_mlink *link)
+{
+    return TR_CONTAINER_OF(link, struct tr_actor, inject_link);
+}
 
 /* Messages in `a`'s mailbox (see tr_mailbox_count). */
 static inline uint32_t tr_actor_queued(const struct tr_actor *a)

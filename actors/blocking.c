@@ -92,14 +92,9 @@ static tr_mlink *fifo_pop(link_fifo *q)
     return l;
 }
 
-static struct tr_actor *actor_of_link(tr_mlink *l)
-{
-    return (struct tr_actor *)((char *)l - offsetof(struct tr_actor, inject_link));
-}
-
 static blocking_call *call_of_link(tr_mlink *l)
 {
-    return (blocking_call *)((char *)l - offsetof(blocking_call, link));
+    return TR_CONTAINER_OF(l, blocking_call, link);
 }
 
 /* Frees a call; its drop function runs unless the handler kept the result.
@@ -151,7 +146,7 @@ static bool take_task(tr_blocking_pool *p, struct tr_actor **actor, blocking_cal
     if (l == NULL)
         return false;
     p->actors_first = !p->actors_first;
-    *actor = from == &p->actors ? actor_of_link(l) : NULL;
+    *actor = from == &p->actors ? tr_actor_of_link(l) : NULL;
     *call = from == &p->calls ? call_of_link(l) : NULL;
     return true;
 }

@@ -27,11 +27,6 @@ static void arm_deadline(struct tr_actor *a)
         ext->deadline_timer = 0;
 }
 
-static struct tr_actor *actor_of_link(tr_mlink *link)
-{
-    return (struct tr_actor *)((char *)link - offsetof(struct tr_actor, inject_link));
-}
-
 /* Puts claimed child `c` back among a's children (a's stripe lock held).
  * Cannot fail: `c` was among them when claim_children took it out, and
  * the array never shrinks. */
@@ -98,10 +93,10 @@ static void stop_claimed(struct tr_actor *a, tr_mlink *claimed, uint32_t bits)
     struct tr_actor *outer = tls_looper;
     tr_mlink *declined = NULL;
     while (claimed != NULL) {
-        struct tr_actor *c = actor_of_link(claimed);
+        struct tr_actor *c = tr_actor_of_link(claimed);
         claimed = atomic_load_explicit(&claimed->next, memory_order_relaxed);
         if (claimed != NULL)
-            tr_actor_prefetch(actor_of_link(claimed));
+            tr_actor_prefetch(tr_actor_of_link(claimed));
         tls_looper = a; /* (again: a child that went back among the children cleared it) */
         if (!tr_actor_run_inline(c, bits)) {
             atomic_fetch_or_explicit(&c->signals, bits, memory_order_seq_cst);
@@ -114,10 +109,10 @@ static void stop_claimed(struct tr_actor *a, tr_mlink *claimed, uint32_t bits)
         pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
         pthread_mutex_lock(m);
         for (tr_mlink *l = declined; l != NULL; l = atomic_load_explicit(&l->next, memory_order_relaxed))
-            relink_locked(a, actor_of_link(l));
+            relink_locked(a, tr_actor_of_link(l));
         pthread_mutex_unlock(m);
         while (declined != NULL) {
-            struct tr_actor *c = actor_of_link(declined);
+            struct tr_actor *c = tr_actor_of_link(declined);
             declined = atomic_load_explicit(&declined->next, memory_order_relaxed);
             tr_sched_submit(a->sys, c); /* may reuse the link */
         }

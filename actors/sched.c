@@ -23,13 +23,6 @@ static void stat_add(_Atomic uint64_t *counter, uint64_t v)
 
 tr_worker *tr_sched_current_worker(void) { return tls_worker; }
 
-static void inject_link(tr_system *sys, tr_mlink *link)
-{
-    atomic_store_explicit(&link->next, NULL, memory_order_relaxed);
-    tr_mlink *prev = atomic_exchange_explicit(&sys->inject_in, link, memory_order_acq_rel);
-    atomic_store_explicit(&prev->next, link, memory_order_release);
-}
-
 /* Any thread, no lock: one CAS into the ring, or, when it is full or the
  * list holds actors, one exchange onto the list, whose length goes up
  * first, so that a worker that finds the list momentarily broken (a push
@@ -47,7 +40,7 @@ static bool inject_push(tr_system *sys, struct tr_actor *a)
         tr_ring_push(&sys->inject_ring, a))
         return true;
     atomic_fetch_add_explicit(&sys->inject_len, 1, memory_order_seq_cst);
-    inject_link(sys, &a->inject_link);
+    tr_mpscq_push(&sys->inject_in, &a->inject_link);
     return false;
 }
 
@@ -58,36 +51,15 @@ static bool inject_has_work(tr_system *sys)
            atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) > 0;
 }
 
-static struct tr_actor *actor_of_link(tr_mlink *link)
-{
-    return (struct tr_actor *)((char *)link - offsetof(struct tr_actor, inject_link));
-}
-
-/* The consumer side of the list (inject_popping held): Vyukov's pop, as in
- * mailbox/mailbox.c. NULL when empty or a push is half done. The caller
- * lowers inject_len once for all it took (one write to a line that every
- * outside submitter writes, not one per actor); until then the length
- * overstates, which only makes a worker look again instead of parking. */
+/* The consumer side of the list (inject_popping held): the MPSC queue's pop
+ * (ds/mpscq.h). NULL when empty or a push is half done. The caller lowers
+ * inject_len once for all it took (one write to a line that every outside
+ * submitter writes, not one per actor); until then the length overstates,
+ * which only makes a worker look again instead of parking. */
 static struct tr_actor *inject_take(tr_system *sys)
 {
-    tr_mlink *out = sys->inject_out;
-    tr_mlink *next = atomic_load_explicit(&out->next, memory_order_acquire);
-    if (out == &sys->inject_stub) {
-        if (next == NULL)
-            return NULL;
-        sys->inject_out = out = next;
-        next = atomic_load_explicit(&next->next, memory_order_acquire);
-    }
-    if (next == NULL) {
-        if (out != atomic_load_explicit(&sys->inject_in, memory_order_acquire))
-            return NULL; /* a producer is mid-push */
-        inject_link(sys, &sys->inject_stub);
-        next = atomic_load_explicit(&out->next, memory_order_acquire);
-        if (next == NULL)
-            return NULL;
-    }
-    sys->inject_out = next;
-    return actor_of_link(out);
+    tr_mlink *link = tr_mpscq_pop(&sys->inject_in, &sys->inject_out, &sys->inject_stub);
+    return link != NULL ? tr_actor_of_link(link) : NULL;
 }
 
 /* Takes up to `want` actors (inject_popping held) into got[]: from the ring,

@@ -61,9 +61,7 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     sys->cfg = c;
     tr_table_init(&sys->table, tr_actor_destroy);
     tr_ring_init(&sys->inject_ring);
-    atomic_init(&sys->inject_stub.next, NULL);
-    atomic_init(&sys->inject_in, &sys->inject_stub);
-    sys->inject_out = &sys->inject_stub;
+    tr_mpscq_init(&sys->inject_in, &sys->inject_out, &sys->inject_stub);
     pthread_mutex_init(&sys->park_lock, NULL);
     pthread_cond_init(&sys->park_cv, NULL);
     for (int i = 0; i < TR_STRIPES; i++)

@@ -61,8 +61,8 @@ struct tr_system {
     uint32_t nworkers;
 
     /* global injection queue: sends from outside threads, local overflow.
-     * A bounded ring (actors/ring.h) in front; when it is full, a Vyukov
-     * MPSC list (as in mailbox/) through the actors' inject_link, so that
+     * A bounded ring (actors/ring.h) in front; when it is full, the MPSC
+     * queue (ds/mpscq.h) through the actors' inject_link, so that
      * submitting never fails. One worker at a time pops from both, the one
      * that sets inject_popping. */
     tr_ring inject_ring;

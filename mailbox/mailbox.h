@@ -1,7 +1,8 @@
 /* A bounded multi-producer single-consumer mailbox.
  *
- * The queue is Vyukov's intrusive MPSC list (as in Pony's messageq.c): a push
- * is one atomic exchange, a pop touches only consumer-owned fields, no locks.
+ * The queue is the runtime's MPSC queue (ds/mpscq.h, Vyukov's intrusive
+ * list, as in Pony's messageq.c): a push is one atomic exchange, a pop
+ * touches only consumer-owned fields, no locks.
  * The bound is a count of reservations made before each push; what happens
  * when the count reaches the capacity is the caller's overflow policy
  * (actors/send.c), so this file only counts and queues.
@@ -81,7 +82,10 @@ static inline void tr_mailbox_unreserve(tr_mailbox_tail *t)
 }
 
 /* Appends a node whose slot was reserved. Any thread. */
-void tr_mailbox_push(tr_mailbox_tail *t, tr_mnode *node);
+static inline void tr_mailbox_push(tr_mailbox_tail *t, tr_mnode *node)
+{
+    tr_mpscq_push(&t->in, &node->link);
+}
 
 /* Removes the oldest node, or returns NULL when the queue is empty or a
  * producer is half-way through a push (the count then stays positive, so the

@@ -11,14 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ds/mpscq.h"
 #include "troupe/actor.h"
 
 #define TR_MSG_INLINE 64
 
-/* Intrusive link of the MPSC queue; first member of every node. */
-typedef struct tr_mlink {
-    _Atomic(struct tr_mlink *) next;
-} tr_mlink;
 
 /* Message kinds. Only user messages exist so far; runtime control travels as
  * actor signals (actors/actor_impl.h). Supervision messages will add kinds. */
@@ -27,7 +24,7 @@ enum tr_mnode_kind {
 };
 
 typedef struct tr_mnode {
-    tr_mlink link;
+    tr_mlink link; /* the mailbox queue's (ds/mpscq.h) */
     tr_msg msg;              /* public view; msg.data points at inline or heap bytes */
     void (*free_fn)(void *); /* frees msg.data when the payload is not inline */
     uint16_t kind;           /* enum tr_mnode_kind */
