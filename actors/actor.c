@@ -18,7 +18,7 @@
 #include "actors/sched.h"
 #include "actors/system_impl.h"
 #include "actors/watchdog.h"
-#include "mailbox/pool.h"
+#include "mem/pool.h"
 #include "supervisor/link_impl.h"
 
 static _Thread_local struct tr_actor *tls_actor;
@@ -106,19 +106,21 @@ static int spawn_check_opts(tr_system *sys, const tr_behaviour *beh, tr_spawn_op
 }
 
 /* Actors with at most this much behaviour state come from the actor pool
- * (mailbox/pool.h): they are usually spawned on one thread and freed on
+ * (mem/pool.h): they are usually spawned on one thread and freed on
  * another, which costs glibc an arena lock per actor. 8 bytes makes the
  * pool object 168 bytes, a 176-byte malloc chunk: the same memory a
  * stateless actor took from malloc before. */
 #define ACTOR_POOL_STATE 8u
 #define ACTOR_POOL_SIZE (sizeof(struct tr_actor) + ACTOR_POOL_STATE)
 
+tr_pool tr_actor_pool = TR_POOL_INIT(ACTOR_POOL_SIZE);
+
 static bool actor_pooled(const tr_behaviour *beh) { return beh->state_size <= ACTOR_POOL_STATE; }
 
 static void actor_free_mem(struct tr_actor *a)
 {
     if (actor_pooled(a->beh))
-        tr_pool_free(TR_POOL_ACTOR, a);
+        tr_pool_free(&tr_actor_pool, a);
     else
         free(a);
 }
@@ -126,7 +128,7 @@ static void actor_free_mem(struct tr_actor *a)
 static struct tr_actor *actor_alloc(tr_system *sys, const tr_behaviour *beh, void *arg,
                                     const tr_spawn_opts *o, struct tr_actor *parent)
 {
-    struct tr_actor *a = actor_pooled(beh) ? tr_pool_alloc(TR_POOL_ACTOR, ACTOR_POOL_SIZE)
+    struct tr_actor *a = actor_pooled(beh) ? tr_pool_alloc(&tr_actor_pool)
                                            : malloc(sizeof(*a) + beh->state_size);
     if (a == NULL)
         return NULL;

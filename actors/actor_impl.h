@@ -247,6 +247,9 @@ void tr_actor_drop_mailbox(struct tr_actor *a, int reason);
 /* Unmutes every sender muted on `a` (it drained, or it died). */
 void tr_actor_release_muted(struct tr_actor *a);
 
+/* The pool of small actors (mem/pool.h; actor.c), which idle workers trim. */
+extern struct tr_pool tr_actor_pool;
+
 /* Internal spawn used by tr_spawn and spawn groups. */
 int tr_actor_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_spawn_opts *opts,
                    struct tr_group *group, tr_ref *out);

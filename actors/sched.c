@@ -8,7 +8,7 @@
 #include "actors/blocking.h"
 #include "actors/remote.h"
 #include "actors/send.h"
-#include "mailbox/pool.h"
+#include "mem/pool.h"
 
 static _Thread_local tr_worker *tls_worker;
 
@@ -254,7 +254,7 @@ void tr_sched_requeue(tr_system *sys, struct tr_actor *a)
 #define PATIENCE_MS 1
 
 /* A worker that parks while the object pools hold more free memory than
- * they keep when idle (mailbox/pool.h: ending a million actors fills them)
+ * they keep when idle (mem/pool.h: ending a million actors fills them)
  * wakes after this long without work and gives the excess back to malloc,
  * a step at a time, stopping when work arrives. Not sooner: a worker that
  * runs dry for a moment in the middle of a burst must not spend it in

@@ -1,16 +1,18 @@
-/* Message node allocation, from the node pool (mailbox/pool.h): nodes are
+/* Message node allocation, from the node pool (mem/pool.h): nodes are
  * freed on the receiver's worker, and with plain malloc that cross-thread
  * traffic made glibc grow and trim its heaps on every burst of sends. */
 #include "mailbox/msg.h"
 
-#include "mailbox/pool.h"
+#include "mem/pool.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+static tr_pool mnode_pool = TR_POOL_INIT(sizeof(tr_mnode));
+
 static tr_mnode *mnode_alloc(uint32_t type)
 {
-    tr_mnode *n = tr_pool_alloc(TR_POOL_MNODE, sizeof(*n));
+    tr_mnode *n = tr_pool_alloc(&mnode_pool);
     if (n == NULL)
         return NULL;
     atomic_store_explicit(&n->link.next, NULL, memory_order_relaxed);
@@ -39,7 +41,7 @@ tr_mnode *tr_mnode_copy(uint32_t type, const void *data, size_t size)
     } else {
         void *copy = malloc(size);
         if (copy == NULL) {
-            tr_pool_free(TR_POOL_MNODE, n);
+            tr_pool_free(&mnode_pool, n);
             return NULL;
         }
         memcpy(copy, data, size);
@@ -68,7 +70,7 @@ void tr_mnode_free(tr_mnode *n)
 {
     if (n->free_fn != NULL && !n->taken && n->msg.data != NULL)
         n->free_fn((void *)n->msg.data);
-    tr_pool_free(TR_POOL_MNODE, n);
+    tr_pool_free(&mnode_pool, n);
 }
 
 void *tr_msg_take(const tr_msg *msg)

@@ -1,4 +1,4 @@
-/* The fixed-size object pool (mailbox/pool.h): reuse on one thread, objects
+/* The fixed-size object pool (mem/pool.h): reuse on one thread, objects
  * handed between threads keep their contents, a thread's cache goes back to
  * the depot when the thread exits, the depot stays bounded, and a trim gives
  * back what it holds beyond its idle bound. No runtime is started here, so
@@ -10,17 +10,18 @@
 #include <string.h>
 
 #include "mailbox/msg.h"
-#include "mailbox/pool.h"
+#include "mem/pool.h"
 
-#define ID TR_POOL_MNODE
 #define SIZE sizeof(tr_mnode)
+static tr_pool test_pool = TR_POOL_INIT(SIZE);
+#define ID (&test_pool)
 
 /* A small depot (64 magazines idle, 256 at most) keeps the bound tests
  * quick. The TSan build runs every test in one process, so the depot may
  * hold what earlier tests left: trimmed first, it is below both bounds. */
 static void small_depot(void)
 {
-    tr_pool_free(ID, tr_pool_alloc(ID, SIZE)); /* the depot knows the size from here on */
+    tr_pool_free(ID, tr_pool_alloc(ID)); /* registered from here on */
     tr_pool_set_depot_bytes(ID, 64 * TR_POOL_BATCH * SIZE, 256 * TR_POOL_BATCH * SIZE);
     while (tr_pool_trim())
         ;
@@ -28,11 +29,11 @@ static void small_depot(void)
 
 Test(objpool, same_thread_reuses_the_last_freed_object)
 {
-    void *a = tr_pool_alloc(ID, SIZE);
+    void *a = tr_pool_alloc(ID);
     cr_assert_not_null(a);
     memset(a, 0xab, SIZE);
     tr_pool_free(ID, a);
-    void *b = tr_pool_alloc(ID, SIZE);
+    void *b = tr_pool_alloc(ID);
     cr_assert_eq(b, a, "the cache hands back the object just freed");
     memset(b, 0, SIZE);
     tr_pool_free(ID, b);
@@ -49,7 +50,7 @@ static void *churn_two_batches(void *arg)
     churn_result *r = arg;
     void *objs[2 * TR_POOL_BATCH];
     for (int i = 0; i < 2 * TR_POOL_BATCH; i++) {
-        objs[i] = tr_pool_alloc(ID, SIZE);
+        objs[i] = tr_pool_alloc(ID);
         cr_assert_not_null(objs[i]);
     }
     r->depot_after_allocs = tr_pool_depot_batches(ID);
@@ -84,7 +85,7 @@ static void *produce(void *arg)
 {
     handoff *h = arg;
     for (uint64_t i = 0; i < HANDOFF_OBJS; i++) {
-        uint64_t *o = tr_pool_alloc(ID, SIZE);
+        uint64_t *o = tr_pool_alloc(ID);
         cr_assert_not_null(o);
         for (size_t k = 0; k < SIZE / sizeof(uint64_t); k++)
             o[k] = i * 31 + k;
@@ -151,7 +152,7 @@ static void alloc_here_free_there(size_t n)
     a.objs = malloc(a.n * sizeof(*a.objs));
     cr_assert_not_null(a.objs);
     for (size_t i = 0; i < a.n; i++) {
-        a.objs[i] = tr_pool_alloc(ID, SIZE);
+        a.objs[i] = tr_pool_alloc(ID);
         cr_assert_not_null(a.objs[i]);
     }
     pthread_t t;
@@ -183,7 +184,7 @@ Test(objpool, a_trim_gives_back_down_to_the_idle_bound)
     cr_assert_gt(calls, 0, "more than one step's worth to give back");
     cr_assert_eq(tr_pool_depot_batches(ID), idle, "trimmed to the idle bound, no further");
     cr_assert(!tr_pool_trim(), "nothing left to trim");
-    void *o = tr_pool_alloc(ID, SIZE);
+    void *o = tr_pool_alloc(ID);
     cr_assert_not_null(o, "the pool still serves allocations after a trim");
     tr_pool_free(ID, o);
 }

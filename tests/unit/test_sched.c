@@ -6,7 +6,8 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "mailbox/pool.h"
+#include "actors/actor_impl.h"
+#include "mem/pool.h"
 #include "tests/support/latch.h"
 #include "troupe/troupe.h"
 
@@ -236,7 +237,7 @@ Test(sched, a_lone_actor_behind_a_long_turn_is_stolen)
 }
 
 /* Ending many actors fills the actor pool's depot past what it keeps when
- * idle (mailbox/pool.h); a worker that then stays without work gives the
+ * idle (mem/pool.h); a worker that then stays without work gives the
  * excess back (actors/sched.c, TRIM_AFTER_MS) with nobody asking it to.
  * Nothing announces that, so the check polls the depot, bounded. */
 #define TRIM_ACTORS 20000
@@ -260,7 +261,7 @@ Test(sched, idle_workers_give_back_what_the_pools_kept_while_busy)
 {
     /* a small depot: 64 magazines kept idle, 1024 at most */
     size_t actor_bytes = 176; /* about a pooled actor (168 bytes): the bounds are bytes */
-    tr_pool_set_depot_bytes(TR_POOL_ACTOR, 64 * TR_POOL_BATCH * actor_bytes,
+    tr_pool_set_depot_bytes(&tr_actor_pool, 64 * TR_POOL_BATCH * actor_bytes,
                             1024 * TR_POOL_BATCH * actor_bytes);
     latch_init(&trim_ended);
     tr_system *sys;
@@ -269,16 +270,16 @@ Test(sched, idle_workers_give_back_what_the_pools_kept_while_busy)
     for (int i = 0; i < TRIM_ACTORS; i++)
         cr_assert_eq(tr_spawn(sys, &short_lived, NULL, NULL, NULL), TR_OK);
     cr_assert(latch_wait(&trim_ended, TRIM_ACTORS, 60000));
-    size_t idle = tr_pool_depot_idle_max(TR_POOL_ACTOR);
+    size_t idle = tr_pool_depot_idle_max(&tr_actor_pool);
     cr_assert_gt(idle, 0);
     bool trimmed = false;
     for (int waited_ms = 0; waited_ms < 20000 && !trimmed; waited_ms += 5) {
-        trimmed = tr_pool_depot_batches(TR_POOL_ACTOR) <= idle;
+        trimmed = tr_pool_depot_batches(&tr_actor_pool) <= idle;
         if (!trimmed)
             nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
     }
     cr_assert(trimmed, "depot still holds %zu magazines, idle bound %zu",
-              tr_pool_depot_batches(TR_POOL_ACTOR), idle);
+              tr_pool_depot_batches(&tr_actor_pool), idle);
     tr_system_destroy(sys);
 }
 

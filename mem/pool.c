@@ -13,7 +13,7 @@
  * Free objects are never written to or read from while cached (the pointers
  * live in the magazine), so handing an object from the thread that freed it
  * to the one that allocates it costs no cache miss inside the allocator. */
-#include "mailbox/pool.h"
+#include "mem/pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,52 +31,36 @@
 
 #define EMPTY_MAGAZINES_KEPT 64
 
-typedef struct magazine {
-    struct magazine *next; /* depot lists */
+typedef struct tr_pool_magazine {
+    struct tr_pool_magazine *next; /* depot lists */
     unsigned n;
     void *objs[TR_POOL_BATCH];
 } magazine;
 
-typedef struct depot {
-    pthread_mutex_t lock;
-    _Atomic size_t size; /* object size, set by the first allocation */
-    size_t idle_bytes, busy_bytes; /* bounds; 0 = the defaults (pool.h) */
-    size_t max_full;     /* full magazines kept at most: busy_bytes worth */
-    size_t idle_full;    /* full magazines kept after a trim: idle_bytes worth */
-    _Atomic bool over_idle; /* nfull > idle_full: tr_pool_trim has work */
-    magazine *full, *empty;
-    size_t nfull, nempty;
-} depot;
+/* A pool's depot is the tr_pool itself (its lock, bounds and lists). */
+typedef tr_pool depot;
 
 typedef struct thread_cache {
-    magazine *cur[TR_POOL_COUNT];
-    magazine *spare[TR_POOL_COUNT]; /* NULL, empty or full */
+    magazine *cur[TR_POOL_MAX];
+    magazine *spare[TR_POOL_MAX]; /* NULL, empty or full */
     bool registered; /* the thread-exit destructor will flush this cache */
 } thread_cache;
 
-/* Two workers ending actors visit the depot every TR_POOL_BATCH frees each,
- * for a few instructions: a lock that spins briefly before it sleeps keeps
- * a collision from costing a futex sleep and wake (glibc's adaptive mutex). */
-#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-#define DEPOT_LOCK_INIT PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-#else
-#define DEPOT_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
-#endif
-
-static depot g_depots[TR_POOL_COUNT] = {
-    {.lock = DEPOT_LOCK_INIT},
-    {.lock = DEPOT_LOCK_INIT},
-};
-_Static_assert(TR_POOL_COUNT == 2, "initialise every depot above");
+/* The pools in use, by slot: a pool takes the next slot on its first use.
+ * Slots are never given back (pools are static objects). */
+static pthread_mutex_t g_pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static tr_pool *g_pools[TR_POOL_MAX];
+static _Atomic uint32_t g_npools;
 
 static _Thread_local thread_cache tls_cache;
 static pthread_key_t g_exit_key;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static bool g_have_key;
 
-static size_t obj_size(tr_pool_id id)
+/* The registered pools: g_pools[0, n). */
+static uint32_t pools_registered(void)
 {
-    return atomic_load_explicit(&g_depots[id].size, memory_order_relaxed);
+    return atomic_load_explicit(&g_npools, memory_order_acquire);
 }
 
 /* Frees the objects a magazine holds back to malloc; it is left empty. */
@@ -117,15 +101,14 @@ static bool depot_store_full(depot *d, magazine *m)
 
 /* Stores a full magazine in the depot. When the depot already holds its
  * share, the objects go back to malloc and the magazine is kept empty. */
-static void depot_put_full(tr_pool_id id, magazine *m)
+static void depot_put_full(depot *d, magazine *m)
 {
-    depot *d = &g_depots[id];
     pthread_mutex_lock(&d->lock);
     bool stored = depot_store_full(d, m);
     pthread_mutex_unlock(&d->lock);
     if (stored)
         return;
-    magazine_drain(m, obj_size(id));
+    magazine_drain(m, d->size);
     pthread_mutex_lock(&d->lock);
     depot_keep_empty(d, m);
     pthread_mutex_unlock(&d->lock);
@@ -136,22 +119,23 @@ static void cache_flush(void *arg)
 {
     thread_cache *c = arg;
     c->registered = false;
-    for (int i = 0; i < TR_POOL_COUNT; i++) {
-        tr_pool_id id = (tr_pool_id)i;
-        magazine *ms[2] = {c->cur[id], c->spare[id]};
-        c->cur[id] = c->spare[id] = NULL;
+    uint32_t n = pools_registered();
+    for (uint32_t slot = 0; slot < n; slot++) {
+        depot *d = g_pools[slot];
+        magazine *ms[2] = {c->cur[slot], c->spare[slot]};
+        c->cur[slot] = c->spare[slot] = NULL;
         for (int k = 0; k < 2; k++) {
             magazine *m = ms[k];
             if (m == NULL)
                 continue;
             if (m->n == TR_POOL_BATCH) {
-                depot_put_full(id, m);
+                depot_put_full(d, m);
                 continue;
             }
-            magazine_drain(m, obj_size(id));
-            pthread_mutex_lock(&g_depots[id].lock);
-            depot_keep_empty(&g_depots[id], m);
-            pthread_mutex_unlock(&g_depots[id].lock);
+            magazine_drain(m, d->size);
+            pthread_mutex_lock(&d->lock);
+            depot_keep_empty(d, m);
+            pthread_mutex_unlock(&d->lock);
         }
     }
 }
@@ -160,14 +144,18 @@ static void cache_flush(void *arg)
  * with a lock nobody will release. */
 static void fork_prepare(void)
 {
-    for (int id = 0; id < TR_POOL_COUNT; id++)
-        pthread_mutex_lock(&g_depots[id].lock);
+    pthread_mutex_lock(&g_pools_lock);
+    uint32_t n = pools_registered();
+    for (uint32_t slot = 0; slot < n; slot++)
+        pthread_mutex_lock(&g_pools[slot]->lock);
 }
 
 static void fork_release(void)
 {
-    for (int id = TR_POOL_COUNT - 1; id >= 0; id--)
-        pthread_mutex_unlock(&g_depots[id].lock);
+    uint32_t n = pools_registered();
+    for (uint32_t slot = n; slot-- > 0;)
+        pthread_mutex_unlock(&g_pools[slot]->lock);
+    pthread_mutex_unlock(&g_pools_lock);
 }
 
 static void pool_once(void)
@@ -202,24 +190,46 @@ static void set_bounds(depot *d, size_t size)
     atomic_store_explicit(&d->over_idle, d->nfull > d->idle_full, memory_order_relaxed);
 }
 
-static void set_size(depot *d, size_t size)
+/* Gives `pool` a slot on its first use; TR_POOL_MAX when every slot is
+ * taken (that pool then hands out plain malloc). Returns the slot. */
+static uint32_t pool_register(tr_pool *pool)
 {
-    if (atomic_load_explicit(&d->size, memory_order_relaxed) != 0)
-        return;
-    set_bounds(d, size);
-    atomic_store_explicit(&d->size, size, memory_order_relaxed);
+    pthread_once(&g_once, pool_once);
+    pthread_mutex_lock(&g_pools_lock);
+    uint32_t slot = atomic_load_explicit(&pool->slot, memory_order_relaxed);
+    if (slot == 0) {
+        uint32_t n = atomic_load_explicit(&g_npools, memory_order_relaxed);
+        if (n < TR_POOL_MAX) {
+            pthread_mutex_lock(&pool->lock);
+            set_bounds(pool, pool->size);
+            pthread_mutex_unlock(&pool->lock);
+            g_pools[n] = pool;
+            atomic_store_explicit(&g_npools, n + 1, memory_order_release);
+        }
+        slot = n + 1;
+        atomic_store_explicit(&pool->slot, slot, memory_order_release);
+    }
+    pthread_mutex_unlock(&g_pools_lock);
+    return slot - 1;
 }
 
-void tr_pool_set_depot_bytes(tr_pool_id id, size_t idle_bytes, size_t busy_bytes)
+/* The pool's slot in the thread caches (< TR_POOL_MAX), or TR_POOL_MAX for
+ * a pool beyond them. */
+static inline uint32_t pool_slot(tr_pool *pool)
 {
-    depot *d = &g_depots[id];
-    pthread_mutex_lock(&d->lock);
-    d->idle_bytes = idle_bytes;
-    d->busy_bytes = busy_bytes;
-    size_t size = atomic_load_explicit(&d->size, memory_order_relaxed);
-    if (size != 0)
-        set_bounds(d, size);
-    pthread_mutex_unlock(&d->lock);
+    uint32_t slot = atomic_load_explicit(&pool->slot, memory_order_acquire);
+    if (__builtin_expect(slot != 0, 1))
+        return slot - 1; /* at most TR_POOL_MAX (see pool_register) */
+    return pool_register(pool);
+}
+
+void tr_pool_set_depot_bytes(tr_pool *pool, size_t idle_bytes, size_t busy_bytes)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->idle_bytes = idle_bytes;
+    pool->busy_bytes = busy_bytes;
+    set_bounds(pool, pool->size);
+    pthread_mutex_unlock(&pool->lock);
 }
 
 /* Magazines freed per tr_pool_trim call: a few hundred microseconds of
@@ -228,8 +238,9 @@ void tr_pool_set_depot_bytes(tr_pool_id id, size_t idle_bytes, size_t busy_bytes
 
 bool tr_pool_over_idle(void)
 {
-    for (int i = 0; i < TR_POOL_COUNT; i++)
-        if (atomic_load_explicit(&g_depots[i].over_idle, memory_order_relaxed))
+    uint32_t n = pools_registered();
+    for (uint32_t slot = 0; slot < n; slot++)
+        if (atomic_load_explicit(&g_pools[slot]->over_idle, memory_order_relaxed))
             return true;
     return false;
 }
@@ -237,8 +248,9 @@ bool tr_pool_over_idle(void)
 bool tr_pool_trim(void)
 {
     bool more = false;
-    for (int i = 0; i < TR_POOL_COUNT; i++) {
-        depot *d = &g_depots[i];
+    uint32_t n = pools_registered();
+    for (uint32_t slot = 0; slot < n; slot++) {
+        depot *d = g_pools[slot];
         if (!atomic_load_explicit(&d->over_idle, memory_order_relaxed))
             continue;
         magazine *taken = NULL;
@@ -254,9 +266,8 @@ bool tr_pool_trim(void)
         atomic_store_explicit(&d->over_idle, over, memory_order_relaxed);
         pthread_mutex_unlock(&d->lock);
         more |= over;
-        size_t size = obj_size((tr_pool_id)i);
         for (magazine *m = taken; m != NULL; m = m->next)
-            magazine_drain(m, size);
+            magazine_drain(m, d->size);
         pthread_mutex_lock(&d->lock);
         while (taken != NULL) {
             magazine *m = taken;
@@ -270,7 +281,7 @@ bool tr_pool_trim(void)
 
 /* Slow path of an allocation: `cur` is empty or missing. Loads a full
  * magazine (the spare or one from the depot); false when there is none. */
-static bool refill(thread_cache *c, tr_pool_id id, size_t size)
+static bool refill(thread_cache *c, depot *d, uint32_t id)
 {
     magazine *s = c->spare[id];
     if (s != NULL && s->n > 0) {
@@ -278,9 +289,7 @@ static bool refill(thread_cache *c, tr_pool_id id, size_t size)
         c->cur[id] = s;
         return true;
     }
-    depot *d = &g_depots[id];
     pthread_mutex_lock(&d->lock);
-    set_size(d, size);
     magazine *full = d->full;
     if (full != NULL) {
         d->full = full->next;
@@ -298,28 +307,24 @@ static bool refill(thread_cache *c, tr_pool_id id, size_t size)
     return full != NULL;
 }
 
-void *tr_pool_alloc(tr_pool_id id, size_t size)
+void *tr_pool_alloc(tr_pool *pool)
 {
+    uint32_t id = pool_slot(pool);
     thread_cache *c = my_cache();
-    if (c == NULL) {
-        depot *d = &g_depots[id];
-        pthread_mutex_lock(&d->lock);
-        set_size(d, size); /* another thread may free the object into the pool */
-        pthread_mutex_unlock(&d->lock);
-        return malloc(size);
-    }
+    if (c == NULL || id == TR_POOL_MAX)
+        return malloc(pool->size);
     magazine *m = c->cur[id];
-    if ((m == NULL || m->n == 0) && !refill(c, id, size))
-        return malloc(size);
+    if ((m == NULL || m->n == 0) && !refill(c, pool, id))
+        return malloc(pool->size);
     m = c->cur[id];
     void *obj = m->objs[--m->n];
-    POOL_UNPOISON(obj, size);
+    POOL_UNPOISON(obj, pool->size);
     return obj;
 }
 
 /* Slow path of a free: `cur` is full or missing. Makes room in `cur`;
  * false on ENOMEM (no magazine to be had). */
-static bool make_room(thread_cache *c, tr_pool_id id)
+static bool make_room(thread_cache *c, depot *d, uint32_t id)
 {
     magazine *s = c->spare[id];
     if (s != NULL && s->n == 0) {
@@ -329,7 +334,6 @@ static bool make_room(thread_cache *c, tr_pool_id id)
     }
     /* One visit to the depot: the full spare goes in (if there is room) and
      * an empty magazine comes out. */
-    depot *d = &g_depots[id];
     magazine *e = NULL;
     pthread_mutex_lock(&d->lock);
     if (s != NULL && depot_store_full(d, s))
@@ -341,7 +345,7 @@ static bool make_room(thread_cache *c, tr_pool_id id)
     }
     pthread_mutex_unlock(&d->lock);
     if (s != NULL) { /* the depot is full: its objects go back to malloc */
-        magazine_drain(s, obj_size(id));
+        magazine_drain(s, d->size);
         e = s;
     } else if (e == NULL) {
         e = malloc(sizeof(*e));
@@ -353,32 +357,33 @@ static bool make_room(thread_cache *c, tr_pool_id id)
     return e != NULL;
 }
 
-void tr_pool_free(tr_pool_id id, void *obj)
+void tr_pool_free(tr_pool *pool, void *obj)
 {
     if (obj == NULL)
         return;
-    thread_cache *c = my_cache();
+    uint32_t id = pool_slot(pool);
+    thread_cache *c = id < TR_POOL_MAX ? my_cache() : NULL;
     magazine *m = c != NULL ? c->cur[id] : NULL;
-    if (c == NULL || ((m == NULL || m->n == TR_POOL_BATCH) && !make_room(c, id))) {
+    if (c == NULL || ((m == NULL || m->n == TR_POOL_BATCH) && !make_room(c, pool, id))) {
         free(obj);
         return;
     }
     m = c->cur[id];
-    POOL_POISON(obj, obj_size(id));
+    POOL_POISON(obj, pool->size);
     m->objs[m->n++] = obj;
 }
 
 /* A depot field read under its lock (tests, diagnostics). */
-static size_t read_locked(tr_pool_id id, const size_t *field)
+static size_t read_locked(tr_pool *pool, const size_t *field)
 {
-    pthread_mutex_lock(&g_depots[id].lock);
+    pthread_mutex_lock(&pool->lock);
     size_t n = *field;
-    pthread_mutex_unlock(&g_depots[id].lock);
+    pthread_mutex_unlock(&pool->lock);
     return n;
 }
 
-size_t tr_pool_depot_batches(tr_pool_id id) { return read_locked(id, &g_depots[id].nfull); }
+size_t tr_pool_depot_batches(tr_pool *pool) { return read_locked(pool, &pool->nfull); }
 
-size_t tr_pool_depot_max(tr_pool_id id) { return read_locked(id, &g_depots[id].max_full); }
+size_t tr_pool_depot_max(tr_pool *pool) { return read_locked(pool, &pool->max_full); }
 
-size_t tr_pool_depot_idle_max(tr_pool_id id) { return read_locked(id, &g_depots[id].idle_full); }
+size_t tr_pool_depot_idle_max(tr_pool *pool) { return read_locked(pool, &pool->idle_full); }
