@@ -19,7 +19,7 @@
 #include "actors/system_impl.h"
 #include "actors/watchdog.h"
 #include "mem/pool.h"
-#include "supervisor/link_impl.h"
+#include "actors/link_impl.h"
 
 static _Thread_local struct tr_actor *tls_actor;
 

@@ -29,7 +29,7 @@ struct tr_link_set;
 
 /* A growable array of references (ds/vec.h). */
 typedef TR_VEC(tr_ref) tr_ref_vec;
-/* Monitors watching an actor (supervisor/monitor_impl.h). */
+/* Monitors watching an actor (actors/monitor_impl.h). */
 typedef TR_VEC(struct tr_watch) tr_watch_vec;
 
 /* Schedule state (tr_actor.sched). */
@@ -46,7 +46,7 @@ enum {
     TR_SIG_KILL = 1u << 1,        /* immediate stop with TR_EKILLED */
     TR_SIG_FROM_PARENT = 1u << 2, /* the stop comes from an ancestor that owns the deadline */
     TR_SIG_CHILD = 1u << 3,       /* a child ended: a stopping parent re-checks */
-    TR_SIG_EXIT = 1u << 4,        /* exit signals from links are pending (supervisor/link.c) */
+    TR_SIG_EXIT = 1u << 4,        /* exit signals from links are pending (actors/link.c) */
     TR_SIG_CANCEL = 1u << 5,      /* graceful stop with TR_ECANCELLED (supervisor/token.c) */
 };
 
@@ -100,7 +100,7 @@ typedef struct tr_actor_ext {
     void (*result_free)(void *);
     /* monitors watching this actor (guarded by the stripe lock) */
     tr_watch_vec watches;
-    /* links and pending exit signals (supervisor/link.c; stripe lock) */
+    /* links and pending exit signals (actors/link.c; stripe lock) */
     struct tr_link_set *links;
 } tr_actor_ext;
 

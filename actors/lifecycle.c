@@ -10,8 +10,8 @@
 #include "actors/send.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
-#include "supervisor/link_impl.h"
-#include "supervisor/monitor_impl.h"
+#include "actors/link_impl.h"
+#include "actors/monitor_impl.h"
 
 /* The actor whose tr_lifecycle_begin runs its children inline on this
  * thread, innermost (see unlink_from_parent). */
@@ -190,7 +190,7 @@ void tr_lifecycle_take_signals(struct tr_actor *a, uint32_t pending)
     /* a cancelled token (supervisor/token.c): a graceful stop with its own reason */
     if (s & TR_SIG_CANCEL)
         tr_lifecycle_begin(a, TR_ECANCELLED, TR_STOP_DRAIN, false);
-    /* exit signals from links (supervisor/link.c): trap them or fail */
+    /* exit signals from links (actors/link.c): trap them or fail */
     if (s & TR_SIG_EXIT)
         tr_link_take_exits(a);
 }

@@ -72,7 +72,8 @@ int tr_remote_peer_agent(tr_system *sys, const char *node_name, tr_ref *out);
 bool tr_actor_mute(struct tr_actor *sender);
 void tr_actor_unmute(tr_system *sys, tr_ref sender);
 
-/* Sends one TR_MSG_DOWN to local `watcher` (monitor.c). */
+/* Sends one TR_MSG_DOWN to local `watcher` (actors/monitor.c): the node
+ * reports remote monitors through it. */
 void tr_monitor_send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t id, int reason);
 
 #endif

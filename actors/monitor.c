@@ -8,7 +8,7 @@
 #include "actors/remote.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
-#include "supervisor/monitor_impl.h"
+#include "actors/monitor_impl.h"
 #include "troupe/monitor.h"
 
 void tr_monitor_send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t id, int reason)

@@ -1,6 +1,6 @@
 /* Monitor bookkeeping used by the actor lifecycle. */
-#ifndef TROUPE_SUPERVISOR_MONITOR_IMPL_H
-#define TROUPE_SUPERVISOR_MONITOR_IMPL_H
+#ifndef TROUPE_ACTORS_MONITOR_IMPL_H
+#define TROUPE_ACTORS_MONITOR_IMPL_H
 
 #include <stdint.h>
 

@@ -14,7 +14,7 @@
 #include "actors/lifecycle.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
-#include "supervisor/link_impl.h"
+#include "actors/link_impl.h"
 
 static tr_link_set *set_get(tr_actor_ext *ext) /* stripe lock held */
 {

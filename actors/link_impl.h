@@ -1,6 +1,6 @@
 /* Link bookkeeping used by the actor lifecycle (see troupe/link.h). */
-#ifndef TROUPE_SUPERVISOR_LINK_IMPL_H
-#define TROUPE_SUPERVISOR_LINK_IMPL_H
+#ifndef TROUPE_ACTORS_LINK_IMPL_H
+#define TROUPE_ACTORS_LINK_IMPL_H
 
 #include <stdint.h>
 
