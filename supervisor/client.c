@@ -202,23 +202,31 @@ int tr_supervisor_delete_child_async(tr_ctx *self, tr_ref sup, const char *id,
     return tr_ask(self, sup, TR_SUP_DELETE_CHILD, id, strlen(id) + 1, timeout_ms, corr);
 }
 
-int tr_supervisor_which_children(tr_system *sys, tr_ref sup, int timeout_ms,
-                                 tr_sup_child_info *out, size_t max, size_t *count)
+/* Asks `sup` for an array of elem_size-byte items: copies up to `max` of
+ * them to out (may be NULL when max is 0) and their number to *count. */
+static int ask_array(tr_system *sys, tr_ref sup, uint32_t type, int timeout_ms, void *out,
+                     size_t elem_size, size_t max, size_t *count)
 {
     if (sys == NULL || (out == NULL && max > 0))
         return TR_EINVAL;
     void *reply = NULL;
     size_t size = 0;
-    int rc = tr_ask_wait(sys, sup, TR_SUP_CHILD_INFO, NULL, 0, timeout_ms, &reply, &size);
+    int rc = tr_ask_wait(sys, sup, type, NULL, 0, timeout_ms, &reply, &size);
     if (rc != TR_OK)
         return rc;
-    size_t n = size / sizeof(tr_sup_child_info);
+    size_t n = size / elem_size;
     if (out != NULL)
-        memcpy(out, reply, (n < max ? n : max) * sizeof(*out));
+        memcpy(out, reply, (n < max ? n : max) * elem_size);
     if (count != NULL)
         *count = n;
     free(reply);
     return TR_OK;
+}
+
+int tr_supervisor_which_children(tr_system *sys, tr_ref sup, int timeout_ms,
+                                 tr_sup_child_info *out, size_t max, size_t *count)
+{
+    return ask_array(sys, sup, TR_SUP_CHILD_INFO, timeout_ms, out, sizeof(*out), max, count);
 }
 
 int tr_supervisor_count_children(tr_system *sys, tr_ref sup, int timeout_ms, tr_sup_counts *out)
@@ -297,18 +305,5 @@ int tr_supervisor_terminate_child(tr_system *sys, tr_ref sup, tr_ref child, int 
 int tr_supervisor_children(tr_system *sys, tr_ref sup, int timeout_ms, tr_ref *out, size_t max,
                            size_t *count)
 {
-    if (sys == NULL || (out == NULL && max > 0))
-        return TR_EINVAL;
-    void *reply = NULL;
-    size_t size = 0;
-    int rc = tr_ask_wait(sys, sup, TR_SUP_WHICH_CHILDREN, NULL, 0, timeout_ms, &reply, &size);
-    if (rc != TR_OK)
-        return rc;
-    size_t n = size / sizeof(tr_ref);
-    if (out != NULL)
-        memcpy(out, reply, (n < max ? n : max) * sizeof(tr_ref));
-    if (count != NULL)
-        *count = n;
-    free(reply);
-    return TR_OK;
+    return ask_array(sys, sup, TR_SUP_WHICH_CHILDREN, timeout_ms, out, sizeof(*out), max, count);
 }

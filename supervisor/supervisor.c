@@ -36,6 +36,7 @@
 #include "actors/crash.h"
 #include "actors/probe.h"
 #include "actors/system_impl.h"
+#include "ds/list.h"
 #include "ds/vec.h"
 #include "supervisor/refmap.h"
 #include "supervisor/supervisor_impl.h"
@@ -94,8 +95,8 @@ typedef struct sup_reply {
 } sup_reply;
 
 typedef struct sup_child {
-    struct sup_child *prev, *next;         /* start order */
-    struct sup_child *due_prev, *due_next; /* the due queue (CHILD_DUE only) */
+    tr_list_node in_order;                 /* sup_state.kids: start order */
+    tr_list_node in_due;                   /* sup_state.due (CHILD_DUE only) */
     const tr_child_spec *spec;             /* in the tr_sup_spec */
     void *arg;                             /* init's arg: the spec's, or a pool child's own */
     size_t index;                          /* position in the start order at insertion */
@@ -135,10 +136,10 @@ typedef struct sup_state {
     tr_sup_spec *spec;
     tr_sup_flags flags;
     bool pool; /* TR_SIMPLE_ONE_FOR_ONE */
-    sup_child *first, *last;
+    tr_list kids; /* sup_child.in_order, in start order */
     size_t nkids;
     size_t next_index;
-    sup_child *due_first, *due_last;
+    tr_list due; /* sup_child.in_due: the children to start, oldest first */
     tr_refmap live;      /* ref.id -> child, for each live incarnation */
     sup_child *current;  /* the child being started or stopped, if any */
     sup_child *cursor;   /* STARTING / GROUP_START: the next candidate in list order */
@@ -198,18 +199,15 @@ static bool is_live(child_state s)
     return s == CHILD_STARTING || s == CHILD_RUNNING || s == CHILD_STOPPING || s == CHILD_CYCLING;
 }
 
-static void due_unlink(sup_state *st, sup_child *k)
+/* The child of a start-order node (NULL for NULL), and its neighbours. */
+static sup_child *kid_of(tr_list_node *n)
 {
-    if (k->due_prev != NULL)
-        k->due_prev->due_next = k->due_next;
-    else
-        st->due_first = k->due_next;
-    if (k->due_next != NULL)
-        k->due_next->due_prev = k->due_prev;
-    else
-        st->due_last = k->due_prev;
-    k->due_prev = k->due_next = NULL;
+    return n != NULL ? TR_CONTAINER_OF(n, sup_child, in_order) : NULL;
 }
+static sup_child *first_kid(const sup_state *st) { return kid_of(st->kids.first); }
+static sup_child *last_kid(const sup_state *st) { return kid_of(st->kids.last); }
+static sup_child *next_kid(const sup_child *k) { return kid_of(k->in_order.next); }
+static sup_child *prev_kid(const sup_child *k) { return kid_of(k->in_order.prev); }
 
 /* The one place a child changes state: checks the transition, keeps the due
  * queue in step (a child is in it exactly while CHILD_DUE). */
@@ -221,16 +219,10 @@ static void child_move(sup_state *st, sup_child *k, child_state to)
         abort();
     }
     if (k->state == CHILD_DUE)
-        due_unlink(st, k);
+        tr_list_remove(&st->due, &k->in_due);
     k->state = to;
-    if (to == CHILD_DUE) {
-        k->due_prev = st->due_last;
-        if (st->due_last != NULL)
-            st->due_last->due_next = k;
-        else
-            st->due_first = k;
-        st->due_last = k;
-    }
+    if (to == CHILD_DUE)
+        tr_list_append(&st->due, &k->in_due);
 }
 
 /* ---- children list ---- */
@@ -244,12 +236,7 @@ static sup_child *child_add(sup_state *st, const tr_child_spec *spec, void *arg)
     k->arg = arg;
     k->index = st->next_index++;
     k->state = CHILD_IDLE;
-    k->prev = st->last;
-    if (st->last != NULL)
-        st->last->next = k;
-    else
-        st->first = k;
-    st->last = k;
+    tr_list_append(&st->kids, &k->in_order);
     st->nkids++;
     return k;
 }
@@ -258,24 +245,17 @@ static sup_child *child_add(sup_state *st, const tr_child_spec *spec, void *arg)
 static void child_forget(sup_state *st, sup_child *k)
 {
     if (k->state == CHILD_DUE)
-        due_unlink(st, k);
+        tr_list_remove(&st->due, &k->in_due);
     if (st->cursor == k)
-        st->cursor = k->next;
-    if (k->prev != NULL)
-        k->prev->next = k->next;
-    else
-        st->first = k->next;
-    if (k->next != NULL)
-        k->next->prev = k->prev;
-    else
-        st->last = k->prev;
+        st->cursor = next_kid(k);
+    tr_list_remove(&st->kids, &k->in_order);
     st->nkids--;
     free(k);
 }
 
 static sup_child *child_by_id(sup_state *st, const char *id)
 {
-    for (sup_child *k = st->first; k != NULL; k = k->next)
+    for (sup_child *k = first_kid(st); k != NULL; k = next_kid(k))
         if (strcmp(k->spec->id, id) == 0)
             return k;
     return NULL;
@@ -490,8 +470,8 @@ static void enter_shutdown(tr_ctx *self, sup_state *st, int reason)
     st->cursor = NULL;
     if (st->current != NULL && st->current->state == CHILD_STARTING)
         st->current = NULL; /* its start is abandoned: it is stopped in turn */
-    for (sup_child *k = st->first, *next; k != NULL; k = next) {
-        next = k->next;
+    for (sup_child *k = first_kid(st), *next; k != NULL; k = next) {
+        next = next_kid(k);
         switch (k->state) {
         case CHILD_DUE:
         case CHILD_BACKOFF:
@@ -586,7 +566,7 @@ static void begin_start(tr_ctx *self, sup_state *st, sup_child *k)
 /* The last live, not yet stopped child at or after `from` in list order. */
 static sup_child *last_to_stop(sup_state *st, size_t from)
 {
-    for (sup_child *k = st->last; k != NULL && k->index >= from; k = k->prev)
+    for (sup_child *k = last_kid(st); k != NULL && k->index >= from; k = prev_kid(k))
         if (k->state == CHILD_RUNNING || k->state == CHILD_STARTING)
             return k;
     return NULL;
@@ -601,13 +581,13 @@ static int advance(tr_ctx *self, sup_state *st)
         case PHASE_STARTING: {
             sup_child *k = st->cursor;
             while (k != NULL && k->state != CHILD_IDLE)
-                k = k->next;
+                k = next_kid(k);
             if (k == NULL) {
                 st->phase = PHASE_RUNNING;
                 answer_start_waiters(self, st, TR_OK);
                 continue;
             }
-            st->cursor = k->next;
+            st->cursor = next_kid(k);
             begin_start(self, st, k);
             continue;
         }
@@ -618,9 +598,9 @@ static int advance(tr_ctx *self, sup_state *st)
                 st->phase = PHASE_GROUP_STOP;
                 continue;
             }
-            if (st->due_first == NULL)
+            if (st->due.first == NULL)
                 return TR_OK;
-            begin_start(self, st, st->due_first);
+            begin_start(self, st, TR_CONTAINER_OF(st->due.first, sup_child, in_due));
             continue;
         case PHASE_GROUP_STOP: {
             sup_child *k = last_to_stop(st, st->group_from);
@@ -631,24 +611,24 @@ static int advance(tr_ctx *self, sup_state *st)
                 continue;
             }
             /* every member is down: those due or backing off join the group */
-            for (sup_child *m = st->first; m != NULL; m = m->next)
+            for (sup_child *m = first_kid(st); m != NULL; m = next_kid(m))
                 if (m->index >= st->group_from &&
                     (m->state == CHILD_DUE || m->state == CHILD_BACKOFF))
                     child_move(st, m, CHILD_GROUPED);
             st->phase = PHASE_GROUP_START;
-            st->cursor = st->first;
+            st->cursor = first_kid(st);
             continue;
         }
         case PHASE_GROUP_START: {
             sup_child *k = st->cursor;
             while (k != NULL && k->state != CHILD_GROUPED)
-                k = k->next;
+                k = next_kid(k);
             if (k == NULL) {
                 st->phase = PHASE_RUNNING;
                 st->cursor = NULL;
                 continue;
             }
-            st->cursor = k->next;
+            st->cursor = next_kid(k);
             begin_start(self, st, k);
             continue;
         }
@@ -795,7 +775,7 @@ static int which_child(tr_ctx *self, sup_state *st, const tr_msg *msg)
     const char *id = msg->data;
     if (msg->size == 0 || id[msg->size - 1] != '\0')
         return tr_reply(self, msg, NULL, 0);
-    for (sup_child *k = st->first; k != NULL; k = k->next)
+    for (sup_child *k = first_kid(st); k != NULL; k = next_kid(k))
         if ((k->state == CHILD_RUNNING || k->state == CHILD_STARTING) &&
             strcmp(k->spec->id, id) == 0)
             return tr_reply(self, msg, &k->ref, sizeof(tr_ref));
@@ -894,7 +874,7 @@ static int which_children(tr_ctx *self, sup_state *st, const tr_msg *msg)
     if (refs == NULL)
         return tr_reply(self, msg, NULL, 0);
     size_t m = 0;
-    for (sup_child *k = st->first; k != NULL; k = k->next)
+    for (sup_child *k = first_kid(st); k != NULL; k = next_kid(k))
         if (k->state == CHILD_RUNNING || k->state == CHILD_STARTING)
             refs[m++] = k->ref;
     int rc = tr_reply(self, msg, refs, m * sizeof(*refs));
@@ -927,7 +907,7 @@ static int child_info(tr_ctx *self, sup_state *st, const tr_msg *msg)
     if (out == NULL)
         return TR_OK; /* no reply: the asker times out */
     size_t m = 0;
-    for (sup_child *k = st->first; k != NULL; k = k->next, m++) {
+    for (sup_child *k = first_kid(st); k != NULL; k = next_kid(k), m++) {
         snprintf(out[m].id, sizeof(out[m].id), "%s", k->spec->id);
         out[m].ref = k->ref;
         out[m].status = status_of(k->state);
@@ -942,7 +922,7 @@ static int child_info(tr_ctx *self, sup_state *st, const tr_msg *msg)
 static int count_children(tr_ctx *self, sup_state *st, const tr_msg *msg)
 {
     tr_sup_counts c = {0};
-    for (sup_child *k = st->first; k != NULL; k = k->next) {
+    for (sup_child *k = first_kid(st); k != NULL; k = next_kid(k)) {
         c.specs++;
         c.active += is_live(k->state) && k->state != CHILD_STOPPING;
         if (spec_is_supervisor(k->spec))
@@ -981,7 +961,7 @@ static int sup_init(tr_ctx *self, void *state, void *arg)
         for (size_t i = 0; i < st->spec->n; i++)
             if (child_add(st, &st->spec->specs[i], st->spec->specs[i].arg) == NULL)
                 return TR_ENOMEM;
-    st->cursor = st->first;
+    st->cursor = first_kid(st);
     /* as OTP's supervisors do: an abnormal exit of a linked actor makes us
      * stop our children in order and then fail with its reason, instead of
      * failing at once (the runtime would then stop them all together) */
@@ -1037,9 +1017,8 @@ static void sup_terminate(tr_ctx *self, void *state, int reason)
     sup_state *st = state;
     if (st->phase == PHASE_STARTING) /* killed during its start */
         answer_start_waiters(self, st, reason != TR_OK ? reason : TR_ESHUTDOWN);
-    while (st->first != NULL) {
-        sup_child *k = st->first;
-        st->first = k->next;
+    for (sup_child *k = first_kid(st), *next; k != NULL; k = next) {
+        next = next_kid(k);
         free(k);
     }
     tr_refmap_free(&st->live);
@@ -1068,7 +1047,7 @@ static size_t sup_inspect(tr_ctx *self, void *state, char *buf, size_t cap)
                                   st->nkids, (unsigned long long)st->restarts_total,
                                   (unsigned long long)st->restarts.total, st->flags.intensity,
                                   st->flags.period_ms);
-    for (sup_child *k = st->first; k != NULL && len < cap; k = k->next)
+    for (sup_child *k = first_kid(st); k != NULL && len < cap; k = next_kid(k))
         len += (size_t)snprintf(buf + len, cap - len, "%s %s ref=%llu restarts=%u\n",
                                 k->spec->id, state_names[k->state],
                                 (unsigned long long)k->ref.id, k->restarts);
