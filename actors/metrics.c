@@ -82,10 +82,12 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
     if (sys == NULL || out == NULL)
         return;
     memset(out, 0, sizeof(*out));
-    uint32_t n = sys->nworkers < TR_METRICS_MAX_WORKERS ? sys->nworkers : TR_METRICS_MAX_WORKERS;
+    uint32_t n = sys->sched.nworkers;
+    if (n > TR_METRICS_MAX_WORKERS)
+        n = TR_METRICS_MAX_WORKERS;
     out->workers = n;
     for (uint32_t i = 0; i < n; i++) {
-        tr_worker *w = &sys->workers[i];
+        tr_worker *w = &sys->sched.workers[i];
         out->worker[i] = (tr_worker_metrics){
             .queue_depth = tr_runq_len(&w->runq),
             .steals = atomic_load_explicit(&w->steals, memory_order_relaxed),
@@ -94,8 +96,8 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
             .turns = atomic_load_explicit(&w->turns, memory_order_relaxed),
         };
     }
-    out->injection_depth = tr_ring_len(&sys->inject_ring) +
-                          atomic_load_explicit(&sys->inject_len, memory_order_relaxed);
+    out->injection_depth = tr_ring_len(&sys->sched.inject_ring) +
+                          atomic_load_explicit(&sys->sched.inject_len, memory_order_relaxed);
     out->actors_alive = tr_census_alive(sys);
     out->actors_spawned = tr_census_spawned(sys);
     out->dead_letters = atomic_load_explicit(&sys->dead_letters, memory_order_relaxed);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/registry.h"
 #include "actors/system_impl.h"
 #include "troupe/registry.h"
 
@@ -34,9 +35,9 @@ static size_t name_hash(const char *name)
 
 static tr_name_entry **buckets(tr_system *sys)
 {
-    if (sys->names == NULL)
-        sys->names = calloc(NAME_BUCKETS, sizeof(tr_name_entry *));
-    return (tr_name_entry **)sys->names;
+    if (sys->names.buckets == NULL)
+        sys->names.buckets = calloc(NAME_BUCKETS, sizeof(tr_name_entry *));
+    return sys->names.buckets;
 }
 
 /* Finds the live entry for `name` (lock held), dropping a stale one. */
@@ -57,13 +58,20 @@ static tr_name_entry **find(tr_system *sys, tr_name_entry **table, const char *n
     return NULL;
 }
 
+/* The live entry for `name` (lock held), or NULL. */
+static tr_name_entry **lookup(tr_system *sys, const char *name)
+{
+    tr_name_entry **table = buckets(sys);
+    return table != NULL ? find(sys, table, name) : NULL;
+}
+
 int tr_register(tr_system *sys, const char *name, tr_ref ref)
 {
     if (sys == NULL || !name_valid(name) || tr_ref_is_none(ref) || tr_ref_is_remote(ref))
         return TR_EINVAL;
     if (tr_actor_state_of(sys, ref) == TR_STATE_DEAD)
         return TR_EDEAD;
-    pthread_mutex_lock(&sys->names_lock);
+    pthread_mutex_lock(&sys->names.lock);
     tr_name_entry **table = buckets(sys);
     int rc = TR_OK;
     if (table == NULL) {
@@ -82,7 +90,7 @@ int tr_register(tr_system *sys, const char *name, tr_ref ref)
             table[b] = e;
         }
     }
-    pthread_mutex_unlock(&sys->names_lock);
+    pthread_mutex_unlock(&sys->names.lock);
     return rc;
 }
 
@@ -90,17 +98,16 @@ int tr_unregister(tr_system *sys, const char *name)
 {
     if (sys == NULL || !name_valid(name))
         return TR_EINVAL;
-    pthread_mutex_lock(&sys->names_lock);
+    pthread_mutex_lock(&sys->names.lock);
     int rc = TR_ENOTFOUND;
-    tr_name_entry **table = buckets(sys);
-    tr_name_entry **p = table != NULL ? find(sys, table, name) : NULL;
+    tr_name_entry **p = lookup(sys, name);
     if (p != NULL) {
         tr_name_entry *e = *p;
         *p = e->next;
         free(e);
         rc = TR_OK;
     }
-    pthread_mutex_unlock(&sys->names_lock);
+    pthread_mutex_unlock(&sys->names.lock);
     return rc;
 }
 
@@ -108,24 +115,27 @@ int tr_whereis(tr_system *sys, const char *name, tr_ref *out)
 {
     if (sys == NULL || out == NULL || !name_valid(name))
         return TR_EINVAL;
-    pthread_mutex_lock(&sys->names_lock);
+    pthread_mutex_lock(&sys->names.lock);
     int rc = TR_ENOTFOUND;
-    tr_name_entry **table = buckets(sys);
-    tr_name_entry **p = table != NULL ? find(sys, table, name) : NULL;
+    tr_name_entry **p = lookup(sys, name);
     if (p != NULL) {
         *out = (*p)->ref;
         rc = TR_OK;
     }
-    pthread_mutex_unlock(&sys->names_lock);
+    pthread_mutex_unlock(&sys->names.lock);
     return rc;
 }
 
-void tr_names_free(tr_system *sys)
+void tr_names_init(tr_names *names)
 {
-    tr_name_entry **table = (tr_name_entry **)sys->names;
-    if (table == NULL)
-        return;
-    for (size_t b = 0; b < NAME_BUCKETS; b++) {
+    pthread_mutex_init(&names->lock, NULL);
+    names->buckets = NULL;
+}
+
+void tr_names_fini(tr_names *names)
+{
+    tr_name_entry **table = names->buckets;
+    for (size_t b = 0; table != NULL && b < NAME_BUCKETS; b++) {
         while (table[b] != NULL) {
             tr_name_entry *e = table[b];
             table[b] = e->next;
@@ -133,5 +143,6 @@ void tr_names_free(tr_system *sys)
         }
     }
     free(table);
-    sys->names = NULL;
+    names->buckets = NULL;
+    pthread_mutex_destroy(&names->lock);
 }

@@ -8,6 +8,7 @@
 #include "actors/blocking.h"
 #include "actors/remote.h"
 #include "actors/send.h"
+#include "actors/system_impl.h"
 #include "mem/pool.h"
 
 static _Thread_local tr_worker *tls_worker;
@@ -36,19 +37,19 @@ tr_worker *tr_sched_current_worker(void) { return tls_worker; }
  * actor went onto the list. */
 static bool inject_push(tr_system *sys, struct tr_actor *a)
 {
-    if (atomic_load_explicit(&sys->inject_len, memory_order_relaxed) == 0 &&
-        tr_ring_push(&sys->inject_ring, a))
+    if (atomic_load_explicit(&sys->sched.inject_len, memory_order_relaxed) == 0 &&
+        tr_ring_push(&sys->sched.inject_ring, a))
         return true;
-    atomic_fetch_add_explicit(&sys->inject_len, 1, memory_order_seq_cst);
-    tr_mpscq_push(&sys->inject_in, &a->inject_link);
+    atomic_fetch_add_explicit(&sys->sched.inject_len, 1, memory_order_seq_cst);
+    tr_mpscq_push(&sys->sched.inject_in, &a->inject_link);
     return false;
 }
 
 /* Whether the injection queue holds actors (pushed, or being pushed). */
 static bool inject_has_work(tr_system *sys)
 {
-    return tr_ring_len(&sys->inject_ring) > 0 ||
-           atomic_load_explicit(&sys->inject_len, memory_order_seq_cst) > 0;
+    return tr_ring_len(&sys->sched.inject_ring) > 0 ||
+           atomic_load_explicit(&sys->sched.inject_len, memory_order_seq_cst) > 0;
 }
 
 /* The consumer side of the list (inject_popping held): the MPSC queue's pop
@@ -58,7 +59,7 @@ static bool inject_has_work(tr_system *sys)
  * which only makes a worker look again instead of parking. */
 static struct tr_actor *inject_take(tr_system *sys)
 {
-    tr_mlink *link = tr_mpscq_pop(&sys->inject_in, &sys->inject_out, &sys->inject_stub);
+    tr_mlink *link = tr_mpscq_pop(&sys->sched.inject_in, &sys->sched.inject_out, &sys->sched.inject_stub);
     return link != NULL ? tr_actor_of_link(link) : NULL;
 }
 
@@ -68,7 +69,7 @@ static struct tr_actor *inject_take(tr_system *sys)
  * first; neither starves. Returns how many. */
 static size_t inject_collect(tr_system *sys, void **got, size_t want)
 {
-    size_t n = tr_ring_pop_many(&sys->inject_ring, got, want);
+    size_t n = tr_ring_pop_many(&sys->sched.inject_ring, got, want);
     size_t listed = 0;
     struct tr_actor *a;
     while (n < want && (a = inject_take(sys)) != NULL) {
@@ -76,7 +77,7 @@ static size_t inject_collect(tr_system *sys, void **got, size_t want)
         listed++;
     }
     if (listed > 0)
-        atomic_fetch_sub_explicit(&sys->inject_len, listed, memory_order_seq_cst);
+        atomic_fetch_sub_explicit(&sys->sched.inject_len, listed, memory_order_seq_cst);
     return n;
 }
 
@@ -104,8 +105,8 @@ static void cpu_relax(void)
 static bool inject_lock(tr_system *sys)
 {
     for (int i = 0; i < 2 * INJECT_LOCK_SPINS; i++) {
-        if (!atomic_load_explicit(&sys->inject_popping, memory_order_relaxed)) {
-            if (!atomic_exchange_explicit(&sys->inject_popping, true, memory_order_acquire))
+        if (!atomic_load_explicit(&sys->sched.inject_popping, memory_order_relaxed)) {
+            if (!atomic_exchange_explicit(&sys->sched.inject_popping, true, memory_order_acquire))
                 return true;
         }
         if (i == INJECT_LOCK_SPINS)
@@ -133,7 +134,7 @@ static struct tr_actor *inject_pop(tr_worker *w, size_t batch)
         cpu_relax();
         n = inject_collect(sys, got, want);
     }
-    atomic_store_explicit(&sys->inject_popping, false, memory_order_release);
+    atomic_store_explicit(&sys->sched.inject_popping, false, memory_order_release);
     if (n == 0) {
         if (inject_has_work(sys))
             sched_yield(); /* the submitter was preempted mid-push: let it run */
@@ -170,16 +171,16 @@ static void notify_one(tr_system *sys)
     /* orders the caller's publication (a run queue push is a release store)
      * before the loads below */
     tr_fence_seq_cst();
-    if (atomic_load_explicit(&sys->searching, memory_order_seq_cst) > 0 ||
-        atomic_load_explicit(&sys->sleepers, memory_order_seq_cst) == 0)
+    if (atomic_load_explicit(&sys->sched.searching, memory_order_seq_cst) > 0 ||
+        atomic_load_explicit(&sys->sched.sleepers, memory_order_seq_cst) == 0)
         return;
-    pthread_mutex_lock(&sys->park_lock);
-    if (sys->wake_tokens < atomic_load_explicit(&sys->sleepers, memory_order_relaxed)) {
-        sys->wake_tokens++;
-        atomic_fetch_add_explicit(&sys->searching, 1, memory_order_seq_cst);
-        pthread_cond_signal(&sys->park_cv);
+    pthread_mutex_lock(&sys->sched.park_lock);
+    if (sys->sched.wake_tokens < atomic_load_explicit(&sys->sched.sleepers, memory_order_relaxed)) {
+        sys->sched.wake_tokens++;
+        atomic_fetch_add_explicit(&sys->sched.searching, 1, memory_order_seq_cst);
+        pthread_cond_signal(&sys->sched.park_cv);
     }
-    pthread_mutex_unlock(&sys->park_lock);
+    pthread_mutex_unlock(&sys->sched.park_lock);
 }
 
 /* A searching worker found work: it stops searching, and if it was the last
@@ -189,7 +190,7 @@ static void found_work(tr_worker *w)
     if (!w->searching)
         return;
     w->searching = false;
-    if (atomic_fetch_sub_explicit(&w->sys->searching, 1, memory_order_seq_cst) == 1)
+    if (atomic_fetch_sub_explicit(&w->sys->sched.searching, 1, memory_order_seq_cst) == 1)
         notify_one(w->sys);
 }
 
@@ -270,8 +271,8 @@ static bool sched_has_work(tr_worker *self, bool *beside)
     *beside = false;
     if (inject_has_work(sys))
         return true;
-    for (uint32_t i = 0; i < sys->nworkers; i++) {
-        tr_worker *w = &sys->workers[i];
+    for (uint32_t i = 0; i < sys->sched.nworkers; i++) {
+        tr_worker *w = &sys->sched.workers[i];
         size_t len = tr_runq_len(&w->runq);
         if (len >= (w == self ? 1u : STEAL_MIN))
             return true;
@@ -284,7 +285,7 @@ static bool sched_has_work(tr_worker *self, bool *beside)
 static struct tr_actor *steal(tr_worker *w)
 {
     tr_system *sys = w->sys;
-    uint32_t n = sys->nworkers;
+    uint32_t n = sys->sched.nworkers;
     if (n < 2)
         return NULL;
     uint32_t min = w->patient ? 1u : STEAL_MIN;
@@ -292,7 +293,7 @@ static struct tr_actor *steal(tr_worker *w)
     w->rng = w->rng * 6364136223846793005ull + 1442695040888963407ull;
     uint32_t start = (uint32_t)(w->rng >> 33) % n;
     for (uint32_t i = 0; i < n; i++) {
-        tr_worker *victim = &sys->workers[(start + i) % n];
+        tr_worker *victim = &sys->sched.workers[(start + i) % n];
         if (victim == w || tr_runq_len(&victim->runq) < min)
             continue;
         size_t got = tr_runq_steal_half(&victim->runq, &w->runq);
@@ -324,16 +325,16 @@ static void park(tr_worker *w)
     tr_deliver_turn_end(); /* a sleeping worker keeps no actor alive */
     tr_table_flush_thread(&sys->table); /* idle workers strand no free slots */
     bool beside_work;
-    pthread_mutex_lock(&sys->park_lock);
-    atomic_fetch_add_explicit(&sys->sleepers, 1, memory_order_seq_cst);
+    pthread_mutex_lock(&sys->sched.park_lock);
+    atomic_fetch_add_explicit(&sys->sched.sleepers, 1, memory_order_seq_cst);
     if (w->searching) { /* after raising sleepers: see notify_one */
         w->searching = false;
-        atomic_fetch_sub_explicit(&sys->searching, 1, memory_order_seq_cst);
+        atomic_fetch_sub_explicit(&sys->sched.searching, 1, memory_order_seq_cst);
     }
     if (sched_has_work(w, &beside_work) ||
-        atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
-        atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
-        pthread_mutex_unlock(&sys->park_lock);
+        atomic_load_explicit(&sys->sched.workers_exit, memory_order_seq_cst)) {
+        atomic_fetch_sub_explicit(&sys->sched.sleepers, 1, memory_order_seq_cst);
+        pthread_mutex_unlock(&sys->sched.park_lock);
         return;
     }
     stat_add(&w->parks, 1);
@@ -344,10 +345,10 @@ static void park(tr_worker *w)
     if (wait_ms > 0)
         deadline = tr_deadline_after(wait_ms);
     bool trim = false;
-    while (sys->wake_tokens == 0 && !atomic_load_explicit(&sys->workers_exit, memory_order_seq_cst)) {
+    while (sys->sched.wake_tokens == 0 && !atomic_load_explicit(&sys->sched.workers_exit, memory_order_seq_cst)) {
         if (wait_ms == 0) {
-            pthread_cond_wait(&sys->park_cv, &sys->park_lock);
-        } else if (!tr_cond_wait_until(&sys->park_cv, &sys->park_lock, (int)wait_ms, &deadline)) {
+            pthread_cond_wait(&sys->sched.park_cv, &sys->sched.park_lock);
+        } else if (!tr_cond_wait_until(&sys->sched.park_cv, &sys->sched.park_lock, (int)wait_ms, &deadline)) {
             if (beside_work)
                 w->patient = true; /* see PATIENCE_MS */
             else
@@ -355,12 +356,12 @@ static void park(tr_worker *w)
             break;
         }
     }
-    if (sys->wake_tokens > 0) {
-        sys->wake_tokens--;
+    if (sys->sched.wake_tokens > 0) {
+        sys->sched.wake_tokens--;
         w->searching = true; /* notify_one counted us in `searching` */
     }
-    atomic_fetch_sub_explicit(&sys->sleepers, 1, memory_order_seq_cst);
-    pthread_mutex_unlock(&sys->park_lock);
+    atomic_fetch_sub_explicit(&sys->sched.sleepers, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&sys->sched.park_lock);
     while (trim && tr_pool_trim() && !sched_has_work(w, &beside_work))
         ;
 }
@@ -390,14 +391,14 @@ static struct tr_actor *await_remote(tr_worker *w)
     w->remote_until_ns = 0;
     if (!w->searching) {
         w->searching = true;
-        atomic_fetch_add_explicit(&sys->searching, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&sys->sched.searching, 1, memory_order_seq_cst);
     }
     struct tr_actor *a;
     do {
         sched_yield();
         if ((a = next_actor(w)) != NULL)
             return a;
-    } while (now_ns() < until && !atomic_load_explicit(&sys->workers_exit, memory_order_relaxed));
+    } while (now_ns() < until && !atomic_load_explicit(&sys->sched.workers_exit, memory_order_relaxed));
     return NULL; /* parks: park() lowers `searching` after raising `sleepers` */
 }
 
@@ -412,7 +413,7 @@ static void *worker_main(void *arg)
     tls_worker = w;
     tr_table_bind_thread(&w->sys->table);
     uint32_t batch = w->sys->cfg.batch;
-    while (!atomic_load_explicit(&w->sys->workers_exit, memory_order_acquire)) {
+    while (!atomic_load_explicit(&w->sys->sched.workers_exit, memory_order_acquire)) {
         struct tr_actor *a = next_actor(w);
         if (a == NULL && !w->searching) {
             /* Out of work. With more threads than cores, the thread that
@@ -449,20 +450,20 @@ static void *worker_main(void *arg)
 int tr_sched_start(tr_system *sys)
 {
     uint32_t n = sys->cfg.workers;
-    sys->workers = calloc(n, sizeof(*sys->workers));
-    if (sys->workers == NULL)
+    sys->sched.workers = calloc(n, sizeof(*sys->sched.workers));
+    if (sys->sched.workers == NULL)
         return TR_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
-        tr_worker *w = &sys->workers[i];
+        tr_worker *w = &sys->sched.workers[i];
         tr_runq_init(&w->runq);
         w->sys = sys;
         w->index = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
     }
-    sys->nworkers = n; /* workers read it from their first steal on */
+    sys->sched.nworkers = n; /* workers read it from their first steal on */
     for (uint32_t i = 0; i < n; i++) {
-        if (pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]) != 0) {
-            sys->nworkers = i; /* not yet read: the started workers only park */
+        if (pthread_create(&sys->sched.workers[i].thread, NULL, worker_main, &sys->sched.workers[i]) != 0) {
+            sys->sched.nworkers = i; /* not yet read: the started workers only park */
             tr_sched_stop(sys);
             return TR_ENOMEM;
         }
@@ -472,13 +473,13 @@ int tr_sched_start(tr_system *sys)
 
 void tr_sched_stop(tr_system *sys)
 {
-    pthread_mutex_lock(&sys->park_lock);
-    atomic_store_explicit(&sys->workers_exit, true, memory_order_seq_cst);
-    pthread_cond_broadcast(&sys->park_cv);
-    pthread_mutex_unlock(&sys->park_lock);
-    for (uint32_t i = 0; i < sys->nworkers; i++)
-        pthread_join(sys->workers[i].thread, NULL);
-    free(sys->workers);
-    sys->workers = NULL;
-    sys->nworkers = 0;
+    pthread_mutex_lock(&sys->sched.park_lock);
+    atomic_store_explicit(&sys->sched.workers_exit, true, memory_order_seq_cst);
+    pthread_cond_broadcast(&sys->sched.park_cv);
+    pthread_mutex_unlock(&sys->sched.park_lock);
+    for (uint32_t i = 0; i < sys->sched.nworkers; i++)
+        pthread_join(sys->sched.workers[i].thread, NULL);
+    free(sys->sched.workers);
+    sys->sched.workers = NULL;
+    sys->sched.nworkers = 0;
 }

@@ -14,7 +14,66 @@
 #ifndef TROUPE_ACTORS_SCHED_H
 #define TROUPE_ACTORS_SCHED_H
 
-#include "actors/system_impl.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/ring.h"
+#include "actors/runq.h"
+#include "ds/mpscq.h"
+#include "troupe/actor.h"
+
+struct tr_actor;
+
+#define TR_WORKER_FLUSH_MAX 8 /* peers a turn may leave to write at its end */
+
+/* One worker thread and its local run queue. */
+typedef struct tr_worker {
+    tr_runq runq;
+    tr_system *sys;
+    pthread_t thread;
+    uint32_t index;
+    uint32_t tick;
+    bool searching; /* woken by a token and has not found work yet (sched.c) */
+    bool patient;   /* waited out a park beside queued work: may steal a lone actor */
+    uint64_t rng;
+    _Atomic uint64_t steals, parks, messages, turns;
+    /* peers (net/) whose write waits for the end of the running turn, so
+     * that a turn's remote sends leave in one frame (actors/remote.h) */
+    uint32_t nflush;
+    uint32_t flush[TR_WORKER_FLUSH_MAX];
+    uint64_t remote_until_ns; /* spin for an answer until then (sched.c) */
+} tr_worker;
+
+/* The scheduler's part of the runtime object (tr_system.sched). */
+typedef struct tr_sched {
+    tr_worker *workers;
+    uint32_t nworkers;
+
+    /* global injection queue: sends from outside threads, local overflow.
+     * A bounded ring (actors/ring.h) in front; when it is full, the MPSC
+     * queue (ds/mpscq.h) through the actors' inject_link, so that
+     * submitting never fails. One worker at a time pops from both, the one
+     * that sets inject_popping. */
+    tr_ring inject_ring;
+    _Alignas(64) _Atomic(tr_mlink *) inject_in;
+    _Atomic size_t inject_len; /* on the list (or being linked) and not yet popped */
+    _Alignas(64) tr_mlink *inject_out;
+    tr_mlink inject_stub;
+    _Atomic bool inject_popping;
+
+    /* parking: idle workers sleep here; wake_tokens avoids lost wake-ups */
+    pthread_mutex_t park_lock;
+    pthread_cond_t park_cv;
+    _Atomic uint32_t sleepers;
+    uint32_t wake_tokens;
+    /* workers woken by a token that have not yet found work: while one is
+     * searching, new work wakes nobody else (sched.c, notify_one) */
+    _Atomic uint32_t searching;
+    _Atomic bool workers_exit;
+} tr_sched;
+
 
 /* Starts the worker threads. Returns TR_OK or TR_ENOMEM. */
 int tr_sched_start(tr_system *sys);

@@ -60,10 +60,10 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     memset(sys, 0, bytes);
     sys->cfg = c;
     tr_table_init(&sys->table, tr_actor_destroy);
-    tr_ring_init(&sys->inject_ring);
-    tr_mpscq_init(&sys->inject_in, &sys->inject_out, &sys->inject_stub);
-    pthread_mutex_init(&sys->park_lock, NULL);
-    pthread_cond_init(&sys->park_cv, NULL);
+    tr_ring_init(&sys->sched.inject_ring);
+    tr_mpscq_init(&sys->sched.inject_in, &sys->sched.inject_out, &sys->sched.inject_stub);
+    pthread_mutex_init(&sys->sched.park_lock, NULL);
+    pthread_cond_init(&sys->sched.park_cv, NULL);
     for (int i = 0; i < TR_STRIPES; i++)
         pthread_mutex_init(&sys->stripes[i].m, NULL);
     pthread_mutex_init(&sys->root_lock, NULL);
@@ -71,7 +71,7 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     pthread_cond_init(&sys->event_cv, NULL);
     pthread_mutex_init(&sys->dl_lock, NULL);
     pthread_mutex_init(&sys->remote_lock, NULL);
-    pthread_mutex_init(&sys->names_lock, NULL);
+    tr_names_init(&sys->names);
     pthread_mutex_init(&sys->inbox_lock, NULL);
     int rc = tr_blocking_pool_start(sys);
     if (rc == TR_OK && (rc = tr_timers_start(sys)) == TR_OK && (rc = tr_sched_start(sys)) != TR_OK)
@@ -94,7 +94,7 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
 
 tr_observer *tr_system_observer(tr_system *sys) { return sys != NULL ? sys->observer : NULL; }
 
-uint32_t tr_system_workers(const tr_system *sys) { return sys != NULL ? sys->nworkers : 0; }
+uint32_t tr_system_workers(const tr_system *sys) { return sys != NULL ? sys->sched.nworkers : 0; }
 
 void tr_system_broadcast(tr_system *sys)
 {
@@ -148,17 +148,16 @@ void tr_system_destroy(tr_system *sys)
     tr_timers_stop(sys);
     tr_sched_stop(sys);
     tr_table_fini(&sys->table);
-    pthread_mutex_destroy(&sys->park_lock);
-    pthread_cond_destroy(&sys->park_cv);
+    pthread_mutex_destroy(&sys->sched.park_lock);
+    pthread_cond_destroy(&sys->sched.park_cv);
     for (int i = 0; i < TR_STRIPES; i++)
         pthread_mutex_destroy(&sys->stripes[i].m);
     pthread_mutex_destroy(&sys->root_lock);
     pthread_mutex_destroy(&sys->event_lock);
     pthread_cond_destroy(&sys->event_cv);
     pthread_mutex_destroy(&sys->dl_lock);
-    tr_names_free(sys);
+    tr_names_fini(&sys->names);
     pthread_mutex_destroy(&sys->remote_lock);
-    pthread_mutex_destroy(&sys->names_lock);
     pthread_mutex_destroy(&sys->inbox_lock);
     free(sys);
 }

@@ -11,14 +11,13 @@
 #include "actors/actor_impl.h"
 #include "actors/clock.h"
 #include "actors/census.h"
-#include "actors/ring.h"
-#include "actors/runq.h"
+#include "actors/registry.h"
+#include "actors/sched.h"
 #include "actors/table.h"
 #include "troupe/metrics.h"
 
 #define TR_STRIPES 64
 #define TR_EXIT_CACHE 1024
-#define TR_WORKER_FLUSH_MAX 8 /* peers a turn may leave to write at its end */
 
 struct tr_timers;
 struct tr_blocking_pool;
@@ -28,23 +27,6 @@ struct tr_blocking_pool;
 typedef struct tr_stripe {
     _Alignas(64) pthread_mutex_t m;
 } tr_stripe;
-
-typedef struct tr_worker {
-    tr_runq runq;
-    tr_system *sys;
-    pthread_t thread;
-    uint32_t index;
-    uint32_t tick;
-    bool searching; /* woken by a token and has not found work yet (sched.c) */
-    bool patient;   /* waited out a park beside queued work: may steal a lone actor */
-    uint64_t rng;
-    _Atomic uint64_t steals, parks, messages, turns;
-    /* peers (net/) whose write waits for the end of the running turn, so
-     * that a turn's remote sends leave in one frame (actors/remote.h) */
-    uint32_t nflush;
-    uint32_t flush[TR_WORKER_FLUSH_MAX];
-    uint64_t remote_until_ns; /* spin for an answer until then (sched.c) */
-} tr_worker;
 
 /* A thread blocked in tr_await_exit. */
 typedef struct tr_exit_waiter {
@@ -57,30 +39,7 @@ typedef struct tr_exit_waiter {
 struct tr_system {
     tr_config cfg;
     tr_table table;
-    tr_worker *workers;
-    uint32_t nworkers;
-
-    /* global injection queue: sends from outside threads, local overflow.
-     * A bounded ring (actors/ring.h) in front; when it is full, the MPSC
-     * queue (ds/mpscq.h) through the actors' inject_link, so that
-     * submitting never fails. One worker at a time pops from both, the one
-     * that sets inject_popping. */
-    tr_ring inject_ring;
-    _Alignas(64) _Atomic(tr_mlink *) inject_in;
-    _Atomic size_t inject_len; /* on the list (or being linked) and not yet popped */
-    _Alignas(64) tr_mlink *inject_out;
-    tr_mlink inject_stub;
-    _Atomic bool inject_popping;
-
-    /* parking: idle workers sleep here; wake_tokens avoids lost wake-ups */
-    pthread_mutex_t park_lock;
-    pthread_cond_t park_cv;
-    _Atomic uint32_t sleepers;
-    uint32_t wake_tokens;
-    /* workers woken by a token that have not yet found work: while one is
-     * searching, new work wakes nobody else (sched.c, notify_one) */
-    _Atomic uint32_t searching;
-    _Atomic bool workers_exit;
+    tr_sched sched; /* workers, injection queue, parking (sched.h) */
 
     /* actor tree: stripe locks guard children lists and extensions; top-level
      * actors are in no list (shutdown walks the table) */
@@ -130,9 +89,7 @@ struct tr_system {
     /* the HTTP observer started by tr_config.observe_url or TROUPE_OBSERVE */
     struct tr_observer *observer;
 
-    /* names (actors/registry.c) */
-    pthread_mutex_t names_lock;
-    void *names; /* bucket array, see registry.c */
+    tr_names names; /* actors/registry.h */
 
     /* inboxes made by tr_inbox_create and not destroyed yet (actors/inbox.c) */
     pthread_mutex_t inbox_lock;
@@ -190,9 +147,6 @@ bool tr_exit_cache_get(tr_system *sys, tr_ref ref, int *reason);
 
 /* Wakes every thread blocked on the event condition. Any thread. */
 void tr_system_broadcast(tr_system *sys);
-
-/* Frees the name registry (system teardown). */
-void tr_names_free(tr_system *sys);
 
 /* Destroys the inboxes the application left open (system teardown). */
 void tr_inboxes_destroy(tr_system *sys);
