@@ -1,50 +1,9 @@
-/* Metrics snapshots and the dead-letter log. */
+/* Metrics: the snapshot (troupe/metrics.h) and the counters only it reads. */
 #include <string.h>
 
 #include "actors/blocking.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
-
-void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason)
-{
-    atomic_fetch_add_explicit(&sys->dead_letters, 1, memory_order_relaxed);
-    size_t slot = reason > 0 && reason < TR_METRICS_REASONS ? (size_t)reason : 0;
-    atomic_fetch_add_explicit(&sys->dl_by_reason[slot], 1, memory_order_relaxed);
-    pthread_mutex_lock(&sys->dl_lock);
-    sys->dl_log[sys->dl_next++ % TR_DEAD_LETTER_LOG] =
-        (tr_dead_letter){.to = to, .sender = sender, .type = type, .reason = reason};
-    pthread_mutex_unlock(&sys->dl_lock);
-    uint64_t watcher = atomic_load_explicit(&sys->dl_watcher, memory_order_acquire);
-    if (watcher != 0 && watcher != to.id) { /* never about itself: no loops */
-        tr_dead_letter d = {.to = to, .sender = sender, .type = type, .reason = reason};
-        tr_mnode *n = tr_mnode_copy(TR_MSG_DEAD_LETTER, &d, sizeof(d));
-        if (n != NULL)
-            tr_deliver(sys, NULL, (tr_ref){watcher}, n, false, 0);
-    }
-}
-
-int tr_dead_letter_watch(tr_system *sys, tr_ref watcher)
-{
-    if (sys == NULL)
-        return TR_EINVAL;
-    atomic_store_explicit(&sys->dl_watcher, watcher.id, memory_order_release);
-    return TR_OK;
-}
-
-size_t tr_dead_letters_recent(tr_system *sys, tr_dead_letter *out, size_t max)
-{
-    if (sys == NULL || out == NULL)
-        return 0;
-    pthread_mutex_lock(&sys->dl_lock);
-    uint64_t end = sys->dl_next;
-    uint64_t kept = end < TR_DEAD_LETTER_LOG ? end : TR_DEAD_LETTER_LOG;
-    if (max > kept)
-        max = (size_t)kept;
-    for (size_t i = 0; i < max; i++)
-        out[i] = sys->dl_log[(end - max + i) % TR_DEAD_LETTER_LOG];
-    pthread_mutex_unlock(&sys->dl_lock);
-    return max;
-}
 
 tr_end_kind tr_end_kind_of(int reason)
 {
@@ -100,12 +59,12 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
                           atomic_load_explicit(&sys->sched.inject_len, memory_order_relaxed);
     out->actors_alive = tr_census_alive(sys);
     out->actors_spawned = tr_census_spawned(sys);
-    out->dead_letters = atomic_load_explicit(&sys->dead_letters, memory_order_relaxed);
+    out->dead_letters = atomic_load_explicit(&sys->dead_letters.count, memory_order_relaxed);
     out->mutes = atomic_load_explicit(&sys->mutes, memory_order_relaxed);
     out->deadline_overruns = atomic_load_explicit(&sys->deadline_overruns, memory_order_relaxed);
     for (size_t i = 0; i < TR_METRICS_REASONS; i++)
         out->dead_letters_by_reason[i] =
-            atomic_load_explicit(&sys->dl_by_reason[i], memory_order_relaxed);
+            atomic_load_explicit(&sys->dead_letters.by_reason[i], memory_order_relaxed);
     tr_blocking_pool_metrics(sys, &out->blocking_threads, &out->blocking_idle,
                              &out->blocking_queued, &out->blocking_calls);
     tr_census_ended(sys, out->actors_ended);

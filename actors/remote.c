@@ -9,51 +9,51 @@
 
 int tr_remote_attach(tr_system *sys, const tr_remote_ops *ops, void *node)
 {
-    pthread_mutex_lock(&sys->remote_lock);
+    pthread_mutex_lock(&sys->remote.lock);
     int rc = TR_EINVAL;
-    if (atomic_load_explicit(&sys->remote_node, memory_order_acquire) == NULL) {
-        sys->remote_ops = ops;
-        atomic_store_explicit(&sys->remote_node, node, memory_order_release);
+    if (atomic_load_explicit(&sys->remote.node, memory_order_acquire) == NULL) {
+        sys->remote.ops = ops;
+        atomic_store_explicit(&sys->remote.node, node, memory_order_release);
         rc = TR_OK;
     }
-    pthread_mutex_unlock(&sys->remote_lock);
+    pthread_mutex_unlock(&sys->remote.lock);
     return rc;
 }
 
 void tr_remote_detach(tr_system *sys)
 {
-    pthread_mutex_lock(&sys->remote_lock);
-    atomic_store_explicit(&sys->remote_node, NULL, memory_order_seq_cst);
-    pthread_mutex_unlock(&sys->remote_lock);
-    while (atomic_load_explicit(&sys->remote_users, memory_order_seq_cst) > 0)
+    pthread_mutex_lock(&sys->remote.lock);
+    atomic_store_explicit(&sys->remote.node, NULL, memory_order_seq_cst);
+    pthread_mutex_unlock(&sys->remote.lock);
+    while (atomic_load_explicit(&sys->remote.users, memory_order_seq_cst) > 0)
         sched_yield(); /* a hook call in progress finishes quickly */
 }
 
 void *tr_remote_node(tr_system *sys)
 {
-    return atomic_load_explicit(&sys->remote_node, memory_order_acquire);
+    return atomic_load_explicit(&sys->remote.node, memory_order_acquire);
 }
 
 void tr_remote_stop(tr_system *sys)
 {
     void *node = tr_remote_node(sys);
     if (node != NULL)
-        sys->remote_ops->stop(node); /* detaches it first (tr_node_stop) */
+        sys->remote.ops->stop(node); /* detaches it first (tr_node_stop) */
 }
 
 /* Enters a hook: the node cannot be detached until node_leave. */
 static void *node_enter(tr_system *sys)
 {
-    atomic_fetch_add_explicit(&sys->remote_users, 1, memory_order_seq_cst);
-    void *node = atomic_load_explicit(&sys->remote_node, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&sys->remote.users, 1, memory_order_seq_cst);
+    void *node = atomic_load_explicit(&sys->remote.node, memory_order_seq_cst);
     if (node == NULL)
-        atomic_fetch_sub_explicit(&sys->remote_users, 1, memory_order_seq_cst);
+        atomic_fetch_sub_explicit(&sys->remote.users, 1, memory_order_seq_cst);
     return node;
 }
 
 static void node_leave(tr_system *sys)
 {
-    atomic_fetch_sub_explicit(&sys->remote_users, 1, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&sys->remote.users, 1, memory_order_seq_cst);
 }
 
 int tr_remote_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
@@ -65,7 +65,7 @@ int tr_remote_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mno
         tr_mnode_free(n);
         return TR_ENOTCONN;
     }
-    int rc = sys->remote_ops->deliver(node, sender, to, n, forced, timeout_ms);
+    int rc = sys->remote.ops->deliver(node, sender, to, n, forced, timeout_ms);
     node_leave(sys);
     return rc;
 }
@@ -77,7 +77,7 @@ void tr_remote_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t i
         tr_monitor_send_down(sys, watcher, target, id, TR_ENODEDOWN);
         return;
     }
-    sys->remote_ops->monitor(node, watcher, target, id);
+    sys->remote.ops->monitor(node, watcher, target, id);
     node_leave(sys);
 }
 
@@ -86,7 +86,7 @@ int tr_remote_demonitor(tr_system *sys, tr_ref target, uint64_t id)
     void *node = node_enter(sys);
     if (node == NULL)
         return TR_ENOTFOUND;
-    int rc = sys->remote_ops->demonitor(node, target, id);
+    int rc = sys->remote.ops->demonitor(node, target, id);
     node_leave(sys);
     return rc;
 }
@@ -96,9 +96,9 @@ int tr_remote_peer_agent(tr_system *sys, const char *node_name, tr_ref *out)
     void *node = node_enter(sys);
     if (node == NULL)
         return TR_ENOTCONN;
-    int rc = strcmp(sys->remote_ops->name(node), node_name) == 0
+    int rc = strcmp(sys->remote.ops->name(node), node_name) == 0
                  ? TR_ENOTFOUND
-                 : sys->remote_ops->peer_agent(node, node_name, out);
+                 : sys->remote.ops->peer_agent(node, node_name, out);
     node_leave(sys);
     return rc;
 }
@@ -126,7 +126,7 @@ void tr_remote_turn_end(tr_worker *w)
     if (node == NULL)
         return; /* detached: the node dropped its queues */
     for (uint32_t i = 0; i < n; i++)
-        sys->remote_ops->flush(node, w->flush[i]);
+        sys->remote.ops->flush(node, w->flush[i]);
     node_leave(sys);
     tr_sched_expect_remote(w);
 }

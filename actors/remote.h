@@ -4,6 +4,8 @@
 #ifndef TROUPE_ACTORS_REMOTE_H
 #define TROUPE_ACTORS_REMOTE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "actors/actor_impl.h"
@@ -31,6 +33,14 @@ typedef struct tr_remote_ops {
      * for a node still attached. */
     void (*stop)(void *node);
 } tr_remote_ops;
+
+/* The runtime's side of the seam (tr_system.remote). */
+typedef struct tr_remote_seam {
+    pthread_mutex_t lock; /* serialises attach and detach */
+    _Atomic(void *) node; /* NULL: no node */
+    const tr_remote_ops *ops;
+    _Atomic uint32_t users; /* threads inside a hook: detach waits for 0 */
+} tr_remote_seam;
 
 /* Installs (node != NULL) or removes the node. Removing waits until no
  * thread is inside a hook. Returns TR_OK, or TR_EINVAL if one is installed. */

@@ -69,8 +69,8 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     pthread_mutex_init(&sys->root_lock, NULL);
     pthread_mutex_init(&sys->event_lock, NULL);
     pthread_cond_init(&sys->event_cv, NULL);
-    pthread_mutex_init(&sys->dl_lock, NULL);
-    pthread_mutex_init(&sys->remote_lock, NULL);
+    tr_dead_letters_init(&sys->dead_letters);
+    pthread_mutex_init(&sys->remote.lock, NULL);
     tr_names_init(&sys->names);
     pthread_mutex_init(&sys->inbox_lock, NULL);
     int rc = tr_blocking_pool_start(sys);
@@ -155,9 +155,9 @@ void tr_system_destroy(tr_system *sys)
     pthread_mutex_destroy(&sys->root_lock);
     pthread_mutex_destroy(&sys->event_lock);
     pthread_cond_destroy(&sys->event_cv);
-    pthread_mutex_destroy(&sys->dl_lock);
+    tr_dead_letters_fini(&sys->dead_letters);
     tr_names_fini(&sys->names);
-    pthread_mutex_destroy(&sys->remote_lock);
+    pthread_mutex_destroy(&sys->remote.lock);
     pthread_mutex_destroy(&sys->inbox_lock);
     free(sys);
 }

@@ -11,7 +11,9 @@
 #include "actors/actor_impl.h"
 #include "actors/clock.h"
 #include "actors/census.h"
+#include "actors/dead_letters.h"
 #include "actors/registry.h"
+#include "actors/remote.h"
 #include "actors/sched.h"
 #include "actors/table.h"
 #include "troupe/metrics.h"
@@ -58,7 +60,7 @@ struct tr_system {
 
     /* live and spawned counts, changed by every spawn and end: sharded */
     tr_census census;
-    _Alignas(64) _Atomic uint64_t dead_letters, mutes;
+    _Alignas(64) _Atomic uint64_t mutes;
     _Atomic uint64_t monitor_seq;
 
     /* exit reasons of recently ended actors, by slot index, so that
@@ -66,11 +68,7 @@ struct tr_system {
     _Atomic uint64_t exit_ref[TR_EXIT_CACHE];
     _Atomic int exit_reason[TR_EXIT_CACHE];
 
-    _Atomic uint64_t dl_watcher; /* tr_ref.id of the dead-letter watcher, 0 = none */
-    pthread_mutex_t dl_lock;
-    tr_dead_letter dl_log[TR_DEAD_LETTER_LOG];
-    uint64_t dl_next;
-    _Atomic uint64_t dl_by_reason[TR_METRICS_REASONS]; /* see tr_metrics */
+    tr_dead_letters dead_letters; /* actors/dead_letters.h */
 
     struct tr_timers *timers;
     struct tr_blocking_pool *blocking; /* actors/blocking.c */
@@ -81,10 +79,7 @@ struct tr_system {
     _Atomic uint64_t supervisor_restarts, supervisor_escalations;
 
     /* the node (net/) that carries remote references; see actors/remote.h */
-    pthread_mutex_t remote_lock;
-    _Atomic(void *) remote_node;
-    const struct tr_remote_ops *remote_ops;
-    _Atomic uint32_t remote_users;
+    tr_remote_seam remote;
 
     /* the HTTP observer started by tr_config.observe_url or TROUPE_OBSERVE */
     struct tr_observer *observer;
@@ -111,9 +106,6 @@ static inline void tr_fence_seq_cst(void)
     atomic_thread_fence(memory_order_seq_cst);
 #endif
 }
-
-/* Records a dead letter (counted and logged). Any thread. */
-void tr_dead_letter_record(tr_system *sys, tr_ref to, tr_ref sender, uint32_t type, int reason);
 
 /* Counts a supervisor's decision to restart (a group restart counts once),
  * and a supervisor that exceeded its restart intensity. Any thread. */
