@@ -8,6 +8,7 @@
 #include "actors/actor_impl.h"
 #include "actors/send.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,6 @@
 #include "actors/system_impl.h"
 #include "actors/watchdog.h"
 #include "mem/pool.h"
-#include "actors/link_impl.h"
 
 static _Thread_local struct tr_actor *tls_actor;
 
@@ -513,6 +513,19 @@ static void drain_to_dead_letters(struct tr_actor *a, int reason)
 
 void tr_actor_drop_mailbox(struct tr_actor *a, int reason) { drain_to_dead_letters(a, reason); }
 
+static tr_actor_ext_cleanup g_ext_cleanups[TR_ACTOR_EXT_CLEANUPS];
+static unsigned g_ext_ncleanups; /* written at load time only (constructors) */
+
+void tr_actor_ext_on_free(tr_actor_ext_cleanup fn)
+{
+    if (g_ext_ncleanups == TR_ACTOR_EXT_CLEANUPS) {
+        fprintf(stderr, "troupe: more than %d extension cleanups: raise TR_ACTOR_EXT_CLEANUPS\n",
+                TR_ACTOR_EXT_CLEANUPS);
+        abort();
+    }
+    g_ext_cleanups[g_ext_ncleanups++] = fn;
+}
+
 void tr_actor_destroy(struct tr_actor *a)
 {
     drain_to_dead_letters(a, TR_EDEAD); /* sends that raced with the end */
@@ -520,12 +533,8 @@ void tr_actor_destroy(struct tr_actor *a)
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
     if (ext != NULL) {
         free(ext->name);
-        tr_vec_free(&ext->muted);
-        tr_vec_free(&ext->asks);
-        tr_vec_free(&ext->owed);
-        tr_vec_free(&ext->timers);
-        tr_vec_free(&ext->watches);
-        tr_link_set_free(ext->links);
+        for (unsigned i = 0; i < g_ext_ncleanups; i++)
+            g_ext_cleanups[i](ext);
         free(ext);
     }
     actor_free_mem(a);

@@ -208,6 +208,20 @@ static inline void tr_actor_prefetch(struct tr_actor *a)
 /* Returns the extension, creating it; NULL on ENOMEM. */
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a);
 
+/* Frees what one feature keeps in an extension (its vectors, its sets). */
+typedef void (*tr_actor_ext_cleanup)(tr_actor_ext *ext);
+
+/* Registers a feature's cleanup: tr_actor_destroy runs every registered one
+ * on an actor's extension, so actor.c need not know the features. Called at
+ * program load, through TR_ACTOR_EXT_CLEANUP; at most TR_ACTOR_EXT_CLEANUPS. */
+void tr_actor_ext_on_free(tr_actor_ext_cleanup fn);
+#define TR_ACTOR_EXT_CLEANUPS 16
+
+/* Registers `fn` (a tr_actor_ext_cleanup of this file) when the program or
+ * library is loaded, before any actor exists. */
+#define TR_ACTOR_EXT_CLEANUP(fn)                                                                   \
+    __attribute__((constructor)) static void fn##_register(void) { tr_actor_ext_on_free(fn); }
+
 /* Moves `a` IDLE->SCHEDULED (or MUTED->SCHEDULED when `unmute`). Returns
  * true when this thread did so: it then owns the actor (which cannot run,
  * end or be freed meanwhile) and must hand it to tr_sched_submit. */

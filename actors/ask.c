@@ -16,6 +16,13 @@
 #include "troupe/inbox.h"
 #include "troupe/monitor.h"
 
+static void asks_free(tr_actor_ext *ext)
+{
+    tr_vec_free(&ext->asks);
+    tr_vec_free(&ext->owed);
+}
+TR_ACTOR_EXT_CLEANUP(asks_free)
+
 /* ---- asker side ---- */
 
 static bool ask_remove(tr_actor_ext *ext, uint64_t corr, tr_pending_ask *out)

@@ -266,11 +266,14 @@ void tr_link_take_exits(struct tr_actor *a)
     tr_vec_free(&pending);
 }
 
-void tr_link_set_free(struct tr_link_set *set)
+static void link_set_free(tr_actor_ext *ext)
 {
+    tr_link_set *set = ext->links;
     if (set == NULL)
         return;
     tr_vec_free(&set->peers);
     tr_vec_free(&set->pending);
     free(set);
+    ext->links = NULL;
 }
+TR_ACTOR_EXT_CLEANUP(link_set_free)

@@ -31,7 +31,4 @@ void tr_link_fire(tr_system *sys, tr_ref dead, int reason, tr_link_list *list);
  * TR_MSG_EXIT each, others fail with an abnormal reason. Owner thread only. */
 void tr_link_take_exits(struct tr_actor *a);
 
-/* Frees a link set (actor destruction). NULL is ignored. */
-void tr_link_set_free(struct tr_link_set *set);
-
 #endif

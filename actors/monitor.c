@@ -23,6 +23,9 @@ void tr_monitor_send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t 
     tr_deliver(sys, NULL, watcher, n, true, 0);
 }
 
+static void watches_free(tr_actor_ext *ext) { tr_vec_free(&ext->watches); }
+TR_ACTOR_EXT_CLEANUP(watches_free)
+
 static int watch_add(tr_actor_ext *ext, uint64_t id, tr_ref watcher)
 {
     if (tr_vec_push(&ext->watches, (tr_watch){.id = id, .watcher = watcher}) != 0)

@@ -29,6 +29,9 @@ static bool ref_in(const tr_ref *refs, uint32_t n, tr_ref r)
     return false;
 }
 
+static void muted_free(tr_actor_ext *ext) { tr_vec_free(&ext->muted); }
+TR_ACTOR_EXT_CLEANUP(muted_free)
+
 /* Whether `sender` may be muted at all: never an actor under pressure (that
  * is what avoids deadlock) nor one that is stopping. */
 static bool may_mute(struct tr_actor *sender)

@@ -253,6 +253,9 @@ bool tr_timers_pending(tr_system *sys, uint64_t id)
 
 /* ---- public API ---- */
 
+static void owned_timers_free(tr_actor_ext *ext) { tr_vec_free(&ext->timers); }
+TR_ACTOR_EXT_CLEANUP(owned_timers_free)
+
 /* Remembers a timer created inside a callback so it dies with its actor;
  * ids of timers that ended are pruned when the list fills up. */
 static void own_timer(tr_system *sys, uint64_t id)
