@@ -38,7 +38,7 @@
 #include "actors/system_impl.h"
 #include "ds/list.h"
 #include "ds/vec.h"
-#include "supervisor/refmap.h"
+#include "ds/refmap.h"
 #include "supervisor/supervisor_impl.h"
 #include "troupe/link.h"
 #include "troupe/log.h"

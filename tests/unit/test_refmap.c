@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "supervisor/refmap.h"
+#include "ds/refmap.h"
 
 #define KEYS 4096
 

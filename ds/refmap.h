@@ -1,10 +1,12 @@
-/* A map from 64-bit keys (actor reference ids) to pointers: open addressing
- * with linear probing and backward-shift deletion, so lookups, inserts and
- * removals are O(1) expected and no tombstones build up. A supervisor finds
- * the child a DOWN is about with it (pools hold thousands of children).
- * Key 0 is reserved (TR_REF_NONE). Not thread-safe: one owner. */
-#ifndef TROUPE_SUPERVISOR_REFMAP_H
-#define TROUPE_SUPERVISOR_REFMAP_H
+/* The runtime's one hash map: 64-bit keys (actor reference ids) to
+ * pointers, by open addressing with linear probing and backward-shift
+ * deletion, so lookups, inserts and removals are O(1) expected and no
+ * tombstones build up (Pony's ds/hash.h, NNG's nni_id_map play this part
+ * there). A supervisor finds the child a DOWN is about with it (pools hold
+ * thousands of children). Key 0 is reserved (TR_REF_NONE). Not thread-safe:
+ * one owner. */
+#ifndef TROUPE_DS_REFMAP_H
+#define TROUPE_DS_REFMAP_H
 
 #include <stddef.h>
 #include <stdint.h>

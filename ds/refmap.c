@@ -1,6 +1,6 @@
 /* See refmap.h. Written by hand: a dozen lines of linear probing are less
  * than a dependency, and no hash map is in the tree yet. */
-#include "supervisor/refmap.h"
+#include "ds/refmap.h"
 
 #include <stdlib.h>
 
