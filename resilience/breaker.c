@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "actors/send.h"
+#include "ds/vec.h"
 #include "resilience/outcome.h"
 #include "troupe/breaker.h"
 #include "troupe/timer.h"
@@ -33,10 +34,8 @@ typedef struct breaker {
     tr_breaker_state state;
     uint32_t failures;     /* consecutive, while closed */
     bool trial_in_flight;  /* half-open: the trial call is out */
-    tr_ref *subs;
-    uint32_t nsubs, subs_cap;
-    pending_call *pending;
-    uint32_t npending, pending_cap;
+    TR_VEC(tr_ref) subs;
+    TR_VEC(pending_call) pending;
 } breaker;
 
 /* Tells every subscriber, past its mailbox bound (a state change is rare:
@@ -45,16 +44,16 @@ static void publish(tr_ctx *self, breaker *b, tr_breaker_state from)
 {
     tr_breaker_event ev = {.breaker = tr_self(self), .from = from, .to = b->state,
                            .failures = b->state == TR_BREAKER_OPEN ? b->failures : 0};
-    for (uint32_t i = 0; i < b->nsubs;) {
+    for (uint32_t i = 0; i < b->subs.len;) {
         tr_mnode *n = tr_mnode_copy(TR_MSG_BREAKER_STATE, &ev, sizeof(ev));
         if (n == NULL) {
             i++;
             continue; /* out of memory: this subscriber misses the change */
         }
         n->msg.sender = tr_self(self);
-        int rc = tr_deliver(tr_ctx_system(self), self, b->subs[i], n, true, 0);
+        int rc = tr_deliver(tr_ctx_system(self), self, b->subs.at[i], n, true, 0);
         if (rc == TR_EDEAD)
-            b->subs[i] = b->subs[--b->nsubs];
+            tr_vec_remove_swap(&b->subs, i);
         else
             i++;
     }
@@ -98,24 +97,15 @@ static void record(tr_ctx *self, breaker *b, bool success, bool trial)
 
 static int pending_add(breaker *b, pending_call call)
 {
-    if (b->npending == b->pending_cap) {
-        uint32_t cap = b->pending_cap ? b->pending_cap * 2 : 8;
-        pending_call *grown = realloc(b->pending, cap * sizeof(*grown));
-        if (grown == NULL)
-            return TR_ENOMEM;
-        b->pending = grown;
-        b->pending_cap = cap;
-    }
-    b->pending[b->npending++] = call;
-    return TR_OK;
+    return tr_vec_push(&b->pending, call) == 0 ? TR_OK : TR_ENOMEM;
 }
 
 static bool pending_take(breaker *b, uint64_t corr, pending_call *out)
 {
-    for (uint32_t i = 0; i < b->npending; i++) {
-        if (b->pending[i].corr == corr) {
-            *out = b->pending[i];
-            b->pending[i] = b->pending[--b->npending];
+    for (uint32_t i = 0; i < b->pending.len; i++) {
+        if (b->pending.at[i].corr == corr) {
+            *out = b->pending.at[i];
+            tr_vec_remove_swap(&b->pending, i);
             return true;
         }
     }
@@ -159,18 +149,10 @@ static void subscribe(breaker *b, const tr_msg *msg)
     if (msg->size != sizeof(sub))
         return;
     memcpy(&sub, msg->data, sizeof(sub));
-    for (uint32_t i = 0; i < b->nsubs; i++)
-        if (tr_ref_equal(b->subs[i], sub))
+    for (uint32_t i = 0; i < b->subs.len; i++)
+        if (tr_ref_equal(b->subs.at[i], sub))
             return;
-    if (b->nsubs == b->subs_cap) {
-        uint32_t cap = b->subs_cap ? b->subs_cap * 2 : 4;
-        tr_ref *grown = realloc(b->subs, cap * sizeof(*grown));
-        if (grown == NULL)
-            return;
-        b->subs = grown;
-        b->subs_cap = cap;
-    }
-    b->subs[b->nsubs++] = sub;
+    (void)tr_vec_push(&b->subs, sub); /* out of memory: not subscribed */
 }
 
 static int breaker_init(tr_ctx *self, void *state, void *arg)
@@ -222,8 +204,8 @@ static void breaker_terminate(tr_ctx *self, void *state, int reason)
     (void)self;
     (void)reason;
     breaker *b = state;
-    free(b->subs);
-    free(b->pending);
+    tr_vec_free(&b->subs);
+    tr_vec_free(&b->pending);
 }
 
 static const tr_behaviour breaker_behaviour = {
