@@ -376,17 +376,28 @@ int tr_send(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t siz
     return tr_deliver(self->sys, self, to, n, false, 0);
 }
 
-int tr_send_move(tr_ctx *self, tr_ref to, uint32_t type, void *buf, size_t size,
-                 void (*free_fn)(void *))
+/* The node of a user message whose payload moves in (tr_send_move,
+ * tr_post_move): TR_OK, else TR_EINVAL (also when !valid, the caller's own
+ * check) or TR_ENOMEM, buf being freed then. */
+static int user_move_node(bool valid, uint32_t type, void *buf, size_t size,
+                          void (*free_fn)(void *), tr_mnode **out)
 {
-    if (self == NULL || check_user_type(type) != TR_OK || (buf != NULL && free_fn == NULL)) {
+    if (!valid || check_user_type(type) != TR_OK || (buf != NULL && free_fn == NULL)) {
         if (buf != NULL && free_fn != NULL)
             free_fn(buf);
         return TR_EINVAL;
     }
-    tr_mnode *n = tr_mnode_move(type, buf, size, free_fn);
-    if (n == NULL)
-        return TR_ENOMEM;
+    *out = tr_mnode_move(type, buf, size, free_fn);
+    return *out != NULL ? TR_OK : TR_ENOMEM;
+}
+
+int tr_send_move(tr_ctx *self, tr_ref to, uint32_t type, void *buf, size_t size,
+                 void (*free_fn)(void *))
+{
+    tr_mnode *n = NULL;
+    int rc = user_move_node(self != NULL, type, buf, size, free_fn, &n);
+    if (rc != TR_OK)
+        return rc;
     n->msg.sender = self->self;
     return tr_deliver(self->sys, self, to, n, false, 0);
 }
@@ -414,14 +425,10 @@ int tr_post(tr_system *sys, tr_ref to, uint32_t type, const void *data, size_t s
 int tr_post_move(tr_system *sys, tr_ref to, uint32_t type, void *buf, size_t size,
                  void (*free_fn)(void *), int timeout_ms)
 {
-    if (sys == NULL || check_user_type(type) != TR_OK || (buf != NULL && free_fn == NULL)) {
-        if (buf != NULL && free_fn != NULL)
-            free_fn(buf);
-        return TR_EINVAL;
-    }
-    tr_mnode *n = tr_mnode_move(type, buf, size, free_fn);
-    if (n == NULL)
-        return TR_ENOMEM;
+    tr_mnode *n = NULL;
+    int rc = user_move_node(sys != NULL, type, buf, size, free_fn, &n);
+    if (rc != TR_OK)
+        return rc;
     struct tr_actor *sender = post_sender(sys);
     n->msg.sender = sender != NULL ? sender->self : TR_REF_NONE;
     return tr_deliver(sys, sender, to, n, false, timeout_ms);
