@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "actors/children.h"
+#include "actors/mute.h"
 #include "ds/container.h"
 #include "ds/vec.h"
 #include "mailbox/mailbox.h"
@@ -84,7 +85,7 @@ typedef struct tr_owed_ask {
 typedef struct tr_actor_ext {
     char *name;
     /* senders muted on this actor (guarded by the stripe lock) */
-    tr_ref_vec muted;
+    tr_muteset muted;
     _Atomic uint32_t has_muted;
     /* owner thread only */
     TR_VEC(tr_pending_ask) asks;

@@ -21,15 +21,7 @@
 #include "actors/send.h"
 #include "actors/system_impl.h"
 
-static bool ref_in(const tr_ref *refs, uint32_t n, tr_ref r)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (tr_ref_equal(refs[i], r))
-            return true;
-    return false;
-}
-
-static void muted_free(tr_actor_ext *ext) { tr_vec_free(&ext->muted); }
+static void muted_free(tr_actor_ext *ext) { tr_muteset_free(&ext->muted); }
 TR_ACTOR_EXT_CLEANUP(muted_free)
 
 /* Whether `sender` may be muted at all: never an actor under pressure (that
@@ -84,8 +76,7 @@ static void mute_sender(struct tr_actor *sender, struct tr_actor *r)
     bool added = false;
     pthread_mutex_t *m = tr_actor_stripe(r->sys, r);
     pthread_mutex_lock(m);
-    if (!ref_in(ext->muted.at, ext->muted.len, sender->self) &&
-        tr_vec_push(&ext->muted, sender->self) == 0) {
+    if (tr_muteset_add(&ext->muted, sender->self) == TR_OK) {
         atomic_store_explicit(&ext->has_muted, 1, memory_order_seq_cst);
         added = true;
     }
@@ -109,50 +100,41 @@ void tr_actor_release_muted(struct tr_actor *a)
         return;
     pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
     pthread_mutex_lock(m);
-    tr_ref_vec list = ext->muted;
-    ext->muted = (tr_ref_vec){0};
+    tr_muteset taken = tr_muteset_take(&ext->muted);
     atomic_store_explicit(&ext->has_muted, 0, memory_order_seq_cst);
     pthread_mutex_unlock(m);
-    tr_table *t = &a->sys->table;
-    for (uint32_t i = 0; i < list.len; i++) {
-        struct tr_actor *s;
-        if (tr_table_acquire(t, list.at[i], false, &s) != TR_OK)
-            continue;
-        if (atomic_fetch_sub_explicit(&s->mute_count, 1, memory_order_seq_cst) == 1)
-            tr_actor_wake(s, true);
-        tr_table_release(t, list.at[i]);
-    }
-    tr_vec_free(&list);
+    tr_muteset_release(a->sys, &taken);
+}
+
+typedef struct room_wait {
+    tr_system *sys;
+    tr_ref to;
+} room_wait;
+
+/* Whether `to` has room (tr_wait_for_room's test): TR_OK, TR_EFULL, or why
+ * waiting is over (it died, the system is closing). */
+static int mailbox_has_room(void *arg)
+{
+    room_wait *w = arg;
+    struct tr_actor *r;
+    int rc = tr_table_acquire(&w->sys->table, w->to, true, &r);
+    if (rc != TR_OK)
+        return rc;
+    bool room = tr_actor_queued(r) < r->capacity;
+    tr_table_release(&w->sys->table, w->to);
+    if (room)
+        return TR_OK;
+    return atomic_load_explicit(&w->sys->closing, memory_order_acquire) ? TR_ECLOSED : TR_EFULL;
 }
 
 /* Waits (outside thread) until `to` has room, dies, or the deadline passes. */
 static int wait_for_room(tr_system *sys, tr_ref to, int timeout_ms)
 {
-    struct timespec deadline = tr_deadline_after(timeout_ms);
-    int rc = TR_OK;
+    room_wait w = {.sys = sys, .to = to};
     pthread_mutex_lock(&sys->event_lock);
     atomic_fetch_add_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
     atomic_fetch_add_explicit(&sys->post_waiters, 1, memory_order_seq_cst);
-    for (;;) {
-        struct tr_actor *r;
-        int arc = tr_table_acquire(&sys->table, to, true, &r);
-        if (arc != TR_OK) {
-            rc = arc;
-            break;
-        }
-        bool room = tr_actor_queued(r) < r->capacity;
-        tr_table_release(&sys->table, to);
-        if (room)
-            break;
-        if (atomic_load_explicit(&sys->closing, memory_order_acquire)) {
-            rc = TR_ECLOSED;
-            break;
-        }
-        if (!tr_cond_wait_until(&sys->event_cv, &sys->event_lock, timeout_ms, &deadline)) {
-            rc = TR_EFULL;
-            break;
-        }
-    }
+    int rc = tr_wait_for_room(&sys->event_cv, &sys->event_lock, timeout_ms, mailbox_has_room, &w);
     atomic_fetch_sub_explicit(&sys->post_waiters, 1, memory_order_seq_cst);
     atomic_fetch_sub_explicit(&sys->event_waiters, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&sys->event_lock);
