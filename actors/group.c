@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/actor_impl.h"
+#include "actors/clock.h"
 #include "actors/group_impl.h"
 #include "actors/send.h"
-#include "actors/system_impl.h"
 #include "troupe/token.h"
 
 typedef struct group_pending {

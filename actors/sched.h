@@ -74,7 +74,6 @@ typedef struct tr_sched {
     _Atomic bool workers_exit;
 } tr_sched;
 
-
 /* Starts the worker threads. Returns TR_OK or TR_ENOMEM. */
 int tr_sched_start(tr_system *sys);
 

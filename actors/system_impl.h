@@ -1,5 +1,11 @@
-/* The runtime object: workers, queues, the actor table, global counters.
- * Internal: users only see the opaque tr_system. */
+/* The runtime object. Internal: users only see the opaque tr_system.
+ *
+ * It holds one of each part's state, defined by its owner: the actor table
+ * (table.h), the scheduler (sched.h), the census (census.h), dead letters
+ * (dead_letters.h), names (registry.h), the seam to the node (remote.h);
+ * here are what the parts share: the stripe locks of the actor tree, the
+ * lifecycle notifications (shutdown, tr_await_exit, blocked posts) and the
+ * cache of recent exit reasons. */
 #ifndef TROUPE_ACTORS_SYSTEM_IMPL_H
 #define TROUPE_ACTORS_SYSTEM_IMPL_H
 

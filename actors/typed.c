@@ -8,7 +8,7 @@
 
 #include "actors/actor_impl.h"
 #include "actors/ask.h"
-#include "actors/system_impl.h"
+#include "actors/dead_letters.h"
 #include "troupe/log.h"
 #include "troupe/typed.h"
 

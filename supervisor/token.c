@@ -12,8 +12,8 @@
 #include <stdlib.h>
 
 #include "actors/lifecycle.h"
+#include "actors/dead_letters.h"
 #include "actors/send.h"
-#include "actors/system_impl.h"
 #include "troupe/token.h"
 
 typedef struct tok_entry {
