@@ -9,9 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/inspect.h"
 #include "actors/system_impl.h"
 #include "troupe/inspect.h"
-#include "troupe/supervisor.h"
+
+/* Set once, at load time (see inspect.h). */
+static const tr_behaviour *g_supervisor_behaviour;
+
+void tr_inspect_set_supervisor_behaviour(const tr_behaviour *beh) { g_supervisor_behaviour = beh; }
 
 typedef struct edge {
     uint64_t parent, child; /* tr_ref ids */
@@ -39,7 +44,7 @@ static void visit(struct tr_actor *a, void *arg)
     /* a mailbox growing while it waits to run holds more than its last turn saw */
     uint32_t peak = atomic_load_explicit(&a->mailbox_peak, memory_order_relaxed);
     info->mailbox_peak = peak > info->queued ? peak : info->queued;
-    info->supervisor = a->beh == &tr_supervisor_behaviour;
+    info->supervisor = g_supervisor_behaviour != NULL && a->beh == g_supervisor_behaviour;
     if (a->beh->name != NULL) {
         strncpy(info->behaviour, a->beh->name, TR_INSPECT_NAME - 1);
         info->behaviour[TR_INSPECT_NAME - 1] = '\0';

@@ -34,11 +34,12 @@
 
 #include "actors/actor_impl.h"
 #include "actors/crash.h"
+#include "actors/inspect.h"
 #include "actors/probe.h"
 #include "actors/system_impl.h"
 #include "ds/list.h"
-#include "ds/vec.h"
 #include "ds/refmap.h"
+#include "ds/vec.h"
 #include "supervisor/supervisor_impl.h"
 #include "troupe/link.h"
 #include "troupe/log.h"
@@ -1063,6 +1064,12 @@ const tr_behaviour tr_supervisor_behaviour = {
     .inspect = sup_inspect,
     .name = "supervisor",
 };
+
+/* tr_actors_list marks the actors running this behaviour (actors/inspect.h). */
+__attribute__((constructor)) static void register_with_inspect(void)
+{
+    tr_inspect_set_supervisor_behaviour(&tr_supervisor_behaviour);
+}
 
 /* ---- specs ---- */
 
