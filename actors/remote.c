@@ -56,6 +56,10 @@ static void node_leave(tr_system *sys)
     atomic_fetch_sub_explicit(&sys->remote.users, 1, memory_order_seq_cst);
 }
 
+void *tr_remote_enter(tr_system *sys) { return node_enter(sys); }
+
+void tr_remote_leave(tr_system *sys) { node_leave(sys); }
+
 int tr_remote_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
                       int timeout_ms)
 {

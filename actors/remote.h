@@ -65,6 +65,12 @@ void *tr_remote_node(tr_system *sys);
 /* Stops the node still attached to `sys`, if any (tr_system_destroy). */
 void tr_remote_stop(tr_system *sys);
 
+/* The attached node, held for a call outside the hooks (process groups):
+ * tr_remote_detach waits until tr_remote_leave. NULL when none is attached
+ * (then do not call tr_remote_leave). */
+void *tr_remote_enter(tr_system *sys);
+void tr_remote_leave(tr_system *sys);
+
 /* Routing for remote references (called by tr_deliver, tr_monitor...). */
 int tr_remote_deliver(tr_system *sys, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
                       int timeout_ms);

@@ -9,6 +9,7 @@
 #include "actors/send.h"
 #include "actors/table.h"
 #include "net/node_impl.h"
+#include "net/pg.h"
 #include "troupe/registry.h"
 
 enum deliver_result { DELIVERED, STALLED };
@@ -165,6 +166,10 @@ bool tr_inbound_frame(tr_conn *c, const uint8_t *data, size_t len)
         case TR_ENV_LEAVE: tr_member_on_leave(node, p); break;
         case TR_ENV_PING:
         case TR_ENV_PONG: tr_member_on_ping(node, p, &e); break;
+        case TR_ENV_PG:
+            if (!refusing)
+                tr_pg_on_envelope(node, p, &e);
+            break;
         default: break;
         }
         n++;

@@ -7,6 +7,7 @@
 #include "actors/remote.h"
 #include "actors/sched.h"
 #include "net/node_impl.h"
+#include "net/pg.h"
 
 static char *dup_or_null(const char *s) { return s != NULL ? strdup(s) : NULL; }
 
@@ -69,6 +70,8 @@ int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out)
         rc = tr_tls_setup(node);
     if (rc == TR_OK)
         rc = tr_node_agent_start(node);
+    if (rc == TR_OK && (rc = tr_pg_start(node)) != TR_OK)
+        tr_stop(sys, node->agent);
     if (rc == TR_OK && (rc = tr_remote_attach(sys, &tr_node_ops, node)) != TR_OK)
         tr_stop(sys, node->agent);
     if (rc == TR_OK && (rc = tr_service_start(node)) != TR_OK) {
@@ -76,6 +79,7 @@ int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out)
         tr_stop(sys, node->agent);
     }
     if (rc != TR_OK) {
+        tr_pg_stop(node);
         node_free(node);
         return rc;
     }
@@ -107,6 +111,7 @@ void tr_node_stop(tr_node *node)
     tr_conn_reap(node, tr_now_ms()); /* peers on them go down: their monitors fire */
     for (uint32_t i = 1; i <= node->npeers; i++)
         tr_peer_down(node, node->peers[i], false, TR_ESHUTDOWN);
+    tr_pg_stop(node); /* before the peers go: its actor may still be sending to them */
     for (uint32_t i = 1; i <= node->npeers; i++)
         tr_peer_destroy(node->peers[i]);
     tr_node_peer_down_monitors(node, 0); /* whatever is left */

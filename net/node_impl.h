@@ -16,6 +16,7 @@
  *   backoff.c    redial delays: exponential backoff with jitter
  *   tls.c        TLS configuration
  *   log.c        rate-limited log lines
+ *   pg.c, pg_wire.c  process groups (net/pg.h)
  *   envelope.c, msgpack_check.c, monitors.c, lookup.c, wire.c */
 #ifndef TROUPE_NET_NODE_IMPL_H
 #define TROUPE_NET_NODE_IMPL_H
@@ -316,6 +317,7 @@ struct tr_node {
     tr_proxy_mon *proxies;
 
     tr_ref agent;
+    struct tr_pg *pg;           /* process groups (net/pg.c) */
     pthread_t service;          /* heartbeat.c */
     bool service_wake;
     _Atomic bool stopping;

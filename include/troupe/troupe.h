@@ -22,6 +22,7 @@
 #include "troupe/socket.h"
 #include "troupe/registry.h"
 #include "troupe/node.h"
+#include "troupe/pg.h"
 #include "troupe/pack.h"
 #include "troupe/typed.h"
 #include "troupe/observe.h"

@@ -1,11 +1,13 @@
 /* Writes the fuzzers' seed corpora: valid data frames of every kind into
- * <dir>/frame, valid handshake messages of every kind into <dir>/handshake.
- * Usage: make_corpus <dir> (both folders must exist). */
+ * <dir>/frame, valid handshake messages of every kind into <dir>/handshake,
+ * valid process-group payloads (operation byte first) into <dir>/pg.
+ * Usage: make_corpus <dir> (the folders must exist). */
 #include <stdio.h>
 #include <string.h>
 
 #include "net/envelope.h"
 #include "net/handshake_msg.h"
+#include "net/pg.h"
 #include "troupe/errors.h"
 
 static void write_file(const char *dir, const char *kind, int n, const void *data, size_t size)
@@ -44,6 +46,22 @@ static void write_hs(const char *dir, int n, const tr_hs_msg *m)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* A pg fuzz input: the operation's byte (fuzz_pg.c: op + 1), then the payload. */
+static void write_pg(const char *dir, int n, int op, const char *group, int reason, const uint64_t *ids,
+                     uint32_t count)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    char opbyte = (char)(op + 1);
+    msgpack_sbuffer_write(&sb, &opbyte, 1);
+    if (op == TR_PG_JOIN || op == TR_PG_LEAVE)
+        tr_pg_pack(&pk, group, reason, ids, count);
+    write_file(dir, "pg", n, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : ".";
@@ -78,5 +96,12 @@ int main(int argc, char **argv)
         memset(hs[i].mac, 0x40 + i, sizeof(hs[i].mac));
         write_hs(dir, i, &hs[i]);
     }
+
+    uint64_t ids[] = {1, 2, 3, (1ull << 52) - 1};
+    write_pg(dir, 0, TR_PG_JOIN, "room:#lobby", 0, ids, 4);
+    write_pg(dir, 1, TR_PG_LEAVE, "g", TR_ENODEDOWN, ids, 1);
+    write_pg(dir, 2, TR_PG_LEAVE, "g", -7, ids + 2, 2);
+    write_pg(dir, 3, TR_PG_SYNC, NULL, 0, NULL, 0);
+    write_pg(dir, 4, TR_PG_DISCOVER, NULL, 0, NULL, 0);
     return 0;
 }

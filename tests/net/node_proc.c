@@ -25,6 +25,7 @@
  *                                            "AWAITED 5 <what each is>"
  *   events NAME   what "nodeev" saw of NAME -> "EVENTS <ups> <downs> <last reason>"
  *   leave         tr_node_leave               -> "LEFT <rc>"
+ *   pg...         process groups (node_proc_pg.h)
  *
  * Actors (registered names):
  *   echo   MSG_ECHO (ask): replies with the same bytes;
@@ -68,6 +69,8 @@ static void say(const char *fmt, ...)
     pthread_mutex_unlock(&out_lock);
     va_end(ap);
 }
+
+#include "tests/net/node_proc_pg.h" /* pg* commands */
 
 static int victim_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
@@ -298,6 +301,8 @@ static void command(tr_system *sys, tr_node *node, tr_ref pinger, tr_ref nodeev,
         say("STATS %lu %u", (unsigned long)st.node_downs, st.peers_up);
     } else if (arg == NULL) {
         say("ERROR %d bad command %s", TR_EINVAL, line);
+    } else if (pg_command(sys, node, line, arg)) {
+        /* answered */
     } else if ((rc = tr_lookup(sys, arg, 30000, &ref)) != TR_OK) {
         say(strcmp(line, "ask") == 0 ? "ASKED %d" : "ERROR %d lookup", rc);
     } else if (strcmp(line, "ask") == 0) {
