@@ -92,6 +92,7 @@ void tr_node_stop(tr_node *node)
     if (node == NULL)
         return;
     atomic_store(&node->stopping, true);
+    tr_seeds_stop(node);
     for (uint32_t i = 1; i <= TR_NODE_MAX_PEERS; i++) {
         tr_peer *p = tr_node_peer(node, i);
         if (p == NULL)

@@ -17,6 +17,7 @@
  *   tls.c        TLS configuration
  *   log.c        rate-limited log lines
  *   pg.c, pg_wire.c  process groups (net/pg.h)
+ *   seeds.c      seed URLs and DNS names, re-resolved on a thread of their own
  *   envelope.c, msgpack_check.c, monitors.c, lookup.c, wire.c */
 #ifndef TROUPE_NET_NODE_IMPL_H
 #define TROUPE_NET_NODE_IMPL_H
@@ -318,6 +319,7 @@ struct tr_node {
 
     tr_ref agent;
     struct tr_pg *pg;           /* process groups (net/pg.c) */
+    struct tr_seeds *seeds;     /* seeds thread, once a seed is added (net/seeds.c; node lock) */
     pthread_t service;          /* heartbeat.c */
     bool service_wake;
     _Atomic bool stopping;
@@ -517,6 +519,11 @@ int tr_service_start(struct tr_node *node);
 void tr_service_stop(struct tr_node *node);
 /* Wakes the service thread (node lock held). */
 void tr_service_wake_locked(struct tr_node *node);
+
+/* ---- seeds.c ---- */
+/* Stops the seeds thread and frees it; never waits for DNS (a thread in
+ * getaddrinfo is detached and frees what it holds when that returns). */
+void tr_seeds_stop(struct tr_node *node);
 
 /* ---- tls.c ---- */
 int tr_tls_setup(struct tr_node *node);

@@ -124,6 +124,20 @@ TR_API int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_
 TR_API int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_name,
                            size_t len);
 
+/* Adds a seed: a URL the node keeps dialling without waiting, as
+ * tr_node_connect does, whose host may be a DNS name that resolves to
+ * several nodes (a Kubernetes headless service, a round-robin record).
+ * For tcp://, tcp4:// and tcp6:// URLs with a host name, the node's seeds
+ * thread resolves the name now and every refresh_ms (0 = 5000) and dials
+ * every address it resolves to (up to 32): a node that appears under the
+ * name later is found at the next resolution; an address that resolves to
+ * this node itself is left alone. Other URLs (IP addresses, ipc://,
+ * tls+tcp://, whose certificates name hosts) are dialled as given. Never
+ * blocks: resolution runs on the seeds thread, never on a worker; failures
+ * are logged. Returns TR_OK, TR_EINVAL (not a URL, a bad port),
+ * TR_ETOOBIG (16 seeds already) or TR_ENOMEM. */
+TR_API int tr_node_add_seed(tr_node *node, const char *url, uint32_t refresh_ms);
+
 /* True when a peer of that name is connected and answering. */
 TR_API bool tr_node_peer_up(tr_node *node, const char *peer_name);
 

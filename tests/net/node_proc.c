@@ -25,7 +25,7 @@
  *                                            "AWAITED 5 <what each is>"
  *   events NAME   what "nodeev" saw of NAME -> "EVENTS <ups> <downs> <last reason>"
  *   leave         tr_node_leave               -> "LEFT <rc>"
- *   pg...         process groups (node_proc_pg.h)
+ *   pg..., seed, peers, up: process groups and seeds (node_proc_pg.h)
  *
  * Actors (registered names):
  *   echo   MSG_ECHO (ask): replies with the same bytes;
@@ -70,7 +70,7 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
-#include "tests/net/node_proc_pg.h" /* pg* commands */
+#include "tests/net/node_proc_pg.h" /* pg* and seed commands */
 
 static int victim_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {

@@ -1,4 +1,4 @@
-/* node_proc's commands for process groups (included by
+/* node_proc's commands for process groups and seeds (included by
  * tests/net/node_proc.c; each answers one line):
  *   pgspawn NAME GROUP  spawns an echo actor registered as NAME, joins it
  *                       to GROUP                         -> "PGJOINED <rc>"
@@ -7,6 +7,9 @@
  *   pgkill NAME         kills NAME (it leaves its groups) -> "PGKILLED <rc>"
  *   pgcount GROUP N     waits (up to 30 s) until GROUP has N members here,
  *                       woken by this node's pg events   -> "PGCOUNT <members now>"
+ *   seed URL MS         tr_node_add_seed(URL, MS)         -> "SEEDED <rc>"
+ *   peers N             waits (up to 30 s) until N peers are up -> "PEERS <up now>"
+ *   up NAME             tr_node_peer_up                   -> "UP <0|1>"
  * Waits are bounded only to turn a hang into a failed test. */
 #ifndef TROUPE_TESTS_NET_NODE_PROC_PG_H
 #define TROUPE_TESTS_NET_NODE_PROC_PG_H
@@ -75,6 +78,15 @@ static bool group_has(tr_system *sys, tr_node *node, const char *group, long wan
     return (long)pg_count_now(sys, group) == want;
 }
 
+static bool peers_are(tr_system *sys, tr_node *node, const char *unused, long want)
+{
+    (void)sys;
+    (void)unused;
+    tr_node_stats st;
+    tr_node_stats_get(node, &st);
+    return (long)st.peers_up == want;
+}
+
 /* Splits "A B" into two words (b NULL when there is one). */
 static char *pg_second_word(char *a)
 {
@@ -113,6 +125,15 @@ static bool pg_command(tr_system *sys, tr_node *node, const char *line, char *ar
     } else if (strcmp(line, "pgcount") == 0 && second != NULL) {
         pg_wait(sys, node, group_has, arg, atol(second));
         say("PGCOUNT %zu", pg_count_now(sys, arg));
+    } else if (strcmp(line, "seed") == 0) {
+        say("SEEDED %d", tr_node_add_seed(node, arg, second != NULL ? (uint32_t)atol(second) : 0));
+    } else if (strcmp(line, "peers") == 0) {
+        pg_wait(sys, node, peers_are, NULL, atol(arg));
+        tr_node_stats st;
+        tr_node_stats_get(node, &st);
+        say("PEERS %u", st.peers_up);
+    } else if (strcmp(line, "up") == 0) {
+        say("UP %d", tr_node_peer_up(node, arg) ? 1 : 0);
     } else {
         if (second != NULL)
             second[-1] = ' '; /* not ours: give the argument back whole */
