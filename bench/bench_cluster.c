@@ -19,6 +19,7 @@
  * parent reads. The load (uptime) is printed beside the figures: the
  * machine may be shared. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -98,6 +99,7 @@ static int server_main(int i)
         report("ERR %d cannot start", i);
         return 2;
     }
+    report("LS %d", i);
     if (i > 0) {
         char seed[64];
         url_of(0, seed, sizeof(seed));
@@ -166,6 +168,10 @@ typedef struct proc {
 } proc;
 
 static int report_rd = -1, report_wr = -1;
+/* The parent's ends of the children's stdin pipes: a child closes the
+ * ones it inherited, or a server would never see its stdin end. */
+static int parent_fds[2 * MAX_SERVERS + 2];
+static int nparent_fds;
 
 static proc spawn(int (*fn)(int, int), int a, int b)
 {
@@ -179,10 +185,18 @@ static proc spawn(int (*fn)(int, int), int a, int b)
         close(in[0]);
         close(in[1]);
         close(report_rd);
+        for (int i = 0; i < nparent_fds; i++)
+            if (parent_fds[i] >= 0)
+                close(parent_fds[i]);
         out_fd = report_wr;
         _exit(fn(a, b));
     }
     close(in[0]);
+    for (int i = 0; i < nparent_fds; i++)
+        if (parent_fds[i] >= 0 && fcntl(parent_fds[i], F_GETFD) < 0)
+            parent_fds[i] = -1; /* closed since: the number may be reused */
+    if (nparent_fds < (int)(sizeof(parent_fds) / sizeof(parent_fds[0])))
+        parent_fds[nparent_fds++] = in[1];
     return (proc){pid, in[1]};
 }
 
@@ -371,6 +385,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int fds[2];
     if (pipe(fds) != 0)
         return 2;
@@ -379,7 +394,11 @@ int main(int argc, char **argv)
     load("at start");
 
     proc srv[MAX_SERVERS];
-    for (int i = 0; i < nservers; i++)
+    srv[0] = spawn(server_entry, 0, 0); /* the seed listens before the others start */
+    char line0[256];
+    while (read_line(line0, sizeof(line0), 30000) && strncmp(line0, "LS 0", 4) != 0)
+        absorb(line0);
+    for (int i = 1; i < nservers; i++)
         srv[i] = spawn(server_entry, i, 0);
     long last_start = mono_ms();
     long t = wait_view(full_mesh, 0, 60000);

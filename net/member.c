@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "actors/send.h"
 #include "mailbox/msg.h"
@@ -453,10 +456,29 @@ tr_peer *tr_member_new_peer_locked(struct tr_node *node, const char *name, uint6
     return p;
 }
 
+/* After a burst of departures (TRIM_AFTER members or more forgotten, and
+ * none in this tick), hands the freed memory back to the system: the
+ * connections' receive buffers (64 KiB each) and peer records were freed,
+ * but glibc keeps freed memory of its per-thread arenas (NNG's threads
+ * allocate too) until asked, so a server's RSS would stay at its peak of
+ * clients. */
+#define TRIM_AFTER 32
+static void give_back_memory(struct tr_node *node, uint32_t forgot)
+{
+    node->forgotten_since_trim += forgot;
+    if (forgot > 0 || node->forgotten_since_trim < TRIM_AFTER)
+        return;
+    node->forgotten_since_trim = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 void tr_member_tick_locked(struct tr_node *node, uint64_t now)
 {
     uint64_t forget = node->opts.forget_after_ms;
     uint64_t forget_left = forget < LEFT_FORGET_MS ? forget : LEFT_FORGET_MS;
+    uint32_t forgot = 0;
     for (uint32_t i = 1; i <= node->npeers; i++) {
         tr_peer *p = node->peers[i];
         if (p->forgotten)
@@ -481,5 +503,7 @@ void tr_member_tick_locked(struct tr_node *node, uint64_t now)
             continue;                                     /* forgotten once it is freed */
         }
         forget_locked(node, p, now);
+        forgot++;
     }
+    give_back_memory(node, forgot);
 }

@@ -314,6 +314,7 @@ struct tr_node {
     tr_member_hook_entry hooks[TR_MEMBER_HOOKS_MAX];
     uint32_t nhooks;
     uint64_t next_gossip_ms; /* service thread */
+    uint32_t forgotten_since_trim; /* member.c (node lock) */
     tr_rmon *rmons;
     tr_proxy_mon *proxies;
 
