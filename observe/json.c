@@ -11,6 +11,33 @@
 #include "troupe/metrics.h"
 #include "troupe/timer.h"
 
+/* ,"peers":[...]: each member this node knows, its state and traffic. */
+static void render_peers(tr_node *node, tr_textbuf *out)
+{
+    tr_member *m = NULL;
+    size_t n = 0;
+    if (tr_node_members(node, &m, &n) != TR_OK) {
+        out->failed = true;
+        return;
+    }
+    tr_textbuf_printf(out, ",\"peers\":[");
+    for (size_t i = 0; i < n; i++) {
+        const tr_member *p = &m[i];
+        tr_textbuf_printf(out, "%s{\"name\":\"", i > 0 ? "," : "");
+        tr_textbuf_json_escaped(out, p->name);
+        tr_textbuf_printf(out,
+                          "\",\"state\":\"%s\",\"hidden\":%s,\"since_ms\":%" PRIu64
+                          ",\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
+                          ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+                          ",\"rtt_us\":%" PRIu32 "}",
+                          tr_observe_member_state(p->state), p->hidden ? "true" : "false",
+                          p->since_ms, p->frames_in, p->frames_out, p->bytes_in, p->bytes_out,
+                          p->rtt_us);
+    }
+    tr_textbuf_printf(out, "]");
+    tr_node_members_free(m);
+}
+
 static void render_node(tr_node *node, tr_textbuf *out)
 {
     if (node == NULL) {
@@ -27,10 +54,12 @@ static void render_node(tr_node *node, tr_textbuf *out)
                       ",\"envelopes_out\":%" PRIu64 ",\"bytes_in\":%" PRIu64
                       ",\"bytes_out\":%" PRIu64 ",\"bad_frames\":%" PRIu64
                       ",\"refused\":%" PRIu64 ",\"node_downs\":%" PRIu64
-                      ",\"queue_full\":%" PRIu64 ",\"not_connected\":%" PRIu64 "}",
+                      ",\"queue_full\":%" PRIu64 ",\"not_connected\":%" PRIu64,
                       s.peers_up, s.frames_in, s.frames_out, s.envelopes_in, s.envelopes_out,
                       s.bytes_in, s.bytes_out, s.bad_frames, s.refused, s.node_downs,
                       s.queue_full, s.not_connected);
+    render_peers(node, out);
+    tr_textbuf_printf(out, "}");
 }
 
 void tr_observe_render_overview(tr_system *sys, tr_node *node, tr_textbuf *out)

@@ -4,6 +4,7 @@
  * README.md, "Operating a node", explains each one. */
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "observe/render.h"
 #include "troupe/metrics.h"
@@ -109,6 +110,68 @@ static void render_blocking(const tr_metrics *m, tr_textbuf *out)
     sample(out, "troupe_blocking_calls_total", m->blocking_calls);
 }
 
+/* Appends `s` as a label value (backslash, quote and newline escaped). */
+static void label_value(tr_textbuf *out, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\' || *s == '"')
+            tr_textbuf_printf(out, "\\%c", *s);
+        else if (*s == '\n')
+            tr_textbuf_printf(out, "\\n");
+        else
+            tr_textbuf_printf(out, "%c", *s);
+    }
+}
+
+static void peer_sample(tr_textbuf *out, const char *name, const tr_member *p, const char *extra,
+                        uint64_t value)
+{
+    tr_textbuf_printf(out, "%s{peer=\"", name);
+    label_value(out, p->name);
+    tr_textbuf_printf(out, "\"%s} %" PRIu64 "\n", extra, value);
+}
+
+static void render_peers(tr_node *node, tr_textbuf *out)
+{
+    tr_member *m = NULL;
+    size_t n = 0;
+    if (tr_node_members(node, &m, &n) != TR_OK) {
+        out->failed = true;
+        return;
+    }
+    family(out, "troupe_peer_state", "gauge",
+           "Each known node: 1 for its current state (connecting, up, down, left), else 0.");
+    for (size_t i = 0; i < n; i++)
+        for (unsigned s = TR_MEMBER_CONNECTING; s <= TR_MEMBER_LEFT; s++) {
+            char extra[32];
+            snprintf(extra, sizeof(extra), ",state=\"%s\"",
+                     tr_observe_member_state((tr_member_state)s));
+            peer_sample(out, "troupe_peer_state", &m[i], extra, (unsigned)m[i].state == s);
+        }
+    family(out, "troupe_peer_frames_total", "counter",
+           "Frames exchanged with the peer, by direction.");
+    for (size_t i = 0; i < n; i++) {
+        peer_sample(out, "troupe_peer_frames_total", &m[i], ",direction=\"in\"", m[i].frames_in);
+        peer_sample(out, "troupe_peer_frames_total", &m[i], ",direction=\"out\"", m[i].frames_out);
+    }
+    family(out, "troupe_peer_bytes_total", "counter",
+           "Bytes exchanged with the peer, by direction.");
+    for (size_t i = 0; i < n; i++) {
+        peer_sample(out, "troupe_peer_bytes_total", &m[i], ",direction=\"in\"", m[i].bytes_in);
+        peer_sample(out, "troupe_peer_bytes_total", &m[i], ",direction=\"out\"", m[i].bytes_out);
+    }
+    family(out, "troupe_peer_rtt_seconds", "gauge",
+           "The last round trip of a ping to the peer (peers measured so far).");
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].rtt_us == 0)
+            continue;
+        tr_textbuf_printf(out, "troupe_peer_rtt_seconds{peer=\"");
+        label_value(out, m[i].name);
+        tr_textbuf_printf(out, "\"} %.6f\n", m[i].rtt_us / 1e6);
+    }
+    tr_node_members_free(m);
+}
+
 static void render_node(tr_node *node, tr_textbuf *out)
 {
     tr_node_stats s;
@@ -144,6 +207,7 @@ static void render_node(tr_node *node, tr_textbuf *out)
     family(out, "troupe_node_not_connected_total", "counter",
            "Sends to a peer that is down or unknown.");
     sample(out, "troupe_node_not_connected_total", s.not_connected);
+    render_peers(node, out);
 }
 
 void tr_observe_render_prometheus(tr_system *sys, tr_node *node, uint64_t scrapes,

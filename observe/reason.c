@@ -1,5 +1,5 @@
-/* Short names of error codes and end kinds, used as the reason labels of
- * dead letters and ended actors in /metrics and /api/overview. */
+/* Short names of error codes, end kinds and member states, used as label
+ * values in /metrics and /api/overview. */
 #include <stddef.h>
 
 #include "observe/render.h"
@@ -31,4 +31,15 @@ const char *tr_observe_end_label(tr_end_kind kind)
         [TR_END_CRASHED] = "crashed",
     };
     return (unsigned)kind < TR_END_KINDS ? names[kind] : "crashed";
+}
+
+const char *tr_observe_member_state(tr_member_state state)
+{
+    switch (state) {
+    case TR_MEMBER_CONNECTING: return "connecting";
+    case TR_MEMBER_UP: return "up";
+    case TR_MEMBER_DOWN: return "down";
+    case TR_MEMBER_LEFT: return "left";
+    }
+    return "unknown";
 }

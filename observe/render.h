@@ -24,6 +24,9 @@ const char *tr_observe_reason_label(int code);
  * "cancelled", "crashed". */
 const char *tr_observe_end_label(tr_end_kind kind);
 
+/* The label value of a member state: "connecting", "up", "down", "left". */
+const char *tr_observe_member_state(tr_member_state state);
+
 /* GET /api/overview: one JSON object of the figures the dashboard plots
  * (totals; the page turns them into rates) and the node's counters. */
 void tr_observe_render_overview(tr_system *sys, tr_node *node, tr_textbuf *out);

@@ -112,23 +112,44 @@ function showNode(n, before, dt) {
   if (!n) {
     add("text", { x: 200, y: 95, "text-anchor": "middle", fill: "#6b7385" },
         "this system runs no node");
+    table("peer-table", ["", ""], []);
     table("node-table", ["", ""], []);
     return;
   }
-  // This node in the middle; one circle per connected peer around it (the
-  // public API gives the count of peers up, not yet their names).
+  // This node in the middle; each known node around it, coloured by state,
+  // its link solid while up, with its last round-trip time.
+  // Up first, then connecting, down, left; a big cluster shows its first 24.
+  const order = { up: 0, connecting: 1, down: 2, left: 3 };
+  const all = (n.peers || []).slice().sort((x, y) => (order[x.state] - order[y.state]) ||
+                                                     (x.name < y.name ? -1 : 1));
+  const peers = all.slice(0, 24);
+  const colour = { up: "#1f9d55", connecting: "#f59e0b", down: "#dc2626", left: "#9ca3af" };
   const cx = 200, cy = 95, r = 70;
-  for (let i = 0; i < n.peers_up; i++) {
-    const a = (2 * Math.PI * i) / Math.max(1, n.peers_up) - Math.PI / 2;
+  peers.forEach((p, i) => {
+    const a = (2 * Math.PI * i) / Math.max(1, peers.length) - Math.PI / 2;
     const x = cx + r * 1.6 * Math.cos(a), y = cy + r * Math.sin(a);
-    add("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: "#3b82f6", "stroke-width": 2 });
-    add("circle", { cx: x, cy: y, r: 16, fill: "#eef2ff", stroke: "#3b82f6", class: "peer" });
-    add("text", { x, y: y + 4, "text-anchor": "middle", "font-size": 10 }, "peer " + (i + 1));
-  }
+    const c = colour[p.state] || "#9ca3af";
+    add("line", { x1: cx, y1: cy, x2: x, y2: y, stroke: c, "stroke-width": 2,
+                  "stroke-dasharray": p.state === "up" ? "" : "4 3" });
+    add("circle", { cx: x, cy: y, r: 18, fill: "#fff", stroke: c, "stroke-width": 2,
+                    class: "peer", "data-name": p.name, "data-state": p.state });
+    add("text", { x, y: y + 4, "text-anchor": "middle", "font-size": 10 }, p.name);
+    if (p.rtt_us) add("text", { x: (cx + x) / 2, y: (cy + y) / 2 - 3, "text-anchor": "middle",
+                                "font-size": 9, fill: "#6b7385" }, (p.rtt_us / 1000).toFixed(2) + " ms");
+  });
   add("circle", { cx, cy, r: 26, fill: "#1d2330", class: "self" });
   add("text", { x: cx, y: cy + 4, "text-anchor": "middle", fill: "#fff", "font-size": 11 }, n.name);
+  const peerRate = (now, was) => (was !== undefined && dt > 0 ? fmt(Math.max(0, now - was) / dt) : "–");
+  const beforePeer = new Map(((before && before.peers) || []).map((p) => [p.name, p]));
+  table("peer-table", ["peer", "state", "bytes / s in", "out", "frames in", "out", "rtt"],
+    all.slice(0, 50).map((p) => {
+      const b = beforePeer.get(p.name) || {};
+      return [p.name + (p.hidden ? " (hidden)" : ""), p.state, peerRate(p.bytes_in, b.bytes_in),
+              peerRate(p.bytes_out, b.bytes_out), fmt(p.frames_in), fmt(p.frames_out),
+              p.rtt_us ? (p.rtt_us / 1000).toFixed(2) + " ms" : "–"];
+    }));
   const rate = (k) => (before && dt > 0 ? fmt(Math.max(0, n[k] - before[k]) / dt) : "–");
-  table("node-table", ["link counters", "in", "out"], [
+  table("node-table", ["all links", "in", "out"], [
     ["envelopes / s", rate("envelopes_in"), rate("envelopes_out")],
     ["bytes / s", rate("bytes_in"), rate("bytes_out")],
     ["frames (total)", fmt(n.frames_in), fmt(n.frames_out)],

@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "tests/observe/http_get.h"
+#include "tests/support/latch.h"
 #include "tests/support/system.h"
 #include "troupe/troupe.h"
 
@@ -183,4 +185,141 @@ Test(observe_metrics, system_option_and_environment)
     tr_system_destroy(sys);
     unsetenv("TROUPE_OBSERVE");
     cr_assert_null(tr_system_observer(NULL));
+}
+
+/* ---- per-peer figures (tr_node_members) ---- */
+
+static latch sunk, left;
+
+static int sink_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    (void)state;
+    if (msg->type == MSG_ECHO)
+        latch_add(&sunk, 1);
+    return TR_OK;
+}
+
+static const tr_behaviour sink = {.handle = sink_handle};
+
+static int events_handle(tr_ctx *self, void *state, const tr_msg *msg)
+{
+    (void)self;
+    (void)state;
+    if (msg->type == TR_MSG_NODE_DOWN)
+        latch_add(&left, 1);
+    return TR_OK;
+}
+
+static const tr_behaviour events = {.handle = events_handle};
+
+/* Node A's view of member `name` (the test fails without one). */
+static tr_member member_of(tr_node *node, const char *name)
+{
+    tr_member *m = NULL, found = {0};
+    size_t n = 0;
+    cr_assert_eq(tr_node_members(node, &m, &n), TR_OK);
+    bool seen = false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].name, name) == 0) {
+            found = m[i];
+            seen = true;
+        }
+    tr_node_members_free(m);
+    cr_assert(seen, "no member %s", name);
+    return found;
+}
+
+static uint64_t peer_value(const char *page, const char *family, const char *peer,
+                           const char *extra)
+{
+    char series[160];
+    snprintf(series, sizeof(series), "%s{peer=\"%s\"%s}", family, peer, extra);
+    return prom_value(page, series);
+}
+
+Test(observe_metrics, per_peer_figures)
+{
+    latch_init(&sunk);
+    latch_init(&left);
+    tr_system *sa = make_system(1), *sb = make_system(1);
+    tr_node *a = NULL, *b = NULL;
+    tr_node_opts oa = {.name = "A", .cookie = "c", .heartbeat_ms = 20};
+    tr_node_opts ob = {.name = "B", .cookie = "c", .heartbeat_ms = 20};
+    cr_assert_eq(tr_node_start(sa, &oa, &a), TR_OK);
+    cr_assert_eq(tr_node_start(sb, &ob, &b), TR_OK);
+    char listen[128];
+    cr_assert_eq(tr_node_listen(a, "tcp://127.0.0.1:0", listen, sizeof(listen)), TR_OK);
+    tr_ref sinker, watcher;
+    cr_assert_eq(tr_spawn(sa, &sink, NULL, NULL, &sinker), TR_OK);
+    cr_assert_eq(tr_register(sa, "sink", sinker), TR_OK);
+    cr_assert_eq(tr_spawn(sa, &events, NULL, NULL, &watcher), TR_OK);
+    cr_assert_eq(tr_node_subscribe(a, watcher, 0), TR_OK);
+    cr_assert_eq(tr_node_connect(b, listen, WAIT_MS, NULL, 0), TR_OK);
+    char url[128];
+    tr_observer *obs = start_observer(sa, a, url, sizeof(url));
+
+    /* 20 messages of 1000 bytes from B to A's sink. */
+    tr_ref remote;
+    cr_assert_eq(tr_lookup(sb, "A/sink", WAIT_MS, &remote), TR_OK);
+    char payload[1000];
+    memset(payload, 'x', sizeof(payload));
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(tr_post(sb, remote, MSG_ECHO, payload, sizeof(payload), WAIT_MS), TR_OK);
+    cr_assert(latch_wait(&sunk, 20, WAIT_MS));
+
+    /* The page's counters lie between two snapshots taken around it. */
+    tr_member before = member_of(a, "B");
+    http_reply r = http_get(url, "/metrics");
+    tr_member after = member_of(a, "B");
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(before.state, TR_MEMBER_UP);
+    cr_assert_eq(peer_value(r.body, "troupe_peer_state", "B", ",state=\"up\""), 1);
+    cr_assert_eq(peer_value(r.body, "troupe_peer_state", "B", ",state=\"down\""), 0);
+    cr_assert_eq(peer_value(r.body, "troupe_peer_state", "B", ",state=\"left\""), 0);
+    cr_assert_geq(before.bytes_in, 20 * sizeof(payload), "20 KB came from B: %lu",
+                  (unsigned long)before.bytes_in);
+    uint64_t bytes_in = peer_value(r.body, "troupe_peer_bytes_total", "B", ",direction=\"in\"");
+    uint64_t frames_in = peer_value(r.body, "troupe_peer_frames_total", "B", ",direction=\"in\"");
+    uint64_t frames_out = peer_value(r.body, "troupe_peer_frames_total", "B", ",direction=\"out\"");
+    cr_assert(bytes_in >= before.bytes_in && bytes_in <= after.bytes_in);
+    cr_assert(frames_in >= before.frames_in && frames_in <= after.frames_in && frames_in >= 1);
+    cr_assert(frames_out >= before.frames_out && frames_out <= after.frames_out);
+    http_reply_free(&r);
+
+    http_reply o = http_get(url, "/api/overview");
+    cr_assert_eq(o.status, 200);
+    cr_assert_not_null(strstr(o.body, "\"peers\":[{\"name\":\"B\",\"state\":\"up\",\"hidden\":false,"),
+                       "%s", o.body);
+    http_reply_free(&o);
+
+    /* A pings B once a second: wait for a round trip (the wait only turns a
+     * hang into a failure), then the page shows it in seconds. */
+    struct timespec pause = {.tv_nsec = 10 * 1000 * 1000};
+    for (int i = 0; i < WAIT_MS / 10 && member_of(a, "B").rtt_us == 0; i++)
+        nanosleep(&pause, NULL);
+    uint32_t rtt_us = member_of(a, "B").rtt_us;
+    cr_assert_gt(rtt_us, 0, "no round trip measured");
+    http_reply t = http_get(url, "/metrics");
+    const char *rtt = strstr(t.body, "troupe_peer_rtt_seconds{peer=\"B\"} ");
+    cr_assert_not_null(rtt, "%s", t.body);
+    double seconds = strtod(rtt + strlen("troupe_peer_rtt_seconds{peer=\"B\"} "), NULL);
+    cr_assert(seconds > 0 && seconds < 10, "rtt %f s", seconds);
+    http_reply_free(&t);
+
+    /* B leaves: A sees it LEFT (its NODE_DOWN comes after the state changed). */
+    cr_assert_eq(tr_node_leave(b, WAIT_MS), TR_OK);
+    cr_assert(latch_wait(&left, 1, WAIT_MS));
+    http_reply l = http_get(url, "/metrics");
+    cr_assert_eq(peer_value(l.body, "troupe_peer_state", "B", ",state=\"left\""), 1);
+    cr_assert_eq(peer_value(l.body, "troupe_peer_state", "B", ",state=\"up\""), 0);
+    http_reply_free(&l);
+
+    tr_observe_stop(obs);
+    tr_node_stop(b);
+    tr_node_stop(a);
+    tr_system_destroy(sb);
+    tr_system_destroy(sa);
+    latch_fini(&sunk);
+    latch_fini(&left);
 }
