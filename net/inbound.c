@@ -144,6 +144,7 @@ bool tr_inbound_frame(tr_conn *c, const uint8_t *data, size_t len)
                 c->stall = e; /* points into the frame, which stays in the buffer */
                 c->stalled_env = true;
                 atomic_fetch_add_explicit(&node->envelopes_in, n, memory_order_relaxed);
+                atomic_fetch_add_explicit(&p->envelopes_in, n, memory_order_relaxed);
                 return false;
             }
             break;
@@ -175,6 +176,7 @@ bool tr_inbound_frame(tr_conn *c, const uint8_t *data, size_t len)
         n++;
     }
     atomic_fetch_add_explicit(&node->envelopes_in, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->envelopes_in, n, memory_order_relaxed);
     if (rc == TR_EPROTO) {
         atomic_fetch_add_explicit(&node->bad_frames, 1, memory_order_relaxed);
         tr_net_log(node, "%s sent a malformed envelope: the rest of its frame is dropped", p->name);

@@ -314,6 +314,8 @@ int tr_node_members(tr_node *node, tr_member **out, size_t *count)
         m->frames_out = atomic_load_explicit(&p->frames_out, memory_order_relaxed);
         m->bytes_in = atomic_load_explicit(&p->bytes_in, memory_order_relaxed);
         m->bytes_out = atomic_load_explicit(&p->bytes_out, memory_order_relaxed);
+        m->envelopes_in = atomic_load_explicit(&p->envelopes_in, memory_order_relaxed);
+        m->envelopes_out = atomic_load_explicit(&p->envelopes_out, memory_order_relaxed);
         pthread_mutex_lock(&p->lock);
         m->state = p->mstate;
         m->reason = p->mreason;
@@ -405,6 +407,8 @@ static tr_peer *reuse_slot_locked(struct tr_node *node, const char *name, uint64
     atomic_store(&p->frames_out, 0);
     atomic_store(&p->bytes_in, 0);
     atomic_store(&p->bytes_out, 0);
+    atomic_store(&p->envelopes_in, 0);
+    atomic_store(&p->envelopes_out, 0);
     snprintf(p->name, sizeof(p->name), "%s", name);
     p->incarnation = incarnation;
     p->mstate = TR_MEMBER_CONNECTING;

@@ -187,7 +187,7 @@ typedef struct tr_peer {
                           * again. Set under the node lock, read under the peer
                           * lock: atomic */
     /* traffic of this incarnation (tr_member), counted outside the locks */
-    _Atomic uint64_t frames_in, frames_out, bytes_in, bytes_out;
+    _Atomic uint64_t frames_in, frames_out, bytes_in, bytes_out, envelopes_in, envelopes_out;
 
     char name[TR_WIRE_NAME_MAX + 1];
     uint64_t incarnation;      /* 0: known by name only (gossip), never up */

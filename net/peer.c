@@ -310,6 +310,7 @@ void tr_peer_flush_locked(tr_peer *p)
         atomic_fetch_add_explicit(&node->envelopes_out, f.count, memory_order_relaxed);
         atomic_fetch_add_explicit(&node->bytes_out, f.len + f.parts_len, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->frames_out, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->envelopes_out, f.count, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->bytes_out, f.len + f.parts_len, memory_order_relaxed);
         if (!tr_conn_write_now(p->conn, f))
             return; /* completion: tr_peer_written on an NNG thread */

@@ -217,6 +217,7 @@ typedef struct tr_member {
     char urls[TR_MEMBER_URLS][TR_MEMBER_URL_MAX];
     /* traffic of the current incarnation (all sessions), exact but not mutually atomic */
     uint64_t frames_in, frames_out, bytes_in, bytes_out;
+    uint64_t envelopes_in, envelopes_out; /* envelopes (actor messages and control) carried */
     uint32_t rtt_us;            /* last heartbeat round trip; 0 = not measured yet */
 } tr_member;
 
