@@ -28,11 +28,12 @@ static void render_peers(tr_node *node, tr_textbuf *out)
         tr_textbuf_printf(out,
                           "\",\"state\":\"%s\",\"hidden\":%s,\"since_ms\":%" PRIu64
                           ",\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
+                          ",\"envelopes_in\":%" PRIu64 ",\"envelopes_out\":%" PRIu64
                           ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
                           ",\"rtt_us\":%" PRIu32 "}",
                           tr_observe_member_state(p->state), p->hidden ? "true" : "false",
-                          p->since_ms, p->frames_in, p->frames_out, p->bytes_in, p->bytes_out,
-                          p->rtt_us);
+                          p->since_ms, p->frames_in, p->frames_out, p->envelopes_in,
+                          p->envelopes_out, p->bytes_in, p->bytes_out, p->rtt_us);
     }
     tr_textbuf_printf(out, "]");
     tr_node_members_free(m);

@@ -154,6 +154,14 @@ static void render_peers(tr_node *node, tr_textbuf *out)
         peer_sample(out, "troupe_peer_frames_total", &m[i], ",direction=\"in\"", m[i].frames_in);
         peer_sample(out, "troupe_peer_frames_total", &m[i], ",direction=\"out\"", m[i].frames_out);
     }
+    family(out, "troupe_peer_envelopes_total", "counter",
+           "Envelopes (actor messages and control) exchanged with the peer, by direction.");
+    for (size_t i = 0; i < n; i++) {
+        peer_sample(out, "troupe_peer_envelopes_total", &m[i], ",direction=\"in\"",
+                    m[i].envelopes_in);
+        peer_sample(out, "troupe_peer_envelopes_total", &m[i], ",direction=\"out\"",
+                    m[i].envelopes_out);
+    }
     family(out, "troupe_peer_bytes_total", "counter",
            "Bytes exchanged with the peer, by direction.");
     for (size_t i = 0; i < n; i++) {

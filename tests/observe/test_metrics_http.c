@@ -285,6 +285,12 @@ Test(observe_metrics, per_peer_figures)
     cr_assert(bytes_in >= before.bytes_in && bytes_in <= after.bytes_in);
     cr_assert(frames_in >= before.frames_in && frames_in <= after.frames_in && frames_in >= 1);
     cr_assert(frames_out >= before.frames_out && frames_out <= after.frames_out);
+    uint64_t env_in = peer_value(r.body, "troupe_peer_envelopes_total", "B", ",direction=\"in\"");
+    cr_assert_geq(before.envelopes_in, 20, "B's 20 messages: %lu",
+                  (unsigned long)before.envelopes_in);
+    cr_assert(env_in >= before.envelopes_in && env_in <= after.envelopes_in);
+    tr_member b_view = member_of(b, "A");
+    cr_assert_geq(b_view.envelopes_out, 20, "B sent 20: %lu", (unsigned long)b_view.envelopes_out);
     http_reply_free(&r);
 
     http_reply o = http_get(url, "/api/overview");
