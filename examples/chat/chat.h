@@ -63,6 +63,7 @@ extern "C" {
 #define CHAT_MOVE_WAIT_MS 10000  /* a session whose room's server went down waits this long
                                   * for its gateway to place the room elsewhere */
 #define CHAT_FETCH_TIMEOUT_MS 2000 /* a starting room asks its replica for lines this long */
+#define CHAT_GATEWAYS_GROUP "chat.gateways" /* the process group (troupe/pg.h) of every gateway */
 
 /* ---- message tags (payload layouts in msgpack notation) ---- */
 enum {

@@ -73,6 +73,7 @@ typedef struct gateway_state {
     client_entry *clients;
     uint32_t nclients, capclients;
     uint64_t next_key;
+    uint64_t pg_mon; /* our watch of CHAT_GATEWAYS_GROUP (0: no node, no group) */
     chat_nicks nicks; /* the nicknames whose home we are */
 } gateway_state;
 
@@ -116,6 +117,15 @@ static int gateway_init(tr_ctx *self, void *state, void *arg)
         if (rc != TR_OK)
             return rc;
     }
+    /* With a node, the gateways find each other through a process group
+     * (troupe/pg.h): each joins it and watches it, and greets every gateway
+     * that appears there: a server that started, restarted, or is back after
+     * a pause or a partition (pg sends a node's members again whenever its
+     * session starts). Without a node (the unit tests) the calls fail and
+     * gateways are introduced with CHAT_PEER only. */
+    if (tr_pg_join(tr_ctx_system(self), CHAT_GATEWAYS_GROUP, tr_self(self)) == TR_OK &&
+        tr_pg_monitor(tr_ctx_system(self), CHAT_GATEWAYS_GROUP, tr_self(self), &s->pg_mon) != TR_OK)
+        s->pg_mon = 0;
     server_entry *me = &s->servers[s->n++];
     memcpy(me->name, s->cfg.server, sizeof(me->name));
     me->directory = s->cfg.directory;
@@ -718,6 +728,15 @@ static int gateway_handle(tr_ctx *self, void *state, const tr_msg *msg)
     case CHAT_HELLO:
         on_hello(self, s, msg);
         return TR_OK;
+    case TR_MSG_PG_JOINED: { /* gateways appeared: greet them (they answer) */
+        const tr_pg_event *ev = msg->data;
+        if (s->pg_mon == 0 || msg->size < sizeof(*ev) || ev->monitor != s->pg_mon)
+            return TR_OK;
+        for (uint32_t i = 0; i < ev->count && sizeof(*ev) + (i + 1) * sizeof(tr_ref) <= msg->size; i++)
+            if (!tr_ref_equal(ev->members[i], tr_self(self)))
+                say_hello(self, s, ev->members[i], true);
+        return TR_OK;
+    }
     case CHAT_SHUTDOWN: { /* from our own program: the server is stopping */
         if (tr_ref_is_remote(msg->sender))
             return TR_OK;

@@ -405,7 +405,6 @@ typedef struct peer_job {
     int last_rc; /* what the previous attempt said, to report changes only */
     int64_t next_try_ms;
     bool given_up; /* our name is taken there: never tried again */
-    char name[CHAT_MAX_SERVER + 1]; /* the peer's node name, once connected */
 } peer_job;
 
 static struct {
@@ -459,7 +458,6 @@ static bool try_peer(peer_job *j, bool first)
     }
     if (rc == TR_OK) {
         printf("server %s: peer %s at %s\n", j->self, peer, j->url);
-        snprintf(j->name, sizeof(j->name), "%s", peer);
         j->done = true;
         return true;
     }
@@ -477,37 +475,10 @@ static int64_t mono_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* Is `name` up in our gateway's view? (CHAT_STATS: [[server, up]...]) */
-static bool gateway_sees_up(tr_ref gw, const char *name)
-{
-    chat_buf q;
-    chat_buf_init(&q);
-    msgpack_pack_array(&q.pk, 0);
-    void *reply = NULL;
-    size_t n = 0;
-    int rc = tr_ask_wait(g_sys, gw, CHAT_STATS, q.sb.data, q.sb.size, CONNECT_TIMEOUT_MS, &reply, &n);
-    chat_buf_destroy(&q);
-    bool up = rc != TR_OK; /* no answer: do nothing */
-    chat_in in;
-    if (rc == TR_OK && chat_in_open(&in, reply, n, 0))
-        for (uint32_t i = 0; i < in.n; i++) {
-            const msgpack_object *e = &in.items[i];
-            char server[CHAT_MAX_SERVER + 1];
-            if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size >= 2 &&
-                chat_obj_str(&e->via.array.ptr[0], server, sizeof(server)) &&
-                strcmp(server, name) == 0)
-                up = e->via.array.ptr[1].type == MSGPACK_OBJECT_BOOLEAN && e->via.array.ptr[1].via.boolean;
-        }
-    if (rc == TR_OK)
-        chat_in_close(&in);
-    free(reply);
-    return up;
-}
-
 /* The peers' watch: a --peer not reached yet is tried again every
- * PEER_RETRY_S; one reached before whose node is up again (it restarted, or
- * a pause or partition ended) while our gateway still counts it down is
- * introduced again, so both gateways place rooms over both again. */
+ * PEER_RETRY_S. (Once reached, the node redials it whenever it is down, and
+ * the gateways find each other again through their process group, after a
+ * restart, a pause or a partition: gateway.c.) */
 static void *peer_watch_loop(void *arg)
 {
     (void)arg;
@@ -532,11 +503,6 @@ static void *peer_watch_loop(void *arg)
                     try_peer(j, false);
                     j->next_try_ms = mono_ms() + PEER_RETRY_S * 1000;
                 }
-            } else if (tr_node_peer_up(g_node, j->name) && !gateway_sees_up(j->gateway, j->name)) {
-                j->done = false; /* introduce again */
-                j->last_rc = TR_OK;
-                if (!try_peer(j, false))
-                    j->next_try_ms = mono_ms() + PEER_RETRY_S * 1000;
             }
         }
         pthread_mutex_lock(&g_peers.m);
