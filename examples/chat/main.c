@@ -574,6 +574,20 @@ static int cmd_server(opts *o)
     static peer_job jobs[MAX_PEERS];
     for (int i = 0; i < o->npeers; i++) {
         jobs[i] = (peer_job){.url = o->peers[i], .self = o->name, .gateway = gw};
+        char addrs[MAX_SEED_ADDRS][300];
+        int naddrs = resolve_seed(o->peers[i], addrs, MAX_SEED_ADDRS);
+        if (naddrs > 0) {
+            /* a DNS name (every server under one name): a seed the node keeps
+             * resolving and dialling (itself excluded); the gateways then
+             * meet through their process group */
+            int rc = tr_node_add_seed(g_node, o->peers[i], 0);
+            if (rc != TR_OK)
+                die(EXIT_USAGE, "--peer %s: %s", o->peers[i], tr_strerror(rc));
+            printf("server %s: seed %s (%d address%s now, resolved again every 5 s)\n", o->name,
+                   o->peers[i], naddrs, naddrs == 1 ? "" : "es");
+            jobs[i].given_up = true; /* nothing for the watch to do */
+            continue;
+        }
         if (!try_peer(&jobs[i], true))
             jobs[i].next_try_ms = mono_ms() + PEER_RETRY_S * 1000;
     }

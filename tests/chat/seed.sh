@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# A DNS seed: one name for every server. Inside a network namespace whose
+# A DNS seed: one name for every server, for clients and for servers.
+# Inside a network namespace whose
 # /etc/hosts (ip netns exec mounts /etc/netns/NAME/hosts over it) maps
 # chat-seed.test to 127.0.0.1 and 127.0.0.2, server A listens on the first
-# address and B on the second (same port); a client names only
+# address and B on the second (same port), B's --peer being that name; a
+# client names only
 # --server tcp://chat-seed.test:PORT. It logs in through one of them; kill -9
 # of that one: it reconnects through the other, found through the name.
 #   usage: seed.sh path/to/troupe-chat     (needs root for the namespace;
@@ -31,8 +33,11 @@ CHAT_PREFIX=("${IN_NS[@]}")
 # A takes a free port on 127.0.0.1; B listens on the same port of 127.0.0.2
 start_server A A tcp://127.0.0.1:0
 PORT=${URL_A##*:}
-start_server B B "tcp://127.0.0.2:$PORT" --peer "$URL_A"
-wait_for "$W/B.out" "^server B: peer A at "
+# B names its peers by the same name (which also stands for B itself)
+start_server B B "tcp://127.0.0.2:$PORT" --peer "tcp://chat-seed.test:$PORT"
+wait_for "$W/B.out" "^server B: seed tcp://chat-seed.test:$PORT \(2 addresses"
+wait_for "$W/B.out" "^server B: peer A is up"
+wait_for "$W/A.out" "^server A: peer B is up"
 start_client alice "$R" --server "tcp://chat-seed.test:$PORT"
 start_client bob "$R" --server "$URL_B"
 first=$(sed -n 's/.*connected to server \([AB]\) as alice.*/\1/p' "$W/alice.out")
