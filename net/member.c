@@ -401,7 +401,7 @@ static tr_peer *reuse_slot_locked(struct tr_node *node, const char *name, uint64
     node->free_head = (node->free_head + 1) % node->free_cap;
     node->nfree--;
     pthread_mutex_lock(&p->lock);
-    free(p->muted);
+    tr_muteset_free(&p->muted);
     memset(&p->name, 0, sizeof(*p) - offsetof(tr_peer, name));
     atomic_store(&p->frames_in, 0);
     atomic_store(&p->frames_out, 0);

@@ -235,8 +235,7 @@ typedef struct tr_peer {
     bool reset_owed;
     uint64_t reset_id;         /* our last RESET's id (corr) */
     uint64_t reset_seen;       /* the last RESET id it sent us */
-    tr_ref *muted;             /* actors muted on this peer's queue */
-    uint32_t nmuted, muted_cap;
+    tr_muteset muted;          /* actors muted on this peer's queue (actors/mute.h) */
 } tr_peer;
 
 /* A monitor of a remote actor held by a local watcher. */

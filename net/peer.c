@@ -212,7 +212,7 @@ void tr_peer_push_front_locked(tr_peer *p, tr_frame_out f)
 static bool release_due_locked(const tr_peer *p)
 {
     return p->pending <= p->node->opts.queue_capacity / 2 && p->pending_bytes <= TR_QUEUE_BYTES / 2 &&
-           (p->nmuted > 0 || p->room_waiters > 0);
+           (!tr_muteset_empty(&p->muted) || p->room_waiters > 0);
 }
 
 /* Whether the queue is at its bound: queue_capacity envelopes, or for a
@@ -275,7 +275,7 @@ void tr_peer_destroy(tr_peer *p)
     tr_peer_drop_queue_locked(p, TR_ENODEDOWN);
     pthread_mutex_unlock(&p->lock);
     tr_peer_release_muted(p);
-    free(p->muted);
+    tr_muteset_free(&p->muted);
     free(p->parts);
     free(p->buf);
     free(p->spare);
@@ -377,48 +377,37 @@ void tr_peer_drop_queue_locked(tr_peer *p, int reason)
 void tr_peer_release_muted(tr_peer *p)
 {
     pthread_mutex_lock(&p->lock);
-    tr_ref *list = p->muted;
-    uint32_t n = p->nmuted;
-    p->muted = NULL;
-    p->nmuted = p->muted_cap = 0;
+    tr_muteset taken = tr_muteset_take(&p->muted);
     pthread_cond_broadcast(&p->room_cv);
     pthread_mutex_unlock(&p->lock);
-    for (uint32_t i = 0; i < n; i++)
-        tr_actor_unmute(p->node->sys, list[i]);
-    free(list);
+    tr_muteset_release(p->node->sys, &taken);
 }
 
 static void mute_on_peer(tr_peer *p, struct tr_actor *sender)
 {
-    for (uint32_t i = 0; i < p->nmuted; i++)
-        if (tr_ref_equal(p->muted[i], sender->self))
-            return; /* already muted on this queue */
-    if (p->nmuted == p->muted_cap) {
-        uint32_t cap = p->muted_cap ? p->muted_cap * 2 : 8;
-        tr_ref *grown = realloc(p->muted, cap * sizeof(*grown));
-        if (grown == NULL)
-            return;
-        p->muted = grown;
-        p->muted_cap = cap;
-    }
-    if (tr_actor_mute(sender))
-        p->muted[p->nmuted++] = sender->self;
+    /* already muted on this queue, or no memory: the message is kept either way */
+    if (tr_muteset_add(&p->muted, sender->self) != TR_OK)
+        return;
+    if (!tr_actor_mute(sender)) /* under pressure itself, or stopping */
+        tr_muteset_remove(&p->muted, sender->self);
+}
+
+/* Whether the queue has room (tr_wait_for_room's test, lock held). */
+static int queue_has_room(void *arg)
+{
+    tr_peer *p = arg;
+    if (!full_locked(p))
+        return TR_OK;
+    return !p->up || atomic_load(&p->node->stopping) ? TR_ENOTCONN : TR_EFULL;
 }
 
 /* Waits (outside thread, lock held) for room. TR_OK or TR_EFULL/TR_ENOTCONN. */
 static int wait_room_locked(tr_peer *p, int timeout_ms)
 {
-    struct timespec deadline = tr_deadline_after(timeout_ms);
-    while (full_locked(p)) {
-        if (!p->up || atomic_load(&p->node->stopping))
-            return TR_ENOTCONN;
-        p->room_waiters++;
-        bool woken = tr_cond_wait_until(&p->room_cv, &p->lock, timeout_ms, &deadline);
-        p->room_waiters--;
-        if (!woken)
-            return full_locked(p) ? TR_EFULL : TR_OK;
-    }
-    return TR_OK;
+    p->room_waiters++;
+    int rc = tr_wait_for_room(&p->room_cv, &p->lock, timeout_ms, queue_has_room, p);
+    p->room_waiters--;
+    return rc;
 }
 
 int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, bool forced,
