@@ -496,6 +496,17 @@ static void request_group(sup_state *st, size_t from)
     st->group_pending = true;
 }
 
+/* The restart intensity is reached (OTP's shutdown on reached_max_restart_intensity):
+ * k stays down (a pool forgets it), the other children stop, then the supervisor
+ * fails with TR_EINTENSITY. */
+static void give_up(tr_ctx *self, sup_state *st, sup_child *k)
+{
+    child_move(st, k, CHILD_IDLE);
+    if (st->pool)
+        child_forget(st, k);
+    enter_shutdown(self, st, TR_EINTENSITY);
+}
+
 /* A start failed (init error, spawn error, lost name): what that means
  * depends on why the child was being started. k has no incarnation. */
 static void start_failed(tr_ctx *self, sup_state *st, sup_child *k, int reason)
@@ -536,10 +547,7 @@ static void start_failed(tr_ctx *self, sup_state *st, sup_child *k, int reason)
     if (!restart_allowed(self, st)) {
         sup_log(self, TR_LOG_ERROR, NULL, "reached its restart intensity", reason,
                 "stopping its children, then failing");
-        child_move(st, k, CHILD_IDLE);
-        if (st->pool)
-            child_forget(st, k);
-        enter_shutdown(self, st, TR_EINTENSITY);
+        give_up(self, st, k);
         return;
     }
     k->restarts++;
@@ -714,10 +722,7 @@ static void child_down(tr_ctx *self, sup_state *st, sup_child *k, int reason)
         report_action(self, st, k, ended, reason,
                       "restart intensity exceeded: the supervisor stops its other children, "
                       "then fails");
-        child_move(st, k, CHILD_IDLE);
-        if (st->pool)
-            child_forget(st, k);
-        enter_shutdown(self, st, TR_EINTENSITY);
+        give_up(self, st, k);
         return;
     }
     k->restarts++;
