@@ -176,6 +176,14 @@ if [ "$QUICK" = 1 ]; then TAG=quick-; else TAG=; fi
 RAW="$RES/${TAG}raw.csv"
 echo "run,system,bench,scale,size,ms,status,metrics" >"$RAW"
 uptime_load() { cut -d' ' -f1-3 /proc/loadavg; }
+# the builds above raise the load average by themselves: in a full run, give the
+# 1-minute average up to 3 minutes to settle below 0.7 before taking the host's state
+if [ "$QUICK" = 0 ]; then
+    for _ in $(seq 36); do
+        awk '{exit !($1 < 0.7)}' /proc/loadavg && break
+        sleep 5
+    done
+fi
 LOAD_BEFORE="$(uptime_load)"
 # the machine's cross-core round trip (bench/core_rtt.c), before and after:
 # on a VM it changes with where the host puts the two virtual CPUs
