@@ -287,8 +287,7 @@ struct tr_node {
     uint64_t incarnation;
     tr_node_opts opts;
     char *tls_cert, *tls_key, *tls_ca;
-    nng_tls_config *tls;        /* listeners' tls+tcp:// setup, NULL without certificates */
-    nng_tls_config *tls_client; /* dialers' */
+    nng_tls_config *tls; /* listeners' tls+tcp:// setup, NULL without certificates */
 
     pthread_mutex_t lock; /* peers table growth, conns, dials, listeners, monitors */
     pthread_cond_t cv;    /* connect waits; the service thread's sleep */

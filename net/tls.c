@@ -1,8 +1,8 @@
 /* TLS configurations from PEM files (tls.h), and the node's: for its
- * tls+tcp:// URLs one NNG configuration for listeners (server side) and
- * one for dialers (client side), each with this node's certificate and,
- * when given, the CA peers' certificates must chain to (then required:
- * mutual TLS). The handshake of docs/wire.md runs inside the TLS stream,
+ * tls+tcp:// URLs one NNG configuration for listeners (server side) and one
+ * per dialer (client side, naming the host it dials), each with this node's
+ * certificate and, when given, the CA peers' certificates must chain to
+ * (then required: mutual TLS). The handshake of docs/wire.md runs inside the TLS stream,
  * so a tls+tcp:// peer also needs the cookie. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,9 +66,11 @@ int tr_tls_setup(struct tr_node *node)
         return TR_OK;
     int rc = tr_tls_config_load(NNG_TLS_MODE_SERVER, node->tls_cert, node->tls_key, node->tls_ca,
                                 &node->tls);
+    nng_tls_config *client = NULL; /* checked here, loaded again for each dialer */
     if (rc == TR_OK)
-        rc = tr_tls_config_load(NNG_TLS_MODE_CLIENT, node->tls_cert, node->tls_key, node->tls_ca,
-                                &node->tls_client);
+        rc = tr_tls_config_load(NNG_TLS_MODE_CLIENT, node->tls_cert, node->tls_key, node->tls_ca, &client);
+    if (client != NULL)
+        nng_tls_config_free(client);
     return rc;
 }
 
@@ -76,8 +78,6 @@ void tr_tls_free(struct tr_node *node)
 {
     if (node->tls != NULL)
         nng_tls_config_free(node->tls);
-    if (node->tls_client != NULL)
-        nng_tls_config_free(node->tls_client);
     free(node->tls_cert);
     free(node->tls_key);
     free(node->tls_ca);
@@ -85,17 +85,28 @@ void tr_tls_free(struct tr_node *node)
 
 static bool is_tls(const char *url) { return strncmp(url, "tls+", 4) == 0; }
 
+/* Each dialer gets its own client configuration: the server name it checks
+ * the peer's certificate against is the host of its URL, and NNG refuses to
+ * change a configuration once a connection has used it (so one shared
+ * configuration would check every host against the first one's name). */
 int tr_tls_apply_dialer(struct tr_node *node, nng_stream_dialer *d, const char *url)
 {
     if (!is_tls(url))
         return TR_OK;
-    if (node->tls_client == NULL || nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, node->tls_client) != 0)
+    if (node->tls_cert == NULL)
         return TR_EADDR;
+    nng_tls_config *cfg;
+    int rc = tr_tls_config_load(NNG_TLS_MODE_CLIENT, node->tls_cert, node->tls_key, node->tls_ca, &cfg);
+    if (rc != TR_OK)
+        return rc;
     char host[TR_WIRE_URL_MAX + 1];
     const char *h = strstr(url, "://");
-    if (h != NULL && sscanf(h + 3, "%255[^:/]", host) == 1)
-        nng_stream_dialer_set_string(d, NNG_OPT_TLS_SERVER_NAME, host); /* checked against the cert */
-    return TR_OK;
+    if (h != NULL && sscanf(h + 3, "%255[^:/]", host) == 1 && nng_tls_config_server_name(cfg, host) != 0)
+        rc = TR_ETLS;
+    if (rc == TR_OK && nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg) != 0)
+        rc = TR_EADDR;
+    nng_tls_config_free(cfg); /* the dialer holds its own reference */
+    return rc;
 }
 
 int tr_tls_apply_listener(struct tr_node *node, nng_stream_listener *l, const char *url)

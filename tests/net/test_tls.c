@@ -22,20 +22,31 @@ static void tls_prepare(void)
     test_certs_make(tags, 2);
 }
 
-static tr_node *tls_node(tr_system *sys, const char *name, const char *tag, char *url, size_t len)
+/* A node with certificate <tag>, trusting the certificates in `ca`,
+ * listening on `listen` (its bound URL in url). */
+static tr_node *tls_node_at(tr_system *sys, const char *name, const char *tag, const char *ca,
+                            const char *listen, char *url, size_t len)
 {
     char cert[128], key[128];
     test_cert_path(cert, sizeof(cert), tag, "crt");
     test_cert_path(key, sizeof(key), tag, "key");
     tr_node_opts o = {.name = name, .cookie = "secret", .heartbeat_ms = 100, .down_after_ms = 20000,
-                      .tls_cert_file = cert, .tls_key_file = key, .tls_ca_file = cert};
+                      .tls_cert_file = cert, .tls_key_file = key, .tls_ca_file = ca};
     tr_node *node = NULL;
     int rc = tr_node_start(sys, &o, &node);
     cr_assert_eq(rc, TR_OK, "tls node: %s", tr_strerror(rc));
-    rc = tr_node_listen(node, "tls+tcp://127.0.0.1:0", url, len);
-    cr_assert_eq(rc, TR_OK, "tls listen: %s", tr_strerror(rc));
-    cr_assert(strncmp(url, "tls+tcp://127.0.0.1:", 20) == 0, "%s", url);
+    rc = tr_node_listen(node, listen, url, len);
+    cr_assert_eq(rc, TR_OK, "tls listen on %s: %s", listen, tr_strerror(rc));
+    cr_assert(strncmp(url, listen, strlen(listen) - 1) == 0, "%s", url);
     return node;
+}
+
+/* A node on 127.0.0.1 with certificate <tag>, trusting only that certificate. */
+static tr_node *tls_node(tr_system *sys, const char *name, const char *tag, char *url, size_t len)
+{
+    char cert[128];
+    test_cert_path(cert, sizeof(cert), tag, "crt");
+    return tls_node_at(sys, name, tag, cert, "tls+tcp://127.0.0.1:0", url, len);
 }
 
 static const tr_behaviour echo_b = {.handle = proto_echo_handle};
@@ -92,6 +103,57 @@ Test(tls, message_and_ask_over_tls_and_an_untrusted_node_is_refused)
     rc = tr_node_start(sd, &o, &bad);
     cr_assert_eq(rc, TR_ETLS, "unreadable certificate: %d %s", rc, tr_strerror(rc));
     tr_system_destroy(sd);
+
+    tr_node_stop(c);
+    tr_node_stop(b);
+    tr_node_stop(a);
+    tr_system_destroy(sc);
+    tr_system_destroy(sb);
+    tr_system_destroy(sa);
+    test_certs_remove();
+}
+
+/* Each dial checks the certificate against the host it dials: a node that
+ * dialled 127.0.0.1 first can still dial a peer whose certificate names
+ * only 127.0.0.2, and a peer at 127.0.0.2 showing a (trusted) certificate
+ * for 127.0.0.1 is refused. */
+Test(tls, each_dial_checks_the_name_of_the_host_it_dials)
+{
+    test_cert_make_for("one", "127.0.0.1");
+    test_cert_make_for("two", "127.0.0.2");
+    char one[128], two[128], bundle[160], cmd[512];
+    test_cert_path(one, sizeof(one), "one", "crt");
+    test_cert_path(two, sizeof(two), "two", "crt");
+    test_cert_path(bundle, sizeof(bundle), "both", "pem");
+    snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", one, two, bundle);
+    cr_assert_eq(system(cmd), 0);
+    latches_init();
+    tr_system *sa = make_system(1), *sb = make_system(1), *sc = make_system(1);
+    char ua[256], ub[256], uc[256];
+    tr_node *a = tls_node_at(sa, "ha", "one", bundle, "tls+tcp://127.0.0.1:0", ua, sizeof(ua));
+    tr_node *b = tls_node_at(sb, "hb", "one", bundle, "tls+tcp://127.0.0.1:0", ub, sizeof(ub));
+    tr_node *c = tls_node_at(sc, "hc", "two", bundle, "tls+tcp://127.0.0.2:0", uc, sizeof(uc));
+    int rc = tr_node_connect(a, ub, PROC_WAIT_MS, NULL, 0);
+    cr_assert_eq(rc, TR_OK, "a -> b (127.0.0.1): %s", tr_strerror(rc));
+    rc = tr_node_connect(a, uc, PROC_WAIT_MS, NULL, 0);
+    cr_assert_eq(rc, TR_OK, "a -> c (127.0.0.2) after a -> b: %s", tr_strerror(rc));
+    cr_assert(tr_node_peer_up(a, "hb") && tr_node_peer_up(a, "hc"));
+
+    tr_system *sd = make_system(1);
+    char ud[256];
+    tr_node *d = tls_node_at(sd, "hd", "one", bundle, "tls+tcp://127.0.0.2:0", ud, sizeof(ud));
+    rc = tr_node_connect(a, ud, PROC_WAIT_MS, NULL, 0);
+    cr_assert_eq(rc, TR_EREFUSED, "a -> d (127.0.0.2 with 127.0.0.1's certificate): %d %s", rc,
+                 tr_strerror(rc));
+    cr_assert(!tr_node_peer_up(a, "hd"));
+    tr_node_stop(d);
+    tr_system_destroy(sd);
+
+    tr_ref e, re;
+    cr_assert_eq(tr_spawn(sc, &echo_b, NULL, NULL, &e), TR_OK);
+    cr_assert_eq(tr_register(sc, "echo", e), TR_OK);
+    LOOKUP(sa, "hc/echo", &re);
+    echo_round_trip(sa, re);
 
     tr_node_stop(c);
     tr_node_stop(b);

@@ -1,7 +1,7 @@
 /* Test support: throwaway TLS certificates made with the openssl command
  * (scripts/deps.sh installs it), in a fresh temporary folder removed at
- * exit: self-signed EC certificates for 127.0.0.1, each its own CA, as
- * <folder>/<tag>.crt and <tag>.key. Skips the test (a failure under CI)
+ * exit: self-signed EC certificates (for 127.0.0.1 unless a host is
+ * given), each its own CA, as <folder>/<tag>.crt and <tag>.key. Skips the test (a failure under CI)
  * when NNG lacks the tls+tcp:// transport or openssl is missing.
  * Include after <criterion/criterion.h>. */
 #ifndef TROUPE_TEST_CERTS_H
@@ -34,9 +34,11 @@ static const char *test_cert_path(char *buf, size_t len, const char *tag, const 
     return buf;
 }
 
-/* Makes the folder and a certificate for each of tags[0..n). */
-static void test_certs_make(const char *const *tags, int n)
+/* Makes the folder once; skips when TLS or openssl is unavailable. */
+static void test_certs_dir(void)
 {
+    if (test_cert_dir[0] != '\0')
+        return;
     nng_stream_listener *l;
     int rv = nng_stream_listener_alloc(&l, "tls+tcp://127.0.0.1:0");
     if (rv == NNG_ENOTSUP)
@@ -48,16 +50,28 @@ static void test_certs_make(const char *const *tags, int n)
     snprintf(test_cert_dir, sizeof(test_cert_dir), "/tmp/troupe-tls-XXXXXX");
     cr_assert_not_null(mkdtemp(test_cert_dir));
     atexit(test_certs_remove);
-    for (int i = 0; i < n; i++) {
-        char key[128], crt[128], cmd[512];
-        snprintf(cmd, sizeof(cmd),
-                 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-                 "-subj /CN=127.0.0.1 -addext subjectAltName=DNS:127.0.0.1,IP:127.0.0.1 "
-                 "-keyout '%s' -out '%s' >/dev/null 2>&1",
-                 test_cert_path(key, sizeof(key), tags[i], "key"),
-                 test_cert_path(crt, sizeof(crt), tags[i], "crt"));
-        cr_assert_eq(system(cmd), 0, "openssl could not make a certificate");
-    }
+}
+
+/* Makes <tag>.crt and <tag>.key for `host` (an IPv4 address, named as a DNS
+ * name too: mbedTLS checks server names against DNS names only). */
+static void test_cert_make_for(const char *tag, const char *host)
+{
+    test_certs_dir();
+    char key[128], crt[128], cmd[640];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+             "-subj /CN=%s -addext subjectAltName=DNS:%s,IP:%s "
+             "-keyout '%s' -out '%s' >/dev/null 2>&1",
+             host, host, host, test_cert_path(key, sizeof(key), tag, "key"),
+             test_cert_path(crt, sizeof(crt), tag, "crt"));
+    cr_assert_eq(system(cmd), 0, "openssl could not make a certificate");
+}
+
+/* Makes the folder and a certificate for 127.0.0.1 for each of tags[0..n). */
+static void test_certs_make(const char *const *tags, int n)
+{
+    for (int i = 0; i < n; i++)
+        test_cert_make_for(tags[i], "127.0.0.1");
 }
 
 #endif
