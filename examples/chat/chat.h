@@ -63,15 +63,21 @@ extern "C" {
 #define CHAT_MOVE_WAIT_MS 10000  /* a session whose room's server went down waits this long
                                   * for its gateway to place the room elsewhere */
 #define CHAT_FETCH_TIMEOUT_MS 2000 /* a starting room asks its replica for lines this long */
+#define CHAT_REPLICATE_TIMEOUT_MS 5000 /* a room's copy to its replica is sent again after this */
+#define CHAT_MAX_UNCONFIRMED 1024 /* per room: lines said, not yet held by the replica */
+#define CHAT_MEMBER_UNCONFIRMED 1024 /* per client and room: lines sent, not yet confirmed */
+#define CHAT_DEDUP 256           /* a room knows the uids of this many recent lines */
 #define CHAT_GATEWAYS_GROUP "chat.gateways" /* the process group (troupe/pg.h) of every gateway */
 
 /* ---- message tags (payload layouts in msgpack notation) ---- */
 enum {
     CHAT_JOIN = TR_MSG_USER + 0x4300, /* client->gateway [room, how]; session->room [nick, how]
                                        * (how: a chat_join_how; absent = CHAT_JOIN_NEW) */
-    CHAT_JOINED,  /* room->session->client [room, server, [nick...], [[ts, nick, text, me]...]] */
-    CHAT_SAY,     /* client->session->room [text, me] (me: a /me action) */
-    CHAT_LINE,    /* room->session->client [ts, nick, text, me] */
+    CHAT_JOINED,  /* room->session->client [room, server, [nick...], [[ts, nick, text, me, uid]...]] */
+    CHAT_SAY,     /* client->session->room [text, me, id] (me: a /me action; id: the
+                   * client's id for the line, optional: with it the room answers
+                   * CHAT_SAID, and a line sent again with the same id is taken once) */
+    CHAT_LINE,    /* room->session->client [ts, nick, text, me, uid] */
     CHAT_NOTICE,  /* room->session->client [ts, text] */
     CHAT_ERROR,   /* anyone->client [code, text, fatal, room] (room "" = not about one room) */
     CHAT_ACK,     /* client->session->room [count of LINE+NOTICE since JOINED] */
@@ -105,9 +111,14 @@ enum {
     CHAT_SERVERS,  /* gateway->own directory and own sessions [[server, directory ref]...]:
                     * the servers up, after every change (placement follows it) */
     CHAT_REPLICA,  /* directory->room [directory ref or nil]: where the room copies its lines */
-    CHAT_REPLICATE, /* room->directory, directory->own room [room, [line...]], a line being
+    CHAT_REPLICATE, /* room->directory (an ask: reply [] once the directory holds the lines),
+                     * directory->own room [room, [line...]], a line being
                      * [uid, at, ts, nick, text, me] (chat_stored_line) */
-    CHAT_FETCH     /* room->directory, an ask [room]; reply [[line...]]: its recent lines */
+    CHAT_FETCH,    /* room->directory, an ask [room]; reply [[line...]]: its recent lines */
+    CHAT_SAID      /* room->session->client [id, code]: the line the client sent with this id
+                    * is taken (code CHAT_OK: the room has it and so does its replica, so the
+                    * death of the room's server does not lose it) or refused (the room sent
+                    * a CHAT_ERROR saying why) */
 };
 
 /* How a member joins a room (the second item of CHAT_JOIN). */
@@ -135,7 +146,8 @@ enum {
     CHAT_E_NO_ROOM = 12,    /* not fatal: /who of a room that does not exist */
     CHAT_E_COMMAND = 13,    /* not fatal: unknown command or bad arguments (answered locally) */
     CHAT_E_INPUT = 14,      /* not fatal: something in a typed line was replaced or refused */
-    CHAT_E_TOO_MANY = 15    /* not fatal: too many rooms for one client */
+    CHAT_E_TOO_MANY = 15,   /* not fatal: too many rooms for one client */
+    CHAT_E_UNDELIVERED = 16 /* not fatal: a line we sent was not confirmed and will not be */
 };
 const char *chat_error_name(int code);
 
@@ -198,6 +210,11 @@ bool chat_valid_room(const char *room);
 const char *chat_room_name(const char *s);
 /* The key a nickname is placed by (its home server): "@" + nick. */
 void chat_nick_key(const char *nick, char *buf, size_t cap);
+/* The uid of the line a client sent to room with id `id` (CHAT_SAY): the
+ * same in every copy of the room, never 0. So the room recognises a line
+ * sent again after a failover, and the client its own line when it comes
+ * back as history. */
+uint64_t chat_line_uid(const char *room, uint64_t id);
 
 /* ---- cleaning (clean.c) ----
  * What one user types must not rewrite another's terminal. chat_clean
@@ -322,8 +339,12 @@ typedef enum chat_event_kind {
     CHAT_EV_LOST,    /* (failover) our server is lost: text: why; nick: that server. The
                       * member now waits for chat_member_reconnect (lines typed meanwhile
                       * wait for their rooms) */
-    CHAT_EV_BACK     /* (failover) logged in again: text: the new server, nick: our nickname,
+    CHAT_EV_BACK,    /* (failover) logged in again: text: the new server, nick: our nickname,
                       * to: the old server; the rooms are being rejoined */
+    CHAT_EV_CONFIRMED /* our line (nick, text, me, room) is taken by its room and held by
+                       * the room's replica too. A line that will never be confirmed (its
+                       * room or the member is lost first) is a CHAT_EV_ERROR with code
+                       * CHAT_E_UNDELIVERED: "not delivered to #room: text" */
 } chat_event_kind;
 typedef struct chat_event {
     chat_event_kind kind;

@@ -23,7 +23,7 @@
  * and starts a session (a child of the gateway) with the owning server's
  * directory. The session asks that directory for the room (CHAT_OPEN),
  * joins it, and from then on relays: client -> room (SAY, ACK, LEAVE) and
- * room -> client (JOINED, LINE, NOTICE, ERROR). So a client reaches every
+ * room -> client (JOINED, LINE, NOTICE, ERROR, SAID). So a client reaches every
  * room through any one server and only ever talks to that server.
  *
  * Private lines: CHAT_PRIV [to, text] from a client; a task asks the home
@@ -960,14 +960,10 @@ static void on_servers(tr_ctx *self, session_state *s, const tr_msg *msg)
     }
 }
 
+/* The room is lost for our client: a fatal error. The lines we held were
+ * not sent; the client reports each of them (it waits for their CHAT_SAID). */
 static void session_fail(tr_ctx *self, session_state *s, int code, const char *text)
 {
-    if (s->nheld > 0) {
-        char lost[160];
-        snprintf(lost, sizeof(lost), "%u line(s) said while #%s moved were not sent", s->nheld,
-                 s->a.room);
-        chat_send_room_error(self, s->a.client, CHAT_E_UNAVAILABLE, lost, false, s->a.room);
-    }
     for (uint32_t i = 0; i < s->nheld; i++)
         free(s->held[i].data);
     s->nheld = 0;
@@ -1144,6 +1140,7 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
     }
     case CHAT_LINE:
     case CHAT_NOTICE:
+    case CHAT_SAID:
         if (from_room)
             tr_send(self, s->a.client, msg->type, msg->data, msg->size);
         return TR_OK;
@@ -1168,12 +1165,8 @@ static int session_handle(tr_ctx *self, void *state, const tr_msg *msg)
             tr_send(self, s->room, msg->type, msg->data, msg->size);
         } else if (from_client && msg->type == CHAT_SAY) { /* moving: held until joined */
             void *copy = s->nheld < SESSION_HELD ? malloc(msg->size) : NULL;
-            if (copy == NULL) {
-                chat_send_room_error(self, s->a.client, CHAT_E_UNAVAILABLE,
-                                     "line not sent: the room is moving to another server", false,
-                                     s->a.room);
+            if (copy == NULL) /* the client sends it again once it is in (no CHAT_SAID) */
                 return TR_OK;
-            }
             memcpy(copy, msg->data, msg->size);
             s->held[s->nheld].data = copy;
             s->held[s->nheld++].size = msg->size;

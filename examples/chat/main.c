@@ -795,6 +795,8 @@ static void *reconnect_loop(void *arg)
 static void client_event(void *ctx, const chat_event *ev)
 {
     client_ui *ui = ctx;
+    if (ev->kind == CHAT_EV_CONFIRMED)
+        return; /* the normal case: only a line never confirmed is shown ("not delivered") */
     if (ev->kind == CHAT_EV_LOST || ev->kind == CHAT_EV_BACK) {
         pthread_mutex_lock(&g_rc.m);
         if (ev->kind == CHAT_EV_LOST) {
@@ -1026,7 +1028,7 @@ static bot_ctx g_bot_ctx[NBOTS] = {{0}, {1}};
 static void bot_event(void *ctx, const chat_event *ev)
 {
     int idx = ((bot_ctx *)ctx)->idx;
-    if (idx == 0 || ev->kind == CHAT_EV_ERROR) {
+    if ((idx == 0 && ev->kind != CHAT_EV_CONFIRMED) || ev->kind == CHAT_EV_ERROR) {
         char line[CHAT_MAX_TEXT + 256];
         chat_format_event(ev, line, sizeof(line));
         printf("%s\n", line);

@@ -18,7 +18,16 @@
  * in there with the same nickname (a refusal is another CHAT_EV_LOST: the
  * program tries again, elsewhere or later) and rejoins each room as
  * CHAT_JOIN_BACK; the rooms' history shows only the lines not seen yet
- * (a hash of each line shown is kept per room). */
+ * (the uids of the last lines shown are kept per room; a line seen already
+ * is not shown again, live or as history).
+ *
+ * Confirmation: each line goes out with an id (CHAT_SAY [text, me, id]) and
+ * waits, per room, until the room says CHAT_SAID (it and its replica hold
+ * the line): CHAT_EV_CONFIRMED. Whenever the member is in a room again
+ * (after a failover, a move of the room, a restart of the room) it sends
+ * the lines still waiting again, with the same ids: the room takes each
+ * once. If the room or the member is lost first, each such line is
+ * reported, "not delivered to #room: text" (CHAT_E_UNDELIVERED). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +36,14 @@
 #include "chat.h"
 
 #define HELD_LINES 16 /* lines typed for a room still being joined */
+#define SEEN_LINES (2 * CHAT_HISTORY) /* uids of lines shown, per room */
+
+/* A line sent, not confirmed yet (CHAT_SAID). */
+typedef struct sent_line {
+    uint64_t id;
+    char *text; /* malloc'd */
+    bool me;
+} sent_line;
 
 typedef struct joined_room {
     char name[CHAT_MAX_ROOM + 1];
@@ -36,8 +53,10 @@ typedef struct joined_room {
     bool joined;
     bool ever_joined;  /* the next JOINED is a rejoin */
     bool was_joined;   /* in it when the server was lost: rejoin as CHAT_JOIN_BACK */
-    uint64_t seen[CHAT_HISTORY]; /* hashes of the last lines shown (a rejoin's history skips them) */
+    uint64_t seen[SEEN_LINES]; /* uids of the last lines shown (not shown again) */
     uint32_t seen_next;
+    sent_line *unconfirmed; /* sent, waiting for CHAT_SAID (malloc'd, in order) */
+    uint32_t nunconfirmed, capunconfirmed;
     char *held[HELD_LINES]; /* typed after /join, sent once joined (malloc'd) */
     bool held_me[HELD_LINES];
     uint32_t nheld;
@@ -57,12 +76,14 @@ typedef struct member_state {
     joined_room rooms[CHAT_MAX_JOINED];
     uint32_t n;
     int current;  /* index into rooms, -1 = none */
+    uint64_t next_id; /* the id of our next line (random start: unique across clients) */
 } member_state;
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
 
 typedef struct joined_room joined_room;
 static void send_line(tr_ctx *self, struct member_state *s, joined_room *r, const char *text, bool me);
+static void send_say(tr_ctx *self, joined_room *r, const sent_line *l);
 
 static void emit(member_state *s, chat_event *ev)
 {
@@ -88,8 +109,12 @@ static void say_info(member_state *s, const char *text)
     emit(s, &ev);
 }
 
+static void report_undelivered(member_state *s, joined_room *r);
+
 static void fatal(tr_ctx *self, member_state *s, int code, const char *room, const char *text)
 {
+    for (uint32_t i = 0; i < s->n; i++) /* the member ends: these will never be confirmed */
+        report_undelivered(s, &s->rooms[i]);
     chat_event ev = {.kind = CHAT_EV_ERROR, .ts = now_s(), .text = text, .room = room,
                      .code = code, .fatal = true};
     emit(s, &ev);
@@ -149,8 +174,8 @@ static joined_room *current(member_state *s)
     return s->current >= 0 && s->rooms[s->current].joined ? &s->rooms[s->current] : NULL;
 }
 
-/* FNV-1a of a line as shown (nick, text, /me): what a rejoin's history is
- * compared with. */
+/* FNV-1a of a line as shown (nick, text, /me): its key when it came
+ * without a uid. */
 static uint64_t line_hash(const char *nick, const char *text, bool me)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -162,19 +187,40 @@ static uint64_t line_hash(const char *nick, const char *text, bool me)
     return h;
 }
 
-static void remember(joined_room *r, const char *nick, const char *text, bool me)
+static void remember(joined_room *r, uint64_t key)
 {
-    r->seen[r->seen_next++ % CHAT_HISTORY] = line_hash(nick, text, me);
+    r->seen[r->seen_next++ % SEEN_LINES] = key;
 }
 
-static bool seen_before(const joined_room *r, const char *nick, const char *text, bool me)
+static bool seen_before(const joined_room *r, uint64_t key)
 {
-    uint64_t h = line_hash(nick, text, me);
-    uint32_t n = r->seen_next < CHAT_HISTORY ? r->seen_next : CHAT_HISTORY;
+    uint32_t n = r->seen_next < SEEN_LINES ? r->seen_next : SEEN_LINES;
     for (uint32_t i = 0; i < n; i++)
-        if (r->seen[i] == h)
+        if (r->seen[i] == key)
             return true;
     return false;
+}
+
+/* Each line of r still waiting for its confirmation, as an error: it will
+ * not be delivered (the room or the member is lost). Forgets them. */
+static void report_undelivered(member_state *s, joined_room *r)
+{
+    for (uint32_t k = 0; k < r->nunconfirmed; k++) {
+        char text[CHAT_MAX_TEXT + CHAT_MAX_ROOM + 64];
+        snprintf(text, sizeof(text), "not delivered to #%s: %s%s", r->name,
+                 r->unconfirmed[k].me ? "/me " : "", r->unconfirmed[k].text);
+        say_error(s, CHAT_E_UNDELIVERED, r->name, text);
+        free(r->unconfirmed[k].text);
+    }
+    r->nunconfirmed = 0;
+    for (uint32_t k = 0; k < r->nheld; k++) { /* typed while (re)joining: never sent */
+        char text[CHAT_MAX_TEXT + CHAT_MAX_ROOM + 64];
+        snprintf(text, sizeof(text), "not delivered to #%s: %s%s", r->name,
+                 r->held_me[k] ? "/me " : "", r->held[k]);
+        say_error(s, CHAT_E_UNDELIVERED, r->name, text);
+        free(r->held[k]);
+    }
+    r->nheld = 0;
 }
 
 /* Forgets a room (after /part, or when it was lost); the current room
@@ -193,6 +239,9 @@ static void drop_room(tr_ctx *self, member_state *s, joined_room *r)
     for (uint32_t k = 0; k < r->nheld; k++)
         free(r->held[k]);
     r->nheld = 0;
+    for (uint32_t k = 0; k < r->nunconfirmed; k++)
+        free(r->unconfirmed[k].text);
+    free(r->unconfirmed);
     uint32_t i = (uint32_t)(r - s->rooms);
     memmove(&s->rooms[i], &s->rooms[i + 1], (s->n - i - 1) * sizeof(*r));
     s->n--;
@@ -208,6 +257,7 @@ static void room_lost(tr_ctx *self, member_state *s, joined_room *r, int code, c
 {
     char room[CHAT_MAX_ROOM + 1];
     snprintf(room, sizeof(room), "%s", r->name);
+    report_undelivered(s, r);
     drop_room(self, s, r);
     if (code == CHAT_E_SLOW || (s->n == 0 && (!s->ever_joined || code == CHAT_E_GONE))) {
         fatal(self, s, code, room, text);
@@ -238,6 +288,10 @@ static int member_init(tr_ctx *self, void *state, void *arg)
     s->cfg = *(const chat_member_cfg *)arg;
     s->current = -1;
     snprintf(s->nick, sizeof(s->nick), "%s", s->cfg.nick);
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    s->next_id = chat_hrw_weight(s->nick, "") ^ ((uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec) ^
+                 ((uint64_t)(uintptr_t)s << 16);
     tr_system *sys = tr_ctx_system(self);
     if (tr_monitor(sys, tr_self(self), s->cfg.gateway, &s->gw_mon) != TR_OK)
         return TR_EDEAD;
@@ -301,9 +355,10 @@ static void count_and_ack(tr_ctx *self, member_state *s, joined_room *r)
     chat_buf_send(self, r->session, CHAT_ACK, &b);
 }
 
-/* A line [ts, nick, text, me] (live or history) as an event. */
+/* A line [ts, nick, text, me, uid] (live or history) as an event; *key is
+ * its uid (or, without one, a hash of it). */
 static bool line_event(const msgpack_object *items, uint32_t n, chat_event *ev, char *nick,
-                       char *text)
+                       char *text, uint64_t *key)
 {
     if (n < 3 || !chat_obj_i64(&items[0], &ev->ts) || !chat_obj_str(&items[1], nick, CHAT_MAX_NICK + 1) ||
         !chat_valid_nick(nick) || items[2].type != MSGPACK_OBJECT_STR ||
@@ -314,6 +369,8 @@ static bool line_event(const msgpack_object *items, uint32_t n, chat_event *ev, 
     ev->nick = nick;
     ev->text = text;
     ev->me = n >= 4 && items[3].type == MSGPACK_OBJECT_BOOLEAN && items[3].via.boolean;
+    if (n < 5 || !chat_obj_u64(&items[4], key) || *key == 0)
+        *key = line_hash(nick, text, ev->me);
     return true;
 }
 
@@ -353,10 +410,11 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
         const msgpack_object *h = &hist->ptr[i];
         char nick[CHAT_MAX_NICK + 1], text[CHAT_MAX_TEXT + 1];
         chat_event ev = {.kind = CHAT_EV_HISTORY, .room = r->name};
+        uint64_t key;
         if (h->type == MSGPACK_OBJECT_ARRAY &&
-            line_event(h->via.array.ptr, h->via.array.size, &ev, nick, text) &&
-            !seen_before(r, nick, text, ev.me)) {
-            remember(r, nick, text, ev.me);
+            line_event(h->via.array.ptr, h->via.array.size, &ev, nick, text, &key) &&
+            !seen_before(r, key)) {
+            remember(r, key);
             emit(s, &ev);
         }
     }
@@ -374,6 +432,14 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
                      .room = r->name, .again = again};
     emit(s, &ev);
     chat_in_close(&in);
+    if (again && r->nunconfirmed > 0) { /* not confirmed before: the room takes each once */
+        char text[160];
+        snprintf(text, sizeof(text), "#%s: sending again %u line(s) not confirmed before", r->name,
+                 r->nunconfirmed);
+        say_info(s, text);
+        for (uint32_t k = 0; k < r->nunconfirmed; k++)
+            send_say(self, r, &r->unconfirmed[k]);
+    }
     for (uint32_t k = 0; k < r->nheld; k++) { /* typed while joining */
         send_line(self, s, r, r->held[k], r->held_me[k]);
         free(r->held[k]);
@@ -479,21 +545,83 @@ static void say(tr_ctx *self, member_state *s, const char *text, bool me)
     send_line(self, s, r, text, me);
 }
 
-static void send_line(tr_ctx *self, member_state *s, joined_room *r, const char *text, bool me)
+/* CHAT_SAY [text, me, id] to the room's session. */
+static void send_say(tr_ctx *self, joined_room *r, const sent_line *l)
 {
     chat_buf b;
     chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 2);
-    chat_pack_str(&b.pk, text);
-    if (me)
+    msgpack_pack_array(&b.pk, 3);
+    chat_pack_str(&b.pk, l->text);
+    if (l->me)
         msgpack_pack_true(&b.pk);
     else
         msgpack_pack_false(&b.pk);
+    msgpack_pack_uint64(&b.pk, l->id);
     chat_buf_send(self, r->session, CHAT_SAY, &b);
+}
+
+/* Sends a line to a joined room and shows it as sent; it waits for its
+ * confirmation (at most CHAT_MEMBER_UNCONFIRMED per room). */
+static void send_line(tr_ctx *self, member_state *s, joined_room *r, const char *text, bool me)
+{
+    char err[160];
+    if (r->nunconfirmed == CHAT_MEMBER_UNCONFIRMED) {
+        snprintf(err, sizeof(err), "not sent: %d lines in #%s still wait for the server's confirmation",
+                 CHAT_MEMBER_UNCONFIRMED, r->name);
+        say_error(s, CHAT_E_UNAVAILABLE, r->name, err);
+        return;
+    }
+    if (r->nunconfirmed == r->capunconfirmed) {
+        uint32_t cap = r->capunconfirmed ? r->capunconfirmed * 2 : 4;
+        sent_line *l = realloc(r->unconfirmed, cap * sizeof(*l));
+        if (l == NULL) {
+            say_error(s, CHAT_E_UNAVAILABLE, r->name, "not sent: out of memory");
+            return;
+        }
+        r->unconfirmed = l;
+        r->capunconfirmed = cap;
+    }
+    sent_line l = {.id = ++s->next_id, .text = strdup(text), .me = me};
+    if (l.text == NULL) {
+        say_error(s, CHAT_E_UNAVAILABLE, r->name, "not sent: out of memory");
+        return;
+    }
+    r->unconfirmed[r->nunconfirmed++] = l;
+    send_say(self, r, &l);
     chat_event ev = {.kind = CHAT_EV_SENT, .ts = now_s(), .nick = s->nick, .text = text,
                      .room = r->name, .me = me};
-    remember(r, s->nick, text, me);
+    remember(r, chat_line_uid(r->name, l.id)); /* it may come back as history */
     emit(s, &ev);
+}
+
+/* CHAT_SAID [id, code] from a room's session: the line is confirmed (or
+ * was refused: the room said why in a CHAT_ERROR). */
+static void on_said(member_state *s, const tr_msg *msg)
+{
+    joined_room *r = find_session(s, msg->sender);
+    chat_in in;
+    uint64_t id = 0;
+    int64_t code = CHAT_OK;
+    bool ok = r != NULL && chat_in_open(&in, msg->data, msg->size, 2) &&
+              chat_obj_u64(&in.items[0], &id) && chat_obj_i64(&in.items[1], &code);
+    if (r != NULL)
+        chat_in_close(&in);
+    if (!ok)
+        return;
+    for (uint32_t k = 0; k < r->nunconfirmed; k++) {
+        sent_line *l = &r->unconfirmed[k];
+        if (l->id != id)
+            continue;
+        if (code == CHAT_OK) {
+            chat_event ev = {.kind = CHAT_EV_CONFIRMED, .ts = now_s(), .nick = s->nick,
+                             .text = l->text, .room = r->name, .me = l->me};
+            emit(s, &ev);
+        }
+        free(l->text);
+        memmove(l, l + 1, (r->nunconfirmed - k - 1) * sizeof(*l));
+        r->nunconfirmed--;
+        return;
+    }
 }
 
 static void quit(tr_ctx *self, member_state *s, const char *reason)
@@ -709,8 +837,10 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
         chat_in in;
         char nick[CHAT_MAX_NICK + 1], text[CHAT_MAX_TEXT + 1];
         chat_event ev = {.kind = CHAT_EV_LINE, .room = r->name};
-        if (chat_in_open(&in, msg->data, msg->size, 3) && line_event(in.items, in.n, &ev, nick, text)) {
-            remember(r, nick, text, ev.me);
+        uint64_t key;
+        if (chat_in_open(&in, msg->data, msg->size, 3) &&
+            line_event(in.items, in.n, &ev, nick, text, &key) && !seen_before(r, key)) {
+            remember(r, key); /* (seen: shown already in another copy of the room) */
             emit(s, &ev);
         }
         chat_in_close(&in);
@@ -738,6 +868,9 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
     }
     case CHAT_ERROR:
         on_error(self, s, msg);
+        return TR_OK;
+    case CHAT_SAID:
+        on_said(s, msg);
         return TR_OK;
     case CHAT_PRIV:
         on_priv(s, msg);
@@ -845,9 +978,14 @@ static void member_terminate(tr_ctx *self, void *state, int reason)
     (void)self;
     (void)reason;
     member_state *s = state;
-    for (uint32_t i = 0; i < s->n; i++)
-        for (uint32_t k = 0; k < s->rooms[i].nheld; k++)
-            free(s->rooms[i].held[k]);
+    for (uint32_t i = 0; i < s->n; i++) {
+        joined_room *r = &s->rooms[i];
+        for (uint32_t k = 0; k < r->nheld; k++)
+            free(r->held[k]);
+        for (uint32_t k = 0; k < r->nunconfirmed; k++)
+            free(r->unconfirmed[k].text);
+        free(r->unconfirmed);
+    }
 }
 
 const tr_behaviour chat_member_behaviour = {

@@ -204,6 +204,7 @@ const char *chat_error_name(int code)
     case CHAT_E_COMMAND: return "bad command";
     case CHAT_E_INPUT: return "input cleaned";
     case CHAT_E_TOO_MANY: return "too many rooms";
+    case CHAT_E_UNDELIVERED: return "not delivered";
     default: return "unknown error";
     }
 }
@@ -251,6 +252,12 @@ uint64_t chat_hrw_weight(const char *server, const char *room)
     for (const unsigned char *p = (const unsigned char *)room; *p; p++)
         h = (h ^ *p) * 0x100000001b3ULL;
     return mix64(h);
+}
+
+uint64_t chat_line_uid(const char *room, uint64_t id)
+{
+    uint64_t u = mix64(id ^ chat_hrw_weight("line", room));
+    return u != 0 ? u : 1;
 }
 
 int chat_place(const char *room, const char *const *names, size_t n)
@@ -326,6 +333,9 @@ void chat_format_event(const chat_event *ev, char *buf, size_t cap)
     case CHAT_EV_BACK:
         snprintf(buf, cap, "[%s] * reconnected through server %s as %s (after losing server %s)", when,
                  ev->text, ev->nick, ev->to != NULL && ev->to[0] ? ev->to : "?");
+        break;
+    case CHAT_EV_CONFIRMED: /* (a program shows it its own way, if at all) */
+        snprintf(buf, cap, "[%s] %sconfirmed: <%s> %s", when, tag, ev->nick, ev->text);
         break;
     }
 }

@@ -1,10 +1,12 @@
 /* The room and the directory that starts rooms.
  *
  * A room keeps its members (a reference, a nickname, a monitor and two
- * counters each), the last CHAT_HISTORY lines in a ring, and nothing else:
- * its memory is bounded by CHAT_MAX_MEMBERS and the ring. A member is whoever
- * sent CHAT_JOIN (msg->sender): in troupe-chat that is a session on the
- * client's server, possibly on another node; in the unit tests a local actor.
+ * counters each), the last CHAT_HISTORY lines in a ring, the uids of its
+ * last CHAT_DEDUP lines, and the lines not yet held by its replica: its
+ * memory is bounded by CHAT_MAX_MEMBERS, the ring and CHAT_MAX_UNCONFIRMED.
+ * A member is whoever sent CHAT_JOIN (msg->sender): in troupe-chat that is a
+ * session on the client's server, possibly on another node; in the unit
+ * tests a local actor.
  *
  * Slow members: the room counts what it sent each member and what the member
  * acknowledged (CHAT_ACK carries the member's running count). A member with
@@ -25,14 +27,26 @@
  * time in ms (`at`); the room copies each line to its replica's directory
  * (CHAT_REPLICA says which; a new replica gets the whole ring), and lines
  * from other copies of the room (CHAT_REPLICATE, through our directory) are
- * merged into the ring by uid and `at`. The first replica a room gets is
- * also asked for its lines (CHAT_FETCH); joins wait for the answer (or
- * CHAT_FETCH_TIMEOUT_MS), so members who follow the room back see every line.
+ * merged into the ring by uid and `at`, and shown to our members as they
+ * arrive (while two servers disagree about who is up, two copies of a room
+ * may run for a moment: each shows the other's lines live). The first
+ * replica a room gets is also asked for its lines (CHAT_FETCH); joins wait
+ * for the answer (or CHAT_FETCH_TIMEOUT_MS), so members who follow the room
+ * back see every line.
+ *
+ * Confirmation: a line sent with an id (CHAT_SAY [text, me, id]) has the uid
+ * chat_line_uid(room, id). The copy to the replica is an ask; once the
+ * replica's directory answers (it holds the line), the room tells the
+ * sender CHAT_SAID [id, CHAT_OK]. An ask that fails is sent again (to the
+ * new replica when it changed); with no replica (the only server) the line
+ * is confirmed at once. A line sent again (the client did not see its
+ * confirmation: a failover) whose uid the room knows is confirmed, not
+ * shown again.
  *
  * The directory keeps the servers up (CHAT_SERVERS from its gateway) to
- * tell each room its replica, stores the lines other servers replicate to
- * it and hands them to its running copy of the room, and answers CHAT_FETCH
- * from its store. */
+ * tell each room its replica, holds the lines other servers replicate to it
+ * (in memory, and in its store when it has one), hands them to its copy of
+ * the room when that runs or starts, and answers CHAT_FETCH. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +71,14 @@ typedef struct hist_line {
     bool me;
 } hist_line;
 
+/* The last CHAT_HISTORY lines of a room, oldest first, ordered by `at`
+ * (then uid): a room's history, a directory's copy of a room hosted
+ * elsewhere, a fetch answer. The texts are the ring's (malloc'd). */
+typedef struct line_ring {
+    hist_line line[CHAT_HISTORY];
+    uint32_t head, n;
+} line_ring;
+
 /* A JOIN that waits for the fetch of the room's lines. */
 typedef struct waiting_join {
     tr_ref who;
@@ -64,12 +86,21 @@ typedef struct waiting_join {
     int how;
 } waiting_join;
 
+/* A line said with an id whose copy the replica has not confirmed yet. */
+typedef struct unconfirmed {
+    hist_line line; /* text: our own copy */
+    uint64_t id;    /* the sender's id for it */
+    tr_ref to;      /* the sender (a session), told CHAT_SAID */
+    uint64_t corr;  /* the CHAT_REPLICATE ask carrying it; 0 = to send */
+} unconfirmed;
+
 typedef struct room_state {
     chat_room_cfg cfg;
     member *m;
     uint32_t n, cap;
-    hist_line hist[CHAT_HISTORY];
-    uint32_t hist_head, hist_n; /* oldest at hist_head */
+    line_ring hist;
+    uint64_t known[CHAT_DEDUP]; /* uids of the last lines said or merged */
+    uint32_t known_next;
     uint64_t kicked, lines;
     tr_ref replica;      /* the directory our lines are copied to; none = nobody */
     bool replica_known;  /* a CHAT_REPLICA arrived */
@@ -79,6 +110,9 @@ typedef struct room_state {
     uint64_t fetch_corr; /* != 0: asking the replica for lines; joins wait */
     waiting_join *waiting;
     uint32_t nwaiting, capwaiting;
+    unconfirmed *unc;
+    uint32_t nunc, capunc;
+    bool retry_due;      /* a CHAT_TICK will send the copies that could not be sent */
 } room_state;
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
@@ -98,8 +132,9 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* A line's uid: unique across the copies of the room (a seed per room start
- * from the clock, the server and the state's address, then a counter). */
+/* A line's uid when the sender gave no id: unique across the copies of the
+ * room (a seed per room start from the clock, the server and the state's
+ * address, then a counter). */
 static uint64_t next_uid(room_state *s)
 {
     uint64_t u = mix64(s->uid_seed + ++s->uid_count);
@@ -115,52 +150,61 @@ static uint64_t content_uid(const char *room, int64_t ts, const char *nick, cons
     return h != 0 ? h : 1;
 }
 
-/* Tells the directory we run and how many members we have (for /list). */
-static void report_up(tr_ctx *self, room_state *s)
+/* ---- the line ring ---- */
+
+static hist_line *ring_at(line_ring *r, uint32_t i)
 {
-    if (tr_ref_is_none(s->cfg.directory))
-        return;
-    chat_buf b;
-    chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 2);
-    chat_pack_str(&b.pk, s->cfg.name);
-    msgpack_pack_uint32(&b.pk, s->n);
-    chat_buf_send(self, s->cfg.directory, CHAT_ROOM_UP, &b);
+    return &r->line[(r->head + i) % CHAT_HISTORY];
 }
 
-/* The next slot of the history ring (the oldest line's, once full). */
-static hist_line *hist_push(room_state *s)
+static bool ring_has(line_ring *r, uint64_t uid)
 {
-    hist_line *h;
-    if (s->hist_n < CHAT_HISTORY) {
-        h = &s->hist[(s->hist_head + s->hist_n) % CHAT_HISTORY];
-        s->hist_n++;
-    } else {
-        h = &s->hist[s->hist_head];
-        s->hist_head = (s->hist_head + 1) % CHAT_HISTORY;
-    }
-    free(h->text);
-    h->text = NULL;
-    return h;
+    for (uint32_t i = 0; i < r->n; i++)
+        if (ring_at(r, i)->uid == uid)
+            return true;
+    return false;
 }
 
-static void load_line(void *ctx, const chat_stored_line *l)
+static void ring_clear(line_ring *r)
 {
-    room_state *s = ctx;
-    char *copy = strdup(l->text);
-    if (copy == NULL || !chat_valid_nick(l->nick)) {
-        free(copy);
-        return;
+    for (uint32_t i = 0; i < CHAT_HISTORY; i++)
+        free(r->line[i].text);
+    memset(r, 0, sizeof(*r));
+}
+
+static int by_at(const hist_line *a, const hist_line *b)
+{
+    if (a->at != b->at)
+        return a->at < b->at ? -1 : 1;
+    return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+/* Adds a copy of h (its text copied) in `at` order, unless its uid is there
+ * already; when full, the oldest line goes, or h itself when it is older
+ * than every line kept. Returns false when h was not added. */
+static bool ring_add(line_ring *r, const hist_line *h)
+{
+    if (ring_has(r, h->uid) || (r->n == CHAT_HISTORY && by_at(h, ring_at(r, 0)) < 0))
+        return false;
+    char *text = strdup(h->text);
+    if (text == NULL)
+        return false;
+    hist_line *slot;
+    if (r->n < CHAT_HISTORY) {
+        slot = ring_at(r, r->n++);
+    } else { /* the oldest slot becomes the newest */
+        slot = ring_at(r, 0);
+        free(slot->text);
+        r->head = (r->head + 1) % CHAT_HISTORY;
     }
-    hist_line *h = hist_push(s);
-    h->text = copy;
-    h->ts = l->ts;
-    h->me = l->me;
-    h->uid = l->uid != 0 ? l->uid : content_uid(s->cfg.name, l->ts, l->nick, l->text);
-    h->at = l->at != 0 ? l->at : l->ts * 1000;
-    if (h->at > s->last_at)
-        s->last_at = h->at;
-    snprintf(h->nick, sizeof(h->nick), "%s", l->nick);
+    *slot = *h;
+    slot->text = text;
+    for (uint32_t i = r->n - 1; i > 0 && by_at(ring_at(r, i - 1), ring_at(r, i)) > 0; i--) {
+        hist_line t = *ring_at(r, i - 1);
+        *ring_at(r, i - 1) = *ring_at(r, i);
+        *ring_at(r, i) = t;
+    }
+    return true;
 }
 
 /* [uid, at, ts, nick, text, me] */
@@ -178,26 +222,26 @@ static void pack_line(msgpack_packer *pk, const hist_line *h)
         msgpack_pack_false(pk);
 }
 
-/* Copies the ring's last n lines to the replica, as one CHAT_REPLICATE. */
-static void replicate(tr_ctx *self, room_state *s, uint32_t n)
+/* [ts, nick, text, me, uid]: a line as members get it (CHAT_LINE, and each
+ * line of a JOINED's history) */
+static void pack_shown(msgpack_packer *pk, const hist_line *h)
 {
-    if (tr_ref_is_none(s->replica) || n == 0)
-        return;
-    if (n > s->hist_n)
-        n = s->hist_n;
-    chat_buf b;
-    chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 2);
-    chat_pack_str(&b.pk, s->cfg.name);
-    msgpack_pack_array(&b.pk, n);
-    for (uint32_t i = s->hist_n - n; i < s->hist_n; i++)
-        pack_line(&b.pk, &s->hist[(s->hist_head + i) % CHAT_HISTORY]);
-    chat_buf_send(self, s->replica, CHAT_REPLICATE, &b);
+    msgpack_pack_array(pk, 5);
+    msgpack_pack_int64(pk, h->ts);
+    chat_pack_str(pk, h->nick);
+    chat_pack_str(pk, h->text);
+    if (h->me)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    msgpack_pack_uint64(pk, h->uid);
 }
 
-/* Reads [uid, at, ts, nick, text, me]; text cleaned into text (CHAT_MAX_TEXT + 1). */
+/* Reads [uid, at, ts, nick, text, me]; the text is cleaned into `text`
+ * (CHAT_MAX_TEXT + 1 bytes), which h->text then points at. */
 static bool unpack_line(const msgpack_object *o, hist_line *h, char *text)
 {
+    memset(h, 0, sizeof(*h));
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 6)
         return false;
     const msgpack_object *f = o->via.array.ptr;
@@ -207,57 +251,162 @@ static bool unpack_line(const msgpack_object *o, hist_line *h, char *text)
         f[4].via.str.size > CHAT_MAX_TEXT)
         return false;
     chat_clean(f[4].via.str.ptr, f[4].via.str.size, text, CHAT_MAX_TEXT + 1, NULL);
+    h->text = text;
     h->me = f[5].type == MSGPACK_OBJECT_BOOLEAN && f[5].via.boolean;
     return true;
 }
 
-static int by_at(const void *x, const void *y)
+/* A stored line as a ring line (text borrowed); false for a bad nickname. */
+static bool stored_to_line(const char *room, const chat_stored_line *l, hist_line *h)
 {
-    const hist_line *a = x, *b = y;
-    if (a->at != b->at)
-        return a->at < b->at ? -1 : 1;
-    return a->uid < b->uid ? -1 : a->uid > b->uid;
+    memset(h, 0, sizeof(*h));
+    if (!chat_valid_nick(l->nick))
+        return false;
+    h->uid = l->uid != 0 ? l->uid : content_uid(room, l->ts, l->nick, l->text);
+    h->at = l->at != 0 ? l->at : l->ts * 1000;
+    h->ts = l->ts;
+    h->me = l->me;
+    h->text = (char *)l->text;
+    snprintf(h->nick, sizeof(h->nick), "%s", l->nick);
+    return true;
 }
 
-/* Merges lines from another copy of the room into the ring: new uids only,
- * ordered by `at`, the newest CHAT_HISTORY kept; with `store`, the new ones
- * are written to our store too. Returns how many were new. */
-static uint32_t hist_merge(room_state *s, const msgpack_object_array *lines, bool store)
+/* ---- the room ---- */
+
+static bool known_uid(const room_state *s, uint64_t uid)
 {
-    hist_line all[2 * CHAT_HISTORY];
-    uint32_t n = 0, added = 0;
-    for (uint32_t i = 0; i < s->hist_n; i++)
-        all[n++] = s->hist[(s->hist_head + i) % CHAT_HISTORY]; /* the texts move to all */
-    for (uint32_t i = 0; i < lines->size && i < CHAT_HISTORY; i++) {
-        hist_line h;
-        char text[CHAT_MAX_TEXT + 1];
-        memset(&h, 0, sizeof(h));
-        if (!unpack_line(&lines->ptr[i], &h, text))
+    for (uint32_t i = 0; i < CHAT_DEDUP; i++)
+        if (s->known[i] == uid)
+            return true;
+    return false;
+}
+
+static void know_uid(room_state *s, uint64_t uid)
+{
+    s->known[s->known_next++ % CHAT_DEDUP] = uid;
+}
+
+/* Tells the directory we run and how many members we have (for /list). */
+static void report_up(tr_ctx *self, room_state *s)
+{
+    if (tr_ref_is_none(s->cfg.directory))
+        return;
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    chat_pack_str(&b.pk, s->cfg.name);
+    msgpack_pack_uint32(&b.pk, s->n);
+    chat_buf_send(self, s->cfg.directory, CHAT_ROOM_UP, &b);
+}
+
+static void load_line(void *ctx, const chat_stored_line *l)
+{
+    room_state *s = ctx;
+    hist_line h;
+    if (!stored_to_line(s->cfg.name, l, &h) || !ring_add(&s->hist, &h))
+        return;
+    know_uid(s, h.uid);
+    if (h.at > s->last_at)
+        s->last_at = h.at;
+}
+
+/* Copies lines[0..n) (at most CHAT_HISTORY) to the replica: an ask when
+ * corr is not NULL (*corr = 0 when it could not be sent), else a plain send. */
+static void replicate(tr_ctx *self, room_state *s, const hist_line *const *lines, uint32_t n,
+                      uint64_t *corr)
+{
+    if (corr != NULL)
+        *corr = 0;
+    if (tr_ref_is_none(s->replica) || n == 0)
+        return;
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    chat_pack_str(&b.pk, s->cfg.name);
+    msgpack_pack_array(&b.pk, n);
+    for (uint32_t i = 0; i < n; i++)
+        pack_line(&b.pk, lines[i]);
+    if (corr == NULL)
+        tr_send(self, s->replica, CHAT_REPLICATE, b.sb.data, b.sb.size);
+    else if (tr_ask(self, s->replica, CHAT_REPLICATE, b.sb.data, b.sb.size,
+                    CHAT_REPLICATE_TIMEOUT_MS, corr) != TR_OK)
+        *corr = 0;
+    chat_buf_destroy(&b);
+}
+
+/* The whole ring to the replica (a new one), as plain sends. */
+static void replicate_ring(tr_ctx *self, room_state *s)
+{
+    const hist_line *lines[CHAT_HISTORY];
+    for (uint32_t i = 0; i < s->hist.n; i++)
+        lines[i] = ring_at(&s->hist, i);
+    replicate(self, s, lines, s->hist.n, NULL);
+}
+
+/* CHAT_SAID [id, code] to the sender of a line. */
+static void tell_said(tr_ctx *self, tr_ref to, uint64_t id, int code)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_uint64(&b.pk, id);
+    msgpack_pack_int(&b.pk, code);
+    chat_buf_send(self, to, CHAT_SAID, &b);
+}
+
+/* Confirms (CHAT_SAID, CHAT_OK) and forgets every unconfirmed line carried
+ * by ask `corr` (0: those not sent). */
+static void confirm(tr_ctx *self, room_state *s, uint64_t corr)
+{
+    for (uint32_t i = 0; i < s->nunc;) {
+        unconfirmed *u = &s->unc[i];
+        if (u->corr != corr) {
+            i++;
             continue;
-        bool known = false;
-        for (uint32_t k = 0; k < n && !known; k++)
-            known = all[k].uid == h.uid;
-        if (known || (h.text = strdup(text)) == NULL)
-            continue;
-        all[n++] = h;
-        added++;
-        if (store && s->cfg.store != NULL) {
-            chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick,
-                                  .text = h.text, .me = h.me};
-            chat_store_append(s->cfg.store, s->cfg.name, &l);
         }
-        if (h.at > s->last_at)
-            s->last_at = h.at;
+        tell_said(self, u->to, u->id, CHAT_OK);
+        free(u->line.text);
+        *u = s->unc[--s->nunc];
     }
-    qsort(all, n, sizeof(all[0]), by_at);
-    uint32_t drop = n > CHAT_HISTORY ? n - CHAT_HISTORY : 0;
-    for (uint32_t i = 0; i < drop; i++)
-        free(all[i].text);
-    memset(s->hist, 0, sizeof(s->hist));
-    s->hist_head = 0;
-    s->hist_n = n - drop;
-    memcpy(s->hist, all + drop, s->hist_n * sizeof(all[0]));
-    return added;
+}
+
+/* Sends the unconfirmed lines carried by ask `corr` (0: those not sent
+ * yet) to the replica again, in asks of at most CHAT_HISTORY lines. With
+ * no replica they are confirmed: no other server can hold them. What
+ * cannot be sent now is tried again by a CHAT_TICK a second later. */
+static void resend(tr_ctx *self, room_state *s, uint64_t corr)
+{
+    if (!s->replica_known)
+        return; /* sent once the directory says where */
+    if (tr_ref_is_none(s->replica)) {
+        confirm(self, s, corr);
+        return;
+    }
+    for (;;) {
+        const hist_line *lines[CHAT_HISTORY];
+        uint32_t idx[CHAT_HISTORY], n = 0;
+        for (uint32_t i = 0; i < s->nunc && n < CHAT_HISTORY; i++)
+            if (s->unc[i].corr == corr) {
+                idx[n] = i;
+                lines[n++] = &s->unc[i].line;
+            }
+        if (n == 0)
+            return;
+        uint64_t c = 0;
+        replicate(self, s, lines, n, &c);
+        if (c == 0) {
+            for (uint32_t i = 0; i < s->nunc; i++)
+                if (s->unc[i].corr == corr)
+                    s->unc[i].corr = 0;
+            if (!s->retry_due) {
+                s->retry_due = true;
+                tr_send_after(tr_ctx_system(self), tr_self(self), CHAT_TICK, NULL, 0, 1000, NULL);
+            }
+            return;
+        }
+        for (uint32_t k = 0; k < n; k++)
+            s->unc[idx[k]].corr = c; /* != corr: the next round takes the others */
+    }
 }
 
 static int room_init(tr_ctx *self, void *state, void *arg)
@@ -273,6 +422,8 @@ static int room_init(tr_ctx *self, void *state, void *arg)
     /* one indexed read of at most CHAT_HISTORY rows, once per start */
     if (s->cfg.store != NULL && chat_store_recent(s->cfg.store, s->cfg.name, CHAT_HISTORY, load_line, s) < 0)
         fprintf(stderr, "troupe-chat: #%s: cannot read its history from disk\n", s->cfg.name);
+    if (tr_ref_is_none(s->cfg.directory))
+        s->replica_known = true; /* no directory, no replica: lines are confirmed at once */
     report_up(self, s);
     return TR_OK;
 }
@@ -289,8 +440,10 @@ static void room_terminate(tr_ctx *self, void *state, int reason)
     room_state *s = state;
     free(s->m);
     free(s->waiting);
-    for (uint32_t i = 0; i < CHAT_HISTORY; i++)
-        free(s->hist[i].text);
+    for (uint32_t i = 0; i < s->nunc; i++)
+        free(s->unc[i].line.text);
+    free(s->unc);
+    ring_clear(&s->hist);
 }
 
 static member *find_ref(room_state *s, tr_ref r)
@@ -484,95 +637,171 @@ static int do_join(tr_ctx *self, room_state *s, tr_ref who, const char *nick, in
     msgpack_pack_array(&b.pk, s->n);
     for (uint32_t i = 0; i < s->n; i++)
         chat_pack_str(&b.pk, s->m[i].nick);
-    msgpack_pack_array(&b.pk, s->hist_n);
-    for (uint32_t i = 0; i < s->hist_n; i++) {
-        const hist_line *h = &s->hist[(s->hist_head + i) % CHAT_HISTORY];
-        msgpack_pack_array(&b.pk, 4);
-        msgpack_pack_int64(&b.pk, h->ts);
-        chat_pack_str(&b.pk, h->nick);
-        chat_pack_str(&b.pk, h->text);
-        if (h->me)
-            msgpack_pack_true(&b.pk);
-        else
-            msgpack_pack_false(&b.pk);
-    }
+    msgpack_pack_array(&b.pk, s->hist.n);
+    for (uint32_t i = 0; i < s->hist.n; i++)
+        pack_shown(&b.pk, ring_at(&s->hist, i));
     chat_buf_send(self, m->ref, CHAT_JOINED, &b);
     report_up(self, s);
     return TR_OK;
 }
 
-static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
+/* A line (CHAT_LINE) to every member but `from` (may be NULL). */
+static void deliver_line(tr_ctx *self, room_state *s, const hist_line *h, const member *from)
 {
-    member *from = find_ref(s, msg->sender);
-    if (from == NULL) {
-        room_error(self, s, msg->sender, CHAT_E_NOT_MEMBER, "not in this room", false);
-        return TR_OK;
-    }
-    chat_in in;
-    if (!chat_in_open(&in, msg->data, msg->size, 1) || in.items[0].type != MSGPACK_OBJECT_STR) {
-        chat_in_close(&in);
-        room_error(self, s, msg->sender, CHAT_E_PROTO, "malformed line ignored", false);
-        return TR_OK;
-    }
-    size_t len = in.items[0].via.str.size;
-    bool me = in.n >= 2 && in.items[1].type == MSGPACK_OBJECT_BOOLEAN && in.items[1].via.boolean;
-    if (len > CHAT_MAX_LINE) {
-        chat_in_close(&in);
-        char text[320];
-        snprintf(text, sizeof(text), "line too long (%zu bytes, max %d): not sent", len,
-                 CHAT_MAX_LINE);
-        room_error(self, s, msg->sender, CHAT_E_TOO_LONG, text, false);
-        return TR_OK;
-    }
-    if (chat_blank(in.items[0].via.str.ptr, len)) {
-        chat_in_close(&in);
-        return TR_OK; /* a blank line says nothing */
-    }
-    /* cleaned again here: a client is not trusted to have done it */
-    char clean[CHAT_MAX_TEXT + 1];
-    size_t clen = chat_clean(in.items[0].via.str.ptr, len, clean, sizeof(clean), NULL);
-    chat_in_close(&in);
-    char *line = malloc(clen + 1);
-    if (line == NULL)
-        return TR_ENOMEM;
-    memcpy(line, clean, clen + 1);
-
-    hist_line *h = hist_push(s);
-    h->text = line;
-    h->ts = now_s();
-    h->me = me;
-    h->uid = next_uid(s);
-    int64_t at = now_ms();
-    h->at = s->last_at = at > s->last_at ? at : s->last_at + 1;
-    snprintf(h->nick, sizeof(h->nick), "%s", from->nick);
-    s->lines++;
-    if (s->cfg.store != NULL) {
-        chat_stored_line l = {.uid = h->uid, .at = h->at, .ts = h->ts, .nick = h->nick,
-                              .text = h->text, .me = me};
-        chat_store_append(s->cfg.store, s->cfg.name, &l);
-    }
-    replicate(self, s, 1);
-
     chat_buf b;
     chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 4);
-    msgpack_pack_int64(&b.pk, h->ts);
-    chat_pack_str(&b.pk, h->nick);
-    chat_pack_str(&b.pk, h->text);
-    if (me)
-        msgpack_pack_true(&b.pk);
-    else
-        msgpack_pack_false(&b.pk);
+    pack_shown(&b.pk, h);
     for (uint32_t i = 0; i < s->n; i++)
         if (&s->m[i] != from)
             deliver(self, s, &s->m[i], CHAT_LINE, &b);
     chat_buf_destroy(&b);
+}
+
+/* A line sent again (same id) that we have: confirmed once its copy is. */
+static void said_again(tr_ctx *self, room_state *s, tr_ref to, uint64_t id, uint64_t uid)
+{
+    for (uint32_t i = 0; i < s->nunc; i++)
+        if (s->unc[i].line.uid == uid) { /* the newest sender is the one listening */
+            s->unc[i].to = to;
+            s->unc[i].id = id;
+            return;
+        }
+    tell_said(self, to, id, CHAT_OK);
+}
+
+/* Keeps a line said with an id until its replica holds it. */
+static int hold_unconfirmed(room_state *s, const hist_line *h, tr_ref to, uint64_t id)
+{
+    if (s->nunc == s->capunc) {
+        uint32_t cap = s->capunc ? s->capunc * 2 : 8;
+        unconfirmed *u = realloc(s->unc, cap * sizeof(*u));
+        if (u == NULL)
+            return TR_ENOMEM;
+        s->unc = u;
+        s->capunc = cap;
+    }
+    char *text = strdup(h->text);
+    if (text == NULL)
+        return TR_ENOMEM;
+    unconfirmed *u = &s->unc[s->nunc++];
+    u->line = *h;
+    u->line.text = text;
+    u->id = id;
+    u->to = to;
+    u->corr = 0;
+    return TR_OK;
+}
+
+/* CHAT_SAY [text, me, id] from a member. */
+static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
+{
+    member *from = find_ref(s, msg->sender);
+    chat_in in;
+    bool ok = chat_in_open(&in, msg->data, msg->size, 1) && in.items[0].type == MSGPACK_OBJECT_STR;
+    uint64_t id = 0;
+    bool has_id = ok && in.n >= 3 && chat_obj_u64(&in.items[2], &id) && id != 0;
+    if (from == NULL || !ok) {
+        chat_in_close(&in);
+        if (from == NULL)
+            room_error(self, s, msg->sender, CHAT_E_NOT_MEMBER, "not in this room", false);
+        else
+            room_error(self, s, msg->sender, CHAT_E_PROTO, "malformed line ignored", false);
+        if (has_id)
+            tell_said(self, msg->sender, id, from == NULL ? CHAT_E_NOT_MEMBER : CHAT_E_PROTO);
+        return TR_OK;
+    }
+    size_t len = in.items[0].via.str.size;
+    bool me = in.n >= 2 && in.items[1].type == MSGPACK_OBJECT_BOOLEAN && in.items[1].via.boolean;
+    char text[320];
+    if (len > CHAT_MAX_LINE) {
+        chat_in_close(&in);
+        snprintf(text, sizeof(text), "line too long (%zu bytes, max %d): not sent", len,
+                 CHAT_MAX_LINE);
+        room_error(self, s, msg->sender, CHAT_E_TOO_LONG, text, false);
+        if (has_id)
+            tell_said(self, msg->sender, id, CHAT_E_TOO_LONG);
+        return TR_OK;
+    }
+    if (chat_blank(in.items[0].via.str.ptr, len)) {
+        chat_in_close(&in);
+        if (has_id) /* a blank line says nothing: nothing to wait for */
+            tell_said(self, msg->sender, id, CHAT_OK);
+        return TR_OK;
+    }
+    uint64_t uid = has_id ? chat_line_uid(s->cfg.name, id) : next_uid(s);
+    if (has_id && (known_uid(s, uid) || ring_has(&s->hist, uid))) {
+        chat_in_close(&in); /* sent again after a failover: taken already */
+        said_again(self, s, msg->sender, id, uid);
+        return TR_OK;
+    }
+    if (has_id && s->nunc >= CHAT_MAX_UNCONFIRMED) {
+        chat_in_close(&in);
+        snprintf(text, sizeof(text),
+                 "line not sent: %u lines of #%s still wait for the server that keeps its copy",
+                 s->nunc, s->cfg.name);
+        room_error(self, s, msg->sender, CHAT_E_UNAVAILABLE, text, false);
+        tell_said(self, msg->sender, id, CHAT_E_UNAVAILABLE);
+        return TR_OK;
+    }
+    /* cleaned again here: a client is not trusted to have done it */
+    char clean[CHAT_MAX_TEXT + 1];
+    chat_clean(in.items[0].via.str.ptr, len, clean, sizeof(clean), NULL);
+    chat_in_close(&in);
+
+    hist_line h = {.uid = uid, .ts = now_s(), .text = clean, .me = me};
+    int64_t at = now_ms();
+    h.at = s->last_at = at > s->last_at ? at : s->last_at + 1;
+    snprintf(h.nick, sizeof(h.nick), "%s", from->nick);
+    s->lines++;
+    know_uid(s, uid);
+    ring_add(&s->hist, &h);
+    if (s->cfg.store != NULL) {
+        chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick,
+                              .text = h.text, .me = me};
+        chat_store_append(s->cfg.store, s->cfg.name, &l);
+    }
+    if (has_id) {
+        int rc = hold_unconfirmed(s, &h, msg->sender, id);
+        if (rc != TR_OK)
+            return rc;
+        resend(self, s, 0); /* a copy as an ask: CHAT_SAID once the replica has it */
+    } else {
+        const hist_line *one = &h;
+        replicate(self, s, &one, 1, NULL);
+    }
+    deliver_line(self, s, &h, from);
     sweep(self, s);
     return TR_OK;
 }
 
+/* Merges lines [[uid, at, ts, nick, text, me]...] from another copy of the
+ * room: each one we did not know goes into the ring (and our store when
+ * `store`: the directory has not stored it) and to our members as a live
+ * line (what a member saw in the other copy already, it skips by uid). */
+static void merge_lines(tr_ctx *self, room_state *s, const msgpack_object_array *lines, bool store)
+{
+    for (uint32_t i = 0; i < lines->size && i < CHAT_HISTORY; i++) {
+        hist_line h;
+        char text[CHAT_MAX_TEXT + 1];
+        if (!unpack_line(&lines->ptr[i], &h, text) || known_uid(s, h.uid) || ring_has(&s->hist, h.uid))
+            continue;
+        know_uid(s, h.uid);
+        ring_add(&s->hist, &h);
+        if (h.at > s->last_at)
+            s->last_at = h.at;
+        if (store && s->cfg.store != NULL) {
+            chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick,
+                                  .text = h.text, .me = h.me};
+            chat_store_append(s->cfg.store, s->cfg.name, &l);
+        }
+        deliver_line(self, s, &h, NULL);
+    }
+    sweep(self, s);
+}
+
 /* CHAT_REPLICA [directory or nil] from our directory. A new replica gets
- * the whole ring; the first one is also asked for its lines (joins wait). */
+ * the whole ring and every unconfirmed line; the first one is also asked
+ * for its lines (joins wait). */
 static int on_replica(tr_ctx *self, room_state *s, const tr_msg *msg)
 {
     chat_in in;
@@ -587,9 +816,14 @@ static int on_replica(tr_ctx *self, room_state *s, const tr_msg *msg)
     bool changed = !s->replica_known || !tr_ref_equal(to, s->replica);
     s->replica_known = true;
     s->replica = to;
-    if (!changed || tr_ref_is_none(to))
+    if (!changed)
         return TR_OK;
-    replicate(self, s, s->hist_n);
+    for (uint32_t i = 0; i < s->nunc; i++)
+        s->unc[i].corr = 0; /* the old replica's answers no longer count */
+    resend(self, s, 0);     /* (confirmed at once when we are alone now) */
+    if (tr_ref_is_none(to))
+        return TR_OK;
+    replicate_ring(self, s);
     if (s->fetched)
         return TR_OK;
     s->fetched = true;
@@ -615,22 +849,35 @@ static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (!tr_ref_equal(msg->sender, s->cfg.directory))
             return TR_OK;
         if (chat_in_open(&in, msg->data, msg->size, 2) && in.items[1].type == MSGPACK_OBJECT_ARRAY)
-            hist_merge(s, &in.items[1].via.array, false); /* the directory stored them */
+            merge_lines(self, s, &in.items[1].via.array, false); /* the directory stored them */
         chat_in_close(&in);
         return TR_OK;
     }
-    case TR_MSG_REPLY: /* [[line...]]: the replica's lines */
+    case TR_MSG_REPLY: /* the replica's lines [[line...]], or a copy confirmed [] */
     case TR_MSG_ASK_FAILED:
-        if (msg->corr == 0 || msg->corr != s->fetch_corr)
+        if (msg->corr == 0)
             return TR_OK;
+        if (msg->corr != s->fetch_corr) { /* a CHAT_REPLICATE ask */
+            if (msg->type == TR_MSG_REPLY)
+                confirm(self, s, msg->corr);
+            else
+                resend(self, s, msg->corr);
+            return TR_OK;
+        }
         if (msg->type == TR_MSG_REPLY) {
             chat_in in;
             if (chat_in_open(&in, msg->data, msg->size, 1) &&
                 in.items[0].type == MSGPACK_OBJECT_ARRAY)
-                hist_merge(s, &in.items[0].via.array, true);
+                merge_lines(self, s, &in.items[0].via.array, true);
             chat_in_close(&in);
         }
         return fetch_done(self, s);
+    case CHAT_TICK: /* our own timer: copies that could not be sent, again */
+        if (tr_ref_is_none(msg->sender)) {
+            s->retry_due = false;
+            resend(self, s, 0);
+        }
+        return TR_OK;
     case CHAT_JOIN:
         return on_join(self, s, msg);
     case CHAT_SAY:
@@ -724,7 +971,7 @@ static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
         chat_buf_init(&b);
         msgpack_pack_array(&b.pk, 4);
         msgpack_pack_uint32(&b.pk, s->n);
-        msgpack_pack_uint32(&b.pk, s->hist_n);
+        msgpack_pack_uint32(&b.pk, s->hist.n);
         msgpack_pack_uint64(&b.pk, s->kicked);
         msgpack_pack_uint64(&b.pk, s->lines);
         int rc = tr_reply(self, msg, b.sb.data, b.sb.size);
@@ -765,10 +1012,23 @@ typedef struct room_entry {
     uint32_t npend, cappend;
 } room_entry;
 
+/* The lines other servers' copies of a room copied to us (we are its
+ * replica): in memory, so a copy of the room that starts here has them
+ * with or without a store. At most CHAT_MAX_ROOMS rooms: the one that got
+ * lines least recently goes first. */
+typedef struct held_room {
+    char name[CHAT_MAX_ROOM + 1];
+    line_ring ring;
+    uint64_t used;
+} held_room;
+
 typedef struct directory_state {
     chat_directory_cfg cfg;
     room_entry *rooms;
     uint32_t n, cap;
+    held_room *held;
+    uint32_t nheld, capheld;
+    uint64_t clock; /* for held_room.used */
     /* the servers up, as our gateway last said (CHAT_SERVERS), for replicas */
     char names[CHAT_MAX_SERVERS][CHAT_MAX_SERVER + 1];
     tr_ref dirs[CHAT_MAX_SERVERS];
@@ -834,9 +1094,45 @@ static void on_servers(tr_ctx *self, directory_state *s, const tr_msg *msg)
 
 static room_entry *find_room(directory_state *s, const char *name);
 
+static held_room *find_held(directory_state *s, const char *room)
+{
+    for (uint32_t i = 0; i < s->nheld; i++)
+        if (strcmp(s->held[i].name, room) == 0)
+            return &s->held[i];
+    return NULL;
+}
+
+/* The held lines of room, made (or taking the least recently used slot) if needed. */
+static held_room *hold_room(directory_state *s, const char *room)
+{
+    held_room *h = find_held(s, room);
+    if (h == NULL && s->nheld == CHAT_MAX_ROOMS) {
+        h = &s->held[0];
+        for (uint32_t i = 1; i < s->nheld; i++)
+            if (s->held[i].used < h->used)
+                h = &s->held[i];
+        ring_clear(&h->ring);
+    } else if (h == NULL) {
+        if (s->nheld == s->capheld) {
+            uint32_t cap = s->capheld ? s->capheld * 2 : 8;
+            held_room *r = realloc(s->held, cap * sizeof(*r));
+            if (r == NULL)
+                return NULL;
+            s->held = r;
+            s->capheld = cap;
+        }
+        h = &s->held[s->nheld++];
+        memset(h, 0, sizeof(*h));
+    }
+    snprintf(h->name, sizeof(h->name), "%s", room);
+    h->used = ++s->clock;
+    return h;
+}
+
 /* CHAT_REPLICATE [room, [line...]] from a copy of the room on another
- * server (or a stand-in handing lines back): store them, and give them to
- * our copy of the room if it runs. */
+ * server (or a stand-in handing lines back): hold them (memory, store),
+ * answer an ask with [] (the sender's lines are safe from its death now),
+ * and give them to our copy of the room if it runs. */
 static void on_replicate(tr_ctx *self, directory_state *s, const tr_msg *msg)
 {
     chat_in in;
@@ -846,46 +1142,61 @@ static void on_replicate(tr_ctx *self, directory_state *s, const tr_msg *msg)
         chat_in_close(&in);
         return;
     }
+    held_room *held = hold_room(s, room);
     const msgpack_object_array *lines = &in.items[1].via.array;
-    for (uint32_t i = 0; s->cfg.store != NULL && i < lines->size && i < CHAT_HISTORY; i++) {
+    for (uint32_t i = 0; i < lines->size && i < CHAT_HISTORY; i++) {
         hist_line h;
         char text[CHAT_MAX_TEXT + 1];
-        memset(&h, 0, sizeof(h));
         if (!unpack_line(&lines->ptr[i], &h, text))
             continue;
-        chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick, .text = text,
-                              .me = h.me};
-        chat_store_append(s->cfg.store, room, &l);
+        if (held != NULL)
+            ring_add(&held->ring, &h);
+        if (s->cfg.store != NULL) {
+            chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick,
+                                  .text = text, .me = h.me};
+            chat_store_append(s->cfg.store, room, &l);
+        }
     }
     chat_in_close(&in);
+    if (msg->corr != 0) {
+        static const unsigned char empty[] = {0x90}; /* [] */
+        tr_reply(self, msg, empty, sizeof(empty));
+    }
     room_entry *e = find_room(s, room);
     if (e != NULL && !tr_ref_is_none(e->room) && !tr_ref_equal(e->room, msg->sender))
         tr_send(self, e->room, CHAT_REPLICATE, msg->data, msg->size);
 }
 
-/* Packs [uid, at, ts, nick, text, me] for the store's lines (fetch answer). */
-typedef struct fetch_pack {
-    uint32_t n;
-    hist_line lines[CHAT_HISTORY];
-} fetch_pack;
+/* [room, [line...]]: the lines of ring (or nothing when it is empty) to `to`. */
+static void send_ring(tr_ctx *self, tr_ref to, uint32_t type, const char *room, line_ring *r)
+{
+    if (r->n == 0)
+        return;
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    chat_pack_str(&b.pk, room);
+    msgpack_pack_array(&b.pk, r->n);
+    for (uint32_t i = 0; i < r->n; i++)
+        pack_line(&b.pk, ring_at(r, i));
+    chat_buf_send(self, to, type, &b);
+}
+
+typedef struct fetch_ctx {
+    const char *room;
+    line_ring *ring;
+} fetch_ctx;
 
 static void fetch_line(void *ctx, const chat_stored_line *l)
 {
-    fetch_pack *f = ctx;
-    if (f->n >= CHAT_HISTORY || !chat_valid_nick(l->nick))
-        return;
-    hist_line *h = &f->lines[f->n];
-    memset(h, 0, sizeof(*h));
-    h->uid = l->uid != 0 ? l->uid : 1;
-    h->at = l->at != 0 ? l->at : l->ts * 1000;
-    h->ts = l->ts;
-    h->me = l->me;
-    snprintf(h->nick, sizeof(h->nick), "%s", l->nick);
-    if ((h->text = strdup(l->text)) != NULL)
-        f->n++;
+    fetch_ctx *f = ctx;
+    hist_line h;
+    if (stored_to_line(f->room, l, &h))
+        ring_add(f->ring, &h);
 }
 
-/* CHAT_FETCH [room], an ask from a starting copy of the room: [[line...]]. */
+/* CHAT_FETCH [room], an ask from a starting copy of the room: [[line...]],
+ * the most recent lines we hold and have stored. */
 static void on_fetch(tr_ctx *self, directory_state *s, const tr_msg *msg)
 {
     chat_in in;
@@ -895,22 +1206,24 @@ static void on_fetch(tr_ctx *self, directory_state *s, const tr_msg *msg)
     chat_in_close(&in);
     if (msg->corr == 0)
         return;
-    fetch_pack f;
-    f.n = 0;
-    if (ok && s->cfg.store != NULL)
+    line_ring ring;
+    memset(&ring, 0, sizeof(ring));
+    if (ok && s->cfg.store != NULL) {
+        fetch_ctx f = {room, &ring};
         chat_store_recent(s->cfg.store, room, CHAT_HISTORY, fetch_line, &f);
+    }
+    held_room *held = ok ? find_held(s, room) : NULL;
+    for (uint32_t i = 0; held != NULL && i < held->ring.n; i++)
+        ring_add(&ring, ring_at(&held->ring, i));
     chat_buf b;
     chat_buf_init(&b);
     msgpack_pack_array(&b.pk, 1);
-    msgpack_pack_array(&b.pk, f.n);
-    for (uint32_t i = 0; i < f.n; i++) {
-        if (f.lines[i].uid == 1) /* stored before replication: a uid from its content */
-            f.lines[i].uid = content_uid(room, f.lines[i].ts, f.lines[i].nick, f.lines[i].text);
-        pack_line(&b.pk, &f.lines[i]);
-        free(f.lines[i].text);
-    }
+    msgpack_pack_array(&b.pk, ring.n);
+    for (uint32_t i = 0; i < ring.n; i++)
+        pack_line(&b.pk, ring_at(&ring, i));
     tr_reply(self, msg, b.sb.data, b.sb.size);
     chat_buf_destroy(&b);
+    ring_clear(&ring);
 }
 
 static int directory_init(tr_ctx *self, void *state, void *arg)
@@ -938,6 +1251,9 @@ static void directory_terminate(tr_ctx *self, void *state, int reason)
         free(s->rooms[i].pend);
     }
     free(s->rooms);
+    for (uint32_t i = 0; i < s->nheld; i++)
+        ring_clear(&s->held[i].ring);
+    free(s->held);
 }
 
 static void answer_open(tr_ctx *self, tr_ref to, uint64_t corr, int code, tr_ref room)
@@ -1070,6 +1386,9 @@ static int directory_handle(tr_ctx *self, void *state, const tr_msg *msg)
             return TR_OK; /* a membership change */
         e->room = msg->sender;
         tell_replica(self, s, e); /* before anyone is told where it is: it fetches first */
+        held_room *held = find_held(s, name);
+        if (held != NULL) /* what its copy on another server said, for its history */
+            send_ring(self, e->room, CHAT_REPLICATE, name, &held->ring);
         for (uint32_t i = 0; i < e->npend; i++)
             answer_open(self, e->pend[i].sender, e->pend[i].corr, CHAT_OK, e->room);
         e->npend = 0;

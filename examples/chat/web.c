@@ -100,6 +100,8 @@ static void on_event(void *ctx, const chat_event *ev)
 {
     web_conn *c = ctx;
     char line[CHAT_MAX_TEXT + 256];
+    if (ev->kind == CHAT_EV_CONFIRMED)
+        return; /* as in the terminal: only a line never confirmed is shown */
     chat_format_event(ev, line, sizeof(line));
     const char *kind = "notice";
     switch (ev->kind) {

@@ -104,3 +104,21 @@ room_on() {
     done
     fail "no room placed as $*"
 }
+
+# freeze PID: SIGSTOP, then wait until every thread of PID is stopped (the
+# signal takes effect asynchronously: on a busy machine the process may run
+# on for a while, handling what reaches it).
+freeze() {
+    local pid=$1 end=$((SECONDS + DEADLINE)) f st running
+    kill -STOP "$pid"
+    while (( SECONDS < end )); do
+        running=0
+        for f in /proc/"$pid"/task/*/stat; do
+            st=$(sed 's/.*) //' "$f" 2>/dev/null | cut -d' ' -f1) || continue
+            [[ -z $st || $st == T || $st == t ]] || running=1
+        done
+        (( running )) || return 0
+        sleep 0.01
+    done
+    fail "process $pid did not stop within $DEADLINE s of SIGSTOP"
+}

@@ -46,7 +46,7 @@ static inline const char *kind_name(chat_event_kind k)
 {
     static const char *names[] = {"JOINED", "HISTORY", "LINE",   "NOTICE", "ERROR", "SENT",
                                   "WELCOME", "INFO",  "PRIV", "PARTED", "NICK",  "LOST",
-                                  "BACK"};
+                                  "BACK", "CONFIRMED"};
     return names[k];
 }
 
@@ -61,7 +61,8 @@ static inline void rec_event(void *ctx, const chat_event *ev)
                  ev->echo ? "|echo" : "");
     else if (ev->kind == CHAT_EV_PARTED)
         snprintf(buf, sizeof(buf), "PARTED|%s|%s", ev->room, ev->text ? ev->text : "");
-    else if (ev->kind == CHAT_EV_SENT || ev->kind == CHAT_EV_LINE || ev->kind == CHAT_EV_HISTORY)
+    else if (ev->kind == CHAT_EV_SENT || ev->kind == CHAT_EV_LINE || ev->kind == CHAT_EV_HISTORY ||
+             ev->kind == CHAT_EV_CONFIRMED)
         snprintf(buf, sizeof(buf), "%s|%s|%s%s", kind_name(ev->kind), ev->nick, ev->me ? "/me " : "",
                  ev->text);
     else
