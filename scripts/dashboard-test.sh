@@ -3,7 +3,8 @@
 # --http, B peered with A), keeps the chat bots talking through both, and
 # drives Debian's headless chromium at A's dashboard
 # (tests/browser/dashboard.mjs, playwright-core from npm, no browser
-# download): the tree and the figures must appear and change.
+# download): the tree and the figures must appear and change, and a client
+# the driver starts and ends on A must show in the tree and the event log.
 #
 #   scripts/dashboard-test.sh [SCREENSHOT.png]   (default build/logs/dashboard.png;
 #                                                 docs/dashboard.png refreshes the README's)
@@ -18,7 +19,7 @@ bash scripts/deps.sh
 cmake --build --preset default -j "${TROUPE_JOBS:-2}" --target troupe-chat >/dev/null
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
-CHAT=build/default/examples/chat/troupe-chat
+CHAT=$(realpath build/default/examples/chat/troupe-chat)
 W=$(mktemp -d /tmp/troupe-dashboard.XXXXXX)
 PIDS=()
 cleanup() {
@@ -53,4 +54,4 @@ URL_B=$(sed -n 's/^server B listening on //p' "$W/B.out")
 BOTS_LOOP=$!
 
 echo "=== dashboard: chromium at $HTTP_A/"
-timeout 600 node tests/browser/dashboard.mjs "$HTTP_A/" "$SHOT" || fail "the browser checks failed"
+timeout 600 node tests/browser/dashboard.mjs "$HTTP_A/" "$CHAT" "$URL_A" dash "$SHOT" || fail "the browser checks failed"
