@@ -74,19 +74,24 @@ static const tr_behaviour start_waiter = {.init = start_waiter_init,
                                           .handle = start_waiter_handle,
                                           .state_size = sizeof(start_wait *)};
 
-/* Blocks until `sup` has started (TR_OK) or has failed (its reason). */
+/* Blocks until `sup` has started (TR_OK) or has failed (its reason), and
+ * until the waiter actor has ended: a started supervisor leaves nothing
+ * behind (tr_actors_list and actors_alive count its tree only). */
 static int await_start(tr_system *sys, tr_ref sup)
 {
     start_wait w = {.sup = sup};
     pthread_mutex_init(&w.m, NULL);
     pthread_cond_init(&w.c, NULL);
-    int rc = tr_spawn(sys, &start_waiter, &w, NULL, NULL);
+    tr_ref waiter;
+    int rc = tr_spawn(sys, &start_waiter, &w, NULL, &waiter);
     if (rc == TR_OK) {
         pthread_mutex_lock(&w.m);
         while (!w.done)
             pthread_cond_wait(&w.c, &w.m);
         pthread_mutex_unlock(&w.m);
         rc = w.rc;
+        /* it stops itself right after telling us */
+        tr_await_exit(sys, waiter, -1, NULL);
     }
     pthread_cond_destroy(&w.c);
     pthread_mutex_destroy(&w.m);
