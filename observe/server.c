@@ -60,7 +60,7 @@ struct tr_observer {
     char url[128];
     tr_observe_binding binding[TR_OBSERVE_ROUTES];
     pthread_mutex_t lock;
-    pthread_cond_t idle; /* signalled when active drops to 0 while stopping */
+    pthread_cond_t idle; /* signalled while stopping: active drops to 0, refs to 1 */
     uint32_t active;     /* requests being rendered */
     uint32_t refs;       /* the owner + one per registered handler */
     bool stopping;
@@ -130,6 +130,8 @@ static void observer_unref(tr_observer *obs)
 {
     pthread_mutex_lock(&obs->lock);
     bool last = --obs->refs == 0;
+    if (obs->refs == 1 && obs->stopping) /* only the owner's is left: stop waits for it */
+        pthread_cond_broadcast(&obs->idle);
     pthread_mutex_unlock(&obs->lock);
     if (last) {
         tr_textbuf_free(&obs->walk);
@@ -313,5 +315,20 @@ void tr_observe_stop(tr_observer *obs)
      * answered 503 by request_begin. */
     if (obs->server != NULL)
         nng_http_server_release(obs->server);
+    /* NNG frees a server's handlers when it reaps the server, on its own
+     * thread once the connections are gone; each handler's destructor
+     * drops its reference to us. Wait for that, so that nothing of the
+     * observer outlives this call (a program that exits right after would
+     * otherwise leak it: LeakSanitizer saw it in stop_while_clients_keep_
+     * asking). Bounded: a server still held by someone else (a shared
+     * address) keeps our handlers until its own end, and then so be it. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    pthread_mutex_lock(&obs->lock);
+    while (obs->refs > 1)
+        if (pthread_cond_timedwait(&obs->idle, &obs->lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&obs->lock);
     observer_unref(obs);
 }
