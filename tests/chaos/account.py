@@ -4,6 +4,12 @@ handled exactly once, or its loss was reported; never handled twice; the
 sends of one sender session reach one receiver session in order; memory at
 the end near the warm-up baseline.
 
+A loss is reported by the call (an error), or by the DOWN of the monitor
+the send was made under (chaos_node.c holds one on every peer it sends to
+and renews it after each DOWN), logged no earlier than the call started.
+A DOWN of any other monitor does not cover a send: a monitor fires once,
+and a send made after its DOWN (the link healed) needs a new one.
+
    account.py LOGDIR NODES     (reads LOGDIR/n<i>.log, chaos_node.c's format)
 """
 import collections
@@ -11,10 +17,10 @@ import sys
 
 logdir, n = sys.argv[1], int(sys.argv[2])
 
-sends = {}                          # (from session, seq) -> (from, to, kind, rc, ms)
+sends = {}                          # (from session, seq) -> (from, to, kind, rc, start ms, monitor)
 handled = collections.Counter()     # (from session, seq) -> times handled
 order = collections.defaultdict(list)  # (receiver session, from session) -> post seqs in handling order
-downs = collections.defaultdict(list)  # (sender session, peer) -> [ms]
+downs = {}                          # (sender session, monitor) -> ms of its DOWN
 ended = set()                       # sessions that stopped cleanly
 killed = set()                      # sessions that never logged E
 memory = {}                         # node -> (base, end) of its last session
@@ -39,14 +45,14 @@ for i in range(n):
                 sessions[node].append(session)
                 base = end = None
             elif kind == "S":
-                sends[(session, int(f[3]))] = (node, f[2], int(f[4]), int(f[5]), ms)
+                sends[(session, int(f[3]))] = (node, f[2], int(f[4]), int(f[5]), int(f[6]), int(f[7]))
             elif kind == "H":
                 key = (f[3], int(f[4]))
                 handled[key] += 1
                 if f[5] == "0":
                     order[(session, f[3])].append(int(f[4]))
             elif kind == "D":
-                downs[(session, f[2])].append(ms)
+                downs.setdefault((session, int(f[4])), ms)
             elif kind == "M":
                 if f[2] == "base":
                     base = int(f[3])
@@ -63,7 +69,7 @@ for i in range(n):
 
 rows = collections.Counter()
 failures = []
-for key, (frm, to, kind, rc, ms) in sends.items():
+for key, (frm, to, kind, rc, ms, monitor) in sends.items():
     times = handled.get(key, 0)
     what = "ask" if kind else "send"
     if times > 1:
@@ -76,13 +82,15 @@ for key, (frm, to, kind, rc, ms) in sends.items():
         failures.append(f"{frm} ask #{key[1]} to {to}: answered but never handled")
     elif rc != 0:
         rows[f"{what}: loss reported by the call (rc {rc})" + (", handled once" if times else "")] += 1
-    elif any(d >= ms for d in downs[(key[0], to)]):
-        rows["send: lost, covered by a later DOWN of its receiver"] += 1
+    elif downs.get((key[0], monitor), -1) >= ms:
+        rows["send: lost, reported by the DOWN of its monitor"] += 1
     elif key[0] in killed:
         rows["send: lost with its sender (kill -9)"] += 1
     else:
         rows["send: LOST SILENTLY"] += 1
-        failures.append(f"{frm} send #{key[1]} to {to} at {ms}: never handled, no loss reported")
+        down = downs.get((key[0], monitor))
+        failures.append(f"{frm} send #{key[1]} to {to} at {ms} under monitor {monitor}: never handled, "
+                        f"no loss reported (its DOWN: {'none' if down is None else down})")
 
 # a message handled without a send record: its sender was killed before logging it
 unsent = sum(1 for k in handled if k not in sends)

@@ -6,12 +6,25 @@
  * Registers "rx", which logs every numbered message it handles and answers
  * the asks among them. The main thread sends numbered messages to a random
  * peer's "rx" every 2 ms, every fourth one as an ask, and logs each send
- * with its result; a watcher monitors every peer's "rx" and logs each DOWN.
+ * with its result; a watcher gets the DOWNs of the monitors the main thread
+ * holds on every peer's "rx" and logs each.
+ *
+ * A monitor fires once: after its DOWN (the peer went down) it is gone,
+ * even if the link heals a moment later and sends to the same reference
+ * work again (as in Erlang). So every send goes out under a live monitor:
+ * once the watcher has seen the DOWN of a peer's monitor, the main thread
+ * looks the peer up and monitors it again before its next send there. The
+ * watcher marks the DOWN before logging it, and the main thread reads the
+ * clock before it checks the mark, so a send made under a monitor whose
+ * DOWN it had not seen yet has that DOWN logged at or after its start.
  * Log lines (one write each, appended; a restarted node adds a new session):
  *   B <ms> <session>                    process start
- *   S <ms> <to> <seq> <kind> <rc>       sent (kind 0 = tr_post, 1 = tr_ask_wait)
+ *   W <ms> <peer> <monitor>             a monitor of that peer's rx
+ *   S <ms> <to> <seq> <kind> <rc> <start ms> <monitor>
+ *                                       sent (kind 0 = tr_post, 1 = tr_ask_wait)
+ *                                       under that monitor, the call started at <start ms>
  *   H <ms> <from> <session> <seq> <kind> handled by rx
- *   D <ms> <peer> <reason>              DOWN of that peer's rx
+ *   D <ms> <peer> <reason> <monitor>    DOWN of that monitor of the peer's rx
  *   M <ms> <what> <rss_kb>              memory: "base" after warm-up, "end" before stopping
  *   E <ms>                              stopped cleanly (SIGTERM)
  * Sequence numbers count from 1 per session; ms is CLOCK_REALTIME. */
@@ -41,7 +54,8 @@ typedef struct peer {
     char name[32];
     char url[128];
     tr_ref rx;
-    bool have;
+    bool have;        /* rx looked up and monitored */
+    uint64_t monitor; /* the monitor of rx held now */
 } peer;
 
 static FILE *logf_;
@@ -101,9 +115,12 @@ static const tr_behaviour rx_beh = {.handle = rx_handle};
 static struct {
     uint64_t id;
     char name[32];
+    int peer;
 } monitors[4096];
 static int nmonitors;
 static pthread_mutex_t monitors_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Per peer, the last monitor whose DOWN the watcher has seen. */
+static _Atomic uint64_t downed[MAX_PEERS];
 
 static int watcher_handle(tr_ctx *self, void *state, const tr_msg *msg)
 {
@@ -113,11 +130,14 @@ static int watcher_handle(tr_ctx *self, void *state, const tr_msg *msg)
     const tr_down *d = msg->data;
     char name[32] = "?";
     pthread_mutex_lock(&monitors_lock);
-    for (int i = 0; i < nmonitors; i++)
-        if (monitors[i].id == d->monitor)
+    for (int i = 0; i < nmonitors; i++) {
+        if (monitors[i].id == d->monitor) {
             memcpy(name, monitors[i].name, sizeof(name));
+            atomic_store(&downed[monitors[i].peer], d->monitor); /* before the line: see the top */
+        }
+    }
     pthread_mutex_unlock(&monitors_lock);
-    log_line("D %s %d", name, d->reason);
+    log_line("D %s %d %llu", name, d->reason, (unsigned long long)d->monitor);
     return TR_OK;
 }
 static const tr_behaviour watcher_beh = {.handle = watcher_handle};
@@ -176,7 +196,11 @@ int main(int argc, char **argv)
             log_line("M base %ld", rss_kb());
             based = true;
         }
-        peer *p = &peers[random() % npeers];
+        int pi = (int)(random() % npeers);
+        peer *p = &peers[pi];
+        uint64_t start_ms = now_ms(); /* before the check below: see the top */
+        if (p->have && atomic_load(&downed[pi]) == p->monitor)
+            p->have = false; /* its monitor fired: monitor it again before sending */
         if (!p->have) {
             if (!tr_node_peer_up(g_node, p->name))
                 tr_node_connect(g_node, p->url, 300, NULL, 0);
@@ -189,9 +213,12 @@ int main(int argc, char **argv)
             pthread_mutex_lock(&monitors_lock);
             if (nmonitors < 4096 && tr_monitor(sys, watcher, p->rx, &id) == TR_OK) {
                 monitors[nmonitors].id = id;
+                monitors[nmonitors].peer = pi;
                 snprintf(monitors[nmonitors].name, sizeof(monitors[nmonitors].name), "%s", p->name);
                 nmonitors++;
                 p->have = true;
+                p->monitor = id;
+                log_line("W %s %llu", p->name, (unsigned long long)id);
             }
             pthread_mutex_unlock(&monitors_lock);
             continue;
@@ -209,7 +236,8 @@ int main(int argc, char **argv)
                 rc = -1; /* a wrong answer: the accounting fails it */
             free(reply);
         }
-        log_line("S %s %llu %u %d", p->name, (unsigned long long)n.seq, n.kind, rc);
+        log_line("S %s %llu %u %d %llu %llu", p->name, (unsigned long long)n.seq, n.kind, rc,
+                 (unsigned long long)start_ms, (unsigned long long)p->monitor);
         if (rc == TR_ENOTCONN || rc == TR_EDEAD)
             p->have = false; /* look it up again (a restart is a new incarnation) */
         struct timespec ts = {.tv_nsec = 2 * 1000 * 1000};
