@@ -113,11 +113,13 @@ void tr_node_stop(tr_node *node)
     for (uint32_t i = 1; i <= node->npeers; i++)
         tr_peer_down(node, node->peers[i], false, TR_ESHUTDOWN);
     tr_pg_stop(node); /* before the peers go: its actor may still be sending to them */
-    for (uint32_t i = 1; i <= node->npeers; i++)
-        tr_peer_destroy(node->peers[i]);
     tr_node_peer_down_monitors(node, 0); /* whatever is left */
+    /* the agent forwards DOWNs to peers (monitors.c): it has ended before
+     * they are freed (a DOWN it was forwarding read a freed peer: TSan) */
     tr_stop(node->sys, node->agent);
     tr_await_exit(node->sys, node->agent, -1, NULL);
+    for (uint32_t i = 1; i <= node->npeers; i++)
+        tr_peer_destroy(node->peers[i]);
     while (node->rmons != NULL) {
         tr_rmon *m = node->rmons;
         node->rmons = m->next;

@@ -252,6 +252,45 @@ Test(nodes, node_down_reaches_monitors_once_and_sends_fail_after)
     cr_assert_eq(latch_get(&downs), 3);
 }
 
+/* A node stops while its agent forwards the DOWNs of many monitored actors
+ * that just ended: the agent has ended before the peers are freed (TSan saw
+ * it enqueue a DOWN on a freed peer, chat_load about 1 run in 6). Each
+ * remote monitor fires exactly once: the forwarded DOWN or the node-down. */
+Test(nodes, node_stops_while_its_agent_forwards_downs)
+{
+    enum { N = 200 };
+    down_after = 10000;
+    latch_init(&got);
+    latch_init(&downs);
+    pair p;
+    nodes_start(&p, 2, "inproc", NULL);
+    cr_assert_eq(tr_node_connect(p.node[0], p.url[1], 5000, NULL, 0), TR_OK);
+    tr_ref w, e[N], re;
+    cr_assert_eq(tr_spawn(p.sys[0], &watcher, NULL, NULL, &w), TR_OK);
+    for (int i = 0; i < N; i++) {
+        char name[32], path[40];
+        snprintf(name, sizeof(name), "e%d", i);
+        snprintf(path, sizeof(path), "n1/e%d", i);
+        cr_assert_eq(tr_spawn(p.sys[1], &echo, NULL, NULL, &e[i]), TR_OK);
+        cr_assert_eq(tr_register(p.sys[1], name, e[i]), TR_OK);
+        cr_assert_eq(tr_lookup(p.sys[0], path, 5000, &re), TR_OK);
+        cr_assert_eq(tr_post(p.sys[0], w, MSG_WATCH, &re, sizeof(re), -1), TR_OK);
+    }
+    cr_assert(latch_wait(&got, N, 10000));
+    /* the MONITOR envelopes precede this ask on the ordered stream: node 1
+     * holds all N monitors once it is answered */
+    void *reply = NULL;
+    cr_assert_eq(tr_ask_wait(p.sys[0], re, MSG_ECHO, "x", 1, 5000, &reply, NULL), TR_OK);
+    free(reply);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(tr_stop(p.sys[1], e[i]), TR_OK);
+    tr_node_stop(p.node[1]); /* while its agent forwards the N DOWNs */
+    p.node[1] = NULL;
+    cr_assert(latch_wait(&downs, N, 10000), "%ld of %d monitors fired", latch_get(&downs), (int)N);
+    nodes_stop(&p);
+    cr_assert_eq(latch_get(&downs), N, "each monitor fired exactly once");
+}
+
 Test(nodes, wrong_cookie_is_refused_clearly)
 {
     const char *cookies[] = {"alpha", "beta"};
