@@ -313,17 +313,19 @@ static void load(const char *when)
     printf("load %s: %.2f %.2f %.2f (2 cores shared with other jobs: figures are noisy)\n", when, l[0], l[1], l[2]);
 }
 
-/* RSS (KiB) and CPU time (clock ticks) of pid. */
-static void usage_of(pid_t pid, long *rss_kb, long *cpu_ticks)
+/* RSS (KiB: all, and its anonymous part: the heap, what the process
+ * holds, apart from the pages of code and libraries it has run) and CPU
+ * time (clock ticks) of pid. */
+static void usage_of(pid_t pid, long *rss_kb, long *anon_kb, long *cpu_ticks)
 {
     char path[64], buf[1024];
-    *rss_kb = *cpu_ticks = -1;
+    *rss_kb = *anon_kb = *cpu_ticks = -1;
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     if (f != NULL) {
         while (fgets(buf, sizeof(buf), f) != NULL)
-            if (sscanf(buf, "VmRSS: %ld", rss_kb) == 1)
-                break;
+            if (sscanf(buf, "VmRSS: %ld", rss_kb) != 1)
+                sscanf(buf, "RssAnon: %ld", anon_kb);
         fclose(f);
     }
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -362,17 +364,17 @@ static long server_dials(proc *s, long *members)
 /* Dials/s, RSS and idle CPU of server 0 over a 2 s window. */
 static void idle_figures(proc *s, const char *when)
 {
-    long members = 0, rss0, cpu0, rss1, cpu1;
+    long members = 0, rss0, anon0, cpu0, rss1, anon1, cpu1;
     long d0 = server_dials(s, &members);
-    usage_of(s->pid, &rss0, &cpu0);
+    usage_of(s->pid, &rss0, &anon0, &cpu0);
     long t0 = mono_ms();
     usleep(2000 * 1000);
     long d1 = server_dials(s, &members);
-    usage_of(s->pid, &rss1, &cpu1);
+    usage_of(s->pid, &rss1, &anon1, &cpu1);
     double secs = (double)(mono_ms() - t0) / 1000.0;
     double cpu_pct = 100.0 * (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK) / secs;
-    printf("server s0 %s: %.1f dials/s, RSS %ld KiB, idle CPU %.1f%%, %ld members\n", when,
-           (double)(d1 - d0) / secs, rss1, cpu_pct, members);
+    printf("server s0 %s: %.1f dials/s, RSS %ld KiB (anonymous %ld KiB), idle CPU %.1f%%, %ld members\n", when,
+           (double)(d1 - d0) / secs, rss1, anon1, cpu_pct, members);
 }
 
 int main(int argc, char **argv)

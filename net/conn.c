@@ -420,6 +420,8 @@ void tr_conn_reap(struct tr_node *node, uint64_t now)
             *pp = c->next;
             c->next = dead;
             dead = c;
+            if (c->peer != NULL)
+                tr_peer_pin_locked(c->peer); /* out of node->conns: member.c would free it */
         } else {
             pp = &c->next;
         }
@@ -435,6 +437,8 @@ void tr_conn_reap(struct tr_node *node, uint64_t now)
         nng_aio_stop(c->tx_aio);
         if (c->now_aio != NULL)
             nng_aio_stop(c->now_aio);
+        tr_peer *p = c->peer;
         conn_free(c);
+        tr_peer_unpin(p);
     }
 }

@@ -73,7 +73,7 @@ static int pack_str(msgpack_packer *pk, const char *s)
 /* True for a peer named in our gossip (node lock held). */
 static bool gossiped(tr_peer *q)
 {
-    if (atomic_load(&q->retired) || !tr_gossip_peer(q) || q->nurls == 0)
+    if (q == NULL || atomic_load(&q->retired) || !tr_gossip_peer(q) || q->nurls == 0)
         return false;
     pthread_mutex_lock(&q->lock);
     bool up = q->up;
@@ -146,7 +146,8 @@ void tr_gossip_send(struct tr_node *node, tr_peer *p)
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* The server peers up (node lock NOT held); *n of them, malloc'd. */
+/* The server peers up (node lock NOT held); *n of them, malloc'd, each
+ * pinned (unpin_all). */
 static tr_peer **up_servers(struct tr_node *node, uint32_t *n)
 {
     *n = 0;
@@ -154,15 +155,24 @@ static tr_peer **up_servers(struct tr_node *node, uint32_t *n)
     tr_peer **list = node->npeers > 0 ? malloc(node->npeers * sizeof(*list)) : NULL;
     for (uint32_t i = 1; list != NULL && i <= node->npeers; i++) {
         tr_peer *q = node->peers[i];
-        if (atomic_load(&q->retired) || !tr_gossip_peer(q))
+        if (q == NULL || atomic_load(&q->retired) || !tr_gossip_peer(q))
             continue;
         pthread_mutex_lock(&q->lock);
-        if (q->up && q->conn != NULL)
+        if (q->up && q->conn != NULL) {
+            tr_peer_pin_locked(q);
             list[(*n)++] = q;
+        }
         pthread_mutex_unlock(&q->lock);
     }
     pthread_mutex_unlock(&node->lock);
     return list;
+}
+
+static void unpin_all(tr_peer **list, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        tr_peer_unpin(list[i]);
+    free(list);
 }
 
 void tr_gossip_peer_up(struct tr_node *node, tr_peer *p)
@@ -177,8 +187,8 @@ void tr_gossip_peer_up(struct tr_node *node, tr_peer *p)
     uint32_t n;
     tr_peer **list = up_servers(node, &n);
     for (uint32_t i = 0; i < n; i++)
-        tr_gossip_send(node, list[i]); /* peers are never freed before the node */
-    free(list);
+        tr_gossip_send(node, list[i]);
+    unpin_all(list, n);
 }
 
 void tr_gossip_tick(struct tr_node *node, uint64_t now)
@@ -190,7 +200,7 @@ void tr_gossip_tick(struct tr_node *node, uint64_t now)
     tr_peer **list = up_servers(node, &n);
     if (n > 0)
         tr_gossip_send(node, list[(uint32_t)random() % n]);
-    free(list);
+    unpin_all(list, n);
 }
 
 /* ---- receiving ---- */

@@ -13,10 +13,11 @@
 
 static void heartbeats(struct tr_node *node, uint64_t now)
 {
-    for (uint32_t i = 1; i <= TR_NODE_MAX_PEERS; i++) {
-        tr_peer *p = tr_node_peer(node, i);
+    uint32_t npeers = atomic_load(&node->npeers);
+    for (uint32_t i = 1; i <= npeers; i++) {
+        tr_peer *p = tr_peer_pin(node, i);
         if (p == NULL)
-            break;
+            continue;
         pthread_mutex_lock(&p->lock);
         /* the receive side and senders stamp these after `now` was read:
          * a stamp later than now is no silence (unsigned now - stamp would
@@ -45,6 +46,7 @@ static void heartbeats(struct tr_node *node, uint64_t now)
             tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: silent for %llu ms", p->name, (unsigned long long)rx_age);
             tr_peer_down(node, p, true, TR_ETIMEDOUT);
         }
+        tr_peer_unpin(p);
     }
 }
 

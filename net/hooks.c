@@ -8,7 +8,7 @@ static int hook_deliver(void *vnode, struct tr_actor *sender, tr_ref to, tr_mnod
                         int timeout_ms)
 {
     struct tr_node *node = vnode;
-    tr_peer *p = tr_node_peer(node, tr_ref_node(to));
+    tr_peer *p = tr_peer_pin(node, tr_ref_node(to));
     int rc = TR_ENOTCONN;
     if (p != NULL) {
         tr_ref src = n->msg.sender;
@@ -21,6 +21,7 @@ static int hook_deliver(void *vnode, struct tr_actor *sender, tr_ref to, tr_mnod
                          .size = (uint32_t)n->msg.size};
         rc = n->msg.size > node->opts.max_frame_bytes / 2 ? TR_ETOOBIG
                                                           : tr_peer_enqueue(p, sender, &e, forced, timeout_ms, n);
+        tr_peer_unpin(p);
     } else {
         atomic_fetch_add_explicit(&node->not_connected, 1, memory_order_relaxed);
     }
@@ -44,14 +45,16 @@ static int hook_peer_agent(void *vnode, const char *name, tr_ref *out)
     bool up = p->up;
     *out = tr_ref_make(p->index, p->agent);
     pthread_mutex_unlock(&p->lock);
+    tr_peer_unpin(p);
     return up ? TR_OK : TR_ENOTCONN;
 }
 
 static void hook_flush(void *vnode, uint32_t peer)
 {
-    tr_peer *p = tr_node_peer(vnode, peer);
+    tr_peer *p = tr_peer_pin(vnode, peer);
     if (p != NULL)
         tr_peer_flush(p);
+    tr_peer_unpin(p);
 }
 
 static const char *hook_name(void *vnode) { return ((struct tr_node *)vnode)->name; }

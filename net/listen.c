@@ -251,7 +251,7 @@ static bool peer_up_by_name(struct tr_node *node, const char *name)
 {
     for (uint32_t i = node->npeers; i >= 1; i--) {
         tr_peer *p = node->peers[i];
-        if (p->retired || strcmp(p->name, name) != 0)
+        if (p == NULL || p->retired || strcmp(p->name, name) != 0)
             continue;
         pthread_mutex_lock(&p->lock);
         bool up = p->up || p->conn != NULL; /* a reset exchange in progress: no redial */

@@ -10,15 +10,22 @@
  * it), so subscribers and hooks see the events in queue order.
  *
  * Forgetting: a member left, or down (or never up) longer than
- * forget_after_ms, is forgotten: its dial records stop, its buffers are
- * freed and its slot goes to a ring of free slots, reused oldest first by
- * the next new member once it has been free for SLOT_QUARANTINE_MS (at once
- * when the table is full). The node part of a reference is 12 bits, so
- * slots are what bounds how many nodes can be connected at the same time
- * (4095), not how many have ever come and gone. A reference to an actor of
- * a forgotten node names its slot: once the slot is reused it reaches the
- * new node (Erlang's pids carry a creation number for this; Troupe's
- * references have no room for one), hence the quarantine. */
+ * forget_after_ms, is forgotten: its dial records stop, it leaves the table
+ * and its record is freed, at once or, while a thread still holds it (a
+ * pin, tr_peer_pin, or a connection not freed yet), on a later tick; then
+ * its index is free. So what a node holds is bounded by the members it
+ * has now, not by how many have come and gone.
+ *
+ * Indexes: the node part of a reference is 12 bits, an index into the
+ * table, and nothing in a reference tells one holder of an index from the
+ * next (a tr_ref has no bit left for a creation number, as Erlang's pids
+ * carry). So indexes are handed out in order, 1 to 4095, and only then
+ * again, free ones oldest first: a reference to an actor of a forgotten
+ * node finds no member at its index (TR_ENOTCONN, counted in not_connected
+ * and as a dead letter) until 4094 other nodes have been admitted after
+ * it was forgotten; only then may it reach the node that holds the index
+ * next. Internal holders of an index (monitors, process groups) drop it
+ * when its node goes down, before it can be forgotten. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +40,6 @@
 #include "net/node_impl.h"
 
 #define LEFT_FORGET_MS 5000     /* a member that left stays listed (as LEFT) this long at most */
-#define SLOT_QUARANTINE_MS 5000 /* a forgotten slot is reused no sooner, unless the table is full */
 
 void tr_member_set_locked(tr_peer *p, tr_member_state state, int reason)
 {
@@ -213,6 +219,11 @@ void tr_member_free(struct tr_node *node)
         node->ev_head = e->next;
         free(e);
     }
+    while (node->limbo != NULL) {
+        tr_peer *p = node->limbo;
+        node->limbo = p->limbo_next;
+        tr_peer_destroy(p);
+    }
     free(node->subs);
     free(node->free_slots);
 }
@@ -280,7 +291,7 @@ static int by_name(const void *a, const void *b)
 }
 
 /* True for a slot that is a member: not an old incarnation, not forgotten. */
-static bool listed(const tr_peer *p) { return !atomic_load(&p->retired); }
+static bool listed(const tr_peer *p) { return p != NULL && !atomic_load(&p->retired); }
 
 int tr_node_members(tr_node *node, tr_member **out, size_t *count)
 {
@@ -334,7 +345,7 @@ int tr_node_members(tr_node *node, tr_member **out, size_t *count)
 
 void tr_node_members_free(tr_member *members) { free(members); }
 
-/* ---- forgetting and slot reuse ---- */
+/* ---- forgetting and index reuse ---- */
 
 static bool free_push_locked(struct tr_node *node, uint32_t index)
 {
@@ -355,10 +366,34 @@ static bool free_push_locked(struct tr_node *node, uint32_t index)
     return true;
 }
 
+/* True when a connection not freed yet still points at p (node lock held):
+ * its callbacks may use p until the service thread frees it. */
+static bool held_by_conn_locked(struct tr_node *node, const tr_peer *p)
+{
+    for (const tr_conn *c = node->conns; c != NULL; c = c->next)
+        if (c->peer == p)
+            return true;
+    return false;
+}
+
+/* Frees p (out of the table) unless a thread still holds it; its index is
+ * free then. Returns false when p has to wait (node lock held). */
+static bool try_free_locked(struct tr_node *node, tr_peer *p)
+{
+    /* sequentially consistent: after the table store (tr_peer_pin) */
+    if (atomic_load(&node->peer_pins[p->index]) != 0 || held_by_conn_locked(node, p))
+        return false;
+    uint32_t index = p->index;
+    tr_peer_destroy(p);
+    if (!free_push_locked(node, index))
+        tr_net_log_peer(node, TR_LOG_ERROR, "peer index %u lost: out of memory", index);
+    return true;
+}
+
 /* Forgets p (node lock held; p has no connection): no more dials to it
- * (unless it is an old incarnation: its name lives on), its buffers freed,
- * its slot free. */
-static void forget_locked(struct tr_node *node, tr_peer *p, uint64_t now)
+ * (unless it is an old incarnation: its name lives on), out of the table,
+ * freed at once or once no thread holds it (free_limbo_locked). */
+static void forget_locked(struct tr_node *node, tr_peer *p)
 {
     bool old_incarnation = atomic_load(&p->retired);
     pthread_mutex_lock(&p->lock);
@@ -374,59 +409,35 @@ static void forget_locked(struct tr_node *node, tr_peer *p, uint64_t now)
                         left ? "left" : "down too long");
     }
     atomic_store(&p->retired, true);
-    pthread_mutex_lock(&p->lock);
-    tr_peer_drop_queue_locked(p, TR_ENODEDOWN);
-    free(p->buf);
-    free(p->spare);
-    free(p->ready);
-    p->buf = p->spare = NULL;
-    p->ready = NULL;
-    p->cap = p->len = p->spare_cap = 0;
-    p->nready = p->ready_cap = p->ready_head = 0;
-    pthread_mutex_unlock(&p->lock);
-    if (free_push_locked(node, p->index)) {
-        p->forgotten = true;
-        p->forgotten_ms = now;
+    atomic_store(&node->peers[p->index], NULL); /* sequentially consistent: see tr_peer_pin */
+    if (!try_free_locked(node, p)) {
+        p->limbo_next = node->limbo;
+        node->limbo = p;
     }
 }
 
-static tr_peer *reuse_slot_locked(struct tr_node *node, const char *name, uint64_t incarnation)
+/* Frees the forgotten records no thread holds any more (node lock held). */
+static void free_limbo_locked(struct tr_node *node)
 {
-    if (node->nfree == 0)
-        return NULL;
-    tr_peer *p = node->peers[node->free_slots[node->free_head]];
-    uint64_t now = tr_now_ms();
-    if (node->npeers < TR_NODE_MAX_PEERS && now - p->forgotten_ms < SLOT_QUARANTINE_MS)
-        return NULL; /* grow instead: a stale reference to the old node should not reach a new one soon */
-    node->free_head = (node->free_head + 1) % node->free_cap;
-    node->nfree--;
-    pthread_mutex_lock(&p->lock);
-    tr_muteset_free(&p->muted);
-    memset(&p->name, 0, sizeof(*p) - offsetof(tr_peer, name));
-    atomic_store(&p->frames_in, 0);
-    atomic_store(&p->frames_out, 0);
-    atomic_store(&p->bytes_in, 0);
-    atomic_store(&p->bytes_out, 0);
-    atomic_store(&p->envelopes_in, 0);
-    atomic_store(&p->envelopes_out, 0);
-    snprintf(p->name, sizeof(p->name), "%s", name);
-    p->incarnation = incarnation;
-    p->mstate = TR_MEMBER_CONNECTING;
-    p->since_ms = now;
-    atomic_store(&p->retired, false);
-    pthread_mutex_unlock(&p->lock);
-    return p;
+    for (tr_peer **pp = &node->limbo; *pp != NULL;) {
+        tr_peer *p = *pp;
+        tr_peer *next = p->limbo_next;
+        if (try_free_locked(node, p))
+            *pp = next;
+        else
+            pp = &p->limbo_next;
+    }
 }
 
-/* The table is full and no slot is free: forgets the member down (or
+/* The table is full and no index is free: forgets the member down (or
  * left) longest, whatever its age. */
-static void make_room_locked(struct tr_node *node, uint64_t now)
+static void make_room_locked(struct tr_node *node)
 {
     tr_peer *oldest = NULL;
     uint64_t oldest_since = 0;
     for (uint32_t i = 1; i <= node->npeers; i++) {
         tr_peer *p = node->peers[i];
-        if (p->forgotten)
+        if (p == NULL)
             continue;
         pthread_mutex_lock(&p->lock);
         bool idle = !p->up && p->conn == NULL;
@@ -438,25 +449,36 @@ static void make_room_locked(struct tr_node *node, uint64_t now)
         }
     }
     if (oldest != NULL)
-        forget_locked(node, oldest, now - SLOT_QUARANTINE_MS); /* reusable at once */
+        forget_locked(node, oldest);
+}
+
+/* The index for a new member: one never handed out, else the one free
+ * longest; 0 when none is free. */
+static uint32_t take_index_locked(struct tr_node *node)
+{
+    if (node->npeers < TR_NODE_MAX_PEERS)
+        return ++node->npeers;
+    if (node->nfree == 0)
+        return 0;
+    uint32_t index = node->free_slots[node->free_head];
+    node->free_head = (node->free_head + 1) % node->free_cap;
+    node->nfree--;
+    return index;
 }
 
 tr_peer *tr_member_new_peer_locked(struct tr_node *node, const char *name, uint64_t incarnation)
 {
-    tr_peer *p = reuse_slot_locked(node, name, incarnation);
-    if (p != NULL)
-        return p;
-    if (node->npeers >= TR_NODE_MAX_PEERS) {
-        make_room_locked(node, tr_now_ms());
-        return reuse_slot_locked(node, name, incarnation);
-    }
+    if (node->npeers >= TR_NODE_MAX_PEERS && node->nfree == 0)
+        make_room_locked(node);
+    tr_peer *p;
+    if (node->npeers >= TR_NODE_MAX_PEERS && node->nfree == 0)
+        return NULL;
     if (tr_peer_create(node, name, incarnation, &p) != TR_OK)
         return NULL;
     p->mstate = TR_MEMBER_CONNECTING;
     p->since_ms = tr_now_ms();
-    p->index = node->npeers + 1;
+    p->index = take_index_locked(node);
     atomic_store_explicit(&node->peers[p->index], p, memory_order_release);
-    node->npeers++;
     return p;
 }
 
@@ -483,9 +505,10 @@ void tr_member_tick_locked(struct tr_node *node, uint64_t now)
     uint64_t forget = node->opts.forget_after_ms;
     uint64_t forget_left = forget < LEFT_FORGET_MS ? forget : LEFT_FORGET_MS;
     uint32_t forgot = 0;
+    free_limbo_locked(node);
     for (uint32_t i = 1; i <= node->npeers; i++) {
         tr_peer *p = node->peers[i];
-        if (p->forgotten)
+        if (p == NULL)
             continue;
         pthread_mutex_lock(&p->lock);
         tr_member_state st = p->mstate;
@@ -506,7 +529,7 @@ void tr_member_tick_locked(struct tr_node *node, uint64_t now)
                 tr_conn_close_locked(conn, TR_ESHUTDOWN); /* a reset never answered: give up the link */
             continue;                                     /* forgotten once it is freed */
         }
-        forget_locked(node, p, now);
+        forget_locked(node, p);
         forgot++;
     }
     give_back_memory(node, forgot);

@@ -34,9 +34,10 @@ static tr_rmon *rmon_take(struct tr_node *node, uint64_t id, uint32_t peer)
 void tr_node_monitor(void *vnode, tr_ref watcher, tr_ref target, uint64_t id)
 {
     struct tr_node *node = vnode;
-    tr_peer *p = tr_node_peer(node, tr_ref_node(target));
+    tr_peer *p = tr_peer_pin(node, tr_ref_node(target));
     tr_rmon *m = p != NULL ? calloc(1, sizeof(*m)) : NULL;
     if (m == NULL) {
+        tr_peer_unpin(p);
         tr_monitor_send_down(node->sys, watcher, target, id, TR_ENODEDOWN);
         return;
     }
@@ -50,6 +51,7 @@ void tr_node_monitor(void *vnode, tr_ref watcher, tr_ref target, uint64_t id)
         tr_monitor_send_down(node->sys, watcher, target, id, TR_ENODEDOWN);
         free(m);
     }
+    tr_peer_unpin(p);
 }
 
 int tr_node_demonitor(void *vnode, tr_ref target, uint64_t id)
@@ -58,10 +60,11 @@ int tr_node_demonitor(void *vnode, tr_ref target, uint64_t id)
     tr_rmon *m = rmon_take(node, id, 0);
     if (m == NULL)
         return TR_ENOTFOUND;
-    tr_peer *p = tr_node_peer(node, m->peer);
+    tr_peer *p = tr_peer_pin(node, m->peer);
     tr_envelope e = {.kind = TR_ENV_DEMONITOR, .dst = target.id & REF_LOCAL_MASK, .corr = id};
     if (p != NULL)
         tr_peer_enqueue(p, NULL, &e, true, 0, NULL); /* a lost DEMONITOR only costs a stray DOWN envelope */
+    tr_peer_unpin(p);
     free(m);
     return TR_OK;
 }
@@ -167,11 +170,12 @@ static void agent_forward_down(struct tr_node *node, const tr_down *d)
     pthread_mutex_unlock(&node->lock);
     if (found == NULL)
         return;
-    tr_peer *p = tr_node_peer(node, found->peer);
+    tr_peer *p = tr_peer_pin(node, found->peer);
     tr_envelope e = {.kind = TR_ENV_DOWN, .dst = found->watcher, .src = found->target,
                      .value = d->reason, .corr = found->remote_id};
     if (p != NULL)
         tr_peer_enqueue(p, NULL, &e, true, 0, NULL); /* if the peer is down it fires node-down itself */
+    tr_peer_unpin(p);
     free(found);
 }
 

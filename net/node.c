@@ -93,13 +93,14 @@ void tr_node_stop(tr_node *node)
         return;
     atomic_store(&node->stopping, true);
     tr_seeds_stop(node);
-    for (uint32_t i = 1; i <= TR_NODE_MAX_PEERS; i++) {
-        tr_peer *p = tr_node_peer(node, i);
+    for (uint32_t i = 1; i <= atomic_load(&node->npeers); i++) {
+        tr_peer *p = tr_peer_pin(node, i);
         if (p == NULL)
-            break;
+            continue;
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->room_cv);
         pthread_mutex_unlock(&p->lock);
+        tr_peer_unpin(p);
     }
     tr_remote_detach(node->sys);
     tr_service_stop(node);
@@ -111,7 +112,8 @@ void tr_node_stop(tr_node *node)
     pthread_mutex_unlock(&node->lock);
     tr_conn_reap(node, tr_now_ms()); /* peers on them go down: their monitors fire */
     for (uint32_t i = 1; i <= node->npeers; i++)
-        tr_peer_down(node, node->peers[i], false, TR_ESHUTDOWN);
+        if (node->peers[i] != NULL)
+            tr_peer_down(node, node->peers[i], false, TR_ESHUTDOWN);
     tr_pg_stop(node); /* before the peers go: its actor may still be sending to them */
     tr_node_peer_down_monitors(node, 0); /* whatever is left */
     /* the agent forwards DOWNs to peers (monitors.c): it has ended before
@@ -147,7 +149,7 @@ static bool named_peer_up(struct tr_node *node, const char *name, const char **o
 {
     for (uint32_t i = node->npeers; i >= 1; i--) {
         tr_peer *p = node->peers[i];
-        if (p->retired || strcmp(p->name, name) != 0)
+        if (p == NULL || p->retired || strcmp(p->name, name) != 0)
             continue;
         pthread_mutex_lock(&p->lock);
         bool up = p->up;
@@ -220,6 +222,7 @@ bool tr_node_peer_up(tr_node *node, const char *peer_name)
     pthread_mutex_lock(&p->lock);
     bool up = p->up;
     pthread_mutex_unlock(&p->lock);
+    tr_peer_unpin(p);
     return up;
 }
 
@@ -232,6 +235,7 @@ int tr_node_disconnect(tr_node *node, const char *peer_name)
         return TR_ENOTFOUND;
     tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: disconnected", p->name);
     tr_peer_down(node, p, true, TR_ECANCELLED);
+    tr_peer_unpin(p);
     return TR_OK;
 }
 
@@ -243,10 +247,11 @@ int tr_node_of(tr_node *node, tr_ref ref, char *buf, size_t len)
         buf[0] = '\0';
         return TR_OK;
     }
-    tr_peer *p = tr_node_peer(node, tr_ref_node(ref));
+    tr_peer *p = tr_peer_pin(node, tr_ref_node(ref));
     if (p == NULL)
         return TR_ENOTFOUND;
     snprintf(buf, len, "%s", p->name);
+    tr_peer_unpin(p);
     return TR_OK;
 }
 
@@ -268,14 +273,15 @@ void tr_node_stats_get(tr_node *node, tr_node_stats *out)
     out->not_connected = atomic_load(&node->not_connected);
     out->handshake_failures = atomic_load(&node->handshake_failures);
     out->dials = atomic_load(&node->dials_made);
-    for (uint32_t i = 1; i <= TR_NODE_MAX_PEERS; i++) {
-        tr_peer *p = tr_node_peer(node, i);
+    for (uint32_t i = 1; i <= atomic_load(&node->npeers); i++) {
+        tr_peer *p = tr_peer_pin(node, i);
         if (p == NULL)
-            break;
+            continue;
         out->members += !atomic_load(&p->retired);
         pthread_mutex_lock(&p->lock);
         out->peers_up += p->up;
         pthread_mutex_unlock(&p->lock);
+        tr_peer_unpin(p);
     }
 }
 
@@ -296,6 +302,8 @@ int tr_node_leave(tr_node *node, int timeout_ms)
             node->dials[i].result = TR_ESHUTDOWN;
     for (uint32_t i = 1; i <= node->npeers; i++) {
         tr_peer *p = node->peers[i];
+        if (p == NULL)
+            continue;
         pthread_mutex_lock(&p->lock);
         if (p->up && p->conn != NULL && (p->caps & TR_HS_CAP_CLUSTER)) {
             tr_envelope e = {.kind = TR_ENV_LEAVE};
@@ -313,6 +321,8 @@ int tr_node_leave(tr_node *node, int timeout_ms)
         pthread_mutex_lock(&node->lock);
         for (uint32_t i = 1; i <= node->npeers && !busy; i++) {
             tr_peer *p = node->peers[i];
+            if (p == NULL)
+                continue;
             pthread_mutex_lock(&p->lock);
             busy = p->conn != NULL && p->up && !tr_peer_idle_locked(p);
             pthread_mutex_unlock(&p->lock);

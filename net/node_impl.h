@@ -175,9 +175,10 @@ typedef struct tr_listener {
 } tr_listener;
 
 /* A peer: one incarnation of a node (one slot of node->peers: the node
- * part of its actors' references). The slot of a forgotten member is
- * reused for a new one (member.c): everything from `name` on is reset
- * then, under both locks. */
+ * part of its actors' references). A forgotten member's record leaves the
+ * table and is freed once no thread holds it (member.c, "Forgetting"):
+ * outside the node lock and the service thread, hold a record only pinned
+ * (tr_peer_pin) or through a connection of its (c->peer). */
 typedef struct tr_peer {
     struct tr_node *node;
     uint32_t index;
@@ -201,8 +202,7 @@ typedef struct tr_peer {
     bool hidden;               /* its handshake said hidden (a client) */
     uint64_t caps;             /* capability bits of its handshake (TR_HS_CAP_*) */
     bool left;                 /* it told us it leaves */
-    bool forgotten;            /* the slot is free (node->free_slots) */
-    uint64_t forgotten_ms;
+    struct tr_peer *limbo_next; /* forgotten, out of the table, not freed yet (node->limbo) */
     uint32_t nurls;
     char urls[TR_MEMBER_URLS][TR_MEMBER_URL_MAX];
 
@@ -296,10 +296,12 @@ struct tr_node {
     tr_conn *conns;       /* every connection not yet freed */
     uint32_t handshakes;  /* connections in handshake */
     tr_dial dials[TR_NODE_MAX_DIALS];
-    tr_peer *_Atomic peers[TR_NODE_MAX_PEERS + 1];
-    uint32_t npeers;
-    uint32_t *free_slots;   /* forgotten peers' indexes, oldest first (a ring) */
+    tr_peer *_Atomic peers[TR_NODE_MAX_PEERS + 1]; /* NULL: a free index (member.c) */
+    _Atomic uint32_t peer_pins[TR_NODE_MAX_PEERS + 1]; /* threads holding peers[i] (tr_peer_pin) */
+    _Atomic uint32_t npeers; /* the highest index handed out so far (node lock) */
+    uint32_t *free_slots;   /* free indexes (their records freed), oldest first (a ring) */
     uint32_t free_head, nfree, free_cap;
+    tr_peer *limbo;         /* forgotten records still pinned or held by a connection */
     _Atomic bool leaving;   /* tr_node_leave: no new connection, no dial */
 
     /* node events (member.c): a FIFO dispatched by one thread at a time */
@@ -392,7 +394,17 @@ int tr_tls_apply_dialer(struct tr_node *node, nng_stream_dialer *d, const char *
 int tr_tls_apply_listener(struct tr_node *node, nng_stream_listener *l, const char *url);
 
 /* ---- session.c ---- */
-tr_peer *tr_node_peer(struct tr_node *node, uint32_t index);
+/* The record at index, pinned: not freed before tr_peer_unpin (any
+ * thread, no lock needed). NULL: no member there (never was, forgotten).
+ * An index is handed out again only after every other one has been
+ * (member.c), so a reference to a forgotten node gets NULL here. */
+tr_peer *tr_peer_pin(struct tr_node *node, uint32_t index);
+/* Pins p, which the caller holds under the node lock, to use it after. */
+void tr_peer_pin_locked(tr_peer *p);
+/* Releases a pin of p. */
+void tr_peer_unpin(tr_peer *p);
+/* The member of that name, current incarnation, pinned (tr_peer_unpin),
+ * or NULL. */
 tr_peer *tr_node_peer_by_name(struct tr_node *node, const char *name, size_t len);
 /* The member of that name, current incarnation (node lock held), or NULL. */
 tr_peer *tr_node_peer_by_name_locked(struct tr_node *node, const char *name, size_t len);
@@ -432,9 +444,10 @@ int tr_member_hook_add(struct tr_node *node, tr_member_hook fn, void *arg);
 void tr_member_hook_remove(struct tr_node *node, tr_member_hook fn, void *arg);
 /* A LEAVE envelope from p: it is LEFT, not redialled. */
 void tr_member_on_leave(struct tr_node *node, tr_peer *p);
-/* A slot for a new peer (name, incarnation 0 if not known yet): a
- * forgotten member's, or a new one; NULL when out of memory or when all
- * 4095 slots hold members that are up (node lock held). */
+/* A record for a new peer (name, incarnation 0 if not known yet) at an
+ * index never handed out, or once all 4095 have been, the one free longest;
+ * NULL when out of memory or when every index holds a member that is up or
+ * still held (node lock held). */
 tr_peer *tr_member_new_peer_locked(struct tr_node *node, const char *name, uint64_t incarnation);
 /* Service thread: forgets members left or down longer than forget_after_ms,
  * makes sure down server members with URLs are redialled (node lock held). */
@@ -443,7 +456,8 @@ void tr_member_tick_locked(struct tr_node *node, uint64_t now);
 void tr_member_ping_locked(tr_peer *p);
 /* A PING (answered) or PONG (a round trip) from p. */
 void tr_member_on_ping(struct tr_node *node, tr_peer *p, const tr_envelope *e);
-/* Frees the event queue and subscriber list (tr_node_stop). */
+/* Frees the event queue, subscriber list and forgotten records not freed
+ * yet (tr_node_stop, once no other thread runs). */
 void tr_member_free(struct tr_node *node);
 
 /* ---- gossip.c: member lists between server nodes ---- */

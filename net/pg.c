@@ -206,12 +206,13 @@ static void send_to_peers(struct tr_node *node, int op, const void *payload, siz
 {
     struct tr_pg *pg = node->pg;
     tr_envelope e = {.kind = TR_ENV_PG, .value = op, .payload = payload, .size = (uint32_t)size};
-    for (uint32_t i = 1; i <= TR_NODE_MAX_PEERS; i++) {
-        tr_peer *p = tr_node_peer(node, i);
-        if (p == NULL)
-            break;
-        if (pg->synced[i])
+    for (uint32_t i = 1; i <= atomic_load(&node->npeers); i++) {
+        if (!pg->synced[i])
+            continue;
+        tr_peer *p = tr_peer_pin(node, i);
+        if (p != NULL)
             tr_peer_enqueue(p, NULL, &e, true, 0, NULL); /* TR_ENOTCONN: it went down, its hook runs next */
+        tr_peer_unpin(p);
     }
 }
 
@@ -743,18 +744,23 @@ void tr_pg_on_envelope(struct tr_node *node, tr_peer *p, const tr_envelope *e)
 }
 
 /* The peer a node event is about: that name and incarnation (an older
- * incarnation too: its members still have to go). NULL when forgotten. */
+ * incarnation too: its members still have to go), pinned (tr_peer_unpin).
+ * NULL when forgotten. */
 static tr_peer *event_peer(struct tr_node *node, const tr_node_event *ev)
 {
     tr_peer *found = NULL;
     pthread_mutex_lock(&node->lock);
     for (uint32_t i = 1; i <= node->npeers && found == NULL; i++) {
         tr_peer *p = node->peers[i];
+        if (p == NULL)
+            continue;
         pthread_mutex_lock(&p->lock);
-        if (!p->forgotten && p->incarnation == ev->incarnation && strcmp(p->name, ev->name) == 0)
+        if (p->incarnation == ev->incarnation && strcmp(p->name, ev->name) == 0)
             found = p;
         pthread_mutex_unlock(&p->lock);
     }
+    if (found != NULL)
+        tr_peer_pin_locked(found);
     pthread_mutex_unlock(&node->lock);
     return found;
 }
@@ -769,6 +775,7 @@ static void pg_member_hook(void *arg, struct tr_node *node, const tr_node_event 
         tr_pg_peer_up(node, p);
     else if (p != NULL)
         tr_pg_peer_down(node, p);
+    tr_peer_unpin(p);
 }
 
 /* ---- the "$pg" actor: monitors local members and subscribers ---- */

@@ -14,18 +14,35 @@
 
 #include "net/node_impl.h"
 
-tr_peer *tr_node_peer(struct tr_node *node, uint32_t index)
+/* Pins and frees meet as in Dekker's protocol (both sequentially
+ * consistent): a pinner counts itself, then reads the table; member.c
+ * takes a record out of the table, then frees it only if it reads no pin.
+ * Either the pinner's count is seen, or the pinner reads the table after
+ * the record left it. */
+tr_peer *tr_peer_pin(struct tr_node *node, uint32_t index)
 {
-    if (index == 0 || index > TR_NODE_MAX_PEERS)
+    if (index == 0 || index > TR_NODE_MAX_PEERS || atomic_load_explicit(&node->peers[index], memory_order_relaxed) == NULL)
         return NULL;
-    return atomic_load_explicit(&node->peers[index], memory_order_acquire);
+    atomic_fetch_add(&node->peer_pins[index], 1);
+    tr_peer *p = atomic_load(&node->peers[index]);
+    if (p == NULL)
+        atomic_fetch_sub(&node->peer_pins[index], 1);
+    return p;
+}
+
+void tr_peer_pin_locked(tr_peer *p) { atomic_fetch_add(&p->node->peer_pins[p->index], 1); }
+
+void tr_peer_unpin(tr_peer *p)
+{
+    if (p != NULL)
+        atomic_fetch_sub(&p->node->peer_pins[p->index], 1);
 }
 
 static tr_peer *by_name_locked(struct tr_node *node, const char *name, size_t len)
 {
     for (uint32_t i = node->npeers; i >= 1; i--) {
         tr_peer *p = node->peers[i];
-        if (!p->retired && strlen(p->name) == len && memcmp(p->name, name, len) == 0)
+        if (p != NULL && !p->retired && strlen(p->name) == len && memcmp(p->name, name, len) == 0)
             return p;
     }
     return NULL;
@@ -40,6 +57,8 @@ tr_peer *tr_node_peer_by_name(struct tr_node *node, const char *name, size_t len
 {
     pthread_mutex_lock(&node->lock);
     tr_peer *found = by_name_locked(node, name, len);
+    if (found != NULL)
+        tr_peer_pin_locked(found);
     pthread_mutex_unlock(&node->lock);
     return found;
 }

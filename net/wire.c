@@ -13,8 +13,9 @@ int tr_pack_ref(tr_system *sys, msgpack_packer *pk, tr_ref ref)
         return TR_EINVAL;
     struct tr_node *node = tr_remote_node(sys);
     const char *name = "";
+    tr_peer *p = NULL;
     if (tr_ref_is_remote(ref)) {
-        tr_peer *p = node != NULL ? tr_node_peer(node, tr_ref_node(ref)) : NULL;
+        p = node != NULL ? tr_peer_pin(node, tr_ref_node(ref)) : NULL;
         if (p == NULL)
             return TR_EINVAL;
         name = p->name;
@@ -26,6 +27,7 @@ int tr_pack_ref(tr_system *sys, msgpack_packer *pk, tr_ref ref)
     msgpack_pack_str(pk, len);
     msgpack_pack_str_body(pk, name, len);
     msgpack_pack_uint64(pk, ref.id & REF_LOCAL_MASK);
+    tr_peer_unpin(p);
     return TR_OK;
 }
 
@@ -50,6 +52,7 @@ int tr_unpack_ref(tr_system *sys, const msgpack_object *obj, tr_ref *out)
     if (p == NULL)
         return TR_ENOTCONN;
     *out = tr_ref_make(p->index, id);
+    tr_peer_unpin(p);
     return TR_OK;
 }
 

@@ -58,7 +58,7 @@ typedef struct tr_node_opts {
     bool hidden;               /* a hidden node (Erlang's term; clients): it connects only to
                                 * the nodes it names, is never gossiped and never meshed */
     uint32_t forget_after_ms;  /* a member down this long is forgotten (no more dials, its
-                                * slot reused); 0 = 60000 */
+                                * record freed); 0 = 60000 */
     uint32_t redial_max_ms;    /* cap of the redial backoff of a down member; 0 = 2000 */
     uint32_t gossip_ms;        /* member lists sent to one random peer this often; 0 = 1000 */
 } tr_node_opts;

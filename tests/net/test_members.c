@@ -311,3 +311,56 @@ Test(members, down_members_are_forgotten_and_clients_never_dialled)
     cr_assert_eq(st.members, 0);
     stop_all(&c);
 }
+
+#define MSG_NOTE (TR_MSG_USER + 1)
+
+/* A reference to an actor of a forgotten node reaches nobody, also once
+ * another node has joined since: a send fails with TR_ENOTCONN (counted in
+ * not_connected and as a dead letter), tr_node_of does not know it, and
+ * the new node, at another index, gets only what is sent to it. (Indexes
+ * come back only after all 4095 have been handed out: test_peer_table.c.) */
+Test(members, a_reference_to_a_forgotten_node_reaches_nobody)
+{
+    cluster c = {0};
+    start(&c, 0, "r0", false, 300);
+    start(&c, 1, "gone", true, 0);
+    cr_assert_eq(tr_register(c.sys[1], "box", tr_inbox_ref(c.in[1])), TR_OK);
+    connect_to(&c, 1, 0);
+    next_event(&c, 0, TR_MSG_NODE_UP, "gone");
+    tr_ref stale;
+    cr_assert_eq(tr_lookup(c.sys[0], "gone/box", WAIT_MS, &stale), TR_OK);
+    cr_assert_eq(tr_post(c.sys[0], stale, MSG_NOTE, "old", 3, 0), TR_OK);
+    tr_inbox_msg *m = NULL;
+    cr_assert_eq(tr_inbox_receive(c.in[1], MSG_NOTE, 0, WAIT_MS, &m), TR_OK, "the reference works while its node is up");
+    tr_inbox_msg_free(m);
+    stop(&c, 1);
+    next_event(&c, 0, TR_MSG_NODE_DOWN, "gone");
+    for (int i = 0; i < WAIT_MS / 10 && member_count(&c, 0) > 0; i++)
+        usleep(10 * 1000); /* forgotten 300 ms after it went down */
+    cr_assert_eq(member_count(&c, 0), 0);
+
+    start(&c, 1, "next", true, 0);
+    cr_assert_eq(tr_register(c.sys[1], "box", tr_inbox_ref(c.in[1])), TR_OK);
+    connect_to(&c, 1, 0);
+    next_event(&c, 0, TR_MSG_NODE_UP, "next");
+    tr_ref fresh;
+    cr_assert_eq(tr_lookup(c.sys[0], "next/box", WAIT_MS, &fresh), TR_OK);
+    cr_assert_neq(tr_ref_node(fresh), tr_ref_node(stale), "a new node takes a new index");
+    tr_node_stats before, after;
+    tr_node_stats_get(c.node[0], &before);
+    cr_assert_eq(tr_post(c.sys[0], stale, MSG_NOTE, "stale", 5, 0), TR_ENOTCONN);
+    tr_node_stats_get(c.node[0], &after);
+    cr_assert_eq(after.not_connected, before.not_connected + 1);
+    char name[64];
+    cr_assert_eq(tr_node_of(c.node[0], stale, name, sizeof(name)), TR_ENOTFOUND);
+    cr_assert_eq(tr_node_of(c.node[0], fresh, name, sizeof(name)), TR_OK);
+    cr_assert_str_eq(name, "next");
+    /* sent after the stale one, from the same thread: had that one reached
+     * this node, it would come first */
+    cr_assert_eq(tr_post(c.sys[0], fresh, MSG_NOTE, "fresh", 5, 0), TR_OK);
+    cr_assert_eq(tr_inbox_receive(c.in[1], MSG_NOTE, 0, WAIT_MS, &m), TR_OK);
+    cr_assert_eq(m->msg.size, 5);
+    cr_assert_eq(memcmp(m->msg.data, "fresh", 5), 0);
+    tr_inbox_msg_free(m);
+    stop_all(&c);
+}
