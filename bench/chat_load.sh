@@ -2,8 +2,9 @@
 # The chat under load: 3 servers (A, B, C) on loopback, and one load process
 # with 1,000 clients (member actors) spread over them, in 10 rooms, each
 # client saying a numbered line every 2 s for a minute. Checks that every line
-# reached every other member of its room exactly once and in order (the load
-# process counts); prints p50/p99 latency (say -> printed), lines/s, and each
+# reached every other member of its room exactly once and in order, and was
+# confirmed to its sender (the load process counts); prints p50/p99 latency
+# (say -> printed, say -> confirmed), lines/s, and each
 # server's RSS and CPU (from /proc) with the host's load beside them.
 #   usage: bench/chat_load.sh [path/to/troupe-chat] [clients] [rooms] [rate] [seconds]
 set -euo pipefail

@@ -19,7 +19,7 @@ typedef struct load_client {
     tr_ref member;
     int64_t *last;            /* per member position in the room: last seq seen */
     uint64_t seq;             /* lines said (the sending thread's) */
-    atomic_uint_fast64_t delivered, duplicated, reordered, errors;
+    atomic_uint_fast64_t delivered, duplicated, reordered, errors, confirmed;
     atomic_bool joined;
 } load_client;
 
@@ -27,7 +27,7 @@ static struct {
     pthread_mutex_t m;
     pthread_cond_t c;
     uint32_t joined;
-    atomic_uint_fast64_t *hist;
+    atomic_uint_fast64_t *hist, *confirm_hist; /* latency buckets: delivery, confirmation */
     uint32_t rooms, per_room;
 } g = {.m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER};
 
@@ -54,11 +54,24 @@ static void on_event(void *ctx, const chat_event *ev)
         fprintf(stderr, "troupe-chat: load: client %u: %s\n", c->idx, ev->text);
         return;
     }
-    if (ev->kind != CHAT_EV_LINE)
-        return;
     unsigned sender;
     uint64_t seq;
     int64_t sent;
+    if (ev->kind == CHAT_EV_CONFIRMED) {
+        if (sscanf(ev->text, "L %u %" SCNu64 " %" SCNd64, &sender, &seq, &sent) != 3 ||
+            sender != c->idx) {
+            atomic_fetch_add(&c->errors, 1);
+            return;
+        }
+        atomic_fetch_add_explicit(&c->confirmed, 1, memory_order_relaxed);
+        int64_t us = (now_ns() - sent) / 1000;
+        size_t b = us < 0 ? 0 : (size_t)(us / HIST_STEP_US);
+        atomic_fetch_add_explicit(&g.confirm_hist[b < HIST_BUCKETS ? b : HIST_BUCKETS - 1], 1,
+                                  memory_order_relaxed);
+        return;
+    }
+    if (ev->kind != CHAT_EV_LINE)
+        return;
     if (sscanf(ev->text, "L %u %" SCNu64 " %" SCNd64, &sender, &seq, &sent) != 3 ||
         sender % g.rooms != c->room) {
         atomic_fetch_add(&c->errors, 1);
@@ -80,11 +93,11 @@ static void on_event(void *ctx, const chat_event *ev)
         *last = (int64_t)seq;
 }
 
-static double percentile_ms(uint64_t total, double p)
+static double percentile_ms(atomic_uint_fast64_t *hist, uint64_t total, double p)
 {
     uint64_t want = (uint64_t)(p * (double)total), seen = 0;
     for (size_t b = 0; b < HIST_BUCKETS; b++) {
-        seen += atomic_load(&g.hist[b]);
+        seen += atomic_load(&hist[b]);
         if (seen > want)
             return (double)(b + 1) * HIST_STEP_US / 1000.0;
     }
@@ -114,12 +127,14 @@ int chat_load_run(tr_system *sys, const chat_load_cfg *cfg, chat_load_result *ou
     g.per_room = (n + rooms - 1) / rooms;
     g.joined = 0;
     g.hist = calloc(HIST_BUCKETS, sizeof(*g.hist));
+    g.confirm_hist = calloc(HIST_BUCKETS, sizeof(*g.confirm_hist));
     load_client *cl = calloc(n, sizeof(*cl));
     chat_member_cfg *mc = calloc(n, sizeof(*mc)); /* read by each member's init: kept to the end */
     int64_t *last = malloc((size_t)n * g.per_room * sizeof(*last));
-    if (g.hist == NULL || cl == NULL || mc == NULL || last == NULL) {
+    if (g.hist == NULL || g.confirm_hist == NULL || cl == NULL || mc == NULL || last == NULL) {
         fprintf(stderr, "troupe-chat: load: out of memory\n");
         free(g.hist);
+        free(g.confirm_hist);
         free(cl);
         free(mc);
         free(last);
@@ -178,9 +193,11 @@ int chat_load_run(tr_system *sys, const chat_load_cfg *cfg, chat_load_result *ou
                 out->expected += members_of_room[cl[i].room % 1024] - 1;
             }
         }
-        /* wait (up to 30 s) for every delivery due */
+        /* wait (up to 30 s) for every delivery due and every confirmation */
         int64_t deadline = now_ns() + 30 * (int64_t)1000000000;
-        while (sum(cl, n, offsetof(load_client, delivered)) < out->expected && now_ns() < deadline)
+        while ((sum(cl, n, offsetof(load_client, delivered)) < out->expected ||
+                sum(cl, n, offsetof(load_client, confirmed)) < out->sent) &&
+               now_ns() < deadline)
             nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
         out->talk_s = (double)(now_ns() - start) / 1e9;
     }
@@ -188,18 +205,25 @@ int chat_load_run(tr_system *sys, const chat_load_cfg *cfg, chat_load_result *ou
     out->duplicated = sum(cl, n, offsetof(load_client, duplicated));
     out->reordered = sum(cl, n, offsetof(load_client, reordered));
     out->errors = sum(cl, n, offsetof(load_client, errors));
+    out->confirmed = sum(cl, n, offsetof(load_client, confirmed));
     if (out->delivered > 0) {
-        out->p50_ms = percentile_ms(out->delivered, 0.50);
-        out->p99_ms = percentile_ms(out->delivered, 0.99);
-        out->max_ms = percentile_ms(out->delivered, 1.0 - 1e-12);
+        out->p50_ms = percentile_ms(g.hist, out->delivered, 0.50);
+        out->p99_ms = percentile_ms(g.hist, out->delivered, 0.99);
+        out->max_ms = percentile_ms(g.hist, out->delivered, 1.0 - 1e-12);
     }
-    if (out->delivered != out->expected || out->duplicated || out->reordered || out->errors)
+    if (out->confirmed > 0) {
+        out->confirm_p50_ms = percentile_ms(g.confirm_hist, out->confirmed, 0.50);
+        out->confirm_p99_ms = percentile_ms(g.confirm_hist, out->confirmed, 0.99);
+    }
+    if (out->delivered != out->expected || out->duplicated || out->reordered || out->errors ||
+        out->confirmed != out->sent)
         code = 1;
     for (uint32_t i = 0; i < n; i++)
         chat_member_leave(sys, cl[i].member, 10000);
     for (uint32_t i = 0; i < n; i++)
         tr_await_exit(sys, cl[i].member, 10000, NULL);
     free(g.hist);
+    free(g.confirm_hist);
     free(cl);
     free(mc);
     free(last);
