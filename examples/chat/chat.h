@@ -94,7 +94,10 @@ enum {
     CHAT_WELCOME, /* gateway->client [server, nick] */
     CHAT_NICK,    /* client->gateway [new]; gateway->client and gateway->session [old, new];
                    * session->room [new] */
-    CHAT_PRIV,    /* client->gateway [to, text]; gateway->client [ts, from, to, text, echo] */
+    CHAT_PRIV,    /* client->gateway [to, text, id] (id optional: then the gateway or its
+                   * task answers CHAT_SAID [id, code] once the addressee's server handed
+                   * it to the addressee, or it failed); gateway->client
+                   * [ts, from, to, text, echo] */
     CHAT_DELIVER, /* task->gateway, an ask [to, from, text]; reply [code] */
     CHAT_CLAIM,   /* task/gateway->home gateway [nick, server, key] (an ask or not); reply [code] */
     CHAT_RELEASE, /* gateway->home gateway [nick, server, key] */
@@ -118,7 +121,8 @@ enum {
     CHAT_SAID      /* room->session->client [id, code]: the line the client sent with this id
                     * is taken (code CHAT_OK: the room has it and so does its replica, so the
                     * death of the room's server does not lose it) or refused (the room sent
-                    * a CHAT_ERROR saying why) */
+                    * a CHAT_ERROR saying why); gateway/task->client [id, code]: the private
+                    * line with this id was delivered (CHAT_OK) or not (a CHAT_ERROR says why) */
 };
 
 /* How a member joins a room (the second item of CHAT_JOIN). */
@@ -200,6 +204,9 @@ int chat_send_room_error(tr_ctx *self, tr_ref to, int code, const char *text, bo
                          const char *room);
 /* Sends CHAT_INFO [now, [line]] with one line. */
 int chat_send_info(tr_ctx *self, tr_ref to, const char *line);
+/* Sends CHAT_SAID [id, code]: the line the client sent with this id is taken
+ * (CHAT_OK) or refused (code; a CHAT_ERROR says why). */
+int chat_send_said(tr_ctx *self, tr_ref to, uint64_t id, int code);
 bool chat_error_fatal(int code);
 
 /* ---- names ---- */

@@ -344,6 +344,8 @@ static void spawn_task(tr_ctx *self, gateway_state *s, chat_task_arg *a)
     tr_spawn_opts opts = {.parent = tr_self(self), .name = "chat.task"};
     if (tr_spawn(tr_ctx_system(self), &chat_task_behaviour, a, &opts, NULL) != TR_OK) {
         chat_send_error(self, a->client, CHAT_E_UNAVAILABLE, "server busy: try again", false);
+        if (a->kind == CHAT_PRIV && a->id != 0)
+            chat_send_said(self, a->client, a->id, CHAT_E_UNAVAILABLE);
         free(a);
     }
 }
@@ -502,21 +504,31 @@ static void on_priv(tr_ctx *self, gateway_state *s, const tr_msg *msg)
     chat_in in;
     char to[CHAT_MAX_NICK + 1];
     chat_task_arg *a = NULL;
-    if (!chat_in_open(&in, msg->data, msg->size, 2) || !chat_obj_str(&in.items[0], to, sizeof(to)) ||
-        !chat_valid_nick(to) || in.items[1].type != MSGPACK_OBJECT_STR) {
-        chat_send_error(self, msg->sender, CHAT_E_COMMAND, "usage: /msg NICK text", false);
+    uint64_t id = 0;
+    int refused = CHAT_OK;
+    bool ok = chat_in_open(&in, msg->data, msg->size, 2);
+    if (ok && in.n >= 3)
+        chat_obj_u64(&in.items[2], &id);
+    if (!ok || !chat_obj_str(&in.items[0], to, sizeof(to)) || !chat_valid_nick(to) ||
+        in.items[1].type != MSGPACK_OBJECT_STR) {
+        chat_send_error(self, msg->sender, refused = CHAT_E_COMMAND, "usage: /msg NICK text", false);
     } else if (in.items[1].via.str.size > CHAT_MAX_LINE) {
         char text[320];
         snprintf(text, sizeof(text), "line too long (%u bytes, max %d): not sent",
                  in.items[1].via.str.size, CHAT_MAX_LINE);
-        chat_send_error(self, msg->sender, CHAT_E_TOO_LONG, text, false);
+        chat_send_error(self, msg->sender, refused = CHAT_E_TOO_LONG, text, false);
     } else if ((a = new_task(self, CHAT_PRIV, c->ref)) != NULL) {
         snprintf(a->nick, sizeof(a->nick), "%s", c->nick);
         snprintf(a->arg, sizeof(a->arg), "%s", to);
         chat_clean(in.items[1].via.str.ptr, in.items[1].via.str.size, a->text, sizeof(a->text),
                    NULL);
+        a->id = id;
+    } else {
+        refused = CHAT_E_UNAVAILABLE; /* (new_task said why) */
     }
     chat_in_close(&in);
+    if (refused != CHAT_OK && id != 0)
+        chat_send_said(self, msg->sender, id, refused);
     if (a != NULL)
         spawn_task(self, s, a);
 }

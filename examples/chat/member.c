@@ -27,7 +27,11 @@
  * (after a failover, a move of the room, a restart of the room) it sends
  * the lines still waiting again, with the same ids: the room takes each
  * once. If the room or the member is lost first, each such line is
- * reported, "not delivered to #room: text" (CHAT_E_UNDELIVERED). */
+ * reported, "not delivered to #room: text" (CHAT_E_UNDELIVERED).
+ * A private line (/msg) goes with an id too and waits for its CHAT_SAID
+ * (sent once the addressee's server handed it over, or it failed: then an
+ * error says why); one still waiting when our server is lost is reported
+ * (it may or may not have reached the addressee: it is not sent again). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,7 @@
 
 #define HELD_LINES 16 /* lines typed for a room still being joined */
 #define SEEN_LINES (2 * CHAT_HISTORY) /* uids of lines shown, per room */
+#define PRIV_WAITING 16 /* private lines sent, not confirmed yet */
 
 /* A line sent, not confirmed yet (CHAT_SAID). */
 typedef struct sent_line {
@@ -77,6 +82,12 @@ typedef struct member_state {
     uint32_t n;
     int current;  /* index into rooms, -1 = none */
     uint64_t next_id; /* the id of our next line (random start: unique across clients) */
+    struct {
+        uint64_t id;
+        char to[CHAT_MAX_NICK + 1];
+        char *text; /* malloc'd */
+    } privs[PRIV_WAITING]; /* /msg sent, waiting for CHAT_SAID, in order */
+    uint32_t nprivs;
 } member_state;
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
@@ -110,9 +121,11 @@ static void say_info(member_state *s, const char *text)
 }
 
 static void report_undelivered(member_state *s, joined_room *r);
+static void report_privs(member_state *s, const char *why);
 
 static void fatal(tr_ctx *self, member_state *s, int code, const char *room, const char *text)
 {
+    report_privs(s, "the client ends");
     for (uint32_t i = 0; i < s->n; i++) /* the member ends: these will never be confirmed */
         report_undelivered(s, &s->rooms[i]);
     chat_event ev = {.kind = CHAT_EV_ERROR, .ts = now_s(), .text = text, .room = room,
@@ -128,6 +141,9 @@ static void fatal(tr_ctx *self, member_state *s, int code, const char *room, con
  * CHAT_RECONNECT. Also called when a re-login is refused. */
 static void lose_server(tr_ctx *self, member_state *s, const char *text)
 {
+    char why[CHAT_MAX_SERVER + 32];
+    snprintf(why, sizeof(why), "server %s was lost", s->server[0] ? s->server : "?");
+    report_privs(s, why);
     if (!s->cfg.failover || !s->logged_in) {
         fatal(self, s, CHAT_E_GONE, "", text);
         return;
@@ -221,6 +237,22 @@ static void report_undelivered(member_state *s, joined_room *r)
         free(r->held[k]);
     }
     r->nheld = 0;
+}
+
+/* Each private line still waiting for its CHAT_SAID, as an error (why: what
+ * happened); forgets them. They are not sent again: the addressee may
+ * have it. */
+static void report_privs(member_state *s, const char *why)
+{
+    for (uint32_t k = 0; k < s->nprivs; k++) {
+        char text[CHAT_MAX_TEXT + 2 * CHAT_MAX_NICK + CHAT_MAX_SERVER + 160];
+        snprintf(text, sizeof(text), "not confirmed (%s before %s's server answered; it may not "
+                 "have been delivered): /msg %s %s", why, s->privs[k].to, s->privs[k].to,
+                 s->privs[k].text);
+        say_error(s, CHAT_E_UNDELIVERED, "", text);
+        free(s->privs[k].text);
+    }
+    s->nprivs = 0;
 }
 
 /* Forgets a room (after /part, or when it was lost); the current room
@@ -595,18 +627,27 @@ static void send_line(tr_ctx *self, member_state *s, joined_room *r, const char 
 }
 
 /* CHAT_SAID [id, code] from a room's session: the line is confirmed (or
- * was refused: the room said why in a CHAT_ERROR). */
+ * was refused: the room said why in a CHAT_ERROR); from our gateway or its
+ * task: a private line was delivered (or refused, with an error). */
 static void on_said(member_state *s, const tr_msg *msg)
 {
-    joined_room *r = find_session(s, msg->sender);
     chat_in in;
     uint64_t id = 0;
     int64_t code = CHAT_OK;
-    bool ok = r != NULL && chat_in_open(&in, msg->data, msg->size, 2) &&
-              chat_obj_u64(&in.items[0], &id) && chat_obj_i64(&in.items[1], &code);
-    if (r != NULL)
-        chat_in_close(&in);
+    bool ok = chat_in_open(&in, msg->data, msg->size, 2) && chat_obj_u64(&in.items[0], &id) &&
+              chat_obj_i64(&in.items[1], &code);
+    chat_in_close(&in);
     if (!ok)
+        return;
+    for (uint32_t k = 0; k < s->nprivs; k++) /* a private line: delivered or refused (said) */
+        if (s->privs[k].id == id) {
+            free(s->privs[k].text);
+            memmove(&s->privs[k], &s->privs[k + 1], (s->nprivs - k - 1) * sizeof(s->privs[0]));
+            s->nprivs--;
+            return;
+        }
+    joined_room *r = find_session(s, msg->sender);
+    if (r == NULL)
         return;
     for (uint32_t k = 0; k < r->nunconfirmed; k++) {
         sent_line *l = &r->unconfirmed[k];
@@ -671,6 +712,31 @@ static void part(tr_ctx *self, member_state *s, const char *name, const char *re
     }
 }
 
+/* CHAT_PRIV [to, text, id] to our gateway; it waits for its CHAT_SAID. */
+static void send_priv(tr_ctx *self, member_state *s, const char *to, const char *text)
+{
+    char *copy = s->nprivs < PRIV_WAITING ? strdup(text) : NULL;
+    if (copy == NULL) {
+        char err[128];
+        snprintf(err, sizeof(err), "not sent: %d private lines still wait for their delivery",
+                 PRIV_WAITING);
+        say_error(s, CHAT_E_UNAVAILABLE, "", err);
+        return;
+    }
+    uint64_t id = ++s->next_id;
+    s->privs[s->nprivs].id = id;
+    s->privs[s->nprivs].text = copy;
+    snprintf(s->privs[s->nprivs].to, sizeof(s->privs[0].to), "%.*s", CHAT_MAX_NICK, to);
+    s->nprivs++;
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 3);
+    chat_pack_str(&b.pk, to);
+    chat_pack_str(&b.pk, text);
+    msgpack_pack_uint64(&b.pk, id);
+    chat_buf_send(self, s->cfg.gateway, CHAT_PRIV, &b);
+}
+
 /* One line the user typed: cleaned, then a command or a line for the current room. */
 static void on_input(tr_ctx *self, member_state *s, const char *raw, size_t n)
 {
@@ -723,7 +789,7 @@ static void on_input(tr_ctx *self, member_state *s, const char *raw, size_t n)
         send_strs(self, s->cfg.gateway, CHAT_NICK, cmd.arg, NULL);
         return;
     case CHAT_CMD_MSG:
-        send_strs(self, s->cfg.gateway, CHAT_PRIV, cmd.arg, cmd.text);
+        send_priv(self, s, cmd.arg, cmd.text);
         return;
     case CHAT_CMD_WHO: {
         joined_room *r = current(s);
@@ -978,6 +1044,8 @@ static void member_terminate(tr_ctx *self, void *state, int reason)
     (void)self;
     (void)reason;
     member_state *s = state;
+    for (uint32_t k = 0; k < s->nprivs; k++)
+        free(s->privs[k].text);
     for (uint32_t i = 0; i < s->n; i++) {
         joined_room *r = &s->rooms[i];
         for (uint32_t k = 0; k < r->nheld; k++)

@@ -185,6 +185,16 @@ int chat_send_info(tr_ctx *self, tr_ref to, const char *line)
     return chat_buf_send(self, to, CHAT_INFO, &b);
 }
 
+int chat_send_said(tr_ctx *self, tr_ref to, uint64_t id, int code)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_uint64(&b.pk, id);
+    msgpack_pack_int(&b.pk, code);
+    return chat_buf_send(self, to, CHAT_SAID, &b);
+}
+
 const char *chat_error_name(int code)
 {
     switch (code) {

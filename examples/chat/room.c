@@ -343,17 +343,6 @@ static void replicate_ring(tr_ctx *self, room_state *s)
     replicate(self, s, lines, s->hist.n, NULL);
 }
 
-/* CHAT_SAID [id, code] to the sender of a line. */
-static void tell_said(tr_ctx *self, tr_ref to, uint64_t id, int code)
-{
-    chat_buf b;
-    chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 2);
-    msgpack_pack_uint64(&b.pk, id);
-    msgpack_pack_int(&b.pk, code);
-    chat_buf_send(self, to, CHAT_SAID, &b);
-}
-
 /* Confirms (CHAT_SAID, CHAT_OK) and forgets every unconfirmed line carried
  * by ask `corr` (0: those not sent). */
 static void confirm(tr_ctx *self, room_state *s, uint64_t corr)
@@ -364,7 +353,7 @@ static void confirm(tr_ctx *self, room_state *s, uint64_t corr)
             i++;
             continue;
         }
-        tell_said(self, u->to, u->id, CHAT_OK);
+        chat_send_said(self, u->to, u->id, CHAT_OK);
         free(u->line.text);
         *u = s->unc[--s->nunc];
     }
@@ -666,7 +655,7 @@ static void said_again(tr_ctx *self, room_state *s, tr_ref to, uint64_t id, uint
             s->unc[i].id = id;
             return;
         }
-    tell_said(self, to, id, CHAT_OK);
+    chat_send_said(self, to, id, CHAT_OK);
 }
 
 /* Keeps a line said with an id until its replica holds it. */
@@ -707,7 +696,7 @@ static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
         else
             room_error(self, s, msg->sender, CHAT_E_PROTO, "malformed line ignored", false);
         if (has_id)
-            tell_said(self, msg->sender, id, from == NULL ? CHAT_E_NOT_MEMBER : CHAT_E_PROTO);
+            chat_send_said(self, msg->sender, id, from == NULL ? CHAT_E_NOT_MEMBER : CHAT_E_PROTO);
         return TR_OK;
     }
     size_t len = in.items[0].via.str.size;
@@ -719,13 +708,13 @@ static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
                  CHAT_MAX_LINE);
         room_error(self, s, msg->sender, CHAT_E_TOO_LONG, text, false);
         if (has_id)
-            tell_said(self, msg->sender, id, CHAT_E_TOO_LONG);
+            chat_send_said(self, msg->sender, id, CHAT_E_TOO_LONG);
         return TR_OK;
     }
     if (chat_blank(in.items[0].via.str.ptr, len)) {
         chat_in_close(&in);
         if (has_id) /* a blank line says nothing: nothing to wait for */
-            tell_said(self, msg->sender, id, CHAT_OK);
+            chat_send_said(self, msg->sender, id, CHAT_OK);
         return TR_OK;
     }
     uint64_t uid = has_id ? chat_line_uid(s->cfg.name, id) : next_uid(s);
@@ -740,7 +729,7 @@ static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
                  "line not sent: %u lines of #%s still wait for the server that keeps its copy",
                  s->nunc, s->cfg.name);
         room_error(self, s, msg->sender, CHAT_E_UNAVAILABLE, text, false);
-        tell_said(self, msg->sender, id, CHAT_E_UNAVAILABLE);
+        chat_send_said(self, msg->sender, id, CHAT_E_UNAVAILABLE);
         return TR_OK;
     }
     /* cleaned again here: a client is not trusted to have done it */

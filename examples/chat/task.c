@@ -49,6 +49,8 @@ static void finish(tr_ctx *self) { tr_stop_self(self); }
 static void fail_client(tr_ctx *self, task_state *s, int code, const char *text)
 {
     chat_send_error(self, s->a->client, code, text, false);
+    if (s->a->kind == CHAT_PRIV && s->a->id != 0) /* after the error: the client shows it */
+        chat_send_said(self, s->a->client, s->a->id, code);
     finish(self);
 }
 
@@ -218,6 +220,8 @@ static void on_delivered(tr_ctx *self, task_state *s, const chat_in *in)
     chat_pack_str(&b.pk, s->a->text);
     msgpack_pack_true(&b.pk);
     chat_buf_send(self, s->a->client, CHAT_PRIV, &b);
+    if (s->a->id != 0)
+        chat_send_said(self, s->a->client, s->a->id, CHAT_OK);
     finish(self);
 }
 

@@ -27,6 +27,7 @@ typedef struct chat_task_arg {
     char nick[CHAT_MAX_NICK + 1];     /* the client's nickname ("" before login) */
     char arg[CHAT_MAX_NICK + CHAT_MAX_ROOM + 2]; /* new nickname, addressee or room */
     char text[CHAT_MAX_TEXT + 1];     /* a private line, cleaned */
+    uint64_t id;      /* CHAT_PRIV: the client's id for the line (0: none), for CHAT_SAID */
     uint32_t n;
     chat_task_server servers[CHAT_MAX_SERVERS]; /* the servers up, in the gateway's order */
 } chat_task_arg;

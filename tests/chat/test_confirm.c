@@ -145,6 +145,22 @@ static int script_handle(tr_ctx *self, void *state, const tr_msg *msg)
         rec_event(s->r, &ev);
         return TR_OK;
     }
+    case CHAT_PRIV: { /* [to, text, id] */
+        char to[CHAT_MAX_NICK + 1] = "", text[200] = "", line[256];
+        uint64_t id = 0;
+        if (chat_in_open(&in, msg->data, msg->size, 3)) {
+            chat_obj_str(&in.items[0], to, sizeof(to));
+            chat_obj_str(&in.items[1], text, sizeof(text));
+            chat_obj_u64(&in.items[2], &id);
+        }
+        chat_in_close(&in);
+        if (s->nids < 16)
+            s->ids[s->nids++] = id;
+        snprintf(line, sizeof(line), "PRIV|%s|%s|%llu", to, text, (unsigned long long)id);
+        chat_event ev = {.kind = CHAT_EV_NOTICE, .text = line};
+        rec_event(s->r, &ev);
+        return TR_OK;
+    }
     case SCRIPT_REJOIN: /* the room moved (as the member sees it): JOINED again */
         script_joined(self, s);
         return TR_OK;
@@ -158,6 +174,8 @@ static int script_handle(tr_ctx *self, void *state, const tr_msg *msg)
             chat_buf_send(self, s->member, CHAT_SAID, &b);
         }
         s->nids = 0;
+        chat_event ev = {.kind = CHAT_EV_NOTICE, .text = "CONFIRMATIONS-SENT"};
+        rec_event(s->r, &ev); /* (the member has them queued before anything posted after) */
         return TR_OK;
     case SCRIPT_LOSE_ROOM:
         chat_send_room_error(self, s->member, CHAT_E_GONE, "the room is gone", true, s->room);
@@ -224,6 +242,39 @@ Test(confirm, unconfirmed_lines_are_sent_again_with_their_ids_and_reported_when_
     poke(sys, gw, SCRIPT_LOSE_ROOM);
     cr_assert_eq(exit_reason(sys, alice), TR_EUSER + CHAT_E_GONE);
     cr_assert_eq(rec_count(&rm, "ERROR|16|ok|not delivered to #lobby: three"), 1);
+    cr_assert_eq(rec_count(&rm, "ERROR|16|"), 1);
+    teardown(sys);
+    rec_fini(&rm);
+    rec_fini(&rs);
+}
+
+/* /msg waits for its CHAT_SAID too: one still waiting when the server is
+ * lost is reported (not sent again: the addressee may have it). */
+Test(confirm, a_private_line_not_confirmed_when_the_server_is_lost_is_reported)
+{
+    tr_system *sys = make_system(2);
+    rec rm, rs;
+    rec_init(&rm);
+    rec_init(&rs);
+    tr_ref gw;
+    cr_assert_eq(tr_spawn(sys, &script_beh, &rs, NULL, &gw), TR_OK);
+    chat_member_cfg mc = {.gateway = gw, .on_event = rec_event, .ctx = &rm};
+    snprintf(mc.nick, sizeof(mc.nick), "alice");
+    snprintf(mc.room, sizeof(mc.room), "lobby");
+    tr_ref alice;
+    cr_assert_eq(tr_spawn(sys, &chat_member_behaviour, keep(&mc, sizeof(mc)), NULL, &alice), TR_OK);
+    cr_assert(rec_wait(&rm, "JOINED|S|", 1));
+    input(sys, alice, "/msg bob first");
+    cr_assert(rec_wait(&rs, "NOTICE||PRIV|bob|first|", 1));
+    poke(sys, gw, SCRIPT_CONFIRM_ALL);
+    cr_assert(rec_wait(&rs, "NOTICE||CONFIRMATIONS-SENT", 1));
+    input(sys, alice, "/msg bob second");
+    cr_assert(rec_wait(&rs, "NOTICE||PRIV|bob|second|", 1));
+    tr_kill(sys, gw); /* the server is lost before "second" is confirmed */
+    cr_assert_eq(exit_reason(sys, alice), TR_EUSER + CHAT_E_GONE);
+    cr_assert_eq(rec_count(&rm, "ERROR|16|ok|not confirmed (server S was lost before bob's server "
+                                "answered; it may not have been delivered): /msg bob second"),
+                 1);
     cr_assert_eq(rec_count(&rm, "ERROR|16|"), 1);
     teardown(sys);
     rec_fini(&rm);
