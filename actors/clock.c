@@ -1,12 +1,14 @@
 /* The runtime's one monotonic clock and its deadline helpers (clock.h). */
 #include "actors/clock.h"
 
-uint64_t tr_now_ms(void)
+uint64_t tr_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+uint64_t tr_now_ms(void) { return tr_now_ns() / 1000000u; }
 
 struct timespec tr_deadline_after(int timeout_ms)
 {

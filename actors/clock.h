@@ -1,5 +1,6 @@
-/* Time inside the runtime: the one monotonic clock (tr_now_ms, public in
- * troupe/timer.h) and the deadline helpers every blocking wait uses. */
+/* Time inside the runtime: the one monotonic clock (tr_now_ms and tr_now_ns,
+ * public in troupe/timer.h) and the deadline helpers every blocking wait
+ * uses. */
 #ifndef TROUPE_ACTORS_CLOCK_H
 #define TROUPE_ACTORS_CLOCK_H
 

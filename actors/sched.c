@@ -377,13 +377,6 @@ static void park(tr_worker *w)
  * ever spin: tr_remote_turn_end sets remote_until_ns. */
 #define REMOTE_SPIN_NS 100000
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static struct tr_actor *await_remote(tr_worker *w)
 {
     tr_system *sys = w->sys;
@@ -398,13 +391,13 @@ static struct tr_actor *await_remote(tr_worker *w)
         sched_yield();
         if ((a = next_actor(w)) != NULL)
             return a;
-    } while (now_ns() < until && !atomic_load_explicit(&sys->sched.workers_exit, memory_order_relaxed));
+    } while (tr_now_ns() < until && !atomic_load_explicit(&sys->sched.workers_exit, memory_order_relaxed));
     return NULL; /* parks: park() lowers `searching` after raising `sleepers` */
 }
 
 void tr_sched_expect_remote(tr_worker *w)
 {
-    w->remote_until_ns = now_ns() + REMOTE_SPIN_NS;
+    w->remote_until_ns = tr_now_ns() + REMOTE_SPIN_NS;
 }
 
 static void *worker_main(void *arg)

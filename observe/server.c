@@ -24,6 +24,7 @@
 #include "observe/render.h"
 #include "troupe/errors.h"
 #include "troupe/observe.h"
+#include "troupe/timer.h"
 
 /* What a route answers: its body comes from render(). */
 typedef struct tr_observe_route {
@@ -84,20 +85,13 @@ static void render_overview(tr_observer *obs, tr_textbuf *out)
     tr_observe_render_overview(obs->sys, obs->node, out);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void render_actors(tr_observer *obs, tr_textbuf *out)
 {
-    uint64_t arrived = now_ns();
+    uint64_t arrived = tr_now_ns();
     pthread_mutex_lock(&obs->walk_lock);
     if (obs->walk.len == 0 || obs->walk_began_ns < arrived) {
         tr_textbuf fresh = {0};
-        uint64_t began = now_ns();
+        uint64_t began = tr_now_ns();
         tr_observe_render_actors(obs->sys, &fresh);
         tr_textbuf_free(&obs->walk);
         if (!fresh.failed) {

@@ -59,13 +59,6 @@ uint32_t tr_backoff_full_jitter(uint32_t base_delay_ms, uint32_t max_delay_ms, u
     return (uint32_t)(next_random(rng) % (cap + 1));
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void policy_defaults(tr_retry_policy *p)
 {
     if (p->max_attempts == 0)
@@ -94,7 +87,7 @@ static uint32_t time_left(const retrier *r)
     uint32_t deadline = r->job->policy.deadline_ms;
     if (deadline == 0)
         return UINT32_MAX;
-    uint64_t spent = now_ms() - r->start_ms;
+    uint64_t spent = tr_now_ms() - r->start_ms;
     return spent >= deadline ? 0 : (uint32_t)(deadline - spent);
 }
 
@@ -157,7 +150,7 @@ static int retrier_handle(tr_ctx *self, void *state, const tr_msg *msg)
         if (!r->started && msg->corr != 0) {
             r->started = true;
             r->request = tr_outcome_request(msg);
-            r->start_ms = now_ms();
+            r->start_ms = tr_now_ms();
             attempt(self, r);
         }
         break;

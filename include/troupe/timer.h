@@ -40,6 +40,11 @@ TR_API int tr_timer_cancel(tr_system *sys, tr_timer timer);
  * heartbeats read this clock. Any thread; no allocation. */
 TR_API uint64_t tr_now_ms(void);
 
+/* Nanoseconds on the same monotonic clock as tr_now_ms (CLOCK_MONOTONIC),
+ * like erlang:monotonic_time(nanosecond): for spans shorter than a
+ * millisecond (spin budgets, timing a render). Any thread; no allocation. */
+TR_API uint64_t tr_now_ns(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,6 @@
 /* Timers: one-shot and periodic delivery, cancel, many timers at once,
- * timers owned by an actor, periodic timers to dead actors, bad arguments.
+ * timers owned by an actor, periodic timers to dead actors, bad arguments,
+ * and the monotonic clock they run on (tr_now_ns, tr_now_ms).
  *
  * Synchronisation: the test thread waits on latches bumped by actors. "Never
  * delivered" is checked with a sentinel timer armed to the same actor with a
@@ -678,4 +679,28 @@ Test(timers, invalid_arguments)
     cr_assert(latch_wait(&c.tick_latch, 1, WAIT_MS));
     tr_system_destroy(sys);
     counter_fini(&c);
+}
+
+/* ---- the monotonic clock ---- */
+
+/* tr_now_ns and tr_now_ms read one clock, CLOCK_MONOTONIC: each reading lies
+ * between the readings of CLOCK_MONOTONIC taken around it, in its unit, and
+ * successive readings never go back. */
+Test(timers, now_ns_and_now_ms_read_the_monotonic_clock)
+{
+    uint64_t prev_ns = 0, prev_ms = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t before = (uint64_t)now_ns();
+        uint64_t ns = tr_now_ns();
+        uint64_t ms = tr_now_ms();
+        uint64_t after = (uint64_t)now_ns();
+        cr_assert(before <= ns && ns <= after, "tr_now_ns %llu outside [%llu, %llu]",
+                  (unsigned long long)ns, (unsigned long long)before, (unsigned long long)after);
+        cr_assert(ns / 1000000u <= ms && ms <= after / 1000000u,
+                  "tr_now_ms %llu outside [%llu, %llu]", (unsigned long long)ms,
+                  (unsigned long long)(ns / 1000000u), (unsigned long long)(after / 1000000u));
+        cr_assert(ns >= prev_ns && ms >= prev_ms, "the clock went back");
+        prev_ns = ns;
+        prev_ms = ms;
+    }
 }
