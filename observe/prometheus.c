@@ -19,6 +19,23 @@ static void sample(tr_textbuf *out, const char *name, uint64_t value)
     tr_textbuf_printf(out, "%s %" PRIu64 "\n", name, value);
 }
 
+/* A family of one unlabelled sample. */
+typedef struct scalar {
+    const char *name, *type, *help;
+    uint64_t value;
+} scalar;
+
+/* Writes each of the n families, in order. */
+static void scalars(tr_textbuf *out, const scalar *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        family(out, s[i].name, s[i].type, s[i].help);
+        sample(out, s[i].name, s[i].value);
+    }
+}
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
 static void render_workers(const tr_metrics *m, tr_textbuf *out)
 {
     family(out, "troupe_workers", "gauge", "Worker threads of the system.");
@@ -39,7 +56,7 @@ static void render_workers(const tr_metrics *m, tr_textbuf *out)
         {"troupe_worker_turns_total", "counter", "Actor turns the worker ran.",
          offsetof(tr_worker_metrics, turns)},
     };
-    for (size_t f = 0; f < sizeof(per_worker) / sizeof(per_worker[0]); f++) {
+    for (size_t f = 0; f < NELEMS(per_worker); f++) {
         family(out, per_worker[f].name, per_worker[f].type, per_worker[f].help);
         for (uint32_t w = 0; w < m->workers; w++) {
             const char *base = (const char *)&m->worker[w];
@@ -54,16 +71,16 @@ static void render_workers(const tr_metrics *m, tr_textbuf *out)
 
 static void render_actors(const tr_metrics *m, tr_textbuf *out)
 {
-    family(out, "troupe_actors_alive", "gauge", "Actors spawned and not yet ended.");
-    sample(out, "troupe_actors_alive", m->actors_alive);
-    family(out, "troupe_actors_spawned_total", "counter", "Actors spawned since the start.");
-    sample(out, "troupe_actors_spawned_total", m->actors_spawned);
-    family(out, "troupe_mutes_total", "counter",
-           "Times a sender was muted by a full mailbox (backpressure).");
-    sample(out, "troupe_mutes_total", m->mutes);
-    family(out, "troupe_deadline_overruns_total", "counter",
-           "Handlers that ran past their per-message deadline.");
-    sample(out, "troupe_deadline_overruns_total", m->deadline_overruns);
+    const scalar counts[] = {
+        {"troupe_actors_alive", "gauge", "Actors spawned and not yet ended.", m->actors_alive},
+        {"troupe_actors_spawned_total", "counter", "Actors spawned since the start.",
+         m->actors_spawned},
+        {"troupe_mutes_total", "counter",
+         "Times a sender was muted by a full mailbox (backpressure).", m->mutes},
+        {"troupe_deadline_overruns_total", "counter",
+         "Handlers that ran past their per-message deadline.", m->deadline_overruns},
+    };
+    scalars(out, counts, NELEMS(counts));
 
     family(out, "troupe_actors_ended_total", "counter",
            "Actors ended, by the class of their exit reason (normal, shutdown, killed, "
@@ -88,26 +105,29 @@ static void render_actors(const tr_metrics *m, tr_textbuf *out)
 
 static void render_supervisors(const tr_metrics *m, tr_textbuf *out)
 {
-    family(out, "troupe_supervisor_restarts_total", "counter",
-           "Child restarts decided by supervisors (a group restart counts once).");
-    sample(out, "troupe_supervisor_restarts_total", m->supervisor_restarts);
-    family(out, "troupe_supervisor_escalations_total", "counter",
-           "Supervisors that exceeded their restart intensity and failed.");
-    sample(out, "troupe_supervisor_escalations_total", m->supervisor_escalations);
+    const scalar s[] = {
+        {"troupe_supervisor_restarts_total", "counter",
+         "Child restarts decided by supervisors (a group restart counts once).",
+         m->supervisor_restarts},
+        {"troupe_supervisor_escalations_total", "counter",
+         "Supervisors that exceeded their restart intensity and failed.",
+         m->supervisor_escalations},
+    };
+    scalars(out, s, NELEMS(s));
 }
 
 static void render_blocking(const tr_metrics *m, tr_textbuf *out)
 {
-    family(out, "troupe_blocking_threads", "gauge", "Threads of the blocking pool.");
-    sample(out, "troupe_blocking_threads", m->blocking_threads);
-    family(out, "troupe_blocking_idle_threads", "gauge",
-           "Threads of the blocking pool waiting for work.");
-    sample(out, "troupe_blocking_idle_threads", m->blocking_idle);
-    family(out, "troupe_blocking_queue_depth", "gauge",
-           "Blocking calls and blocking actors' turns waiting for a thread.");
-    sample(out, "troupe_blocking_queue_depth", m->blocking_queued);
-    family(out, "troupe_blocking_calls_total", "counter", "tr_blocking_run calls run.");
-    sample(out, "troupe_blocking_calls_total", m->blocking_calls);
+    const scalar s[] = {
+        {"troupe_blocking_threads", "gauge", "Threads of the blocking pool.", m->blocking_threads},
+        {"troupe_blocking_idle_threads", "gauge", "Threads of the blocking pool waiting for work.",
+         m->blocking_idle},
+        {"troupe_blocking_queue_depth", "gauge",
+         "Blocking calls and blocking actors' turns waiting for a thread.", m->blocking_queued},
+        {"troupe_blocking_calls_total", "counter", "tr_blocking_run calls run.",
+         m->blocking_calls},
+    };
+    scalars(out, s, NELEMS(s));
 }
 
 /* Appends `s` as a label value (backslash, quote and newline escaped). */
@@ -148,25 +168,27 @@ static void render_peers(tr_node *node, tr_textbuf *out)
                      tr_observe_member_state((tr_member_state)s));
             peer_sample(out, "troupe_peer_state", &m[i], extra, (unsigned)m[i].state == s);
         }
-    family(out, "troupe_peer_frames_total", "counter",
-           "Frames exchanged with the peer, by direction.");
-    for (size_t i = 0; i < n; i++) {
-        peer_sample(out, "troupe_peer_frames_total", &m[i], ",direction=\"in\"", m[i].frames_in);
-        peer_sample(out, "troupe_peer_frames_total", &m[i], ",direction=\"out\"", m[i].frames_out);
-    }
-    family(out, "troupe_peer_envelopes_total", "counter",
-           "Envelopes (actor messages and control) exchanged with the peer, by direction.");
-    for (size_t i = 0; i < n; i++) {
-        peer_sample(out, "troupe_peer_envelopes_total", &m[i], ",direction=\"in\"",
-                    m[i].envelopes_in);
-        peer_sample(out, "troupe_peer_envelopes_total", &m[i], ",direction=\"out\"",
-                    m[i].envelopes_out);
-    }
-    family(out, "troupe_peer_bytes_total", "counter",
-           "Bytes exchanged with the peer, by direction.");
-    for (size_t i = 0; i < n; i++) {
-        peer_sample(out, "troupe_peer_bytes_total", &m[i], ",direction=\"in\"", m[i].bytes_in);
-        peer_sample(out, "troupe_peer_bytes_total", &m[i], ",direction=\"out\"", m[i].bytes_out);
+    static const struct {
+        const char *name, *help;
+        size_t in, out; /* offsets of the tr_member counters */
+    } traffic[] = {
+        {"troupe_peer_frames_total", "Frames exchanged with the peer, by direction.",
+         offsetof(tr_member, frames_in), offsetof(tr_member, frames_out)},
+        {"troupe_peer_envelopes_total",
+         "Envelopes (actor messages and control) exchanged with the peer, by direction.",
+         offsetof(tr_member, envelopes_in), offsetof(tr_member, envelopes_out)},
+        {"troupe_peer_bytes_total", "Bytes exchanged with the peer, by direction.",
+         offsetof(tr_member, bytes_in), offsetof(tr_member, bytes_out)},
+    };
+    for (size_t f = 0; f < NELEMS(traffic); f++) {
+        family(out, traffic[f].name, "counter", traffic[f].help);
+        for (size_t i = 0; i < n; i++) {
+            const char *base = (const char *)&m[i];
+            peer_sample(out, traffic[f].name, &m[i], ",direction=\"in\"",
+                        *(const uint64_t *)(base + traffic[f].in));
+            peer_sample(out, traffic[f].name, &m[i], ",direction=\"out\"",
+                        *(const uint64_t *)(base + traffic[f].out));
+        }
     }
     family(out, "troupe_peer_rtt_seconds", "gauge",
            "The last round trip of a ping to the peer (peers measured so far).");
@@ -203,18 +225,17 @@ static void render_node(tr_node *node, tr_textbuf *out)
         tr_textbuf_printf(out, "%s{direction=\"in\"} %" PRIu64 "\n", dir[i].name, in[i]);
         tr_textbuf_printf(out, "%s{direction=\"out\"} %" PRIu64 "\n", dir[i].name, outv[i]);
     }
-    family(out, "troupe_node_bad_frames_total", "counter",
-           "Frames refused as malformed, truncated, oversized or of another version.");
-    sample(out, "troupe_node_bad_frames_total", s.bad_frames);
-    family(out, "troupe_node_refused_frames_total", "counter", "Frames with a wrong cookie.");
-    sample(out, "troupe_node_refused_frames_total", s.refused);
-    family(out, "troupe_node_downs_total", "counter", "Peers declared down.");
-    sample(out, "troupe_node_downs_total", s.node_downs);
-    family(out, "troupe_node_queue_full_total", "counter", "Sends that met a full peer queue.");
-    sample(out, "troupe_node_queue_full_total", s.queue_full);
-    family(out, "troupe_node_not_connected_total", "counter",
-           "Sends to a peer that is down or unknown.");
-    sample(out, "troupe_node_not_connected_total", s.not_connected);
+    const scalar faults[] = {
+        {"troupe_node_bad_frames_total", "counter",
+         "Frames refused as malformed, truncated, oversized or of another version.", s.bad_frames},
+        {"troupe_node_refused_frames_total", "counter", "Frames with a wrong cookie.", s.refused},
+        {"troupe_node_downs_total", "counter", "Peers declared down.", s.node_downs},
+        {"troupe_node_queue_full_total", "counter", "Sends that met a full peer queue.",
+         s.queue_full},
+        {"troupe_node_not_connected_total", "counter", "Sends to a peer that is down or unknown.",
+         s.not_connected},
+    };
+    scalars(out, faults, NELEMS(faults));
     render_peers(node, out);
 }
 
