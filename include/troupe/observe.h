@@ -50,7 +50,10 @@ TR_API int tr_observe_url(const tr_observer *obs, char *buf, size_t len);
 TR_API tr_observer *tr_system_observer(tr_system *sys);
 
 /* Stops the server: no request is being answered when it returns, later
- * ones are refused. Frees the observer. NULL is ignored. */
+ * ones are refused (503 while it stops, 404 for the moment between its
+ * routes going and the server closing, then no connection; a server shared
+ * with another holder of the address answers 404 for our routes). Frees
+ * the observer: nothing of it is left when it returns. NULL is ignored. */
 TR_API void tr_observe_stop(tr_observer *obs);
 
 #ifdef __cplusplus
