@@ -118,11 +118,14 @@ function showNode(n, before, dt) {
   }
   // This node in the middle; each known node around it, coloured by state,
   // its link solid while up, with its last round-trip time.
-  // Up first, then connecting, down, left; a big cluster shows its first 24.
+  // Up first, then connecting, down, left; servers before hidden nodes (clients).
+  // The drawing leaves out clients that have gone (the table keeps them until
+  // they are forgotten); a big cluster shows its first 24.
   const order = { up: 0, connecting: 1, down: 2, left: 3 };
   const all = (n.peers || []).slice().sort((x, y) => (order[x.state] - order[y.state]) ||
+                                                     (x.hidden - y.hidden) ||
                                                      (x.name < y.name ? -1 : 1));
-  const peers = all.slice(0, 24);
+  const peers = all.filter((p) => !p.hidden || p.state === "up").slice(0, 24);
   const colour = { up: "#1f9d55", connecting: "#f59e0b", down: "#dc2626", left: "#9ca3af" };
   const cx = 200, cy = 95, r = 70;
   peers.forEach((p, i) => {

@@ -131,6 +131,11 @@ try {
     .catch((e) => { throw new Error(`${WATCHER} never appeared with its start logged (${e.message}); the watcher showed:\n${watcher_out}`); });
   const seen = await page.evaluate((name) => window.testTreeEntry(name), WATCHER);
   check(seen.parent === "chat", `${WATCHER} is drawn under the gateway (${seen.parent}, ${seen.state}), its start logged`);
+  // Its node (a hidden one, "client-watcher-PID") is drawn in the cluster view while up.
+  await page.waitForFunction(
+    () => document.querySelector('#cluster circle.peer[data-name^="client-watcher-"][data-state="up"]') !== null,
+    null, { timeout: WAIT_MS });
+  check(true, "the watcher's node is drawn in the cluster view while it is up");
   // A few more points on the plots for the screenshot, the watcher still in the tree.
   await page.waitForFunction(() => Number(document.body.dataset.updates) >= 10, null,
                              { timeout: WAIT_MS });
@@ -146,6 +151,22 @@ try {
               window.testLogged(new RegExp(`ended: ${name} under chat$`)),
     WATCHER, { timeout: WAIT_MS });
   check(true, `${WATCHER} left the tree and its end is logged`);
+  // A client that has gone stays in the peer table (until forgotten) but is
+  // left out of the drawing: once the table shows the watcher's node not up,
+  // no hidden node that is not up may be drawn.
+  await page.waitForFunction(
+    () => [...document.querySelectorAll("#peer-table tr")].some((tr) =>
+      /^client-watcher-\d+ \(hidden\)$/.test(tr.cells[0].textContent) && tr.cells[1].textContent !== "up"),
+    null, { timeout: WAIT_MS });
+  const drawn = await page.evaluate(() => {
+    const hidden = new Set([...document.querySelectorAll("#peer-table tr")]
+      .map((tr) => tr.cells[0].textContent).filter((t) => t.endsWith(" (hidden)"))
+      .map((t) => t.slice(0, -" (hidden)".length)));
+    return [...document.querySelectorAll("#cluster circle.peer")]
+      .filter((c) => hidden.has(c.dataset.name) && c.dataset.state !== "up")
+      .map((c) => `${c.dataset.name} ${c.dataset.state}`);
+  });
+  check(drawn.length === 0, `hidden nodes that are gone are not drawn (drawn: ${drawn.join(", ") || "none"})`);
   console.log(`dashboard: ${passed} passed, 0 failed`);
 } catch (e) {
   console.log(`dashboard: FAILED: ${e.message}`);
