@@ -103,6 +103,9 @@ typedef struct tr_actor_ext {
     tr_watch_vec watches;
     /* links and pending exit signals (actors/link.c; stripe lock) */
     struct tr_link_set *links;
+    /* a supervisor's restarts so far (tr_metrics_supervisor_restart: its
+     * owner writes, tr_actors_list reads) */
+    _Atomic uint32_t restarts;
 } tr_actor_ext;
 
 struct tr_actor {

@@ -25,12 +25,16 @@ typedef struct edge {
 typedef struct walk {
     tr_actor_info *out;
     size_t max, listed, live;
+    bool supervisors_only;
     TR_VEC(edge) edges;
 } walk;
 
 static void visit(struct tr_actor *a, void *arg)
 {
     walk *w = arg;
+    bool supervisor = g_supervisor_behaviour != NULL && a->beh == g_supervisor_behaviour;
+    if (w->supervisors_only && !supervisor)
+        return;
     w->live++;
     if (w->listed == w->max)
         return;
@@ -44,7 +48,7 @@ static void visit(struct tr_actor *a, void *arg)
     /* a mailbox growing while it waits to run holds more than its last turn saw */
     uint32_t peak = atomic_load_explicit(&a->mailbox_peak, memory_order_relaxed);
     info->mailbox_peak = peak > info->queued ? peak : info->queued;
-    info->supervisor = g_supervisor_behaviour != NULL && a->beh == g_supervisor_behaviour;
+    info->supervisor = supervisor;
     if (a->beh->name != NULL) {
         strncpy(info->behaviour, a->beh->name, TR_INSPECT_NAME - 1);
         info->behaviour[TR_INSPECT_NAME - 1] = '\0';
@@ -54,6 +58,8 @@ static void visit(struct tr_actor *a, void *arg)
         strncpy(info->name, ext->name, TR_INSPECT_NAME - 1);
         info->name[TR_INSPECT_NAME - 1] = '\0';
     }
+    if (ext != NULL)
+        info->restarts = atomic_load_explicit(&ext->restarts, memory_order_relaxed);
 
     pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
     pthread_mutex_lock(m);
@@ -72,11 +78,11 @@ static int by_ref(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-size_t tr_actors_list(tr_system *sys, tr_actor_info *out, size_t max)
+static size_t list(tr_system *sys, tr_actor_info *out, size_t max, bool supervisors_only)
 {
     if (sys == NULL || out == NULL)
         return 0;
-    walk w = {.out = out, .max = max};
+    walk w = {.out = out, .max = max, .supervisors_only = supervisors_only};
     tr_table_foreach_live(&sys->table, visit, &w);
     /* Resolve parents by binary search over the listed actors by ref. */
     qsort(out, w.listed, sizeof(*out), by_ref);
@@ -88,4 +94,14 @@ size_t tr_actors_list(tr_system *sys, tr_actor_info *out, size_t max)
     }
     tr_vec_free(&w.edges);
     return w.live;
+}
+
+size_t tr_actors_list(tr_system *sys, tr_actor_info *out, size_t max)
+{
+    return list(sys, out, max, false);
+}
+
+size_t tr_supervisors_list(tr_system *sys, tr_actor_info *out, size_t max)
+{
+    return list(sys, out, max, true);
 }

@@ -16,9 +16,14 @@ tr_end_kind tr_end_kind_of(int reason)
     }
 }
 
-void tr_metrics_supervisor_restart(tr_system *sys)
+void tr_metrics_supervisor_restart(struct tr_actor *self)
 {
-    atomic_fetch_add_explicit(&sys->supervisor_restarts, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&self->sys->supervisor_restarts, 1, memory_order_relaxed);
+    tr_actor_ext *ext = tr_actor_ext_get(self); /* a supervisor has one (its monitors) */
+    if (ext != NULL) /* only its owner writes: a plain store */
+        atomic_store_explicit(&ext->restarts,
+                              atomic_load_explicit(&ext->restarts, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
 }
 
 void tr_metrics_supervisor_escalation(tr_system *sys)

@@ -113,9 +113,11 @@ static inline void tr_fence_seq_cst(void)
 #endif
 }
 
-/* Counts a supervisor's decision to restart (a group restart counts once),
- * and a supervisor that exceeded its restart intensity. Any thread. */
-void tr_metrics_supervisor_restart(tr_system *sys);
+/* Counts a supervisor's decision to restart (a group restart counts once)
+ * in the system's total and in the supervisor's own count (tr_actor_info.
+ * restarts); called by the supervisor `self` in its callback. */
+void tr_metrics_supervisor_restart(struct tr_actor *self);
+/* Counts a supervisor that exceeded its restart intensity. Any thread. */
 void tr_metrics_supervisor_escalation(tr_system *sys);
 
 /* Raises `a`'s mailbox_peak to `count` (its owner, when a turn saw more

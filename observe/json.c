@@ -138,10 +138,10 @@ void tr_observe_render_actors(tr_system *sys, tr_textbuf *out)
                           "%s{\"id\":\"%" PRIu64 "\",\"parent\":\"%" PRIu64
                           "\",\"state\":\"%s\",\"queued\":%" PRIu32 ",\"peak\":%" PRIu32
                           ",\"capacity\":%" PRIu32 ",\"children\":%" PRIu32
-                          ",\"supervisor\":%s,\"name\":\"",
+                          ",\"supervisor\":%s,\"restarts\":%" PRIu32 ",\"name\":\"",
                           i > 0 ? "," : "", a->ref.id, a->parent.id, state_name(a->state),
                           a->queued, a->mailbox_peak, a->capacity, a->children,
-                          a->supervisor ? "true" : "false");
+                          a->supervisor ? "true" : "false", a->restarts);
         tr_textbuf_json_escaped(out, a->name);
         tr_textbuf_printf(out, "\",\"behaviour\":\"");
         tr_textbuf_json_escaped(out, a->behaviour);

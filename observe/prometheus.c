@@ -5,9 +5,14 @@
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "observe/render.h"
+#include "troupe/inspect.h"
 #include "troupe/metrics.h"
+
+#define TEXT_OF_(x) #x
+#define TEXT_OF(x) TEXT_OF_(x)
 
 static void family(tr_textbuf *out, const char *name, const char *type, const char *help)
 {
@@ -103,7 +108,24 @@ static void render_actors(const tr_metrics *m, tr_textbuf *out)
     }
 }
 
-static void render_supervisors(const tr_metrics *m, tr_textbuf *out)
+/* Appends `s` as a label value (backslash, quote and newline escaped). */
+static void label_value(tr_textbuf *out, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\' || *s == '"')
+            tr_textbuf_printf(out, "\\%c", *s);
+        else if (*s == '\n')
+            tr_textbuf_printf(out, "\\n");
+        else
+            tr_textbuf_printf(out, "%c", *s);
+    }
+}
+
+/* The system's totals, then each live supervisor's own restart count
+ * (tr_supervisors_list: one pass over the actor table), labelled by its
+ * name and its ref (two supervisors may share a name; a supervisor that is
+ * itself restarted is a new series, as a counter reset). */
+static void render_supervisors(tr_system *sys, const tr_metrics *m, tr_textbuf *out)
 {
     const scalar s[] = {
         {"troupe_supervisor_restarts_total", "counter",
@@ -114,6 +136,26 @@ static void render_supervisors(const tr_metrics *m, tr_textbuf *out)
          m->supervisor_escalations},
     };
     scalars(out, s, NELEMS(s));
+
+    tr_actor_info *info = malloc(TR_OBSERVE_MAX_SUPERVISORS * sizeof(*info));
+    if (info == NULL) {
+        out->failed = true;
+        return;
+    }
+    size_t live = tr_supervisors_list(sys, info, TR_OBSERVE_MAX_SUPERVISORS);
+    size_t listed = live < TR_OBSERVE_MAX_SUPERVISORS ? live : TR_OBSERVE_MAX_SUPERVISORS;
+    const scalar count[] = {{"troupe_supervisors", "gauge", "Live supervisors.", live}};
+    scalars(out, count, NELEMS(count));
+    family(out, "troupe_supervisor_child_restarts_total", "counter",
+           "Child restarts this supervisor decided since it started (a group restart counts "
+           "once); at most " TEXT_OF(TR_OBSERVE_MAX_SUPERVISORS) " supervisors.");
+    for (size_t i = 0; i < listed; i++) {
+        tr_textbuf_printf(out, "troupe_supervisor_child_restarts_total{supervisor=\"");
+        label_value(out, info[i].name);
+        tr_textbuf_printf(out, "\",ref=\"%" PRIu64 "\"} %" PRIu32 "\n", info[i].ref.id,
+                          info[i].restarts);
+    }
+    free(info);
 }
 
 static void render_blocking(const tr_metrics *m, tr_textbuf *out)
@@ -128,19 +170,6 @@ static void render_blocking(const tr_metrics *m, tr_textbuf *out)
          m->blocking_calls},
     };
     scalars(out, s, NELEMS(s));
-}
-
-/* Appends `s` as a label value (backslash, quote and newline escaped). */
-static void label_value(tr_textbuf *out, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == '\\' || *s == '"')
-            tr_textbuf_printf(out, "\\%c", *s);
-        else if (*s == '\n')
-            tr_textbuf_printf(out, "\\n");
-        else
-            tr_textbuf_printf(out, "%c", *s);
-    }
 }
 
 static void peer_sample(tr_textbuf *out, const char *name, const tr_member *p, const char *extra,
@@ -246,7 +275,7 @@ void tr_observe_render_prometheus(tr_system *sys, tr_node *node, uint64_t scrape
     tr_metrics_get(sys, &m);
     render_workers(&m, out);
     render_actors(&m, out);
-    render_supervisors(&m, out);
+    render_supervisors(sys, &m, out);
     render_blocking(&m, out);
     if (node != NULL)
         render_node(node, out);

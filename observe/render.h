@@ -11,7 +11,9 @@
 #include "troupe/node.h"
 
 /* GET /metrics: the Prometheus text exposition format 0.0.4. `scrapes`
- * counts the requests answered so far, this one included. */
+ * counts the requests answered so far, this one included. Per-supervisor
+ * restart counts for at most TR_OBSERVE_MAX_SUPERVISORS supervisors. */
+#define TR_OBSERVE_MAX_SUPERVISORS 500
 void tr_observe_render_prometheus(tr_system *sys, tr_node *node, uint64_t scrapes,
                                   tr_textbuf *out);
 

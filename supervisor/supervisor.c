@@ -321,7 +321,7 @@ static bool restart_allowed(tr_ctx *self, sup_state *st)
     }
     l->total++;
     st->restarts_total++;
-    tr_metrics_supervisor_restart(self->sys);
+    tr_metrics_supervisor_restart(self);
     if (l->len > 0) {
         struct stamp *last = &l->e[(l->head + l->len - 1) % l->cap];
         if (last->ms == now) {

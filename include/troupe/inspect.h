@@ -24,6 +24,8 @@ typedef struct tr_actor_info {
     uint32_t mailbox_peak;  /* the most messages its mailbox has held (see
                              * tr_metrics.mailbox_high_water for how it is sampled) */
     uint32_t children;      /* its children now */
+    uint32_t restarts;      /* a supervisor's child restarts since it started (a
+                             * group restart counts once); 0 for other actors */
     bool supervisor;        /* runs tr_supervisor_behaviour */
     char name[TR_INSPECT_NAME]; /* its name (tr_spawn_opts.name), truncated; "" if none */
     char behaviour[TR_INSPECT_NAME]; /* its behaviour's name (tr_behaviour.name); "" if none */
@@ -37,6 +39,13 @@ typedef struct tr_actor_info {
  * not a worker running an actor of `sys` (it allocates and may block
  * briefly). Returns 0 for a NULL sys or out. */
 TR_API size_t tr_actors_list(tr_system *sys, tr_actor_info *out, size_t max);
+
+/* As tr_actors_list, for the supervisors only: fills out[0..max) with live
+ * supervisors and returns how many are live in all. A parent is resolved
+ * only when it is a listed supervisor. The pass over the table looks at
+ * each other actor's behaviour only (no lock), so it costs less than a
+ * full listing: /metrics uses it for the per-supervisor restart counts. */
+TR_API size_t tr_supervisors_list(tr_system *sys, tr_actor_info *out, size_t max);
 
 #ifdef __cplusplus
 }

@@ -214,6 +214,11 @@ function actorItem(a, kidsOf, depth) {
   const li = el("li", { "data-id": a.id, "data-state": a.state },
     el("i", { class: "dot s-" + a.state, title: a.state }), label(a));
   if (a.supervisor) li.append(el("span", { class: "badge", text: "sup" }));
+  // A supervisor's own restart count (the runtime's, since it started).
+  if (a.supervisor && a.restarts > 0) {
+    li.append(el("span", { class: "restarts", title: "restarts this supervisor decided",
+                           text: `${a.restarts} restart${a.restarts === 1 ? "" : "s"}` }));
+  }
   // The mailbox's high-water mark is the runtime's (sampled as turns begin and end).
   const shown = `${a.queued}/${a.capacity}` + (a.peak > a.queued ? ` (peak ${a.peak})` : "");
   li.append(el("span", { class: "id", text: "#" + a.id }), bar,

@@ -2,8 +2,10 @@
  * their exit reason, mailbox high-water marks, supervisor restarts and
  * escalations, the blocking pool. Each test makes a known number of each
  * thing happen, waits for it on monitors and latches, and checks the exact
- * change in tr_metrics and on the /metrics page. */
+ * change in tr_metrics and on the /metrics page (and per supervisor, in
+ * tr_supervisors_list, tr_actors_list, /metrics and /api/actors). */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,24 +252,61 @@ Test(observe_figures, supervisor_restarts_and_escalations)
     tr_observer *obs = observe(sys, url, sizeof(url));
     tr_child_spec spec = {.id = "c", .name = "the-child", .beh = &child};
     tr_sup_flags flags = {.strategy = TR_ONE_FOR_ONE, .intensity = 2, .period_ms = 3600000};
-    tr_ref sup;
-    cr_assert_eq(tr_supervisor_start(sys, &flags, &spec, 1, NULL, &sup), TR_OK);
+    tr_ref sup, calm;
+    tr_spawn_opts crashy_opts = {.name = "crashy"};
+    cr_assert_eq(tr_supervisor_start(sys, &flags, &spec, 1, &crashy_opts, &sup), TR_OK);
     cr_assert(latch_wait(&inits, 1, WAIT_MS));
+    /* a second supervisor whose child never fails: its own count stays 0 */
+    tr_child_spec calm_spec = {.id = "d", .beh = &child};
+    tr_spawn_opts calm_opts = {.name = "calm"};
+    cr_assert_eq(tr_supervisor_start(sys, &flags, &calm_spec, 1, &calm_opts, &calm), TR_OK);
+    cr_assert(latch_wait(&inits, 2, WAIT_MS));
 
     /* Two crashes: two restarts (each decided before the new init runs). */
     for (int i = 0; i < 2; i++) {
         tr_ref cur;
         cr_assert_eq(tr_whereis(sys, "the-child", &cur), TR_OK);
         cr_assert_eq(tr_post(sys, cur, MSG_FAIL, NULL, 0, 0), TR_OK);
-        cr_assert(latch_wait(&inits, 2 + i, WAIT_MS));
+        cr_assert(latch_wait(&inits, 3 + i, WAIT_MS));
     }
     tr_metrics m;
     tr_metrics_get(sys, &m);
     cr_assert_eq(m.supervisor_restarts, 2);
     cr_assert_eq(m.supervisor_escalations, 0);
+    /* each supervisor's own count: in the listings and on /metrics by name */
+    tr_actor_info info[8];
+    cr_assert_eq(tr_supervisors_list(sys, info, 8), 2, "the two supervisors, not their children");
+    for (int i = 0; i < 2; i++) {
+        cr_assert(info[i].supervisor);
+        bool is_crashy = tr_ref_equal(info[i].ref, sup);
+        cr_assert(is_crashy || tr_ref_equal(info[i].ref, calm));
+        cr_assert_str_eq(info[i].name, is_crashy ? "crashy" : "calm");
+        cr_assert_eq(info[i].restarts, is_crashy ? 2u : 0u);
+    }
+    size_t live = tr_actors_list(sys, info, 8);
+    cr_assert_eq(live, 4);
+    for (size_t i = 0; i < live; i++)
+        cr_assert_eq(info[i].restarts, tr_ref_equal(info[i].ref, sup) ? 2u : 0u);
+    char series[160];
     http_reply r1 = http_get(url, "/metrics");
     cr_assert_eq(prom_value(r1.body, "troupe_supervisor_restarts_total"), 2);
     cr_assert_eq(prom_value(r1.body, "troupe_supervisor_escalations_total"), 0);
+    cr_assert_eq(prom_value(r1.body, "troupe_supervisors"), 2);
+    snprintf(series, sizeof(series),
+             "troupe_supervisor_child_restarts_total{supervisor=\"crashy\",ref=\"%" PRIu64 "\"}",
+             sup.id);
+    cr_assert_eq(prom_value(r1.body, series), 2);
+    char series_calm[160];
+    snprintf(series_calm, sizeof(series_calm),
+             "troupe_supervisor_child_restarts_total{supervisor=\"calm\",ref=\"%" PRIu64 "\"}",
+             calm.id);
+    cr_assert_eq(prom_value(r1.body, series_calm), 0);
+    http_reply a1 = http_get(url, "/api/actors");
+    snprintf(series, sizeof(series), "{\"id\":\"%" PRIu64 "\",", sup.id);
+    const char *entry = strstr(a1.body, series);
+    cr_assert_not_null(entry, "%s", a1.body);
+    const char *restarts = strstr(entry, "\"restarts\":");
+    cr_assert(restarts != NULL && strncmp(restarts, "\"restarts\":2,", 13) == 0, "%s", entry);
 
     /* The third within the period exceeds the intensity of 2. */
     tr_ref cur;
@@ -282,12 +321,17 @@ Test(observe_figures, supervisor_restarts_and_escalations)
     http_reply r2 = http_get(url, "/metrics");
     cr_assert_eq(prom_value(r2.body, "troupe_supervisor_restarts_total"), 2);
     cr_assert_eq(prom_value(r2.body, "troupe_supervisor_escalations_total"), 1);
+    /* the supervisor that gave up has ended: its series is gone, calm's stays */
+    cr_assert_eq(prom_value(r2.body, "troupe_supervisors"), 1);
+    cr_assert_null(strstr(r2.body, "{supervisor=\"crashy\""), "%s", r2.body);
+    cr_assert_eq(prom_value(r2.body, series_calm), 0);
     http_reply o = http_get(url, "/api/overview");
     cr_assert_not_null(strstr(o.body, "\"supervisor_restarts\":2,\"supervisor_escalations\":1,"),
                        "%s", o.body);
 
     http_reply_free(&r1);
     http_reply_free(&r2);
+    http_reply_free(&a1);
     http_reply_free(&o);
     tr_observe_stop(obs);
     tr_system_destroy(sys);
