@@ -1,7 +1,7 @@
 /* The node's service thread: every heartbeat interval it sends a
  * heartbeat (an empty frame, or once a second a PING whose PONG measures
- * the round trip) on every idle link, declares down the peers silent for
- * down_after_ms, repeats owed RESETs, forgets members (member.c) and every
+ * the round trip) on every idle link, declares down the peers whose silence
+ * has become unlikely for a live one (phi.h), repeats owed RESETs, forgets members (member.c) and every
  * gossip_ms sends the member list to one peer (gossip.c); every tick (at most
  * 50 ms, or when woken) it redials dial records, closes handshakes past
  * their deadline and frees closed connections. It is the only thread that
@@ -24,7 +24,8 @@ static void heartbeats(struct tr_node *node, uint64_t now)
          * wrap and declare a busy peer down) */
         uint64_t rx_age = now > p->last_rx_ms ? now - p->last_rx_ms : 0;
         uint64_t tx_age = now > p->last_tx_ms ? now - p->last_tx_ms : 0;
-        bool silent = p->up && rx_age > node->opts.down_after_ms;
+        double phi = p->up ? tr_phi_value(&p->phi, now, node->opts.down_after_ms, node->opts.heartbeat_ms / 4) : 0;
+        bool silent = phi >= node->opts.phi_threshold;
         if (p->reset_owed && !p->retired) {
             tr_envelope e = {.kind = TR_ENV_RESET, .corr = p->reset_id};
             if (tx_age >= node->opts.heartbeat_ms && tr_peer_idle_locked(p)) {
@@ -43,7 +44,8 @@ static void heartbeats(struct tr_node *node, uint64_t now)
         }
         pthread_mutex_unlock(&p->lock);
         if (silent) {
-            tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: silent for %llu ms", p->name, (unsigned long long)rx_age);
+            tr_net_log_peer(node, TR_LOG_WARN, "peer %s down: silent for %llu ms (phi %.1f)", p->name,
+                            (unsigned long long)rx_age, phi);
             tr_peer_down(node, p, true, TR_ETIMEDOUT);
         }
         tr_peer_unpin(p);

@@ -88,6 +88,7 @@ static bool frame_admitted(struct tr_node *node, tr_conn *c, bool control, bool 
     *refusing = p->reset_owed;
     if (current) {
         p->last_rx_ms = tr_now_ms();
+        tr_phi_arrival(&p->phi, p->last_rx_ms);
         if (!p->up && !p->reset_owed && !control) {
             p->up = true;
             tr_member_set_locked(p, TR_MEMBER_UP, 0);

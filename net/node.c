@@ -58,6 +58,8 @@ int tr_node_start(tr_system *sys, const tr_node_opts *opts, tr_node **out)
         node->opts.redial_max_ms = 2000;
     if (node->opts.gossip_ms == 0)
         node->opts.gossip_ms = 1000;
+    if (!(node->opts.phi_threshold > 0)) /* 0, negative or NaN */
+        node->opts.phi_threshold = 8;
     node->tls_cert = dup_or_null(opts->tls_cert_file);
     node->tls_key = dup_or_null(opts->tls_key_file);
     node->tls_ca = dup_or_null(opts->tls_ca_file);

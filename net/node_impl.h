@@ -11,6 +11,7 @@
  *   inbound.c    frames from an authenticated peer: decode and delivery
  *   peer.c       the send side of a peer: batches, one write in flight
  *   heartbeat.c  the node's service thread: heartbeats, silence, deadlines
+ *   phi.c        the failure detector: is a peer's silence usual? (phi accrual)
  *   member.c     the membership view: member states, node events, forgetting
  *   gossip.c     member lists exchanged between server nodes: the full mesh
  *   backoff.c    redial delays: exponential backoff with jitter
@@ -35,6 +36,7 @@
 #include "net/backoff.h"
 #include "net/envelope.h"
 #include "net/handshake_msg.h"
+#include "net/phi.h"
 #include "troupe/log.h"
 #include "troupe/node.h"
 
@@ -209,6 +211,7 @@ typedef struct tr_peer {
     tr_conn *conn;             /* the session's connection, NULL when none */
     bool up;                   /* heard from recently */
     uint64_t last_rx_ms, last_tx_ms;
+    tr_phi phi;                /* the spacing of its frames: is its silence usual? (heartbeat.c) */
     /* The batch: the frame being filled, packed into a buffer we own: a
      * 4-byte length, then the envelope array. */
     char *buf;

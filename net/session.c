@@ -140,6 +140,7 @@ void tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *
     }
     tr_member_set_locked(p, TR_MEMBER_UP, 0);
     p->last_rx_ms = p->last_tx_ms = tr_now_ms();
+    tr_phi_start(&p->phi, p->last_rx_ms, node->opts.heartbeat_ms);
     p->sending = c->tx_busy; /* a handshake write completes through tr_peer_written */
     c->peer = p;
     c->state = TR_CONN_UP;
@@ -227,6 +228,7 @@ void tr_session_on_control(struct tr_node *node, tr_peer *p, const tr_envelope *
             p->up = true;
             tr_member_set_locked(p, TR_MEMBER_UP, 0);
             p->last_rx_ms = tr_now_ms();
+            tr_phi_start(&p->phi, p->last_rx_ms, node->opts.heartbeat_ms);
             tr_peer_control_locked(p, NULL); /* tells it we are here */
         }
         pthread_mutex_unlock(&p->lock);

@@ -16,8 +16,18 @@
  * forget_after_ms; see "Membership" below). Layout and security stance:
  * docs/wire.md.
  *
- * Failure: peers exchange heartbeats. A peer silent for down_after_ms, or
- * one that restarted (new incarnation), is "down": every monitor of an actor
+ * Failure: a peer whose connection closes (kill -9, a crash, a reset link)
+ * is down at once. Otherwise peers exchange heartbeats, and silence is
+ * judged by a phi accrual detector (as in Akka and Cassandra): each node
+ * keeps the spacing of a peer's last 64 heartbeats and declares it down
+ * once phi, -log10 of the chance that a live peer stays silent that long,
+ * reaches phi_threshold (8: one in 10^8), the spacing taken as normally
+ * distributed around its mean plus down_after_ms, its deviation at least a
+ * quarter of a heartbeat. On a quiet link with the defaults that is about
+ * 2.6 s of silence (down_after_ms + a heartbeat + 5 deviations); a peer
+ * whose heartbeats arrive late and irregularly (a loaded machine, a slow
+ * link) gets longer before it is declared down. A peer that restarted (new
+ * incarnation) is down as well. A down peer is "down": every monitor of an actor
  * on it gets one TR_MSG_DOWN with reason TR_ENODEDOWN, and sends to it
  * become dead letters (TR_ENOTCONN) until it is back. Node-down is seen by
  * both sides: the node that declares it tells the peer, which declares it
@@ -45,8 +55,10 @@ typedef struct tr_node tr_node;
 typedef struct tr_node_opts {
     const char *name;          /* unique among the peers, [A-Za-z0-9_.@-]{1,63}; copied */
     const char *cookie;        /* shared secret; NULL = "" (copied) */
-    uint32_t heartbeat_ms;     /* 0 = 250 */
-    uint32_t down_after_ms;    /* silence that makes a peer down; 0 = 8 heartbeats */
+    uint32_t heartbeat_ms;     /* an idle link carries a frame at least this often; 0 = 250 */
+    uint32_t down_after_ms;    /* silence accepted on top of a peer's usual heartbeat spacing
+                                * (Akka's acceptable-heartbeat-pause; see "Failure" above);
+                                * 0 = 8 heartbeats */
     uint32_t queue_capacity;   /* envelopes per peer not yet sent; 0 = 65536 */
     tr_overflow overflow;      /* what a sender facing a full peer queue gets */
     uint32_t max_frame_bytes;  /* larger incoming frames are refused; 0 = 16 MiB */
@@ -61,6 +73,8 @@ typedef struct tr_node_opts {
                                 * record freed); 0 = 60000 */
     uint32_t redial_max_ms;    /* cap of the redial backoff of a down member; 0 = 2000 */
     uint32_t gossip_ms;        /* member lists sent to one random peer this often; 0 = 1000 */
+    double phi_threshold;      /* a silent peer is down once phi reaches this (see "Failure"
+                                * above); 0 = 8 (Akka's and Cassandra's default) */
 } tr_node_opts;
 
 /* Starts the node of `sys`. On success *out is owned by the caller until
@@ -141,8 +155,8 @@ TR_API int tr_node_add_seed(tr_node *node, const char *url, uint32_t refresh_ms)
 /* True when a peer of that name is connected and answering. */
 TR_API bool tr_node_peer_up(tr_node *node, const char *peer_name);
 
-/* Declares the named peer down now, as if it had been silent for
- * down_after_ms (like Erlang's disconnect_node): its monitors fire
+/* Declares the named peer down now, as if it had been silent too long
+ * (like Erlang's disconnect_node): its monitors fire
  * TR_ENODEDOWN, its queued messages become dead letters, and the peer is
  * told, so it does the same on its side (docs/wire.md, "Node-down is seen
  * by both sides"). The link comes back by itself: once the peer has
@@ -190,8 +204,8 @@ TR_API void tr_node_stats_get(tr_node *node, tr_node_stats *out);
  * ends LEFT (it called tr_node_leave) or forgotten (down longer than
  * forget_after_ms, or left). A DOWN member with URLs is redialled with
  * exponential backoff and jitter, capped at redial_max_ms, until then.
- * A closed connection makes a member down at once; a silent one after
- * down_after_ms. A name stays taken while its node is up: a second node
+ * A closed connection makes a member down at once; a silent one once the
+ * failure detector judges the silence too long ("Failure" above). A name stays taken while its node is up: a second node
  * of that name is refused (TR_ENAMETAKEN) by every node that has the first
  * one up. */
 
@@ -244,7 +258,7 @@ typedef struct tr_node_event {
     uint64_t incarnation;
     bool hidden;    /* a hidden node (only with TR_NODE_EVENTS_HIDDEN) */
     /* NODE_DOWN: TR_ENODEDOWN the connection closed (the node died or the
-     * link broke), TR_ETIMEDOUT silent for down_after_ms, TR_ECANCELLED
+     * link broke), TR_ETIMEDOUT silent too long ("Failure"), TR_ECANCELLED
      * disconnected (tr_node_disconnect here, or the peer declared us down),
      * TR_ESHUTDOWN it left (tr_node_leave) or this node stops or leaves;
      * NODE_UP: 0 */
