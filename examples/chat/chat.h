@@ -67,6 +67,7 @@ extern "C" {
 #define CHAT_MAX_UNCONFIRMED 1024 /* per room: lines said, not yet held by the replica */
 #define CHAT_MEMBER_UNCONFIRMED 1024 /* per client and room: lines sent, not yet confirmed */
 #define CHAT_DEDUP 256           /* a room knows the uids of this many recent lines */
+#define CHAT_QUIT_WAIT_MS 2000   /* /quit waits this long at most for unconfirmed lines */
 #define CHAT_GATEWAYS_GROUP "chat.gateways" /* the process group (troupe/pg.h) of every gateway */
 
 /* ---- message tags (payload layouts in msgpack notation) ---- */

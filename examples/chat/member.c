@@ -31,7 +31,9 @@
  * A private line (/msg) goes with an id too and waits for its CHAT_SAID
  * (sent once the addressee's server handed it over, or it failed: then an
  * error says why); one still waiting when our server is lost is reported
- * (it may or may not have reached the addressee: it is not sent again). */
+ * (it may or may not have reached the addressee: it is not sent again).
+ * /quit waits for what is still unconfirmed (at most CHAT_QUIT_WAIT_MS),
+ * then reports what still is. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,8 @@ typedef struct member_state {
         char *text; /* malloc'd */
     } privs[PRIV_WAITING]; /* /msg sent, waiting for CHAT_SAID, in order */
     uint32_t nprivs;
+    bool quitting; /* /quit waits for the lines still unconfirmed */
+    char quit_reason[CHAT_MAX_LINE + 1];
 } member_state;
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
@@ -122,6 +126,7 @@ static void say_info(member_state *s, const char *text)
 
 static void report_undelivered(member_state *s, joined_room *r);
 static void report_privs(member_state *s, const char *why);
+static void leave_now(tr_ctx *self, member_state *s, const char *reason);
 
 static void fatal(tr_ctx *self, member_state *s, int code, const char *room, const char *text)
 {
@@ -144,6 +149,10 @@ static void lose_server(tr_ctx *self, member_state *s, const char *text)
     char why[CHAT_MAX_SERVER + 32];
     snprintf(why, sizeof(why), "server %s was lost", s->server[0] ? s->server : "?");
     report_privs(s, why);
+    if (s->quitting) { /* nothing will be confirmed now */
+        leave_now(self, s, s->quit_reason);
+        return;
+    }
     if (!s->cfg.failover || !s->logged_in) {
         fatal(self, s, CHAT_E_GONE, "", text);
         return;
@@ -630,7 +639,7 @@ static void send_line(tr_ctx *self, member_state *s, joined_room *r, const char 
  * was refused: the room said why in a CHAT_ERROR); from our gateway or its
  * task: a private line was delivered (or refused, with an error). */
 static void on_said(member_state *s, const tr_msg *msg)
-{
+{ /* (the caller ends a /quit that waited for this) */
     chat_in in;
     uint64_t id = 0;
     int64_t code = CHAT_OK;
@@ -665,14 +674,41 @@ static void on_said(member_state *s, const tr_msg *msg)
     }
 }
 
-static void quit(tr_ctx *self, member_state *s, const char *reason)
+static uint32_t waiting_lines(const member_state *s)
 {
+    uint32_t n = s->nprivs;
     for (uint32_t i = 0; i < s->n; i++)
+        n += s->rooms[i].nunconfirmed + s->rooms[i].nheld;
+    return n;
+}
+
+/* Leaves every room and ends; what is still unconfirmed is reported. */
+static void leave_now(tr_ctx *self, member_state *s, const char *reason)
+{
+    report_privs(s, "you quit");
+    for (uint32_t i = 0; i < s->n; i++) {
+        report_undelivered(s, &s->rooms[i]);
         if (s->rooms[i].joined)
             send_strs(self, s->rooms[i].session, CHAT_LEAVE, reason, NULL);
+    }
     s->leaving = true;
     tr_stop_self(self); /* after the queued messages, which may include the
                          * DOWNs of the sessions we ended */
+}
+
+/* /quit: at once, or once the lines still waiting for their confirmation
+ * have it (at most CHAT_QUIT_WAIT_MS: then they are reported). */
+static void quit(tr_ctx *self, member_state *s, const char *reason)
+{
+    if (s->quitting)
+        return;
+    if (s->lost || waiting_lines(s) == 0) {
+        leave_now(self, s, reason);
+        return;
+    }
+    s->quitting = true;
+    snprintf(s->quit_reason, sizeof(s->quit_reason), "%s", reason);
+    tr_send_after(tr_ctx_system(self), tr_self(self), CHAT_TICK, NULL, 0, CHAT_QUIT_WAIT_MS, NULL);
 }
 
 static void part(tr_ctx *self, member_state *s, const char *name, const char *reason)
@@ -937,6 +973,12 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
         return TR_OK;
     case CHAT_SAID:
         on_said(s, msg);
+        if (s->quitting && waiting_lines(s) == 0)
+            leave_now(self, s, s->quit_reason);
+        return TR_OK;
+    case CHAT_TICK: /* our own timer: a /quit waited long enough */
+        if (outside && s->quitting)
+            leave_now(self, s, s->quit_reason);
         return TR_OK;
     case CHAT_PRIV:
         on_priv(s, msg);
@@ -960,7 +1002,7 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
         return TR_OK;
     }
     case CHAT_INPUT:
-        if (outside) {
+        if (outside && !s->quitting) {
             chat_in in;
             if (chat_in_open(&in, msg->data, msg->size, 1) && in.items[0].type == MSGPACK_OBJECT_STR)
                 on_input(self, s, in.items[0].via.str.ptr, in.items[0].via.str.size);
@@ -968,7 +1010,7 @@ static int member_handle(tr_ctx *self, void *state, const tr_msg *msg)
         }
         return TR_OK;
     case CHAT_SAY: /* from our own program: a line for the current room, never a command */
-        if (outside) {
+        if (outside && !s->quitting) {
             chat_in in;
             if (chat_in_open(&in, msg->data, msg->size, 1) && in.items[0].type == MSGPACK_OBJECT_STR) {
                 size_t n = in.items[0].via.str.size;

@@ -281,6 +281,52 @@ Test(confirm, a_private_line_not_confirmed_when_the_server_is_lost_is_reported)
     rec_fini(&rs);
 }
 
+/* /quit waits for the lines still unconfirmed: it ends once they are
+ * confirmed (nothing reported), or after CHAT_QUIT_WAIT_MS with each one
+ * reported. */
+static tr_ref scripted_alice(tr_system *sys, rec *rm, rec *rs, tr_ref *gw)
+{
+    cr_assert_eq(tr_spawn(sys, &script_beh, rs, NULL, gw), TR_OK);
+    chat_member_cfg mc = {.gateway = *gw, .on_event = rec_event, .ctx = rm};
+    snprintf(mc.nick, sizeof(mc.nick), "alice");
+    snprintf(mc.room, sizeof(mc.room), "lobby");
+    tr_ref alice;
+    cr_assert_eq(tr_spawn(sys, &chat_member_behaviour, keep(&mc, sizeof(mc)), NULL, &alice), TR_OK);
+    cr_assert(rec_wait(rm, "JOINED|S|", 1));
+    return alice;
+}
+
+Test(confirm, quit_waits_for_unconfirmed_lines_then_reports_what_is_left)
+{
+    tr_system *sys = make_system(2);
+    rec rm, rs, rm2, rs2;
+    rec_init(&rm);
+    rec_init(&rs);
+    rec_init(&rm2);
+    rec_init(&rs2);
+    tr_ref gw, gw2;
+    tr_ref alice = scripted_alice(sys, &rm, &rs, &gw);
+    input(sys, alice, "last words");
+    input(sys, alice, "/quit");
+    cr_assert(rec_wait(&rs, "NOTICE||SAY|last words|", 1));
+    cr_assert(tr_actor_state_of(sys, alice) != TR_STATE_DEAD); /* waiting */
+    poke(sys, gw, SCRIPT_CONFIRM_ALL);
+    cr_assert_eq(exit_reason(sys, alice), TR_OK);
+    cr_assert_eq(rec_count(&rm, "CONFIRMED|alice|last words"), 1);
+    cr_assert_eq(rec_count(&rm, "ERROR|"), 0);
+
+    tr_ref alice2 = scripted_alice(sys, &rm2, &rs2, &gw2);
+    input(sys, alice2, "never confirmed");
+    input(sys, alice2, "/quit");
+    cr_assert_eq(exit_reason(sys, alice2), TR_OK); /* after CHAT_QUIT_WAIT_MS */
+    cr_assert_eq(rec_count(&rm2, "ERROR|16|ok|not delivered to #lobby: never confirmed"), 1);
+    teardown(sys);
+    rec_fini(&rm);
+    rec_fini(&rs);
+    rec_fini(&rm2);
+    rec_fini(&rs2);
+}
+
 /* ---- a member talking to a room directly (no session, no client) ----
  * Posted CHAT_INPUT [text, id] from the test, it sends the room
  * CHAT_SAY [text, false, id]; what the room sends it is recorded:
