@@ -247,7 +247,8 @@ static void on_proof(tr_conn *c, const tr_hs_msg *m)
         return;
     }
     c->peer_agent = m->agent;
-    tr_session_up_locked(node, c, &(tr_frame_out){.buf = (char *)c->hs_out[slot], .len = len});
+    if (!tr_session_up_locked(node, c, &(tr_frame_out){.buf = (char *)c->hs_out[slot], .len = len}))
+        tr_hs_refuse_locked(c, TR_EEXIST); /* its session is up on the other connection again */
 }
 
 /* Initiator: ACCEPT arrived. */
@@ -260,7 +261,8 @@ static void on_accept(tr_conn *c, const tr_hs_msg *m)
         return;
     }
     c->peer_agent = m->agent;
-    tr_session_up_locked(node, c, NULL);
+    if (!tr_session_up_locked(node, c, NULL))
+        tr_conn_close_locked(c, TR_EEXIST); /* its session is up on the other connection again */
 }
 
 bool tr_hs_on_frame(tr_conn *c, const uint8_t *data, size_t len)

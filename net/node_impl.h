@@ -417,8 +417,10 @@ tr_peer *tr_node_peer_by_name_locked(struct tr_node *node, const char *name, siz
  * ours). May close another connection that loses (node lock held). */
 int tr_session_admit_locked(struct tr_node *node, tr_conn *c);
 /* c authenticated: its peer is up on it; `first` (the acceptor's ACCEPT,
- * or NULL) is the first frame written (node lock held). */
-void tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *first);
+ * or NULL) is the first frame written (node lock held). false: c was not
+ * taken (nothing written) because the peer's session is up on another
+ * connection again; the caller refuses or closes c with TR_EEXIST. */
+bool tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *first);
 /* c closed while carrying the session of its peer: the peer is down. */
 void tr_session_conn_lost(struct tr_node *node, tr_conn *c);
 /* Marks a peer down for `reason` (tr_node_event.reason); owe_reset: tell

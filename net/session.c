@@ -116,15 +116,24 @@ static tr_peer *peer_for(struct tr_node *node, tr_conn *c)
     return p;
 }
 
-void tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *first)
+bool tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *first)
 {
     tr_peer *p = peer_for(node, c);
     if (p == NULL) {
         tr_conn_close_locked(c, TR_ENOMEM);
-        return;
+        return true;
     }
     pthread_mutex_lock(&p->lock);
     tr_conn *old = p->conn;
+    if (p->up && old != NULL && old != c) {
+        /* The old connection carries a live session again: its reset
+         * exchange ended after c was admitted (an initiator is admitted at
+         * CHALLENGE, up at ACCEPT, a round trip later). Replacing it here
+         * would drop what is queued and in flight on it with no node-down,
+         * so no monitor would report the loss: c loses instead. */
+        pthread_mutex_unlock(&p->lock);
+        return false;
+    }
     tr_peer_drop_queue_locked(p, TR_ENODEDOWN); /* an old session's leftovers */
     p->conn = c;
     p->up = true;
@@ -158,6 +167,7 @@ void tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *
     tr_conn_handshake_over_locked(c, TR_OK);
     tr_net_log_peer(node, TR_LOG_INFO, "peer %s up (%s)", p->name, c->initiator ? "we dialled" : "it dialled");
     pthread_cond_broadcast(&node->cv);
+    return true;
 }
 
 void tr_session_conn_lost(struct tr_node *node, tr_conn *c)

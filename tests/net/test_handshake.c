@@ -438,3 +438,133 @@ Test(handshake, a_dial_only_node_works_both_ways)
     host_stop(&client);
     host_stop(&server);
 }
+
+/* ---- a new connection admitted while the old session comes back ---- */
+
+/* A raw node accepting at `l` one connection dialled by a node: reads its
+ * HELLO, answers CHALLENGE as `r` and reads its PROOF (ACCEPT is sent by
+ * raw_accept_finish, when the test wants it). */
+static nng_stream *raw_accept_to_proof(nng_stream_listener *l, raw_peer *r)
+{
+    nng_aio *aio;
+    cr_assert_eq(nng_aio_alloc(&aio, NULL, NULL), 0);
+    nng_aio_set_timeout(aio, RAW_WAIT_MS);
+    nng_stream_listener_accept(l, aio);
+    nng_aio_wait(aio);
+    cr_assert_eq(nng_aio_result(aio), 0, "the node dials");
+    nng_stream *s = nng_aio_get_output(aio, 0);
+    nng_aio_free(aio);
+    tr_hs_msg m;
+    cr_assert(raw_recv_hs(s, &m, r->their_name));
+    cr_assert_eq(m.kind, TR_HS_HELLO);
+    memcpy(r->their_chal, m.challenge, sizeof(r->their_chal));
+    r->their_inc = m.incarnation;
+    tr_hs_random(r->chal, sizeof(r->chal));
+    tr_hs_msg out = {.kind = TR_HS_CHALLENGE, .version = TR_WIRE_VERSION,
+                     .name = {r->name, (uint32_t)strlen(r->name)}, .incarnation = r->inc,
+                     .caps = TR_HS_CAP_CLUSTER | TR_HS_CAP_HIDDEN};
+    memcpy(out.challenge, r->chal, sizeof(out.challenge));
+    cr_assert(raw_send_hs(s, &out));
+    cr_assert(raw_recv_hs(s, &m, NULL));
+    cr_assert_eq(m.kind, TR_HS_PROOF);
+    return s;
+}
+
+static void raw_accept_finish(nng_stream *s, const raw_peer *r, const char *cookie)
+{
+    tr_hs_transcript t = {r->their_chal, r->chal, {r->their_name, (uint32_t)strlen(r->their_name)},
+                          {r->name, (uint32_t)strlen(r->name)}, r->their_inc, r->inc};
+    tr_hs_msg m = {.kind = TR_HS_ACCEPT, .agent = 7};
+    cr_assert_eq(tr_hs_mac(cookie, strlen(cookie), false, &t, m.agent, m.mac), TR_OK);
+    cr_assert(raw_send_hs(s, &m));
+}
+
+/* A data frame holding one control envelope. */
+static void raw_send_control(nng_stream *s, int kind, uint64_t corr)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 1);
+    tr_envelope e = {.kind = kind, .corr = corr};
+    cr_assert_eq(tr_wire_pack_envelope(&pk, &e), TR_OK);
+    cr_assert(raw_send_frame(s, sb.data, sb.size));
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Reads frames until one holding a single envelope of `kind`. */
+static void raw_await_control(nng_stream *s, int kind)
+{
+    static uint8_t buf[TR_RX_CHUNK];
+    for (;;) {
+        long n = raw_recv_frame(s, buf, sizeof(buf));
+        cr_assert_geq(n, 0, "the connection stays open");
+        /* the node writes the envelope array as array32 (its count patched) */
+        if (n >= 7 && buf[0] == 0xdd && buf[1] == 0 && buf[2] == 0 && buf[3] == 0 && buf[4] == 1 &&
+            buf[5] == 0x96 && buf[6] == kind)
+            return;
+    }
+}
+
+static bool wait_peer(host *h, const char *name, bool up)
+{
+    for (int i = 0; i < RAW_WAIT_MS; i++) {
+        if (tr_node_peer_up(h->node, name) == up)
+            return true;
+        nng_msleep(1);
+    }
+    return false;
+}
+
+/* The node dials r again after a reset (its old connection c1 stays open:
+ * tr_node_connect dials while the peer is not up, as the chaos node does);
+ * while that handshake waits for ACCEPT, the old session comes back on c1
+ * (r's heartbeat after the reset exchange) and the node may queue and
+ * write messages there. The ACCEPT must not silently replace c1: what c1
+ * carries would be lost with no node-down (no monitor would hear of it).
+ * The new connection loses: it is closed, the session stays on c1. */
+Test(handshake, an_old_session_back_up_is_not_replaced_by_a_late_accept, .timeout = 60)
+{
+    host a;
+    host_start(&a, "a", "k", false, NULL);
+    nng_stream_listener *l;
+    cr_assert_eq(nng_stream_listener_alloc(&l, "tcp://127.0.0.1:0"), 0);
+    cr_assert_eq(nng_stream_listener_listen(l), 0);
+    int port = 0;
+    cr_assert_eq(nng_stream_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+    raw_peer r = {.name = "r", .inc = 42};
+    /* 0 ms: returns at once, the dial goes on */
+    cr_assert_eq(tr_node_connect(a.node, url, 0, NULL, 0), TR_ETIMEDOUT);
+    nng_stream *c1 = raw_accept_to_proof(l, &r);
+    raw_accept_finish(c1, &r, "k");
+    cr_assert(wait_peer(&a, "r", true));
+    /* r declares a down: a acknowledges and is down, c1 stays open */
+    raw_send_control(c1, TR_ENV_RESET, 1);
+    raw_await_control(c1, TR_ENV_RESET_ACK);
+    cr_assert(wait_peer(&a, "r", false));
+    /* a dials r again (as an application's tr_node_connect does while the
+     * peer is down): c2 is admitted, waiting for ACCEPT */
+    cr_assert_eq(tr_node_connect(a.node, url, 0, NULL, 0), TR_ETIMEDOUT);
+    nng_stream *c2 = raw_accept_to_proof(l, &r);
+    /* the old session comes back on c1 */
+    static const uint8_t empty[] = {0x90};
+    cr_assert(raw_send_frame(c1, empty, sizeof(empty)));
+    cr_assert(wait_peer(&a, "r", true));
+    uint64_t downs = stats(&a).node_downs;
+    raw_accept_finish(c2, &r, "k");
+    cr_assert(raw_closed(c2), "the late connection is closed");
+    cr_assert(tr_node_peer_up(a.node, "r"));
+    raw_send_control(c1, TR_ENV_PING, 5);
+    raw_await_control(c1, TR_ENV_PONG); /* c1 still carries the session */
+    cr_assert(tr_node_peer_up(a.node, "r"));
+    cr_assert_eq(stats(&a).node_downs, downs);
+    nng_stream_close(c1);
+    nng_stream_free(c1);
+    nng_stream_free(c2);
+    host_stop(&a);
+    nng_stream_listener_close(l);
+    nng_stream_listener_free(l);
+}
