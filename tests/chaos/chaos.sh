@@ -83,6 +83,11 @@ T0=$(date +%s%3N)
 END=$((T0 + SECONDS_TOTAL * 1000))
 NEXT=$((T0 + 10000)) # 10 s of warm-up (memory baseline at 8 s)
 declare -A UNDO      # time -> command that ends a fault
+undo_at() { # MS COMMAND: COMMAND ends a fault at MS, or at the next ms free (two faults
+    local t=$1    # ending in the same ms overwrote each other: a killed node never restarted)
+    while [[ -n ${UNDO[$t]:-} ]]; do t=$((t + 1)); done
+    UNDO[$t]=$2
+}
 declare -A DEAD      # nodes killed and not restarted yet
 while (( $(date +%s%3N) < END )); do
     now=$(date +%s%3N)
@@ -97,13 +102,13 @@ while (( $(date +%s%3N) < END )); do
         0) log_fault "kill -9 n$a, restart in ${len} ms"; kill -9 "${PIDS[$a]}" 2>/dev/null || true
            wait "${PIDS[$a]}" 2>/dev/null || true
            DEAD[$a]=1
-           UNDO[$((now + len))]="log_fault 'restart n$a'; unset 'DEAD[$a]'; start_node $a" ;;
+           undo_at $((now + len)) "log_fault 'restart n$a'; unset 'DEAD[$a]'; start_node $a" ;;
         1) log_fault "SIGSTOP n$a for ${len} ms"; kill -STOP "${PIDS[$a]}" 2>/dev/null || true
-           UNDO[$((now + len))]="log_fault 'SIGCONT n$a'; kill -CONT ${PIDS[$a]} 2>/dev/null || true" ;;
+           undo_at $((now + len)) "log_fault 'SIGCONT n$a'; kill -CONT ${PIDS[$a]} 2>/dev/null || true" ;;
         2) log_fault "partition n$a <-> n$b for ${len} ms"; cut "$a" "$b"; cut "$b" "$a"
-           UNDO[$((now + len))]="log_fault 'heal n$a <-> n$b'; ip netns exec $(ns "$a") iptables -D INPUT -s $(ip4 "$b") -j DROP; ip netns exec $(ns "$b") iptables -D INPUT -s $(ip4 "$a") -j DROP" ;;
+           undo_at $((now + len)) "log_fault 'heal n$a <-> n$b'; ip netns exec $(ns "$a") iptables -D INPUT -s $(ip4 "$b") -j DROP; ip netns exec $(ns "$b") iptables -D INPUT -s $(ip4 "$a") -j DROP" ;;
         3) log_fault "one-way: n$a hears nothing from n$b for ${len} ms"; cut "$a" "$b"
-           UNDO[$((now + len))]="log_fault 'heal n$b -> n$a'; ip netns exec $(ns "$a") iptables -D INPUT -s $(ip4 "$b") -j DROP" ;;
+           undo_at $((now + len)) "log_fault 'heal n$b -> n$a'; ip netns exec $(ns "$a") iptables -D INPUT -s $(ip4 "$b") -j DROP" ;;
         esac
         NEXT=$((now + 1000 + RANDOM % 3000))
     fi
