@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/inbox_impl.h"
 #include "actors/remote.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"

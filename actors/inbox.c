@@ -9,6 +9,7 @@
 
 #include "actors/actor_impl.h"
 #include "actors/ask.h"
+#include "actors/inbox_impl.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 #include "troupe/inbox.h"
@@ -33,7 +34,7 @@ struct tr_inbox {
     uint32_t user_queued;    /* application messages queued (the bound) */
     bool dead;               /* the actor has ended (terminate ran) */
     /* in the system's list of open inboxes (tr_inbox_create's only; under
-     * sys->inbox_lock): tr_system_destroy destroys those left open */
+     * sys->inboxes.lock): tr_system_destroy destroys those left open */
     bool listed;
     struct tr_inbox *prev, *next;
 };
@@ -120,29 +121,37 @@ static const tr_behaviour inbox_behaviour = {
     .name = "inbox",
 };
 
+void tr_inbox_list_init(tr_inbox_list *l)
+{
+    pthread_mutex_init(&l->lock, NULL);
+    l->head = NULL;
+}
+
+void tr_inbox_list_fini(tr_inbox_list *l) { pthread_mutex_destroy(&l->lock); }
+
 static void list_add(tr_inbox *in)
 {
-    tr_system *sys = in->sys;
-    pthread_mutex_lock(&sys->inbox_lock);
+    tr_inbox_list *l = &in->sys->inboxes;
+    pthread_mutex_lock(&l->lock);
     in->listed = true;
-    in->next = sys->inboxes;
-    if (sys->inboxes != NULL)
-        sys->inboxes->prev = in;
-    sys->inboxes = in;
-    pthread_mutex_unlock(&sys->inbox_lock);
+    in->next = l->head;
+    if (l->head != NULL)
+        l->head->prev = in;
+    l->head = in;
+    pthread_mutex_unlock(&l->lock);
 }
 
 static void list_remove(tr_inbox *in)
 {
-    tr_system *sys = in->sys;
-    pthread_mutex_lock(&sys->inbox_lock);
+    tr_inbox_list *l = &in->sys->inboxes;
+    pthread_mutex_lock(&l->lock);
     if (in->prev != NULL)
         in->prev->next = in->next;
     else
-        sys->inboxes = in->next;
+        l->head = in->next;
     if (in->next != NULL)
         in->next->prev = in->prev;
-    pthread_mutex_unlock(&sys->inbox_lock);
+    pthread_mutex_unlock(&l->lock);
 }
 
 int tr_inbox_create(tr_system *sys, uint32_t capacity, tr_inbox **out)
@@ -299,9 +308,9 @@ void tr_inbox_destroy(tr_inbox *in)
 void tr_inboxes_destroy(tr_system *sys)
 {
     for (;;) {
-        pthread_mutex_lock(&sys->inbox_lock);
-        tr_inbox *in = sys->inboxes;
-        pthread_mutex_unlock(&sys->inbox_lock);
+        pthread_mutex_lock(&sys->inboxes.lock);
+        tr_inbox *in = sys->inboxes.head;
+        pthread_mutex_unlock(&sys->inboxes.lock);
         if (in == NULL)
             return;
         tr_inbox_destroy(in); /* takes it off the list */

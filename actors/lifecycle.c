@@ -306,7 +306,7 @@ static void finish(struct tr_actor *a, bool held)
         a->beh->terminate(a, a->state, reason);
     tr_ask_cancel_all(a);
     cancel_owned_timers(a);
-    tr_exit_cache_put(sys, self, reason);
+    tr_exit_cache_put(&sys->exits, self, reason);
     atomic_store_explicit(&a->lifecycle, TR_STATE_DEAD, memory_order_relaxed);
     atomic_store_explicit(&a->sched, TR_SCHED_DEAD, memory_order_release);
     tr_actor_release_muted(a);

@@ -152,7 +152,7 @@ int tr_link(tr_system *sys, tr_ref a, tr_ref b)
     } else if (la || lb) { /* linking to the dead: it "just died" */
         tr_ref dead = la ? b : a;
         int reason = TR_EDEAD;
-        tr_exit_cache_get(sys, dead, &reason);
+        tr_exit_cache_get(&sys->exits, dead, &reason);
         exit_to(la ? pa : pb, dead, reason, true);
     } else {
         rc = TR_EDEAD;

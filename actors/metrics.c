@@ -1,5 +1,8 @@
-/* Metrics: the snapshot (troupe/metrics.h) and the counters only it reads. */
+/* Metrics: the snapshot (troupe/metrics.h) and the counters only it reads
+ * (actors/metrics.h). */
 #include <string.h>
+
+#include "actors/metrics.h"
 
 #include "actors/blocking.h"
 #include "actors/send.h"
@@ -18,7 +21,7 @@ tr_end_kind tr_end_kind_of(int reason)
 
 void tr_metrics_supervisor_restart(struct tr_actor *self)
 {
-    atomic_fetch_add_explicit(&self->sys->supervisor_restarts, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&self->sys->counters.supervisor_restarts, 1, memory_order_relaxed);
     tr_actor_ext *ext = tr_actor_ext_get(self); /* a supervisor has one (its monitors) */
     if (ext != NULL) /* only its owner writes: a plain store */
         atomic_store_explicit(&ext->restarts,
@@ -28,13 +31,18 @@ void tr_metrics_supervisor_restart(struct tr_actor *self)
 
 void tr_metrics_supervisor_escalation(tr_system *sys)
 {
-    atomic_fetch_add_explicit(&sys->supervisor_escalations, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sys->counters.supervisor_escalations, 1, memory_order_relaxed);
+}
+
+void tr_metrics_deadline_overrun(tr_system *sys)
+{
+    atomic_fetch_add_explicit(&sys->counters.deadline_overruns, 1, memory_order_relaxed);
 }
 
 void tr_metrics_mailbox_peak(struct tr_actor *a, uint32_t count)
 {
     atomic_store_explicit(&a->mailbox_peak, count, memory_order_relaxed);
-    _Atomic uint64_t *top = &a->sys->mailbox_high_water;
+    _Atomic uint64_t *top = &a->sys->counters.mailbox_high_water;
     uint64_t seen = atomic_load_explicit(top, memory_order_relaxed);
     while (count > seen && !atomic_compare_exchange_weak_explicit(
                                top, &seen, count, memory_order_relaxed, memory_order_relaxed)) {
@@ -66,15 +74,16 @@ void tr_metrics_get(tr_system *sys, tr_metrics *out)
     out->actors_spawned = tr_census_spawned(sys);
     out->dead_letters = atomic_load_explicit(&sys->dead_letters.count, memory_order_relaxed);
     out->mutes = atomic_load_explicit(&sys->mutes, memory_order_relaxed);
-    out->deadline_overruns = atomic_load_explicit(&sys->deadline_overruns, memory_order_relaxed);
+    const tr_metric_counters *c = &sys->counters;
+    out->deadline_overruns = atomic_load_explicit(&c->deadline_overruns, memory_order_relaxed);
     for (size_t i = 0; i < TR_METRICS_REASONS; i++)
         out->dead_letters_by_reason[i] =
             atomic_load_explicit(&sys->dead_letters.by_reason[i], memory_order_relaxed);
     tr_blocking_pool_metrics(sys, &out->blocking_threads, &out->blocking_idle,
                              &out->blocking_queued, &out->blocking_calls);
     tr_census_ended(sys, out->actors_ended);
-    out->mailbox_high_water = atomic_load_explicit(&sys->mailbox_high_water, memory_order_relaxed);
-    out->supervisor_restarts = atomic_load_explicit(&sys->supervisor_restarts, memory_order_relaxed);
+    out->mailbox_high_water = atomic_load_explicit(&c->mailbox_high_water, memory_order_relaxed);
+    out->supervisor_restarts = atomic_load_explicit(&c->supervisor_restarts, memory_order_relaxed);
     out->supervisor_escalations =
-        atomic_load_explicit(&sys->supervisor_escalations, memory_order_relaxed);
+        atomic_load_explicit(&c->supervisor_escalations, memory_order_relaxed);
 }

@@ -51,7 +51,7 @@ int tr_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t *id)
     struct tr_actor *a;
     if (tr_table_acquire(&sys->table, target, false, &a) != TR_OK) {
         int reason = TR_EDEAD;
-        tr_exit_cache_get(sys, target, &reason);
+        tr_exit_cache_get(&sys->exits, target, &reason);
         tr_monitor_send_down(sys, watcher, target, mid, reason);
         return TR_OK;
     }

@@ -283,7 +283,7 @@ static int lost_reason(tr_system *sys, tr_ref to, int rc)
 {
     int reason = rc;
     if (rc == TR_EDEAD)
-        tr_exit_cache_get(sys, to, &reason);
+        tr_exit_cache_get(&sys->exits, to, &reason);
     return reason;
 }
 

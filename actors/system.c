@@ -72,7 +72,7 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
     tr_dead_letters_init(&sys->dead_letters);
     pthread_mutex_init(&sys->remote.lock, NULL);
     tr_names_init(&sys->names);
-    pthread_mutex_init(&sys->inbox_lock, NULL);
+    tr_inbox_list_init(&sys->inboxes);
     int rc = tr_blocking_pool_start(sys);
     if (rc == TR_OK && (rc = tr_timers_start(sys)) == TR_OK && (rc = tr_sched_start(sys)) != TR_OK)
         tr_timers_stop(sys);
@@ -158,34 +158,8 @@ void tr_system_destroy(tr_system *sys)
     tr_dead_letters_fini(&sys->dead_letters);
     tr_names_fini(&sys->names);
     pthread_mutex_destroy(&sys->remote.lock);
-    pthread_mutex_destroy(&sys->inbox_lock);
+    tr_inbox_list_fini(&sys->inboxes);
     free(sys);
-}
-
-/* A seqlock per entry, the ref doubling as the sequence: 0 while the reason
- * is being written. Release/acquire fences instead of seq_cst stores keep
- * the put (once per actor end) cheap. Best effort: two actors ending at once
- * on the same entry may leave either one's entry. */
-void tr_exit_cache_put(tr_system *sys, tr_ref ref, int reason)
-{
-    size_t i = (ref.id & 0xffffffffu) % TR_EXIT_CACHE;
-    atomic_store_explicit(&sys->exit_ref[i], 0, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&sys->exit_reason[i], reason, memory_order_relaxed);
-    atomic_store_explicit(&sys->exit_ref[i], ref.id, memory_order_release);
-}
-
-bool tr_exit_cache_get(tr_system *sys, tr_ref ref, int *reason)
-{
-    size_t i = (ref.id & 0xffffffffu) % TR_EXIT_CACHE;
-    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_acquire) != ref.id)
-        return false;
-    int r = atomic_load_explicit(&sys->exit_reason[i], memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&sys->exit_ref[i], memory_order_relaxed) != ref.id)
-        return false; /* overwritten while we read */
-    *reason = r;
-    return true;
 }
 
 int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
@@ -206,7 +180,7 @@ int tr_await_exit(tr_system *sys, tr_ref ref, int timeout_ms, int *reason)
     struct tr_actor *a;
     if (tr_table_acquire(&sys->table, ref, false, &a) != TR_OK) {
         w.done = true;
-        tr_exit_cache_get(sys, ref, &w.reason);
+        tr_exit_cache_get(&sys->exits, ref, &w.reason);
     } else {
         tr_table_release(&sys->table, ref);
     }

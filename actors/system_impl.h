@@ -2,10 +2,11 @@
  *
  * It holds one of each part's state, defined by its owner: the actor table
  * (table.h), the scheduler (sched.h), the census (census.h), dead letters
- * (dead_letters.h), names (registry.h), the seam to the node (remote.h);
- * here are what the parts share: the stripe locks of the actor tree, the
- * lifecycle notifications (shutdown, tr_await_exit, blocked posts) and the
- * cache of recent exit reasons. */
+ * (dead_letters.h), recent exit reasons (exit_cache.h), the metric counters
+ * (metrics.h), names (registry.h), the seam to the node (remote.h), open
+ * inboxes (inbox_impl.h); here are only what the parts share: the stripe
+ * locks of the actor tree and the lifecycle notifications (shutdown,
+ * tr_await_exit, blocked posts). */
 #ifndef TROUPE_ACTORS_SYSTEM_IMPL_H
 #define TROUPE_ACTORS_SYSTEM_IMPL_H
 
@@ -18,6 +19,9 @@
 #include "actors/clock.h"
 #include "actors/census.h"
 #include "actors/dead_letters.h"
+#include "actors/exit_cache.h"
+#include "actors/inbox_impl.h"
+#include "actors/metrics.h"
 #include "actors/registry.h"
 #include "actors/remote.h"
 #include "actors/sched.h"
@@ -25,7 +29,6 @@
 #include "troupe/metrics.h"
 
 #define TR_STRIPES 64
-#define TR_EXIT_CACHE 1024
 
 struct tr_timers;
 struct tr_blocking_pool;
@@ -69,20 +72,13 @@ struct tr_system {
     _Alignas(64) _Atomic uint64_t mutes;
     _Atomic uint64_t monitor_seq;
 
-    /* exit reasons of recently ended actors, by slot index, so that
-     * tr_await_exit on an actor that just ended still learns its reason */
-    _Atomic uint64_t exit_ref[TR_EXIT_CACHE];
-    _Atomic int exit_reason[TR_EXIT_CACHE];
+    tr_exit_cache exits; /* why recent ends ended (actors/exit_cache.h) */
 
     tr_dead_letters dead_letters; /* actors/dead_letters.h */
 
     struct tr_timers *timers;
     struct tr_blocking_pool *blocking; /* actors/blocking.c */
-    _Atomic uint64_t deadline_overruns; /* handlers past their deadline (watchdog.c) */
-    /* the highest mailbox_peak of any actor (tr_metrics_mailbox_peak) */
-    _Atomic uint64_t mailbox_high_water;
-    /* supervisors' restart decisions and intensity failures (supervisor.c) */
-    _Atomic uint64_t supervisor_restarts, supervisor_escalations;
+    tr_metric_counters counters; /* read by tr_metrics_get only (actors/metrics.h) */
 
     /* the node (net/) that carries remote references; see actors/remote.h */
     tr_remote_seam remote;
@@ -92,9 +88,7 @@ struct tr_system {
 
     tr_names names; /* actors/registry.h */
 
-    /* inboxes made by tr_inbox_create and not destroyed yet (actors/inbox.c) */
-    pthread_mutex_t inbox_lock;
-    struct tr_inbox *inboxes;
+    tr_inbox_list inboxes; /* the open ones (actors/inbox_impl.h) */
 };
 
 /* A seq_cst fence (Dekker-style handshakes: store, fence, load). GCC
@@ -113,25 +107,6 @@ static inline void tr_fence_seq_cst(void)
 #endif
 }
 
-/* Counts a supervisor's decision to restart (a group restart counts once)
- * in the system's total and in the supervisor's own count (tr_actor_info.
- * restarts); called by the supervisor `self` in its callback. */
-void tr_metrics_supervisor_restart(struct tr_actor *self);
-/* Counts a supervisor that exceeded its restart intensity. Any thread. */
-void tr_metrics_supervisor_escalation(tr_system *sys);
-
-/* Raises `a`'s mailbox_peak to `count` (its owner, when a turn saw more
- * than the peak: rare, hence out of line) and the system's high-water mark
- * with it. */
-void tr_metrics_mailbox_peak(struct tr_actor *a, uint32_t count);
-
-/* Notes `count` messages seen in `a`'s mailbox by its owner (a turn). */
-static inline void tr_metrics_mailbox_seen(struct tr_actor *a, uint32_t count)
-{
-    if (count > atomic_load_explicit(&a->mailbox_peak, memory_order_relaxed))
-        tr_metrics_mailbox_peak(a, count);
-}
-
 /* The bit of exit_waiter_mask that stands for `ref`: an ending actor whose
  * bit is clear has no tr_await_exit waiter and need not take event_lock. */
 static inline uint64_t tr_exit_waiter_bit(tr_ref ref)
@@ -139,20 +114,7 @@ static inline uint64_t tr_exit_waiter_bit(tr_ref ref)
     return 1ull << ((ref.id & 0xffffffffu) % 64);
 }
 
-/* Remembers why `ref` ended (see exit_ref). */
-void tr_exit_cache_put(tr_system *sys, tr_ref ref, int reason);
-
-/* Looks up why `ref` ended; false when it is no longer remembered. */
-bool tr_exit_cache_get(tr_system *sys, tr_ref ref, int *reason);
-
 /* Wakes every thread blocked on the event condition. Any thread. */
 void tr_system_broadcast(tr_system *sys);
-
-/* Destroys the inboxes the application left open (system teardown). */
-void tr_inboxes_destroy(tr_system *sys);
-
-/* tr_inbox_create for the runtime's own inboxes (tr_ask_wait's): the
- * system does not list them, their user always destroys them. */
-int tr_inbox_create_unlisted(tr_system *sys, uint32_t capacity, struct tr_inbox **out);
 
 #endif

@@ -37,7 +37,7 @@ void tr_watchdog_fire(tr_system *sys, tr_ref target, const void *data, size_t si
         deadline = a->handler_deadline_ms;
         tr_table_release(&sys->table, target);
     }
-    atomic_fetch_add_explicit(&sys->deadline_overruns, 1, memory_order_relaxed);
+    tr_metrics_deadline_overrun(sys);
     /* logged even when nobody reads the metrics: a blocked worker must be
      * visible (as Tokio warns about blocked workers) */
     char ref[TR_REF_FORMAT_MAX];
