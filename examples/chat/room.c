@@ -207,12 +207,9 @@ static bool ring_add(line_ring *r, const hist_line *h)
     return true;
 }
 
-/* [uid, at, ts, nick, text, me] */
-static void pack_line(msgpack_packer *pk, const hist_line *h)
+/* ts, nick, text, me: the part of a line both layouts below share */
+static void pack_said(msgpack_packer *pk, const hist_line *h)
 {
-    msgpack_pack_array(pk, 6);
-    msgpack_pack_uint64(pk, h->uid);
-    msgpack_pack_int64(pk, h->at);
     msgpack_pack_int64(pk, h->ts);
     chat_pack_str(pk, h->nick);
     chat_pack_str(pk, h->text);
@@ -222,19 +219,32 @@ static void pack_line(msgpack_packer *pk, const hist_line *h)
         msgpack_pack_false(pk);
 }
 
+/* [uid, at, ts, nick, text, me] */
+static void pack_line(msgpack_packer *pk, const hist_line *h)
+{
+    msgpack_pack_array(pk, 6);
+    msgpack_pack_uint64(pk, h->uid);
+    msgpack_pack_int64(pk, h->at);
+    pack_said(pk, h);
+}
+
 /* [ts, nick, text, me, uid]: a line as members get it (CHAT_LINE, and each
  * line of a JOINED's history) */
 static void pack_shown(msgpack_packer *pk, const hist_line *h)
 {
     msgpack_pack_array(pk, 5);
-    msgpack_pack_int64(pk, h->ts);
-    chat_pack_str(pk, h->nick);
-    chat_pack_str(pk, h->text);
-    if (h->me)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    pack_said(pk, h);
     msgpack_pack_uint64(pk, h->uid);
+}
+
+/* Queues h for writing to the store (when there is one). */
+static void store_line(chat_store *st, const char *room, const hist_line *h)
+{
+    if (st == NULL)
+        return;
+    chat_stored_line l = {.uid = h->uid, .at = h->at, .ts = h->ts, .nick = h->nick,
+                          .text = h->text, .me = h->me};
+    chat_store_append(st, room, &l);
 }
 
 /* Reads [uid, at, ts, nick, text, me]; the text is cleaned into `text`
@@ -744,11 +754,7 @@ static int on_say(tr_ctx *self, room_state *s, const tr_msg *msg)
     s->lines++;
     know_uid(s, uid);
     ring_add(&s->hist, &h);
-    if (s->cfg.store != NULL) {
-        chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick,
-                              .text = h.text, .me = me};
-        chat_store_append(s->cfg.store, s->cfg.name, &l);
-    }
+    store_line(s->cfg.store, s->cfg.name, &h);
     if (has_id) {
         int rc = hold_unconfirmed(s, &h, msg->sender, id);
         if (rc != TR_OK)
@@ -778,11 +784,8 @@ static void merge_lines(tr_ctx *self, room_state *s, const msgpack_object_array 
         ring_add(&s->hist, &h);
         if (h.at > s->last_at)
             s->last_at = h.at;
-        if (store && s->cfg.store != NULL) {
-            chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick,
-                                  .text = h.text, .me = h.me};
-            chat_store_append(s->cfg.store, s->cfg.name, &l);
-        }
+        if (store)
+            store_line(s->cfg.store, s->cfg.name, &h);
         deliver_line(self, s, &h, NULL);
     }
     sweep(self, s);
@@ -1140,11 +1143,7 @@ static void on_replicate(tr_ctx *self, directory_state *s, const tr_msg *msg)
             continue;
         if (held != NULL)
             ring_add(&held->ring, &h);
-        if (s->cfg.store != NULL) {
-            chat_stored_line l = {.uid = h.uid, .at = h.at, .ts = h.ts, .nick = h.nick,
-                                  .text = text, .me = h.me};
-            chat_store_append(s->cfg.store, room, &l);
-        }
+        store_line(s->cfg.store, room, &h);
     }
     chat_in_close(&in);
     if (msg->corr != 0) {

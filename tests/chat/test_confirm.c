@@ -193,6 +193,19 @@ static void poke(tr_system *sys, tr_ref to, uint32_t type)
     cr_assert_eq(tr_post(sys, to, type, NULL, 0, WAIT_MS), TR_OK);
 }
 
+/* A member, alice, whose gateway (and room session) is the script. */
+static tr_ref scripted_alice(tr_system *sys, rec *rm, rec *rs, tr_ref *gw)
+{
+    cr_assert_eq(tr_spawn(sys, &script_beh, rs, NULL, gw), TR_OK);
+    chat_member_cfg mc = {.gateway = *gw, .on_event = rec_event, .ctx = rm};
+    snprintf(mc.nick, sizeof(mc.nick), "alice");
+    snprintf(mc.room, sizeof(mc.room), "lobby");
+    tr_ref alice;
+    cr_assert_eq(tr_spawn(sys, &chat_member_behaviour, keep(&mc, sizeof(mc)), NULL, &alice), TR_OK);
+    cr_assert(rec_wait(rm, "JOINED|S|", 1));
+    return alice;
+}
+
 Test(confirm, unconfirmed_lines_are_sent_again_with_their_ids_and_reported_when_lost)
 {
     tr_system *sys = make_system(2);
@@ -200,13 +213,7 @@ Test(confirm, unconfirmed_lines_are_sent_again_with_their_ids_and_reported_when_
     rec_init(&rm);
     rec_init(&rs);
     tr_ref gw;
-    cr_assert_eq(tr_spawn(sys, &script_beh, &rs, NULL, &gw), TR_OK);
-    chat_member_cfg mc = {.gateway = gw, .on_event = rec_event, .ctx = &rm};
-    snprintf(mc.nick, sizeof(mc.nick), "alice");
-    snprintf(mc.room, sizeof(mc.room), "lobby");
-    tr_ref alice;
-    cr_assert_eq(tr_spawn(sys, &chat_member_behaviour, keep(&mc, sizeof(mc)), NULL, &alice), TR_OK);
-    cr_assert(rec_wait(&rm, "JOINED|S|", 1));
+    tr_ref alice = scripted_alice(sys, &rm, &rs, &gw);
 
     input(sys, alice, "one");
     input(sys, alice, "two");
@@ -257,13 +264,7 @@ Test(confirm, a_private_line_not_confirmed_when_the_server_is_lost_is_reported)
     rec_init(&rm);
     rec_init(&rs);
     tr_ref gw;
-    cr_assert_eq(tr_spawn(sys, &script_beh, &rs, NULL, &gw), TR_OK);
-    chat_member_cfg mc = {.gateway = gw, .on_event = rec_event, .ctx = &rm};
-    snprintf(mc.nick, sizeof(mc.nick), "alice");
-    snprintf(mc.room, sizeof(mc.room), "lobby");
-    tr_ref alice;
-    cr_assert_eq(tr_spawn(sys, &chat_member_behaviour, keep(&mc, sizeof(mc)), NULL, &alice), TR_OK);
-    cr_assert(rec_wait(&rm, "JOINED|S|", 1));
+    tr_ref alice = scripted_alice(sys, &rm, &rs, &gw);
     input(sys, alice, "/msg bob first");
     cr_assert(rec_wait(&rs, "NOTICE||PRIV|bob|first|", 1));
     poke(sys, gw, SCRIPT_CONFIRM_ALL);
@@ -284,18 +285,6 @@ Test(confirm, a_private_line_not_confirmed_when_the_server_is_lost_is_reported)
 /* /quit waits for the lines still unconfirmed: it ends once they are
  * confirmed (nothing reported), or after CHAT_QUIT_WAIT_MS with each one
  * reported. */
-static tr_ref scripted_alice(tr_system *sys, rec *rm, rec *rs, tr_ref *gw)
-{
-    cr_assert_eq(tr_spawn(sys, &script_beh, rs, NULL, gw), TR_OK);
-    chat_member_cfg mc = {.gateway = *gw, .on_event = rec_event, .ctx = rm};
-    snprintf(mc.nick, sizeof(mc.nick), "alice");
-    snprintf(mc.room, sizeof(mc.room), "lobby");
-    tr_ref alice;
-    cr_assert_eq(tr_spawn(sys, &chat_member_behaviour, keep(&mc, sizeof(mc)), NULL, &alice), TR_OK);
-    cr_assert(rec_wait(rm, "JOINED|S|", 1));
-    return alice;
-}
-
 Test(confirm, quit_waits_for_unconfirmed_lines_then_reports_what_is_left)
 {
     tr_system *sys = make_system(2);
