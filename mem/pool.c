@@ -307,7 +307,10 @@ static bool refill(thread_cache *c, depot *d, uint32_t id)
     return full != NULL;
 }
 
-void *tr_pool_alloc(tr_pool *pool)
+/* An allocation that cannot pop from the thread's current magazine: the
+ * pool or the thread is not registered yet, or `cur` is empty or missing.
+ * Out of line, so that the fast path below saves no registers. */
+static __attribute__((noinline)) void *alloc_slow(tr_pool *pool)
 {
     uint32_t id = pool_slot(pool);
     thread_cache *c = my_cache();
@@ -320,6 +323,22 @@ void *tr_pool_alloc(tr_pool *pool)
     void *obj = m->objs[--m->n];
     POOL_UNPOISON(obj, pool->size);
     return obj;
+}
+
+void *tr_pool_alloc(tr_pool *pool)
+{
+    /* slot - 1 wraps for an unregistered pool (0): then the slow path */
+    uint32_t id = atomic_load_explicit(&pool->slot, memory_order_acquire) - 1;
+    thread_cache *c = &tls_cache;
+    magazine *m;
+    if (__builtin_expect(id < TR_POOL_MAX && c->registered && (m = c->cur[id]) != NULL &&
+                             m->n > 0,
+                         1)) {
+        void *obj = m->objs[--m->n];
+        POOL_UNPOISON(obj, pool->size);
+        return obj;
+    }
+    return alloc_slow(pool);
 }
 
 /* Slow path of a free: `cur` is full or missing. Makes room in `cur`;
@@ -357,10 +376,10 @@ static bool make_room(thread_cache *c, depot *d, uint32_t id)
     return e != NULL;
 }
 
-void tr_pool_free(tr_pool *pool, void *obj)
+/* A free that cannot push onto the thread's current magazine (see
+ * alloc_slow). */
+static __attribute__((noinline)) void free_slow(tr_pool *pool, void *obj)
 {
-    if (obj == NULL)
-        return;
     uint32_t id = pool_slot(pool);
     thread_cache *c = id < TR_POOL_MAX ? my_cache() : NULL;
     magazine *m = c != NULL ? c->cur[id] : NULL;
@@ -371,6 +390,23 @@ void tr_pool_free(tr_pool *pool, void *obj)
     m = c->cur[id];
     POOL_POISON(obj, pool->size);
     m->objs[m->n++] = obj;
+}
+
+void tr_pool_free(tr_pool *pool, void *obj)
+{
+    if (obj == NULL)
+        return;
+    uint32_t id = atomic_load_explicit(&pool->slot, memory_order_acquire) - 1;
+    thread_cache *c = &tls_cache;
+    magazine *m;
+    if (__builtin_expect(id < TR_POOL_MAX && c->registered && (m = c->cur[id]) != NULL &&
+                             m->n < TR_POOL_BATCH,
+                         1)) {
+        POOL_POISON(obj, pool->size);
+        m->objs[m->n++] = obj;
+        return;
+    }
+    free_slow(pool, obj);
 }
 
 /* A depot field read under its lock (tests, diagnostics). */
