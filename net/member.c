@@ -248,16 +248,9 @@ void tr_member_on_leave(struct tr_node *node, tr_peer *p)
 
 /* ---- round trips ---- */
 
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 void tr_member_ping_locked(tr_peer *p)
 {
-    tr_envelope e = {.kind = TR_ENV_PING, .corr = mono_us()};
+    tr_envelope e = {.kind = TR_ENV_PING, .corr = tr_now_ns() / 1000u};
     tr_peer_control_locked(p, &e);
 }
 
@@ -269,7 +262,7 @@ void tr_member_on_ping(struct tr_node *node, tr_peer *p, const tr_envelope *e)
         tr_envelope pong = {.kind = TR_ENV_PONG, .corr = e->corr};
         tr_peer_control_locked(p, &pong);
     } else if (e->kind == TR_ENV_PONG) {
-        uint64_t now = mono_us(); /* corr is our own clock's, echoed */
+        uint64_t now = tr_now_ns() / 1000u; /* corr is our own clock's, echoed */
         if (e->corr <= now && now - e->corr < UINT32_MAX)
             p->rtt_us = (uint32_t)(now - e->corr);
     }

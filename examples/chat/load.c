@@ -31,13 +31,6 @@ static struct {
     uint32_t rooms, per_room;
 } g = {.m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER};
 
-static int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 static void on_event(void *ctx, const chat_event *ev)
 {
     load_client *c = ctx;
@@ -64,7 +57,7 @@ static void on_event(void *ctx, const chat_event *ev)
             return;
         }
         atomic_fetch_add_explicit(&c->confirmed, 1, memory_order_relaxed);
-        int64_t us = (now_ns() - sent) / 1000;
+        int64_t us = ((int64_t)tr_now_ns() - sent) / 1000;
         size_t b = us < 0 ? 0 : (size_t)(us / HIST_STEP_US);
         atomic_fetch_add_explicit(&g.confirm_hist[b < HIST_BUCKETS ? b : HIST_BUCKETS - 1], 1,
                                   memory_order_relaxed);
@@ -80,7 +73,7 @@ static void on_event(void *ctx, const chat_event *ev)
     int64_t *last = &c->last[sender / g.rooms];
     if ((int64_t)seq == *last + 1) {
         atomic_fetch_add_explicit(&c->delivered, 1, memory_order_relaxed);
-        int64_t us = (now_ns() - sent) / 1000;
+        int64_t us = ((int64_t)tr_now_ns() - sent) / 1000;
         size_t b = us < 0 ? 0 : (size_t)(us / HIST_STEP_US);
         atomic_fetch_add_explicit(&g.hist[b < HIST_BUCKETS ? b : HIST_BUCKETS - 1], 1,
                                   memory_order_relaxed);
@@ -114,7 +107,7 @@ static uint64_t sum(load_client *cl, uint32_t n, size_t offset)
 
 static void sleep_until(int64_t t_ns)
 {
-    int64_t d = t_ns - now_ns();
+    int64_t d = t_ns - (int64_t)tr_now_ns();
     if (d > 0)
         nanosleep(&(struct timespec){d / 1000000000, d % 1000000000}, NULL);
 }
@@ -143,7 +136,7 @@ int chat_load_run(tr_system *sys, const chat_load_cfg *cfg, chat_load_result *ou
     for (size_t i = 0; i < (size_t)n * g.per_room; i++)
         last[i] = -1;
 
-    int64_t t0 = now_ns();
+    int64_t t0 = (int64_t)tr_now_ns();
     for (uint32_t i = 0; i < n; i++) {
         cl[i].idx = i;
         cl[i].room = i % rooms;
@@ -167,7 +160,7 @@ int chat_load_run(tr_system *sys, const chat_load_cfg *cfg, chat_load_result *ou
     }
     uint32_t joined = g.joined;
     pthread_mutex_unlock(&g.m);
-    out->join_s = (double)(now_ns() - t0) / 1e9;
+    out->join_s = (double)((int64_t)tr_now_ns() - t0) / 1e9;
     int code = 0;
     if (joined < n) {
         fprintf(stderr, "troupe-chat: load: only %u of %u clients joined within 60 s\n", joined, n);
@@ -175,7 +168,7 @@ int chat_load_run(tr_system *sys, const chat_load_cfg *cfg, chat_load_result *ou
     } else {
         /* pacing: every client says a line every 1/rate s, spread evenly */
         int64_t period = (int64_t)(1e9 / (cfg->rate > 0 ? cfg->rate : 1));
-        int64_t start = now_ns(), end = start + (int64_t)(cfg->seconds * 1e9);
+        int64_t start = (int64_t)tr_now_ns(), end = start + (int64_t)(cfg->seconds * 1e9);
         uint64_t members_of_room[1024] = {0};
         for (uint32_t i = 0; i < n; i++)
             members_of_room[cl[i].room % 1024]++;
@@ -186,7 +179,7 @@ int chat_load_run(tr_system *sys, const chat_load_cfg *cfg, chat_load_result *ou
                 break;
             sleep_until(at);
             char text[96];
-            snprintf(text, sizeof(text), "L %u %" PRIu64 " %" PRId64, i, cl[i].seq, now_ns());
+            snprintf(text, sizeof(text), "L %u %" PRIu64 " %" PRId64, i, cl[i].seq, (int64_t)tr_now_ns());
             if (chat_member_say(sys, cl[i].member, text, 10000) == TR_OK) {
                 cl[i].seq++;
                 out->sent++;
@@ -194,12 +187,12 @@ int chat_load_run(tr_system *sys, const chat_load_cfg *cfg, chat_load_result *ou
             }
         }
         /* wait (up to 30 s) for every delivery due and every confirmation */
-        int64_t deadline = now_ns() + 30 * (int64_t)1000000000;
+        int64_t deadline = (int64_t)tr_now_ns() + 30 * (int64_t)1000000000;
         while ((sum(cl, n, offsetof(load_client, delivered)) < out->expected ||
                 sum(cl, n, offsetof(load_client, confirmed)) < out->sent) &&
-               now_ns() < deadline)
+               (int64_t)tr_now_ns() < deadline)
             nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
-        out->talk_s = (double)(now_ns() - start) / 1e9;
+        out->talk_s = (double)((int64_t)tr_now_ns() - start) / 1e9;
     }
     out->delivered = sum(cl, n, offsetof(load_client, delivered));
     out->duplicated = sum(cl, n, offsetof(load_client, duplicated));

@@ -468,13 +468,6 @@ static bool try_peer(peer_job *j, bool first)
     return false;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* The peers' watch: a --peer not reached yet is tried again every
  * PEER_RETRY_S. (Once reached, the node redials it whenever it is down, and
  * the gateways find each other again through their process group, after a
@@ -499,9 +492,9 @@ static void *peer_watch_loop(void *arg)
             if (j->given_up) {
                 continue;
             } else if (!j->done) {
-                if (mono_ms() >= j->next_try_ms) {
+                if ((int64_t)tr_now_ms() >= j->next_try_ms) {
                     try_peer(j, false);
-                    j->next_try_ms = mono_ms() + PEER_RETRY_S * 1000;
+                    j->next_try_ms = (int64_t)tr_now_ms() + PEER_RETRY_S * 1000;
                 }
             }
         }
@@ -589,7 +582,7 @@ static int cmd_server(opts *o)
             continue;
         }
         if (!try_peer(&jobs[i], true))
-            jobs[i].next_try_ms = mono_ms() + PEER_RETRY_S * 1000;
+            jobs[i].next_try_ms = (int64_t)tr_now_ms() + PEER_RETRY_S * 1000;
     }
     pthread_t retry_thread;
     bool retrying = o->npeers > 0;
@@ -758,7 +751,7 @@ static void *reconnect_loop(void *arg)
         char why[512] = "";
         bool found = false;
         for (int k = 0; !found;) {
-            int64_t waited = mono_ms() - g_rc.outage_ms;
+            int64_t waited = (int64_t)tr_now_ms() - g_rc.outage_ms;
             if (waited > (int64_t)g_rc.reconnect_s * 1000) {
                 char text[1024];
                 snprintf(text, sizeof(text), "no server reachable within %d s (--reconnect); last: %s",
@@ -801,7 +794,7 @@ static void client_event(void *ctx, const chat_event *ev)
         pthread_mutex_lock(&g_rc.m);
         if (ev->kind == CHAT_EV_LOST) {
             if (g_rc.outage_ms == 0)
-                g_rc.outage_ms = mono_ms();
+                g_rc.outage_ms = (int64_t)tr_now_ms();
             g_rc.lost = true;
         } else {
             g_rc.outage_ms = 0;
