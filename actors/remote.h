@@ -1,6 +1,15 @@
 /* The seam between the runtime and the node (net/): references whose node
  * bits are set are handed to the node through these hooks. Without a
- * running node such references are unreachable (TR_ENOTCONN). */
+ * running node such references are unreachable (TR_ENOTCONN).
+ *
+ * It is also the one runtime header net/ includes (besides the public
+ * ones): what the node calls in the runtime is declared here or in the
+ * headers included below, and nothing else is its to use:
+ *   tr_deliver (actors/send.h): delivery of what a peer sent;
+ *   tr_dead_letter_record (actors/dead_letters.h): what it cannot deliver;
+ *   tr_sched_current_worker (actors/sched.h): whether a call runs on a worker;
+ *   tr_deadline_after, tr_cond_wait_until (actors/clock.h): timed waits;
+ *   tr_mnode_copy, tr_mnode_move, tr_mnode_free (mailbox/msg.h): messages. */
 #ifndef TROUPE_ACTORS_REMOTE_H
 #define TROUPE_ACTORS_REMOTE_H
 
@@ -9,6 +18,11 @@
 #include <stdbool.h>
 
 #include "actors/actor_impl.h"
+#include "actors/clock.h"
+#include "actors/dead_letters.h"
+#include "actors/sched.h"
+#include "actors/send.h"
+#include "mailbox/msg.h"
 
 struct tr_worker;
 

@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "actors/remote.h"
-#include "actors/send.h"
-#include "actors/table.h"
+#include "actors/system_impl.h" /* sys->table, for the receiver's overflow policy */
 #include "net/node_impl.h"
 #include "net/pg.h"
 #include "troupe/registry.h"

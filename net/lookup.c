@@ -3,9 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "actors/actor_impl.h"
 #include "actors/remote.h"
-#include "actors/system_impl.h"
 #include "troupe/registry.h"
 #include "troupe/wire.h"
 

@@ -35,8 +35,6 @@
 #include <malloc.h>
 #endif
 
-#include "actors/send.h"
-#include "mailbox/msg.h"
 #include "net/node_impl.h"
 
 #define LEFT_FORGET_MS 5000     /* a member that left stays listed (as LEFT) this long at most */

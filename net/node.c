@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "actors/remote.h"
-#include "actors/sched.h"
 #include "net/node_impl.h"
 #include "net/pg.h"
 

@@ -32,7 +32,6 @@
 #include <stdbool.h>
 
 #include "actors/remote.h"
-#include "actors/system_impl.h"
 #include "net/backoff.h"
 #include "net/envelope.h"
 #include "net/handshake_msg.h"

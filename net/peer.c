@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "actors/remote.h"
-#include "actors/sched.h"
 #include "net/node_impl.h"
 
 /* The batch buffer's msgpack writer: grows geometrically. */

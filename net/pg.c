@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include "actors/remote.h"
-#include "actors/send.h"
 #include "net/node_impl.h"
 #include "net/pg.h"
 #include "troupe/monitor.h"
