@@ -137,14 +137,6 @@ void tr_wire_patch_count(void *marker, uint32_t count)
  * accepted (any integer width, as msgpack-c reads them; str 5/8/16/32 bits
  * of length; bin 8/16/32); tests/fuzz/fuzz_frame.c checks both agree. */
 
-static uint64_t be(const unsigned char *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* An integer at p[*off]: *neg tells a negative one (then *v holds it as
  * an int64). msgpack-c reads a signed encoding of a value >= 0 as positive. */
 static bool read_int(const unsigned char *p, size_t size, size_t *off, bool *neg, uint64_t *v)
@@ -164,7 +156,7 @@ static bool read_int(const unsigned char *p, size_t size, size_t *off, bool *neg
     unsigned n = 1u << ((b - (is_signed ? 0xd0 : 0xcc)) & 3); /* 1, 2, 4, 8 bytes */
     if (size - *off - 1 < n)
         return false;
-    uint64_t x = be(p + *off + 1, n);
+    uint64_t x = tr_msgpack_read_be(p + *off + 1, n);
     *off += 1 + n;
     if (!is_signed) {
         *neg = false;
@@ -203,7 +195,7 @@ static bool read_raw(const unsigned char *p, size_t size, size_t *off, bool bin,
         unsigned w = 1u << (b - first); /* 1, 2, 4 bytes of length */
         if (size - *off - 1 < w)
             return false;
-        n = be(p + *off + 1, w);
+        n = tr_msgpack_read_be(p + *off + 1, w);
         hdr += w;
     }
     if (n > size - *off - hdr)
@@ -242,10 +234,7 @@ static bool array_head(const unsigned char *p, size_t size, size_t *off, uint32_
     }
     if (size - *off < 1 + n)
         return false;
-    uint32_t c = 0;
-    for (unsigned i = 1; i <= n; i++)
-        c = (c << 8) | p[*off + i];
-    *count = c;
+    *count = (uint32_t)tr_msgpack_read_be(p + *off + 1, n);
     *off += 1 + n;
     return true;
 }

@@ -5,14 +5,6 @@
 
 #define CHECK_MAX_DEPTH 64
 
-static uint64_t be(const unsigned char *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* Reads one object head at p: header bytes, payload bytes and children. */
 static bool head(const unsigned char *p, size_t avail, size_t *hdr, uint64_t *body, uint64_t *kids)
 {
@@ -42,7 +34,7 @@ static bool head(const unsigned char *p, size_t avail, size_t *hdr, uint64_t *bo
         if (avail < 1 + n)
             return false;
         *hdr = 1 + n;
-        *body = be(p + 1, n) + 1;
+        *body = tr_msgpack_read_be(p + 1, n) + 1;
         return true;
     }
     case 0xdc: case 0xdd: case 0xde: case 0xdf: { /* array16/32, map16/32 */
@@ -50,7 +42,7 @@ static bool head(const unsigned char *p, size_t avail, size_t *hdr, uint64_t *bo
         if (avail < 1 + n)
             return false;
         *hdr = 1 + n;
-        *kids = be(p + 1, n) * (b >= 0xde ? 2u : 1u);
+        *kids = tr_msgpack_read_be(p + 1, n) * (b >= 0xde ? 2u : 1u);
         return true;
     }
     default: return false; /* 0xc1 is never used */
@@ -58,7 +50,7 @@ static bool head(const unsigned char *p, size_t avail, size_t *hdr, uint64_t *bo
     if (avail < 1 + n)
         return false;
     *hdr = 1 + n;
-    *body = be(p + 1, n);
+    *body = tr_msgpack_read_be(p + 1, n);
     return true;
 }
 

@@ -10,6 +10,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* The unsigned integer stored big-endian (as msgpack stores every length
+ * and number) in the n bytes at p; n is at most 8 and the caller has
+ * checked that the bytes are there. */
+static inline uint64_t tr_msgpack_read_be(const unsigned char *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
 
 /* True when data[0..size) is a sequence of complete msgpack objects whose
  * counts and lengths are all plausible, nested at most max_depth deep, with
