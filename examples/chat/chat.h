@@ -178,9 +178,18 @@ void chat_buf_init(chat_buf *b);
 void chat_buf_destroy(chat_buf *b);
 void chat_pack_str(msgpack_packer *pk, const char *s);
 void chat_pack_strn(msgpack_packer *pk, const char *s, size_t n);
-/* Sends the packed bytes (copied) from an actor / from outside. */
+/* Sends the packed bytes (copied) from an actor / from outside / as the
+ * answer to an ask, then destroys b. Return as tr_send / tr_post / tr_reply. */
 int chat_buf_send(tr_ctx *self, tr_ref to, uint32_t type, chat_buf *b);
 int chat_buf_post(tr_system *sys, tr_ref to, uint32_t type, chat_buf *b, int timeout_ms);
+int chat_buf_reply(tr_ctx *self, const tr_msg *request, chat_buf *b);
+/* Starts the answer to `request`: false when it is no ask (nobody waits
+ * for an answer; b untouched), else true with b initialised and an array
+ * of `items` items opened in it, to fill and pass to chat_buf_reply. */
+bool chat_buf_open_answer(const tr_msg *request, chat_buf *b, uint32_t items);
+/* Posts [ref] (packed by chat_pack_ref) to `to` from outside an actor.
+ * Returns chat_pack_ref's error when ref cannot be packed, else as tr_post. */
+int chat_post_ref(tr_system *sys, tr_ref to, uint32_t type, tr_ref ref, int timeout_ms);
 
 /* An unpacked payload: root must be an array of at least `min` items. */
 typedef struct chat_in {
@@ -210,6 +219,22 @@ int chat_send_info(tr_ctx *self, tr_ref to, const char *line);
 int chat_send_said(tr_ctx *self, tr_ref to, uint64_t id, int code);
 bool chat_error_fatal(int code);
 
+/* ---- growable arrays (array.c) ----
+ * A typed pointer, a count n and a capacity cap, all uint32_t, grown by
+ * doubling; each caller keeps its own limit on n. */
+
+/* Doubles the capacity (to first_cap when there is none) of the array whose
+ * pointer is at items_field (a T **) of elem_size-byte elements. Returns
+ * true, or false when out of memory (array and *cap untouched). Use
+ * CHAT_ARRAY_MAKE_SPACE. */
+bool chat_array_grow(void *items_field, uint32_t *cap, size_t elem_size, uint32_t first_cap);
+
+/* True when items[n] may be written: n < cap, or the array was grown. False
+ * when out of memory (nothing changed). items and cap are lvalues, evaluated
+ * more than once: pass plain fields. */
+#define CHAT_ARRAY_MAKE_SPACE(items, n, cap, first_cap)                                         \
+    ((n) < (cap) || chat_array_grow(&(items), &(cap), sizeof(*(items)), (first_cap)))
+
 /* ---- names ---- */
 bool chat_valid_nick(const char *nick);
 bool chat_valid_room(const char *room);
@@ -218,6 +243,11 @@ bool chat_valid_room(const char *room);
 const char *chat_room_name(const char *s);
 /* The key a nickname is placed by (its home server): "@" + nick. */
 void chat_nick_key(const char *nick, char *buf, size_t cap);
+/* Appends the valid nicknames in `nicks` (msgpack strs) to the text
+ * buf[0, used) of cap bytes: the first after `lead`, the others after ", ";
+ * ", ..." ends the text when the rest does not fit. */
+void chat_append_nicks(char *buf, size_t cap, size_t used, const msgpack_object_array *nicks,
+                       const char *lead);
 /* The uid of the line a client sent to room with id `id` (CHAT_SAY): the
  * same in every copy of the room, never 0. So the room recognises a line
  * sent again after a failover, and the client its own line when it comes

@@ -384,15 +384,9 @@ static void on_login(tr_ctx *self, gateway_state *s, const tr_msg *msg)
         chat_send_error(self, msg->sender, CHAT_E_UNAVAILABLE, "server full: too many clients", true);
         return;
     }
-    if (s->nclients == s->capclients) {
-        uint32_t cap = s->capclients ? s->capclients * 2 : 16;
-        client_entry *grown = realloc(s->clients, cap * sizeof(*grown));
-        if (grown == NULL) {
-            chat_send_error(self, msg->sender, CHAT_E_UNAVAILABLE, "server out of memory", true);
-            return;
-        }
-        s->clients = grown;
-        s->capclients = cap;
+    if (!CHAT_ARRAY_MAKE_SPACE(s->clients, s->nclients, s->capclients, 16)) {
+        chat_send_error(self, msg->sender, CHAT_E_UNAVAILABLE, "server out of memory", true);
+        return;
     }
     client_entry *c = &s->clients[s->nclients];
     memset(c, 0, sizeof(*c));
@@ -559,14 +553,11 @@ static void on_deliver(tr_ctx *self, gateway_state *s, const tr_msg *msg)
         }
     }
     chat_in_close(&in);
-    if (msg->corr == 0)
-        return;
     chat_buf r;
-    chat_buf_init(&r);
-    msgpack_pack_array(&r.pk, 1);
+    if (!chat_buf_open_answer(msg, &r, 1))
+        return;
     msgpack_pack_int(&r.pk, code);
-    tr_reply(self, msg, r.sb.data, r.sb.size);
-    chat_buf_destroy(&r);
+    chat_buf_reply(self, msg, &r);
 }
 
 /* The registry of the nicknames whose home we are: CLAIM, RELEASE, LOCATE. */
@@ -592,15 +583,12 @@ static void on_registry(tr_ctx *self, gateway_state *s, const tr_msg *msg)
         where = chat_nicks_locate(&s->nicks, nick);
         code = where != NULL ? CHAT_OK : CHAT_E_NO_USER;
     }
-    if (msg->corr == 0)
-        return;
     chat_buf b;
-    chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 2);
+    if (!chat_buf_open_answer(msg, &b, 2))
+        return;
     msgpack_pack_int(&b.pk, code);
     chat_pack_str(&b.pk, where != NULL ? where : "");
-    tr_reply(self, msg, b.sb.data, b.sb.size);
-    chat_buf_destroy(&b);
+    chat_buf_reply(self, msg, &b);
 }
 
 /* The room named in [room] (a leading '#' dropped). A bad name is refused
@@ -811,8 +799,7 @@ static int gateway_handle(tr_ctx *self, void *state, const tr_msg *msg)
             else
                 msgpack_pack_false(&b.pk);
         }
-        tr_reply(self, msg, b.sb.data, b.sb.size);
-        chat_buf_destroy(&b);
+        chat_buf_reply(self, msg, &b);
         return TR_OK;
     }
     default:
@@ -830,15 +817,7 @@ const tr_behaviour chat_gateway_behaviour = {
 
 int chat_gateway_add_peer(tr_system *sys, tr_ref gateway, tr_ref peer_gateway, int timeout_ms)
 {
-    chat_buf b;
-    chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 1);
-    int rc = chat_pack_ref(sys, &b.pk, peer_gateway);
-    if (rc != TR_OK) {
-        chat_buf_destroy(&b);
-        return rc;
-    }
-    return chat_buf_post(sys, gateway, CHAT_PEER, &b, timeout_ms);
+    return chat_post_ref(sys, gateway, CHAT_PEER, peer_gateway, timeout_ms);
 }
 
 /* ---- session ---- */

@@ -460,15 +460,7 @@ static void on_joined(tr_ctx *self, member_state *s, const tr_msg *msg)
         }
     }
     char names[1024] = "";
-    size_t used = 0;
-    const msgpack_object_array *mem = &in.items[2].via.array;
-    for (uint32_t i = 0; i < mem->size && used + CHAT_MAX_NICK + 8 < sizeof(names); i++) {
-        char nick[CHAT_MAX_NICK + 1];
-        if (chat_obj_str(&mem->ptr[i], nick, sizeof(nick)) && chat_valid_nick(nick))
-            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "", nick);
-    }
-    if (used + CHAT_MAX_NICK + 8 >= sizeof(names))
-        snprintf(names + used, sizeof(names) - used, ", ...");
+    chat_append_nicks(names, sizeof(names), 0, &in.items[2].via.array, "");
     chat_event ev = {.kind = CHAT_EV_JOINED, .ts = now_s(), .nick = server, .text = names,
                      .room = r->name, .again = again};
     emit(s, &ev);
@@ -612,15 +604,9 @@ static void send_line(tr_ctx *self, member_state *s, joined_room *r, const char 
         say_error(s, CHAT_E_UNAVAILABLE, r->name, err);
         return;
     }
-    if (r->nunconfirmed == r->capunconfirmed) {
-        uint32_t cap = r->capunconfirmed ? r->capunconfirmed * 2 : 4;
-        sent_line *l = realloc(r->unconfirmed, cap * sizeof(*l));
-        if (l == NULL) {
-            say_error(s, CHAT_E_UNAVAILABLE, r->name, "not sent: out of memory");
-            return;
-        }
-        r->unconfirmed = l;
-        r->capunconfirmed = cap;
+    if (!CHAT_ARRAY_MAKE_SPACE(r->unconfirmed, r->nunconfirmed, r->capunconfirmed, 4)) {
+        say_error(s, CHAT_E_UNAVAILABLE, r->name, "not sent: out of memory");
+        return;
     }
     sent_line l = {.id = ++s->next_id, .text = strdup(text), .me = me};
     if (l.text == NULL) {
@@ -1134,15 +1120,7 @@ int chat_member_leave(tr_system *sys, tr_ref member, int timeout_ms)
 
 int chat_member_reconnect(tr_system *sys, tr_ref member, tr_ref gateway, int timeout_ms)
 {
-    chat_buf b;
-    chat_buf_init(&b);
-    msgpack_pack_array(&b.pk, 1);
-    int rc = chat_pack_ref(sys, &b.pk, gateway);
-    if (rc != TR_OK) {
-        chat_buf_destroy(&b);
-        return rc;
-    }
-    return chat_buf_post(sys, member, CHAT_RECONNECT, &b, timeout_ms);
+    return chat_post_ref(sys, member, CHAT_RECONNECT, gateway, timeout_ms);
 }
 
 int chat_member_give_up(tr_system *sys, tr_ref member, const char *why, int timeout_ms)

@@ -21,14 +21,8 @@ int chat_nicks_claim(chat_nicks *r, const char *nick, const char *server, uint64
         return strcmp(e->server, server) == 0 && e->key == key ? CHAT_OK : CHAT_E_NICK_TAKEN;
     if (r->n >= CHAT_MAX_NICKS)
         return CHAT_E_UNAVAILABLE;
-    if (r->n == r->cap) {
-        uint32_t cap = r->cap ? r->cap * 2 : 16;
-        chat_nick_entry *grown = realloc(r->e, cap * sizeof(*grown));
-        if (grown == NULL)
-            return CHAT_E_UNAVAILABLE;
-        r->e = grown;
-        r->cap = cap;
-    }
+    if (!CHAT_ARRAY_MAKE_SPACE(r->e, r->n, r->cap, 16))
+        return CHAT_E_UNAVAILABLE;
     e = &r->e[r->n++];
     snprintf(e->nick, sizeof(e->nick), "%s", nick);
     snprintf(e->server, sizeof(e->server), "%s", server);

@@ -84,6 +84,35 @@ int chat_buf_post(tr_system *sys, tr_ref to, uint32_t type, chat_buf *b, int tim
     return rc;
 }
 
+int chat_buf_reply(tr_ctx *self, const tr_msg *request, chat_buf *b)
+{
+    int rc = tr_reply(self, request, b->sb.data, b->sb.size);
+    chat_buf_destroy(b);
+    return rc;
+}
+
+bool chat_buf_open_answer(const tr_msg *request, chat_buf *b, uint32_t items)
+{
+    if (request->corr == 0)
+        return false;
+    chat_buf_init(b);
+    msgpack_pack_array(&b->pk, items);
+    return true;
+}
+
+int chat_post_ref(tr_system *sys, tr_ref to, uint32_t type, tr_ref ref, int timeout_ms)
+{
+    chat_buf b;
+    chat_buf_init(&b);
+    msgpack_pack_array(&b.pk, 1);
+    int rc = chat_pack_ref(sys, &b.pk, ref);
+    if (rc != TR_OK) {
+        chat_buf_destroy(&b);
+        return rc;
+    }
+    return chat_buf_post(sys, to, type, &b, timeout_ms);
+}
+
 bool chat_in_open(chat_in *in, const void *data, size_t size, uint32_t min)
 {
     msgpack_unpacked_init(&in->u);
@@ -240,6 +269,21 @@ bool chat_valid_room(const char *room) { return room != NULL && valid_name(room,
 const char *chat_room_name(const char *s) { return s[0] == '#' ? s + 1 : s; }
 
 void chat_nick_key(const char *nick, char *buf, size_t cap) { snprintf(buf, cap, "@%s", nick); }
+
+void chat_append_nicks(char *buf, size_t cap, size_t used, const msgpack_object_array *nicks,
+                       const char *lead)
+{
+    bool first = true;
+    for (uint32_t i = 0; i < nicks->size && used + CHAT_MAX_NICK + 8 < cap; i++) {
+        char nick[CHAT_MAX_NICK + 1];
+        if (!chat_obj_str(&nicks->ptr[i], nick, sizeof(nick)) || !chat_valid_nick(nick))
+            continue;
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s", first ? lead : ", ", nick);
+        first = false;
+    }
+    if (used + CHAT_MAX_NICK + 8 >= cap)
+        snprintf(buf + used, cap - used, ", ...");
+}
 
 /* ---- rendezvous hashing ----
  * Every server computes the same weight for (server, room); the room lives on

@@ -547,14 +547,8 @@ static int on_join(tr_ctx *self, room_state *s, const tr_msg *msg)
     chat_in_close(&in);
     if (s->fetch_corr != 0 && !tr_ref_is_none(msg->sender) && s->nwaiting < CHAT_MAX_MEMBERS) {
         /* our lines are still coming from the replica: let them in after */
-        if (s->nwaiting == s->capwaiting) {
-            uint32_t cap = s->capwaiting ? s->capwaiting * 2 : 8;
-            waiting_join *w = realloc(s->waiting, cap * sizeof(*w));
-            if (w == NULL)
-                return TR_ENOMEM;
-            s->waiting = w;
-            s->capwaiting = cap;
-        }
+        if (!CHAT_ARRAY_MAKE_SPACE(s->waiting, s->nwaiting, s->capwaiting, 8))
+            return TR_ENOMEM;
         waiting_join *w = &s->waiting[s->nwaiting++];
         w->who = msg->sender;
         w->how = (int)how;
@@ -602,14 +596,8 @@ static int do_join(tr_ctx *self, room_state *s, tr_ref who, const char *nick, in
         room_error(self, s, who, CHAT_E_FULL, text, true);
         return TR_OK;
     }
-    if (s->n == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 8;
-        member *m = realloc(s->m, cap * sizeof(*m));
-        if (m == NULL)
-            return TR_ENOMEM;
-        s->m = m;
-        s->cap = cap;
-    }
+    if (!CHAT_ARRAY_MAKE_SPACE(s->m, s->n, s->cap, 8))
+        return TR_ENOMEM;
     /* announce to the others first, then add: the newcomer's first counted
      * message is whatever comes after its JOINED */
     if (how != CHAT_JOIN_MOVED) { /* the members who move with the room say nothing */
@@ -671,14 +659,8 @@ static void said_again(tr_ctx *self, room_state *s, tr_ref to, uint64_t id, uint
 /* Keeps a line said with an id until its replica holds it. */
 static int hold_unconfirmed(room_state *s, const hist_line *h, tr_ref to, uint64_t id)
 {
-    if (s->nunc == s->capunc) {
-        uint32_t cap = s->capunc ? s->capunc * 2 : 8;
-        unconfirmed *u = realloc(s->unc, cap * sizeof(*u));
-        if (u == NULL)
-            return TR_ENOMEM;
-        s->unc = u;
-        s->capunc = cap;
-    }
+    if (!CHAT_ARRAY_MAKE_SPACE(s->unc, s->nunc, s->capunc, 8))
+        return TR_ENOMEM;
     char *text = strdup(h->text);
     if (text == NULL)
         return TR_ENOMEM;
@@ -936,16 +918,13 @@ static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
         return TR_OK;
     }
     case CHAT_WHO: { /* an ask: [[nick...]] */
-        if (msg->corr == 0)
-            return TR_OK;
         chat_buf b;
-        chat_buf_init(&b);
-        msgpack_pack_array(&b.pk, 1);
+        if (!chat_buf_open_answer(msg, &b, 1))
+            return TR_OK;
         msgpack_pack_array(&b.pk, s->n);
         for (uint32_t i = 0; i < s->n; i++)
             chat_pack_str(&b.pk, s->m[i].nick);
-        int rc = tr_reply(self, msg, b.sb.data, b.sb.size);
-        chat_buf_destroy(&b);
+        int rc = chat_buf_reply(self, msg, &b);
         return rc == TR_EDEAD ? TR_OK : rc;
     }
     case TR_MSG_DOWN: {
@@ -966,8 +945,7 @@ static int room_handle(tr_ctx *self, void *state, const tr_msg *msg)
         msgpack_pack_uint32(&b.pk, s->hist.n);
         msgpack_pack_uint64(&b.pk, s->kicked);
         msgpack_pack_uint64(&b.pk, s->lines);
-        int rc = tr_reply(self, msg, b.sb.data, b.sb.size);
-        chat_buf_destroy(&b);
+        int rc = chat_buf_reply(self, msg, &b);
         return rc == TR_EDEAD ? TR_OK : rc;
     }
     default:
@@ -1105,14 +1083,8 @@ static held_room *hold_room(directory_state *s, const char *room)
                 h = &s->held[i];
         ring_clear(&h->ring);
     } else if (h == NULL) {
-        if (s->nheld == s->capheld) {
-            uint32_t cap = s->capheld ? s->capheld * 2 : 8;
-            held_room *r = realloc(s->held, cap * sizeof(*r));
-            if (r == NULL)
-                return NULL;
-            s->held = r;
-            s->capheld = cap;
-        }
+        if (!CHAT_ARRAY_MAKE_SPACE(s->held, s->nheld, s->capheld, 8))
+            return NULL;
         h = &s->held[s->nheld++];
         memset(h, 0, sizeof(*h));
     }
@@ -1209,8 +1181,7 @@ static void on_fetch(tr_ctx *self, directory_state *s, const tr_msg *msg)
     msgpack_pack_array(&b.pk, ring.n);
     for (uint32_t i = 0; i < ring.n; i++)
         pack_line(&b.pk, ring_at(&ring, i));
-    tr_reply(self, msg, b.sb.data, b.sb.size);
-    chat_buf_destroy(&b);
+    chat_buf_reply(self, msg, &b);
     ring_clear(&ring);
 }
 
@@ -1256,8 +1227,7 @@ static void answer_open(tr_ctx *self, tr_ref to, uint64_t corr, int code, tr_ref
         msgpack_pack_nil(&b.pk);
     }
     tr_msg req = {.type = CHAT_OPEN, .sender = to, .corr = corr};
-    tr_reply(self, &req, b.sb.data, b.sb.size);
-    chat_buf_destroy(&b);
+    chat_buf_reply(self, &req, &b);
 }
 
 static room_entry *find_room(directory_state *s, const char *name)
@@ -1272,14 +1242,8 @@ static room_entry *start_room(tr_ctx *self, directory_state *s, const char *name
 {
     if (s->n >= CHAT_MAX_ROOMS)
         return NULL;
-    if (s->n == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 8;
-        room_entry *r = realloc(s->rooms, cap * sizeof(*r));
-        if (r == NULL)
-            return NULL;
-        s->rooms = r;
-        s->cap = cap;
-    }
+    if (!CHAT_ARRAY_MAKE_SPACE(s->rooms, s->n, s->cap, 8))
+        return NULL;
     chat_room_cfg *cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL)
         return NULL;
@@ -1346,14 +1310,8 @@ static int directory_handle(tr_ctx *self, void *state, const tr_msg *msg)
             answer_open(self, msg->sender, msg->corr, CHAT_OK, e->room);
             return TR_OK;
         }
-        if (e->npend == e->cappend) {
-            uint32_t cap = e->cappend ? e->cappend * 2 : 4;
-            pending_ask *p = realloc(e->pend, cap * sizeof(*p));
-            if (p == NULL)
-                return TR_ENOMEM;
-            e->pend = p;
-            e->cappend = cap;
-        }
+        if (!CHAT_ARRAY_MAKE_SPACE(e->pend, e->npend, e->cappend, 4))
+            return TR_ENOMEM;
         e->pend[e->npend++] = (pending_ask){msg->sender, msg->corr};
         return TR_OK;
     }
@@ -1393,19 +1351,16 @@ static int directory_handle(tr_ctx *self, void *state, const tr_msg *msg)
         on_fetch(self, s, msg);
         return TR_OK;
     case CHAT_LIST: { /* an ask: [[room, members]...] */
-        if (msg->corr == 0)
-            return TR_OK;
         chat_buf b;
-        chat_buf_init(&b);
-        msgpack_pack_array(&b.pk, 1);
+        if (!chat_buf_open_answer(msg, &b, 1))
+            return TR_OK;
         msgpack_pack_array(&b.pk, s->n);
         for (uint32_t i = 0; i < s->n; i++) {
             msgpack_pack_array(&b.pk, 2);
             chat_pack_str(&b.pk, s->rooms[i].cfg->name);
             msgpack_pack_uint32(&b.pk, s->rooms[i].members);
         }
-        tr_reply(self, msg, b.sb.data, b.sb.size);
-        chat_buf_destroy(&b);
+        chat_buf_reply(self, msg, &b);
         return TR_OK;
     }
     case TR_MSG_DOWN: { /* a room's supervisor gave up (restart intensity) */

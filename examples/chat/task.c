@@ -259,13 +259,7 @@ static void on_who(tr_ctx *self, task_state *s, const chat_in *in)
     char line[CHAT_MAX_TEXT];
     size_t used = (size_t)snprintf(line, sizeof(line), "#%s on server %s, %u here:", s->a->arg,
                                    s->a->servers[s->target].name, nicks->size);
-    for (uint32_t i = 0; i < nicks->size && used + CHAT_MAX_NICK + 8 < sizeof(line); i++) {
-        char nick[CHAT_MAX_NICK + 1];
-        if (chat_obj_str(&nicks->ptr[i], nick, sizeof(nick)) && chat_valid_nick(nick))
-            used += (size_t)snprintf(line + used, sizeof(line) - used, "%s %s", i ? "," : "", nick);
-    }
-    if (used + CHAT_MAX_NICK + 8 >= sizeof(line))
-        snprintf(line + used, sizeof(line) - used, ", ...");
+    chat_append_nicks(line, sizeof(line), used, nicks, " ");
     const char *lines[] = {line};
     info_lines(self, s, lines, 1);
     finish(self);
@@ -321,14 +315,8 @@ static void on_list(tr_ctx *self, task_state *s, uint32_t server, const chat_in 
                 members == 0)
                 continue;
             row.members = (uint32_t)members;
-            if (s->nrows == s->caprows) {
-                uint32_t cap = s->caprows ? s->caprows * 2 : 16;
-                list_row *grown = realloc(s->rows, cap * sizeof(*grown));
-                if (grown == NULL)
-                    break;
-                s->rows = grown;
-                s->caprows = cap;
-            }
+            if (!CHAT_ARRAY_MAKE_SPACE(s->rows, s->nrows, s->caprows, 16))
+                break;
             s->rows[s->nrows++] = row;
         }
     } else {
