@@ -113,64 +113,73 @@ typedef struct opts {
     const char *positional;
 } opts;
 
+/* How the value of an option is read. */
+typedef enum { OPT_TEXT, OPT_INT, OPT_COUNT, OPT_REAL } opt_kind;
+
+/* An option that takes one value, and the field of opts that receives it:
+ * a const char *, int, uint32_t or double, by kind. */
+typedef struct opt_field {
+    const char *flag;
+    opt_kind kind;
+    void *to;
+} opt_field;
+
+static const opt_field *find_field(const opt_field *fields, size_t n, const char *flag)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(fields[i].flag, flag) == 0)
+            return &fields[i];
+    return NULL;
+}
+
+static void set_field(const opt_field *f, const char *v)
+{
+    switch (f->kind) {
+    case OPT_TEXT: *(const char **)f->to = v; break;
+    case OPT_INT: *(int *)f->to = atoi(v); break;
+    case OPT_COUNT: *(uint32_t *)f->to = (uint32_t)strtoul(v, NULL, 10); break;
+    case OPT_REAL: *(double *)f->to = strtod(v, NULL); break;
+    }
+}
+
 static void parse(int argc, char **argv, opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->delay_ms = 400;
     o->reconnect_s = 60;
+    const opt_field fields[] = {
+        {"--name", OPT_TEXT, &o->name},          {"--listen", OPT_TEXT, &o->listen},
+        {"--cookie", OPT_TEXT, &o->cookie},      {"--http", OPT_TEXT, &o->http},
+        {"--nick", OPT_TEXT, &o->nick},          {"--room", OPT_TEXT, &o->room},
+        {"--data", OPT_TEXT, &o->data},          {"--web", OPT_TEXT, &o->web},
+        {"--budget", OPT_COUNT, &o->budget},     {"--reconnect", OPT_INT, &o->reconnect_s},
+        {"--delay-ms", OPT_INT, &o->delay_ms},   {"--clients", OPT_COUNT, &o->clients},
+        {"--rooms", OPT_COUNT, &o->rooms},       {"--rate", OPT_REAL, &o->rate},
+        {"--seconds", OPT_REAL, &o->seconds},
+    };
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = true;
-        if (strcmp(a, "--name") == 0)
-            o->name = v;
-        else if (strcmp(a, "--listen") == 0)
-            o->listen = v;
-        else if (strcmp(a, "--cookie") == 0)
-            o->cookie = v;
-        else if (strcmp(a, "--http") == 0)
-            o->http = v;
-        else if (strcmp(a, "--nick") == 0)
-            o->nick = v;
-        else if (strcmp(a, "--room") == 0)
-            o->room = v;
-        else if (strcmp(a, "--data") == 0)
-            o->data = v;
-        else if (strcmp(a, "--web") == 0)
-            o->web = v;
-        else if (strcmp(a, "--budget") == 0)
-            o->budget = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
-        else if (strcmp(a, "--reconnect") == 0)
-            o->reconnect_s = v ? atoi(v) : 0;
-        else if (strcmp(a, "--delay-ms") == 0)
-            o->delay_ms = v ? atoi(v) : 0;
-        else if (strcmp(a, "--clients") == 0)
-            o->clients = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
-        else if (strcmp(a, "--rooms") == 0)
-            o->rooms = v ? (uint32_t)strtoul(v, NULL, 10) : 0;
-        else if (strcmp(a, "--rate") == 0)
-            o->rate = v ? strtod(v, NULL) : 0;
-        else if (strcmp(a, "--seconds") == 0)
-            o->seconds = v ? strtod(v, NULL) : 0;
-        else if (strcmp(a, "--server") == 0 || strcmp(a, "--servers") == 0) {
-            if (o->nservers < MAX_PEERS && v)
-                o->servers[o->nservers++] = v;
-        } else if (strcmp(a, "--peer") == 0) {
-            if (o->npeers < MAX_PEERS && v)
-                o->peers[o->npeers++] = v;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage();
-        } else if (a[0] == '-') {
-            die(EXIT_USAGE, "unknown option '%s' (try --help)", a);
-        } else {
+        const opt_field *f = find_field(fields, sizeof(fields) / sizeof(fields[0]), a);
+        bool server = strcmp(a, "--server") == 0 || strcmp(a, "--servers") == 0;
+        bool peer = strcmp(a, "--peer") == 0;
+        if (f == NULL && !server && !peer) {
+            if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+                usage();
+            if (a[0] == '-')
+                die(EXIT_USAGE, "unknown option '%s' (try --help)", a);
             o->positional = a;
-            takes = false;
+            continue;
         }
-        if (takes) {
-            if (v == NULL)
-                die(EXIT_USAGE, "option %s needs a value", a);
-            i++;
-        }
+        if (v == NULL)
+            die(EXIT_USAGE, "option %s needs a value", a);
+        if (f != NULL)
+            set_field(f, v);
+        else if (server && o->nservers < MAX_PEERS)
+            o->servers[o->nservers++] = v;
+        else if (peer && o->npeers < MAX_PEERS)
+            o->peers[o->npeers++] = v;
+        i++;
     }
 }
 
@@ -187,21 +196,33 @@ static void check_cookie(const char *cookie)
         die(EXIT_USAGE, "empty --cookie: give the secret shared by every server and client");
 }
 
+/* Splits a tcp:// (tcp4://, tcp6://) URL at its last ':': copies what
+ * stands between "://" and that colon to host (cap bytes), and points
+ * *port at what follows it (inside host). False for another scheme or no
+ * ':'. */
+static bool split_tcp_url(const char *url, char *host, size_t cap, const char **port)
+{
+    const char *p = strstr(url, "://");
+    if (p == NULL || strncmp(url, "tcp", 3) != 0)
+        return false;
+    snprintf(host, cap, "%s", p + 3);
+    char *colon = strrchr(host, ':');
+    if (colon == NULL)
+        return false;
+    *colon = '\0';
+    *port = colon + 1;
+    return true;
+}
+
 /* After the node refused a tcp:// listen URL: is the address in use? Binds
  * a plain socket to it to find out, since TR_EADDR covers both a bad URL and
  * an address taken. Returns errno of the bind, or 0 if it is free/unknown. */
 static int tcp_bind_errno(const char *url)
 {
-    const char *p = strstr(url, "://");
-    if (p == NULL || strncmp(url, "tcp", 3) != 0)
-        return 0;
     char host[256];
-    snprintf(host, sizeof(host), "%s", p + 3);
-    char *colon = strrchr(host, ':');
-    if (colon == NULL)
+    const char *port;
+    if (!split_tcp_url(url, host, sizeof(host), &port))
         return 0;
-    *colon = '\0';
-    const char *port = colon + 1;
     char *h = host;
     if (h[0] == '[') { /* [v6] */
         h++;
@@ -300,16 +321,10 @@ static int find_gateway(const char *url, int timeout_ms, tr_ref *gw, char *serve
 #define MAX_SEED_ADDRS 16
 static int resolve_seed(const char *url, char out[][300], int max)
 {
-    const char *p = strstr(url, "://");
-    if (p == NULL || strncmp(url, "tcp", 3) != 0 || p[3] == '[')
-        return 0;
     char host[256];
-    snprintf(host, sizeof(host), "%s", p + 3);
-    char *colon = strrchr(host, ':');
-    if (colon == NULL)
+    const char *port;
+    if (!split_tcp_url(url, host, sizeof(host), &port) || host[0] == '[')
         return 0;
-    *colon = '\0';
-    const char *port = colon + 1;
     struct in6_addr a6;
     struct in_addr a4;
     if (inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1 || host[0] == '\0')
@@ -1064,6 +1079,20 @@ static bool all_seen(int n)
     return true;
 }
 
+/* Starts this process's node as "<prefix>-<pid>" (listening on listen
+ * unless it is NULL) and reaches the gateway of each of the o->nservers
+ * --server URLs: gws[i] and its server's name servers[i]. Exits the
+ * program when one cannot be reached. */
+static void start_and_reach_servers(const opts *o, const char *prefix, const char *listen,
+                                    tr_ref gws[], char servers[][CHAT_MAX_SERVER + 1])
+{
+    char name[64], bound[256];
+    snprintf(name, sizeof(name), "%s-%ld", prefix, (long)getpid());
+    start_node(name, o->cookie, listen, bound, sizeof(bound), false);
+    for (int i = 0; i < o->nservers; i++)
+        gws[i] = reach_gateway(o->servers[i], servers[i], sizeof(servers[i]));
+}
+
 static int cmd_bots(opts *o)
 {
     if (o->nservers < 1)
@@ -1075,14 +1104,9 @@ static int cmd_bots(opts *o)
     if (listen != NULL)
         check_url("listen", listen);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    char name[64], bound[256];
-    snprintf(name, sizeof(name), "bots-%ld", (long)getpid());
-    start_node(name, o->cookie, listen, bound, sizeof(bound), false);
-
     tr_ref gws[MAX_PEERS];
     char servers[MAX_PEERS][CHAT_MAX_SERVER + 1];
-    for (int i = 0; i < o->nservers; i++)
-        gws[i] = reach_gateway(o->servers[i], servers[i], sizeof(servers[i]));
+    start_and_reach_servers(o, "bots", listen, gws, servers);
 
     static const char *nicks[NBOTS] = {"ada", "bob"};
     static chat_member_cfg mc[NBOTS];
@@ -1150,13 +1174,9 @@ static int cmd_load(opts *o)
         die(EXIT_USAGE, "load: at most 1024 rooms and %d clients per room", CHAT_MAX_MEMBERS);
     const char *listen = o->listen ? o->listen : "tcp://127.0.0.1:0";
     check_url("listen", listen);
-    char name[64], bound[256];
-    snprintf(name, sizeof(name), "load-%ld", (long)getpid());
-    start_node(name, o->cookie, listen, bound, sizeof(bound), false);
     tr_ref gws[MAX_PEERS];
     char servers[MAX_PEERS][CHAT_MAX_SERVER + 1];
-    for (int i = 0; i < o->nservers; i++)
-        gws[i] = reach_gateway(o->servers[i], servers[i], sizeof(servers[i]));
+    start_and_reach_servers(o, "load", listen, gws, servers);
     cfg.gateways = gws;
     cfg.ngateways = (uint32_t)o->nservers;
     printf("load: %u clients over %d server(s), %u rooms, %.2f lines/s each for %.0f s\n",
