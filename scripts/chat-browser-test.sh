@@ -11,18 +11,9 @@
 #                                                   (another build, e.g. under TSan)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/chat-ready.sh
-SHOT=$(realpath -m "${1:-build/logs/chat-web.png}")
-mkdir -p "$(dirname "$SHOT")"
+source scripts/browser-prepare.sh
+browser_prepare build/logs/chat-web.png "$@" # sets SHOT and CHAT
 
-bash scripts/deps.sh
-if [[ -z ${TROUPE_CHAT:-} ]]; then
-    [[ -f build/default/CMakeCache.txt ]] || cmake --preset default >/dev/null
-    cmake --build --preset default -j "${TROUPE_JOBS:-2}" --target troupe-chat >/dev/null
-fi
-(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
-
-CHAT=$(realpath "${TROUPE_CHAT:-build/default/examples/chat/troupe-chat}")
 W=$(mktemp -d /tmp/troupe-chat-web.XXXXXX)
 PIDS=()
 cleanup() {

@@ -8,18 +8,13 @@
 #
 #   scripts/dashboard-test.sh [SCREENSHOT.png]   (default build/logs/dashboard.png;
 #                                                 docs/dashboard.png refreshes the README's)
+#   TROUPE_CHAT=build/tsan/examples/chat/troupe-chat scripts/dashboard-test.sh
+#                                                (another build, e.g. under TSan)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/chat-ready.sh
-SHOT=$(realpath -m "${1:-build/logs/dashboard.png}")
-mkdir -p "$(dirname "$SHOT")"
+source scripts/browser-prepare.sh
+browser_prepare build/logs/dashboard.png "$@" # sets SHOT and CHAT
 
-bash scripts/deps.sh
-[[ -f build/default/CMakeCache.txt ]] || cmake --preset default >/dev/null
-cmake --build --preset default -j "${TROUPE_JOBS:-2}" --target troupe-chat >/dev/null
-(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
-
-CHAT=$(realpath build/default/examples/chat/troupe-chat)
 W=$(mktemp -d /tmp/troupe-dashboard.XXXXXX)
 PIDS=()
 cleanup() {
