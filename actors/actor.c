@@ -14,6 +14,7 @@
 
 #include "actors/ask.h"
 #include "actors/crash.h"
+#include "actors/ext.h"
 #include "actors/lifecycle.h"
 #include "actors/probe.h"
 #include "actors/sched.h"
@@ -52,7 +53,7 @@ tr_actor_ext *tr_actor_ext_get(struct tr_actor *a)
     pthread_mutex_lock(m);
     ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
     if (ext == NULL) {
-        ext = calloc(1, sizeof(*ext));
+        ext = tr_actor_ext_new();
         atomic_store_explicit(&a->ext, ext, memory_order_release);
     }
     pthread_mutex_unlock(m);
@@ -207,7 +208,7 @@ int tr_actor_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_
         goto out;
     }
     if (o.name != NULL || group != NULL) {
-        tr_actor_ext *ext = calloc(1, sizeof(*ext));
+        tr_actor_ext *ext = tr_actor_ext_new();
         char *name = o.name != NULL ? strdup(o.name) : NULL;
         if (ext == NULL || (o.name != NULL && name == NULL)) {
             free(ext);
@@ -217,7 +218,7 @@ int tr_actor_spawn(tr_system *sys, const tr_behaviour *beh, void *arg, const tr_
             goto out;
         }
         ext->name = name;
-        ext->group = group;
+        ext->group.of = group;
         atomic_init(&a->ext, ext);
     }
     if ((rc = tr_table_insert(&sys->table, a, &a->self)) != TR_OK) {
@@ -513,29 +514,16 @@ static void drain_to_dead_letters(struct tr_actor *a, int reason)
 
 void tr_actor_drop_mailbox(struct tr_actor *a, int reason) { drain_to_dead_letters(a, reason); }
 
-static tr_actor_ext_cleanup g_ext_cleanups[TR_ACTOR_EXT_CLEANUPS];
-static unsigned g_ext_ncleanups; /* written at load time only (constructors) */
-
-void tr_actor_ext_on_free(tr_actor_ext_cleanup fn)
+void tr_actor_name_fini(void *part)
 {
-    if (g_ext_ncleanups == TR_ACTOR_EXT_CLEANUPS) {
-        fprintf(stderr, "troupe: more than %d extension cleanups: raise TR_ACTOR_EXT_CLEANUPS\n",
-                TR_ACTOR_EXT_CLEANUPS);
-        abort();
-    }
-    g_ext_cleanups[g_ext_ncleanups++] = fn;
+    char **name = part;
+    free(*name);
 }
 
 void tr_actor_destroy(struct tr_actor *a)
 {
     drain_to_dead_letters(a, TR_EDEAD); /* sends that raced with the end */
     tr_children_free(&a->children);
-    tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_relaxed);
-    if (ext != NULL) {
-        free(ext->name);
-        for (unsigned i = 0; i < g_ext_ncleanups; i++)
-            g_ext_cleanups[i](ext);
-        free(ext);
-    }
+    tr_actor_ext_free(atomic_load_explicit(&a->ext, memory_order_relaxed));
     actor_free_mem(a);
 }

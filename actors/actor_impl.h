@@ -7,8 +7,9 @@
  * behaviour's state, which is allocated right after the struct. Actors are
  * not cache-line aligned (that would cost memory per actor), so the middle
  * part keeps the first and last parts more than a line apart.
- * Rarely used data (name, muted senders, pending asks, owned timers, group)
- * lives in a lazily allocated extension, keeping a plain actor small. */
+ * Rarely used data (name, muted senders, pending asks, owned timers, group,
+ * monitors, links) lives in a lazily allocated extension whose parts each
+ * feature defines (actors/ext.h), keeping a plain actor small. */
 #ifndef TROUPE_ACTORS_ACTOR_IMPL_H
 #define TROUPE_ACTORS_ACTOR_IMPL_H
 
@@ -19,19 +20,19 @@
 #include <stdint.h>
 
 #include "actors/children.h"
-#include "actors/mute.h"
 #include "ds/container.h"
 #include "ds/vec.h"
 #include "mailbox/mailbox.h"
 #include "troupe/actor.h"
 
 struct tr_group;
-struct tr_link_set;
 
 /* A growable array of references (ds/vec.h). */
 typedef TR_VEC(tr_ref) tr_ref_vec;
-/* Monitors watching an actor (actors/monitor_impl.h). */
-typedef TR_VEC(struct tr_watch) tr_watch_vec;
+
+/* An actor's extension: the parts features keep for some actors only
+ * (actors/ext.h). */
+typedef struct tr_actor_ext tr_actor_ext;
 
 /* Schedule state (tr_actor.sched). */
 enum {
@@ -67,46 +68,6 @@ enum {
     TR_AF_TRAP_EXITS = 1u << 3, /* exit signals from links become TR_MSG_EXIT messages */
     TR_AF_CLOSE_PENDING = 1u << 4, /* stopping, OPEN not yet cleared (tr_lifecycle_try_finish) */
 };
-
-typedef struct tr_pending_ask {
-    uint64_t corr;
-    uint64_t timer;
-    uint64_t monitor; /* of a remote callee (its node may go down); 0 = none */
-    tr_ref callee;
-} tr_pending_ask;
-
-/* An ask this actor handled without replying yet (actors/ask.h). */
-typedef struct tr_owed_ask {
-    tr_ref asker;
-    uint64_t corr;
-} tr_owed_ask;
-
-/* Extension: allocated on first use under the actor's stripe lock. */
-typedef struct tr_actor_ext {
-    char *name;
-    /* senders muted on this actor (guarded by the stripe lock) */
-    tr_muteset muted;
-    _Atomic uint32_t has_muted;
-    /* owner thread only */
-    TR_VEC(tr_pending_ask) asks;
-    uint32_t nmonitored; /* pending asks holding a monitor */
-    uint64_t next_corr;
-    TR_VEC(tr_owed_ask) owed; /* asks handled, not yet replied to */
-    uint32_t owed_next;
-    TR_VEC(uint64_t) timers; /* ids of timers this actor created */
-    uint64_t deadline_timer;
-    struct tr_group *group;
-    int64_t result;
-    void *result_ptr; /* tr_set_result_ptr, handed to the group at the end */
-    void (*result_free)(void *);
-    /* monitors watching this actor (guarded by the stripe lock) */
-    tr_watch_vec watches;
-    /* links and pending exit signals (actors/link.c; stripe lock) */
-    struct tr_link_set *links;
-    /* a supervisor's restarts so far (tr_metrics_supervisor_restart: its
-     * owner writes, tr_actors_list reads) */
-    _Atomic uint32_t restarts;
-} tr_actor_ext;
 
 struct tr_actor {
     /* --- [0, 32): what a sender touches: the mailbox tail, the schedule
@@ -211,20 +172,6 @@ static inline void tr_actor_prefetch(struct tr_actor *a)
 
 /* Returns the extension, creating it; NULL on ENOMEM. */
 tr_actor_ext *tr_actor_ext_get(struct tr_actor *a);
-
-/* Frees what one feature keeps in an extension (its vectors, its sets). */
-typedef void (*tr_actor_ext_cleanup)(tr_actor_ext *ext);
-
-/* Registers a feature's cleanup: tr_actor_destroy runs every registered one
- * on an actor's extension, so actor.c need not know the features. Called at
- * program load, through TR_ACTOR_EXT_CLEANUP; at most TR_ACTOR_EXT_CLEANUPS. */
-void tr_actor_ext_on_free(tr_actor_ext_cleanup fn);
-#define TR_ACTOR_EXT_CLEANUPS 16
-
-/* Registers `fn` (a tr_actor_ext_cleanup of this file) when the program or
- * library is loaded, before any actor exists. */
-#define TR_ACTOR_EXT_CLEANUP(fn)                                                                   \
-    __attribute__((constructor)) static void fn##_register(void) { tr_actor_ext_on_free(fn); }
 
 /* Moves `a` IDLE->SCHEDULED (or MUTED->SCHEDULED when `unmute`). Returns
  * true when this thread did so: it then owns the actor (which cannot run,

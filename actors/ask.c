@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/ext.h"
 #include "actors/inbox_impl.h"
 #include "actors/remote.h"
 #include "actors/send.h"
@@ -17,21 +18,21 @@
 #include "troupe/inbox.h"
 #include "troupe/monitor.h"
 
-static void asks_free(tr_actor_ext *ext)
+void tr_ask_ext_fini(void *part)
 {
-    tr_vec_free(&ext->asks);
-    tr_vec_free(&ext->owed);
+    tr_ask_ext *ask = part;
+    tr_vec_free(&ask->pending);
+    tr_vec_free(&ask->owed);
 }
-TR_ACTOR_EXT_CLEANUP(asks_free)
 
 /* ---- asker side ---- */
 
 static bool ask_remove(tr_actor_ext *ext, uint64_t corr, tr_pending_ask *out)
 {
-    for (uint32_t i = 0; i < ext->asks.len; i++) {
-        if (ext->asks.at[i].corr == corr) {
-            *out = ext->asks.at[i];
-            tr_vec_remove_swap(&ext->asks, i);
+    for (uint32_t i = 0; i < ext->ask.pending.len; i++) {
+        if (ext->ask.pending.at[i].corr == corr) {
+            *out = ext->ask.pending.at[i];
+            tr_vec_remove_swap(&ext->ask.pending, i);
             return true;
         }
     }
@@ -44,7 +45,7 @@ static void ask_release(struct tr_actor *a, tr_actor_ext *ext, const tr_pending_
     tr_timers_cancel(a->sys, p->timer);
     if (p->monitor != 0) {
         tr_remote_demonitor(a->sys, p->callee, p->monitor);
-        ext->nmonitored--;
+        ext->ask.nmonitored--;
     }
 }
 
@@ -67,12 +68,12 @@ static tr_mnode *ask_down(struct tr_actor *a, tr_actor_ext *ext, tr_mnode *m)
     if (m->msg.size != sizeof(d))
         return m;
     memcpy(&d, m->msg.data, sizeof(d));
-    for (uint32_t i = 0; i < ext->asks.len; i++) {
-        tr_pending_ask p = ext->asks.at[i];
+    for (uint32_t i = 0; i < ext->ask.pending.len; i++) {
+        tr_pending_ask p = ext->ask.pending.at[i];
         if (p.monitor == 0 || p.monitor != d.monitor || !tr_ref_equal(p.callee, d.actor))
             continue;
-        tr_vec_remove_swap(&ext->asks, i);
-        ext->nmonitored--;
+        tr_vec_remove_swap(&ext->ask.pending, i);
+        ext->ask.nmonitored--;
         tr_timers_cancel(a->sys, p.timer);
         tr_mnode *f = failure_node(p.callee, p.corr, d.reason);
         if (f == NULL) /* cannot say why: the timeout will */
@@ -90,7 +91,7 @@ tr_mnode *tr_ask_accept(struct tr_actor *a, tr_mnode *m)
         return m;
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (type == TR_MSG_DOWN)
-        return ext != NULL && ext->nmonitored > 0 ? ask_down(a, ext, m) : m;
+        return ext != NULL && ext->ask.nmonitored > 0 ? ask_down(a, ext, m) : m;
     tr_pending_ask p;
     if (ext == NULL || !ask_remove(ext, m->msg.corr, &p)) {
         /* a late reply (its ask already failed) is a dead letter; a second
@@ -109,9 +110,9 @@ void tr_ask_cancel_all(struct tr_actor *a)
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext == NULL)
         return;
-    for (uint32_t i = 0; i < ext->asks.len; i++)
-        ask_release(a, ext, &ext->asks.at[i]);
-    ext->asks.len = 0;
+    for (uint32_t i = 0; i < ext->ask.pending.len; i++)
+        ask_release(a, ext, &ext->ask.pending.at[i]);
+    ext->ask.pending.len = 0;
 }
 
 int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size,
@@ -122,12 +123,12 @@ int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size
     tr_actor_ext *ext = tr_actor_ext_get(self);
     if (ext == NULL)
         return TR_ENOMEM;
-    if (tr_vec_reserve(&ext->asks, ext->asks.len + 1) != 0)
+    if (tr_vec_reserve(&ext->ask.pending, ext->ask.pending.len + 1) != 0)
         return TR_ENOMEM;
     tr_mnode *n = tr_mnode_copy(type, data, size);
     if (n == NULL)
         return TR_ENOMEM;
-    uint64_t id = ++ext->next_corr;
+    uint64_t id = ++ext->ask.next_corr;
     n->msg.sender = self->self;
     n->msg.corr = id;
     tr_timer_spec spec = {.action = TR_TIMER_NOTIFY, .target = self->self,
@@ -138,9 +139,9 @@ int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size
         tr_mnode_free(n);
         return rc;
     }
-    uint32_t slot = ext->asks.len;
+    uint32_t slot = ext->ask.pending.len;
     tr_pending_ask ask = {.corr = id, .timer = timer, .callee = to};
-    (void)tr_vec_push(&ext->asks, ask); /* room reserved above */
+    (void)tr_vec_push(&ext->ask.pending, ask); /* room reserved above */
     rc = tr_deliver(self->sys, self, to, n, false, 0);
     if (rc != TR_OK) { /* never sent: forget the ask */
         tr_pending_ask gone = {.timer = timer};
@@ -150,10 +151,11 @@ int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size
     }
     if (tr_ref_is_remote(to)) {
         /* its node may go down: a monitor for the duration of the ask (a
-         * local callee answers for itself when it ends, see ask.h) */
-        tr_pending_ask *p = &ext->asks.at[slot]; /* nothing completes asks during our callback */
+         * local callee answers for itself when it ends, see ask.h); nothing
+         * completes asks during our callback, so p stays valid */
+        tr_pending_ask *p = &ext->ask.pending.at[slot];
         p->monitor = atomic_fetch_add_explicit(&self->sys->monitor_seq, 1, memory_order_relaxed) + 1;
-        ext->nmonitored++;
+        ext->ask.nmonitored++;
         tr_remote_monitor(self->sys, self->self, to, p->monitor);
     }
     if (corr != NULL)
@@ -189,10 +191,10 @@ void tr_ask_owe(struct tr_actor *a, const tr_msg *msg)
     if (ext == NULL)
         return;
     tr_owed_ask owed = {.asker = msg->sender, .corr = msg->corr};
-    if (ext->owed.len < OWED_MAX)
-        (void)tr_vec_push(&ext->owed, owed); /* out of memory: the asker's timeout tells */
+    if (ext->ask.owed.len < OWED_MAX)
+        (void)tr_vec_push(&ext->ask.owed, owed); /* out of memory: the asker's timeout tells */
     else
-        ext->owed.at[ext->owed_next++ % OWED_MAX] = owed;
+        ext->ask.owed.at[ext->ask.owed_next++ % OWED_MAX] = owed;
 }
 
 /* The caller replies to `request`: it is no longer owed. */
@@ -205,10 +207,10 @@ static void ask_replied(struct tr_actor *self, const tr_msg *request)
     tr_actor_ext *ext = atomic_load_explicit(&self->ext, memory_order_acquire);
     if (ext == NULL)
         return;
-    for (uint32_t i = 0; i < ext->owed.len; i++) {
-        if (ext->owed.at[i].corr == request->corr &&
-            tr_ref_equal(ext->owed.at[i].asker, request->sender)) {
-            tr_vec_remove_swap(&ext->owed, i);
+    for (uint32_t i = 0; i < ext->ask.owed.len; i++) {
+        if (ext->ask.owed.at[i].corr == request->corr &&
+            tr_ref_equal(ext->ask.owed.at[i].asker, request->sender)) {
+            tr_vec_remove_swap(&ext->ask.owed, i);
             return;
         }
     }
@@ -226,14 +228,14 @@ void tr_ask_lost(tr_system *sys, tr_ref callee, const tr_msg *msg, int reason)
 void tr_ask_fail_owed(struct tr_actor *a, int reason)
 {
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
-    if (ext == NULL || ext->owed.len == 0)
+    if (ext == NULL || ext->ask.owed.len == 0)
         return;
-    for (uint32_t i = 0; i < ext->owed.len; i++) {
-        tr_msg m = {.type = TR_MSG_USER, .sender = ext->owed.at[i].asker,
-                    .corr = ext->owed.at[i].corr};
+    for (uint32_t i = 0; i < ext->ask.owed.len; i++) {
+        tr_msg m = {.type = TR_MSG_USER, .sender = ext->ask.owed.at[i].asker,
+                    .corr = ext->ask.owed.at[i].corr};
         tr_ask_lost(a->sys, a->self, &m, reason);
     }
-    ext->owed.len = 0;
+    ext->ask.owed.len = 0;
 }
 
 int tr_reply(tr_ctx *self, const tr_msg *request, const void *data, size_t size)

@@ -17,6 +17,33 @@
 #include <stdbool.h>
 
 #include "actors/actor_impl.h"
+#include "ds/vec.h"
+
+/* An ask this actor sent and waits for. */
+typedef struct tr_pending_ask {
+    uint64_t corr;
+    uint64_t timer;
+    uint64_t monitor; /* of a remote callee (its node may go down); 0 = none */
+    tr_ref callee;
+} tr_pending_ask;
+
+/* An ask this actor handled without replying yet. */
+typedef struct tr_owed_ask {
+    tr_ref asker;
+    uint64_t corr;
+} tr_owed_ask;
+
+/* The asks part of an actor's extension (actors/ext.h). Owner thread only. */
+typedef struct tr_ask_ext {
+    TR_VEC(tr_pending_ask) pending;
+    TR_VEC(tr_owed_ask) owed; /* asks handled, not yet replied to */
+    uint64_t next_corr;
+    uint32_t nmonitored; /* pending asks holding a monitor */
+    uint32_t owed_next;
+} tr_ask_ext;
+
+/* Frees what a tr_ask_ext holds (its extension is being freed). */
+void tr_ask_ext_fini(void *part);
 
 /* Filters a message before handle() (the caller may skip it for types
  * above TR_MSG_DOWN): replies and failures are matched with

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "actors/crash.h"
+#include "actors/ext.h"
 #include "actors/system_impl.h"
 #include "troupe/log.h"
 

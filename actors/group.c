@@ -8,6 +8,7 @@
 
 #include "actors/actor_impl.h"
 #include "actors/clock.h"
+#include "actors/ext.h"
 #include "actors/group_impl.h"
 #include "actors/send.h"
 #include "troupe/token.h"
@@ -252,7 +253,7 @@ void tr_set_result(tr_ctx *self, int64_t value)
 {
     tr_actor_ext *ext = self != NULL ? tr_actor_ext_get(self) : NULL;
     if (ext != NULL)
-        ext->result = value;
+        ext->group.result = value;
 }
 
 void tr_set_result_ptr(tr_ctx *self, void *ptr, void (*free_fn)(void *))
@@ -263,10 +264,10 @@ void tr_set_result_ptr(tr_ctx *self, void *ptr, void (*free_fn)(void *))
             free_fn(ptr);
         return;
     }
-    if (ext->result_ptr != NULL && ext->result_free != NULL)
-        ext->result_free(ext->result_ptr);
-    ext->result_ptr = ptr;
-    ext->result_free = free_fn;
+    if (ext->group.result_ptr != NULL && ext->group.result_free != NULL)
+        ext->group.result_free(ext->group.result_ptr);
+    ext->group.result_ptr = ptr;
+    ext->group.result_free = free_fn;
 }
 
 void *tr_group_take(tr_group *g, size_t index)

@@ -9,6 +9,7 @@
 
 #include "actors/actor_impl.h"
 #include "actors/ask.h"
+#include "actors/ext.h"
 #include "actors/inbox_impl.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/ext.h"
 #include "actors/inspect.h"
 #include "actors/system_impl.h"
 #include "troupe/inspect.h"

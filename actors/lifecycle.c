@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "actors/ask.h"
+#include "actors/ext.h"
 #include "actors/group_impl.h"
 #include "actors/sched.h"
 #include "actors/send.h"
@@ -23,8 +24,8 @@ static void arm_deadline(struct tr_actor *a)
     if (ext == NULL)
         return; /* no memory for the deadline: the stop stays graceful */
     tr_timer_spec spec = {.action = TR_TIMER_KILL, .target = a->self, .delay_ms = a->drain_timeout_ms};
-    if (tr_timers_add(a->sys, &spec, &ext->deadline_timer) != TR_OK)
-        ext->deadline_timer = 0;
+    if (tr_timers_add(a->sys, &spec, &ext->timers.deadline) != TR_OK)
+        ext->timers.deadline = 0;
 }
 
 /* Puts claimed child `c` back among a's children (a's stripe lock held).
@@ -275,12 +276,12 @@ static void cancel_owned_timers(struct tr_actor *a)
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
     if (ext == NULL)
         return;
-    for (uint32_t i = 0; i < ext->timers.len; i++)
-        tr_timers_cancel(a->sys, ext->timers.at[i]);
-    ext->timers.len = 0;
-    if (ext->deadline_timer != 0)
-        tr_timers_cancel(a->sys, ext->deadline_timer);
-    ext->deadline_timer = 0;
+    for (uint32_t i = 0; i < ext->timers.ids.len; i++)
+        tr_timers_cancel(a->sys, ext->timers.ids.at[i]);
+    ext->timers.ids.len = 0;
+    if (ext->timers.deadline != 0)
+        tr_timers_cancel(a->sys, ext->timers.deadline);
+    ext->timers.deadline = 0;
 }
 
 /* Ends `a`; `held`: the turn holds it in the table, a hold this consumes.
@@ -332,11 +333,11 @@ static void finish(struct tr_actor *a, bool held)
         tr_link_fire(sys, self, reason, &links);
         tr_monitor_fire(sys, self, reason, &down);
         tr_ask_fail_owed(a, reason); /* after the DOWNs: a supervisor hears first */
-        if (ext->group != NULL)
-            tr_group_member_done(ext->group, self, reason, ext->result, ext->result_ptr,
-                                 ext->result_free);
-        else if (ext->result_ptr != NULL && ext->result_free != NULL)
-            ext->result_free(ext->result_ptr);
+        tr_group_ext *g = &ext->group;
+        if (g->of != NULL)
+            tr_group_member_done(g->of, self, reason, g->result, g->result_ptr, g->result_free);
+        else if (g->result_ptr != NULL && g->result_free != NULL)
+            g->result_free(g->result_ptr);
     }
     /* last: the parent may end as soon as we leave its children, and must find
      * our DOWN (if it watches us) already in its mailbox */

@@ -11,6 +11,7 @@
  * signals the other side at once with that side's final reason. */
 #include <stdlib.h>
 
+#include "actors/ext.h"
 #include "actors/lifecycle.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
@@ -266,14 +267,14 @@ void tr_link_take_exits(struct tr_actor *a)
     tr_vec_free(&pending);
 }
 
-static void link_set_free(tr_actor_ext *ext)
+void tr_link_ext_fini(void *part)
 {
-    tr_link_set *set = ext->links;
+    tr_link_set **links = part;
+    tr_link_set *set = *links;
     if (set == NULL)
         return;
     tr_vec_free(&set->peers);
     tr_vec_free(&set->pending);
     free(set);
-    ext->links = NULL;
+    *links = NULL;
 }
-TR_ACTOR_EXT_CLEANUP(link_set_free)

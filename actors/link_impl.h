@@ -15,6 +15,11 @@ typedef struct tr_link_set {
     tr_exit_signal_vec pending; /* arrived, not yet acted on by the owner */
 } tr_link_set;
 
+/* The links part of an actor's extension (actors/ext.h): a tr_link_set *,
+ * NULL until the first link. fini frees the set (its extension is being
+ * freed). */
+void tr_link_ext_fini(void *part);
+
 /* Partners taken off an ending actor, to signal once it is dead. */
 typedef tr_ref_vec tr_link_list;
 

@@ -5,6 +5,7 @@
 #include "actors/metrics.h"
 
 #include "actors/blocking.h"
+#include "actors/ext.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 

@@ -5,6 +5,7 @@
  * exactly once. DOWN passes the watcher's bound (one message per monitor). */
 #include <stdlib.h>
 
+#include "actors/ext.h"
 #include "actors/remote.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
@@ -23,8 +24,11 @@ void tr_monitor_send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t 
     tr_deliver(sys, NULL, watcher, n, true, 0);
 }
 
-static void watches_free(tr_actor_ext *ext) { tr_vec_free(&ext->watches); }
-TR_ACTOR_EXT_CLEANUP(watches_free)
+void tr_monitor_ext_fini(void *part)
+{
+    tr_watch_vec *watches = part;
+    tr_vec_free(watches);
+}
 
 static int watch_add(tr_actor_ext *ext, uint64_t id, tr_ref watcher)
 {

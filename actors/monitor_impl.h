@@ -11,6 +11,13 @@ typedef struct tr_watch {
     tr_ref watcher;
 } tr_watch;
 
+/* The monitors part of an actor's extension (actors/ext.h): those watching
+ * it, guarded by its stripe lock. */
+typedef TR_VEC(tr_watch) tr_watch_vec;
+
+/* Frees what a tr_watch_vec holds (its extension is being freed). */
+void tr_monitor_ext_fini(void *part);
+
 /* Monitors taken off an ending actor, to fire once it is dead. */
 typedef tr_watch_vec tr_watch_list;
 

@@ -16,13 +16,17 @@
 
 #include "actors/actor_impl.h"
 #include "actors/ask.h"
+#include "actors/ext.h"
 #include "actors/remote.h"
 #include "actors/sched.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 
-static void muted_free(tr_actor_ext *ext) { tr_muteset_free(&ext->muted); }
-TR_ACTOR_EXT_CLEANUP(muted_free)
+void tr_muted_senders_fini(void *part)
+{
+    tr_muted_senders *muted = part;
+    tr_muteset_free(&muted->set);
+}
 
 /* Whether `sender` may be muted at all: never an actor under pressure (that
  * is what avoids deadlock) nor one that is stopping. */
@@ -76,8 +80,8 @@ static void mute_sender(struct tr_actor *sender, struct tr_actor *r)
     bool added = false;
     pthread_mutex_t *m = tr_actor_stripe(r->sys, r);
     pthread_mutex_lock(m);
-    if (tr_muteset_add(&ext->muted, sender->self) == TR_OK) {
-        atomic_store_explicit(&ext->has_muted, 1, memory_order_seq_cst);
+    if (tr_muteset_add(&ext->muted.set, sender->self) == TR_OK) {
+        atomic_store_explicit(&ext->muted.any, 1, memory_order_seq_cst);
         added = true;
     }
     pthread_mutex_unlock(m);
@@ -96,12 +100,12 @@ static void mute_sender(struct tr_actor *sender, struct tr_actor *r)
 void tr_actor_release_muted(struct tr_actor *a)
 {
     tr_actor_ext *ext = atomic_load_explicit(&a->ext, memory_order_acquire);
-    if (ext == NULL || !atomic_load_explicit(&ext->has_muted, memory_order_seq_cst))
+    if (ext == NULL || !atomic_load_explicit(&ext->muted.any, memory_order_seq_cst))
         return;
     pthread_mutex_t *m = tr_actor_stripe(a->sys, a);
     pthread_mutex_lock(m);
-    tr_muteset taken = tr_muteset_take(&ext->muted);
-    atomic_store_explicit(&ext->has_muted, 0, memory_order_seq_cst);
+    tr_muteset taken = tr_muteset_take(&ext->muted.set);
+    atomic_store_explicit(&ext->muted.any, 0, memory_order_seq_cst);
     pthread_mutex_unlock(m);
     tr_muteset_release(a->sys, &taken);
 }

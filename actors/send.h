@@ -2,10 +2,23 @@
 #ifndef TROUPE_ACTORS_SEND_H
 #define TROUPE_ACTORS_SEND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "actors/actor_impl.h"
+#include "actors/mute.h"
 #include "actors/table.h"
+
+/* The backpressure part of an actor's extension (actors/ext.h): the senders
+ * muted on it until it drains, guarded by its stripe lock. */
+typedef struct tr_muted_senders {
+    tr_muteset set;
+    _Atomic uint32_t any; /* 1 while set may be non-empty: read without the lock */
+} tr_muted_senders;
+
+/* Frees what a tr_muted_senders holds (its extension is being freed). */
+void tr_muted_senders_fini(void *part);
 
 /* Delivers node `n` to `to` and consumes it in every case.
  * sender: the running actor that sends (muted by backpressure), or NULL.

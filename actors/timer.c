@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "actors/ext.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 #include "actors/timers.h"
@@ -253,8 +254,11 @@ bool tr_timers_pending(tr_system *sys, uint64_t id)
 
 /* ---- public API ---- */
 
-static void owned_timers_free(tr_actor_ext *ext) { tr_vec_free(&ext->timers); }
-TR_ACTOR_EXT_CLEANUP(owned_timers_free)
+void tr_owned_timers_fini(void *part)
+{
+    tr_owned_timers *timers = part;
+    tr_vec_free(&timers->ids);
+}
 
 /* Remembers a timer created inside a callback so it dies with its actor;
  * ids of timers that ended are pruned when the list fills up. */
@@ -266,14 +270,14 @@ static void own_timer(tr_system *sys, uint64_t id)
     tr_actor_ext *ext = tr_actor_ext_get(a);
     if (ext == NULL)
         return;
-    if (ext->timers.len == ext->timers.cap) {
+    if (ext->timers.ids.len == ext->timers.ids.cap) {
         uint32_t kept = 0;
-        for (uint32_t i = 0; i < ext->timers.len; i++)
-            if (tr_timers_pending(sys, ext->timers.at[i]))
-                ext->timers.at[kept++] = ext->timers.at[i];
-        ext->timers.len = kept;
+        for (uint32_t i = 0; i < ext->timers.ids.len; i++)
+            if (tr_timers_pending(sys, ext->timers.ids.at[i]))
+                ext->timers.ids.at[kept++] = ext->timers.ids.at[i];
+        ext->timers.ids.len = kept;
     }
-    (void)tr_vec_push(&ext->timers, id); /* out of memory: it is not cancelled with the actor */
+    (void)tr_vec_push(&ext->timers.ids, id); /* out of memory: it is not cancelled with the actor */
 }
 
 static int timer_start(tr_system *sys, tr_ref to, uint32_t type, const void *data, size_t size,

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ds/vec.h"
 #include "troupe/actor.h"
 
 enum tr_timer_action {
@@ -28,6 +29,16 @@ typedef struct tr_timer_spec {
 } tr_timer_spec;
 
 /* Starts the timer thread. Returns TR_OK or TR_ENOMEM. */
+/* The timers part of an actor's extension (actors/ext.h): what its end
+ * cancels. Owner thread only. */
+typedef struct tr_owned_timers {
+    TR_VEC(uint64_t) ids; /* timers its callbacks started (timer.c) */
+    uint64_t deadline;    /* its drain deadline's timer (lifecycle.c), 0 = none */
+} tr_owned_timers;
+
+/* Frees what a tr_owned_timers holds (its extension is being freed). */
+void tr_owned_timers_fini(void *part);
+
 int tr_timers_start(tr_system *sys);
 
 /* Stops the timer thread and frees every timer (pending ones never fire). */
