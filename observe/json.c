@@ -14,12 +14,10 @@
 /* ,"peers":[...]: each member this node knows, its state and traffic. */
 static void render_peers(tr_node *node, tr_textbuf *out)
 {
-    tr_member *m = NULL;
-    size_t n = 0;
-    if (tr_node_members(node, &m, &n) != TR_OK) {
-        out->failed = true;
+    tr_member *m;
+    size_t n;
+    if (!tr_observe_snapshot_members(node, out, &m, &n))
         return;
-    }
     tr_textbuf_printf(out, ",\"peers\":[");
     for (size_t i = 0; i < n; i++) {
         const tr_member *p = &m[i];
@@ -122,13 +120,11 @@ static const char *state_name(tr_actor_state s)
 
 void tr_observe_render_actors(tr_system *sys, tr_textbuf *out)
 {
-    tr_actor_info *info = malloc(TR_OBSERVE_MAX_ACTORS * sizeof(*info));
-    if (info == NULL) {
-        out->failed = true;
+    tr_actor_info *info;
+    size_t live, listed;
+    if (!tr_observe_snapshot_actors(sys, tr_actors_list, TR_OBSERVE_MAX_ACTORS, out, &info, &live,
+                                    &listed))
         return;
-    }
-    size_t live = tr_actors_list(sys, info, TR_OBSERVE_MAX_ACTORS);
-    size_t listed = live < TR_OBSERVE_MAX_ACTORS ? live : TR_OBSERVE_MAX_ACTORS;
     tr_textbuf_printf(out, "{\"time_ms\":%" PRIu64 ",\"live\":%zu,\"listed\":%zu,\"actors\":[",
                       tr_now_ms(), live, listed);
     for (size_t i = 0; i < listed; i++) {

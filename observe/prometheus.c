@@ -137,13 +137,11 @@ static void render_supervisors(tr_system *sys, const tr_metrics *m, tr_textbuf *
     };
     scalars(out, s, NELEMS(s));
 
-    tr_actor_info *info = malloc(TR_OBSERVE_MAX_SUPERVISORS * sizeof(*info));
-    if (info == NULL) {
-        out->failed = true;
+    tr_actor_info *info;
+    size_t live, listed;
+    if (!tr_observe_snapshot_actors(sys, tr_supervisors_list, TR_OBSERVE_MAX_SUPERVISORS, out,
+                                    &info, &live, &listed))
         return;
-    }
-    size_t live = tr_supervisors_list(sys, info, TR_OBSERVE_MAX_SUPERVISORS);
-    size_t listed = live < TR_OBSERVE_MAX_SUPERVISORS ? live : TR_OBSERVE_MAX_SUPERVISORS;
     const scalar count[] = {{"troupe_supervisors", "gauge", "Live supervisors.", live}};
     scalars(out, count, NELEMS(count));
     family(out, "troupe_supervisor_child_restarts_total", "counter",
@@ -182,12 +180,10 @@ static void peer_sample(tr_textbuf *out, const char *name, const tr_member *p, c
 
 static void render_peers(tr_node *node, tr_textbuf *out)
 {
-    tr_member *m = NULL;
-    size_t n = 0;
-    if (tr_node_members(node, &m, &n) != TR_OK) {
-        out->failed = true;
+    tr_member *m;
+    size_t n;
+    if (!tr_observe_snapshot_members(node, out, &m, &n))
         return;
-    }
     family(out, "troupe_peer_state", "gauge",
            "Each known node: 1 for its current state (connecting, up, down, left), else 0.");
     for (size_t i = 0; i < n; i++)

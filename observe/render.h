@@ -4,9 +4,12 @@
 #ifndef TROUPE_OBSERVE_RENDER_H
 #define TROUPE_OBSERVE_RENDER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "observe/textbuf.h"
+#include "troupe/inspect.h"
 #include "troupe/metrics.h"
 #include "troupe/node.h"
 
@@ -28,6 +31,20 @@ const char *tr_observe_end_label(tr_end_kind kind);
 
 /* The label value of a member state: "connecting", "up", "down", "left". */
 const char *tr_observe_member_state(tr_member_state state);
+
+/* A list of live actors for a page (snapshot.c): `list` (tr_actors_list or
+ * tr_supervisors_list) fills a malloc'd *info with at most max of them, which
+ * the caller frees; *live is how many there are in all, *listed how many
+ * *info holds. False, with out marked failed, when out of memory. */
+typedef size_t (*tr_observe_list_fn)(tr_system *sys, tr_actor_info *out, size_t max);
+bool tr_observe_snapshot_actors(tr_system *sys, tr_observe_list_fn list, size_t max,
+                                tr_textbuf *out, tr_actor_info **info, size_t *live,
+                                size_t *listed);
+
+/* The members `node` knows (tr_node_members) in *members and *n, to free
+ * with tr_node_members_free. False, with out marked failed, when they
+ * cannot be listed. */
+bool tr_observe_snapshot_members(tr_node *node, tr_textbuf *out, tr_member **members, size_t *n);
 
 /* GET /api/overview: one JSON object of the figures the dashboard plots
  * (totals; the page turns them into rates) and the node's counters. */
