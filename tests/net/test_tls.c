@@ -49,6 +49,20 @@ static tr_node *tls_node(tr_system *sys, const char *name, const char *tag, char
     return tls_node_at(sys, name, tag, cert, "tls+tcp://127.0.0.1:0", url, len);
 }
 
+/* The end of a test of three nodes: stops them, the last started first,
+ * then destroys their systems, and removes the test's certificates. */
+static void tls_teardown(tr_node *a, tr_node *b, tr_node *c, tr_system *sa, tr_system *sb,
+                         tr_system *sc)
+{
+    tr_node_stop(c);
+    tr_node_stop(b);
+    tr_node_stop(a);
+    tr_system_destroy(sc);
+    tr_system_destroy(sb);
+    tr_system_destroy(sa);
+    test_certs_remove();
+}
+
 static const tr_behaviour echo_b = {.handle = proto_echo_handle};
 
 Test(tls, message_and_ask_over_tls_and_an_untrusted_node_is_refused)
@@ -104,13 +118,7 @@ Test(tls, message_and_ask_over_tls_and_an_untrusted_node_is_refused)
     cr_assert_eq(rc, TR_ETLS, "unreadable certificate: %d %s", rc, tr_strerror(rc));
     tr_system_destroy(sd);
 
-    tr_node_stop(c);
-    tr_node_stop(b);
-    tr_node_stop(a);
-    tr_system_destroy(sc);
-    tr_system_destroy(sb);
-    tr_system_destroy(sa);
-    test_certs_remove();
+    tls_teardown(a, b, c, sa, sb, sc);
 }
 
 /* Each dial checks the certificate against the host it dials: a node that
@@ -155,11 +163,5 @@ Test(tls, each_dial_checks_the_name_of_the_host_it_dials)
     LOOKUP(sa, "hc/echo", &re);
     echo_round_trip(sa, re);
 
-    tr_node_stop(c);
-    tr_node_stop(b);
-    tr_node_stop(a);
-    tr_system_destroy(sc);
-    tr_system_destroy(sb);
-    tr_system_destroy(sa);
-    test_certs_remove();
+    tls_teardown(a, b, c, sa, sb, sc);
 }
