@@ -306,6 +306,9 @@ extern const char *const chat_help_lines[];
 
 /* The weight of `server` for `room`: a 64-bit mix of both names. */
 uint64_t chat_hrw_weight(const char *server, const char *room);
+/* splitmix64's finaliser: z's bits mixed into every bit of the result (a
+ * bijection), for weights and uids. */
+uint64_t chat_mix64(uint64_t z);
 /* Index of the server with the highest weight for room among names[0..n)
  * (ties: the smaller name), or -1 when n is 0. */
 int chat_place(const char *room, const char *const *names, size_t n);

@@ -290,7 +290,7 @@ void chat_append_nicks(char *buf, size_t cap, size_t used, const msgpack_object_
  * the server with the highest weight. Adding or removing a server moves only
  * the rooms whose highest weight it holds (about 1/n of them). */
 
-static uint64_t mix64(uint64_t z) /* splitmix64's finaliser */
+uint64_t chat_mix64(uint64_t z)
 {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -305,12 +305,12 @@ uint64_t chat_hrw_weight(const char *server, const char *room)
     h = (h ^ 0) * 0x100000001b3ULL;
     for (const unsigned char *p = (const unsigned char *)room; *p; p++)
         h = (h ^ *p) * 0x100000001b3ULL;
-    return mix64(h);
+    return chat_mix64(h);
 }
 
 uint64_t chat_line_uid(const char *room, uint64_t id)
 {
-    uint64_t u = mix64(id ^ chat_hrw_weight("line", room));
+    uint64_t u = chat_mix64(id ^ chat_hrw_weight("line", room));
     return u != 0 ? u : 1;
 }
 

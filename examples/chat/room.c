@@ -124,27 +124,19 @@ static int64_t now_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* splitmix64's finaliser */
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* A line's uid when the sender gave no id: unique across the copies of the
  * room (a seed per room start from the clock, the server and the state's
  * address, then a counter). */
 static uint64_t next_uid(room_state *s)
 {
-    uint64_t u = mix64(s->uid_seed + ++s->uid_count);
+    uint64_t u = chat_mix64(s->uid_seed + ++s->uid_count);
     return u != 0 ? u : 1;
 }
 
 /* Lines stored before replication have no uid: one from their content. */
 static uint64_t content_uid(const char *room, int64_t ts, const char *nick, const char *text)
 {
-    uint64_t h = chat_hrw_weight(room, nick) ^ mix64((uint64_t)ts);
+    uint64_t h = chat_hrw_weight(room, nick) ^ chat_mix64((uint64_t)ts);
     for (const char *p = text; *p; p++)
         h = (h ^ (uint8_t)*p) * 1099511628211ULL;
     return h != 0 ? h : 1;
@@ -416,8 +408,8 @@ static int room_init(tr_ctx *self, void *state, void *arg)
     s->cfg = *(const chat_room_cfg *)arg;
     if (s->cfg.budget == 0)
         s->cfg.budget = CHAT_DEFAULT_BUDGET;
-    s->uid_seed = mix64((uint64_t)now_ms() ^ chat_hrw_weight(s->cfg.server, s->cfg.name) ^
-                        (uint64_t)(uintptr_t)s);
+    s->uid_seed = chat_mix64((uint64_t)now_ms() ^ chat_hrw_weight(s->cfg.server, s->cfg.name) ^
+                             (uint64_t)(uintptr_t)s);
     /* one indexed read of at most CHAT_HISTORY rows, once per start */
     if (s->cfg.store != NULL && chat_store_recent(s->cfg.store, s->cfg.name, CHAT_HISTORY, load_line, s) < 0)
         fprintf(stderr, "troupe-chat: #%s: cannot read its history from disk\n", s->cfg.name);
