@@ -6,6 +6,9 @@
  * of a turn, re-checking the mailbox afterwards so a message pushed in
  * between is never stranded. */
 #include "actors/actor_impl.h"
+#include "actors/census.h"
+#include "actors/dead_letters.h"
+#include "actors/metrics.h"
 #include "actors/send.h"
 
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include "actors/probe.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
+#include "actors/table.h"
 #include "actors/watchdog.h"
 #include "mem/pool.h"
 

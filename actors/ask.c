@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/dead_letters.h"
 #include "actors/ext.h"
 #include "actors/inbox_impl.h"
+#include "actors/monitor_impl.h"
 #include "actors/remote.h"
 #include "actors/send.h"
-#include "actors/system_impl.h"
 #include "actors/timers.h"
 #include "troupe/inbox.h"
 #include "troupe/monitor.h"
@@ -154,7 +155,7 @@ int tr_ask(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size
          * local callee answers for itself when it ends, see ask.h); nothing
          * completes asks during our callback, so p stays valid */
         tr_pending_ask *p = &ext->ask.pending.at[slot];
-        p->monitor = atomic_fetch_add_explicit(&self->sys->monitor_seq, 1, memory_order_relaxed) + 1;
+        p->monitor = tr_monitor_new_id(self->sys);
         ext->ask.nmonitored++;
         tr_remote_monitor(self->sys, self->self, to, p->monitor);
     }

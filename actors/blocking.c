@@ -19,8 +19,11 @@
 #include <stdlib.h>
 
 #include "actors/actor_impl.h"
+#include "actors/clock.h"
+#include "actors/dead_letters.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
+#include "actors/table.h"
 #include "troupe/blocking.h"
 
 #define DEFAULT_THREADS_MAX 512       /* Tokio's default */

@@ -9,6 +9,8 @@
 
 #include "actors/actor_impl.h"
 #include "actors/ask.h"
+#include "actors/clock.h"
+#include "actors/dead_letters.h"
 #include "actors/ext.h"
 #include "actors/inbox_impl.h"
 #include "actors/send.h"

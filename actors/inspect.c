@@ -11,7 +11,7 @@
 
 #include "actors/ext.h"
 #include "actors/inspect.h"
-#include "actors/system_impl.h"
+#include "actors/table.h"
 #include "troupe/inspect.h"
 
 /* Set once, at load time (see inspect.h). */
@@ -84,7 +84,7 @@ static size_t list(tr_system *sys, tr_actor_info *out, size_t max, bool supervis
     if (sys == NULL || out == NULL)
         return 0;
     walk w = {.out = out, .max = max, .supervisors_only = supervisors_only};
-    tr_table_foreach_live(&sys->table, visit, &w);
+    tr_table_foreach_live(tr_system_table(sys), visit, &w);
     /* Resolve parents by binary search over the listed actors by ref. */
     qsort(out, w.listed, sizeof(*out), by_ref);
     for (uint32_t i = 0; i < w.edges.len; i++) {

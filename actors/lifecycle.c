@@ -5,11 +5,14 @@
 #include <stdlib.h>
 
 #include "actors/ask.h"
+#include "actors/census.h"
+#include "actors/exit_cache.h"
 #include "actors/ext.h"
 #include "actors/group_impl.h"
 #include "actors/sched.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
+#include "actors/table.h"
 #include "actors/timers.h"
 #include "actors/link_impl.h"
 #include "actors/monitor_impl.h"

@@ -11,11 +11,14 @@
  * signals the other side at once with that side's final reason. */
 #include <stdlib.h>
 
+#include "actors/dead_letters.h"
+#include "actors/exit_cache.h"
 #include "actors/ext.h"
 #include "actors/lifecycle.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 #include "actors/link_impl.h"
+#include "actors/table.h"
 
 static tr_link_set *set_get(tr_actor_ext *ext) /* stripe lock held */
 {

@@ -5,7 +5,9 @@
 #include "actors/metrics.h"
 
 #include "actors/blocking.h"
+#include "actors/census.h"
 #include "actors/ext.h"
+#include "actors/sched.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 

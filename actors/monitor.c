@@ -5,11 +5,14 @@
  * exactly once. DOWN passes the watcher's bound (one message per monitor). */
 #include <stdlib.h>
 
+#include "actors/dead_letters.h"
+#include "actors/exit_cache.h"
 #include "actors/ext.h"
 #include "actors/remote.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
 #include "actors/monitor_impl.h"
+#include "actors/table.h"
 #include "troupe/monitor.h"
 
 void tr_monitor_send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t id, int reason)
@@ -37,6 +40,11 @@ static int watch_add(tr_actor_ext *ext, uint64_t id, tr_ref watcher)
     return TR_OK;
 }
 
+uint64_t tr_monitor_new_id(tr_system *sys)
+{
+    return atomic_fetch_add_explicit(&sys->monitor_seq, 1, memory_order_relaxed) + 1;
+}
+
 int tr_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t *id)
 {
     if (sys == NULL || tr_ref_is_none(watcher))
@@ -45,7 +53,7 @@ int tr_monitor(tr_system *sys, tr_ref watcher, tr_ref target, uint64_t *id)
     if (tr_table_acquire(&sys->table, watcher, false, &w) != TR_OK)
         return TR_EDEAD;
     tr_table_release(&sys->table, watcher);
-    uint64_t mid = atomic_fetch_add_explicit(&sys->monitor_seq, 1, memory_order_relaxed) + 1;
+    uint64_t mid = tr_monitor_new_id(sys);
     if (id != NULL)
         *id = mid;
     if (tr_ref_is_remote(target)) {

@@ -21,6 +21,10 @@ void tr_monitor_ext_fini(void *part);
 /* Monitors taken off an ending actor, to fire once it is dead. */
 typedef tr_watch_vec tr_watch_list;
 
+/* A new monitor id, unique in `sys` and never 0 (tr_monitor, the monitor
+ * an ask keeps on a remote callee). Any thread. */
+uint64_t tr_monitor_new_id(tr_system *sys);
+
 /* Closes `a`'s monitor list (later tr_monitor calls fire at once) and
  * returns its monitors, which the caller now owns. Owner thread only, with
  * a's stripe lock (tr_actor_stripe) held. */

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "actors/dead_letters.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
 

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 
 #include "actors/blocking.h"
+#include "actors/clock.h"
 #include "actors/remote.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
+#include "actors/table.h"
 #include "mem/pool.h"
 
 static _Thread_local tr_worker *tls_worker;

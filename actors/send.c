@@ -16,11 +16,14 @@
 
 #include "actors/actor_impl.h"
 #include "actors/ask.h"
+#include "actors/dead_letters.h"
+#include "actors/exit_cache.h"
 #include "actors/ext.h"
 #include "actors/remote.h"
 #include "actors/sched.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"
+#include "actors/table.h"
 
 void tr_muted_senders_fini(void *part)
 {

@@ -5,10 +5,17 @@
 #include <unistd.h>
 
 #include "actors/blocking.h"
+#include "actors/census.h"
+#include "actors/clock.h"
+#include "actors/dead_letters.h"
+#include "actors/exit_cache.h"
+#include "actors/inbox_impl.h"
 #include "actors/lifecycle.h"
+#include "actors/registry.h"
 #include "actors/remote.h"
 #include "actors/sched.h"
 #include "actors/system_impl.h"
+#include "actors/table.h"
 #include "actors/timers.h"
 #include "troupe/log.h"
 #include "troupe/observe.h"
@@ -95,6 +102,8 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
 tr_observer *tr_system_observer(tr_system *sys) { return sys != NULL ? sys->observer : NULL; }
 
 uint32_t tr_system_workers(const tr_system *sys) { return sys != NULL ? sys->sched.nworkers : 0; }
+
+tr_table *tr_system_table(tr_system *sys) { return &sys->table; }
 
 void tr_system_broadcast(tr_system *sys)
 {

@@ -123,6 +123,10 @@ void tr_table_reclaim(tr_table *t, tr_ref ref);
  * seq_cst load. The caller holds it (so its slot is not reused). */
 bool tr_table_retired(tr_table *t, tr_ref ref);
 
+/* The actor table of `sys` (actors/system.c), for a file that needs
+ * nothing else of tr_system. */
+tr_table *tr_system_table(tr_system *sys);
+
 /* Calls fn(actor, ctx) for every actor LIVE when its slot is visited, with a
  * hold taken around the call (fn may signal the actor, not wait for it).
  * Slots are read with seq_cst loads: an actor inserted before a seq_cst

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "actors/dead_letters.h"
 #include "actors/ext.h"
 #include "actors/send.h"
 #include "actors/system_impl.h"

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "actors/system_impl.h"
+#include "actors/metrics.h"
+#include "actors/table.h"
 #include "actors/timers.h"
 #include "troupe/log.h"
+#include "troupe/timer.h"
 
 uint64_t tr_watchdog_arm(struct tr_actor *a)
 {
@@ -32,10 +34,11 @@ void tr_watchdog_fire(tr_system *sys, tr_ref target, const void *data, size_t si
     char name[64] = "";
     uint32_t deadline = 0;
     struct tr_actor *a;
-    if (tr_table_acquire(&sys->table, target, false, &a) == TR_OK) {
+    tr_table *t = tr_system_table(sys);
+    if (tr_table_acquire(t, target, false, &a) == TR_OK) {
         tr_actor_name(sys, target, name, sizeof(name));
         deadline = a->handler_deadline_ms;
-        tr_table_release(&sys->table, target);
+        tr_table_release(t, target);
     }
     tr_metrics_deadline_overrun(sys);
     /* logged even when nobody reads the metrics: a blocked worker must be

@@ -16,9 +16,9 @@
 #include <string.h>
 
 #include "actors/actor_impl.h"
+#include "actors/dead_letters.h"
 #include "actors/remote.h"
 #include "actors/send.h"
-#include "actors/system_impl.h"
 #include "io/framing.h"
 
 #define DEFAULT_MAX_FRAME (64u * 1024u)
