@@ -11,7 +11,6 @@
 #include "actors/ext.h"
 #include "actors/group_impl.h"
 #include "actors/send.h"
-#include "troupe/token.h"
 
 typedef struct group_pending {
     struct group_pending *next;
@@ -37,7 +36,9 @@ struct tr_group {
     TR_VEC(kept_result) results;
     group_pending *head, *tail;
     tr_ref *members; /* running members, at most max */
-    tr_token *token; /* tr_group_bind: members bound to it; one reference held */
+    /* what members are bound to (tr_group_bind: a token), or NULL */
+    const tr_group_binding_ops *binding;
+    void *bound; /* its context, released when the group is freed */
     bool destroying;
     bool orphaned; /* destroyed by its owner actor: the last member's end frees it */
 };
@@ -85,8 +86,8 @@ static int start_member(tr_group *g, const tr_behaviour *beh, void *arg, const t
     int rc = tr_actor_spawn(g->sys, beh, arg, opts, g, &ref);
     if (rc == TR_OK) {
         g->members[g->running++] = ref;
-        if (g->token != NULL)
-            tr_token_bind(g->token, ref); /* TR_EDEAD if it has ended already: fine */
+        if (g->binding != NULL)
+            g->binding->bind(g->bound, ref); /* TR_EDEAD if it has ended already: fine */
     }
     return rc;
 }
@@ -94,10 +95,10 @@ static int start_member(tr_group *g, const tr_behaviour *beh, void *arg, const t
 /* Starts queued spawns while slots are free. Group lock held. */
 static bool cancelled(const tr_group *g)
 {
-    return g->token != NULL && tr_token_is_cancelled(g->token);
+    return g->binding != NULL && g->binding->cancelled(g->bound);
 }
 
-/* Its token was cancelled: queued spawns end as TR_ECANCELLED, unstarted.
+/* Its binding (token) was cancelled: queued spawns end as TR_ECANCELLED, unstarted.
  * Group lock held. */
 static void drop_pending(tr_group *g)
 {
@@ -134,7 +135,8 @@ static void group_free(tr_group *g)
 {
     pthread_cond_destroy(&g->cv);
     pthread_mutex_destroy(&g->lock);
-    tr_token_destroy(g->token);
+    if (g->binding != NULL)
+        g->binding->release(g->bound);
     for (uint32_t i = 0; i < g->results.len; i++) {
         kept_result *k = &g->results.at[i];
         if (k->r.ptr != NULL && k->free_fn != NULL)
@@ -285,18 +287,17 @@ void *tr_group_take(tr_group *g, size_t index)
     return p;
 }
 
-int tr_group_bind(tr_group *g, tr_token *tok)
+int tr_group_set_binding(tr_group *g, const tr_group_binding_ops *ops, void *ctx)
 {
-    if (g == NULL || tok == NULL)
-        return TR_EINVAL;
     pthread_mutex_lock(&g->lock);
     int rc = TR_OK;
-    if (g->token != NULL) {
+    if (g->binding != NULL) {
         rc = TR_EEXIST;
     } else {
-        g->token = tr_token_retain(tok);
+        g->binding = ops;
+        g->bound = ctx;
         for (uint32_t i = 0; i < g->running; i++)
-            tr_token_bind(tok, g->members[i]);
+            ops->bind(ctx, g->members[i]);
         if (g->running == 0)
             start_pending(g); /* nothing running ends to drop the queue */
     }

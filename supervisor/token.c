@@ -11,9 +11,11 @@
  * reference is being dropped is skipped: nobody can bind to it any more). */
 #include <stdlib.h>
 
-#include "actors/lifecycle.h"
 #include "actors/dead_letters.h"
+#include "actors/group_impl.h"
+#include "actors/lifecycle.h"
 #include "actors/send.h"
+#include "troupe/group.h"
 #include "troupe/token.h"
 
 typedef struct tok_entry {
@@ -197,3 +199,25 @@ static int add(tr_token *tok, tr_ref actor, bool watch)
 int tr_token_bind(tr_token *tok, tr_ref actor) { return add(tok, actor, false); }
 
 int tr_token_watch(tr_token *tok, tr_ref actor) { return add(tok, actor, true); }
+
+/* A spawn group bound to a token (tr_group_bind): the group, in actors/,
+ * sees the token only through these. */
+static int group_bind_member(void *tok, tr_ref member) { return tr_token_bind(tok, member); }
+static bool group_cancelled(void *tok) { return tr_token_is_cancelled(tok); }
+static void group_release(void *tok) { tr_token_destroy(tok); }
+
+static const tr_group_binding_ops group_binding = {
+    .bind = group_bind_member,
+    .cancelled = group_cancelled,
+    .release = group_release,
+};
+
+int tr_group_bind(tr_group *g, tr_token *tok)
+{
+    if (g == NULL || tok == NULL)
+        return TR_EINVAL;
+    int rc = tr_group_set_binding(g, &group_binding, tr_token_retain(tok));
+    if (rc != TR_OK)
+        tr_token_destroy(tok); /* the reference just taken */
+    return rc;
+}
