@@ -27,7 +27,9 @@
 struct tr_worker;
 
 typedef struct tr_remote_ops {
-    /* Takes node `n` for remote `to` in every case; returns as tr_deliver. */
+    /* Takes node `n` for remote `to` in every case; returns as tr_deliver.
+     * n's payload may be borrowed from the sender (free_fn NULL: tr_send,
+     * tr_post): it is packed or copied before the hook returns, never kept. */
     int (*deliver)(void *node, struct tr_actor *sender, tr_ref to, tr_mnode *n, bool forced,
                    int timeout_ms);
     /* Starts monitor `id` of remote `target` for local `watcher`; the node

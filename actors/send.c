@@ -354,11 +354,22 @@ static int check_user_type(uint32_t type)
     return type >= TR_MSG_USER ? TR_OK : TR_EINVAL;
 }
 
+/* The node of a user payload sent by copy. For a remote receiver it
+ * borrows the caller's bytes: the node packs them into its send buffer
+ * before tr_remote_deliver returns (actors/remote.h), so a copy here
+ * would be a second one, with a malloc and a free per message. */
+static tr_mnode *copied_node(tr_ref to, uint32_t type, const void *data, size_t size)
+{
+    if (size > TR_MSG_INLINE && tr_ref_is_remote(to))
+        return tr_mnode_move(type, (void *)data, size, NULL);
+    return tr_mnode_copy(type, data, size);
+}
+
 int tr_send(tr_ctx *self, tr_ref to, uint32_t type, const void *data, size_t size)
 {
     if (self == NULL || (data == NULL && size > 0) || check_user_type(type) != TR_OK)
         return TR_EINVAL;
-    tr_mnode *n = tr_mnode_copy(type, data, size);
+    tr_mnode *n = copied_node(to, type, data, size);
     if (n == NULL)
         return TR_ENOMEM;
     n->msg.sender = self->self;
@@ -403,7 +414,7 @@ int tr_post(tr_system *sys, tr_ref to, uint32_t type, const void *data, size_t s
 {
     if (sys == NULL || (data == NULL && size > 0) || check_user_type(type) != TR_OK)
         return TR_EINVAL;
-    tr_mnode *n = tr_mnode_copy(type, data, size);
+    tr_mnode *n = copied_node(to, type, data, size);
     if (n == NULL)
         return TR_ENOMEM;
     struct tr_actor *sender = post_sender(sys);

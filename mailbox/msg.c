@@ -24,6 +24,7 @@ static tr_mnode *mnode_alloc(uint32_t type)
     n->free_fn = NULL;
     n->kind = TR_MNODE_USER;
     n->taken = 0;
+    n->shared = 0;
     n->pad = 0;
     return n;
 }
@@ -66,6 +67,14 @@ tr_mnode *tr_mnode_move(uint32_t type, void *buf, size_t size, void (*free_fn)(v
     return n;
 }
 
+tr_mnode *tr_mnode_share(uint32_t type, const void *data, size_t size, void (*release)(void *))
+{
+    tr_mnode *n = tr_mnode_move(type, (void *)data, size, release);
+    if (n != NULL)
+        n->shared = 1;
+    return n;
+}
+
 void tr_mnode_free(tr_mnode *n)
 {
     if (n->free_fn != NULL && !n->taken && n->msg.data != NULL)
@@ -80,6 +89,12 @@ void *tr_msg_take(const tr_msg *msg)
     tr_mnode *n = tr_mnode_of(msg);
     if (n->free_fn == NULL || n->taken)
         return NULL;
+    if (n->shared) { /* other nodes' payloads share its buffer: a copy of its own */
+        void *copy = malloc(msg->size);
+        if (copy != NULL)
+            memcpy(copy, msg->data, msg->size);
+        return copy;
+    }
     n->taken = 1;
     return (void *)msg->data;
 }

@@ -29,7 +29,8 @@ typedef struct tr_mnode {
     void (*free_fn)(void *); /* frees msg.data when the payload is not inline */
     uint16_t kind;           /* enum tr_mnode_kind */
     uint16_t taken;          /* tr_msg_take moved the payload out */
-    uint32_t pad;
+    uint16_t shared;         /* the payload lies in a buffer shared with other nodes */
+    uint16_t pad;
     unsigned char inline_buf[TR_MSG_INLINE];
 } tr_mnode;
 
@@ -39,6 +40,12 @@ tr_mnode *tr_mnode_copy(uint32_t type, const void *data, size_t size);
 /* Allocates a node that takes `buf` (freed with free_fn). On ENOMEM frees
  * buf itself and returns NULL. */
 tr_mnode *tr_mnode_move(uint32_t type, void *buf, size_t size, void (*free_fn)(void *));
+
+/* Allocates a node whose payload stays where it is, in a buffer other
+ * nodes share (a receive block of the node's connection): `release(data)`
+ * is called when the node is freed. tr_msg_take gives a copy of such a
+ * payload. On ENOMEM calls release(data) itself and returns NULL. */
+tr_mnode *tr_mnode_share(uint32_t type, const void *data, size_t size, void (*release)(void *));
 
 /* Frees the node and its payload (unless the payload was taken). */
 void tr_mnode_free(tr_mnode *node);

@@ -55,7 +55,9 @@ static void conn_free(tr_conn *c)
     if (c->tx.owned)
         free(c->tx.buf);
     tr_frame_reader_destroy(&c->reader);
-    free(c->rbuf);
+    if (c->blocks.cur == NULL)
+        free(c->rbuf);
+    tr_rx_blocks_free(&c->blocks);
     free(c);
 }
 
@@ -119,45 +121,105 @@ bool tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_
     return true;
 }
 
-void tr_conn_read(tr_conn *c)
+/* The bytes the frame starting at rpos needs (its prefix included), once
+ * its prefix is in and its length is acceptable; else 0. */
+static size_t frame_need(const tr_conn *c)
 {
-    if (c->rpos == c->rlen) {
-        c->rpos = c->rlen = 0;
-    } else if (c->rpos > 0) {
-        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+    if (c->skip > 0 || c->rlen - c->rpos < TR_FRAME_PREFIX)
+        return 0;
+    uint32_t len = get_len(c->rbuf + c->rpos);
+    uint32_t limit = c->peer != NULL ? c->node->opts.max_frame_bytes : TR_HS_FRAME_MAX;
+    return len == 0 || len > limit ? 0 : TR_FRAME_PREFIX + (size_t)len;
+}
+
+/* Moves the unread bytes to the start of rbuf. */
+static void rx_compact(tr_conn *c)
+{
+    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+    c->rlen -= c->rpos;
+    c->rpos = 0;
+}
+
+/* The unread bytes move to the start of a block of their own (a spare or
+ * a new one); a malloc'd buffer read into before is freed. */
+static bool rx_to_block(tr_conn *c)
+{
+    bool plain = c->blocks.cur == NULL;
+    uint8_t *data = tr_rx_block_switch(&c->blocks, c->rbuf + c->rpos, c->rlen - c->rpos);
+    if (data == NULL)
+        return false;
+    if (plain)
+        free(c->rbuf);
+    c->rbuf = data;
+    c->rcap = TR_RX_CHUNK;
+    c->rlen -= c->rpos;
+    c->rpos = 0;
+    return true;
+}
+
+/* A frame of `need` bytes, longer than a block, is read into a malloc'd
+ * buffer of its size (it was checked against max_frame_bytes); its
+ * payloads are copied out of it. */
+static bool rx_to_plain(tr_conn *c, size_t need)
+{
+    if (c->blocks.cur != NULL) {
+        uint8_t *big = malloc(need);
+        if (big == NULL)
+            return false;
+        memcpy(big, c->rbuf + c->rpos, c->rlen - c->rpos);
+        tr_rx_block_switch_out(&c->blocks);
+        c->rbuf = big;
         c->rlen -= c->rpos;
         c->rpos = 0;
-    }
-    if (c->peer != NULL && c->rcap < TR_RX_CHUNK) { /* authenticated: the full buffer */
-        uint8_t *grown = realloc(c->rbuf, TR_RX_CHUNK);
-        if (grown == NULL) {
-            tr_conn_close(c, TR_ENOMEM);
-            return;
-        }
+    } else {
+        rx_compact(c);
+        uint8_t *grown = realloc(c->rbuf, need);
+        if (grown == NULL)
+            return false;
         c->rbuf = grown;
-        c->rcap = TR_RX_CHUNK;
+    }
+    c->rcap = need;
+    return true;
+}
+
+/* Room behind the unread bytes for the next read, and for the whole frame
+ * at rpos. Reading never writes over the bytes of a block that messages
+ * still hold: their payloads are there. False: out of memory. */
+static bool rx_room(tr_conn *c)
+{
+    size_t need = frame_need(c);
+    if (c->peer == NULL) { /* handshake: the fixed buffer, compacted */
+        if (c->rpos > 0)
+            rx_compact(c);
+        return true;
+    }
+    if (need > TR_RX_CHUNK)
+        return need <= c->rcap - c->rpos || rx_to_plain(c, need);
+    if (c->blocks.cur == NULL) /* just authenticated, or a long frame is done */
+        return rx_to_block(c);
+    bool fits = c->rpos + need <= c->rcap && c->rcap - c->rlen >= TR_RX_MIN_READ;
+    if (c->rpos == c->rlen && c->rpos > 0 && tr_rx_block_unshared(&c->blocks)) {
+        c->rpos = c->rlen = 0; /* all read, all let go: from the start again */
+        return true;
+    }
+    if (fits)
+        return true;
+    if (tr_rx_block_unshared(&c->blocks)) {
+        rx_compact(c);
+        return true;
+    }
+    return rx_to_block(c);
+}
+
+void tr_conn_read(tr_conn *c)
+{
+    if (!rx_room(c)) {
+        tr_conn_close(c, TR_ENOMEM);
+        return;
     }
     nng_iov iov = {.iov_buf = c->rbuf + c->rlen, .iov_len = c->rcap - c->rlen};
     nng_aio_set_iov(c->rx_aio, 1, &iov);
     nng_stream_recv(c->stream, c->rx_aio);
-}
-
-/* Makes room for a whole frame of `need` bytes (prefix included) at rpos. */
-static bool make_room(tr_conn *c, size_t need)
-{
-    if (need <= c->rcap - c->rpos)
-        return true;
-    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-    c->rlen -= c->rpos;
-    c->rpos = 0;
-    if (need <= c->rcap)
-        return true;
-    uint8_t *grown = realloc(c->rbuf, need);
-    if (grown == NULL)
-        return false;
-    c->rbuf = grown;
-    c->rcap = need;
-    return true;
 }
 
 static tr_conn_state conn_state(tr_conn *c)
@@ -202,13 +264,8 @@ static void process(tr_conn *c)
             c->rpos += TR_FRAME_PREFIX;
             continue;
         }
-        if (avail < TR_FRAME_PREFIX + (size_t)len) {
-            if (!make_room(c, TR_FRAME_PREFIX + (size_t)len)) {
-                tr_conn_close(c, TR_ENOMEM);
-                return;
-            }
-            break;
-        }
+        if (avail < TR_FRAME_PREFIX + (size_t)len)
+            break; /* the rest of it: tr_conn_read makes room */
         const uint8_t *frame = c->rbuf + c->rpos + TR_FRAME_PREFIX;
         if (up) {
             if (!tr_inbound_frame(c, frame, len)) {
@@ -222,14 +279,6 @@ static void process(tr_conn *c)
             up = c->peer != NULL;
         }
         c->rpos += TR_FRAME_PREFIX + len;
-    }
-    if (c->rcap > TR_RX_CHUNK && c->rpos == c->rlen) { /* a large frame is done with */
-        uint8_t *small = realloc(c->rbuf, TR_RX_CHUNK);
-        if (small != NULL) {
-            c->rbuf = small;
-            c->rcap = TR_RX_CHUNK;
-        }
-        c->rpos = c->rlen = 0;
     }
     tr_conn_state s = conn_state(c);
     if (s == TR_CONN_CLOSED || s == TR_CONN_CLOSING)

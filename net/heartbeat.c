@@ -4,7 +4,8 @@
  * has become unlikely for a live one (phi.h), repeats owed RESETs, forgets members (member.c) and every
  * gossip_ms sends the member list to one peer (gossip.c); every tick (at most
  * 50 ms, or when woken) it redials dial records, closes handshakes past
- * their deadline and frees closed connections. It is the only thread that
+ * their deadline and frees closed connections; once a heartbeat interval
+ * it trims the cache of free receive blocks (rx_block.c). It is the only thread that
  * waits on NNG (nng_aio_stop when freeing a connection): callbacks never do. */
 #include "net/node_impl.h"
 
@@ -77,6 +78,7 @@ static void *service_main(void *arg)
             tr_member_tick_locked(node, now);
             pthread_mutex_unlock(&node->lock);
             tr_gossip_tick(node, now);
+            tr_rx_block_trim();
         }
         pthread_mutex_lock(&node->lock);
     }

@@ -13,9 +13,21 @@
 
 enum deliver_result { DELIVERED, STALLED };
 
-/* Delivers one message envelope to a local actor. */
-static enum deliver_result deliver_in(struct tr_node *node, tr_peer *p, const tr_envelope *e)
+/* The message node of a received envelope: a payload of TR_RX_SHARE_MIN
+ * bytes or more stays in the connection's receive block (the node holds a
+ * reference to it); a smaller one, or one read outside a block, is copied. */
+static tr_mnode *payload_node(tr_conn *c, uint32_t type, const tr_envelope *e)
 {
+    if (e->size < TR_RX_SHARE_MIN || c->blocks.cur == NULL)
+        return tr_mnode_copy(type, e->payload, e->size);
+    tr_rx_block_give(&c->blocks);
+    return tr_mnode_share(type, e->payload, e->size, tr_rx_block_release);
+}
+
+/* Delivers one message envelope to a local actor. */
+static enum deliver_result deliver_in(struct tr_node *node, tr_conn *c, const tr_envelope *e)
+{
+    tr_peer *p = c->peer;
     tr_system *sys = node->sys;
     uint32_t type = e->value < 0 || e->value > UINT32_MAX ? 0 : (uint32_t)e->value;
     bool forced = e->kind == TR_ENV_FORCED;
@@ -34,7 +46,7 @@ static enum deliver_result deliver_in(struct tr_node *node, tr_peer *p, const tr
         tr_dead_letter_record(sys, to, sender, type, TR_EPROTO);
         return DELIVERED;
     }
-    tr_mnode *n = tr_mnode_copy(type, e->payload, e->size);
+    tr_mnode *n = payload_node(c, type, e);
     if (n == NULL) {
         tr_dead_letter_record(sys, to, sender, type, TR_ENOMEM);
         return DELIVERED;
@@ -140,7 +152,7 @@ bool tr_inbound_frame(tr_conn *c, const uint8_t *data, size_t len)
         case TR_ENV_FORCED:
             if (refusing) {
                 refuse_old_session(node, p, &e);
-            } else if (deliver_in(node, p, &e) == STALLED) {
+            } else if (deliver_in(node, c, &e) == STALLED) {
                 c->stall = e; /* points into the frame, which stays in the buffer */
                 c->stalled_env = true;
                 atomic_fetch_add_explicit(&node->envelopes_in, n, memory_order_relaxed);

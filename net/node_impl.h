@@ -48,7 +48,19 @@
 #define REF_LOCAL_MASK ((1ull << TR_REF_NODE_SHIFT) - 1)
 #define TR_BATCH_BYTES (64u * 1024u) /* a frame is closed once it grows past this (below glibc's mmap threshold: no page-fault churn per frame) */
 #define TR_FRAME_PREFIX 4             /* big-endian body length before every frame */
-#define TR_RX_CHUNK (64u * 1024u)     /* receive buffer of an authenticated connection */
+/* Receive buffer of an authenticated connection: a receive block
+ * (net/rx_block.c) with room for several full batches (a batch closes once
+ * it passes TR_BATCH_BYTES, so one frame is a little over 64 KiB), so that
+ * one read takes whatever the socket holds and each read costs one NNG
+ * completion (a thread hand-off) for several frames. Reads go on behind
+ * the bytes already read while at least TR_RX_MIN_READ is left there. */
+#define TR_RX_BLOCK (256u * 1024u) /* size and alignment */
+#define TR_RX_BLOCK_HEAD 64u       /* its reference count, on a line of its own */
+#define TR_RX_CHUNK (TR_RX_BLOCK - TR_RX_BLOCK_HEAD)
+#define TR_RX_MIN_READ (64u * 1024u)
+/* Received payloads from this size stay in the receive block (smaller ones
+ * are copied: a small malloc is cheap, and it pins no block). */
+#define TR_RX_SHARE_MIN 1024u
 
 /* The one place that assembles a reference from its node and local parts. */
 static inline tr_ref tr_ref_make(uint32_t node, uint64_t local)
@@ -111,6 +123,41 @@ unsigned tr_frame_iov(const tr_frame_out *f, size_t off, nng_iov *iov);
 /* Frees f's parts (their payloads and the list). */
 void tr_frame_drop_parts(tr_frame_out *f);
 
+/* A receive block (net/rx_block.c): TR_RX_BLOCK bytes aligned to their
+ * size, TR_RX_CHUNK of them read into; messages delivered from it keep
+ * their payloads there, each holding a reference. */
+typedef struct tr_rx_block {
+    _Atomic uint64_t refs;
+} tr_rx_block;
+
+/* A connection's receive block (its receive thread only). */
+typedef struct tr_rx_blocks {
+    tr_rx_block *cur; /* read into now, or NULL */
+    uint64_t given;   /* references of cur handed to messages */
+} tr_rx_blocks;
+
+/* The payload free function of a message delivered from a block. */
+void tr_rx_block_release(void *payload);
+/* The first byte of b's data. */
+uint8_t *tr_rx_block_data(tr_rx_block *b);
+/* Whether no message holds the current block: it may then be read into
+ * from its start again. */
+bool tr_rx_block_unshared(tr_rx_blocks *rb);
+/* Makes another block current, its data starting with the `len` bytes at
+ * keep (which may lie in the old one, let go of then). Returns its data,
+ * or NULL (ENOMEM, nothing changed). */
+uint8_t *tr_rx_block_switch(tr_rx_blocks *rb, const uint8_t *keep, size_t len);
+/* Lets go of the current block (a frame longer than a block is read into
+ * a buffer of its own). */
+void tr_rx_block_switch_out(tr_rx_blocks *rb);
+/* Frees the cached free blocks that stayed unused since the last call,
+ * keeping a few (the service thread, once a heartbeat interval). */
+void tr_rx_block_trim(void);
+/* Lets go of the connection's references (the messages keep theirs). */
+void tr_rx_blocks_free(tr_rx_blocks *rb);
+/* One more reference of the current block, for a message's payload. */
+static inline void tr_rx_block_give(tr_rx_blocks *rb) { rb->given++; }
+
 /* One connection (an nng_stream) to another node. Callbacks run on NNG's
  * threads and never block; the service thread frees closed connections. */
 typedef struct tr_conn {
@@ -133,9 +180,12 @@ typedef struct tr_conn {
     uint8_t hs_out[2][TR_FRAME_PREFIX + TR_HS_FRAME_MAX]; /* one in flight, one queued */
     size_t hs_queued;     /* length of a message waiting in hs_out[hs_slot ^ 1], or 0 */
     int hs_slot;          /* the slot written last */
-    /* receive: bytes [rpos, rlen) of rbuf are unread */
+    /* receive: bytes [rpos, rlen) of rbuf are unread; rbuf is the data of
+     * blocks.cur once authenticated (except while a frame longer than a
+     * block is read), else malloc'd */
     uint8_t *rbuf;
     size_t rcap, rlen, rpos;
+    tr_rx_blocks blocks;
     uint64_t skip;            /* bytes of an oversized frame still to discard */
     bool stalled;             /* a full mailbox: waiting on retry_aio */
     bool in_frame;            /* reader holds a frame half delivered */

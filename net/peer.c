@@ -450,7 +450,8 @@ int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, b
         return TR_ENOMEM;
     }
     /* a large payload its message node owns is written from there */
-    bool by_ref = n != NULL && e->size >= TR_SG_MIN && n->free_fn != NULL && !n->taken && parts_room(p);
+    bool by_ref = n != NULL && e->size >= TR_SG_MIN && n->free_fn != NULL && !n->taken && !n->shared &&
+                  parts_room(p);
     size_t before = p->len;
     if ((by_ref ? tr_wire_pack_envelope_head(&p->pk, e) : tr_wire_pack_envelope(&p->pk, e)) != TR_OK) {
         p->len = before; /* a partly packed envelope is cut off */
