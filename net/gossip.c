@@ -27,10 +27,7 @@
 #include "net/msgpack_check.h"
 #include "net/node_impl.h"
 
-#define GOSSIP_MAX_MEMBERS 1024
-/* A down member is given a dial record of its own (to be redialled) only
- * while this many of the node's TR_NODE_MAX_DIALS records are unused. */
-#define DIALS_KEPT_FREE 16
+#define GOSSIP_MAX_MEMBERS (TR_NODE_MAX_PEERS + 1) /* itself and every member it can have */
 /* Objects inside containers per entry: the entry, its 3 fields, its URLs. */
 #define GOSSIP_OBJECTS_PER_ENTRY (1 + 3 + TR_MEMBER_URLS)
 
@@ -209,17 +206,10 @@ void tr_gossip_dial_locked(struct tr_node *node, tr_peer *p, bool fresh)
 {
     if (p->nurls == 0 || p->hidden || atomic_load(&node->leaving) || atomic_load(&node->stopping))
         return;
-    tr_dial *d = NULL;
-    int unused = 0;
-    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
-        if (!node->dials[i].in_use)
-            unused++;
-        else if (d == NULL && strcmp(node->dials[i].url, p->urls[0]) == 0)
-            d = &node->dials[i];
-    }
+    tr_dial *d = tr_dial_find_locked(node, p->urls[0]);
     if (d != NULL && !fresh)
         return; /* the service thread redials it (listen.c) */
-    if (d == NULL && !fresh && unused < DIALS_KEPT_FREE)
+    if (d == NULL && !fresh && !tr_dial_room_locked(node))
         return; /* no news of it: not worth evicting a record tr_node_connect may need */
     int rc;
     if (d == NULL && (d = tr_dial_get_locked(node, p->urls[0], &rc)) == NULL)

@@ -7,10 +7,12 @@
  * attempt is in progress (exponential backoff with jitter from 50 ms,
  * capped at redial_max_ms: backoff.c), until the peer refuses for good
  * (wrong cookie, protocol, name), leaves or is forgotten (member.c), and
- * for forget_after_ms after the peer was last up or waited for. TR_NODE_MAX_DIALS records: when all are taken, the one
+ * for forget_after_ms after the peer was last up or waited for; then the
+ * record is released. Records are allocated as needed (a mesh of hundreds
+ * of servers has one for each), up to TR_NODE_MAX_DIALS: past it, the one
  * wanted least recently with nothing in flight is reused (its dialer is
- * freed late: see the graveyard below). A node that never
- * listens works: every connection is bidirectional.
+ * freed late: see the graveyard below). A node that never listens works:
+ * every connection is bidirectional.
  *
  * inproc:// has no stream transport in NNG 1.5.2: an inproc://name URL is
  * served on a Linux abstract socket private to this process's id. */
@@ -109,9 +111,21 @@ void tr_listen_stop_all(struct tr_node *node)
 
 /* ---- dials ---- */
 
+/* A down mesh member gets a record of its own (to be redialled) only while
+ * this many more could be made before the cap (tr_dial_room_locked). */
+#define DIALS_KEPT_FREE 16
+
 static void dial_cb(void *arg);
 static void bury(nng_stream_dialer *dialer, nng_aio *aio);
 static bool peer_up_by_name(struct tr_node *node, const char *name);
+
+/* Nobody waits on d, no dial or handshake is in flight on it (so no
+ * callback can touch it) and its peer is not up (node lock held). */
+static bool idle(struct tr_node *node, const tr_dial *d)
+{
+    return d->waiters == 0 && !d->dialling && d->conn == NULL &&
+           (d->peer[0] == '\0' || !peer_up_by_name(node, d->peer));
+}
 
 /* With every record taken, the one no longer wanted longest: nobody waits
  * on it, no dial or handshake is in flight on it (so no callback can touch
@@ -119,10 +133,9 @@ static bool peer_up_by_name(struct tr_node *node, const char *name);
 static tr_dial *evictable(struct tr_node *node)
 {
     tr_dial *best = NULL;
-    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
-        tr_dial *d = &node->dials[i];
-        if (d->waiters > 0 || d->dialling || d->conn != NULL ||
-            (d->peer[0] != '\0' && peer_up_by_name(node, d->peer)))
+    for (uint32_t i = 0; i < node->dials.len; i++) {
+        tr_dial *d = node->dials.at[i];
+        if (!idle(node, d))
             continue;
         if (best == NULL || d->wanted_ms < best->wanted_ms)
             best = d;
@@ -130,26 +143,64 @@ static tr_dial *evictable(struct tr_node *node)
     return best;
 }
 
-tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc)
+tr_dial *tr_dial_find_locked(struct tr_node *node, const char *url)
 {
-    tr_dial *free_slot = NULL;
-    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
-        tr_dial *d = &node->dials[i];
-        if (d->in_use && strcmp(d->url, url) == 0)
-            return d;
-        if (!d->in_use && free_slot == NULL)
-            free_slot = d;
+    for (uint32_t i = 0; i < node->dials.len; i++)
+        if (strcmp(node->dials.at[i]->url, url) == 0)
+            return node->dials.at[i];
+    return NULL;
+}
+
+bool tr_dial_room_locked(struct tr_node *node) { return node->dials.len + DIALS_KEPT_FREE <= TR_NODE_MAX_DIALS; }
+
+void tr_dial_forget_peer_locked(struct tr_node *node, const char *name)
+{
+    for (uint32_t i = 0; i < node->dials.len; i++) {
+        tr_dial *d = node->dials.at[i];
+        if (strcmp(d->peer, name) == 0 && d->waiters == 0)
+            d->result = TR_ESHUTDOWN;
     }
-    if (free_slot == NULL)
-        free_slot = evictable(node);
-    if (free_slot == NULL) {
+}
+
+/* A new record, or with TR_NODE_MAX_DIALS taken the one reused (its
+ * dialer buried), zeroed; NULL when none can be had (node lock held). */
+static tr_dial *new_record(struct tr_node *node, int *rc)
+{
+    tr_dial *d;
+    if (node->dials.len < TR_NODE_MAX_DIALS) {
+        if (tr_vec_reserve(&node->dials, node->dials.len + 1) != 0 || (d = calloc(1, sizeof(*d))) == NULL) {
+            *rc = TR_ENOMEM;
+            return NULL;
+        }
+        node->dials.at[node->dials.len++] = d;
+        return d;
+    }
+    if ((d = evictable(node)) == NULL) {
         *rc = TR_ETOOBIG;
         return NULL;
     }
-    tr_dial *d = free_slot;
-    if (d->dialer != NULL)
-        bury(d->dialer, d->aio); /* nothing in flight on it: see evictable */
+    bury(d->dialer, d->aio); /* nothing in flight on it: see evictable */
     memset(d, 0, sizeof(*d));
+    return d;
+}
+
+/* Takes record d out of the list and frees it (idle: see evictable). */
+static void release(struct tr_node *node, uint32_t i)
+{
+    tr_dial *d = node->dials.at[i];
+    if (d->dialer != NULL)
+        bury(d->dialer, d->aio);
+    free(d);
+    tr_vec_remove_swap(&node->dials, i);
+}
+
+tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc)
+{
+    tr_dial *d = tr_dial_find_locked(node, url);
+    if (d != NULL)
+        return d;
+    if ((d = new_record(node, rc)) == NULL)
+        return NULL;
     char real[TR_WIRE_URL_MAX + 64];
     resolve(url, real, sizeof(real));
     *rc = nng_stream_dialer_alloc(&d->dialer, real) == 0 ? TR_OK : TR_EADDR;
@@ -161,10 +212,12 @@ tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc)
         if (d->dialer != NULL)
             nng_stream_dialer_free(d->dialer);
         d->dialer = NULL;
+        for (uint32_t i = 0; i < node->dials.len; i++)
+            if (node->dials.at[i] == d)
+                release(node, i);
         return NULL;
     }
     d->node = node;
-    d->in_use = true;
     d->result = -1;
     d->wanted_ms = tr_now_ms();
     uint64_t seed = node->incarnation;
@@ -263,17 +316,21 @@ static bool peer_up_by_name(struct tr_node *node, const char *name)
 
 void tr_dial_tick_locked(struct tr_node *node, uint64_t now)
 {
-    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
-        tr_dial *d = &node->dials[i];
-        if (!d->in_use || d->dialling || d->conn != NULL || fatal(d->result))
+    for (uint32_t i = node->dials.len; i-- > 0;) {
+        tr_dial *d = node->dials.at[i];
+        if (d->dialling || d->conn != NULL)
             continue;
-        if (d->waiters > 0 || (d->peer[0] != '\0' && peer_up_by_name(node, d->peer))) {
+        if (d->waiters > 0 || (!fatal(d->result) && d->peer[0] != '\0' && peer_up_by_name(node, d->peer))) {
             d->wanted_ms = now; /* connected, or someone waits: wanted */
             if (d->waiters == 0)
                 continue;
         }
-        if (now < d->next_ms || now - d->wanted_ms > node->opts.forget_after_ms)
-            continue; /* a peer gone that long is not redialled (tr_node_connect again will) */
+        if (now > d->wanted_ms && now - d->wanted_ms > node->opts.forget_after_ms) {
+            release(node, i); /* a peer gone that long is not redialled (tr_node_connect again will) */
+            continue;
+        }
+        if (fatal(d->result) || now < d->next_ms)
+            continue;
         tr_dial_start_locked(node, d);
     }
 }
@@ -342,15 +399,21 @@ static void bury(nng_stream_dialer *dialer, nng_aio *aio)
 
 void tr_dial_stop_all(struct tr_node *node)
 {
-    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
-        tr_dial *d = &node->dials[i];
+    for (uint32_t i = 0; i < node->dials.len; i++) {
+        tr_dial *d = node->dials.at[i];
         if (d->dialer == NULL)
             continue;
         nng_stream_dialer_close(d->dialer);
         nng_aio_stop(d->aio); /* waits for a dial callback */
         bury(d->dialer, d->aio);
         d->dialer = NULL;
-        d->in_use = false;
     }
     tr_dial_sweep_graveyard();
+}
+
+void tr_dial_free_all(struct tr_node *node)
+{
+    for (uint32_t i = 0; i < node->dials.len; i++)
+        free(node->dials.at[i]);
+    tr_vec_free(&node->dials);
 }

@@ -234,11 +234,7 @@ void tr_member_on_leave(struct tr_node *node, tr_peer *p)
     pthread_mutex_lock(&p->lock);
     p->left = true;
     pthread_mutex_unlock(&p->lock);
-    for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
-        tr_dial *d = &node->dials[i];
-        if (d->in_use && strcmp(d->peer, p->name) == 0 && d->waiters == 0)
-            d->result = TR_ESHUTDOWN; /* not redialled */
-    }
+    tr_dial_forget_peer_locked(node, p->name);
     pthread_mutex_unlock(&node->lock);
     tr_net_log_peer(node, TR_LOG_INFO, "peer %s left", p->name);
     tr_peer_down(node, p, false, TR_ESHUTDOWN);
@@ -391,11 +387,7 @@ static void forget_locked(struct tr_node *node, tr_peer *p)
     bool left = p->mstate == TR_MEMBER_LEFT;
     pthread_mutex_unlock(&p->lock);
     if (!old_incarnation) {
-        for (int i = 0; i < TR_NODE_MAX_DIALS; i++) {
-            tr_dial *d = &node->dials[i];
-            if (d->in_use && strcmp(d->peer, p->name) == 0 && d->waiters == 0)
-                d->result = TR_ESHUTDOWN;
-        }
+        tr_dial_forget_peer_locked(node, p->name);
         tr_net_log_peer(node, TR_LOG_INFO, "peer %s forgotten (%s)", p->name,
                         left ? "left" : "down too long");
     }

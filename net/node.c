@@ -13,6 +13,7 @@ static char *dup_or_null(const char *s) { return s != NULL ? strdup(s) : NULL; }
 static void node_free(struct tr_node *node)
 {
     tr_tls_free(node);
+    tr_dial_free_all(node);
     tr_member_free(node);
     pthread_mutex_destroy(&node->ev_lock);
     free(node->cookie);
@@ -298,9 +299,8 @@ int tr_node_leave(tr_node *node, int timeout_ms)
     /* no new dials or connections from here on (listen.c, conn.c); every
      * peer up is told, behind what is queued for it */
     pthread_mutex_lock(&node->lock);
-    for (int i = 0; i < TR_NODE_MAX_DIALS; i++)
-        if (node->dials[i].in_use)
-            node->dials[i].result = TR_ESHUTDOWN;
+    for (uint32_t i = 0; i < node->dials.len; i++)
+        node->dials.at[i]->result = TR_ESHUTDOWN;
     for (uint32_t i = 1; i <= node->npeers; i++) {
         tr_peer *p = node->peers[i];
         if (p == NULL)

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 
 #include "actors/remote.h"
+#include "ds/vec.h"
 #include "net/backoff.h"
 #include "net/envelope.h"
 #include "net/handshake_msg.h"
@@ -41,7 +42,10 @@
 
 #define TR_NODE_MAX_PEERS 4095 /* node part of a tr_ref is 12 bits; 0 is local */
 #define TR_NODE_MAX_LISTEN TR_WIRE_URLS_MAX
-#define TR_NODE_MAX_DIALS 64
+/* Dial records at most (one a URL, allocated as needed, released once not
+ * wanted for forget_after_ms): past it, the one wanted least recently is
+ * reused. One a peer and a few seeds each: the peer table's size. */
+#define TR_NODE_MAX_DIALS 4096
 #define TR_NODE_MAX_HANDSHAKES 64 /* connections still in handshake; more are closed at once */
 /* The actor part of a tr_ref (what travels on the wire: ids are local to
  * the node they live on). */
@@ -199,11 +203,11 @@ typedef struct tr_conn {
     bool tx_then_close; /* close once the write is done (REFUSE) */
 } tr_conn;
 
-/* A URL this node dials (tr_node_connect), redialled while its peer is
- * not up (node lock). */
+/* A URL this node dials (tr_node_connect, the mesh, seeds), redialled
+ * while its peer is not up (node lock). Allocated on its own (its aio's
+ * callback points at it); freed when released (listen.c) or with the node. */
 typedef struct tr_dial {
     struct tr_node *node;
-    bool in_use;
     char url[TR_WIRE_URL_MAX + 1];
     nng_stream_dialer *dialer;
     nng_aio *aio;          /* the dial in progress */
@@ -347,7 +351,7 @@ struct tr_node {
     tr_listener listeners[TR_NODE_MAX_LISTEN];
     tr_conn *conns;       /* every connection not yet freed */
     uint32_t handshakes;  /* connections in handshake */
-    tr_dial dials[TR_NODE_MAX_DIALS];
+    TR_VEC(tr_dial *) dials; /* every dial record (listen.c) */
     tr_peer *_Atomic peers[TR_NODE_MAX_PEERS + 1]; /* NULL: a free index (member.c) */
     _Atomic uint32_t peer_pins[TR_NODE_MAX_PEERS + 1]; /* threads holding peers[i] (tr_peer_pin) */
     _Atomic uint32_t npeers; /* the highest index handed out so far (node lock) */
@@ -430,6 +434,14 @@ int tr_listen_start(struct tr_node *node, const char *url, char *bound, size_t l
 void tr_listen_stop_all(struct tr_node *node);
 /* Finds or makes the dial record of url (node lock held). NULL: full or bad URL (*rc). */
 tr_dial *tr_dial_get_locked(struct tr_node *node, const char *url, int *rc);
+/* The dial record of url, or NULL (node lock held). */
+tr_dial *tr_dial_find_locked(struct tr_node *node, const char *url);
+/* True while a record for a member nobody asked for (a down mesh member)
+ * can be made without reusing one someone may need (node lock held). */
+bool tr_dial_room_locked(struct tr_node *node);
+/* Records of peer `name` nobody waits on are not redialled any more: it
+ * left or was forgotten (node lock held). */
+void tr_dial_forget_peer_locked(struct tr_node *node, const char *name);
 /* Starts a dial attempt now unless one is in progress (node lock held). */
 void tr_dial_start_locked(struct tr_node *node, tr_dial *d);
 /* The handshake of d's connection ended: result TR_OK, a refusal, or
@@ -439,6 +451,8 @@ void tr_dial_done_locked(struct tr_node *node, tr_dial *d, tr_conn *c, int resul
 void tr_dial_tick_locked(struct tr_node *node, uint64_t now);
 /* Closes every dial record; their dialers are freed a little later. */
 void tr_dial_stop_all(struct tr_node *node);
+/* Frees the records (tr_node_stop, once no connection can use one). */
+void tr_dial_free_all(struct tr_node *node);
 /* Frees the dialers closed long enough ago (any thread, no lock held). */
 void tr_dial_sweep_graveyard(void);
 /* Sets up a dialer or listener for `url` with the node's TLS configuration. */
