@@ -238,6 +238,14 @@ void tr_member_on_leave(struct tr_node *node, tr_peer *p)
     pthread_mutex_unlock(&node->lock);
     tr_net_log_peer(node, TR_LOG_INFO, "peer %s left", p->name);
     tr_peer_down(node, p, false, TR_ESHUTDOWN);
+    /* the leaving node waits for us to close (net/node.c, tr_node_leave) */
+    pthread_mutex_lock(&node->lock);
+    pthread_mutex_lock(&p->lock);
+    tr_conn *c = p->conn;
+    pthread_mutex_unlock(&p->lock);
+    if (c != NULL)
+        tr_conn_close_locked(c, TR_ESHUTDOWN);
+    pthread_mutex_unlock(&node->lock);
 }
 
 /* ---- round trips ---- */

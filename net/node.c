@@ -313,12 +313,15 @@ int tr_node_leave(tr_node *node, int timeout_ms)
         pthread_mutex_unlock(&p->lock);
     }
     pthread_mutex_unlock(&node->lock);
-    /* flushed: nothing queued or in flight on any link (the kernel has the
-     * LEAVE; closing the stream then sends it before the FIN) */
+    /* flushed: nothing queued or in flight on any link; then each peer
+     * told closes the connection once it has read the LEAVE (member.c).
+     * Closing first could lose the LEAVE: a socket closed with unread bytes
+     * (the peer's heartbeats) sends a reset, and the peer's side drops what
+     * it had not read yet. */
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : tr_now_ms() + (uint64_t)timeout_ms;
     int rc = TR_OK;
     for (;;) {
-        bool busy = false;
+        bool busy = false, told_open = false;
         pthread_mutex_lock(&node->lock);
         for (uint32_t i = 1; i <= node->npeers && !busy; i++) {
             tr_peer *p = node->peers[i];
@@ -326,13 +329,15 @@ int tr_node_leave(tr_node *node, int timeout_ms)
                 continue;
             pthread_mutex_lock(&p->lock);
             busy = p->conn != NULL && p->up && !tr_peer_idle_locked(p);
+            told_open |= p->conn != NULL && p->up && (p->caps & TR_HS_CAP_CLUSTER);
             pthread_mutex_unlock(&p->lock);
         }
         pthread_mutex_unlock(&node->lock);
-        if (!busy)
+        if (!busy && !told_open)
             break;
         if (tr_now_ms() >= deadline) {
-            rc = TR_ETIMEDOUT;
+            if (busy)
+                rc = TR_ETIMEDOUT; /* a peer that read nothing more is closed on anyway */
             break;
         }
         nng_msleep(1); /* waits for NNG to finish the writes: no event to wait on */
