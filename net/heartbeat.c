@@ -12,6 +12,12 @@
 #define TICK_MAX_MS 50
 #define PING_EVERY_MS 1000
 
+double tr_peer_phi_locked(const tr_peer *p, uint64_t now)
+{
+    const struct tr_node *node = p->node;
+    return p->up ? tr_phi_value(&p->phi, now, node->opts.down_after_ms, node->opts.heartbeat_ms / 4) : 0;
+}
+
 static void heartbeats(struct tr_node *node, uint64_t now)
 {
     uint32_t npeers = atomic_load(&node->npeers);
@@ -25,7 +31,7 @@ static void heartbeats(struct tr_node *node, uint64_t now)
          * wrap and declare a busy peer down) */
         uint64_t rx_age = now > p->last_rx_ms ? now - p->last_rx_ms : 0;
         uint64_t tx_age = now > p->last_tx_ms ? now - p->last_tx_ms : 0;
-        double phi = p->up ? tr_phi_value(&p->phi, now, node->opts.down_after_ms, node->opts.heartbeat_ms / 4) : 0;
+        double phi = tr_peer_phi_locked(p, now);
         bool silent = phi >= node->opts.phi_threshold;
         if (p->reset_owed && !p->retired) {
             tr_envelope e = {.kind = TR_ENV_RESET, .corr = p->reset_id};

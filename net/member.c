@@ -326,6 +326,8 @@ int tr_node_members(tr_node *node, tr_member **out, size_t *count)
         m->state = p->mstate;
         m->reason = p->mreason;
         m->rtt_us = p->rtt_us;
+        m->phi = tr_peer_phi_locked(p, now);
+        m->heard_ago_ms = p->last_rx_ms == 0 ? UINT64_MAX : now > p->last_rx_ms ? now - p->last_rx_ms : 0;
         uint64_t age = now > p->since_ms ? now - p->since_ms : 0;
         pthread_mutex_unlock(&p->lock);
         m->since_ms = wall > age ? wall - age : 0;

@@ -598,6 +598,9 @@ extern const tr_remote_ops tr_node_ops;
 /* ---- heartbeat.c ---- */
 int tr_service_start(struct tr_node *node);
 void tr_service_stop(struct tr_node *node);
+/* p's phi at now (p->lock held): how unusual its silence is, judged with
+ * the node's heartbeat and acceptable pause (phi.h); 0 when p is not up. */
+double tr_peer_phi_locked(const tr_peer *p, uint64_t now);
 /* Wakes the service thread (node lock held). */
 void tr_service_wake_locked(struct tr_node *node);
 

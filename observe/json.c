@@ -2,6 +2,7 @@
  * GET /api/actors (the tree). Numbers are totals read at request time;
  * the page computes rates from two consecutive answers. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
@@ -28,10 +29,18 @@ static void render_peers(tr_node *node, tr_textbuf *out)
                           ",\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
                           ",\"envelopes_in\":%" PRIu64 ",\"envelopes_out\":%" PRIu64
                           ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-                          ",\"rtt_us\":%" PRIu32 "}",
+                          ",\"rtt_us\":%" PRIu32,
                           tr_observe_member_state(p->state), p->hidden ? "true" : "false",
                           p->since_ms, p->frames_in, p->frames_out, p->envelopes_in,
                           p->envelopes_out, p->bytes_in, p->bytes_out, p->rtt_us);
+        /* the failure detector: phi (0 unless up; null: beyond doubt), ms since it was heard */
+        if (isfinite(p->phi))
+            tr_textbuf_printf(out, ",\"phi\":%.3f", p->phi);
+        else
+            tr_textbuf_printf(out, ",\"phi\":null");
+        if (p->heard_ago_ms != UINT64_MAX)
+            tr_textbuf_printf(out, ",\"heard_ago_ms\":%" PRIu64, p->heard_ago_ms);
+        tr_textbuf_printf(out, "}");
     }
     tr_textbuf_printf(out, "]");
     tr_node_members_free(m);

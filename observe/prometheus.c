@@ -3,6 +3,7 @@
  * Counters end in _total; figures that go up and down are gauges.
  * README.md, "Operating a node", explains each one. */
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,28 @@ static void render_peers(tr_node *node, tr_textbuf *out)
         tr_textbuf_printf(out, "troupe_peer_rtt_seconds{peer=\"");
         label_value(out, m[i].name);
         tr_textbuf_printf(out, "\"} %.6f\n", m[i].rtt_us / 1e6);
+    }
+    family(out, "troupe_peer_phi", "gauge",
+           "The failure detector's suspicion of each peer up: 0 while its frames come as usual, "
+           "rising with its silence; it is declared down at the node's phi_threshold.");
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].state != TR_MEMBER_UP)
+            continue;
+        tr_textbuf_printf(out, "troupe_peer_phi{peer=\"");
+        label_value(out, m[i].name);
+        if (isfinite(m[i].phi))
+            tr_textbuf_printf(out, "\"} %.3f\n", m[i].phi);
+        else
+            tr_textbuf_printf(out, "\"} +Inf\n");
+    }
+    family(out, "troupe_peer_last_heard_seconds", "gauge",
+           "Seconds since the last frame from the peer arrived (peers heard from).");
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].heard_ago_ms == UINT64_MAX)
+            continue;
+        tr_textbuf_printf(out, "troupe_peer_last_heard_seconds{peer=\"");
+        label_value(out, m[i].name);
+        tr_textbuf_printf(out, "\"} %.3f\n", m[i].heard_ago_ms / 1e3);
     }
     tr_node_members_free(m);
 }

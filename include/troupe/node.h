@@ -233,6 +233,12 @@ typedef struct tr_member {
     uint64_t frames_in, frames_out, bytes_in, bytes_out;
     uint64_t envelopes_in, envelopes_out; /* envelopes (actor messages and control) carried */
     uint32_t rtt_us;            /* last heartbeat round trip; 0 = not measured yet */
+    /* Failure detection ("Failure" above), as of the listing: */
+    double phi;                 /* UP: the detector's suspicion of its silence, 0 while its frames
+                                 * come as usual, rising with the silence (INFINITY once beyond
+                                 * doubt); it is declared down at phi_threshold. Not UP: 0 */
+    uint64_t heard_ago_ms;      /* ms since its last frame arrived (this incarnation);
+                                 * UINT64_MAX: never heard from */
 } tr_member;
 
 /* Lists the members this node knows (itself not included, forgotten ones

@@ -144,13 +144,14 @@ function showNode(n, before, dt) {
   add("text", { x: cx, y: cy + 4, "text-anchor": "middle", fill: "#fff", "font-size": 11 }, n.name);
   const peerRate = (now, was) => (was !== undefined && dt > 0 ? fmt(Math.max(0, now - was) / dt) : "–");
   const beforePeer = new Map(((before && before.peers) || []).map((p) => [p.name, p]));
-  table("peer-table", ["peer", "state", "messages / s in", "out", "bytes / s in", "out", "rtt"],
+  table("peer-table", ["peer", "state", "messages / s in", "out", "bytes / s in", "out", "rtt", "phi"],
     all.slice(0, 50).map((p) => {
       const b = beforePeer.get(p.name) || {};
       return [p.name + (p.hidden ? " (hidden)" : ""), p.state,
               peerRate(p.envelopes_in, b.envelopes_in), peerRate(p.envelopes_out, b.envelopes_out),
               peerRate(p.bytes_in, b.bytes_in), peerRate(p.bytes_out, b.bytes_out),
-              p.rtt_us ? (p.rtt_us / 1000).toFixed(2) + " ms" : "–"];
+              p.rtt_us ? (p.rtt_us / 1000).toFixed(2) + " ms" : "–",
+              p.state !== "up" ? "–" : p.phi === null ? "∞" : p.phi.toFixed(2)];
     }));
   const rate = (k) => (before && dt > 0 ? fmt(Math.max(0, n[k] - before[k]) / dt) : "–");
   table("node-table", ["all links", "in", "out"], [

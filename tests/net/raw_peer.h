@@ -5,6 +5,7 @@
 #define TROUPE_TESTS_NET_RAW_PEER_H
 
 #include <criterion/criterion.h>
+#include <msgpack.h>
 #include <nng/nng.h>
 #include <string.h>
 
@@ -92,6 +93,19 @@ static inline bool raw_send_frame(nng_stream *s, const void *body, size_t len)
 {
     uint8_t pre[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
     return raw_write(s, pre, 4) && raw_write(s, body, len);
+}
+
+/* Sends one data frame holding the one envelope e. */
+static inline void raw_send_envelope(nng_stream *s, const tr_envelope *e)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 1);
+    cr_assert_eq(tr_wire_pack_envelope(&pk, e), TR_OK);
+    cr_assert(raw_send_frame(s, sb.data, sb.size));
+    msgpack_sbuffer_destroy(&sb);
 }
 
 /* Reads one frame into buf (cap bytes); its length, or -1. */

@@ -29,30 +29,17 @@ static int echo_handle(tr_ctx *self, void *state, const tr_msg *msg)
 }
 static const tr_behaviour echo = {.handle = echo_handle};
 
-/* Sends one data frame holding one envelope `e`. */
-static void send_envelope(raw_peer *r, const tr_envelope *e)
-{
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 1);
-    cr_assert_eq(tr_wire_pack_envelope(&pk, e), TR_OK);
-    cr_assert(raw_send_frame(r->s, sb.data, sb.size));
-    msgpack_sbuffer_destroy(&sb);
-}
-
 static void send_gossip(raw_peer *r, const void *payload, size_t size)
 {
     tr_envelope e = {.kind = TR_ENV_GOSSIP, .payload = payload, .size = (uint32_t)size};
-    send_envelope(r, &e);
+    raw_send_envelope(r->s, &e);
 }
 
 /* Everything sent before has been handled: a message to "echo" behind it. */
 static void sync_with(raw_peer *r, int n)
 {
     tr_envelope e = {.kind = TR_ENV_SEND, .dst_name = {"echo", 4}, .value = MSG_PING};
-    send_envelope(r, &e);
+    raw_send_envelope(r->s, &e);
     cr_assert(latch_wait(&got, n, RAW_WAIT_MS), "the node still reads the connection");
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/support/members.h"
 #include "tests/support/system.h"
 #include "troupe/inbox.h"
 #include "troupe/troupe.h"
@@ -91,22 +92,7 @@ static void no_event(cluster *c, int i, int ms)
 }
 
 /* The member `name` on node i (fails if it is not listed). */
-static tr_member member(cluster *c, int i, const char *name)
-{
-    tr_member *list = NULL;
-    size_t n = 0;
-    cr_assert_eq(tr_node_members(c->node[i], &list, &n), TR_OK);
-    for (size_t k = 0; k < n; k++) {
-        if (strcmp(list[k].name, name) == 0) {
-            tr_member m = list[k];
-            tr_node_members_free(list);
-            return m;
-        }
-    }
-    tr_node_members_free(list);
-    cr_assert_fail("node %d does not list %s", i, name);
-    return (tr_member){0};
-}
+static tr_member member(cluster *c, int i, const char *name) { return member_of(c->node[i], name); }
 
 static size_t member_count(cluster *c, int i)
 {

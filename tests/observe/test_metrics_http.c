@@ -9,6 +9,7 @@
 
 #include "tests/observe/http_get.h"
 #include "tests/support/latch.h"
+#include "tests/support/members.h"
 #include "tests/support/system.h"
 #include "troupe/troupe.h"
 
@@ -213,23 +214,6 @@ static int events_handle(tr_ctx *self, void *state, const tr_msg *msg)
 
 static const tr_behaviour events = {.handle = events_handle};
 
-/* Node A's view of member `name` (the test fails without one). */
-static tr_member member_of(tr_node *node, const char *name)
-{
-    tr_member *m = NULL, found = {0};
-    size_t n = 0;
-    cr_assert_eq(tr_node_members(node, &m, &n), TR_OK);
-    bool seen = false;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(m[i].name, name) == 0) {
-            found = m[i];
-            seen = true;
-        }
-    tr_node_members_free(m);
-    cr_assert(seen, "no member %s", name);
-    return found;
-}
-
 static uint64_t peer_value(const char *page, const char *family, const char *peer,
                            const char *extra)
 {
@@ -311,7 +295,19 @@ Test(observe_metrics, per_peer_figures)
     cr_assert_not_null(rtt, "%s", t.body);
     double seconds = strtod(rtt + strlen("troupe_peer_rtt_seconds{peer=\"B\"} "), NULL);
     cr_assert(seconds > 0 && seconds < 10, "rtt %f s", seconds);
+    /* the failure detector's view of B (up, heard from) */
+    const char *phi = strstr(t.body, "troupe_peer_phi{peer=\"B\"} ");
+    cr_assert_not_null(phi, "%s", t.body);
+    cr_assert_geq(strtod(phi + strlen("troupe_peer_phi{peer=\"B\"} "), NULL), 0);
+    const char *heard = strstr(t.body, "troupe_peer_last_heard_seconds{peer=\"B\"} ");
+    cr_assert_not_null(heard, "%s", t.body);
+    cr_assert_geq(strtod(heard + strlen("troupe_peer_last_heard_seconds{peer=\"B\"} "), NULL), 0);
+    cr_assert_not_null(strstr(t.body, "# TYPE troupe_peer_phi gauge\n"));
     http_reply_free(&t);
+    http_reply o2 = http_get(url, "/api/overview");
+    cr_assert_not_null(strstr(o2.body, "\"phi\":"), "%s", o2.body);
+    cr_assert_not_null(strstr(o2.body, "\"heard_ago_ms\":"), "%s", o2.body);
+    http_reply_free(&o2);
 
     /* B leaves: A sees it LEFT (its NODE_DOWN comes after the state changed). */
     cr_assert_eq(tr_node_leave(b, WAIT_MS), TR_OK);
@@ -319,6 +315,7 @@ Test(observe_metrics, per_peer_figures)
     http_reply l = http_get(url, "/metrics");
     cr_assert_eq(peer_value(l.body, "troupe_peer_state", "B", ",state=\"left\""), 1);
     cr_assert_eq(peer_value(l.body, "troupe_peer_state", "B", ",state=\"up\""), 0);
+    cr_assert_null(strstr(l.body, "troupe_peer_phi{peer=\"B\"}"), "phi only for peers up");
     http_reply_free(&l);
 
     tr_observe_stop(obs);
