@@ -113,6 +113,8 @@ typedef struct tr_frame_out {
     size_t bytes;         /* its envelopes' bytes, counted in the peer's pending_bytes */
 } tr_frame_out;
 
+typedef TR_VEC(tr_frame_part) tr_frame_parts;
+
 #define TR_SG_MIN (16u * 1024u) /* payloads from this size are not copied into the batch */
 /* Envelope bytes queued for a peer past which a backpressure queue mutes
  * its senders, as queue_capacity envelopes do: 64 Ki envelopes of 4 KiB
@@ -272,8 +274,7 @@ typedef struct tr_peer {
     msgpack_packer pk;         /* packs into buf */
     uint32_t batch_count;
     size_t batch_marker;       /* offset of the envelope array's count */
-    tr_frame_part *parts;      /* the batch's payloads not copied (TR_SG_MIN) */
-    uint32_t nparts, parts_cap;
+    tr_frame_parts parts;      /* the batch's payloads not copied (TR_SG_MIN) */
     size_t parts_len;
     /* Frames closed (full, or a control frame) while another was in flight. */
     tr_frame_out *ready;

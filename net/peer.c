@@ -86,6 +86,15 @@ static void frame_lost(tr_peer *p, const tr_frame_out *f, int reason)
         free(flat);
 }
 
+/* No envelope, no part in the batch (its buffer is someone else's concern). */
+static void batch_clear(tr_peer *p)
+{
+    p->batch_count = 0;
+    p->parts.len = 0;
+    p->parts_len = 0;
+    p->batch_bytes = 0;
+}
+
 /* Starts a batch: the length prefix (filled when written) and the array. */
 static bool batch_open(tr_peer *p)
 {
@@ -102,10 +111,7 @@ static bool batch_open(tr_peer *p)
         return false;
     }
     p->batch_marker = TR_FRAME_PREFIX;
-    p->batch_count = 0;
-    p->nparts = 0;
-    p->parts_len = 0;
-    p->batch_bytes = 0;
+    batch_clear(p);
     return true;
 }
 
@@ -114,34 +120,16 @@ static tr_frame_out batch_close(tr_peer *p)
 {
     tr_wire_patch_count(p->buf + p->batch_marker, p->batch_count);
     tr_frame_out f = {p->buf, p->len, p->batch_count, true, NULL, 0, 0, p->batch_bytes};
-    if (p->nparts > 0) {
-        f.parts = p->parts;
-        f.nparts = p->nparts;
+    if (p->parts.len > 0) {
+        f.parts = p->parts.at;
+        f.nparts = p->parts.len;
         f.parts_len = p->parts_len;
-        p->parts = NULL;
-        p->parts_cap = 0;
+        p->parts = (tr_frame_parts){0}; /* the frame's now */
     }
     p->buf = NULL;
     p->cap = p->len = 0;
-    p->batch_count = 0;
-    p->nparts = 0;
-    p->parts_len = 0;
-    p->batch_bytes = 0;
+    batch_clear(p);
     return f;
-}
-
-/* Room for one more part in the batch. */
-static bool parts_room(tr_peer *p)
-{
-    if (p->nparts < p->parts_cap)
-        return true;
-    uint32_t cap = p->parts_cap ? 2 * p->parts_cap : 4;
-    tr_frame_part *grown = realloc(p->parts, cap * sizeof(*grown));
-    if (grown == NULL)
-        return false;
-    p->parts = grown;
-    p->parts_cap = cap;
-    return true;
 }
 
 static bool ready_push(tr_peer *p, tr_frame_out f, bool front)
@@ -275,7 +263,7 @@ void tr_peer_destroy(tr_peer *p)
     pthread_mutex_unlock(&p->lock);
     tr_peer_release_muted(p);
     tr_muteset_free(&p->muted);
-    free(p->parts);
+    tr_vec_free(&p->parts);
     free(p->buf);
     free(p->spare);
     free(p->ready);
@@ -349,18 +337,15 @@ void tr_peer_drop_queue_locked(tr_peer *p, int reason)
 {
     if (p->len > 0) {
         tr_wire_patch_count(p->buf + p->batch_marker, p->batch_count);
-        tr_frame_out f = {.buf = p->buf, .len = p->len, .count = p->batch_count, .parts = p->parts,
-                          .nparts = p->nparts, .parts_len = p->parts_len};
+        tr_frame_out f = {.buf = p->buf, .len = p->len, .count = p->batch_count, .parts = p->parts.at,
+                          .nparts = p->parts.len, .parts_len = p->parts_len};
         frame_lost(p, &f, reason);
-        for (uint32_t i = 0; i < p->nparts; i++)
-            p->parts[i].free_fn(p->parts[i].data);
+        for (uint32_t i = 0; i < p->parts.len; i++)
+            p->parts.at[i].free_fn(p->parts.at[i].data);
         p->pending -= p->batch_count;
         p->pending_bytes -= p->batch_bytes;
-        p->batch_bytes = 0;
         p->len = 0;
-        p->batch_count = 0;
-        p->nparts = 0;
-        p->parts_len = 0;
+        batch_clear(p);
     }
     for (; p->nready > 0; p->nready--) {
         tr_frame_out *f = &p->ready[p->ready_head];
@@ -451,7 +436,7 @@ int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, b
     }
     /* a large payload its message node owns is written from there */
     bool by_ref = n != NULL && e->size >= TR_SG_MIN && n->free_fn != NULL && !n->taken && !n->shared &&
-                  parts_room(p);
+                  tr_vec_reserve(&p->parts, p->parts.len + 1) == 0;
     size_t before = p->len;
     if ((by_ref ? tr_wire_pack_envelope_head(&p->pk, e) : tr_wire_pack_envelope(&p->pk, e)) != TR_OK) {
         p->len = before; /* a partly packed envelope is cut off */
@@ -462,7 +447,7 @@ int tr_peer_enqueue(tr_peer *p, struct tr_actor *sender, const tr_envelope *e, b
     }
     if (by_ref) {
         void (*free_fn)(void *) = n->free_fn;
-        p->parts[p->nparts++] = (tr_frame_part){p->len, tr_msg_take(&n->msg), e->size, free_fn};
+        p->parts.at[p->parts.len++] = (tr_frame_part){p->len, tr_msg_take(&n->msg), e->size, free_fn};
         p->parts_len += e->size;
     }
     size_t added = p->len - before + (by_ref ? e->size : 0);

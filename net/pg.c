@@ -41,8 +41,7 @@ typedef struct pg_member {
 
 typedef struct pg_group {
     struct pg_group *next; /* bucket chain */
-    pg_member *members;    /* join order */
-    uint32_t n, cap;
+    TR_VEC(pg_member) members; /* join order */
     size_t len;
     char name[]; /* NUL-terminated */
 } pg_group;
@@ -111,7 +110,7 @@ static pg_group *group_get(struct tr_pg *pg, const char *name, size_t len, bool 
 /* Frees g once it has no members (a group exists while it has some). */
 static void group_drop_if_empty(struct tr_pg *pg, pg_group *g)
 {
-    if (g->n > 0)
+    if (g->members.len > 0)
         return;
     for (pg_group **pp = &pg->groups[name_hash(g->name, g->len)]; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == g) {
@@ -119,15 +118,15 @@ static void group_drop_if_empty(struct tr_pg *pg, pg_group *g)
             break;
         }
     }
-    free(g->members);
+    tr_vec_free(&g->members);
     free(g);
 }
 
 static pg_member *member_find(pg_group *g, tr_ref ref)
 {
-    for (uint32_t i = 0; i < g->n; i++)
-        if (tr_ref_equal(g->members[i].ref, ref))
-            return &g->members[i];
+    for (uint32_t i = 0; i < g->members.len; i++)
+        if (tr_ref_equal(g->members.at[i].ref, ref))
+            return &g->members.at[i];
     return NULL;
 }
 
@@ -139,16 +138,7 @@ static int member_add(pg_group *g, tr_ref ref, uint32_t count)
         m->count += count;
         return TR_OK;
     }
-    if (g->n == g->cap) {
-        uint32_t cap = g->cap ? 2 * g->cap : 4;
-        pg_member *grown = realloc(g->members, cap * sizeof(*grown));
-        if (grown == NULL)
-            return TR_ENOMEM;
-        g->members = grown;
-        g->cap = cap;
-    }
-    g->members[g->n++] = (pg_member){ref, count};
-    return TR_OK;
+    return tr_vec_push(&g->members, (pg_member){ref, count}) == 0 ? TR_OK : TR_ENOMEM;
 }
 
 /* Removes up to `count` joins of ref from g; returns how many it removed. */
@@ -160,9 +150,9 @@ static uint32_t member_remove(pg_group *g, tr_ref ref, uint32_t count)
     uint32_t removed = m->count < count ? m->count : count;
     m->count -= removed;
     if (m->count == 0) {
-        size_t at = (size_t)(m - g->members);
-        memmove(m, m + 1, (g->n - at - 1) * sizeof(*m));
-        g->n--;
+        size_t at = (size_t)(m - g->members.at);
+        memmove(m, m + 1, (g->members.len - at - 1) * sizeof(*m));
+        g->members.len--;
     }
     return removed;
 }
@@ -289,23 +279,31 @@ static tr_ref *repeat(tr_ref ref, uint32_t count)
     return out;
 }
 
-/* Every member of g, each repeated by its count; local ones only if
- * local_only. *n gets the number; NULL with *n 0 when empty or ENOMEM. */
+/* The members of g, local ones first, each repeated by its count (local
+ * ones only if local_only): the first `cap` go to out; returns how many
+ * there are. */
+static size_t each_member(const pg_group *g, bool local_only, tr_ref *out, size_t cap)
+{
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++) /* local first */
+        for (uint32_t i = 0; i < g->members.len; i++) {
+            const pg_member *m = &g->members.at[i];
+            if (tr_ref_is_remote(m->ref) != (pass == 1) || (pass == 1 && local_only))
+                continue;
+            for (uint32_t k = 0; k < m->count; k++, n++)
+                if (n < cap)
+                    out[n] = m->ref;
+        }
+    return n;
+}
+
+/* Every member of g, as each_member, malloc'd; *n gets the number; NULL
+ * with *n 0 when empty or out of memory. */
 static tr_ref *members_of(const pg_group *g, bool local_only, size_t *n)
 {
-    size_t total = 0;
-    for (uint32_t i = 0; i < g->n; i++)
-        if (!local_only || !tr_ref_is_remote(g->members[i].ref))
-            total += g->members[i].count;
-    *n = 0;
+    size_t total = each_member(g, local_only, NULL, 0);
     tr_ref *out = total > 0 ? malloc(total * sizeof(*out)) : NULL;
-    if (out == NULL)
-        return NULL;
-    for (int pass = 0; pass < 2; pass++) /* local first */
-        for (uint32_t i = 0; i < g->n; i++)
-            if (tr_ref_is_remote(g->members[i].ref) == (pass == 1) && (pass == 0 || !local_only))
-                for (uint32_t k = 0; k < g->members[i].count; k++)
-                    out[(*n)++] = g->members[i].ref;
+    *n = out != NULL ? each_member(g, local_only, out, total) : 0;
     return out;
 }
 
@@ -445,31 +443,37 @@ static void subscriber_down(struct tr_pg *pg, tr_ref ref)
 
 /* ---- reads and subscriptions ---- */
 
+/* The process groups of sys's node, locked, or NULL (no node). */
+static struct tr_pg *pg_lock(tr_system *sys)
+{
+    struct tr_node *node = node_of(sys);
+    if (node == NULL)
+        return NULL;
+    pthread_mutex_lock(&node->pg->lock);
+    return node->pg;
+}
+
+/* Unlocks pg (pg_lock) and answers a read that found n things for a
+ * buffer of cap: TR_OK, or TR_ETOOBIG when they did not all fit. */
+static int pg_unlock_found(tr_system *sys, struct tr_pg *pg, size_t n, size_t cap, size_t *count)
+{
+    pthread_mutex_unlock(&pg->lock);
+    tr_remote_leave(sys);
+    *count = n;
+    return n > cap ? TR_ETOOBIG : TR_OK;
+}
+
 static int copy_members(tr_system *sys, const char *group, bool local_only, tr_ref *out, size_t cap,
                         size_t *count)
 {
     if (!group_arg_ok(group) || count == NULL || (out == NULL && cap > 0))
         return TR_EINVAL;
-    struct tr_node *node = node_of(sys);
-    if (node == NULL)
+    struct tr_pg *pg = pg_lock(sys);
+    if (pg == NULL)
         return TR_ENOTCONN;
-    struct tr_pg *pg = node->pg;
-    size_t n = 0;
-    pthread_mutex_lock(&pg->lock);
     pg_group *g = group_get(pg, group, strlen(group), false);
-    for (int pass = 0; g != NULL && pass < 2; pass++) /* local first */
-        for (uint32_t i = 0; i < g->n; i++) {
-            const pg_member *m = &g->members[i];
-            if (tr_ref_is_remote(m->ref) != (pass == 1) || (pass == 1 && local_only))
-                continue;
-            for (uint32_t k = 0; k < m->count; k++, n++)
-                if (n < cap)
-                    out[n] = m->ref;
-        }
-    pthread_mutex_unlock(&pg->lock);
-    tr_remote_leave(sys);
-    *count = n;
-    return n > cap ? TR_ETOOBIG : TR_OK;
+    size_t n = g != NULL ? each_member(g, local_only, out, cap) : 0;
+    return pg_unlock_found(sys, pg, n, cap, count);
 }
 
 int tr_pg_members(tr_system *sys, const char *group, tr_ref *out, size_t cap, size_t *count)
@@ -486,20 +490,15 @@ int tr_pg_which_groups(tr_system *sys, char (*names)[TR_PG_NAME_MAX + 1], size_t
 {
     if (count == NULL || (names == NULL && cap > 0))
         return TR_EINVAL;
-    struct tr_node *node = node_of(sys);
-    if (node == NULL)
+    struct tr_pg *pg = pg_lock(sys);
+    if (pg == NULL)
         return TR_ENOTCONN;
-    struct tr_pg *pg = node->pg;
     size_t n = 0;
-    pthread_mutex_lock(&pg->lock);
     for (size_t b = 0; b < GROUP_BUCKETS; b++)
         for (pg_group *g = pg->groups[b]; g != NULL; g = g->next, n++)
             if (n < cap)
                 memcpy(names[n], g->name, g->len + 1);
-    pthread_mutex_unlock(&pg->lock);
-    tr_remote_leave(sys);
-    *count = n;
-    return n > cap ? TR_ETOOBIG : TR_OK;
+    return pg_unlock_found(sys, pg, n, cap, count);
 }
 
 /* The first events of subscription w: the members it covers now. */
@@ -631,14 +630,14 @@ static void forget_peer_members(struct tr_node *node, uint32_t index, int reason
         for (pg_group *g = pg->groups[b], *next; g != NULL; g = next) {
             next = g->next;
             size_t n = 0, k = 0;
-            for (uint32_t i = 0; i < g->n; i++)
-                if (tr_ref_node(g->members[i].ref) == index)
-                    n += g->members[i].count;
+            for (uint32_t i = 0; i < g->members.len; i++)
+                if (tr_ref_node(g->members.at[i].ref) == index)
+                    n += g->members.at[i].count;
             if (n == 0)
                 continue;
             tr_ref *gone = malloc(n * sizeof(*gone));
-            for (uint32_t i = 0; i < g->n;) {
-                pg_member m = g->members[i];
+            for (uint32_t i = 0; i < g->members.len;) {
+                pg_member m = g->members.at[i];
                 if (tr_ref_node(m.ref) != index) {
                     i++;
                     continue;
@@ -840,7 +839,7 @@ void tr_pg_stop(struct tr_node *node)
         while (pg->groups[b] != NULL) {
             pg_group *g = pg->groups[b];
             pg->groups[b] = g->next;
-            free(g->members);
+            tr_vec_free(&g->members);
             free(g);
         }
     for (size_t b = 0; b < LOCAL_BUCKETS; b++)
