@@ -18,7 +18,13 @@ double tr_peer_phi_locked(const tr_peer *p, uint64_t now)
     return p->up ? tr_phi_value(&p->phi, now, node->opts.down_after_ms, node->opts.heartbeat_ms / 4) : 0;
 }
 
-static void heartbeats(struct tr_node *node, uint64_t now)
+/* ours: this thread itself did not run for a long while (this process was
+ * stopped, SIGSTOP, or starved): the silence it would see now is its own
+ * doing, and judging it would declare the whole cluster down at once, then
+ * end sessions the peers had already brought back. Every detector starts
+ * over from now instead (peers that did go away meanwhile are found a
+ * detection time later, or at once if their connection closed). */
+static void heartbeats(struct tr_node *node, uint64_t now, bool ours)
 {
     uint32_t npeers = atomic_load(&node->npeers);
     for (uint32_t i = 1; i <= npeers; i++) {
@@ -31,6 +37,8 @@ static void heartbeats(struct tr_node *node, uint64_t now)
          * wrap and declare a busy peer down) */
         uint64_t rx_age = now > p->last_rx_ms ? now - p->last_rx_ms : 0;
         uint64_t tx_age = now > p->last_tx_ms ? now - p->last_tx_ms : 0;
+        if (ours && p->up)
+            tr_phi_start(&p->phi, now, node->opts.heartbeat_ms);
         double phi = tr_peer_phi_locked(p, now);
         bool silent = phi >= node->opts.phi_threshold;
         if (p->reset_owed && !p->retired) {
@@ -64,6 +72,10 @@ static void *service_main(void *arg)
     struct tr_node *node = arg;
     uint32_t tick = node->opts.heartbeat_ms < TICK_MAX_MS ? node->opts.heartbeat_ms : TICK_MAX_MS;
     uint64_t next_beat = tr_now_ms() + node->opts.heartbeat_ms;
+    /* late by half the acceptable pause (two heartbeats at least): we paused */
+    uint64_t self_pause = node->opts.down_after_ms / 2;
+    if (self_pause < 2u * node->opts.heartbeat_ms)
+        self_pause = 2u * node->opts.heartbeat_ms;
     pthread_mutex_lock(&node->lock);
     while (!atomic_load(&node->stopping)) {
         if (!node->service_wake) {
@@ -78,7 +90,7 @@ static void *service_main(void *arg)
         pthread_mutex_unlock(&node->lock);
         tr_conn_reap(node, now);
         if (now >= next_beat) {
-            heartbeats(node, now);
+            heartbeats(node, now, now - next_beat > self_pause);
             next_beat = now + node->opts.heartbeat_ms;
             pthread_mutex_lock(&node->lock);
             tr_member_tick_locked(node, now);
