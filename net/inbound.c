@@ -100,7 +100,7 @@ static bool frame_admitted(struct tr_node *node, tr_conn *c, bool control, bool 
     if (current) {
         p->last_rx_ms = tr_now_ms();
         tr_phi_arrival(&p->phi, p->last_rx_ms);
-        if (!p->up && !p->reset_owed && !control) {
+        if (!p->up && !p->reset_owed && !control && !p->left) { /* frames behind a LEAVE revive nothing */
             p->up = true;
             tr_member_set_locked(p, TR_MEMBER_UP, 0);
             came_up = true;

@@ -309,6 +309,7 @@ int tr_node_leave(tr_node *node, int timeout_ms)
         if (p->up && p->conn != NULL && (p->caps & TR_HS_CAP_CLUSTER)) {
             tr_envelope e = {.kind = TR_ENV_LEAVE};
             tr_peer_control_locked(p, &e);
+            p->told_leave = p->conn;
         }
         pthread_mutex_unlock(&p->lock);
     }
@@ -329,7 +330,7 @@ int tr_node_leave(tr_node *node, int timeout_ms)
                 continue;
             pthread_mutex_lock(&p->lock);
             busy = p->conn != NULL && p->up && !tr_peer_idle_locked(p);
-            told_open |= p->conn != NULL && p->up && (p->caps & TR_HS_CAP_CLUSTER);
+            told_open |= p->conn != NULL && p->conn == p->told_leave;
             pthread_mutex_unlock(&p->lock);
         }
         pthread_mutex_unlock(&node->lock);

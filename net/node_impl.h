@@ -259,6 +259,7 @@ typedef struct tr_peer {
     bool hidden;               /* its handshake said hidden (a client) */
     uint64_t caps;             /* capability bits of its handshake (TR_HS_CAP_*) */
     bool left;                 /* it told us it leaves */
+    const tr_conn *told_leave; /* we leave: the connection our LEAVE went on (tr_node_leave) */
     struct tr_peer *limbo_next; /* forgotten, out of the table, not freed yet (node->limbo) */
     uint32_t nurls;
     char urls[TR_MEMBER_URLS][TR_MEMBER_URL_MAX];
