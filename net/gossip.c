@@ -1,11 +1,17 @@
 /* Member lists between server nodes: how the full mesh forms and heals
  * (troupe/node.h, "Membership"; docs/wire.md, "Membership").
  *
- * When a session with a server node comes up, this node sends every
- * server peer up (the new one included) a GOSSIP envelope: itself and the
- * server nodes up here, each with its incarnation and URLs; and every
- * gossip_ms it sends one to a random server peer (anti-entropy: a
- * message lost in a broken link is made up for). A node receiving one
+ * A GOSSIP envelope names the sender itself and server nodes up here,
+ * each with its incarnation and URLs. Each entry has a version (the
+ * node's gossip_version when that member last came up) and each peer
+ * records the version of the last list it was sent, so a list carries the
+ * sender and only what changed since: when a session with a server node
+ * comes up, the new peer gets the full list and every other server peer
+ * the change (the new peer's entry), not the whole list again (a join
+ * costs O(n) small messages, not O(n^2) entries); every gossip_ms one
+ * random server peer gets what changed since its last list, and every
+ * GOSSIP_FULL_EVERY rounds the full list (anti-entropy: a list lost in a
+ * broken link is made up for). A node receiving one
  * dials every node named that is not up here (CONNECTING or DOWN
  * members), so a node that joins through one member connects to all of
  * them, and a restarted node is found by everyone that hears of it. Down
@@ -30,6 +36,8 @@
 #define GOSSIP_MAX_MEMBERS (TR_NODE_MAX_PEERS + 1) /* itself and every member it can have */
 /* Objects inside containers per entry: the entry, its 3 fields, its URLs. */
 #define GOSSIP_OBJECTS_PER_ENTRY (1 + 3 + TR_MEMBER_URLS)
+/* Every this many periodic rounds the list sent is the full one. */
+#define GOSSIP_FULL_EVERY 10
 
 bool tr_gossip_peer(const tr_peer *p) { return (p->caps & TR_HS_CAP_CLUSTER) != 0 && !p->hidden; }
 
@@ -67,10 +75,11 @@ static int pack_str(msgpack_packer *pk, const char *s)
     return msgpack_pack_str(pk, n) || msgpack_pack_str_body(pk, s, n);
 }
 
-/* True for a peer named in our gossip (node lock held). */
-static bool gossiped(tr_peer *q)
+/* True for a peer named in a list holding the changes after version
+ * `since` (0: the full list) (node lock held). */
+static bool gossiped(tr_peer *q, uint64_t since)
 {
-    if (q == NULL || atomic_load(&q->retired) || !tr_gossip_peer(q) || q->nurls == 0)
+    if (q == NULL || atomic_load(&q->retired) || !tr_gossip_peer(q) || q->nurls == 0 || q->gossip_ver <= since)
         return false;
     pthread_mutex_lock(&q->lock);
     bool up = q->up;
@@ -78,12 +87,16 @@ static bool gossiped(tr_peer *q)
     return up;
 }
 
-/* Packs this node and the server members up here (node lock held). */
-static int pack_list(struct tr_node *node, const nng_sockaddr *local, msgpack_packer *pk)
+/* Packs this node and the server members up here whose entry changed
+ * after version `since` (0: all); *n gets the number of entries (node
+ * lock held). */
+static int pack_list(struct tr_node *node, const nng_sockaddr *local, uint64_t since, msgpack_packer *pk,
+                     uint32_t *entries)
 {
     uint32_t n = 1;
     for (uint32_t i = 1; i <= node->npeers && n < GOSSIP_MAX_MEMBERS; i++)
-        n += gossiped(node->peers[i]);
+        n += gossiped(node->peers[i], since);
+    *entries = n;
     uint32_t own = node->nlisten < TR_MEMBER_URLS ? node->nlisten : TR_MEMBER_URLS;
     int bad = msgpack_pack_array(pk, n) || msgpack_pack_array(pk, 3) || pack_str(pk, node->name) ||
               msgpack_pack_uint64(pk, node->incarnation) || msgpack_pack_array(pk, own);
@@ -95,7 +108,7 @@ static int pack_list(struct tr_node *node, const nng_sockaddr *local, msgpack_pa
     uint32_t packed = 1;
     for (uint32_t i = 1; i <= node->npeers && packed < n && !bad; i++) {
         tr_peer *q = node->peers[i];
-        if (!gossiped(q))
+        if (!gossiped(q, since))
             continue;
         packed++;
         bad = msgpack_pack_array(pk, 3) || pack_str(pk, q->name) || msgpack_pack_uint64(pk, q->incarnation) ||
@@ -110,7 +123,7 @@ static int pack_list(struct tr_node *node, const nng_sockaddr *local, msgpack_pa
     return bad ? TR_ENOMEM : TR_OK;
 }
 
-void tr_gossip_send(struct tr_node *node, tr_peer *p)
+void tr_gossip_send(struct tr_node *node, tr_peer *p, bool full)
 {
     if (node->opts.hidden || atomic_load(&node->leaving) || atomic_load(&node->stopping))
         return;
@@ -129,18 +142,28 @@ void tr_gossip_send(struct tr_node *node, tr_peer *p)
             local.s_family = NNG_AF_UNSPEC;
         pthread_mutex_unlock(&p->lock);
     }
+    uint64_t version = node->gossip_version;
+    uint32_t entries = 0;
     if (ok)
-        ok = pack_list(node, &local, &pk) == TR_OK;
+        ok = pack_list(node, &local, full ? 0 : p->gossip_sent, &pk, &entries) == TR_OK;
     pthread_mutex_unlock(&node->lock);
-    if (ok) {
+    bool sent = false;
+    if (ok && (full || entries > 1)) { /* a change list of ourselves alone says nothing */
         pthread_mutex_lock(&p->lock);
         if (p->up && p->conn != NULL && !p->reset_owed) {
             tr_envelope e = {.kind = TR_ENV_GOSSIP, .payload = sb.data, .size = (uint32_t)sb.size};
             tr_peer_control_locked(p, &e);
+            sent = true;
         }
         pthread_mutex_unlock(&p->lock);
     }
     msgpack_sbuffer_destroy(&sb);
+    if (sent) {
+        pthread_mutex_lock(&node->lock);
+        if (p->gossip_sent < version)
+            p->gossip_sent = version;
+        pthread_mutex_unlock(&node->lock);
+    }
 }
 
 /* The server peers up (node lock NOT held); *n of them, malloc'd, each
@@ -178,13 +201,17 @@ void tr_gossip_peer_up(struct tr_node *node, tr_peer *p)
         return;
     pthread_mutex_lock(&node->lock);
     bool server = !atomic_load(&p->retired) && tr_gossip_peer(p);
+    if (server) {
+        p->gossip_ver = ++node->gossip_version; /* its entry is news to the others */
+        p->gossip_sent = 0;                     /* a new session: it gets everything */
+    }
     pthread_mutex_unlock(&node->lock);
     if (!server)
         return;
     uint32_t n;
     tr_peer **list = up_servers(node, &n);
     for (uint32_t i = 0; i < n; i++)
-        tr_gossip_send(node, list[i]);
+        tr_gossip_send(node, list[i], list[i] == p);
     unpin_all(list, n);
 }
 
@@ -193,10 +220,11 @@ void tr_gossip_tick(struct tr_node *node, uint64_t now)
     if (node->opts.hidden || now < node->next_gossip_ms)
         return;
     node->next_gossip_ms = now + node->opts.gossip_ms;
+    bool full = ++node->gossip_rounds % GOSSIP_FULL_EVERY == 0;
     uint32_t n;
     tr_peer **list = up_servers(node, &n);
     if (n > 0)
-        tr_gossip_send(node, list[(uint32_t)random() % n]);
+        tr_gossip_send(node, list[(uint32_t)random() % n], full);
     unpin_all(list, n);
 }
 
@@ -289,9 +317,10 @@ static bool learn_locked(struct tr_node *node, const msgpack_object *o)
         if (q == NULL)
             return true;
     }
-    if (nurls > 0) { /* the latest word (a node's own entry comes from itself) */
-        q->nurls = nurls;
+    if (nurls > 0 && (nurls != q->nurls || memcmp(q->urls, urls, sizeof(urls)) != 0)) {
+        q->nurls = nurls; /* the latest word (a node's own entry comes from itself) */
         memcpy(q->urls, urls, sizeof(urls));
+        q->gossip_ver = ++node->gossip_version;
     }
     pthread_mutex_lock(&q->lock);
     bool up = q->up || q->conn != NULL;

@@ -263,6 +263,8 @@ typedef struct tr_peer {
     struct tr_peer *limbo_next; /* forgotten, out of the table, not freed yet (node->limbo) */
     uint32_t nurls;
     char urls[TR_MEMBER_URLS][TR_MEMBER_URL_MAX];
+    uint64_t gossip_ver;       /* node->gossip_version when its entry last changed (node lock) */
+    uint64_t gossip_sent;      /* node->gossip_version of the last list it was sent (node lock) */
 
     tr_conn *conn;             /* the session's connection, NULL when none */
     bool up;                   /* heard from recently */
@@ -372,6 +374,8 @@ struct tr_node {
     tr_member_hook_entry hooks[TR_MEMBER_HOOKS_MAX];
     uint32_t nhooks;
     uint64_t next_gossip_ms; /* service thread */
+    uint32_t gossip_rounds;  /* periodic exchanges so far (service thread) */
+    uint64_t gossip_version; /* bumped whenever a gossiped entry changes (gossip.c; node lock) */
     uint32_t forgotten_since_trim; /* member.c (node lock) */
     tr_rmon *rmons;
     tr_proxy_mon *proxies;
@@ -531,9 +535,10 @@ void tr_member_on_ping(struct tr_node *node, tr_peer *p, const tr_envelope *e);
 void tr_member_free(struct tr_node *node);
 
 /* ---- gossip.c: member lists between server nodes ---- */
-/* Sends this node's member list to p (its session just came up, or the
- * periodic exchange). No lock held. */
-void tr_gossip_send(struct tr_node *node, tr_peer *p);
+/* Sends this node's member list to p: the full one, or (full false) the
+ * entries that changed since p's last list (nothing when none did). No
+ * lock held. */
+void tr_gossip_send(struct tr_node *node, tr_peer *p, bool full);
 /* Makes sure member p (a server node with URLs, not up) is dialled: its
  * first URL's dial record exists; fresh (news from gossip): dial now,
  * from the first backoff step (node lock held). */

@@ -8,7 +8,9 @@
  * hidden peer's list is ignored. */
 #include <criterion/criterion.h>
 #include <msgpack.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "tests/net/raw_peer.h"
 #include "tests/support/latch.h"
@@ -134,4 +136,97 @@ Test(gossip, lying_member_lists_are_counted_and_change_nothing)
     nng_stream_free(h.s);
     tr_node_stop(node);
     tr_system_destroy(sys);
+}
+
+/* The names in the next member list node sends to r (frames of other
+ * envelopes are skipped); returns how many, into names. */
+static size_t next_list(raw_peer *r, char names[][64], size_t cap)
+{
+    static char frame[1 << 16];
+    for (;;) {
+        long len = raw_recv_frame(r->s, frame, sizeof(frame));
+        cr_assert_gt(len, 0, "the node closed the connection");
+        tr_frame_reader fr;
+        tr_frame_reader_init(&fr);
+        cr_assert_eq(tr_frame_open(&fr, frame, (size_t)len), TR_OK);
+        tr_envelope e;
+        size_t n = 0;
+        bool found = false;
+        while (!found && tr_frame_next(&fr, &e) == TR_OK) {
+            if (e.kind != TR_ENV_GOSSIP)
+                continue;
+            found = true;
+            msgpack_unpacked u;
+            msgpack_unpacked_init(&u);
+            cr_assert_eq(msgpack_unpack_next(&u, e.payload, e.size, NULL), MSGPACK_UNPACK_SUCCESS);
+            cr_assert_eq(u.data.type, MSGPACK_OBJECT_ARRAY);
+            for (uint32_t i = 0; i < u.data.via.array.size && n < cap; i++, n++) {
+                const msgpack_object *name = &u.data.via.array.ptr[i].via.array.ptr[0];
+                snprintf(names[n], 64, "%.*s", (int)name->via.str.size, name->via.str.ptr);
+            }
+            msgpack_unpacked_destroy(&u);
+        }
+        tr_frame_reader_destroy(&fr);
+        if (found)
+            return n;
+    }
+}
+
+static tr_node *server(tr_system *sys, const char *name, char *url, size_t len)
+{
+    tr_node *node = NULL;
+    /* down_after 60 s: the hand-driven peer never answers a heartbeat */
+    tr_node_opts o = {.name = name, .cookie = "secret", .gossip_ms = 600000, .down_after_ms = 60000};
+    cr_assert_eq(tr_node_start(sys, &o, &node), TR_OK);
+    cr_assert_eq(tr_node_listen(node, "tcp://127.0.0.1:0", url, len), TR_OK);
+    return node;
+}
+
+/* Waits until `node` has `name` up (the wait only turns a hang into a failure). */
+static void await_up(tr_node *node, const char *name)
+{
+    struct timespec pause = {.tv_nsec = 5 * 1000 * 1000};
+    for (int i = 0; i < 6000 && !tr_node_peer_up(node, name); i++)
+        nanosleep(&pause, NULL);
+    cr_assert(tr_node_peer_up(node, name), "%s never came up", name);
+}
+
+Test(gossip, a_server_that_joins_late_is_sent_as_a_change_and_everyone_meets_it)
+{
+    tr_system *sg = make_system(1), *sm = make_system(1), *sn = make_system(1);
+    char ug[128], um[128], un[128];
+    /* no periodic exchange in this test (gossip_ms 10 min): only the lists
+     * a session start sends */
+    tr_node *g = server(sg, "g", ug, sizeof(ug)), *m = server(sm, "m", um, sizeof(um));
+    cr_assert_eq(tr_node_connect(m, ug, RAW_WAIT_MS, NULL, 0), TR_OK);
+    await_up(g, "m");
+
+    /* a new server peer gets the whole list: g itself and m */
+    raw_peer w = {.s = raw_dial(ug), .name = "watcher", .inc = 6, .caps = TR_HS_CAP_CLUSTER};
+    raw_handshake(&w, "secret");
+    char names[8][64];
+    size_t n = next_list(&w, names, 8);
+    cr_assert_eq(n, 2, "the full list names g and m: %zu entries", n);
+    cr_assert_str_eq(names[0], "g");
+    cr_assert_str_eq(names[1], "m");
+
+    /* n joins late, through g only: the others get g and the change (n),
+     * not the whole list again; m hears of n from g and meets it */
+    tr_node *nn = server(sn, "n", un, sizeof(un));
+    cr_assert_eq(tr_node_connect(nn, ug, RAW_WAIT_MS, NULL, 0), TR_OK);
+    n = next_list(&w, names, 8);
+    cr_assert_eq(n, 2, "a change list: %zu entries", n);
+    cr_assert_str_eq(names[0], "g");
+    cr_assert_str_eq(names[1], "n");
+    await_up(m, "n");
+    await_up(nn, "m");
+
+    nng_stream_close(w.s);
+    nng_stream_free(w.s);
+    tr_node_stop(nn);
+    tr_node_stop(m);
+    tr_node_stop(g);
+    tr_system_destroy(sn);
+    tr_system_destroy(sm);
+    tr_system_destroy(sg);
 }
