@@ -132,8 +132,8 @@ TR_API int tr_node_listen(tr_node *node, const char *url, char *bound_url, size_
  * TR_EREFUSED (wrong cookie; over tls+tcp:// also a certificate rejected by
  * either side), TR_EPROTO (another protocol version), TR_ENAMETAKEN (a node
  * of our name is up there, or the peer has our name), TR_ETIMEDOUT
- * (unreachable so far: dialling continues), TR_ETOOBIG (64 URLs dialled
- * already), TR_ECLOSED (this node left: tr_node_leave), TR_EINVAL or
+ * (unreachable so far: dialling continues), TR_ETOOBIG (4,096 URLs dialled
+ * already, none of them idle), TR_ECLOSED (this node left: tr_node_leave), TR_EINVAL or
  * TR_ECONTEXT on a worker. */
 TR_API int tr_node_connect(tr_node *node, const char *url, int timeout_ms, char *peer_name,
                            size_t len);
@@ -286,8 +286,9 @@ TR_API int tr_node_unsubscribe(tr_node *node, tr_ref subscriber);
 
 /* Leaves the cluster gracefully: every peer is told (it marks this node
  * LEFT, fires NODE_DOWN with TR_ESHUTDOWN and never redials it), dialling
- * stops, the notices are flushed (up to timeout_ms, negative = forever),
- * then every connection is closed and no new one is accepted or made. The
+ * stops, the notices are flushed and each peer told closes its connection
+ * once it has read it (waited for up to timeout_ms, negative = forever),
+ * then every connection left is closed and no new one is accepted or made. The
  * node keeps running locally; call tr_node_stop afterwards. Returns TR_OK,
  * TR_ETIMEDOUT (a peer may not have heard; it sees the node down instead),
  * TR_EINVAL, or TR_ECONTEXT on a worker. */
