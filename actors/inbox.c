@@ -39,7 +39,7 @@ struct tr_inbox {
     /* in the system's list of open inboxes (tr_inbox_create's only; under
      * sys->inboxes.lock): tr_system_destroy destroys those left open */
     bool listed;
-    struct tr_inbox *prev, *next;
+    tr_list_node in_list;
 };
 
 typedef struct inbox_ask {
@@ -127,7 +127,7 @@ static const tr_behaviour inbox_behaviour = {
 void tr_inbox_list_init(tr_inbox_list *l)
 {
     pthread_mutex_init(&l->lock, NULL);
-    l->head = NULL;
+    l->open = (tr_list){0};
 }
 
 void tr_inbox_list_fini(tr_inbox_list *l) { pthread_mutex_destroy(&l->lock); }
@@ -137,10 +137,7 @@ static void list_add(tr_inbox *in)
     tr_inbox_list *l = &in->sys->inboxes;
     pthread_mutex_lock(&l->lock);
     in->listed = true;
-    in->next = l->head;
-    if (l->head != NULL)
-        l->head->prev = in;
-    l->head = in;
+    tr_list_append(&l->open, &in->in_list);
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -148,12 +145,7 @@ static void list_remove(tr_inbox *in)
 {
     tr_inbox_list *l = &in->sys->inboxes;
     pthread_mutex_lock(&l->lock);
-    if (in->prev != NULL)
-        in->prev->next = in->next;
-    else
-        l->head = in->next;
-    if (in->next != NULL)
-        in->next->prev = in->prev;
+    tr_list_remove(&l->open, &in->in_list);
     pthread_mutex_unlock(&l->lock);
 }
 
@@ -312,11 +304,11 @@ void tr_inboxes_destroy(tr_system *sys)
 {
     for (;;) {
         pthread_mutex_lock(&sys->inboxes.lock);
-        tr_inbox *in = sys->inboxes.head;
+        tr_list_node *last = sys->inboxes.open.last; /* the newest first */
         pthread_mutex_unlock(&sys->inboxes.lock);
-        if (in == NULL)
+        if (last == NULL)
             return;
-        tr_inbox_destroy(in); /* takes it off the list */
+        tr_inbox_destroy(TR_CONTAINER_OF(last, tr_inbox, in_list)); /* takes it off the list */
     }
 }
 

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "ds/list.h"
 #include "troupe/inbox.h"
 
 /* The inboxes made by tr_inbox_create and not destroyed yet
@@ -13,7 +14,7 @@
  * application left open. */
 typedef struct tr_inbox_list {
     pthread_mutex_t lock;
-    struct tr_inbox *head; /* under lock */
+    tr_list open; /* tr_inbox.in_list, oldest first; under lock */
 } tr_inbox_list;
 
 /* Makes an empty list / frees what the list itself holds (its lock). */

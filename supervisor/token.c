@@ -15,6 +15,7 @@
 #include "actors/group_impl.h"
 #include "actors/lifecycle.h"
 #include "actors/send.h"
+#include "ds/list.h"
 #include "troupe/group.h"
 #include "troupe/token.h"
 
@@ -32,8 +33,8 @@ struct tr_token {
     _Atomic uint32_t refs;
     _Atomic bool cancelled;
     pthread_mutex_t lock;
-    tr_token *first_child;                 /* guarded by this token's lock */
-    tr_token *prev_sibling, *next_sibling; /* guarded by the parent's lock */
+    tr_list children;       /* tr_token.in_parent, oldest first; under this token's lock */
+    tr_list_node in_parent; /* in parent->children; under the parent's lock */
     tok_entry_vec bound;
 };
 
@@ -52,10 +53,7 @@ int tr_token_create(tr_system *sys, tr_token *parent, tr_token **out)
         t->parent = tr_token_retain(parent);
         pthread_mutex_lock(&parent->lock);
         atomic_store(&t->cancelled, atomic_load(&parent->cancelled)); /* born cancelled */
-        t->next_sibling = parent->first_child;
-        if (parent->first_child != NULL)
-            parent->first_child->prev_sibling = t;
-        parent->first_child = t;
+        tr_list_append(&parent->children, &t->in_parent);
         pthread_mutex_unlock(&parent->lock);
     }
     *out = t;
@@ -86,12 +84,7 @@ void tr_token_destroy(tr_token *tok)
         tr_token *p = tok->parent;
         if (p != NULL) {
             pthread_mutex_lock(&p->lock);
-            if (tok->prev_sibling != NULL)
-                tok->prev_sibling->next_sibling = tok->next_sibling;
-            else
-                p->first_child = tok->next_sibling;
-            if (tok->next_sibling != NULL)
-                tok->next_sibling->prev_sibling = tok->prev_sibling;
+            tr_list_remove(&p->children, &tok->in_parent);
             pthread_mutex_unlock(&p->lock);
         }
         tr_vec_free(&tok->bound);
@@ -132,7 +125,8 @@ static bool cancel_one(tr_token *t, token_stack *stack)
     atomic_store_explicit(&t->cancelled, true, memory_order_release);
     tok_entry_vec bound = t->bound;
     t->bound = (tok_entry_vec){0};
-    for (tr_token *c = t->first_child; c != NULL; c = c->next_sibling) {
+    for (tr_list_node *n = t->children.last; n != NULL; n = n->prev) { /* newest first */
+        tr_token *c = TR_CONTAINER_OF(n, tr_token, in_parent);
         if (tr_vec_reserve(stack, stack->len + 1) != 0) {
             /* no room on the stack: cancel that subtree right here. c
              * cannot be freed meanwhile: its unlink waits for our lock */
