@@ -241,15 +241,13 @@ void tr_ask_fail_owed(struct tr_actor *a, int reason)
 
 int tr_reply(tr_ctx *self, const tr_msg *request, const void *data, size_t size)
 {
-    if (self == NULL || request == NULL || request->corr == 0 || tr_ref_is_none(request->sender) ||
-        request->type < TR_MSG_USER || (data == NULL && size > 0))
+    if (self == NULL)
         return TR_EINVAL;
-    tr_mnode *n = tr_mnode_copy(TR_MSG_REPLY, data, size);
-    if (n == NULL)
-        return TR_ENOMEM;
+    tr_mnode *n;
+    int rc = tr_reply_node(&self->self, request, data, size, &n);
+    if (rc != TR_OK)
+        return rc;
     ask_replied(self, request);
-    n->msg.sender = self->self;
-    n->msg.corr = request->corr;
     return tr_deliver(self->sys, self, request->sender, n, true, 0);
 }
 

@@ -59,6 +59,25 @@ static inline bool tr_msg_is_ask(const tr_msg *msg)
     return msg->corr != 0 && msg->type >= TR_MSG_USER && !tr_ref_is_none(msg->sender);
 }
 
+/* The reply from *from to `request`, a copy of data[0..size), in *out for
+ * the caller to deliver (tr_reply, tr_inbox_reply). Returns TR_OK,
+ * TR_EINVAL when request is NULL or not an ask (or data is NULL with a
+ * size), TR_ENOMEM. Inline: every reply passes here. */
+static inline int tr_reply_node(const tr_ref *from, const tr_msg *request, const void *data, size_t size,
+                                tr_mnode **out)
+{
+    if (request == NULL || request->corr == 0 || tr_ref_is_none(request->sender) ||
+        request->type < TR_MSG_USER || (data == NULL && size > 0))
+        return TR_EINVAL;
+    tr_mnode *n = tr_mnode_copy(TR_MSG_REPLY, data, size);
+    if (n == NULL)
+        return TR_ENOMEM;
+    n->msg.sender = *from; /* read after the copy, as the caller would */
+    n->msg.corr = request->corr;
+    *out = n;
+    return TR_OK;
+}
+
 /* The ask being handled on this thread, until replied to (corr 0: none). */
 typedef struct tr_open_ask {
     uint64_t corr;

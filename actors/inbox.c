@@ -221,14 +221,12 @@ int tr_inbox_ask(tr_inbox *in, tr_ref to, uint32_t type, const void *data, size_
 
 int tr_inbox_reply(tr_inbox *in, const tr_msg *request, const void *data, size_t size)
 {
-    if (in == NULL || request == NULL || request->corr == 0 || tr_ref_is_none(request->sender) ||
-        request->type < TR_MSG_USER || (data == NULL && size > 0))
+    if (in == NULL)
         return TR_EINVAL;
-    tr_mnode *n = tr_mnode_copy(TR_MSG_REPLY, data, size);
-    if (n == NULL)
-        return TR_ENOMEM;
-    n->msg.sender = in->ref;
-    n->msg.corr = request->corr;
+    tr_mnode *n;
+    int rc = tr_reply_node(&in->ref, request, data, size, &n);
+    if (rc != TR_OK)
+        return rc;
     return tr_deliver(in->sys, NULL, request->sender, n, true, 0);
 }
 
