@@ -21,6 +21,7 @@
  *
  * Lifetime: callbacks never block and never free; tr_conn_close marks the
  * connection closed and closes the stream, the service thread frees it. */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,7 +220,23 @@ void tr_conn_read(tr_conn *c)
     }
     nng_iov iov = {.iov_buf = c->rbuf + c->rlen, .iov_len = c->rcap - c->rlen};
     nng_aio_set_iov(c->rx_aio, 1, &iov);
+    atomic_store_explicit(&c->rx_arming, true, memory_order_relaxed);
     nng_stream_recv(c->stream, c->rx_aio);
+    atomic_store_explicit(&c->rx_arming, false, memory_order_release);
+}
+
+/* The receiving thread arms its next read right after it delivered, and
+ * NNG takes the connection's lock for it (a read attempt and the poller's
+ * arming, a few microseconds): an actor woken by that delivery that
+ * answers at once found the lock taken and slept on it about every other
+ * message of a ping-pong (a futex sleep and wake-up on the answer's path).
+ * A writer waits that out spinning instead. */
+static void wait_rx_arming(tr_conn *c)
+{
+    for (int i = 0; atomic_load_explicit(&c->rx_arming, memory_order_acquire); i++) {
+        if (i >= 2000)
+            sched_yield(); /* the arming thread may wait for this core */
+    }
 }
 
 static tr_conn_state conn_state(tr_conn *c)
@@ -378,6 +395,7 @@ bool tr_conn_write_now(tr_conn *c, tr_frame_out f)
     tr_put_len((uint8_t *)f.buf, (uint32_t)(frame_bytes(&f) - TR_FRAME_PREFIX));
     c->tx = f;
     c->tx_off = 0;
+    wait_rx_arming(c);
     while (c->now_aio != NULL && c->tx_off < frame_bytes(&f)) {
         nng_iov iov[TR_FRAME_IOV];
         nng_aio_set_iov(c->now_aio, tr_frame_iov(&f, c->tx_off, iov), iov);

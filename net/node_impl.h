@@ -193,6 +193,7 @@ typedef struct tr_conn {
     size_t rcap, rlen, rpos;
     tr_rx_blocks blocks;
     uint64_t skip;            /* bytes of an oversized frame still to discard */
+    _Atomic bool rx_arming;   /* the receiving thread is inside nng_stream_recv */
     bool stalled;             /* a full mailbox: waiting on retry_aio */
     bool in_frame;            /* reader holds a frame half delivered */
     tr_frame_reader reader;
