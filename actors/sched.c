@@ -11,6 +11,7 @@
 #include "actors/send.h"
 #include "actors/system_impl.h"
 #include "actors/table.h"
+#include "ds/rng.h"
 #include "mem/pool.h"
 
 static _Thread_local tr_worker *tls_worker;
@@ -292,8 +293,7 @@ static struct tr_actor *steal(tr_worker *w)
         return NULL;
     uint32_t min = w->patient ? 1u : STEAL_MIN;
     w->patient = false;
-    w->rng = w->rng * 6364136223846793005ull + 1442695040888963407ull;
-    uint32_t start = (uint32_t)(w->rng >> 33) % n;
+    uint32_t start = tr_rng_next(&w->rng) % n;
     for (uint32_t i = 0; i < n; i++) {
         tr_worker *victim = &sys->sched.workers[(start + i) % n];
         if (victim == w || tr_runq_len(&victim->runq) < min)

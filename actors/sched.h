@@ -37,7 +37,7 @@ typedef struct tr_worker {
     uint32_t tick;
     bool searching; /* woken by a token and has not found work yet (sched.c) */
     bool patient;   /* waited out a park beside queued work: may steal a lone actor */
-    uint64_t rng;
+    uint64_t rng; /* victim choice (ds/rng.h) */
     _Atomic uint64_t steals, parks, messages, turns;
     /* peers (net/) whose write waits for the end of the running turn, so
      * that a turn's remote sends leave in one frame (actors/remote.h) */

@@ -39,6 +39,7 @@
 #include "actors/probe.h"
 #include "ds/list.h"
 #include "ds/refmap.h"
+#include "ds/rng.h"
 #include "ds/vec.h"
 #include "supervisor/supervisor_impl.h"
 #include "troupe/link.h"
@@ -153,7 +154,7 @@ typedef struct sup_state {
     TR_VEC(sup_reply) start_waiters;
     restart_log restarts;
     uint64_t restarts_total;
-    uint64_t rng; /* jitter for backoff */
+    uint64_t rng; /* jitter for backoff (ds/rng.h) */
 } sup_state;
 
 /* One line through the logging hook (troupe/log.h), like OTP's supervisor
@@ -439,8 +440,7 @@ static void schedule_restart(tr_ctx *self, sup_state *st, sup_child *k)
     if (delay > max)
         delay = max;
     k->quick_restarts++;
-    st->rng = st->rng * 6364136223846793005ull + 1442695040888963407ull;
-    delay = delay / 2 + (delay / 2) * ((st->rng >> 33) % 1001) / 1000; /* jitter: 50%..100% */
+    delay = delay / 2 + (delay / 2) * (tr_rng_next(&st->rng) % 1001) / 1000; /* jitter: 50%..100% */
     /* the node outlives the timer: a BACKOFF child is only freed in a
      * shutdown, where TR_SUP_RESTART is ignored */
     struct {
