@@ -1,9 +1,12 @@
-/* The runtime object: creation, graceful shutdown, waiting for exits. */
+/* The runtime object: creation, graceful shutdown, waiting for exits. The
+ * public tr_system_create is observe/autostart.c: this runtime plus the
+ * observer the configuration asks for (actors/attachment.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "actors/attachment.h"
 #include "actors/blocking.h"
 #include "actors/census.h"
 #include "actors/clock.h"
@@ -17,8 +20,6 @@
 #include "actors/system_impl.h"
 #include "actors/table.h"
 #include "actors/timers.h"
-#include "troupe/log.h"
-#include "troupe/observe.h"
 
 static void config_defaults(tr_config *c)
 {
@@ -34,28 +35,12 @@ static void config_defaults(tr_config *c)
         c->shutdown_timeout_ms = 5000;
 }
 
-/* tr_config.observe_url, else TROUPE_OBSERVE: serve /metrics and the
- * dashboard (observe.h). Only the explicit option fails the creation. */
-static int start_observer(tr_system *sys, const char *url)
-{
-    bool from_env = url == NULL;
-    if (from_env)
-        url = getenv("TROUPE_OBSERVE");
-    if (url == NULL || url[0] == '\0')
-        return TR_OK;
-    int rc = tr_observe_start(sys, NULL, url, &sys->observer);
-    if (rc != TR_OK && from_env) {
-        tr_log(TR_LOG_WARN, "observe", "TROUPE_OBSERVE=%s: %s (not serving)", url, tr_strerror(rc));
-        return TR_OK;
-    }
-    return rc;
-}
-
-int tr_system_create(const tr_config *cfg, tr_system **out)
+int tr_system_create_runtime(const tr_config *cfg, tr_system **out)
 {
     if (out == NULL)
         return TR_EINVAL;
     tr_config c = cfg != NULL ? *cfg : (tr_config){0};
+    c.observe_url = NULL; /* observe/autostart.c's; the caller's string is not kept */
     config_defaults(&c);
     if (c.workers > 1024 || c.mailbox_capacity > (1u << 30))
         return TR_EINVAL;
@@ -90,16 +75,17 @@ int tr_system_create(const tr_config *cfg, tr_system **out)
         free(sys);
         return rc;
     }
-    if ((rc = start_observer(sys, cfg != NULL ? cfg->observe_url : NULL)) != TR_OK) {
-        tr_system_destroy(sys);
-        return rc;
-    }
-    sys->cfg.observe_url = NULL; /* the caller's string is not kept */
     *out = sys;
     return TR_OK;
 }
 
-tr_observer *tr_system_observer(tr_system *sys) { return sys != NULL ? sys->observer : NULL; }
+void tr_system_attach(tr_system *sys, void *object, void (*detach)(void *object))
+{
+    sys->attached = object;
+    sys->detach = detach;
+}
+
+void *tr_system_attached(const tr_system *sys) { return sys->attached; }
 
 uint32_t tr_system_workers(const tr_system *sys) { return sys != NULL ? sys->sched.nworkers : 0; }
 
@@ -136,7 +122,8 @@ void tr_system_destroy(tr_system *sys)
 {
     if (sys == NULL)
         return;
-    tr_observe_stop(sys->observer); /* first: it reads the system */
+    if (sys->detach != NULL)
+        sys->detach(sys->attached); /* first: it reads the system (the observer) */
     /* what the application left open: the node (peers see it go down,
      * remote monitors fire), then the inboxes (their actors stop) */
     tr_remote_stop(sys);

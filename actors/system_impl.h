@@ -83,8 +83,10 @@ struct tr_system {
     /* the node (net/) that carries remote references; see actors/remote.h */
     tr_remote_seam remote;
 
-    /* the HTTP observer started by tr_config.observe_url or TROUPE_OBSERVE */
-    struct tr_observer *observer;
+    /* what a layer above attached (actors/attachment.h): the HTTP observer
+     * started by tr_config.observe_url or TROUPE_OBSERVE */
+    void *attached;
+    void (*detach)(void *attached);
 
     tr_names names; /* actors/registry.h */
 
