@@ -6,8 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "actors/actor_impl.h"
-#include "actors/probe.h"
+#include "actors/supervision.h"
 #include "supervisor/supervisor_impl.h"
 #include "troupe/monitor.h"
 #include "troupe/supervisor.h"

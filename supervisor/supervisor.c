@@ -32,11 +32,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "actors/actor_impl.h"
-#include "actors/crash.h"
-#include "actors/inspect.h"
-#include "actors/metrics.h"
-#include "actors/probe.h"
+#include "actors/supervision.h"
 #include "ds/list.h"
 #include "ds/refmap.h"
 #include "ds/rng.h"

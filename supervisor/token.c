@@ -11,10 +11,7 @@
  * reference is being dropped is skipped: nobody can bind to it any more). */
 #include <stdlib.h>
 
-#include "actors/dead_letters.h"
-#include "actors/group_impl.h"
-#include "actors/lifecycle.h"
-#include "actors/send.h"
+#include "actors/supervision.h"
 #include "ds/list.h"
 #include "troupe/group.h"
 #include "troupe/token.h"
