@@ -223,7 +223,7 @@ void tr_member_free(struct tr_node *node)
         tr_peer_destroy(p);
     }
     free(node->subs);
-    free(node->free_slots);
+    tr_deque_free(&node->free_slots);
 }
 
 /* ---- leaving ---- */
@@ -344,25 +344,6 @@ void tr_node_members_free(tr_member *members) { free(members); }
 
 /* ---- forgetting and index reuse ---- */
 
-static bool free_push_locked(struct tr_node *node, uint32_t index)
-{
-    if (node->nfree == node->free_cap) {
-        uint32_t cap = node->free_cap ? 2 * node->free_cap : 64;
-        uint32_t *grown = malloc(cap * sizeof(*grown));
-        if (grown == NULL)
-            return false;
-        for (uint32_t i = 0; i < node->nfree; i++)
-            grown[i] = node->free_slots[(node->free_head + i) % node->free_cap];
-        free(node->free_slots);
-        node->free_slots = grown;
-        node->free_head = 0;
-        node->free_cap = cap;
-    }
-    node->free_slots[(node->free_head + node->nfree) % node->free_cap] = index;
-    node->nfree++;
-    return true;
-}
-
 /* True when a connection not freed yet still points at p (node lock held):
  * its callbacks may use p until the service thread frees it. */
 static bool held_by_conn_locked(struct tr_node *node, const tr_peer *p)
@@ -382,7 +363,7 @@ static bool try_free_locked(struct tr_node *node, tr_peer *p)
         return false;
     uint32_t index = p->index;
     tr_peer_destroy(p);
-    if (!free_push_locked(node, index))
+    if (tr_deque_push_back(&node->free_slots, index) != 0)
         tr_net_log_peer(node, TR_LOG_ERROR, "peer index %u lost: out of memory", index);
     return true;
 }
@@ -451,20 +432,19 @@ static uint32_t take_index_locked(struct tr_node *node)
 {
     if (node->npeers < TR_NODE_MAX_PEERS)
         return ++node->npeers;
-    if (node->nfree == 0)
+    if (node->free_slots.len == 0)
         return 0;
-    uint32_t index = node->free_slots[node->free_head];
-    node->free_head = (node->free_head + 1) % node->free_cap;
-    node->nfree--;
+    uint32_t index = tr_deque_front(&node->free_slots);
+    tr_deque_pop_front(&node->free_slots);
     return index;
 }
 
 tr_peer *tr_member_new_peer_locked(struct tr_node *node, const char *name, uint64_t incarnation)
 {
-    if (node->npeers >= TR_NODE_MAX_PEERS && node->nfree == 0)
+    if (node->npeers >= TR_NODE_MAX_PEERS && node->free_slots.len == 0)
         make_room_locked(node);
     tr_peer *p;
-    if (node->npeers >= TR_NODE_MAX_PEERS && node->nfree == 0)
+    if (node->npeers >= TR_NODE_MAX_PEERS && node->free_slots.len == 0)
         return NULL;
     if (tr_peer_create(node, name, incarnation, &p) != TR_OK)
         return NULL;

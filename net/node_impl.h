@@ -32,6 +32,7 @@
 #include <stdbool.h>
 
 #include "actors/remote.h"
+#include "ds/deque.h"
 #include "ds/vec.h"
 #include "net/backoff.h"
 #include "net/envelope.h"
@@ -281,8 +282,7 @@ typedef struct tr_peer {
     tr_frame_parts parts;      /* the batch's payloads not copied (TR_SG_MIN) */
     size_t parts_len;
     /* Frames closed (full, or a control frame) while another was in flight. */
-    tr_frame_out *ready;
-    uint32_t ready_head, nready, ready_cap;
+    TR_DEQUE(tr_frame_out) ready;
     char *spare;               /* a batch buffer kept for reuse */
     size_t spare_cap;
     uint32_t pending;          /* envelopes in batch + ready + the frame being sent */
@@ -360,8 +360,7 @@ struct tr_node {
     tr_peer *_Atomic peers[TR_NODE_MAX_PEERS + 1]; /* NULL: a free index (member.c) */
     _Atomic uint32_t peer_pins[TR_NODE_MAX_PEERS + 1]; /* threads holding peers[i] (tr_peer_pin) */
     _Atomic uint32_t npeers; /* the highest index handed out so far (node lock) */
-    uint32_t *free_slots;   /* free indexes (their records freed), oldest first (a ring) */
-    uint32_t free_head, nfree, free_cap;
+    TR_DEQUE(uint32_t) free_slots; /* free indexes (their records freed), oldest first */
     tr_peer *limbo;         /* forgotten records still pinned or held by a connection */
     _Atomic bool leaving;   /* tr_node_leave: no new connection, no dial */
 

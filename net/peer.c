@@ -132,30 +132,6 @@ static tr_frame_out batch_close(tr_peer *p)
     return f;
 }
 
-static bool ready_push(tr_peer *p, tr_frame_out f, bool front)
-{
-    if (p->nready == p->ready_cap) {
-        uint32_t cap = p->ready_cap ? 2 * p->ready_cap : 8;
-        tr_frame_out *grown = malloc(cap * sizeof(*grown));
-        if (grown == NULL)
-            return false;
-        for (uint32_t i = 0; i < p->nready; i++)
-            grown[i] = p->ready[(p->ready_head + i) % p->ready_cap];
-        free(p->ready);
-        p->ready = grown;
-        p->ready_head = 0;
-        p->ready_cap = cap;
-    }
-    if (front) {
-        p->ready_head = (p->ready_head + p->ready_cap - 1) % p->ready_cap;
-        p->ready[p->ready_head] = f;
-    } else {
-        p->ready[(p->ready_head + p->nready) % p->ready_cap] = f;
-    }
-    p->nready++;
-    return true;
-}
-
 static void frame_free(tr_peer *p, tr_frame_out *f)
 {
     tr_frame_drop_parts(f);
@@ -181,7 +157,7 @@ static void frame_done(tr_peer *p, const tr_frame_out *f)
  * become dead letters. */
 static void ready_add(tr_peer *p, tr_frame_out f)
 {
-    if (ready_push(p, f, false))
+    if (tr_deque_push_back(&p->ready, f) == 0)
         return;
     frame_lost(p, &f, TR_ENOMEM);
     frame_done(p, &f);
@@ -190,7 +166,7 @@ static void ready_add(tr_peer *p, tr_frame_out f)
 
 void tr_peer_push_front_locked(tr_peer *p, tr_frame_out f)
 {
-    if (!ready_push(p, f, true))
+    if (tr_deque_push_front(&p->ready, f) != 0)
         frame_free(p, &f);
 }
 
@@ -266,7 +242,7 @@ void tr_peer_destroy(tr_peer *p)
     tr_vec_free(&p->parts);
     free(p->buf);
     free(p->spare);
-    free(p->ready);
+    tr_deque_free(&p->ready);
     pthread_cond_destroy(&p->room_cv);
     pthread_mutex_destroy(&p->lock);
     free(p);
@@ -274,7 +250,7 @@ void tr_peer_destroy(tr_peer *p)
 
 bool tr_peer_idle_locked(const tr_peer *p)
 {
-    return !p->sending && p->len == 0 && p->nready == 0;
+    return !p->sending && p->len == 0 && p->ready.len == 0;
 }
 
 void tr_peer_flush_locked(tr_peer *p)
@@ -282,10 +258,9 @@ void tr_peer_flush_locked(tr_peer *p)
     struct tr_node *node = p->node;
     while (!p->sending && p->conn != NULL) {
         tr_frame_out f;
-        if (p->nready > 0) {
-            f = p->ready[p->ready_head];
-            p->ready_head = (p->ready_head + 1) % p->ready_cap;
-            p->nready--;
+        if (p->ready.len > 0) {
+            f = tr_deque_front(&p->ready);
+            tr_deque_pop_front(&p->ready);
         } else if (p->len > 0) {
             f = batch_close(p);
         } else {
@@ -347,12 +322,11 @@ void tr_peer_drop_queue_locked(tr_peer *p, int reason)
         p->len = 0;
         batch_clear(p);
     }
-    for (; p->nready > 0; p->nready--) {
-        tr_frame_out *f = &p->ready[p->ready_head];
+    for (; p->ready.len > 0; tr_deque_pop_front(&p->ready)) {
+        tr_frame_out *f = &tr_deque_front(&p->ready);
         frame_lost(p, f, reason);
         frame_done(p, f);
         frame_free(p, f);
-        p->ready_head = (p->ready_head + 1) % p->ready_cap;
     }
     /* a frame in flight is not cancelled (a partial write would break the
      * stream): the peer receives it and, refusing the old session, counts it */

@@ -98,12 +98,12 @@ Test(peer_table, a_pinned_record_is_freed_once_let_go)
     cr_assert_null(tr_peer_pin(t.node, a), "forgotten: out of the table at once");
     cr_assert_str_eq(held->name, "a", "the record stays while held (ASan would see a use after free)");
     pthread_mutex_lock(&t.node->lock);
-    cr_assert_eq(t.node->nfree, 0, "its index is not free while the record is held");
+    cr_assert_eq(t.node->free_slots.len, 0, "its index is not free while the record is held");
     pthread_mutex_unlock(&t.node->lock);
     tr_peer_unpin(held);
     tick(&t);
     pthread_mutex_lock(&t.node->lock);
-    cr_assert_eq(t.node->nfree, 1);
+    cr_assert_eq(t.node->free_slots.len, 1);
     cr_assert_null(t.node->limbo);
     pthread_mutex_unlock(&t.node->lock);
     stop(&t);
