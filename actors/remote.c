@@ -135,3 +135,13 @@ void tr_remote_turn_end(tr_worker *w)
     node_leave(sys);
     tr_sched_expect_remote(w);
 }
+
+bool tr_actor_backpressures(tr_system *sys, tr_ref to)
+{
+    struct tr_actor *a;
+    if (tr_table_acquire(&sys->table, to, false, &a) != TR_OK)
+        return false;
+    bool backpressure = a->overflow == TR_OVERFLOW_BACKPRESSURE;
+    tr_table_release(&sys->table, to);
+    return backpressure;
+}

@@ -104,6 +104,11 @@ int tr_remote_peer_agent(tr_system *sys, const char *node_name, tr_ref *out);
 bool tr_actor_mute(struct tr_actor *sender);
 void tr_actor_unmute(tr_system *sys, tr_ref sender);
 
+/* True when local actor `to` exists and its overflow policy is
+ * TR_OVERFLOW_BACKPRESSURE: a frame for it that met a full mailbox waits
+ * (the receive stalls) instead of becoming a dead letter. */
+bool tr_actor_backpressures(tr_system *sys, tr_ref to);
+
 /* Sends one TR_MSG_DOWN to local `watcher` (actors/monitor.c): the node
  * reports remote monitors through it. */
 void tr_monitor_send_down(tr_system *sys, tr_ref watcher, tr_ref dead, uint64_t id, int reason);

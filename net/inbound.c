@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "actors/remote.h"
-#include "actors/system_impl.h" /* sys->table, for the receiver's overflow policy */
 #include "net/node_impl.h"
 #include "net/pg.h"
 #include "troupe/registry.h"
@@ -55,13 +54,7 @@ static enum deliver_result deliver_in(struct tr_node *node, tr_conn *c, const tr
     n->msg.corr = e->corr;
     if (tr_deliver(sys, NULL, to, n, forced, 0) != TR_EFULL)
         return DELIVERED;
-    struct tr_actor *r;
-    bool backpressure = false;
-    if (tr_table_acquire(&sys->table, to, false, &r) == TR_OK) {
-        backpressure = r->overflow == TR_OVERFLOW_BACKPRESSURE;
-        tr_table_release(&sys->table, to);
-    }
-    if (!backpressure || atomic_load(&node->stopping)) {
+    if (!tr_actor_backpressures(sys, to) || atomic_load(&node->stopping)) {
         tr_dead_letter_record(sys, to, sender, type, TR_EFULL);
         return DELIVERED;
     }
