@@ -577,6 +577,18 @@ static sup_child *last_to_stop(sup_state *st, size_t from)
     return NULL;
 }
 
+/* STARTING / GROUP_START: the first child from the cursor on that is in
+ * `state`, the cursor moved past it; NULL (cursor unchanged) when none is. */
+static sup_child *cursor_take(sup_state *st, child_state state)
+{
+    sup_child *k = st->cursor;
+    while (k != NULL && k->state != state)
+        k = next_kid(k);
+    if (k != NULL)
+        st->cursor = next_kid(k);
+    return k;
+}
+
 /* Does the next piece of work while no child is in flight. Returns the
  * reason to fail with once a failing shutdown is over, else TR_OK. */
 static int advance(tr_ctx *self, sup_state *st)
@@ -584,15 +596,12 @@ static int advance(tr_ctx *self, sup_state *st)
     while (st->current == NULL) {
         switch (st->phase) {
         case PHASE_STARTING: {
-            sup_child *k = st->cursor;
-            while (k != NULL && k->state != CHILD_IDLE)
-                k = next_kid(k);
+            sup_child *k = cursor_take(st, CHILD_IDLE);
             if (k == NULL) {
                 st->phase = PHASE_RUNNING;
                 answer_start_waiters(self, st, TR_OK);
                 continue;
             }
-            st->cursor = next_kid(k);
             begin_start(self, st, k);
             continue;
         }
@@ -625,15 +634,12 @@ static int advance(tr_ctx *self, sup_state *st)
             continue;
         }
         case PHASE_GROUP_START: {
-            sup_child *k = st->cursor;
-            while (k != NULL && k->state != CHILD_GROUPED)
-                k = next_kid(k);
+            sup_child *k = cursor_take(st, CHILD_GROUPED);
             if (k == NULL) {
                 st->phase = PHASE_RUNNING;
                 st->cursor = NULL;
                 continue;
             }
-            st->cursor = next_kid(k);
             begin_start(self, st, k);
             continue;
         }
