@@ -273,8 +273,9 @@ static bool dialable(const msgpack_object *o)
 }
 
 /* One entry [name, incarnation, [url...]] from p (node lock held). False
- * when malformed. */
-static bool learn_locked(struct tr_node *node, const msgpack_object *o)
+ * when malformed; *news set when the entry changed what we know (its
+ * member's gossip_ver moved on: the other servers should hear it). */
+static bool learn_locked(struct tr_node *node, const msgpack_object *o, bool *news)
 {
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
         return false;
@@ -321,6 +322,7 @@ static bool learn_locked(struct tr_node *node, const msgpack_object *o)
         q->nurls = nurls; /* the latest word (a node's own entry comes from itself) */
         memcpy(q->urls, urls, sizeof(urls));
         q->gossip_ver = ++node->gossip_version;
+        *news = true;
     }
     pthread_mutex_lock(&q->lock);
     bool up = q->up || q->conn != NULL;
@@ -344,13 +346,25 @@ void tr_gossip_on(struct tr_node *node, tr_peer *p, const tr_envelope *e)
     if (ok)
         ok = msgpack_unpack_next(&u, e->payload, e->size, &off) == MSGPACK_UNPACK_SUCCESS && off == e->size &&
              u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size <= GOSSIP_MAX_MEMBERS;
+    bool news = false;
     if (ok) {
         pthread_mutex_lock(&node->lock);
         for (uint32_t i = 0; i < u.data.via.array.size && ok; i++)
-            ok = learn_locked(node, &u.data.via.array.ptr[i]);
+            ok = learn_locked(node, &u.data.via.array.ptr[i], &news);
         pthread_mutex_unlock(&node->lock);
     }
     msgpack_unpacked_destroy(&u);
+    if (news) {
+        /* Passed on at once, not at the next round: a server that dialled
+         * us has no URLs in our record until its own list arrives, so the
+         * change list sent when it came up could not name it. */
+        uint32_t n;
+        tr_peer **list = up_servers(node, &n);
+        for (uint32_t i = 0; i < n; i++)
+            if (list[i] != p)
+                tr_gossip_send(node, list[i], false);
+        unpin_all(list, n);
+    }
     if (!ok) {
         atomic_fetch_add_explicit(&node->bad_frames, 1, memory_order_relaxed);
         tr_net_log(node, "%s sent a malformed member list (%u bytes): dropped", p->name, e->size);

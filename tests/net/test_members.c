@@ -262,7 +262,8 @@ Test(members, a_node_that_leaves_is_left_and_not_redialled)
     cr_assert_eq(ev.reason, TR_ESHUTDOWN);
     cr_assert_eq(next_event(&c, 0, TR_MSG_NODE_DOWN, "l1").reason, TR_ESHUTDOWN);
     tr_member m = member(&c, 1, "l0");
-    cr_assert_eq(m.state, TR_MEMBER_LEFT);
+    cr_assert_eq(m.state, TR_MEMBER_LEFT, "l0 in l1's view: state %d, reason %d, %zu members", (int)m.state,
+                 m.reason, member_count(&c, 1));
     cr_assert_eq(m.reason, TR_ESHUTDOWN);
     tr_node_stats before, after;
     tr_node_stats_get(c.node[1], &before);
