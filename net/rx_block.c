@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "net/node_impl.h"
 
@@ -42,7 +43,7 @@
 #else
 #define TR_RX_CACHE 64 /* 16 MiB */
 #endif
-#define TR_RX_CACHE_IDLE 4 /* 1 MiB */
+#define TR_RX_CACHE_IDLE 0 /* an idle node keeps none */
 
 static struct {
     pthread_mutex_t lock;
@@ -50,6 +51,43 @@ static struct {
     unsigned low; /* the fewest cached since the last trim: low blocks were not needed */
     tr_rx_block *free[TR_RX_CACHE + 1];
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* A block's memory. Outside AddressSanitizer it is mapped on its own, not
+ * taken from malloc: a 256 KiB block aligned to its size is above glibc's
+ * mmap threshold only until the first one is freed (the threshold then
+ * rises past it), after which memalign carves blocks out of the arenas,
+ * and the slack around each one stays behind as fragments there when a
+ * burst of connections has come and gone (bench_cluster: +0.6 MB of
+ * resident memory after 10,000 clients). Mapped, a freed block goes back
+ * to the system whole. Under ASan, malloc: its use-after-free reports. */
+static void *block_alloc(void)
+{
+#if TR_RX_CACHE > 0
+    size_t span = 2 * (size_t)TR_RX_BLOCK;
+    uint8_t *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uint8_t *b = (uint8_t *)(((uintptr_t)m + TR_RX_BLOCK - 1) & ~(uintptr_t)(TR_RX_BLOCK - 1));
+    if (b > m)
+        munmap(m, (size_t)(b - m));
+    if (b + TR_RX_BLOCK < m + span)
+        munmap(b + TR_RX_BLOCK, (size_t)(m + span - (b + TR_RX_BLOCK)));
+    return b;
+#else
+    void *mem = NULL;
+    return posix_memalign(&mem, TR_RX_BLOCK, TR_RX_BLOCK) == 0 ? mem : NULL;
+#endif
+}
+
+static void block_free(void *b)
+{
+#if TR_RX_CACHE > 0
+    if (b != NULL)
+        munmap(b, TR_RX_BLOCK);
+#else
+    free(b);
+#endif
+}
 
 static tr_rx_block *block_of(const void *payload)
 {
@@ -66,7 +104,7 @@ static void block_put(tr_rx_block *b)
     }
     pthread_mutex_unlock(&cache.lock);
 #endif
-    free(b);
+    block_free(b);
 }
 
 static tr_rx_block *block_get(void)
@@ -78,12 +116,8 @@ static tr_rx_block *block_get(void)
     if (cache.n < cache.low)
         cache.low = cache.n;
     pthread_mutex_unlock(&cache.lock);
-    if (b == NULL) {
-        void *mem = NULL;
-        if (posix_memalign(&mem, TR_RX_BLOCK, TR_RX_BLOCK) != 0)
-            return NULL;
-        b = mem;
-    }
+    if (b == NULL && (b = block_alloc()) == NULL)
+        return NULL;
     atomic_init(&b->refs, TR_RX_BIAS);
     return b;
 }
@@ -145,5 +179,5 @@ void tr_rx_block_trim(void)
     cache.low = cache.n;
     pthread_mutex_unlock(&cache.lock);
     while (n > 0)
-        free(extra[--n]);
+        block_free(extra[--n]);
 }
