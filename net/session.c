@@ -71,13 +71,27 @@ static bool peer_up(tr_peer *p)
     return up;
 }
 
+/* Whether p left (LEAVE) in incarnation inc: that node never comes back
+ * as it was; only a new incarnation of the name rejoins (README, "Clustering"). */
+static bool peer_left(tr_peer *p, uint64_t inc)
+{
+    pthread_mutex_lock(&p->lock);
+    bool left = p->left && p->incarnation == inc;
+    pthread_mutex_unlock(&p->lock);
+    return left;
+}
+
 int tr_session_admit_locked(struct tr_node *node, tr_conn *c)
 {
     if (strcmp(c->peer_name, node->name) == 0)
         return TR_ENAMETAKEN;
+    if (atomic_load(&node->stopping) || atomic_load(&node->leaving))
+        return TR_ESHUTDOWN; /* a connection made before: no new session */
     tr_peer *p = by_name_locked(node, c->peer_name, strlen(c->peer_name));
     if (p != NULL && peer_up(p))
         return p->incarnation != c->peer_inc ? TR_ENAMETAKEN : TR_EEXIST;
+    if (p != NULL && peer_left(p, c->peer_inc))
+        return TR_ESHUTDOWN; /* a handshake begun before its LEAVE */
     for (tr_conn *o = node->conns; o != NULL; o = o->next) {
         if (o == c || o->state != TR_CONN_PROOF_SENT || strcmp(o->peer_name, c->peer_name) != 0)
             continue;
@@ -118,12 +132,18 @@ static tr_peer *peer_for(struct tr_node *node, tr_conn *c)
 
 bool tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *first)
 {
+    if (atomic_load(&node->stopping) || atomic_load(&node->leaving))
+        return false; /* admitted, then this node began to stop or leave: no new session */
     tr_peer *p = peer_for(node, c);
     if (p == NULL) {
         tr_conn_close_locked(c, TR_ENOMEM);
         return true;
     }
     pthread_mutex_lock(&p->lock);
+    if (p->left) { /* admitted, then its LEAVE arrived on the other connection */
+        pthread_mutex_unlock(&p->lock);
+        return false;
+    }
     tr_conn *old = p->conn;
     if (p->up && old != NULL && old != c) {
         /* The old connection carries a live session again: its reset
@@ -142,7 +162,6 @@ bool tr_session_up_locked(struct tr_node *node, tr_conn *c, const tr_frame_out *
     p->agent = c->peer_agent;
     p->caps = c->peer_caps;
     p->hidden = (c->peer_caps & TR_HS_CAP_HIDDEN) != 0;
-    p->left = false;
     if (p->nurls == 0 && c->dial != NULL) { /* where we reached it, until it says more (gossip) */
         snprintf(p->urls[0], sizeof(p->urls[0]), "%s", c->dial->url);
         p->nurls = 1;
@@ -232,9 +251,11 @@ void tr_session_on_control(struct tr_node *node, tr_peer *p, const tr_envelope *
 {
     if (e->kind == TR_ENV_RESET_ACK) {
         pthread_mutex_lock(&p->lock);
-        bool done = p->reset_owed && e->corr == p->reset_id;
-        if (done) { /* it has ended the old session too: a new one starts */
+        bool acked = p->reset_owed && e->corr == p->reset_id;
+        if (acked)
             p->reset_owed = false;
+        bool done = acked && !p->left; /* a node that left stays LEFT */
+        if (done) { /* it has ended the old session too: a new one starts */
             p->up = true;
             tr_member_set_locked(p, TR_MEMBER_UP, 0);
             p->last_rx_ms = tr_now_ms();
