@@ -202,6 +202,29 @@ Test(members, mesh_forms_through_one_seed_and_hidden_nodes_stay_out)
     stop_all(&c);
 }
 
+/* The next NODE_UP of `name` on node i under an incarnation other than
+ * `old`, passing over an UP then DOWN of `old` itself: a connection to the
+ * old incarnation admitted before it stopped may still complete its
+ * handshake (up at ACCEPT, a round trip after it was admitted) and go down
+ * again; each of those transitions has its event. */
+static uint64_t next_up_of_another_incarnation(cluster *c, int i, const char *name, uint64_t old)
+{
+    for (;;) {
+        tr_inbox_msg *m = NULL;
+        cr_assert_eq(tr_inbox_receive(c->in[i], 0, 0, WAIT_MS, &m), TR_OK, "node %d: no UP of the new %s", i, name);
+        cr_assert(m->msg.type == TR_MSG_NODE_UP || m->msg.type == TR_MSG_NODE_DOWN);
+        tr_node_event ev;
+        memcpy(&ev, m->msg.data, sizeof(ev));
+        bool up = m->msg.type == TR_MSG_NODE_UP;
+        tr_inbox_msg_free(m);
+        cr_assert_str_eq(ev.name, name);
+        if (ev.incarnation == old)
+            continue; /* the old incarnation's late session, up then down */
+        cr_assert(up, "node %d: the new %s went down", i, name);
+        return ev.incarnation;
+    }
+}
+
 Test(members, a_restarted_node_is_readmitted_through_another_member)
 {
     cluster c = {0};
@@ -220,9 +243,8 @@ Test(members, a_restarted_node_is_readmitted_through_another_member)
     /* the new r2 (new incarnation, new port) names r1 only: r0 hears of it from r1 */
     start(&c, 2, "r2", false, 0);
     connect_to(&c, 2, 1);
-    uint64_t second = next_event(&c, 1, TR_MSG_NODE_UP, "r2").incarnation;
-    cr_assert_neq(second, first);
-    cr_assert_eq(next_event(&c, 0, TR_MSG_NODE_UP, "r2").incarnation, second);
+    uint64_t second = next_up_of_another_incarnation(&c, 1, "r2", first);
+    cr_assert_eq(next_up_of_another_incarnation(&c, 0, "r2", first), second);
     tr_member m = member(&c, 0, "r2");
     cr_assert_eq(m.incarnation, second);
     /* its own member list says where it listens now (it may come after the event) */
