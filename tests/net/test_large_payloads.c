@@ -12,7 +12,7 @@
 
 #include "net/node_impl.h"
 #include "tests/support/latch.h"
-#include "tests/support/system.h"
+#include "tests/support/node_pair.h"
 #include "troupe/troupe.h"
 
 enum { MSG_GO = TR_MSG_USER, MSG_DATA };
@@ -80,39 +80,26 @@ static const tr_behaviour source = {.handle = source_handle};
 Test(large_payloads, arrive_whole_and_in_order_with_small_ones_between)
 {
     latch_init(&got);
-    tr_system *sys[2];
-    tr_node *node[2];
-    char url[128];
-    for (int i = 0; i < 2; i++) {
-        sys[i] = make_system(2);
-        tr_node_opts o = {.name = i ? "big1" : "big0", .cookie = "c", .down_after_ms = 10000};
-        cr_assert_eq(tr_node_start(sys[i], &o, &node[i]), TR_OK);
-        cr_assert_eq(tr_node_listen(node[i], "tcp://127.0.0.1:0", url, sizeof(url)), TR_OK);
-    }
-    cr_assert_eq(tr_node_connect(node[0], url, 5000, NULL, 0), TR_OK);
-    tr_ref s, remote, src;
-    cr_assert_eq(tr_spawn(sys[1], &sink, NULL, NULL, &s), TR_OK);
-    cr_assert_eq(tr_register(sys[1], "sink", s), TR_OK);
-    cr_assert_eq(tr_lookup(sys[0], "big1/sink", 5000, &remote), TR_OK);
-    cr_assert_eq(tr_spawn(sys[0], &source, NULL, NULL, &src), TR_OK);
-    cr_assert_eq(tr_post(sys[0], src, MSG_GO, &remote, sizeof(remote), -1), TR_OK);
+    node_pair np;
+    node_pair_start(&np, "big0", "big1", 10000);
+    tr_ref remote = node_pair_serve(&np, &sink, "sink");
+    tr_ref src;
+    cr_assert_eq(tr_spawn(np.sys[0], &source, NULL, NULL, &src), TR_OK);
+    cr_assert_eq(tr_post(np.sys[0], src, MSG_GO, &remote, sizeof(remote), -1), TR_OK);
     cr_assert(latch_wait(&got, COUNT, 30000), "%ld of %d arrived", latch_get(&got), COUNT);
     cr_assert_eq(atomic_load(&wrong), 0);
     /* outside threads write at once: the same from tr_post */
     for (int i = 0; i < COUNT; i++) {
         unsigned char *buf = malloc(size_of(i));
         fill(buf, size_of(i), i + COUNT);
-        cr_assert_eq(tr_post_move(sys[0], remote, MSG_DATA, buf, size_of(i), moved_free, -1), TR_OK);
+        cr_assert_eq(tr_post_move(np.sys[0], remote, MSG_DATA, buf, size_of(i), moved_free, -1), TR_OK);
     }
     cr_assert(latch_wait(&got, 2 * COUNT, 30000), "%ld of %d arrived", latch_get(&got), 2 * COUNT);
     cr_assert_eq(atomic_load(&wrong), 0);
     tr_node_stats st;
-    tr_node_stats_get(node[1], &st);
+    tr_node_stats_get(np.node[1], &st);
     cr_assert_eq(st.bad_frames, 0);
-    for (int i = 0; i < 2; i++) {
-        tr_node_stop(node[i]);
-        tr_system_destroy(sys[i]);
-    }
+    node_pair_stop(&np);
     cr_assert_eq(atomic_load(&moved_freed), COUNT / 2 + COUNT, "each moved buffer freed once");
     latch_fini(&got);
 }

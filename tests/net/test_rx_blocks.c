@@ -14,7 +14,7 @@
 #include "mailbox/msg.h"
 #include "net/node_impl.h"
 #include "tests/support/latch.h"
-#include "tests/support/system.h"
+#include "tests/support/node_pair.h"
 #include "troupe/troupe.h"
 
 enum { MSG_GATE = TR_MSG_USER, MSG_DATA };
@@ -73,33 +73,22 @@ Test(rx_blocks, held_payloads_stay_whole_while_more_arrive, .timeout = 120)
 {
     latch_init(&gate);
     latch_init(&got);
-    tr_system *sys[2];
-    tr_node *node[2];
-    char url[128];
-    for (int i = 0; i < 2; i++) {
-        sys[i] = make_system(2);
-        tr_node_opts o = {.name = i ? "rx1" : "rx0", .cookie = "c", .down_after_ms = 30000};
-        cr_assert_eq(tr_node_start(sys[i], &o, &node[i]), TR_OK);
-        cr_assert_eq(tr_node_listen(node[i], "tcp://127.0.0.1:0", url, sizeof(url)), TR_OK);
-    }
-    cr_assert_eq(tr_node_connect(node[0], url, 5000, NULL, 0), TR_OK);
-    tr_ref h, remote;
-    cr_assert_eq(tr_spawn(sys[1], &holder, NULL, NULL, &h), TR_OK);
-    cr_assert_eq(tr_register(sys[1], "holder", h), TR_OK);
-    cr_assert_eq(tr_lookup(sys[0], "rx1/holder", 5000, &remote), TR_OK);
+    node_pair np;
+    node_pair_start(&np, "rx0", "rx1", 30000);
+    tr_ref remote = node_pair_serve(&np, &holder, "holder");
     tr_node_stats before;
-    tr_node_stats_get(node[1], &before);
-    cr_assert_eq(tr_post(sys[0], remote, MSG_GATE, NULL, 0, -1), TR_OK);
+    tr_node_stats_get(np.node[1], &before);
+    cr_assert_eq(tr_post(np.sys[0], remote, MSG_GATE, NULL, 0, -1), TR_OK);
     for (int i = 0; i < COUNT; i++) {
         unsigned char *buf = malloc(size_of(i));
         fill(buf, size_of(i), i);
-        cr_assert_eq(tr_post(sys[0], remote, MSG_DATA, buf, size_of(i), -1), TR_OK);
+        cr_assert_eq(tr_post(np.sys[0], remote, MSG_DATA, buf, size_of(i), -1), TR_OK);
         free(buf);
     }
     /* every message is in the holder's mailbox before it reads one */
     tr_node_stats st;
     for (int ms = 0; ms < 60000; ms++) {
-        tr_node_stats_get(node[1], &st);
+        tr_node_stats_get(np.node[1], &st);
         if (st.envelopes_in - before.envelopes_in >= COUNT + 1)
             break;
         nng_msleep(1);
@@ -108,12 +97,9 @@ Test(rx_blocks, held_payloads_stay_whole_while_more_arrive, .timeout = 120)
     latch_add(&gate, 1);
     cr_assert(latch_wait(&got, COUNT, 60000), "%ld of %d handled", latch_get(&got), COUNT);
     cr_assert_eq(atomic_load(&wrong), 0);
-    tr_node_stats_get(node[1], &st);
+    tr_node_stats_get(np.node[1], &st);
     cr_assert_eq(st.bad_frames, 0);
-    for (int i = 0; i < 2; i++) {
-        tr_node_stop(node[i]);
-        tr_system_destroy(sys[i]);
-    }
+    node_pair_stop(&np);
     latch_fini(&got);
     latch_fini(&gate);
 }
