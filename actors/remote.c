@@ -14,6 +14,7 @@ int tr_remote_attach(tr_system *sys, const tr_remote_ops *ops, void *node)
     int rc = TR_EINVAL;
     if (atomic_load_explicit(&sys->remote.node, memory_order_acquire) == NULL) {
         sys->remote.ops = ops;
+        atomic_fetch_add_explicit(&sys->remote.epoch, 1, memory_order_relaxed); /* before the node */
         atomic_store_explicit(&sys->remote.node, node, memory_order_release);
         rc = TR_OK;
     }
@@ -133,7 +134,71 @@ void tr_remote_turn_end(tr_worker *w)
     for (uint32_t i = 0; i < n; i++)
         sys->remote.ops->flush(node, w->flush[i]);
     node_leave(sys);
+    if (n > 0)
+        w->remote_peer = w->flush[n - 1]; /* the answer to watch for (await_remote) */
     tr_sched_expect_remote(w);
+}
+
+/* Enters a hook for the node of w's watch; NULL, the watch forgotten,
+ * when that node was detached since (its connections may be freed). */
+static void *watch_enter(tr_worker *w)
+{
+    tr_system *sys = w->sys;
+    void *node = node_enter(sys);
+    /* attach counts the epoch before it publishes the node, and a node
+     * stays attached while we are inside */
+    if (node != NULL && atomic_load_explicit(&sys->remote.epoch, memory_order_acquire) == w->watch_epoch)
+        return node;
+    if (node != NULL)
+        node_leave(sys);
+    w->watch = NULL;
+    return NULL;
+}
+
+void tr_remote_unwatch(tr_worker *w)
+{
+    if (w->watch == NULL)
+        return;
+    void *node = watch_enter(w);
+    if (node == NULL)
+        return;
+    w->sys->remote.ops->unwatch(node, w->watch, w);
+    w->watch = NULL;
+    node_leave(w->sys);
+    if (w->nflush > 0) /* what the read taken back made this thread send */
+        tr_remote_turn_end(w);
+}
+
+void tr_remote_watch(tr_worker *w)
+{
+    uint32_t peer = w->remote_peer;
+    if (peer == 0 || (w->watch != NULL && w->watch_peer == peer))
+        return;
+    tr_remote_unwatch(w);
+    tr_system *sys = w->sys;
+    void *node = node_enter(sys);
+    if (node == NULL)
+        return;
+    w->watch_epoch = atomic_load_explicit(&sys->remote.epoch, memory_order_acquire);
+    w->watch = sys->remote.ops->watch(node, peer, w);
+    w->watch_peer = peer;
+    node_leave(sys);
+}
+
+bool tr_remote_poll(tr_worker *w)
+{
+    if (w->watch == NULL)
+        return false;
+    void *node = watch_enter(w);
+    if (node == NULL)
+        return false;
+    int rc = w->sys->remote.ops->poll(node, w->watch, w);
+    node_leave(w->sys);
+    if (rc < 0)
+        w->watch = NULL;
+    if (w->nflush > 0) /* answers the node sent while it processed (a pong) */
+        tr_remote_turn_end(w);
+    return rc > 0;
 }
 
 bool tr_actor_backpressures(tr_system *sys, tr_ref to)

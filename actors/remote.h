@@ -45,6 +45,18 @@ typedef struct tr_remote_ops {
     /* Writes what peer `peer` has queued, unless a write is in flight
      * (the end of a turn that deferred it: tr_remote_flush_later). */
     void (*flush)(void *node, uint32_t peer);
+    /* Worker `token` waits for an answer from peer `peer`: the worker
+     * reads that peer's connection itself (poll) until it unwatches, so
+     * the answer costs no hand-off between NNG's threads. Returns the
+     * watch, or NULL (no tcp/ipc connection up to the peer, or another
+     * worker watches it). A worker holds at most one. */
+    void *(*watch)(void *node, uint32_t peer, const void *token);
+    /* Reads what arrived on the watched connection, if anything, and
+     * delivers it on the calling worker: 1 delivered, 0 nothing yet, -1
+     * the watch is over (released: do not unwatch it). */
+    int (*poll)(void *node, void *watch, const void *token);
+    /* Ends the watch (the connection is read by NNG's callback again). */
+    void (*unwatch)(void *node, void *watch, const void *token);
     /* Stops and frees the node (tr_node_stop): tr_system_destroy calls it
      * for a node still attached. */
     void (*stop)(void *node);
@@ -56,6 +68,7 @@ typedef struct tr_remote_seam {
     _Atomic(void *) node; /* NULL: no node */
     const tr_remote_ops *ops;
     _Atomic uint32_t users; /* threads inside a hook: detach waits for 0 */
+    _Atomic uint64_t epoch; /* attachments so far: a watch is of the node attached in its epoch */
 } tr_remote_seam;
 
 /* Installs (node != NULL) or removes the node. Removing waits until no
@@ -74,6 +87,16 @@ bool tr_remote_flush_later(tr_system *sys, uint32_t peer);
 /* Worker threads, at the end of a turn and before parking: writes what
  * the turn deferred (tr_remote_flush_later). */
 void tr_remote_turn_end(struct tr_worker *w);
+
+/* Watching the connection of the peer the worker wrote to last
+ * (tr_remote_ops watch): tr_remote_watch starts it (ending a watch of
+ * another peer), tr_remote_poll reads what arrived (true: work was
+ * delivered, to this worker's queue), tr_remote_unwatch ends it. A watch
+ * of a node detached since is forgotten without being touched. Worker
+ * threads only, each on its own tr_worker. */
+void tr_remote_watch(struct tr_worker *w);
+bool tr_remote_poll(struct tr_worker *w);
+void tr_remote_unwatch(struct tr_worker *w);
 
 /* The node attached to `sys`, or NULL. */
 void *tr_remote_node(tr_system *sys);

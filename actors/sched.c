@@ -322,6 +322,9 @@ static struct tr_actor *next_actor(tr_worker *w)
 static void park(tr_worker *w)
 {
     tr_system *sys = w->sys;
+    /* NNG reads the connection again; not under park_lock: what the read
+     * taken back holds is delivered (tr_sched_submit takes it) */
+    tr_remote_unwatch(w);
     if (w->nflush > 0) /* sent on this thread outside a turn */
         tr_remote_turn_end(w);
     tr_deliver_turn_end(); /* a sleeping worker keeps no actor alive */
@@ -376,7 +379,12 @@ static void park(tr_worker *w)
  * share it), as Erlang's schedulers busy-wait before they sleep. It counts
  * as searching meanwhile (no other worker is woken for work it will take;
  * found_work wakes one if more comes). Only systems with a node attached
- * ever spin: tr_remote_turn_end sets remote_until_ns. */
+ * ever spin: tr_remote_turn_end sets remote_until_ns.
+ *
+ * Meanwhile it watches the connection of the peer it wrote to last and
+ * reads the answer itself (tr_remote_poll): NNG's poller thread completes
+ * the read, and no task-queue thread has to wake up to hand it over. It
+ * keeps the watch, polling between turns, until it parks. */
 #define REMOTE_SPIN_NS 100000
 
 static struct tr_actor *await_remote(tr_worker *w)
@@ -389,8 +397,11 @@ static struct tr_actor *await_remote(tr_worker *w)
         atomic_fetch_add_explicit(&sys->sched.searching, 1, memory_order_seq_cst);
     }
     struct tr_actor *a;
+    tr_remote_watch(w);
     do {
         sched_yield();
+        if (w->watch != NULL)
+            tr_remote_poll(w);
         if ((a = next_actor(w)) != NULL)
             return a;
     } while (tr_now_ns() < until && !atomic_load_explicit(&sys->sched.workers_exit, memory_order_relaxed));
@@ -409,6 +420,8 @@ static void *worker_main(void *arg)
     tr_table_bind_thread(&w->sys->table);
     uint32_t batch = w->sys->cfg.batch;
     while (!atomic_load_explicit(&w->sys->sched.workers_exit, memory_order_acquire)) {
+        if (__builtin_expect(w->watch != NULL, 0))
+            tr_remote_poll(w); /* the watched connection is read by no one else */
         struct tr_actor *a = next_actor(w);
         if (a == NULL && !w->searching) {
             /* Out of work. With more threads than cores, the thread that
@@ -436,6 +449,7 @@ static void *worker_main(void *arg)
         stat_add(&w->messages, handled);
         stat_add(&w->turns, 1);
     }
+    tr_remote_unwatch(w);
     tr_deliver_turn_end();
     tr_table_unbind_thread(&w->sys->table);
     tls_worker = NULL;

@@ -44,6 +44,11 @@ typedef struct tr_worker {
     uint32_t nflush;
     uint32_t flush[TR_WORKER_FLUSH_MAX];
     uint64_t remote_until_ns; /* spin for an answer until then (sched.c) */
+    /* the watch of the connection an answer comes on (actors/remote.h) */
+    uint32_t remote_peer; /* the last peer a turn wrote to, or 0 */
+    void *watch;          /* NULL: none */
+    uint32_t watch_peer;
+    uint64_t watch_epoch; /* the attachment of the node it belongs to */
 } tr_worker;
 
 /* The scheduler's part of the runtime object (tr_system.sched). */

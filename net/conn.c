@@ -19,8 +19,25 @@
  * the writing thread (tr_conn_write_now): NNG would otherwise hand its
  * completion to one of its task threads, a thread wake-up per frame.
  *
+ * Watching: a worker that wrote to a peer and waits for its answer reads
+ * the peer's connection itself (tr_conn_watch, tr_conn_poll) instead of
+ * leaving it to NNG's callback, which costs a hop to an NNG task-queue
+ * thread per read (every aio with a callback completes there; one without
+ * is completed on the poller thread, a condition variable broadcast). The
+ * read is armed on poll_aio, which has no callback, and the watcher checks
+ * it for completion between turns and while it spins for the answer. One
+ * thread holds the read at a time (rx_state): the one processing what it
+ * read re-arms it, on poll_aio while a worker watches, on rx_aio otherwise;
+ * the watcher takes a completed POLL read with a compare-and-swap, and so
+ * does whoever ends the watch (the watcher before it parks, or the service
+ * thread when the watcher has not polled for a tick: a long turn), which
+ * cancels the read and re-arms it with its callback. tcp and ipc only (a
+ * TLS stream keeps its callback read), and only once authenticated.
+ *
  * Lifetime: callbacks never block and never free; tr_conn_close marks the
- * connection closed and closes the stream, the service thread frees it. */
+ * connection closed and closes the stream, the service thread frees it
+ * once no worker holds it (watch_refs; after tr_node_stop detached the
+ * node from its system, no worker can reach it any more). */
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +45,7 @@
 #include "net/node_impl.h"
 
 static void rx_cb(void *arg);
+static void rx_done(tr_conn *c, nng_aio *aio);
 static void tx_cb(void *arg);
 static void retry_cb(void *arg);
 
@@ -50,6 +68,8 @@ static void conn_free(tr_conn *c)
     nng_aio_free(c->tx_aio);
     nng_aio_free(c->retry_aio);
     nng_aio_free(c->now_aio);
+    nng_aio_free(c->poll_aio);
+    pthread_mutex_destroy(&c->rx_lock);
     if (c->stream != NULL)
         nng_stream_free(c->stream);
     tr_frame_drop_parts(&c->tx);
@@ -66,6 +86,7 @@ bool tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_
 {
     tr_conn *c = calloc(1, sizeof(*c));
     if (c != NULL) {
+        pthread_mutex_init(&c->rx_lock, NULL);
         c->node = node;
         c->stream = stream;
         c->initiator = initiator;
@@ -102,8 +123,10 @@ bool tr_conn_start(struct tr_node *node, nng_stream *stream, bool initiator, tr_
      * them later, so a write to it cannot be taken back: callbacks only */
     bool tls;
     if (nng_stream_get_bool(stream, NNG_OPT_TLS_VERIFIED, &tls) == NNG_ENOTSUP &&
-        nng_aio_alloc(&c->now_aio, NULL, NULL) != 0)
-        c->now_aio = NULL;
+        (nng_aio_alloc(&c->now_aio, NULL, NULL) != 0 || nng_aio_alloc(&c->poll_aio, NULL, NULL) != 0)) {
+        nng_aio_free(c->now_aio);
+        c->now_aio = c->poll_aio = NULL; /* callbacks only */
+    }
     c->state = initiator ? TR_CONN_HELLO_SENT : TR_CONN_WAIT_HELLO;
     c->deadline_ms = tr_now_ms() + node->opts.handshake_timeout_ms;
     c->in_handshake = true;
@@ -212,6 +235,9 @@ static bool rx_room(tr_conn *c)
     return rx_to_block(c);
 }
 
+/* rx_state's low bits: who holds the read (see "Watching" above). */
+enum { TR_RX_IDLE = 0, TR_RX_CB = 1, TR_RX_POLL = 2, TR_RX_MODE = 3 };
+
 void tr_conn_read(tr_conn *c)
 {
     if (!rx_room(c)) {
@@ -219,10 +245,22 @@ void tr_conn_read(tr_conn *c)
         return;
     }
     nng_iov iov = {.iov_buf = c->rbuf + c->rlen, .iov_len = c->rcap - c->rlen};
-    nng_aio_set_iov(c->rx_aio, 1, &iov);
+    pthread_mutex_lock(&c->rx_lock);
+    bool poll = c->poll_aio != NULL && c->peer != NULL &&
+                atomic_load_explicit(&c->watcher, memory_order_relaxed) != NULL;
+    nng_aio *aio = poll ? c->poll_aio : c->rx_aio;
+    nng_aio_set_iov(aio, 1, &iov);
     atomic_store_explicit(&c->rx_arming, true, memory_order_relaxed);
-    nng_stream_recv(c->stream, c->rx_aio);
+    if (!poll)
+        atomic_store_explicit(&c->rx_state, TR_RX_CB, memory_order_relaxed); /* rx_cb may run at once */
+    nng_stream_recv(c->stream, aio);
+    /* POLL only now: nng_stream_recv reset the aio's count and result (the
+     * completion hint, rx_poll_done), so a poll that sees POLL cannot
+     * mistake the previous read's completion for this one's */
+    if (poll)
+        atomic_store_explicit(&c->rx_state, (++c->rx_gen << 2) | TR_RX_POLL, memory_order_release);
     atomic_store_explicit(&c->rx_arming, false, memory_order_release);
+    pthread_mutex_unlock(&c->rx_lock);
 }
 
 /* The receiving thread arms its next read right after it delivered, and
@@ -306,12 +344,20 @@ static void process(tr_conn *c)
 static void rx_cb(void *arg)
 {
     tr_conn *c = arg;
-    int rv = nng_aio_result(c->rx_aio);
+    atomic_store_explicit(&c->rx_state, TR_RX_IDLE, memory_order_relaxed);
+    rx_done(c, c->rx_aio);
+}
+
+/* A read on `aio` (rx_aio or poll_aio) completed: its bytes are processed
+ * and the next read armed, or the connection closes. */
+static void rx_done(tr_conn *c, nng_aio *aio)
+{
+    int rv = nng_aio_result(aio);
     if (rv != 0) {
         tr_conn_close(c, rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH ? TR_EREFUSED : TR_ENODEDOWN);
         return;
     }
-    size_t n = nng_aio_count(c->rx_aio);
+    size_t n = nng_aio_count(aio);
     if (n == 0) { /* no progress: the stream is done */
         tr_conn_close(c, TR_ENODEDOWN);
         return;
@@ -333,6 +379,146 @@ static void retry_cb(void *arg)
     }
     c->stalled = false;
     process(c);
+}
+
+/* Whether poll_aio, armed, has completed: a hint, never the synchronisation
+ * (nng_aio_wait is). NNG 1.6 has nng_aio_busy. NNG 1.5 has not: there,
+ * nng_stream_recv resets the aio's count and result before it returns
+ * (nni_aio_begin) and the completion sets them (a read of nothing is an
+ * error), so either being set means it completed. NNG documents them as
+ * meaningful only once the aio completed, hence a hint: a hint missed only
+ * leaves the read to whoever ends the watch (rx_take_back), and a hint
+ * seen is followed by nng_aio_wait, which returns once the completion is
+ * done (it orders the poller's readv into our buffer before our reads). */
+static bool rx_poll_done(nng_aio *aio)
+{
+#if NNG_MAJOR_VERSION > 1 || NNG_MINOR_VERSION >= 6
+    return !nng_aio_busy(aio);
+#else
+    return nng_aio_count(aio) > 0 || nng_aio_result(aio) != 0;
+#endif
+}
+
+tr_conn *tr_conn_watch(struct tr_node *node, uint32_t peer, const void *token)
+{
+    tr_peer *p = tr_peer_pin(node, peer);
+    if (p == NULL)
+        return NULL;
+    pthread_mutex_lock(&p->lock);
+    tr_conn *c = p->conn; /* current: the reap clears it (under p->lock) before it frees c */
+    if (c != NULL && c->poll_aio != NULL && !atomic_load(&c->closed)) {
+        pthread_mutex_lock(&c->rx_lock);
+        if (atomic_load_explicit(&c->watcher, memory_order_relaxed) == NULL) {
+            /* the read armed now completes as usual; its re-arm is a POLL read */
+            atomic_store_explicit(&c->watcher, token, memory_order_relaxed);
+            atomic_fetch_add(&c->watch_refs, 1);
+        } else {
+            pthread_mutex_unlock(&c->rx_lock);
+            c = NULL;
+        }
+        if (c != NULL)
+            pthread_mutex_unlock(&c->rx_lock);
+    } else {
+        c = NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
+    tr_peer_unpin(p);
+    return c;
+}
+
+/* Nobody watches c any more (its watcher was cleared under rx_lock): a
+ * POLL read armed is taken back and re-armed with its callback. Not armed
+ * as POLL: whoever holds the read re-arms it, and sees no watcher. */
+static void rx_take_back(tr_conn *c)
+{
+    uint32_t s = atomic_load_explicit(&c->rx_state, memory_order_acquire);
+    if ((s & TR_RX_MODE) != TR_RX_POLL ||
+        !atomic_compare_exchange_strong_explicit(&c->rx_state, &s, TR_RX_IDLE, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return;
+    nng_aio_cancel(c->poll_aio);
+    nng_aio_wait(c->poll_aio); /* no callback: at once, or once a racing completion is done */
+    if (nng_aio_result(c->poll_aio) == NNG_ECANCELED && !atomic_load(&c->closed))
+        tr_conn_read(c);
+    else
+        rx_done(c, c->poll_aio); /* bytes read, or an error (closes it) */
+}
+
+/* Drops one hold on c; the last one of a closed connection lets the
+ * service thread free it (c is not touched after the decrement: it may be
+ * freed at once; closed later: its reap runs in a tick at most). */
+static void watch_release(tr_conn *c)
+{
+    struct tr_node *node = c->node;
+    bool closed = atomic_load(&c->closed);
+    if (atomic_fetch_sub(&c->watch_refs, 1) == 1 && closed) {
+        pthread_mutex_lock(&node->lock);
+        tr_service_wake_locked(node);
+        pthread_mutex_unlock(&node->lock);
+    }
+}
+
+void tr_conn_unwatch(tr_conn *c, const void *token)
+{
+    pthread_mutex_lock(&c->rx_lock);
+    bool mine = atomic_load_explicit(&c->watcher, memory_order_relaxed) == token;
+    if (mine)
+        atomic_store_explicit(&c->watcher, NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&c->rx_lock);
+    if (mine)
+        rx_take_back(c);
+    watch_release(c);
+}
+
+int tr_conn_poll(tr_conn *c, const void *token)
+{
+    if (atomic_load_explicit(&c->watcher, memory_order_relaxed) != token ||
+        atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+        tr_conn_unwatch(c, token); /* closed, or taken back by the service thread */
+        return -1;
+    }
+    atomic_store_explicit(&c->watch_polls, atomic_load_explicit(&c->watch_polls, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    uint32_t s = atomic_load_explicit(&c->rx_state, memory_order_acquire);
+    if ((s & TR_RX_MODE) != TR_RX_POLL || !rx_poll_done(c->poll_aio))
+        return 0;
+    /* the hint was this arming's (the generation did not move): take it */
+    if (!atomic_compare_exchange_strong_explicit(&c->rx_state, &s, TR_RX_IDLE, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return 0;
+    nng_aio_wait(c->poll_aio);
+    atomic_fetch_add_explicit(&c->node->watched_reads, 1, memory_order_relaxed);
+    rx_done(c, c->poll_aio); /* delivers on this worker, re-arms (POLL while watched) */
+    return 1;
+}
+
+#define TR_WATCH_TICK_MAX 16 /* watchers taken back per tick (more: the next tick) */
+
+void tr_conn_watch_tick(struct tr_node *node)
+{
+    tr_conn *stale[TR_WATCH_TICK_MAX];
+    uint32_t n = 0;
+    pthread_mutex_lock(&node->lock);
+    for (tr_conn *c = node->conns; c != NULL && n < TR_WATCH_TICK_MAX; c = c->next) {
+        if (c->state == TR_CONN_CLOSED || atomic_load_explicit(&c->watcher, memory_order_relaxed) == NULL)
+            continue;
+        uint32_t polls = atomic_load_explicit(&c->watch_polls, memory_order_relaxed);
+        if (polls != c->watch_seen) {
+            c->watch_seen = polls;
+            continue;
+        }
+        atomic_fetch_add(&c->watch_refs, 1); /* listed: not freed before watch_release */
+        stale[n++] = c;
+    }
+    pthread_mutex_unlock(&node->lock);
+    for (uint32_t i = 0; i < n; i++) {
+        tr_conn *c = stale[i];
+        pthread_mutex_lock(&c->rx_lock);
+        atomic_store_explicit(&c->watcher, NULL, memory_order_relaxed); /* its next poll says so */
+        pthread_mutex_unlock(&c->rx_lock);
+        rx_take_back(c);
+        watch_release(c);
+    }
 }
 
 /* One iov of a frame's segment of `len` bytes at p, which starts at wire
@@ -454,6 +640,7 @@ void tr_conn_close_locked(tr_conn *c, int reason)
     if (c->state == TR_CONN_CLOSED)
         return;
     c->state = TR_CONN_CLOSED;
+    atomic_store(&c->closed, true);
     c->close_reason = reason;
     tr_conn_handshake_over_locked(c, reason);
     nng_stream_close(c->stream); /* pending I/O completes with an error */
@@ -499,11 +686,22 @@ void tr_conn_reap(struct tr_node *node, uint64_t now)
         dead = c->next;
         if (c->peer != NULL)
             tr_session_conn_lost(node, c); /* closed with the node lock held */
+        /* after it: no new watch (c is no longer its peer's conn) */
+        if (atomic_load(&c->watch_refs) > 0 && !atomic_load(&node->detached)) {
+            pthread_mutex_lock(&node->lock); /* a worker holds it: a later reap */
+            c->next = node->conns;
+            node->conns = c;
+            pthread_mutex_unlock(&node->lock);
+            tr_peer_unpin(c->peer);
+            continue;
+        }
         nng_aio_stop(c->rx_aio);
         nng_aio_stop(c->retry_aio);
         nng_aio_stop(c->tx_aio);
         if (c->now_aio != NULL)
             nng_aio_stop(c->now_aio);
+        if (c->poll_aio != NULL)
+            nng_aio_stop(c->poll_aio);
         tr_peer *p = c->peer;
         conn_free(c);
         tr_peer_unpin(p);

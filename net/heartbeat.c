@@ -89,6 +89,7 @@ static void *service_main(void *arg)
         tr_dial_tick_locked(node, now);
         pthread_mutex_unlock(&node->lock);
         tr_conn_reap(node, now);
+        tr_conn_watch_tick(node);
         if (now >= next_beat) {
             heartbeats(node, now, now - next_beat > self_pause);
             next_beat = now + node->opts.heartbeat_ms;

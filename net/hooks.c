@@ -57,6 +57,23 @@ static void hook_flush(void *vnode, uint32_t peer)
     tr_peer_unpin(p);
 }
 
+static void *hook_watch(void *vnode, uint32_t peer, const void *token)
+{
+    return tr_conn_watch(vnode, peer, token);
+}
+
+static int hook_poll(void *vnode, void *watch, const void *token)
+{
+    (void)vnode;
+    return tr_conn_poll(watch, token);
+}
+
+static void hook_unwatch(void *vnode, void *watch, const void *token)
+{
+    (void)vnode;
+    tr_conn_unwatch(watch, token);
+}
+
 static const char *hook_name(void *vnode) { return ((struct tr_node *)vnode)->name; }
 
 static void hook_stop(void *vnode) { tr_node_stop(vnode); }
@@ -68,5 +85,8 @@ const tr_remote_ops tr_node_ops = {
     .peer_agent = hook_peer_agent,
     .name = hook_name,
     .flush = hook_flush,
+    .watch = hook_watch,
+    .poll = hook_poll,
+    .unwatch = hook_unwatch,
     .stop = hook_stop,
 };

@@ -105,6 +105,7 @@ void tr_node_stop(tr_node *node)
         tr_peer_unpin(p);
     }
     tr_remote_detach(node->sys);
+    atomic_store(&node->detached, true); /* workers' watches are forgotten (conn.c, "Watching") */
     tr_service_stop(node);
     tr_listen_stop_all(node);
     tr_dial_stop_all(node);

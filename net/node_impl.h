@@ -195,6 +195,21 @@ typedef struct tr_conn {
     tr_rx_blocks blocks;
     uint64_t skip;            /* bytes of an oversized frame still to discard */
     _Atomic bool rx_arming;   /* the receiving thread is inside nng_stream_recv */
+    /* A watched connection (conn.c, "Watching"): a worker waiting for this
+     * peer's answer reads it itself through poll_aio (no callback) instead
+     * of rx_aio. rx_state: TR_RX_IDLE (a thread holds the read: processing
+     * or stalled), TR_RX_CB (rx_aio armed) or TR_RX_POLL (poll_aio armed),
+     * in the low two bits; the rest counts POLL armings (no ABA for the
+     * compare-and-swap that takes a POLL read). */
+    nng_aio *poll_aio;            /* no callback; NULL on TLS streams */
+    pthread_mutex_t rx_lock;      /* watcher and the choice of aio when arming */
+    _Atomic(const void *) watcher; /* the worker that polls (rx_lock to write), or NULL */
+    _Atomic uint32_t rx_state;
+    uint32_t rx_gen;              /* POLL armings (rx_lock) */
+    _Atomic uint32_t watch_refs;  /* workers holding it (tr_conn_watch): not freed meanwhile */
+    _Atomic uint32_t watch_polls; /* the watcher's polls so far (it is alive) */
+    uint32_t watch_seen;          /* watch_polls at the service thread's last look (node lock) */
+    _Atomic bool closed;          /* state == TR_CONN_CLOSED, readable without the node lock */
     bool stalled;             /* a full mailbox: waiting on retry_aio */
     bool in_frame;            /* reader holds a frame half delivered */
     tr_frame_reader reader;
@@ -386,10 +401,12 @@ struct tr_node {
     pthread_t service;          /* heartbeat.c */
     bool service_wake;
     _Atomic bool stopping;
+    _Atomic bool detached; /* tr_node_stop detached it: no worker can reach a connection */
 
     _Atomic uint64_t frames_out, frames_in, envelopes_out, envelopes_in, bytes_out, bytes_in;
     _Atomic uint64_t bad_frames, refused, node_downs, queue_full, not_connected;
     _Atomic uint64_t handshake_failures, dials_made;
+    _Atomic uint64_t watched_reads; /* reads a watching worker took (conn.c, tr_conn_poll) */
     tr_log_limiter log_hostile, log_peers; /* log.c */
 };
 
@@ -422,6 +439,20 @@ void tr_conn_close_locked(tr_conn *c, int reason);
 void tr_conn_reap(struct tr_node *node, uint64_t now);
 /* Arms the next read (after a stall or the handshake). */
 void tr_conn_read(tr_conn *c);
+/* Watching (conn.c): worker `token` reads peer `peer`'s connection itself
+ * while it waits for an answer (the tr_remote_ops watch, poll, unwatch).
+ * tr_conn_watch returns the connection, held (not freed) until
+ * tr_conn_unwatch or a tr_conn_poll that returns -1, or NULL when it
+ * cannot be watched (no tcp/ipc connection up, or watched by another).
+ * tr_conn_poll: 1 when it read and delivered, 0 nothing yet, -1 the watch
+ * is over (closed, or taken back): c is no longer held. */
+tr_conn *tr_conn_watch(struct tr_node *node, uint32_t peer, const void *token);
+int tr_conn_poll(tr_conn *c, const void *token);
+void tr_conn_unwatch(tr_conn *c, const void *token);
+/* Service thread, every tick: takes the read back from a watcher that has
+ * not polled since the last tick (it runs a long turn), so that the
+ * connection is read meanwhile. */
+void tr_conn_watch_tick(struct tr_node *node);
 /* Puts a big-endian 32-bit length at p. */
 void tr_put_len(uint8_t *p, uint32_t len);
 
