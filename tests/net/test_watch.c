@@ -182,14 +182,19 @@ static void post_seq(direct *d, uint32_t seq)
 
 /* The test thread as the watcher: it polls until `want` messages are in.
  * Returns the reads its polls took. A watch the service thread took back
- * (this thread did not poll for a whole tick) is taken again. */
+ * (this thread did not poll for a whole tick: a badly overloaded machine)
+ * is taken again and counted in `rewatched`. */
+static unsigned rewatched;
+
 static unsigned poll_until(direct *d, tr_conn **c, const void *token, long want)
 {
     unsigned took = 0;
     while (latch_get(&got) < want) {
         int rc = tr_conn_poll(*c, token);
-        if (rc < 0)
+        if (rc < 0) {
             *c = watch_b(d, token);
+            rewatched++;
+        }
         took += rc > 0;
         sched_yield();
     }
@@ -218,11 +223,13 @@ Test(watch, a_held_watch_outlives_its_connection, .timeout = 120)
     poll_until(&d, &c, &token, 1);
     for (uint32_t i = 1; i < POSTS; i++)
         post_seq(&d, i);
+    rewatched = 0;
     unsigned took = poll_until(&d, &c, &token, POSTS);
     cr_assert_eq(atomic_load(&sunk), POSTS);
     cr_assert_eq(atomic_load(&wrong), 0);
-    cr_assert_gt(took, 0, "after the first read every read is the watcher's");
-    cr_assert_gt(atomic_load(&d.np.node[0]->watched_reads), 0);
+    /* once the callback read found armed re-armed, every read is the
+     * watcher's, unless the service thread took the read back meanwhile */
+    cr_assert(took > 0 || rewatched > 0, "the watcher's polls took no read");
 
     /* B goes; A's watcher does not poll: the service thread must notice */
     tr_node_stop(d.np.node[1]);
