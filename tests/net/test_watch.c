@@ -260,3 +260,37 @@ Test(watch, stopping_the_node_under_a_held_watch_does_not_hang, .timeout = 120)
     cr_assert_eq(atomic_load(&wrong), 0);
     direct_fini();
 }
+
+/* A full mailbox while watched: the read stalls (no read armed, TCP pushes
+ * back on B), the retry timer re-arms it for the watcher, and every
+ * message still arrives once and in order. The sink's mailbox holds 4. */
+Test(watch, a_stalled_watched_read_resumes, .timeout = 120)
+{
+    enum { BURST = 2000 };
+    direct d;
+    latch_init(&got);
+    latch_init(&down_seen);
+    latch_init(&flushed);
+    atomic_store(&wrong, 0);
+    atomic_store(&sunk, 0);
+    node_pair_start(&d.np, "b0", "b1", 30000);
+    tr_spawn_opts so = {.mailbox_capacity = 4, .overflow = TR_OVERFLOW_BACKPRESSURE};
+    tr_ref s;
+    cr_assert_eq(tr_spawn(d.np.sys[0], &sink, NULL, &so, &s), TR_OK);
+    cr_assert_eq(tr_register(d.np.sys[0], "sink", s), TR_OK);
+    cr_assert_eq(tr_lookup(d.np.sys[1], "b0/sink", 5000, &d.sink_from_b), TR_OK);
+    tr_peer *p = tr_node_peer_by_name(d.np.node[0], "b1", 2);
+    cr_assert_not_null(p);
+    d.peer_b = p->index;
+    tr_peer_unpin(p);
+    int token;
+    tr_conn *c = watch_b(&d, &token);
+    for (uint32_t i = 0; i < BURST; i++)
+        post_seq(&d, i);
+    poll_until(&d, &c, &token, BURST);
+    cr_assert_eq(atomic_load(&sunk), BURST);
+    cr_assert_eq(atomic_load(&wrong), 0);
+    tr_conn_unwatch(c, &token);
+    node_pair_stop(&d.np);
+    direct_fini();
+}
