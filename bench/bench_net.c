@@ -19,6 +19,10 @@
  * 2-core machine is not oversubscribed); the bytes still cross the kernel's
  * TCP loopback. Troupe's sender is an actor that keeps sending and is
  * muted by the peer queue's backpressure; the receiver counts. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nng/nng.h>
@@ -33,6 +37,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -645,32 +650,206 @@ static int echo_handle(tr_ctx *self, void *state, const tr_msg *msg)
 }
 static const tr_behaviour echo_beh = {.handle = echo_handle};
 
-/* Median ask round trip (us) over `asks` asks from node 0 to node 1's echo. */
-static double ask_median_us(two_nodes *t, tr_ref echo, int asks)
+static int cmp_double(const void *a, const void *b)
 {
-    double *v = malloc(sizeof(double) * (size_t)asks);
-    int n = 0;
-    for (int i = 0; i < asks; i++) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The flood comes from a child process (this program again, with
+ * BENCH_NET_FLOOD="port count" in its environment): an attacker is another
+ * process, so its own work (its connects, the client side of TCP) is
+ * neither on this process's CPU clock nor on the NNG threads that node b
+ * shares with node a here; it still competes for the same two cores. On
+ * each 'o' read from its stdin the child opens `count` TCP connections to
+ * 127.0.0.1:port at once (a third send a HELLO-sized frame of garbage: a
+ * wrong handshake; a third half a frame; a third nothing) and answers
+ * "opened N", N established within 2 s; on 'c' it closes them and answers
+ * "closed"; at the end of its stdin it closes them and exits. */
+static int flood_child(const char *spec)
+{
+    int port = 0, n = 0;
+    if (sscanf(spec, "%d %d", &port, &n) != 2 || n <= 0)
+        return 1;
+    struct pollfd *fds = calloc((size_t)n, sizeof(*fds));
+    int made = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    static const uint8_t junk[4 + 200] = {0, 0, 0, 200, 0x96, 0x01};
+    char cmd;
+    while (read(0, &cmd, 1) == 1) {
+        if (cmd == 'o') {
+            /* all at once, without blocking: a node that does not accept
+             * (its listen backlog full) does not hold the others up */
+            for (made = 0; made < n; made++) {
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+                if (fd < 0)
+                    break;
+                if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS) {
+                    close(fd);
+                    break;
+                }
+                fds[made] = (struct pollfd){.fd = fd, .events = POLLOUT};
+            }
+            /* established ones send their part; 2 s for the SYN retries of
+             * the ones the kernel dropped while the node's backlog was full */
+            int opened = 0, pending = made;
+            for (double t0 = now_s(); pending > 0 && now_s() - t0 < 2.0;) {
+                if (poll(fds, (nfds_t)made, 50) <= 0)
+                    continue;
+                for (int i = 0; i < made; i++) {
+                    if (fds[i].fd < 0 || fds[i].revents == 0)
+                        continue;
+                    int fd = fds[i].fd;
+                    fds[i].fd = -1 - fd; /* done: poll skips it */
+                    pending--;
+                    int err = 0;
+                    socklen_t el = sizeof(err);
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+                    size_t len = i % 3 == 0 ? sizeof(junk) : i % 3 == 1 ? 6 : 0;
+                    if (err == 0 && (len == 0 || write(fd, junk, len) == (ssize_t)len))
+                        opened++;
+                }
+            }
+            printf("opened %d\n", opened);
+        } else if (cmd == 'c') {
+            for (; made > 0; made--)
+                close(fds[made - 1].fd < 0 ? -1 - fds[made - 1].fd : fds[made - 1].fd);
+            printf("closed\n");
+        }
+        fflush(stdout);
+    }
+    for (; made > 0; made--)
+        close(fds[made - 1].fd < 0 ? -1 - fds[made - 1].fd : fds[made - 1].fd);
+    free(fds);
+    return 0;
+}
+
+typedef struct flooder {
+    pid_t pid;
+    int to_child, from_child; /* its stdin, its stdout */
+    int opened;
+    _Atomic bool busy; /* a command is being carried out */
+    pthread_t waiter;
+} flooder;
+
+static bool flood_spawn(flooder *f, const char *url, int n)
+{
+    const char *colon = strrchr(url, ':');
+    char spec[64];
+    snprintf(spec, sizeof(spec), "%d %d", colon != NULL ? atoi(colon + 1) : 0, n);
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
+        return false;
+    f->pid = fork();
+    if (f->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        setenv("BENCH_NET_FLOOD", spec, 1);
+        execl("/proc/self/exe", "bench_net", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    f->to_child = in[1];
+    f->from_child = out[0];
+    return f->pid > 0;
+}
+
+/* Reads the child's answer to the command in flight, then clears busy. */
+static void *flood_answer(void *arg)
+{
+    flooder *f = arg;
+    char line[64];
+    ssize_t k = read(f->from_child, line, sizeof(line) - 1);
+    line[k > 0 ? k : 0] = '\0';
+    int opened;
+    if (sscanf(line, "opened %d", &opened) == 1)
+        f->opened = opened;
+    atomic_store(&f->busy, false);
+    return NULL;
+}
+
+/* Sends command cmd ('o' open, 'c' close); f->busy until it is done. */
+static void flood_command(flooder *f, char cmd)
+{
+    atomic_store(&f->busy, true);
+    if (write(f->to_child, &cmd, 1) != 1 || pthread_create(&f->waiter, NULL, flood_answer, f) != 0) {
+        atomic_store(&f->busy, false);
+        return;
+    }
+}
+
+static void flood_wait(flooder *f) { pthread_join(f->waiter, NULL); }
+
+/* Ends the child; its CPU time (user + system, s). */
+static double flood_end(flooder *f)
+{
+    close(f->to_child);
+    close(f->from_child);
+    int status;
+    struct rusage ru;
+    if (wait4(f->pid, &status, 0, &ru) != f->pid)
+        return -1;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Ask round trips of one condition, pooled over the cycles. */
+typedef struct ask_pool {
+    double *v;
+    size_t n, cap;
+    bool failed;
+    usage cpu; /* this process's, summed */
+} ask_pool;
+
+static void pool_add(ask_pool *p, double us)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 4096;
+        double *v = realloc(p->v, sizeof(double) * cap);
+        if (v == NULL)
+            return;
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n++] = us;
+}
+
+/* Asks node 1's echo from node 0 `asks` times, or while *busy. */
+static void ask_into(ask_pool *p, two_nodes *t, tr_ref echo, int asks, const _Atomic bool *busy)
+{
+    usage u0 = usage_now();
+    for (int i = 0; busy != NULL ? atomic_load(busy) : i < asks; i++) {
         void *reply = NULL;
         double t0 = now_s();
-        if (tr_ask_wait(t->sys[0], echo, MSG_PING, payload, 64, 5000, &reply, NULL) == TR_OK)
-            v[n++] = (now_s() - t0) * 1e6;
+        int rc = tr_ask_wait(t->sys[0], echo, MSG_PING, payload, 64, 5000, &reply, NULL);
+        double us = (now_s() - t0) * 1e6;
         free(reply);
+        if (rc != TR_OK)
+            p->failed = true;
+        else
+            pool_add(p, us);
     }
-    for (int i = 1; i < n; i++) /* insertion sort: a few hundred values */
-        for (int k = i; k > 0 && v[k] < v[k - 1]; k--) {
-            double x = v[k];
-            v[k] = v[k - 1];
-            v[k - 1] = x;
-        }
-    double m = n > 0 ? v[n / 2] : -1;
-    free(v);
-    return n == asks ? m : -1;
+    usage u = usage_since(u0, 1);
+    p->cpu.cpu_s += u.cpu_s;
 }
+
+static void pool_print(const char *what, ask_pool *p)
+{
+    qsort(p->v, p->n, sizeof(double), cmp_double);
+    double med = p->n ? p->v[p->n / 2] : -1, p90 = p->n ? p->v[p->n * 9 / 10] : -1;
+    printf("hostile:   %-44s ask median %7.1f us  p90 %7.1f us  (%5zu asks%s; this process's cpu %.0f us an ask)\n",
+           what, med, p90, p->n, p->failed ? ", SOME FAILED" : "", p->n ? p->cpu.cpu_s * 1e6 / (double)p->n : 0);
+}
+
+static double pool_median(const ask_pool *p) { return p->n ? p->v[p->n / 2] : -1; }
 
 static void hostile(void)
 {
-    enum { HOSTILE = 1000, ASKS = 300 };
+    const char *nenv = getenv("BENCH_NET_HOSTILE"), *cenv = getenv("BENCH_NET_HOSTILE_CYCLES");
+    int hostile_n = nenv != NULL ? atoi(nenv) : 1000, cycles = cenv != NULL ? atoi(cenv) : 4;
+    enum { ASKS = 300 };
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
         rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
@@ -685,47 +864,74 @@ static void hostile(void)
     tr_spawn(t.sys[1], &echo_beh, NULL, NULL, &e);
     tr_register(t.sys[1], "echo", e);
     tr_lookup(t.sys[0], "bench-b/echo", 5000, &re);
-    double quiet = ask_median_us(&t, re, ASKS);
-    long rss0 = rss_kb();
-    nng_stream *s[HOSTILE] = {0};
-    nng_stream_dialer *d;
-    nng_aio *aio;
-    nng_aio_alloc(&aio, NULL, NULL);
-    nng_stream_dialer_alloc(&d, url);
-    int opened = 0;
-    for (int i = 0; i < HOSTILE; i++) {
-        nng_aio_set_timeout(aio, 2000);
-        nng_stream_dialer_dial(d, aio);
-        nng_aio_wait(aio);
-        if (nng_aio_result(aio) != 0)
-            continue;
-        s[i] = nng_aio_get_output(aio, 0);
-        opened++;
-        /* a third send a HELLO-sized frame of garbage (a wrong handshake),
-         * a third half a frame, a third nothing */
-        static uint8_t junk[4 + 200] = {0, 0, 0, 200, 0x96, 0x01};
-        size_t len = i % 3 == 0 ? sizeof(junk) : i % 3 == 1 ? 6 : 0;
-        if (len > 0) {
-            nng_iov iov = {.iov_buf = junk, .iov_len = len};
-            nng_aio_set_iov(aio, 1, &iov);
-            nng_stream_send(s[i], aio);
-            nng_aio_wait(aio);
-        }
+    flooder f = {0};
+    if (!flood_spawn(&f, url, hostile_n))
+        exit(1);
+    printf("hostile: %d connections (wrong handshake / partial frame / silent) from another process against node b, "
+           "opened and closed %d times; node a asks node b's echo (64 B) %d times before each flood, while it is "
+           "opened, and while it is held\n", hostile_n, cycles, ASKS);
+    ask_pool warm = {0}, quiet = {0}, opening = {0}, held = {0}, settled = {0};
+    ask_into(&warm, &t, re, ASKS, NULL);
+    usage i0 = usage_now(); /* what the nodes use in 6 s without a flood or asks */
+    nanosleep(&(struct timespec){6, 0}, NULL);
+    double idle_cpu = usage_since(i0, 1).cpu_s;
+    long rss0 = rss_kb(), rss1 = rss0;
+    double open_s = 0;
+    for (int c = 0; c < cycles; c++) {
+        ask_into(&quiet, &t, re, ASKS, NULL);
+        double t0 = now_s();
+        flood_command(&f, 'o');
+        ask_into(&opening, &t, re, 0, &f.busy);
+        flood_wait(&f);
+        open_s += now_s() - t0;
+        ask_into(&held, &t, re, ASKS, NULL);
+        long rss = rss_kb();
+        rss1 = rss > rss1 ? rss : rss1;
+        flood_command(&f, 'c');
+        flood_wait(&f);
+        struct timespec ts = {0, 200 * 1000 * 1000}; /* the node sees the closes */
+        nanosleep(&ts, NULL);
     }
-    double during = ask_median_us(&t, re, ASKS);
-    long rss1 = rss_kb();
+    /* once more, held past the first handshake deadline (5 s) */
     tr_node_stats st;
+    flood_command(&f, 'o');
+    flood_wait(&f);
+    struct timespec hold = {5, 500 * 1000 * 1000};
+    nanosleep(&hold, NULL);
+    ask_into(&settled, &t, re, ASKS, NULL);
+    flood_command(&f, 'c');
+    flood_wait(&f);
+    pool_print("before each flood", &quiet);
+    pool_print("while it is opened", &opening);
+    pool_print("while it is held", &held);
+    pool_print("held 5.5 s (past the handshake deadline)", &settled);
+    /* The node's own cost of a flood: this process's CPU time over 6 s with
+     * nobody asking (the workers do not spin: no remote sends), with a
+     * flood opened at its start, less 6 s without one (measured first) */
+    usage u0 = usage_now();
+    flood_command(&f, 'o');
+    flood_wait(&f);
+    int opened = f.opened;
+    nanosleep(&(struct timespec){6, 0}, NULL);
+    double node_cpu = usage_since(u0, 1).cpu_s - idle_cpu;
+    double flood_cpu = flood_end(&f);
+    printf("hostile:   nobody asking: node cpu %.0f us a connection (%.3f s over 6 s, less %.3f s idle); the "
+           "flooder's cpu %.0f us a connection over all its floods; %.2f s to open one; %d of %d opened the last "
+           "time\n",
+           node_cpu * 1e6 / hostile_n, node_cpu, idle_cpu, flood_cpu * 1e6 / ((cycles + 2) * hostile_n),
+           open_s / (cycles > 0 ? cycles : 1), opened, hostile_n);
     tr_node_stats_get(t.node[1], &st);
-    printf("hostile: %d of %d connections (wrong handshake / partial frame / silent) against node b: "
-           "ask median %.1f us before, %.1f us during; node-downs %llu; peers up %u; "
-           "handshake failures %llu; RSS %+ld KB (both nodes, this process)\n",
-           opened, HOSTILE, quiet, during, (unsigned long long)st.node_downs, st.peers_up,
+    printf("hostile: %d of %d connections against node b: ask median %.1f us before, %.1f us while opened, %.1f us "
+           "held, %.1f us held past the deadline; node-downs %llu; peers up %u; handshake failures %llu; RSS %+ld KB "
+           "(both nodes, this process)\n",
+           opened, hostile_n, pool_median(&quiet), pool_median(&opening), pool_median(&held),
+           pool_median(&settled), (unsigned long long)st.node_downs, st.peers_up,
            (unsigned long long)st.handshake_failures, rss1 - rss0);
-    for (int i = 0; i < HOSTILE; i++)
-        if (s[i] != NULL)
-            nng_stream_free(s[i]);
-    nng_stream_dialer_free(d);
-    nng_aio_free(aio);
+    free(warm.v);
+    free(quiet.v);
+    free(opening.v);
+    free(held.v);
+    free(settled.v);
     two_nodes_stop(&t);
 }
 
@@ -740,6 +946,8 @@ static int want(char part)
 
 int main(int argc, char **argv)
 {
+    if (getenv("BENCH_NET_FLOOD") != NULL)
+        return flood_child(getenv("BENCH_NET_FLOOD"));
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000000;
     size_t sizes[8] = {64, 4096};
     int nsizes = 2;
