@@ -392,6 +392,7 @@ static struct tr_actor *await_remote(tr_worker *w)
     tr_system *sys = w->sys;
     uint64_t until = w->remote_until_ns;
     w->remote_until_ns = 0;
+    w->watch_idle = 0;
     if (!w->searching) {
         w->searching = true;
         atomic_fetch_add_explicit(&sys->sched.searching, 1, memory_order_seq_cst);
@@ -408,6 +409,23 @@ static struct tr_actor *await_remote(tr_worker *w)
     return NULL; /* parks: park() lowers `searching` after raising `sleepers` */
 }
 
+/* A worker that watches polls between its turns, since nobody else reads
+ * the watched connection. One that keeps finding local work and nothing on
+ * the connection lets go after WATCH_IDLE_MAX polls in a row (NNG's
+ * callback reads it again): the poll costs a few atomic operations a turn,
+ * which a worker busy with local actors should not pay for long. It
+ * watches again the next time it waits for an answer with nothing else to
+ * do (await_remote). */
+#define WATCH_IDLE_MAX 64
+
+static void poll_between_turns(tr_worker *w)
+{
+    if (tr_remote_poll(w))
+        w->watch_idle = 0;
+    else if (++w->watch_idle >= WATCH_IDLE_MAX)
+        tr_remote_unwatch(w);
+}
+
 void tr_sched_expect_remote(tr_worker *w)
 {
     w->remote_until_ns = tr_now_ns() + REMOTE_SPIN_NS;
@@ -421,7 +439,7 @@ static void *worker_main(void *arg)
     uint32_t batch = w->sys->cfg.batch;
     while (!atomic_load_explicit(&w->sys->sched.workers_exit, memory_order_acquire)) {
         if (__builtin_expect(w->watch != NULL, 0))
-            tr_remote_poll(w); /* the watched connection is read by no one else */
+            poll_between_turns(w); /* the watched connection is read by no one else */
         struct tr_actor *a = next_actor(w);
         if (a == NULL && !w->searching) {
             /* Out of work. With more threads than cores, the thread that

@@ -49,6 +49,7 @@ typedef struct tr_worker {
     void *watch;          /* NULL: none */
     uint32_t watch_peer;
     uint64_t watch_epoch; /* the attachment of the node it belongs to */
+    uint32_t watch_idle;  /* polls between turns that found nothing, in a row */
 } tr_worker;
 
 /* The scheduler's part of the runtime object (tr_system.sched). */
