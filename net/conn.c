@@ -31,7 +31,11 @@
  * the watcher takes a completed POLL read with a compare-and-swap, and so
  * does whoever ends the watch (the watcher before it parks, or the service
  * thread when the watcher has not polled for a tick: a long turn), which
- * cancels the read and re-arms it with its callback. tcp and ipc only (a
+ * cancels the read and re-arms it with its callback. What the watcher read
+ * it delivers onto its own run queue and leaves the read HELD: it re-arms
+ * at its next poll, after the turn that answers, so the answer's write
+ * does not wait behind the arming's two system calls (whoever ends the
+ * watch re-arms a HELD read the same way). tcp and ipc only (a
  * TLS stream keeps its callback read), and only once authenticated.
  *
  * Lifetime: callbacks never block and never free; tr_conn_close marks the
@@ -45,7 +49,7 @@
 #include "net/node_impl.h"
 
 static void rx_cb(void *arg);
-static void rx_done(tr_conn *c, nng_aio *aio);
+static void rx_done(tr_conn *c, nng_aio *aio, bool hold);
 static void tx_cb(void *arg);
 static void retry_cb(void *arg);
 
@@ -236,7 +240,7 @@ static bool rx_room(tr_conn *c)
 }
 
 /* rx_state's low bits: who holds the read (see "Watching" above). */
-enum { TR_RX_IDLE = 0, TR_RX_CB = 1, TR_RX_POLL = 2, TR_RX_MODE = 3 };
+enum { TR_RX_IDLE = 0, TR_RX_CB = 1, TR_RX_POLL = 2, TR_RX_HELD = 3, TR_RX_MODE = 3 };
 
 void tr_conn_read(tr_conn *c)
 {
@@ -286,8 +290,9 @@ static tr_conn_state conn_state(tr_conn *c)
 }
 
 /* Handles every complete frame in the buffer, then arms the next read
- * (unless the connection stalled or closed). */
-static void process(tr_conn *c)
+ * (unless the connection stalled or closed), or with `hold` leaves that to
+ * the watcher (TR_RX_HELD). */
+static void process(tr_conn *c, bool hold)
 {
     struct tr_node *node = c->node;
     bool up = c->peer != NULL; /* set by this thread's handshake or before the read */
@@ -338,6 +343,10 @@ static void process(tr_conn *c)
     tr_conn_state s = conn_state(c);
     if (s == TR_CONN_CLOSED || s == TR_CONN_CLOSING)
         return;
+    if (hold) { /* the watcher re-arms after the turn it delivered to */
+        atomic_store_explicit(&c->rx_state, TR_RX_HELD, memory_order_release);
+        return;
+    }
     tr_conn_read(c);
 }
 
@@ -345,12 +354,12 @@ static void rx_cb(void *arg)
 {
     tr_conn *c = arg;
     atomic_store_explicit(&c->rx_state, TR_RX_IDLE, memory_order_relaxed);
-    rx_done(c, c->rx_aio);
+    rx_done(c, c->rx_aio, false);
 }
 
 /* A read on `aio` (rx_aio or poll_aio) completed: its bytes are processed
  * and the next read armed, or the connection closes. */
-static void rx_done(tr_conn *c, nng_aio *aio)
+static void rx_done(tr_conn *c, nng_aio *aio, bool hold)
 {
     int rv = nng_aio_result(aio);
     if (rv != 0) {
@@ -367,7 +376,7 @@ static void rx_done(tr_conn *c, nng_aio *aio)
         atomic_fetch_add_explicit(&c->node->bytes_in, n, memory_order_relaxed);
         atomic_fetch_add_explicit(&c->peer->bytes_in, n, memory_order_relaxed);
     }
-    process(c);
+    process(c, hold);
 }
 
 static void retry_cb(void *arg)
@@ -378,7 +387,7 @@ static void retry_cb(void *arg)
         return;
     }
     c->stalled = false;
-    process(c);
+    process(c, false);
 }
 
 /* Whether poll_aio, armed, has completed: a hint, never the synchronisation
@@ -427,12 +436,23 @@ tr_conn *tr_conn_watch(struct tr_node *node, uint32_t peer, const void *token)
 }
 
 /* Nobody watches c any more (its watcher was cleared under rx_lock): a
- * POLL read armed is taken back and re-armed with its callback. Not armed
- * as POLL: whoever holds the read re-arms it, and sees no watcher. */
-static void rx_take_back(tr_conn *c)
+ * HELD read is re-armed, and with `armed` a POLL read armed is taken back;
+ * both are re-armed with the callback. Otherwise whoever holds the read
+ * re-arms it, and sees no watcher. A HELD read is re-armed by anyone who
+ * finds it (an old watcher whose watch was taken back, a new watcher's
+ * poll): only the watcher that processed it leaves it so, and it always
+ * polls or unwatches again. */
+static void rx_take_back(tr_conn *c, bool armed)
 {
     uint32_t s = atomic_load_explicit(&c->rx_state, memory_order_acquire);
-    if ((s & TR_RX_MODE) != TR_RX_POLL ||
+    if (s == TR_RX_HELD) { /* processed, the re-arm left to the watcher */
+        if (atomic_compare_exchange_strong_explicit(&c->rx_state, &s, TR_RX_IDLE, memory_order_acq_rel,
+                                                    memory_order_relaxed) &&
+            !atomic_load(&c->closed))
+            tr_conn_read(c);
+        return;
+    }
+    if (!armed || (s & TR_RX_MODE) != TR_RX_POLL ||
         !atomic_compare_exchange_strong_explicit(&c->rx_state, &s, TR_RX_IDLE, memory_order_acq_rel,
                                                  memory_order_relaxed))
         return;
@@ -441,7 +461,7 @@ static void rx_take_back(tr_conn *c)
     if (nng_aio_result(c->poll_aio) == NNG_ECANCELED && !atomic_load(&c->closed))
         tr_conn_read(c);
     else
-        rx_done(c, c->poll_aio); /* bytes read, or an error (closes it) */
+        rx_done(c, c->poll_aio, false); /* bytes read, or an error (closes it) */
 }
 
 /* Drops one hold on c; the last one of a closed connection lets the
@@ -465,8 +485,9 @@ void tr_conn_unwatch(tr_conn *c, const void *token)
     if (mine)
         atomic_store_explicit(&c->watcher, NULL, memory_order_relaxed);
     pthread_mutex_unlock(&c->rx_lock);
-    if (mine)
-        rx_take_back(c);
+    /* not ours any more (taken back meanwhile): a read this watcher left
+     * HELD after the take-back looked is still ours to re-arm */
+    rx_take_back(c, mine);
     watch_release(c);
 }
 
@@ -480,6 +501,12 @@ int tr_conn_poll(tr_conn *c, const void *token)
     atomic_store_explicit(&c->watch_polls, atomic_load_explicit(&c->watch_polls, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     uint32_t s = atomic_load_explicit(&c->rx_state, memory_order_acquire);
+    if (s == TR_RX_HELD) { /* what the last poll read is handled: read on */
+        if (atomic_compare_exchange_strong_explicit(&c->rx_state, &s, TR_RX_IDLE, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            tr_conn_read(c);
+        s = atomic_load_explicit(&c->rx_state, memory_order_acquire);
+    }
     if ((s & TR_RX_MODE) != TR_RX_POLL || !rx_poll_done(c->poll_aio))
         return 0;
     /* the hint was this arming's (the generation did not move): take it */
@@ -488,7 +515,10 @@ int tr_conn_poll(tr_conn *c, const void *token)
         return 0;
     nng_aio_wait(c->poll_aio);
     atomic_fetch_add_explicit(&c->node->watched_reads, 1, memory_order_relaxed);
-    rx_done(c, c->poll_aio); /* delivers on this worker, re-arms (POLL while watched) */
+    /* delivers on this worker; the next read is armed by the next poll,
+     * after the turn that answers (its write goes out first: arming costs
+     * a read attempt and the poller's arming, two system calls) */
+    rx_done(c, c->poll_aio, true);
     return 1;
 }
 
@@ -516,7 +546,7 @@ void tr_conn_watch_tick(struct tr_node *node)
         pthread_mutex_lock(&c->rx_lock);
         atomic_store_explicit(&c->watcher, NULL, memory_order_relaxed); /* its next poll says so */
         pthread_mutex_unlock(&c->rx_lock);
-        rx_take_back(c);
+        rx_take_back(c, true);
         watch_release(c);
     }
 }

@@ -198,9 +198,10 @@ typedef struct tr_conn {
     /* A watched connection (conn.c, "Watching"): a worker waiting for this
      * peer's answer reads it itself through poll_aio (no callback) instead
      * of rx_aio. rx_state: TR_RX_IDLE (a thread holds the read: processing
-     * or stalled), TR_RX_CB (rx_aio armed) or TR_RX_POLL (poll_aio armed),
-     * in the low two bits; the rest counts POLL armings (no ABA for the
-     * compare-and-swap that takes a POLL read). */
+     * or stalled), TR_RX_CB (rx_aio armed), TR_RX_POLL (poll_aio armed) or
+     * TR_RX_HELD (processed by the watcher, which re-arms it after the turn
+     * it delivered to), in the low two bits; the rest counts POLL armings
+     * (no ABA for the compare-and-swap that takes a POLL read). */
     nng_aio *poll_aio;            /* no callback; NULL on TLS streams */
     pthread_mutex_t rx_lock;      /* watcher and the choice of aio when arming */
     _Atomic(const void *) watcher; /* the worker that polls (rx_lock to write), or NULL */
