@@ -215,6 +215,11 @@ Test(gossip, a_server_that_joins_late_is_sent_as_a_change_and_everyone_meets_it)
     tr_node *nn = server(sn, "n", un, sizeof(un));
     cr_assert_eq(tr_node_connect(nn, ug, RAW_WAIT_MS, NULL, 0), TR_OK);
     n = next_list(&w, names, 8);
+    /* m dialled g, so g learns m's URLs from m's own list, which can reach
+     * g after the watcher joined (a busy machine): that news is a change
+     * list of its own, [g, m], before n's */
+    while (n == 2 && strcmp(names[1], "m") == 0)
+        n = next_list(&w, names, 8);
     cr_assert_eq(n, 2, "a change list: %zu entries", n);
     cr_assert_str_eq(names[0], "g");
     cr_assert_str_eq(names[1], "n");
