@@ -390,6 +390,14 @@ static void retry_cb(void *arg)
     process(c, false);
 }
 
+/* Takes the read from state *s (IDLE: this thread holds it now); false,
+ * with *s updated, when someone else took it or it was re-armed since. */
+static bool rx_claim(tr_conn *c, uint32_t *s)
+{
+    return atomic_compare_exchange_strong_explicit(&c->rx_state, s, TR_RX_IDLE, memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
 /* Whether poll_aio, armed, has completed: a hint, never the synchronisation
  * (nng_aio_wait is). NNG 1.6 has nng_aio_busy. NNG 1.5 has not: there,
  * nng_stream_recv resets the aio's count and result before it returns
@@ -446,15 +454,11 @@ static void rx_take_back(tr_conn *c, bool armed)
 {
     uint32_t s = atomic_load_explicit(&c->rx_state, memory_order_acquire);
     if (s == TR_RX_HELD) { /* processed, the re-arm left to the watcher */
-        if (atomic_compare_exchange_strong_explicit(&c->rx_state, &s, TR_RX_IDLE, memory_order_acq_rel,
-                                                    memory_order_relaxed) &&
-            !atomic_load(&c->closed))
+        if (rx_claim(c, &s) && !atomic_load(&c->closed))
             tr_conn_read(c);
         return;
     }
-    if (!armed || (s & TR_RX_MODE) != TR_RX_POLL ||
-        !atomic_compare_exchange_strong_explicit(&c->rx_state, &s, TR_RX_IDLE, memory_order_acq_rel,
-                                                 memory_order_relaxed))
+    if (!armed || (s & TR_RX_MODE) != TR_RX_POLL || !rx_claim(c, &s))
         return;
     nng_aio_cancel(c->poll_aio);
     nng_aio_wait(c->poll_aio); /* no callback: at once, or once a racing completion is done */
@@ -502,16 +506,14 @@ int tr_conn_poll(tr_conn *c, const void *token)
                           memory_order_relaxed);
     uint32_t s = atomic_load_explicit(&c->rx_state, memory_order_acquire);
     if (s == TR_RX_HELD) { /* what the last poll read is handled: read on */
-        if (atomic_compare_exchange_strong_explicit(&c->rx_state, &s, TR_RX_IDLE, memory_order_acq_rel,
-                                                    memory_order_relaxed))
+        if (rx_claim(c, &s))
             tr_conn_read(c);
         s = atomic_load_explicit(&c->rx_state, memory_order_acquire);
     }
     if ((s & TR_RX_MODE) != TR_RX_POLL || !rx_poll_done(c->poll_aio))
         return 0;
     /* the hint was this arming's (the generation did not move): take it */
-    if (!atomic_compare_exchange_strong_explicit(&c->rx_state, &s, TR_RX_IDLE, memory_order_acq_rel,
-                                                 memory_order_relaxed))
+    if (!rx_claim(c, &s))
         return 0;
     nng_aio_wait(c->poll_aio);
     atomic_fetch_add_explicit(&c->node->watched_reads, 1, memory_order_relaxed);
