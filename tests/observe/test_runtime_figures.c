@@ -207,7 +207,11 @@ Test(observe_figures, mailbox_high_water)
             cr_assert_eq(info[i].mailbox_peak, 50);
             seen = true;
         } else {
-            cr_assert_eq(info[i].mailbox_peak, 1, "the gatekeeper only ever held its MSG_BLOCK");
+            /* sampled as a turn begins: 1, or 0 when MSG_BLOCK arrived
+             * during the gatekeeper's first turn (its init) and was taken
+             * in that same turn */
+            cr_assert_leq(info[i].mailbox_peak, 1, "the gatekeeper only ever held its MSG_BLOCK: %u",
+                          (unsigned)info[i].mailbox_peak);
         }
     }
     cr_assert(seen);
